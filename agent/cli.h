@@ -1,0 +1,28 @@
+// The command line: one function per verb adds its subcommand to the CLI11 app. A verb's
+// callback returns the process exit status; main() runs the chosen one.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace goscry {
+
+// Set by the chosen subcommand's callback; main() calls it after parsing.
+using VerbRun = std::function<int()>;
+
+// Where the target comes from: --pid or --exe (exactly one).
+struct TargetOptions {
+  int pid = 0;
+  std::string exe;
+};
+void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe);
+
+// --format text|json (the default is text).
+void add_format_option(CLI::App& cmd, std::string& format);
+
+void add_info_verb(CLI::App& app, VerbRun& run);
+void add_symbolize_verb(CLI::App& app, VerbRun& run);
+
+}  // namespace goscry

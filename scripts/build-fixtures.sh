@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds every Go fixture under tests/fixtures/<name>/ with each requested toolchain, in
+# four variants, into OUTDIR/<go-version>/<name>-<variant>:
+#   plain     CGO_ENABLED=0, the default internal linker
+#   stripped  -ldflags="-s -w" (no .symtab, no DWARF: only .gopclntab is left)
+#   pie       -buildmode=pie
+#   cgo       CGO_ENABLED=1, external linking (gcc): moved sections, C code when the
+#             fixture has a `//go:build cgo` file
+# and writes OUTDIR/manifest.txt, one "<go-version> <name> <variant> <path>" per line.
+#
+# usage: build-fixtures.sh OUTDIR "1.19 local 1.27.3"
+# Toolchains: 1.19 is Debian's golang-1.19; local is the go on PATH; X.Y.Z comes through
+# GOTOOLCHAIN (fetched once from the module proxy). Go's build cache makes reruns cheap.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../tests/fixtures" && pwd)
+out=${1:?outdir}
+versions=${2:-${GOSCRY_GO_VERSIONS:-1.19 local 1.27.3}}
+mkdir -p "$out"
+export GOFLAGS=-buildvcs=false
+
+manifest=$(mktemp)
+jobs_file=$(mktemp)
+trap 'rm -f "$manifest" "$jobs_file"' EXIT
+
+build_one() {  # go toolchain tag name variant
+  local go=$1 tc=$2 tag=$3 name=$4 variant=$5
+  local dest="$out/$tag/$name-$variant"
+  local args=() cgo=0
+  case $variant in
+    plain) ;;
+    stripped) args=(-ldflags="-s -w") ;;
+    pie) args=(-buildmode=pie) ;;
+    cgo) cgo=1; args=(-ldflags=-linkmode=external) ;;
+  esac
+  (cd "$src" && GOTOOLCHAIN=$tc CGO_ENABLED=$cgo "$go" build "${args[@]}" -o "$dest.tmp" "./$name" \
+     && mv "$dest.tmp" "$dest") || { echo "build-fixtures: $tag $name $variant failed" >&2; return 1; }
+}
+
+for v in $versions; do
+  go=$("$here/go-env.sh" --go-for "$v")
+  case $v in
+    1.19 | local) tc=local ;;
+    *) tc=go$v ;;
+  esac
+  tag=$(GOTOOLCHAIN=$tc "$go" env GOVERSION)
+  mkdir -p "$out/$tag"
+  for dir in "$src"/*/; do
+    name=$(basename "$dir")
+    [ -f "$dir/main.go" ] || continue
+    # A fixture may need a newer Go than some toolchains (say, iter.Pull): it names the
+    # oldest in a "// goscry:min-go 1.23" line.
+    min=$(sed -n 's,^// goscry:min-go 1\.\([0-9]*\).*,\1,p' "$dir/main.go" | head -n1)
+    minor=$(echo "$tag" | sed -E 's/^go1\.([0-9]+).*/\1/')
+    if [ -n "$min" ] && [ "$minor" -lt "$min" ]; then continue; fi
+    for variant in plain stripped pie cgo; do
+      echo "$go $tc $tag $name $variant" >> "$jobs_file"
+      echo "$tag $name $variant $out/$tag/$name-$variant" >> "$manifest"
+    done
+  done
+done
+export -f build_one
+export out src
+# Two builds at a time: two cores. xargs fails when any build fails.
+xargs -P 2 -L 1 bash -c 'build_one "$@"' _ < "$jobs_file"
+sort "$manifest" > "$out/manifest.txt"
+echo "build-fixtures: $(wc -l < "$out/manifest.txt") fixture binaries in $out"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything goscry's build, tests and demo need on a fresh Debian 12 machine.
+# Idempotent: packages already present are skipped by apt, a Go toolchain already
+# present is reused. Run as root (or with sudo available).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # symbolizer
+  libelf-dev libdw-dev zlib1g-dev libzydis-dev
+  # BPF
+  clang llvm libbpf-dev bpftool
+  # agent and exporters
+  libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev
+  libyaml-cpp-dev libcpp-httplib-dev libssl-dev
+  # tests, fuzzing, benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
+  # the oldest supported Go toolchain, and a bootstrap when no Go is installed
+  golang-1.19-go
+  # reference consumers used by the tests
+  prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A Go of at least 1.21 (toolchain switching through GOTOOLCHAIN) must be on PATH.
+"$here/go-env.sh" --install >/dev/null
+echo "setup: done ($("$here/go-env.sh" --print-go) version: $("$("$here/go-env.sh" --print-go)" version))"

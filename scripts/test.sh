@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set-up, build and every test: what CI runs and what a new contributor runs.
+#   scripts/test.sh                 all tiers (unit, bpf) for the default toolchains
+#   scripts/test.sh -L unit         only one CTest label (any ctest arguments pass through)
+# GOSCRY_GO_VERSIONS picks the fixture toolchains (default: oldest, one between, newest).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${GOSCRY_BUILD_DIR:-$root/build}
+versions=${GOSCRY_GO_VERSIONS:-1.19 local 1.27.3}
+
+"$root/scripts/setup.sh"
+PATH="$(dirname "$("$root/scripts/go-env.sh" --print-go)"):$PATH"
+export PATH
+cmake -S "$root" -B "$build" -G Ninja -DGOSCRY_GO_VERSIONS="$versions" >/dev/null
+cmake --build "$build"
+cd "$build"
+ctest --output-on-failure --timeout 600 -j2 "$@"

@@ -1,0 +1,99 @@
+#include "tests/support/fixtures.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace goscry::testing {
+
+std::vector<Fixture> all_fixtures(const std::string& name) {
+  const char* dir = std::getenv("GOSCRY_FIXTURE_DIR");
+  std::ifstream in(std::string(dir ? dir : GOSCRY_FIXTURE_DIR) + "/manifest.txt");
+  std::vector<Fixture> out;
+  Fixture f;
+  while (in >> f.go_version >> f.name >> f.variant >> f.path) {
+    if (name.empty() || f.name == name) out.push_back(f);
+  }
+  return out;
+}
+
+std::string goscry_binary() { return GOSCRY_BINARY; }
+std::string source_dir() { return GOSCRY_SOURCE_DIR; }
+
+std::string go_command() {
+  static const std::string go = [] {
+    auto r = run_command({source_dir() + "/scripts/go-env.sh", "--print-go"});
+    auto lines = split_lines(r.out);
+    if (r.exit_code != 0 || lines.empty()) throw std::runtime_error("no Go toolchain: " + r.err);
+    return lines.back();
+  }();
+  return go;
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> lines;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
+    throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  // Feed stdin and drain both outputs together so neither side blocks on a full pipe.
+  std::size_t written = 0;
+  if (input.empty()) close(in_pipe[1]);
+  CommandResult r;
+  bool out_open = true, err_open = true, in_open = !input.empty();
+  while (out_open || err_open) {
+    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0},
+                     {in_open ? in_pipe[1] : -1, POLLOUT, 0}};
+    poll(fds, 3, -1);
+    char buf[65536];
+    for (int i = 0; i < 2; ++i) {
+      bool& open = i == 0 ? out_open : err_open;
+      if (!open || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) open = false;
+      else (i == 0 ? r.out : r.err).append(buf, n);
+    }
+    if (in_open && (fds[2].revents & (POLLOUT | POLLERR))) {
+      ssize_t n = write(in_pipe[1], input.data() + written, input.size() - written);
+      if (n > 0) written += n;
+      if (n <= 0 || written == input.size()) {
+        close(in_pipe[1]);
+        in_open = false;
+      }
+    }
+  }
+  if (in_open) close(in_pipe[1]);
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+}  // namespace goscry::testing

@@ -1,0 +1,37 @@
+// Where the tests find their inputs: Go fixtures built by the build (manifest.txt), the
+// goscry binary, and the Go toolchains that serve as oracles.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace goscry::testing {
+
+struct Fixture {
+  std::string go_version;  // "go1.27.3"
+  std::string name;        // directory name under tests/fixtures
+  std::string variant;     // plain | stripped | pie | cgo
+  std::string path;
+  std::string label() const { return go_version + "/" + name + "-" + variant; }
+};
+
+// Every fixture binary the build produced, optionally only those named `name`.
+std::vector<Fixture> all_fixtures(const std::string& name = "");
+
+std::string goscry_binary();
+std::string source_dir();
+
+// A `go` that can run `go tool addr2line|nm|pprof` (>= 1.21, from scripts/go-env.sh).
+std::string go_command();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs argv (no shell), feeding `input` to stdin; captures stdout and stderr.
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
+
+std::vector<std::string> split_lines(const std::string& s);
+
+}  // namespace goscry::testing
