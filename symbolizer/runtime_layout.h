@@ -5,6 +5,12 @@
 // generated from the DWARF of fixtures built with every supported toolchain
 // (scripts/gen-go-offsets.sh -> go_offsets_table.cpp) and re-verified by a test.
 //
+// Wait-reason and status names are read from the binary's own runtime.waitReasonStrings and
+// runtime.gStatusStrings arrays (located through DWARF): they are exactly what that binary's
+// tracebacks print, whatever the release renumbered. Mapping the DW_TAG_constant
+// runtime.waitReason* values through a hand-kept per-version list would be a second source of
+// truth to keep in step; the constants serve instead as a test oracle.
+//
 // Offsets are for 64-bit targets (amd64; arm64 has the same layout): the table is built on
 // amd64, and layout_from_dwarf reads whatever the binary says.
 #pragma once

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -113,6 +117,36 @@ TEST(RuntimeLayout, ReadsDwarfOfAnImageInMemory) {
   ASSERT_TRUE(from_file);
   EXPECT_EQ(layout_fields(*from_bytes), layout_fields(*from_file));
   EXPECT_EQ(from_bytes->wait_reasons, from_file->wait_reasons);
+}
+
+// A version with an experiment suffix ("go1.26.8-X:goroutineleakprofile") takes its minor
+// version's entry: the experiment must not move fields. Built here because the fixture
+// variants do not include experiments; the local toolchain is 1.26+.
+TEST(RuntimeLayout, ExperimentBuildsMatchTheirMinorVersionEntry) {
+  char dir_template[] = "/tmp/goscry-layout-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string out = std::string(dir_template) + "/hello-leakprofile";
+  auto build = run_command({"env", "GOEXPERIMENT=goroutineleakprofile", "CGO_ENABLED=0",
+                            "GOFLAGS=-buildvcs=false", testing::go_command(), "build", "-C",
+                            testing::source_dir() + "/tests/fixtures", "-o", out, "./hello"});
+  if (build.exit_code != 0 && build.err.find("unknown GOEXPERIMENT") != std::string::npos)
+    GTEST_SKIP() << "the local Go has no goroutineleakprofile experiment: " << build.err;
+  ASSERT_EQ(build.exit_code, 0) << build.err;
+  auto version = run_command({testing::go_command(), "version", out});
+  std::regex version_re(R"(: (go\S+))");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(version.out, m, version_re)) << version.out;
+  std::string go_version = m[1];
+  EXPECT_NE(go_version.find("-X:goroutineleakprofile"), std::string::npos) << go_version;
+  auto dwarf = dwarf_layout(out);
+  auto table = layout_from_table(go_version);
+  std::remove(out.c_str());
+  rmdir(dir_template);
+  ASSERT_TRUE(dwarf) << dwarf.error().message;
+  ASSERT_TRUE(table) << table.error().message;
+  EXPECT_EQ(layout_fields(*table), layout_fields(*dwarf));
+  EXPECT_EQ(table->wait_reasons, dwarf->wait_reasons);
+  EXPECT_EQ(table->g_statuses, dwarf->g_statuses);
 }
 
 // Spot checks against the numbers in /work/shared/GO_RUNTIME.md (read off the Go sources).
