@@ -200,15 +200,24 @@ Result<RuntimeLayout> layout_from_dies(const ElfFile& elf, RuntimeDies& dies) {
 #undef GOSCRY_READ_FIELD
   if (l.g_goid < 0 || l.g_atomicstatus < 0 || l.g_sched_sp < 0 || l.g_size <= 0)
     return fail("runtime.g in DWARF lacks goid/atomicstatus/sched");
+  // Offsets are worth having even when the names cannot be read (a data pointer left for a
+  // dynamic relocation, a renamed array): the names are then left empty and the source says
+  // why, so runtime_layout() can take them from the table.
+  l.source = "DWARF";
   for (auto [var, out] : {std::pair{"runtime.waitReasonStrings", &l.wait_reasons},
                           std::pair{"runtime.gStatusStrings", &l.g_statuses}}) {
     auto it = dies.variables.find(var);
-    if (it == dies.variables.end()) return fail(std::string("DWARF has no ") + var);
-    auto names = read_string_array(elf, it->second);
-    if (!names) return fail(std::string(var) + ": " + names.error().message);
-    *out = std::move(*names);
+    auto names = it == dies.variables.end() ? fail("not in DWARF")
+                                            : read_string_array(elf, it->second);
+    if (names) {
+      *out = std::move(*names);
+    } else {
+      l.source += std::string(" (no names: ") + var + ": " + names.error().message + ")";
+      l.wait_reasons.clear();
+      l.g_statuses.clear();
+      break;
+    }
   }
-  l.source = "DWARF";
   return l;
 }
 
@@ -261,8 +270,13 @@ Result<RuntimeLayout> layout_from_table(std::string_view go_version) {
 
 Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_version) {
   auto from_dwarf = layout_from_dwarf(elf);
-  if (from_dwarf) return from_dwarf;
   auto from_table = layout_from_table(go_version);
+  if (from_dwarf && from_dwarf->wait_reasons.empty() && from_table) {
+    from_dwarf->wait_reasons = from_table->wait_reasons;
+    from_dwarf->g_statuses = from_table->g_statuses;
+    from_dwarf->source = "DWARF, names from " + from_table->source;
+  }
+  if (from_dwarf) return from_dwarf;
   if (from_table) return from_table;
   return fail(from_dwarf.error().message + "; " + from_table.error().message);
 }

@@ -57,6 +57,10 @@ bool print_entry(const std::string& version, const std::string& path) {
                  (!minor ? minor.error() : layout.error()).message.c_str());
     return false;
   }
+  if (layout->source != "DWARF") {  // the names could not be read
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), layout->source.c_str());
+    return false;
+  }
   std::printf("      {%d, %s, [] {\n         RuntimeLayout l;\n", *minor, quoted(version).c_str());
   for (auto [name, value] : goscry::layout_fields(*layout))
     std::printf("         l.%.*s = %d;\n", static_cast<int>(name.size()), name.data(), value);

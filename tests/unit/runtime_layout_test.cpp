@@ -119,6 +119,41 @@ TEST(RuntimeLayout, ReadsDwarfOfAnImageInMemory) {
   EXPECT_EQ(from_bytes->wait_reasons, from_file->wait_reasons);
 }
 
+// When the names cannot be read (here: the first string pointer of runtime.waitReasonStrings
+// is made to point nowhere) DWARF still gives the offsets, and runtime_layout() takes the
+// names from the table and says so.
+TEST(RuntimeLayout, TakesNamesFromTheTableWhenTheBinaryArraysAreUnreadable) {
+  auto fixtures = all_fixtures("hello");
+  auto it = std::find_if(fixtures.begin(), fixtures.end(),
+                         [](const Fixture& f) { return f.variant == "plain"; });
+  ASSERT_NE(it, fixtures.end());
+  auto original = ElfFile::open(it->path);
+  ASSERT_TRUE(original);
+  std::uint64_t array = 0;
+  for (const auto& sym : (*original)->symbols())
+    if (sym.name == "runtime.waitReasonStrings") array = sym.value;
+  ASSERT_NE(array, 0u);
+  auto off = (*original)->vaddr_to_offset(array + 16);  // entry 1: {ptr, len}
+  ASSERT_TRUE(off);
+  auto span = (*original)->file_bytes().bytes();
+  std::vector<std::uint8_t> bytes(span.begin(), span.end());
+  for (int i = 0; i < 8; ++i) bytes[*off + i] = 0xee;
+  auto elf = ElfFile::from_bytes(std::move(bytes), "patched");
+  ASSERT_TRUE(elf);
+  auto dwarf = layout_from_dwarf(**elf);
+  ASSERT_TRUE(dwarf) << dwarf.error().message;
+  EXPECT_TRUE(dwarf->wait_reasons.empty());
+  EXPECT_NE(dwarf->source.find("no names: runtime.waitReasonStrings"), std::string::npos)
+      << dwarf->source;
+  auto layout = runtime_layout(**elf, it->go_version);
+  ASSERT_TRUE(layout) << layout.error().message;
+  auto table = layout_from_table(it->go_version);
+  ASSERT_TRUE(table);
+  EXPECT_EQ(layout->source, "DWARF, names from " + table->source);
+  EXPECT_EQ(layout->wait_reasons, table->wait_reasons);
+  EXPECT_EQ(layout_fields(*layout), layout_fields(*table));
+}
+
 // A version with an experiment suffix ("go1.26.8-X:goroutineleakprofile") takes its minor
 // version's entry: the experiment must not move fields. Built here because the fixture
 // variants do not include experiments; the local toolchain is 1.26+.
