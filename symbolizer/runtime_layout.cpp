@@ -17,6 +17,11 @@ namespace {
 // ~12 goroutine states; their names are a few words.
 constexpr std::size_t kMaxNames = 1024;
 constexpr std::uint64_t kMaxNameLen = 256;
+// A DW_AT_sibling may point backwards in a crafted file; caps keep every walk finite. Go
+// binaries have some 10^4 top-level DIEs per CU and structs of under 100 members.
+constexpr int kMaxDiesPerUnit = 1 << 22;
+constexpr int kMaxMembers = 1 << 12;
+constexpr int kMaxUnits = 1 << 16;
 
 struct DwarfCloser {
   void operator()(Dwarf* d) const { dwarf_end(d); }
@@ -44,8 +49,11 @@ RuntimeDies find_runtime_dies(Dwarf* dw) {
   RuntimeDies found;
   Dwarf_Off off = 0, next = 0;
   std::size_t header_size = 0;
-  while (dwarf_nextcu(dw, off, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+  for (int unit = 0; unit < kMaxUnits &&
+                     dwarf_nextcu(dw, off, &next, &header_size, nullptr, nullptr, nullptr) == 0;
+       ++unit) {
     Dwarf_Die cu, child;
+    int dies = 0;
     if (dwarf_offdie(dw, off + header_size, &cu) != nullptr && dwarf_child(&cu, &child) == 0) {
       do {
         const char* name = dwarf_diename(&child);
@@ -54,7 +62,7 @@ RuntimeDies find_runtime_dies(Dwarf* dw) {
         if (tag == DW_TAG_structure_type && wanted_struct(name) && !found.structs.count(name))
           found.structs[name] = child;
         if (tag == DW_TAG_variable && wanted_variable(name)) found.variables[name] = child;
-      } while (dwarf_siblingof(&child, &child) == 0);
+      } while (++dies < kMaxDiesPerUnit && dwarf_siblingof(&child, &child) == 0);
     }
     off = next;
   }
@@ -78,6 +86,7 @@ int member_offset(Dwarf_Die s, std::string_view path) {
     path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
     Dwarf_Die m;
     bool found = false;
+    int members = 0;
     if (dwarf_child(&s, &m) == 0) {
       do {
         const char* name = dwarf_diename(&m);
@@ -85,7 +94,7 @@ int member_offset(Dwarf_Die s, std::string_view path) {
           found = true;
           break;
         }
-      } while (dwarf_siblingof(&m, &m) == 0);
+      } while (++members < kMaxMembers && dwarf_siblingof(&m, &m) == 0);
     }
     Dwarf_Attribute attr;
     Dwarf_Word loc = 0;
