@@ -1,8 +1,10 @@
 #include "exporters/prometheus_text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <set>
 
 namespace goscry::prometheus {
@@ -139,7 +141,15 @@ void append_value(std::string& out, double v) {
   } else if (std::trunc(v) == v && std::fabs(v) < 1e21) {
     r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 0);
   } else {
-    r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+    // Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang uses (so our `le`
+    // labels read like everyone else's): the shortest digits that round-trip, in
+    // exponent form when the decimal exponent is < -4 or >= 6 ("1e-05", "0.0001").
+    r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    const char* e = std::find(buf, r.ptr, 'e');
+    int exponent = 0;
+    std::from_chars(e + 1 + (e[1] == '+'), r.ptr, exponent);
+    if (exponent >= -4 && exponent < 6)
+      r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
   }
   out.append(buf, r.ptr);
 }

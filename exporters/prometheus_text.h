@@ -26,8 +26,9 @@ void append_escaped_label_value(std::string& out, std::string_view value);
 void append_escaped_help(std::string& out, std::string_view help);
 
 // A sample value as Prometheus (Go's strconv.ParseFloat) reads it back exactly: "+Inf",
-// "-Inf", "NaN", integral values without exponent or fraction ("1024", not "1.024e+03"),
-// everything else in the shortest form that round-trips ("0.1", "1e-07").
+// "-Inf", "NaN", integral values (below 1e21) without exponent or fraction ("1024",
+// "100000000000000000000"), everything else as Go's strconv.FormatFloat(v, 'g', -1, 64)
+// writes it ("0.1", "0.0001", "1e-07", "1.5e+06") — shortest digits that round-trip.
 void append_value(std::string& out, double v);
 std::string format_value(double v);
 
