@@ -2,7 +2,7 @@
 
 namespace goscry::json_report {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 json envelope(std::string_view kind, int version) {
   return json{{"report", std::string(kind)}, {"version", version}};

@@ -3,7 +3,7 @@
 // its own fields; this file only makes the envelope and writes objects out.
 //
 // Strings in reports come from targets (function names, file names, goroutine labels)
-// and need not be UTF-8; nlohmann::json would throw on them when dumping. Here every
+// and need not be UTF-8; nlohmann::json throws on them when dumping. Here every
 // ill-formed byte becomes U+FFFD instead, so a report can always be written.
 #pragma once
 
@@ -14,13 +14,14 @@
 
 namespace goscry::json_report {
 
-// {"report": kind, "version": version}: add the report's own fields to it.
-nlohmann::json envelope(std::string_view kind, int version);
+// {"report": kind, "version": version}: add the report's own fields to it. Ordered, so
+// the envelope comes first and fields keep the order the verb gives them.
+nlohmann::ordered_json envelope(std::string_view kind, int version);
 
 // One line, no trailing newline.
-std::string to_line(const nlohmann::json& report);
+std::string to_line(const nlohmann::ordered_json& report);
 // Indented by 2, for files meant to be read by people.
-std::string to_pretty(const nlohmann::json& report);
+std::string to_pretty(const nlohmann::ordered_json& report);
 
 class Writer {
  public:
@@ -30,7 +31,7 @@ class Writer {
   };
   Writer(std::ostream& out, Style style) : out_(out), style_(style) {}
   // Writes one report and flushes, so a reader of a pipe sees it at once.
-  void write(const nlohmann::json& report);
+  void write(const nlohmann::ordered_json& report);
 
  private:
   std::ostream& out_;
