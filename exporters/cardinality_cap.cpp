@@ -94,19 +94,24 @@ void CappedGaugeFamily::update(const LabelValues& group, std::vector<Ranked> val
   };
   for (const auto& r : top.kept) put(r.label, r.value);
   if (top.folded > 0) put(std::string(kFoldedLabelValue), top.other);
-  family_.remove_if(
-      [&](const LabelValues& v) { return has_prefix(v, clean_group) && !keep.contains(v); });
-  set_folded(clean_group, top.folded);
+  // Only this group's previous series can be stale: no scan of the whole family.
+  std::lock_guard lock(mu_);
+  std::set<LabelValues>& previous = series_by_group_[clean_group];
+  for (const auto& old : previous)
+    if (!keep.contains(old)) family_.remove(old);
+  previous = std::move(keep);
+  set_folded_locked(clean_group, top.folded);
 }
 
 void CappedGaugeFamily::remove(const LabelValues& group) {
   const LabelValues clean_group = sanitized(group);
   family_.remove_if([&](const LabelValues& v) { return has_prefix(v, clean_group); });
-  set_folded(clean_group, 0);
+  std::lock_guard lock(mu_);
+  series_by_group_.erase(clean_group);
+  set_folded_locked(clean_group, 0);
 }
 
-void CappedGaugeFamily::set_folded(const LabelValues& group, size_t folded) {
-  std::lock_guard lock(mu_);
+void CappedGaugeFamily::set_folded_locked(const LabelValues& group, size_t folded) {
   size_t& slot = folded_by_group_[group];
   folded_total_ = folded_total_ - slot + folded;
   slot = folded;

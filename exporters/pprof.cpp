@@ -199,7 +199,8 @@ std::expected<std::string, std::string> gzip(std::string_view bytes, int level) 
   int rc = deflate(&zs, Z_FINISH);
   size_t written = zs.total_out;
   deflateEnd(&zs);
-  if (rc != Z_STREAM_END) return std::unexpected("gzip: deflate failed (" + std::to_string(rc) + ")");
+  if (rc != Z_STREAM_END)
+    return std::unexpected("gzip: deflate failed (" + std::to_string(rc) + ")");
   out.resize(written);
   return out;
 }

@@ -207,7 +207,8 @@ std::vector<std::string> naming_problems(std::string_view name, MetricType type,
     problems.push_back(n + ": only counters end in _total");
   for (std::string_view reserved : {"_count", "_sum", "_bucket"})
     if (ends_with(name, reserved))
-      problems.push_back(n + ": the suffix " + std::string(reserved) + " is reserved for histograms");
+      problems.push_back(n + ": the suffix " + std::string(reserved) +
+                         " is reserved for histograms");
   for (std::string_view token : name_tokens(name))
     if (non_base_units().contains(token))
       problems.push_back(n + ": use a base unit (_seconds, _bytes) instead of " +

@@ -77,8 +77,12 @@ struct PlannedSample {
 };
 
 const std::vector<PlannedSample> kSamples = {
-    {{0, 1}, {3, 30000000}, {Label::string("state", "waiting"), Label::number("wait", 1500, "nanoseconds")}},
-    {{2, 3}, {1, 10000000}, {Label::string("thread", "worker-7"), Label::number("bytes", 4096, "bytes")}},
+    {{0, 1},
+     {3, 30000000},
+     {Label::string("state", "waiting"), Label::number("wait", 1500, "nanoseconds")}},
+    {{2, 3},
+     {1, 10000000},
+     {Label::string("thread", "worker-7"), Label::number("bytes", 4096, "bytes")}},
     {{3}, {4, 40000000}, {Label::number("goid", 17)}},
 };
 
@@ -364,7 +368,8 @@ TEST(Pprof, GoToolPprofPrintsBackExactlyWhatWasPutIn) {
   EXPECT_EQ(p.locations.size(), kLocations.size());
   ASSERT_EQ(p.mappings.size(), 2u);
   EXPECT_EQ(p.mappings[0], "1: 0x400000/0x800000/0x0 /srv/app 6a8f1cbd0e2d4f1e [FN][FL][LN][IN]");
-  EXPECT_EQ(p.mappings[1], "2: 0x7f0000000000/0x7f0000200000/0x28000 /usr/lib/libc.so.6 f00dfeed [FN][FL]");
+  EXPECT_EQ(p.mappings[1],
+            "2: 0x7f0000000000/0x7f0000200000/0x28000 /usr/lib/libc.so.6 f00dfeed [FN][FL]");
 }
 
 // -top attributes flat time to Line[0] of the leaf location: the innermost inlined
