@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -61,21 +60,6 @@ CappedGaugeFamily::CappedGaugeFamily(Registry& registry, std::string name, std::
       group_size_(group_labels.size()),
       cap_(cap) {}
 
-namespace {
-
-LabelValues sanitized(const LabelValues& values) {
-  LabelValues clean;
-  clean.reserve(values.size() + 1);
-  for (const auto& v : values) clean.push_back(to_valid_utf8(v));
-  return clean;
-}
-
-bool has_prefix(const LabelValues& v, const LabelValues& prefix) {
-  return v.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
-}
-
-}  // namespace
-
 void CappedGaugeFamily::update(const LabelValues& group, std::vector<Ranked> values) {
   if (group.size() != group_size_)
     throw std::invalid_argument(family_.spec().name + ": wrong number of group label values");
@@ -83,39 +67,33 @@ void CappedGaugeFamily::update(const LabelValues& group, std::vector<Ranked> val
   // are one site, summed, and not two writes to one series.
   for (auto& r : values) r.label = to_valid_utf8(r.label);
   TopN top = top_n(std::move(values), cap_);
-  LabelValues key = sanitized(group);
-  const LabelValues clean_group = key;
-  key.push_back("");
-  std::set<LabelValues> keep;
-  auto put = [&](const std::string& label, double value) {
-    key.back() = label;
-    family_.with(key).set(value);
-    keep.insert(key);
+  std::vector<std::pair<LabelValues, double>> series;
+  series.reserve(top.kept.size() + 1);
+  auto put = [&](std::string label, double value) {
+    LabelValues key = group;
+    key.push_back(std::move(label));
+    series.emplace_back(std::move(key), value);
   };
-  for (const auto& r : top.kept) put(r.label, r.value);
+  for (auto& r : top.kept) put(std::move(r.label), r.value);
   if (top.folded > 0) put(std::string(kFoldedLabelValue), top.other);
-  // Only this group's previous series can be stale: no scan of the whole family.
-  std::lock_guard lock(mu_);
-  std::set<LabelValues>& previous = series_by_group_[clean_group];
-  for (const auto& old : previous)
-    if (!keep.contains(old)) family_.remove(old);
-  previous = std::move(keep);
-  set_folded_locked(clean_group, top.folded);
+  // Sites that left the top N go in the same step as the new ones arrive.
+  family_.replace_prefix(group, series);
+  set_folded(group, top.folded);
 }
 
 void CappedGaugeFamily::remove(const LabelValues& group) {
-  const LabelValues clean_group = sanitized(group);
-  family_.remove_if([&](const LabelValues& v) { return has_prefix(v, clean_group); });
-  std::lock_guard lock(mu_);
-  series_by_group_.erase(clean_group);
-  set_folded_locked(clean_group, 0);
+  family_.replace_prefix(group, {});
+  set_folded(group, 0);
 }
 
-void CappedGaugeFamily::set_folded_locked(const LabelValues& group, size_t folded) {
-  size_t& slot = folded_by_group_[group];
+void CappedGaugeFamily::set_folded(const LabelValues& group, size_t folded) {
+  LabelValues key;
+  for (const auto& g : group) key.push_back(to_valid_utf8(g));
+  std::lock_guard lock(mu_);
+  size_t& slot = folded_by_group_[key];
   folded_total_ = folded_total_ - slot + folded;
   slot = folded;
-  if (folded == 0) folded_by_group_.erase(group);
+  if (folded == 0) folded_by_group_.erase(key);
   folded_gauge_.set(static_cast<double>(folded_total_));
 }
 

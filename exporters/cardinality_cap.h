@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -53,12 +52,10 @@ class CappedGaugeFamily {
   void remove(const LabelValues& group);
 
   size_t cap() const { return cap_; }
-  // For reading (size(), tests). Series of this family are set only through update() and
-  // remove(): update() tracks what it set per group to drop stale sites cheaply.
   GaugeFamily& family() { return family_; }
 
  private:
-  void set_folded_locked(const LabelValues& group, size_t folded);
+  void set_folded(const LabelValues& group, size_t folded);
 
   GaugeFamily& family_;
   Gauge& folded_gauge_;
@@ -66,7 +63,6 @@ class CappedGaugeFamily {
   size_t cap_;
   std::mutex mu_;
   std::map<LabelValues, size_t> folded_by_group_;
-  std::map<LabelValues, std::set<LabelValues>> series_by_group_;  // what update() last set
   size_t folded_total_ = 0;
 };
 

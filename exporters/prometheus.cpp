@@ -1,5 +1,6 @@
 #include "exporters/prometheus.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -116,6 +117,33 @@ template <typename M>
 size_t Family<M>::remove_if(const std::function<bool(const LabelValues&)>& match) {
   std::lock_guard lock(mu_);
   return std::erase_if(series_, [&](const auto& kv) { return match(kv.first); });
+}
+
+template <typename M>
+void Family<M>::replace_prefix(const LabelValues& prefix,
+                               const std::vector<std::pair<LabelValues, double>>& series)
+  requires std::is_same_v<M, Gauge>
+{
+  LabelValues clean_prefix;
+  for (const auto& v : prefix) clean_prefix.push_back(to_valid_utf8(v));
+  std::map<LabelValues, double> wanted;
+  for (const auto& [values, value] : series) wanted[key_of(values)] = value;
+  auto under_prefix = [&](const LabelValues& key) {
+    return key.size() >= clean_prefix.size() &&
+           std::equal(clean_prefix.begin(), clean_prefix.end(), key.begin());
+  };
+  std::lock_guard lock(mu_);
+  // Keys sort as vectors, so the series under a prefix are one contiguous range.
+  for (auto it = series_.lower_bound(clean_prefix); it != series_.end() && under_prefix(it->first);)
+    it = wanted.contains(it->first) ? std::next(it) : series_.erase(it);
+  for (auto& [key, value] : wanted) {
+    auto it = series_.find(key);
+    if (it == series_.end()) {
+      Series s{render_pairs(key), make()};
+      it = series_.emplace(key, std::move(s)).first;
+    }
+    it->second.metric->set(value);
+  }
 }
 
 template <typename M>

@@ -20,6 +20,8 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "exporters/prometheus_text.h"
@@ -117,6 +119,12 @@ class Family : public FamilyBase {
   // Removes every series whose (sanitized) label values match; returns how many.
   size_t remove_if(const std::function<bool(const LabelValues&)>& match);
   void clear();
+  // Gauges: makes the series whose label values start with `prefix` exactly `series`
+  // (full label values, value) in one step under the family lock, so a concurrent render
+  // sees the group before or after, never half of each. For top-N groups.
+  void replace_prefix(const LabelValues& prefix,
+                      const std::vector<std::pair<LabelValues, double>>& series)
+    requires std::is_same_v<M, Gauge>;
   size_t size() const override;
   void render(std::string& out) const override;
 
