@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "exporters/cardinality_cap.h"
 #include "exporters/process_metrics.h"
@@ -238,6 +239,35 @@ TEST(CardinalityCap, BoundsSeriesPerTargetAndCountsTheFolded) {
   EXPECT_NE(text.find("{pid=\"1\",site=\"main.worker0\"} 1000\n"), std::string::npos);
   EXPECT_NE(text.find(folded + "0\n"), std::string::npos);
   expect_promtool_accepts(text);
+}
+
+// The cap must hold in every scrape, including one that runs while a target's top N is
+// being replaced by a disjoint set.
+TEST(CardinalityCap, HoldsInRendersConcurrentWithUpdates) {
+  Registry r;
+  CappedGaugeFamily sites(r, "goscry_goroutines_by_creation_site", "h", {"pid"}, "site", 5);
+  std::vector<Ranked> even, odd;
+  for (int i = 0; i < 20; ++i) (i % 2 ? odd : even).push_back({"s" + std::to_string(i), double(i)});
+  sites.update({"1"}, even);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) sites.update({"1"}, i % 2 ? odd : even);
+    done = true;
+  });
+  size_t renders = 0, worst = 0;
+  while (!done) {
+    std::string text = r.render();
+    size_t series = 0;
+    for (size_t at = 0; (at = text.find("\ngoscry_goroutines_by_creation_site{", at)) !=
+                        std::string::npos;
+         ++at)
+      ++series;
+    worst = std::max(worst, series);
+    ++renders;
+  }
+  writer.join();
+  EXPECT_GT(renders, 0u);
+  EXPECT_EQ(worst, 6u) << "5 sites + other, in " << renders << " renders";
 }
 
 // Everything at once, with the label values a Go program can produce, through promtool.
