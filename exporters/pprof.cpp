@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "exporters/profile.pb.h"
 

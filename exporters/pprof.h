@@ -10,14 +10,12 @@
 // strings from targets are taken as they are.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <expected>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <tuple>
-#include <unordered_map>
 #include <vector>
 
 namespace goscry::pprof {
