@@ -186,7 +186,7 @@ TEST(PrometheusScrape, ServerReadsBackLabelsValuesAndHistogramCounts) {
       {"", 8},
       {"{le=\"x\"},=#", 0.000125},
       {"huge", 1.5e300},
-      {std::string("nul\0and\x1b[0m", 13), 9},
+      {std::string("nul\0and\x1b[0m", 11), 9},  // NUL and ESC
   };
   auto& g = registry.gauge("goscry_test_site_value", "Per site.", {"site"});
   for (const auto& [site, v] : sites) g.with({site}).set(v);
