@@ -6,12 +6,7 @@
 #ifdef __bpf__
 /* vmlinux.h already defines __u8 ... __u64. */
 #else
-#include <stdint.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
-typedef int64_t __s64;
+#include <linux/types.h> /* __u8 ... __u64, as libbpf's headers use them */
 #endif
 
 /* How stop/startTheWorldWithSema pass their data (GO_RUNTIME.md "GC and stop-the-world"). */

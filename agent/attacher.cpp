@@ -1,0 +1,131 @@
+#include "agent/attacher.h"
+
+#include <elf.h>
+
+#include "agent/interim_runtime_offsets.h"
+#include "symbolizer/ret_finder.h"
+
+namespace goscry {
+
+namespace {
+
+struct FunctionRange {
+  std::uint64_t entry = 0;
+  std::uint64_t end = 0;
+};
+
+// TEMPORARY: from .symtab, so unstripped binaries only; replaced by
+// GoBinary::find_function when merged (function addresses come from .gopclntab).
+Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_FUNC && s.name == name && s.size > 0) return FunctionRange{s.value, s.value + s.size};
+  return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
+}
+
+// Builds the uprobes of one function: at its entry, or at each of its RETs.
+class PlanBuilder {
+ public:
+  PlanBuilder(const ElfFile& elf, const std::string& binary, int pid, ProbePlan& plan)
+      : elf_(elf), binary_(binary), pid_(pid), plan_(plan) {}
+
+  Result<void> at_entry(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(elf_, function);
+    if (!f) return std::unexpected(f.error());
+    return add(program, f->entry, function);
+  }
+
+  Result<void> at_rets(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(elf_, function);
+    if (!f) return std::unexpected(f.error());
+    auto code = decode_function(elf_, f->entry, f->end, std::string(function));
+    if (!code) return std::unexpected(code.error());
+    if (code->rets.empty()) return fail(elf_.path() + ": " + std::string(function) + " has no RET");
+    for (auto off : code->rets)
+      if (auto r = add(program, f->entry + off, function); !r) return r;
+    return {};
+  }
+
+ private:
+  Result<void> add(RuntimeProgram program, std::uint64_t vaddr, std::string_view function) {
+    auto off = elf_.vaddr_to_offset(vaddr);
+    if (!off)
+      return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
+                  " is in no loadable segment");
+    plan_.uprobes.push_back({program, binary_, *off, pid_});
+    return {};
+  }
+
+  const ElfFile& elf_;
+  const std::string& binary_;
+  int pid_;
+  ProbePlan& plan_;
+};
+
+goscry_settings settings_for(const InterimRuntimeOffsets& o, int minor) {
+  goscry_settings s{};
+  s.g_goid = o.g_goid;
+  s.g_gopc = o.g_gopc;
+  s.g_startpc = o.g_startpc;
+  s.g_parent_goid = o.g_parent_goid ? *o.g_parent_goid : GOSCRY_NO_OFFSET;
+  s.g_m = o.g_m;
+  s.m_preemptoff = o.m_preemptoff;
+  s.go_minor = static_cast<std::uint16_t>(minor);
+  s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
+              : minor == 21 ? GOSCRY_STW_REASON_ARG
+                            : GOSCRY_STW_WORLDSTOP;
+  s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
+  return s;
+}
+
+}  // namespace
+
+Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+                              std::string_view go_version) {
+  auto minor = go_minor_version(go_version);
+  if (!minor) return std::unexpected(minor.error());
+  auto offsets = interim_runtime_offsets(go_version);
+  if (!offsets) return std::unexpected(offsets.error());
+  ProbePlan plan;
+  plan.settings = settings_for(*offsets, *minor);
+  PlanBuilder b(elf, binary_path, pid, plan);
+  using P = RuntimeProgram;
+  // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
+  const bool worldstop = *minor >= 22;
+  for (auto r : {b.at_rets("runtime.newproc1", P::NewprocRet),
+                 b.at_entry(worldstop ? "runtime.gdestroy" : "runtime.goexit0", P::GoroutineExit),
+                 worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
+                           : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
+                 b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
+                 b.at_rets("runtime.startTheWorldWithSema", P::StwStartRet)})
+    if (!r) return std::unexpected(r.error());
+  if (worldstop)
+    if (auto r = b.at_entry("runtime.startTheWorldWithSema", P::StwStartEntry); !r)
+      return std::unexpected(r.error());
+  return plan;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pid,
+                                                       std::string_view go_version) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto elf = ElfFile::open(exe);
+  if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
+  auto plan = plan_probes(**elf, exe, pid, go_version);
+  if (!plan) return std::unexpected(plan.error());
+  std::unique_ptr<Attachment> a(new Attachment(loader, pid));
+  // Settings first: a probe that fires before them would count SETTINGS_MISSING.
+  if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)
+    return std::unexpected(r.error());
+  for (const auto& req : plan->uprobes) {
+    auto link = loader.attach_uprobe(req);
+    if (!link) return std::unexpected(link.error());  // ~Attachment undoes the rest
+    a->links_.push_back(std::move(*link));
+  }
+  return a;
+}
+
+Attachment::~Attachment() {
+  links_.clear();
+  loader_.remove_target(static_cast<std::uint32_t>(pid_));
+}
+
+}  // namespace goscry

@@ -1,0 +1,48 @@
+// Puts the runtime probes on one Go process: which functions for its Go version
+// (GO_RUNTIME.md), where (file offsets of entries and of every RET, decoded with Zydis),
+// the settings the BPF side needs, and the links — removed again when the Attachment
+// goes (destructor), so Ctrl-C, an error or the end of a verb leave no probe behind.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/bpf_loader.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+struct ProbePlan {
+  goscry_settings settings{};
+  std::vector<UprobeRequest> uprobes;
+};
+
+// The probes for `elf` (the file at `binary_path`, run as `pid`, built by `go_version`).
+Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+                              std::string_view go_version);
+
+class Attachment {
+ public:
+  // Probes process `pid` through /proc/PID/exe.
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, int pid,
+                                                    std::string_view go_version);
+  // Detaches every probe, then forgets the target's map entries.
+  ~Attachment();
+  Attachment(const Attachment&) = delete;
+  Attachment& operator=(const Attachment&) = delete;
+
+  int pid() const { return pid_; }
+  std::size_t probe_count() const { return links_.size(); }
+
+ private:
+  Attachment(BpfLoader& loader, int pid) : loader_(loader), pid_(pid) {}
+  BpfLoader& loader_;
+  int pid_;
+  std::vector<UprobeLink> links_;
+};
+
+}  // namespace goscry
