@@ -2,6 +2,11 @@
 
 #include <elf.h>
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
 #include "agent/interim_runtime_offsets.h"
 #include "symbolizer/ret_finder.h"
 
@@ -20,6 +25,14 @@ Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
   for (const auto& s : elf.symbols())
     if (s.type == STT_FUNC && s.name == name && s.size > 0) return FunctionRange{s.value, s.value + s.size};
   return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
+}
+
+// TEMPORARY, like find_function: a data symbol's link-time address from .symtab (0 when
+// absent: stripped binaries fall back to timing GC pauses by the probes).
+std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_OBJECT && s.name == name) return s.value;
+  return 0;
 }
 
 // Builds the uprobes of one function: at its entry, or at each of its RETs.
@@ -73,11 +86,29 @@ goscry_settings settings_for(const InterimRuntimeOffsets& o, int minor) {
   s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
               : minor == 21 ? GOSCRY_STW_REASON_ARG
                             : GOSCRY_STW_WORLDSTOP;
+  s.work_pause_start = o.work_pause_start.value_or(0);
+  s.work_t_end = o.work_t_end.value_or(0);
   s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
   return s;
 }
 
 }  // namespace
+
+Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
+  if (elf.elf_type() != ET_DYN) return 0;
+  auto e_entry = elf.file_bytes().u64(offsetof(Elf64_Ehdr, e_entry));
+  if (!e_entry) return std::unexpected(e_entry.error());
+  const std::string path = "/proc/" + std::to_string(pid) + "/auxv";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(path + ": " + std::strerror(errno));
+  std::uint64_t pair[2];
+  std::uint64_t at_entry = 0;
+  while (std::fread(pair, sizeof pair, 1, f) == 1 && pair[0] != AT_NULL)
+    if (pair[0] == AT_ENTRY) at_entry = pair[1];
+  std::fclose(f);
+  if (at_entry == 0) return fail(path + ": no AT_ENTRY");
+  return at_entry - *e_entry;
+}
 
 Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
                               std::string_view go_version) {
@@ -87,6 +118,7 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
   if (!offsets) return std::unexpected(offsets.error());
   ProbePlan plan;
   plan.settings = settings_for(*offsets, *minor);
+  if (offsets->work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
   PlanBuilder b(elf, binary_path, pid, plan);
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
@@ -98,9 +130,9 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
                  b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
                  b.at_rets("runtime.startTheWorldWithSema", P::StwStartRet)})
     if (!r) return std::unexpected(r.error());
-  if (worldstop)
-    if (auto r = b.at_entry("runtime.startTheWorldWithSema", P::StwStartEntry); !r)
-      return std::unexpected(r.error());
+  auto last = worldstop ? b.at_entry("runtime.startTheWorldWithSema", P::StwStartEntry)
+                        : b.at_rets("runtime.gcControllerCommit", P::GcPauseEnd);
+  if (!last) return std::unexpected(last.error());
   return plan;
 }
 
@@ -111,6 +143,11 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
   if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
   auto plan = plan_probes(**elf, exe, pid, go_version);
   if (!plan) return std::unexpected(plan.error());
+  if (plan->settings.work_addr) {
+    auto bias = load_bias(pid, **elf);
+    if (!bias) return std::unexpected(bias.error());
+    plan->settings.work_addr += *bias;
+  }
   std::unique_ptr<Attachment> a(new Attachment(loader, pid));
   // Settings first: a probe that fires before them would count SETTINGS_MISSING.
   if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)

@@ -22,8 +22,14 @@ struct ProbePlan {
 };
 
 // The probes for `elf` (the file at `binary_path`, run as `pid`, built by `go_version`).
+// Addresses in the settings (work_addr) are link-time ones: attach() adds the load bias.
 Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
                               std::string_view go_version);
+
+// TEMPORARY until proc_maps (branch procfs) merges: how far a PIE is loaded from its
+// link-time addresses, from the entry point in /proc/PID/auxv against the file's e_entry
+// (0 for ET_EXEC).
+Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
 
 class Attachment {
  public:

@@ -39,6 +39,7 @@ const char* program_name(RuntimeProgram p) {
     case RuntimeProgram::GcMarkTermination: return "gcMarkTermination entry";
     case RuntimeProgram::StwStartEntry: return "startTheWorldWithSema entry";
     case RuntimeProgram::StwStartRet: return "startTheWorldWithSema RET";
+    case RuntimeProgram::GcPauseEnd: return "gcControllerCommit RET";
   }
   return "?";
 }
@@ -95,6 +96,7 @@ bpf_program* BpfLoader::program(RuntimeProgram p) const {
     case RuntimeProgram::GcMarkTermination: return progs.goscry_gc_mark_termination;
     case RuntimeProgram::StwStartEntry: return progs.goscry_stw_start_entry;
     case RuntimeProgram::StwStartRet: return progs.goscry_stw_start_ret;
+    case RuntimeProgram::GcPauseEnd: return progs.goscry_gc_pause_end;
   }
   return nullptr;
 }

@@ -31,6 +31,7 @@ enum class RuntimeProgram {
   GcMarkTermination,  // entry of runtime.gcMarkTermination
   StwStartEntry,      // entry of startTheWorldWithSema (1.22+)
   StwStartRet,        // every RET of startTheWorldWithSema
+  GcPauseEnd,         // every RET of gcControllerCommit (<= 1.21)
 };
 const char* program_name(RuntimeProgram p);
 

@@ -33,6 +33,9 @@ Result<InterimRuntimeOffsets> interim_runtime_offsets(std::string_view go_versio
   }
   o.m_curg = m >= 25 ? 184 : 192;
   o.m_preemptoff = m == 25 ? 240 : 248;
+  if (m == 19) o.work_t_end = 384, o.work_pause_start = 400;
+  if (m == 20) o.work_t_end = 376, o.work_pause_start = 392;
+  if (m == 21) o.work_t_end = 440, o.work_pause_start = 456;
   return o;
 }
 

@@ -20,6 +20,10 @@ struct InterimRuntimeOffsets {
   std::uint16_t g_m = 0;
   std::uint16_t m_curg = 0;
   std::uint16_t m_preemptoff = 0;
+  // runtime.workType (<= 1.21 only: the GC pause clock), from DWARF of go1.19.8, 1.20.14,
+  // 1.21.13 fixtures.
+  std::optional<std::uint16_t> work_pause_start;
+  std::optional<std::uint16_t> work_t_end;
 };
 
 // The minor version of "go1.26.8", "go1.22rc1", "go1.26.10-X:goroutineleakprofile".

@@ -7,8 +7,9 @@
  *   goid, gopc (the `go` statement) and startpc already set. Counted per (tgid, gopc).
  * - exit: entry of runtime.gdestroy (1.22+) / runtime.goexit0 (<= 1.21), gp in RAX, goid
  *   still intact. The goid -> gopc LRU tells which site the goroutine came from.
- * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination; each
- *   pause goes to user space as one ring-buffer event, measured as the runtime measures it.
+ * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination (and
+ *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
+ *   event, measured as the runtime measures it.
  *
  * Hot paths (creation, exit) only touch hash maps; the ring buffer carries the rare STW
  * events, plus per-goroutine events only when a target asks for a trace. The same object
@@ -258,6 +259,18 @@ int goscry_gc_mark_termination(struct pt_regs *ctx) {
   return 0;
 }
 
+/* RETs of gcControllerCommit, Go <= 1.21, when called by gcMarkTermination: there the
+ * runtime takes `now := nanotime()` right after, records `now - work.pauseStart` as the
+ * mark-termination pause, and only starts the world later (after mProf_NextCycle and the
+ * sweep barrier). Other callers (debug.SetGCPercent) run outside a cycle's pause. */
+SEC("uprobe")
+int goscry_gc_pause_end(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
+  if (w && (w->flags & GOSCRY_STW_CYCLE_DONE)) w->end_ns = bpf_ktime_get_ns();
+  return 0;
+}
+
 /* Entry of startTheWorldWithSema(now, w worldStop), Go 1.22+: RBX = w.reason,
  * RCX = w.startedStopping — exactly what the runtime subtracts from `now`. */
 SEC("uprobe")
@@ -276,6 +289,25 @@ int goscry_stw_start_entry(struct pt_regs *ctx) {
   return 0;
 }
 
+/* Go <= 1.21 GC pauses as the runtime records them in /gc/pauses:seconds: from
+ * work.pauseStart (taken just before stopTheWorldWithSema, ahead of our entry probe and
+ * its trap) to startTheWorldWithSema's result, or for a completed mark termination to
+ * work.tEnd (the `now` gcMarkTermination takes before it starts the world). */
+static __always_inline void runtime_gc_clock(struct goscry_settings *s,
+                                             struct goscry_stw_inflight *w, __u64 now,
+                                             __u64 *start, __u64 *end) {
+  if (w->reason != GOSCRY_STW_GC_MARK_TERM && w->reason != GOSCRY_STW_GC_SWEEP_TERM) return;
+  __u64 pause_start = 0, t_end = 0;
+  if (read_u64(s->work_addr + s->work_pause_start, &pause_start) || pause_start == 0) return;
+  if (w->flags & GOSCRY_STW_CYCLE_DONE) {
+    if (read_u64(s->work_addr + s->work_t_end, &t_end) || t_end < pause_start) return;
+    *end = t_end;
+  } else {
+    *end = now;
+  }
+  *start = pause_start;
+}
+
 /* RETs of startTheWorldWithSema, all versions: RAX = the `now` the runtime used for the
  * pause (1.22+: `now - w.startedStopping` goes into /sched/pauses/total/{gc,other}). */
 SEC("uprobe")
@@ -286,6 +318,10 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
     count(GOSCRY_CNT_STW_UNMATCHED);
     return 0;
   }
+  __u64 start = w->start_ns, end = w->end_ns ? w->end_ns : ctx->ax;
+  struct goscry_settings *s = bpf_map_lookup_elem(&settings, &tgid);
+  if (s && s->stw_abi != GOSCRY_STW_WORLDSTOP && s->work_addr)
+    runtime_gc_clock(s, w, ctx->ax, &start, &end);
   struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(GOSCRY_CNT_RINGBUF_FULL);
@@ -295,8 +331,8 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
   __builtin_memset(e, 0, sizeof(*e));
   e->kind = GOSCRY_EV_STW;
   e->tgid = tgid;
-  e->start_ns = w->start_ns;
-  e->end_ns = ctx->ax;
+  e->start_ns = start;
+  e->end_ns = end;
   e->reason = w->reason;
   e->flags = w->flags;
   __builtin_memcpy(e->preemptoff, w->preemptoff, sizeof(e->preemptoff));

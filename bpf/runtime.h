@@ -59,6 +59,13 @@ struct goscry_settings {
   __u8 pad0;
   __u32 probes; /* enum goscry_probe_bits */
   __u32 flags;  /* enum goscry_settings_flags */
+  /* Go <= 1.21 only: the address of runtime.work in the target (0 = unknown) and the
+   * offsets of work.pauseStart and work.tEnd, the clock the runtime's GC pause figures
+   * use; without them the pause is timed by the probes (a few us short per pause). */
+  __u16 work_pause_start;
+  __u16 work_t_end;
+  __u32 pad1;
+  __u64 work_addr;
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
@@ -130,6 +137,9 @@ struct goscry_event {
  * process-wide and serialised by worldsema). */
 struct goscry_stw_inflight {
   __u64 start_ns;
+  /* <= 1.21 mark termination: the runtime's clock stops before the world starts (at the
+   * `now` right after gcControllerCommit); 0 = use startTheWorldWithSema's result. */
+  __u64 end_ns;
   __u32 reason;
   __u32 flags;
   char preemptoff[GOSCRY_PREEMPTOFF_LEN];

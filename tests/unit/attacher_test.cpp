@@ -45,7 +45,7 @@ const ElfSymbol* function_at(const ElfFile& elf, std::uint64_t vaddr) {
 
 bool is_ret_program(RuntimeProgram p) {
   return p == RuntimeProgram::NewprocRet || p == RuntimeProgram::StwStopRet ||
-         p == RuntimeProgram::StwStartRet;
+         p == RuntimeProgram::StwStartRet || p == RuntimeProgram::GcPauseEnd;
 }
 
 TEST(Attacher, UprobeOptionsNeverAskForAReturnProbe) {
@@ -95,10 +95,12 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
       EXPECT_EQ(functions[P::StwStopRet], Names{"runtime.stopTheWorldWithSema"});
       EXPECT_EQ(functions[P::StwStartEntry], Names{"runtime.startTheWorldWithSema"});
       EXPECT_TRUE(functions[P::StwStopEntry].empty());
+      EXPECT_TRUE(functions[P::GcPauseEnd].empty());
       EXPECT_EQ(plan->settings.stw_abi, GOSCRY_STW_WORLDSTOP);
     } else {
       EXPECT_EQ(functions[P::StwStopEntry], Names{"runtime.stopTheWorldWithSema"});
       EXPECT_TRUE(functions[P::StwStartEntry].empty());
+      EXPECT_EQ(functions[P::GcPauseEnd], Names{"runtime.gcControllerCommit"});
       EXPECT_EQ(plan->settings.stw_abi,
                 *minor == 21 ? GOSCRY_STW_REASON_ARG : GOSCRY_STW_PREEMPTOFF);
     }
