@@ -23,7 +23,8 @@ struct FunctionRange {
 // GoBinary::find_function when merged (function addresses come from .gopclntab).
 Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
   for (const auto& s : elf.symbols())
-    if (s.type == STT_FUNC && s.name == name && s.size > 0) return FunctionRange{s.value, s.value + s.size};
+    if (s.type == STT_FUNC && s.name == name && s.size > 0)
+      return FunctionRange{s.value, s.value + s.size};
   return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
 }
 

@@ -77,7 +77,8 @@ Result<std::unique_ptr<BpfLoader>> BpfLoader::open() {
   };
   loader->ring_ = ring_buffer__new(bpf_map__fd(loader->skel_->maps.events), on_record,
                                    loader.get(), nullptr);
-  if (!loader->ring_) return fail("runtime.bpf.o: cannot map the ring buffer: " + errno_text(errno));
+  if (!loader->ring_)
+    return fail("runtime.bpf.o: cannot map the ring buffer: " + errno_text(errno));
   return loader;
 }
 

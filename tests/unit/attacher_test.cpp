@@ -13,29 +13,14 @@
 
 #include "agent/interim_runtime_offsets.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/objdump.h"
 
 namespace goscry {
 namespace {
 
 using testing::all_fixtures;
-using testing::run_command;
-using testing::split_lines;
-
-std::map<std::uint64_t, std::string> objdump_instructions(const std::string& path) {
-  auto r = run_command({"objdump", "-d", "-w", "--no-show-raw-insn", path});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::map<std::uint64_t, std::string> out;
-  for (const auto& line : split_lines(r.out)) {
-    auto colon = line.find(":\t");
-    if (colon == std::string::npos || line.empty() || line[0] != ' ') continue;
-    char* end = nullptr;
-    std::uint64_t addr = std::strtoull(line.c_str(), &end, 16);
-    if (end != line.c_str() + colon) continue;
-    std::string insn = line.substr(colon + 2);
-    out[addr] = insn.substr(0, insn.find_first_of(" \t"));
-  }
-  return out;
-}
+using testing::mnemonics_in;
+using testing::objdump_instructions;
 
 const ElfSymbol* function_at(const ElfFile& elf, std::uint64_t vaddr) {
   for (const auto& s : elf.symbols())
@@ -109,8 +94,8 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
       std::size_t rets = 0, probes = 0;
       for (const auto& s : (*elf)->symbols()) {
         if (s.name != name) continue;
-        for (auto it = oracle.lower_bound(s.value); it != oracle.end() && it->first < s.value + s.size; ++it)
-          if (it->second.starts_with("ret")) ++rets;
+        for (const auto& m : mnemonics_in(oracle, s.value, s.value + s.size))
+          rets += m.starts_with("ret");
       }
       for (const auto& u : plan->uprobes) {
         auto v = (*elf)->offset_to_vaddr(u.file_offset);

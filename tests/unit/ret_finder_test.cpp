@@ -11,31 +11,14 @@
 
 #include "symbolizer/elf_file.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/objdump.h"
 
 namespace goscry {
 namespace {
 
 using testing::all_fixtures;
-using testing::run_command;
-using testing::split_lines;
-
-// address -> mnemonic of every instruction objdump finds in the file's code.
-std::map<std::uint64_t, std::string> objdump_instructions(const std::string& path) {
-  auto r = run_command({"objdump", "-d", "-w", "--no-show-raw-insn", path});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::map<std::uint64_t, std::string> out;
-  for (const auto& line : split_lines(r.out)) {
-    // "  401000:\tmov    %fs:0xfffffffffffffff8,%rcx"
-    auto colon = line.find(":\t");
-    if (colon == std::string::npos || line.empty() || line[0] != ' ') continue;
-    char* end = nullptr;
-    std::uint64_t addr = std::strtoull(line.c_str(), &end, 16);
-    if (end != line.c_str() + colon) continue;
-    std::string insn = line.substr(colon + 2);
-    out[addr] = insn.substr(0, insn.find_first_of(" \t"));
-  }
-  return out;
-}
+using testing::mnemonics_in;
+using testing::objdump_instructions;
 
 std::vector<ElfSymbol> functions(const ElfFile& elf) {
   std::vector<ElfSymbol> out;
@@ -60,15 +43,12 @@ TEST(RetFinder, BoundariesAndRetsMatchObjdumpOnEveryFunction) {
       auto code = decode_function(**elf, fn.value, fn.value + fn.size, fn.name);
       ASSERT_TRUE(code) << code.error().message;
       // Every boundary we find is one of objdump's, and we miss none of objdump's.
-      std::size_t in_range = 0;
-      for (auto it = oracle.lower_bound(fn.value); it != oracle.end() && it->first < fn.value + fn.size; ++it)
-        ++in_range;
-      ASSERT_EQ(code->instructions.size(), in_range) << fn.name;
+      auto theirs = mnemonics_in(oracle, fn.value, fn.value + fn.size);
+      ASSERT_EQ(code->instructions.size(), theirs.size()) << fn.name;
       for (auto off : code->instructions)
         ASSERT_TRUE(oracle.count(fn.value + off)) << fn.name << "+" << to_hex(off);
       std::size_t oracle_rets = 0;
-      for (auto it = oracle.lower_bound(fn.value); it != oracle.end() && it->first < fn.value + fn.size; ++it)
-        if (it->second.starts_with("ret")) ++oracle_rets;
+      for (const auto& m : theirs) oracle_rets += m.starts_with("ret");
       ASSERT_EQ(code->rets.size(), oracle_rets) << fn.name;
       for (auto off : code->rets) ASSERT_TRUE(oracle[fn.value + off].starts_with("ret")) << fn.name;
       checked_rets += code->rets.size();
