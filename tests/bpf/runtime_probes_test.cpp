@@ -135,6 +135,19 @@ std::string function_at(const ElfFile& elf, std::uint64_t pc) {
   return "?";
 }
 
+// Uprobes held by this process: each is a perf event fd ("anon_inode:[perf_event]").
+int perf_event_fds() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) {
+    char link[64], target[64] = {};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (readlink(link, target, sizeof target - 1) > 0 &&
+        std::string(target) == "anon_inode:[perf_event]")
+      ++n;
+  }
+  return n;
+}
+
 // Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
 #define SKIP_OR_FAIL_WITHOUT_BPF(loader)                                             \
   if (!loader) {                                                                     \
@@ -163,8 +176,10 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
     Child child(f.path);
     ASSERT_EQ(child.read_line(), "ready");
     const std::size_t log_before = (*loader)->attach_log().size();
+    const int fds_before = perf_event_fds();
     auto attached = Attachment::attach(**loader, child.pid(), f.go_version);
     ASSERT_TRUE(attached) << attached.error().message;
+    EXPECT_EQ(perf_event_fds(), fds_before + int((*attached)->probe_count()));
     // Never a return probe, whatever was attached.
     const auto& log = (*loader)->attach_log();
     ASSERT_GT(log.size(), log_before);
@@ -235,7 +250,8 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
     EXPECT_EQ((*counters)[GOSCRY_CNT_SITE_MAP_FULL], 0u);
     EXPECT_EQ((*counters)[GOSCRY_CNT_STW_MAP_FULL], 0u);
 
-    attached->reset();  // detach: the target's entries go with it
+    attached->reset();  // detach: every uprobe and the target's map entries go
+    EXPECT_EQ(perf_event_fds(), fds_before);
     auto after = (*loader)->site_counts(child.pid());
     ASSERT_TRUE(after);
     EXPECT_TRUE(after->empty());
