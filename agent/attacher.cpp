@@ -138,12 +138,14 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
 }
 
 Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pid,
-                                                       std::string_view go_version) {
+                                                       std::string_view go_version,
+                                                       std::uint32_t flags) {
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
   if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
   auto plan = plan_probes(**elf, exe, pid, go_version);
   if (!plan) return std::unexpected(plan.error());
+  plan->settings.flags = flags;
   if (plan->settings.work_addr) {
     auto bias = load_bias(pid, **elf);
     if (!bias) return std::unexpected(bias.error());

@@ -33,9 +33,11 @@ Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
 
 class Attachment {
  public:
-  // Probes process `pid` through /proc/PID/exe.
+  // Probes process `pid` through /proc/PID/exe. `flags`: enum goscry_settings_flags
+  // (GOSCRY_TRACE_GOROUTINES: one ring-buffer event per goroutine created and ended).
   static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, int pid,
-                                                    std::string_view go_version);
+                                                    std::string_view go_version,
+                                                    std::uint32_t flags = 0);
   // Detaches every probe, then forgets the target's map entries.
   ~Attachment();
   Attachment(const Attachment&) = delete;

@@ -258,6 +258,64 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
   }
 }
 
+
+// With the trace flag, every creation and exit also comes as an event carrying the new
+// goroutine's goid, parent goid (1.21+), creation site and start function.
+TEST(RuntimeProbes, TraceEventsDescribeEachGoroutine) {
+  auto loader = BpfLoader::open();
+  SKIP_OR_FAIL_WITHOUT_BPF(loader);
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf);
+    auto minor = go_minor_version(f.go_version);
+    ASSERT_TRUE(minor);
+    Child child(f.path);
+    ASSERT_EQ(child.read_line(), "ready");
+    auto attached =
+        Attachment::attach(**loader, child.pid(), f.go_version, GOSCRY_TRACE_GOROUTINES);
+    ASSERT_TRUE(attached) << attached.error().message;
+    child.send_line();
+    std::map<std::uint64_t, goscry_event> created;  // by goid
+    std::map<std::string, std::uint64_t> created_by_start, exited_by_site;
+    State st;
+    for (int phase = 0; phase < 4; ++phase) {
+      std::string line = child.read_line();
+      ASSERT_TRUE(line.starts_with("state ")) << "fixture said: " << line;
+      st = parse_state(line);
+      auto drained = (*loader)->drain([&](const goscry_event& e) {
+        if (e.tgid != std::uint32_t(child.pid())) return;
+        if (e.kind == GOSCRY_EV_GO_CREATE) {
+          EXPECT_FALSE(created.count(e.goid)) << "goid " << e.goid << " created twice";
+          created[e.goid] = e;
+          ++created_by_start[function_at(**elf, e.startpc)];
+        } else if (e.kind == GOSCRY_EV_GO_EXIT && created.count(e.goid)) {
+          EXPECT_EQ(e.gopc, created[e.goid].gopc);
+          ++exited_by_site[function_at(**elf, e.gopc)];
+        }
+      });
+      ASSERT_TRUE(drained) << drained.error().message;
+      child.send_line();
+    }
+    // Each site's goroutines run its closure: main.spawnX.func1.
+    for (const auto& [site, truth] : st.sites) {
+      EXPECT_EQ(created_by_start[site + ".func1"], truth.created) << site;
+      EXPECT_EQ(exited_by_site[site], truth.exited) << site;
+    }
+    // All of them were started by main (goid 1), which 1.21+ records.
+    if (*minor >= 21) {
+      for (const auto& [goid, e] : created) {
+        if (function_at(**elf, e.gopc).starts_with("main.spawn")) {
+          EXPECT_EQ(e.parent_goid, 1u);
+        }
+      }
+    }
+    auto counters = (*loader)->counters();
+    ASSERT_TRUE(counters);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_RINGBUF_FULL], 0u);
+  }
+}
 }  // namespace
 }  // namespace goscry
 
