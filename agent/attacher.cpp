@@ -7,7 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "agent/interim_runtime_offsets.h"
+#include "agent/gc_work_clock.h"
+#include "symbolizer/runtime_layout.h"
 #include "symbolizer/ret_finder.h"
 
 namespace goscry {
@@ -75,20 +76,38 @@ class PlanBuilder {
   ProbePlan& plan_;
 };
 
-goscry_settings settings_for(const InterimRuntimeOffsets& o, int minor) {
+// Offsets in the settings are u16: runtime.g and runtime.m are a few hundred bytes.
+Result<std::uint16_t> offset16(int offset, const char* field) {
+  if (offset < 0 || offset >= GOSCRY_NO_OFFSET)
+    return fail(std::string("runtime layout: no usable offset for ") + field);
+  return static_cast<std::uint16_t>(offset);
+}
+
+Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   goscry_settings s{};
-  s.g_goid = o.g_goid;
-  s.g_gopc = o.g_gopc;
-  s.g_startpc = o.g_startpc;
-  s.g_parent_goid = o.g_parent_goid ? *o.g_parent_goid : GOSCRY_NO_OFFSET;
-  s.g_m = o.g_m;
-  s.m_preemptoff = o.m_preemptoff;
+  auto goid = offset16(l.g_goid, "g.goid");
+  auto gopc = offset16(l.g_gopc, "g.gopc");
+  auto startpc = offset16(l.g_startpc, "g.startpc");
+  auto g_m = offset16(l.g_m, "g.m");
+  auto preemptoff = offset16(l.m_preemptoff, "m.preemptoff");
+  for (const auto* r : {&goid, &gopc, &startpc, &g_m, &preemptoff})
+    if (!*r) return std::unexpected(r->error());
+  s.g_goid = *goid;
+  s.g_gopc = *gopc;
+  s.g_startpc = *startpc;
+  s.g_m = *g_m;
+  s.m_preemptoff = *preemptoff;
+  // parentGoid exists from 1.21 on.
+  s.g_parent_goid = l.g_parent_goid >= 0 ? *offset16(l.g_parent_goid, "g.parentGoid")
+                                         : GOSCRY_NO_OFFSET;
   s.go_minor = static_cast<std::uint16_t>(minor);
   s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
               : minor == 21 ? GOSCRY_STW_REASON_ARG
                             : GOSCRY_STW_WORLDSTOP;
-  s.work_pause_start = o.work_pause_start.value_or(0);
-  s.work_t_end = o.work_t_end.value_or(0);
+  if (auto clock = gc_work_clock(minor)) {
+    s.work_pause_start = clock->pause_start;
+    s.work_t_end = clock->t_end;
+  }
   s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
   return s;
 }
@@ -115,11 +134,15 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
                               std::string_view go_version) {
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
-  auto offsets = interim_runtime_offsets(go_version);
-  if (!offsets) return std::unexpected(offsets.error());
+  if (*minor < 19 || *minor > 27)
+    return fail(std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
+  auto layout = runtime_layout(elf, go_version);
+  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  auto settings = settings_for(*layout, *minor);
+  if (!settings) return fail(elf.path() + ": " + settings.error().message);
   ProbePlan plan;
-  plan.settings = settings_for(*offsets, *minor);
-  if (offsets->work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
+  plan.settings = *settings;
+  if (plan.settings.work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
   PlanBuilder b(elf, binary_path, pid, plan);
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.

@@ -21,7 +21,7 @@
 
 #include "agent/attacher.h"
 #include "agent/bpf_loader.h"
-#include "agent/interim_runtime_offsets.h"
+#include "symbolizer/runtime_layout.h"
 #include "agent/privileges.h"
 #include "symbolizer/elf_file.h"
 #include "tests/support/fixtures.h"

@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "agent/interim_runtime_offsets.h"
+#include "symbolizer/runtime_layout.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/objdump.h"
 
@@ -125,14 +125,6 @@ TEST(Attacher, RefusesBinariesItCannotProbe) {
   auto old = plan_probes(**elf, fixtures.front().path, 1, "go1.18.10");
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().message, "go1.18.10: unsupported Go version (goscry knows 1.19-1.27)");
-}
-
-TEST(Attacher, ReadsTheMinorGoVersion) {
-  EXPECT_EQ(go_minor_version("go1.26.8").value(), 26);
-  EXPECT_EQ(go_minor_version("go1.22rc1").value(), 22);
-  EXPECT_EQ(go_minor_version("go1.26.10-X:goroutineleakprofile").value(), 26);
-  EXPECT_FALSE(go_minor_version("devel +abc"));
-  EXPECT_FALSE(go_minor_version("go1."));
 }
 
 }  // namespace
