@@ -21,6 +21,7 @@
 
 #include "agent/attacher.h"
 #include "agent/bpf_loader.h"
+#include "agent/gc_cycles.h"
 #include "symbolizer/runtime_layout.h"
 #include "agent/privileges.h"
 #include "symbolizer/elf_file.h"
@@ -190,6 +191,7 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
 
     std::vector<Pause> pauses;  // GC pauses seen by the probes since attach
     std::uint64_t cycles = 0;
+    GcCycles tracker;
     State begin;
     for (int phase = 0; phase < 4; ++phase) {
       std::string line = child.read_line();
@@ -216,6 +218,11 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
       auto drained = (*loader)->drain([&](const goscry_event& e) {
         if (e.kind != GOSCRY_EV_STW || e.tgid != std::uint32_t(child.pid())) return;
         if (e.flags & GOSCRY_STW_CYCLE_DONE) ++cycles;
+        if (auto c = tracker.add(e)) {
+          EXPECT_TRUE(c->whole) << "cycle " << c->number;
+          EXPECT_GT(c->mark_phase_ns, 0u);
+          EXPECT_LT(c->sweep_term.end_ns, c->mark_term.start_ns);
+        }
         if (e.reason == GOSCRY_STW_GC_MARK_TERM || e.reason == GOSCRY_STW_GC_SWEEP_TERM)
           pauses.push_back({e.end_ns - e.start_ns, e.reason});
       });
@@ -240,6 +247,10 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
       child.send_line();
     }
     EXPECT_GT(cycles, 3u);
+    EXPECT_EQ(tracker.completed(), cycles);
+    // The fixture's one ReadMemStats, named as the runtime names it (1.19-1.20 included).
+    ASSERT_EQ(tracker.other_pauses().size(), 1u);
+    EXPECT_EQ(tracker.other_pauses()[0].reason_name, "read mem stats");
     std::printf("%s: %llu GC cycles, %zu GC pauses, each in the runtime's histogram bucket\n",
                 f.label().c_str(), (unsigned long long)cycles, pauses.size());
 
