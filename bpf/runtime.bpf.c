@@ -9,7 +9,8 @@
  *   still intact. The goid -> gopc LRU tells which site the goroutine came from.
  * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination (and
  *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
- *   event, measured as the runtime measures it.
+ *   event, measured as the runtime measures it: 1.22+ from startTheWorldWithSema's
+ *   worldStop argument and result, <= 1.21 from runtime.work.{pauseStart,tEnd}.
  *
  * Hot paths (creation, exit) only touch hash maps; the ring buffer carries the rare STW
  * events, plus per-goroutine events only when a target asks for a trace. The same object
