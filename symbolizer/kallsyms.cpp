@@ -54,6 +54,8 @@ Result<Kallsyms> Kallsyms::parse(std::string_view text) {
       return fail("line " + std::to_string(line_no) + ": not \"ADDRESS TYPE NAME [MODULE]\"");
     any_nonzero |= addr != 0;
     if (name == "_etext") k.kernel_text_end_ = addr;
+    if (name == "_sinittext") k.init_text_start_ = addr;
+    if (name == "_einittext") k.init_text_end_ = addr;
     if (type != "t" && type != "T") continue;  // only code: data symbols never appear in stacks
     if (k.names_.size() + name.size() > UINT32_MAX) return fail("symbol names too large");
     std::uint32_t mod = 0;
@@ -86,14 +88,19 @@ Result<KernelSymbol> Kallsyms::lookup(std::uint64_t addr) const {
   --it;
   // Several names can share an address (aliases): report the first one listed.
   while (it != entries_.begin() && std::prev(it)->address == it->address) --it;
-  // Past _etext and before the first module there is no kernel code.
-  if (it->module == 0 && kernel_text_end_ != 0 && addr >= kernel_text_end_) {
+  // Past the kernel's text and before the first module there is no code.
+  if (it->module == 0 && !in_kernel_text(addr)) {
     bool later_module = std::next(it) != entries_.end();
     if (!later_module || std::next(it)->module == 0)
-      return fail("no kernel text symbol at " + to_hex(addr) + " (past _etext)");
+      return fail("no kernel text symbol at " + to_hex(addr) + " (past the kernel's text)");
     return fail("no kernel text symbol at " + to_hex(addr) + " (between kernel and modules)");
   }
   return symbol(*it, addr);
+}
+
+bool Kallsyms::in_kernel_text(std::uint64_t addr) const {
+  if (kernel_text_end_ == 0 || addr < kernel_text_end_) return true;
+  return addr >= init_text_start_ && addr < init_text_end_;
 }
 
 Result<std::uint64_t> Kallsyms::address_of(std::string_view name) const {

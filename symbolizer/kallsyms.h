@@ -48,7 +48,13 @@ class Kallsyms {
   std::string names_;  // every name back to back: one allocation instead of 100,000
   std::vector<std::string> modules_{""};
   std::vector<Entry> entries_;  // sorted by address
-  std::uint64_t kernel_text_end_ = 0;  // _etext, 0 when unknown
+  bool in_kernel_text(std::uint64_t addr) const;
+
+  // The kernel's code: [_text, _etext) and the boot-time [_sinittext, _einittext) (freed
+  // after boot but still listed). 0 when unknown.
+  std::uint64_t kernel_text_end_ = 0;
+  std::uint64_t init_text_start_ = 0;
+  std::uint64_t init_text_end_ = 0;
   bool hidden_ = false;
 };
 
