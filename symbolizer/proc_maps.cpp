@@ -1,6 +1,7 @@
 #include "symbolizer/proc_maps.h"
 
 #include <elf.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -158,7 +159,11 @@ std::string ProcMaps::host_path(const Mapping& m) const {
     char range[64];
     std::snprintf(range, sizeof range, "%llx-%llx", static_cast<unsigned long long>(m.start),
                   static_cast<unsigned long long>(m.end));
-    return "/proc/" + std::to_string(pid_) + "/map_files/" + range;
+    std::string map_file = "/proc/" + std::to_string(pid_) + "/map_files/" + range;
+    // map_files/ needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE from Linux 5.9). Without
+    // it the old path is all we have: opening it then fails with a message naming it.
+    if (::access(map_file.c_str(), R_OK) == 0) return map_file;
+    return proc_root_path(pid_, m.file_path());
   }
   return proc_root_path(pid_, m.path);
 }
