@@ -59,7 +59,8 @@ class BinaryCache {
     std::shared_ptr<const Payload> payload;
   };
   // Builds the payload of a newly opened binary; its error is returned by get().
-  using Factory = std::function<Result<std::shared_ptr<const Payload>>(std::shared_ptr<const ElfFile>)>;
+  using Factory =
+      std::function<Result<std::shared_ptr<const Payload>>(std::shared_ptr<const ElfFile>)>;
 
   BinaryCache(std::size_t capacity, Factory factory)
       : capacity_(capacity == 0 ? 1 : capacity), factory_(std::move(factory)) {}

@@ -83,7 +83,8 @@ Result<ProcMaps> ProcMaps::read(pid_t pid) {
   auto maps = parse(*text, pid);
   if (!maps) return fail(file + ": " + maps.error().message);
   // An exited process (or a kernel thread) leaves an empty maps file.
-  if (maps->mappings_.empty()) return fail(file + ": no mappings (process " + std::to_string(pid) + " exited?)");
+  if (maps->mappings_.empty())
+    return fail(file + ": no mappings (process " + std::to_string(pid) + " exited?)");
   return maps;
 }
 

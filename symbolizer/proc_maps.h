@@ -41,7 +41,7 @@ struct Mapping {
 // Where an address lies in a file-backed module.
 struct ModuleAddress {
   const Mapping* mapping = nullptr;
-  std::string path;          // the module's path inside the target's mount namespace
+  std::string path;  // the module's path inside the target's mount namespace
   std::uint64_t file_offset = 0;
   std::optional<std::uint64_t> elf_vaddr;  // set when an ElfFile was given
 };

@@ -69,7 +69,8 @@ Result<std::unique_ptr<Process>> Process::attach_readonly(pid_t pid) {
   if (n < 0) {
     int err = errno;
     if (err == EACCES || err == EPERM) return permission_denied(pid, "exe");
-    if (err == ENOENT) return fail("process " + std::to_string(pid) + " has no executable (a kernel thread?)");
+    if (err == ENOENT)
+      return fail("process " + std::to_string(pid) + " has no executable (a kernel thread?)");
     return fail(proc_dir(pid) + "/exe: " + std::strerror(err));
   }
   std::string exe(buf, static_cast<std::size_t>(n));
@@ -105,7 +106,8 @@ std::unexpected<Error> Process::exited_or(const std::string& what) const {
 
 std::unexpected<Error> Process::too_large(std::uint64_t addr, std::size_t len) const {
   return fail("process " + std::to_string(pid_) + ": refusing to read " + std::to_string(len) +
-              " bytes at " + to_hex(addr) + " in one piece (limit " + std::to_string(kMaxRead) + ")");
+              " bytes at " + to_hex(addr) + " in one piece (limit " + std::to_string(kMaxRead) +
+              ")");
 }
 
 std::unexpected<Error> Process::read_error(int err, std::uint64_t addr, std::size_t len) const {
@@ -135,8 +137,8 @@ Result<void> Process::pread_mem(std::uint64_t addr, std::span<std::uint8_t> out)
   std::size_t done = 0;
   while (done < out.size()) {
     syscalls_.fetch_add(1, std::memory_order_relaxed);
-    ssize_t n = ::pread(mem_fd_, out.data() + done, out.size() - done,
-                        static_cast<off_t>(addr + done));
+    ssize_t n =
+        ::pread(mem_fd_, out.data() + done, out.size() - done, static_cast<off_t>(addr + done));
     if (n < 0 && errno == EINTR) continue;
     // 0 bytes: the address space is gone (exited) or the range ends at an unmapped page.
     if (n <= 0) return read_error(n < 0 ? errno : 0, addr, out.size());

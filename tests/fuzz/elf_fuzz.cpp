@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& sym : f.symbols()) (void)f.vaddr_to_offset(sym.value);
   goscry::NativeSymbols natives(*elf);
   for (const auto& sym : f.symbols()) {
-    if (auto hit = natives.lookup(sym.value + 1)) sink = sink ^ static_cast<std::uint8_t>(hit->name.size());
+    if (auto hit = natives.lookup(sym.value + 1))
+      sink = sink ^ static_cast<std::uint8_t>(hit->name.size());
   }
   (void)sink;
   return 0;

@@ -85,7 +85,8 @@ bool LiveProcess::read_some(Clock::time_point deadline) {
   return true;
 }
 
-Result<void> LiveProcess::wait_for_line(const std::string& line, std::chrono::milliseconds timeout) {
+Result<void> LiveProcess::wait_for_line(const std::string& line,
+                                        std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     // Look for the line among the complete lines read so far.

@@ -1,7 +1,7 @@
 #include "symbolizer/binary_cache.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,7 +70,8 @@ TEST_F(BinaryCacheTest, OneEntryPerBuildIdWhateverThePath) {
   auto elf = ElfFile::open(a);
   ASSERT_TRUE(elf);
   // Go binaries built internally have only Go's build ID; cgo ones a GNU build-id.
-  std::string id = (*elf)->build_id() ? "build-id:" + *(*elf)->build_id() : "go-build-id:" + *(*elf)->go_build_id();
+  std::string id = (*elf)->build_id() ? "build-id:" + *(*elf)->build_id()
+                                      : "go-build-id:" + *(*elf)->go_build_id();
   EXPECT_EQ(ea->key, id + ":" + std::to_string(fs::file_size(a)));
   auto s = cache.stats();
   EXPECT_EQ(s.misses, 1u);
@@ -135,14 +136,16 @@ TEST_F(BinaryCacheTest, ErrorsAreCountedAndReturned) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message, text + ": not an ELF file");
 
-  BinaryCache<Counted> failing(2, [](std::shared_ptr<const ElfFile>) -> Result<std::shared_ptr<const Counted>> {
-    return fail("not a Go binary (no .gopclntab, no .go.buildinfo)");
-  });
+  BinaryCache<Counted> failing(
+      2, [](std::shared_ptr<const ElfFile>) -> Result<std::shared_ptr<const Counted>> {
+        return fail("not a Go binary (no .gopclntab, no .go.buildinfo)");
+      });
   auto fixtures = all_fixtures("hello");
   ASSERT_FALSE(fixtures.empty());
   auto refused = failing.get(fixtures.front().path);
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().message, fixtures.front().path + ": not a Go binary (no .gopclntab, no .go.buildinfo)");
+  EXPECT_EQ(refused.error().message,
+            fixtures.front().path + ": not a Go binary (no .gopclntab, no .go.buildinfo)");
   EXPECT_EQ(cache.stats().errors, 2u);
   EXPECT_EQ(failing.stats().errors, 1u);
   EXPECT_EQ(failing.stats().entries, 0u);
@@ -154,9 +157,10 @@ TEST_F(BinaryCacheTest, ConcurrentLookupsShareOnePayloadPerBinary) {
   std::vector<std::string> paths;
   for (std::size_t i = 0; i < 4 && i < fixtures.size(); ++i) paths.push_back(fixtures[i].path);
   // Native symbol tables, as the agent caches for libc and cgo code.
-  BinaryCache<NativeSymbols> cache(16, [](std::shared_ptr<const ElfFile> elf) -> Result<std::shared_ptr<const NativeSymbols>> {
-    return std::make_shared<const NativeSymbols>(elf);
-  });
+  BinaryCache<NativeSymbols> cache(
+      16, [](std::shared_ptr<const ElfFile> elf) -> Result<std::shared_ptr<const NativeSymbols>> {
+        return std::make_shared<const NativeSymbols>(elf);
+      });
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   const int per_thread = 500;

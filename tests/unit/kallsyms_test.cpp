@@ -84,9 +84,12 @@ TEST(Kallsyms, SaysSoWhenAddressesAreHidden) {
     std::string msg = "setresuid failed";
     if (setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0) {
       auto table = Kallsyms::load();
-      if (!table) msg = "load: " + table.error().message;
-      else if (!table->addresses_hidden()) msg = "visible";
-      else msg = table->lookup(0xffffffff81000000ull).error().message;
+      if (!table)
+        msg = "load: " + table.error().message;
+      else if (!table->addresses_hidden())
+        msg = "visible";
+      else
+        msg = table->lookup(0xffffffff81000000ull).error().message;
     }
     ssize_t w = write(fds[1], msg.data(), msg.size());
     _exit(w == static_cast<ssize_t>(msg.size()) ? 0 : 1);
@@ -122,7 +125,8 @@ TEST(Kallsyms, KeepsModuleNamesAndRejectsGarbage) {
   EXPECT_EQ(ext4->module, "ext4");
   auto gap = t->lookup(0xffffffff90000000ull);
   ASSERT_FALSE(gap);
-  EXPECT_EQ(gap.error().message, "no kernel text symbol at 0xffffffff90000000 (between kernel and modules)");
+  EXPECT_EQ(gap.error().message,
+            "no kernel text symbol at 0xffffffff90000000 (between kernel and modules)");
 
   auto bad = Kallsyms::parse("ffffffff81000000 T _text\nhello\n");
   ASSERT_FALSE(bad);

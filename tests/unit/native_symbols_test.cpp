@@ -22,7 +22,8 @@ using testing::run_command;
 
 std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
   for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x")) return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
+    if (line.starts_with(prefix + " 0x"))
+      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
   ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
   return 0;
 }
@@ -118,7 +119,8 @@ std::string expand_std_abbreviations(std::string s) {
   for (const auto& [short_form, long_form] : forms) {
     for (std::size_t at = 0; (at = s.find(short_form, at)) != std::string::npos;) {
       std::size_t end = at + short_form.size();
-      bool word_end = end == s.size() || !(std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_');
+      bool word_end =
+          end == s.size() || !(std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_');
       if (!word_end) {
         at = end;
         continue;

@@ -20,7 +20,8 @@ using testing::LiveProcess;
 // "name 0x1234" printed by the cgo_native fixture, as a number.
 std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
   for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x")) return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
+    if (line.starts_with(prefix + " 0x"))
+      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
   ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
   return 0;
 }
@@ -60,8 +61,10 @@ TEST(ProcMaps, ParsesEveryLineLikeSscanf) {
       std::uint64_t start, end, offset, inode;
       char perms[8], dev[16];
       int path_at = 0;
-      ASSERT_EQ(std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %15s %" SCNu64 " %n",
-                            &start, &end, perms, &offset, dev, &inode, &path_at), 6);
+      ASSERT_EQ(
+          std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %15s %" SCNu64 " %n",
+                      &start, &end, perms, &offset, dev, &inode, &path_at),
+          6);
       EXPECT_EQ(m.start, start);
       EXPECT_EQ(m.end, end);
       EXPECT_EQ(m.perms, perms);
@@ -126,10 +129,12 @@ TEST(ProcMaps, PseudoAndAnonymousMappingsAreNotModules) {
     ASSERT_FALSE(r);
     if (m.path == "[stack]" || m.path == "[vdso]") {
       ++pseudo;
-      EXPECT_EQ(r.error().message, "address " + to_hex(m.start) + " is in " + m.path + ", not in a file");
+      EXPECT_EQ(r.error().message,
+                "address " + to_hex(m.start) + " is in " + m.path + ", not in a file");
     } else if (m.path.empty()) {
       ++anonymous;
-      EXPECT_EQ(r.error().message, "address " + to_hex(m.start) + " is in anonymous memory, not in a file");
+      EXPECT_EQ(r.error().message,
+                "address " + to_hex(m.start) + " is in anonymous memory, not in a file");
     }
   }
   EXPECT_EQ(pseudo, 2) << "expected one [stack] and one [vdso]";
@@ -174,7 +179,8 @@ TEST(ProcMaps, MissingProcessAndGarbageGiveErrors) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message, "no process with pid " + std::to_string(pid_max + 1));
 
-  auto garbage = ProcMaps::parse("00400000-00452000 r-xp 00000000 fd:01 12 /bin/x\nnot a line\n", 1);
+  auto garbage =
+      ProcMaps::parse("00400000-00452000 r-xp 00000000 fd:01 12 /bin/x\nnot a line\n", 1);
   ASSERT_FALSE(garbage);
   EXPECT_EQ(garbage.error().message, "line 2: bad address range");
   auto backwards = ProcMaps::parse("2000-1000 r-xp 0 fd:01 12 /bin/x\n", 1);

@@ -1,10 +1,10 @@
 #include "symbolizer/process.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,7 +24,8 @@ using testing::LiveProcess;
 
 std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
   for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x")) return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
+    if (line.starts_with(prefix + " 0x"))
+      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
   ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
   return 0;
 }
@@ -35,7 +36,8 @@ std::uint64_t nm_address(const std::string& binary, const std::string& symbol) {
     char type = 0;
     std::uint64_t addr = 0;
     char name[512];
-    if (std::sscanf(line.c_str(), " %" SCNx64 " %c %511s", &addr, &type, name) == 3 && symbol == name)
+    if (std::sscanf(line.c_str(), " %" SCNx64 " %c %511s", &addr, &type, name) == 3 &&
+        symbol == name)
       return addr;
   }
   ADD_FAILURE() << "go tool nm " << binary << " has no " << symbol;
