@@ -1,0 +1,407 @@
+#include "symbolizer/pclntab.h"
+
+#include <algorithm>
+
+namespace goscry {
+namespace {
+
+constexpr std::uint32_t kMagic12 = 0xfffffffb;
+constexpr std::uint32_t kMagic116 = 0xfffffffa;
+constexpr std::uint32_t kMagic118 = 0xfffffff0;
+constexpr std::uint32_t kMagic120 = 0xfffffff1;
+
+// runtime/symtab.go: _PCDATA_InlTreeIndex and _FUNCDATA_InlTree.
+constexpr std::uint32_t kPcdataInlTreeIndex = 2;
+constexpr std::uint32_t kFuncdataInlTree = 3;
+// A hostile inline tree could chain parentPc values in a cycle; real ones are shallow.
+constexpr int kMaxInlineDepth = 64;
+// Decoded line tables are dropped all at once beyond this size (a simple, bounded cache).
+constexpr std::size_t kCacheLimitBytes = 64u << 20;
+
+std::uint32_t trunc32(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
+
+}  // namespace
+
+std::string_view pclntab_version_name(PclntabVersion v) {
+  switch (v) {
+    case PclntabVersion::Go12: return "1.2";
+    case PclntabVersion::Go116: return "1.16";
+    case PclntabVersion::Go118: return "1.18";
+    case PclntabVersion::Go120: return "1.20";
+  }
+  return "?";
+}
+
+Result<PclntabHeader> read_pclntab_header(ByteReader t) {
+  PclntabHeader h;
+  auto magic = t.u32(0);
+  if (!magic) return fail("header: " + magic.error().message);
+  h.magic = *magic;
+  switch (h.magic) {
+    case kMagic12: h.version = PclntabVersion::Go12; break;
+    case kMagic116: h.version = PclntabVersion::Go116; break;
+    case kMagic118: h.version = PclntabVersion::Go118; break;
+    case kMagic120: h.version = PclntabVersion::Go120; break;
+    default: return fail("unknown pclntab magic " + to_hex(h.magic));
+  }
+  auto pad1 = t.u8(4), pad2 = t.u8(5), quantum = t.u8(6), ptr = t.u8(7);
+  if (!pad1 || !pad2 || !quantum || !ptr) return fail("header: truncated");
+  if (*pad1 != 0 || *pad2 != 0) return fail("header: non-zero padding");
+  if (*quantum != 1 && *quantum != 2 && *quantum != 4)
+    return fail("header: bad instruction quantum " + std::to_string(*quantum));
+  if (*ptr != 4 && *ptr != 8) return fail("header: bad pointer size " + std::to_string(*ptr));
+  h.quantum = *quantum;
+  h.ptr_size = *ptr;
+  const unsigned p = h.ptr_size;
+
+  // Header words after the first 8 bytes, in order; which ones exist depends on the format.
+  auto word = [&](unsigned i) { return t.uptr(8 + std::uint64_t(i) * p, p); };
+  auto nfunc = word(0);
+  if (!nfunc) return fail("header: truncated");
+  h.nfunc = *nfunc;
+  if (h.nfunc == 0) return fail("header: no functions");
+
+  std::uint64_t functab_off = 0, entsize = 0;
+  if (h.version == PclntabVersion::Go12) {
+    functab_off = 8 + p;
+    entsize = 2 * p;
+  } else {
+    bool has_text = h.version != PclntabVersion::Go116;
+    unsigned k = has_text ? 1 : 0;
+    std::uint64_t vals[7];
+    for (unsigned i = 0; i < 6 + k; ++i) {
+      auto v = word(1 + i);
+      if (!v) return fail("header: truncated");
+      vals[i] = *v;
+    }
+    h.nfiles = vals[0];
+    if (has_text) h.text_start = vals[1];
+    h.funcname_off = vals[1 + k];
+    h.cu_off = vals[2 + k];
+    h.filetab_off = vals[3 + k];
+    h.pctab_off = vals[4 + k];
+    h.pcln_off = vals[5 + k];
+    const std::pair<const char*, std::uint64_t> offs[] = {
+        {"funcname", h.funcname_off}, {"cu", h.cu_off},       {"filetab", h.filetab_off},
+        {"pctab", h.pctab_off},       {"pcln", h.pcln_off}};
+    for (const auto& [what, off] : offs) {
+      if (off > t.size())
+        return fail(std::string(what) + " table offset " + to_hex(off) + " is outside the " +
+                    std::to_string(t.size()) + "-byte table");
+    }
+    functab_off = h.pcln_off;
+    entsize = has_text ? 8 : 2 * p;
+  }
+  // nfunc + 1 entries must fit: this caps every count derived from the header.
+  if (h.nfunc > t.size() / entsize || !t.contains(functab_off, (h.nfunc + 1) * entsize))
+    return fail("function table of " + std::to_string(h.nfunc) +
+                " entries does not fit in the " + std::to_string(t.size()) + "-byte table");
+  if (h.version == PclntabVersion::Go12) {
+    auto ft = t.u32(functab_off + (h.nfunc * 2 + 1) * p);
+    if (!ft) return fail("header: truncated file table offset");
+    h.filetab_off = *ft;
+    if (h.filetab_off > t.size())
+      return fail("filetab table offset " + to_hex(h.filetab_off) + " is outside the " +
+                  std::to_string(t.size()) + "-byte table");
+  }
+  return h;
+}
+
+// One _func record, the fields goscry uses, per format (runtime2.go `_func`).
+struct Pclntab::FuncRecord {
+  std::uint64_t off = 0;  // of the record in the table
+  std::uint64_t entry = 0;
+  std::uint32_t name_off = 0;
+  std::uint32_t pcfile = 0, pcln = 0, npcdata = 0, cu_off = 0;
+  std::uint8_t nfuncdata = 0;
+  std::uint64_t pcdata_off = 0;  // of the pcdata array in the table
+};
+
+// A pcvalue table decoded: value vals[i] holds for pc offsets below ends[i].
+struct PcRuns {
+  std::vector<std::uint32_t> ends;
+  std::vector<std::int32_t> vals;
+  std::int32_t at(std::uint32_t off) const {
+    auto it = std::upper_bound(ends.begin(), ends.end(), off);
+    if (it == ends.end()) return -1;
+    return vals[it - ends.begin()];
+  }
+  std::size_t bytes() const { return ends.capacity() * 4 + vals.capacity() * 4; }
+};
+
+struct Pclntab::Decoded {
+  FuncRecord rec;
+  PcRuns file, line, inl;
+  std::uint64_t inltree = 0;  // vaddr of the inline tree, 0 = none
+};
+
+Pclntab::~Pclntab() = default;
+
+Result<std::unique_ptr<Pclntab>> Pclntab::parse(ByteReader table, PclntabContext ctx) {
+  auto h = read_pclntab_header(table);
+  if (!h) return std::unexpected(h.error());
+  std::unique_ptr<Pclntab> t(new Pclntab());
+  t->header_ = *h;
+  t->table_ = table;
+  t->ctx_ = std::move(ctx);
+  t->text_start_ = t->ctx_.text_start ? t->ctx_.text_start : h->text_start;
+  if (h->version == PclntabVersion::Go12) {
+    // 1.2: one table; offsets are relative to its start.
+    t->funcnames_ = t->pctab_ = t->pcln_ = table;
+    t->filetab_ = *table.from(h->filetab_off);
+    auto n = t->filetab_.u32(0);
+    t->nfiletab_ = n ? *n : 0;
+  } else {
+    t->funcnames_ = *table.from(h->funcname_off);
+    t->cutab_ = *table.from(h->cu_off);
+    t->filetab_ = *table.from(h->filetab_off);
+    t->pctab_ = *table.from(h->pctab_off);
+    t->pcln_ = *table.from(h->pcln_off);
+  }
+  if (auto r = t->load_functab(); !r) return std::unexpected(r.error());
+  t->index_names();
+  t->cache_.resize(t->num_functions());
+  return t;
+}
+
+Result<void> Pclntab::load_functab() {
+  const unsigned p = header_.ptr_size;
+  const bool offsets = header_.version >= PclntabVersion::Go118;
+  const std::uint64_t base = header_.version == PclntabVersion::Go12 ? 8 + p : 0;
+  const std::uint64_t entsize = offsets ? 8 : 2 * p;
+  entries_.resize(header_.nfunc + 1);
+  for (std::uint64_t i = 0; i <= header_.nfunc; ++i) {
+    std::uint64_t e;
+    if (offsets) {
+      auto v = pcln_.u32(base + i * entsize);
+      if (!v) return fail("function table: " + v.error().message);
+      e = text_start_ + *v;
+    } else {
+      auto v = pcln_.uptr(base + i * entsize, p);
+      if (!v) return fail("function table: " + v.error().message);
+      e = *v;
+    }
+    if (i > 0 && e < entries_[i - 1])
+      return fail("function table is not sorted at entry " + std::to_string(i));
+    entries_[i] = e;
+  }
+  return {};
+}
+
+std::uint64_t func_off_of(const ByteReader& pcln, const PclntabHeader& h, std::size_t i) {
+  const unsigned p = h.ptr_size;
+  if (h.version >= PclntabVersion::Go118) {
+    auto v = pcln.u32(i * 8 + 4);
+    return v ? *v : ~0ull;
+  }
+  std::uint64_t base = h.version == PclntabVersion::Go12 ? 8 + p : 0;
+  auto v = pcln.uptr(base + i * 2 * p + p, p);
+  return v ? *v : ~0ull;
+}
+
+Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
+  FuncRecord f;
+  f.off = func_off_of(pcln_, header_, i);
+  f.entry = entries_[i];
+  const unsigned p = header_.ptr_size;
+  // Offsets of nameoff, pcfile, pcln, npcdata, cuOffset, nfuncdata and pcdata[] per format.
+  std::uint64_t name, file, ln, npc, cu, nfd, pcd;
+  switch (header_.version) {
+    case PclntabVersion::Go12: name = p, file = p + 16, ln = p + 20, npc = p + 24, cu = 0,
+                               nfd = p + 31, pcd = p + 32; break;
+    case PclntabVersion::Go116: name = p, file = p + 16, ln = p + 20, npc = p + 24, cu = p + 28,
+                                nfd = p + 35, pcd = p + 36; break;
+    case PclntabVersion::Go118: name = 4, file = 20, ln = 24, npc = 28, cu = 32, nfd = 39,
+                                pcd = 40; break;
+    default: name = 4, file = 20, ln = 24, npc = 28, cu = 32, nfd = 43, pcd = 44; break;
+  }
+  auto rec = pcln_.sub(f.off, pcd);
+  if (!rec) return fail("function " + std::to_string(i) + ": " + rec.error().message);
+  f.name_off = *rec->u32(name);
+  f.pcfile = *rec->u32(file);
+  f.pcln = *rec->u32(ln);
+  f.npcdata = *rec->u32(npc);
+  f.cu_off = cu ? *rec->u32(cu) : 0;
+  f.nfuncdata = *rec->u8(nfd);
+  f.pcdata_off = f.off + pcd;
+  return f;
+}
+
+void Pclntab::index_names() {
+  const unsigned p = header_.ptr_size;
+  const std::uint64_t name_field = header_.version >= PclntabVersion::Go118 ? 4 : p;
+  by_name_.reserve(num_functions());
+  for (std::size_t i = 0; i < num_functions(); ++i) {
+    auto off = pcln_.u32(func_off_of(pcln_, header_, i) + name_field);
+    if (!off) continue;
+    auto n = funcnames_.cstring(*off, 4096);
+    if (n) by_name_.emplace(*n, static_cast<std::uint32_t>(i));  // the first one wins
+  }
+}
+
+std::string_view Pclntab::cstring_at(const ByteReader& r, std::uint64_t off) const {
+  auto s = r.cstring(off, 4096);
+  return s ? *s : std::string_view("?");
+}
+
+std::string_view Pclntab::name(std::size_t i) const {
+  if (i >= num_functions()) return "?";
+  auto f = func_record(i);
+  if (!f) return "?";
+  return cstring_at(funcnames_, f->name_off);
+}
+
+std::optional<std::size_t> Pclntab::function_index(std::uint64_t pc) const {
+  if (entries_.empty() || pc < entries_.front() || pc >= entries_.back()) return std::nullopt;
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), pc);
+  return static_cast<std::size_t>(it - entries_.begin()) - 1;
+}
+
+std::optional<std::size_t> Pclntab::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Pclntab::mentions_name(std::string_view name) const {
+  // Names are NUL-separated; look for "\0name\0" (or the name at the very start).
+  std::string needle;
+  needle.reserve(name.size() + 2);
+  needle.push_back('\0');
+  needle.append(name);
+  needle.push_back('\0');
+  auto b = funcnames_.bytes();
+  std::string_view hay(reinterpret_cast<const char*>(b.data()), b.size());
+  if (header_.version != PclntabVersion::Go12) {
+    std::size_t end = std::min<std::size_t>(hay.size(), header_.cu_off > header_.funcname_off
+                                                            ? header_.cu_off - header_.funcname_off
+                                                            : hay.size());
+    hay = hay.substr(0, end);
+  }
+  return hay.find(needle) != std::string_view::npos ||
+         hay.substr(0, name.size() + 1) == needle.substr(1);
+}
+
+namespace {
+
+// Decodes a pcvalue table (runtime.step): zig-zag value deltas and pc deltas in units of
+// the quantum, starting at value -1 at the entry. Every step consumes at least two bytes,
+// so the loop ends with the table; it also ends at the function's size.
+PcRuns decode_pcvalue(const ByteReader& tab, std::uint32_t off, std::uint64_t size,
+                      unsigned quantum) {
+  PcRuns runs;
+  if (off == 0) return runs;
+  std::uint64_t pos = off, pc = 0;
+  std::int32_t val = -1;
+  for (bool first = true;; first = false) {
+    auto uv = tab.uvarint(&pos);
+    if (!uv) break;
+    std::uint32_t u = trunc32(*uv);
+    if (u == 0 && !first) break;
+    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                 : static_cast<std::int32_t>(u >> 1);
+    val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
+    auto pcd = tab.uvarint(&pos);
+    if (!pcd) break;
+    pc += std::uint64_t(trunc32(*pcd)) * quantum;
+    runs.ends.push_back(trunc32(std::min<std::uint64_t>(pc, 0xffffffffu)));
+    runs.vals.push_back(val);
+    if (pc >= size) break;
+  }
+  return runs;
+}
+
+}  // namespace
+
+const Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
+  if (cache_[i]) return cache_[i].get();
+  auto rec = func_record(i);
+  if (!rec) return nullptr;
+  auto d = std::make_unique<Decoded>();
+  d->rec = *rec;
+  const std::uint64_t size = end(i) - entry(i);
+  const unsigned q = header_.quantum;
+  d->file = decode_pcvalue(pctab_, rec->pcfile, size, q);
+  d->line = decode_pcvalue(pctab_, rec->pcln, size, q);
+  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
+    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
+    if (inl_off) d->inl = decode_pcvalue(pctab_, *inl_off, size, q);
+    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
+    if (header_.version >= PclntabVersion::Go118) {
+      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
+      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) d->inltree = ctx_.gofunc + *off;
+    } else {
+      // Pointers, aligned to the pointer size (runtime.funcdata) relative to the table.
+      const unsigned p = header_.ptr_size;
+      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+      if (p == 8 && abs % 8 != 0) fd += 4;
+      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
+      if (ptr) d->inltree = *ptr;
+    }
+  }
+  std::size_t bytes = sizeof(Decoded) + d->file.bytes() + d->line.bytes() + d->inl.bytes();
+  if (cache_bytes_ + bytes > kCacheLimitBytes) {
+    for (auto& c : cache_) c.reset();
+    cache_bytes_ = 0;
+  }
+  cache_bytes_ += bytes;
+  cache_[i] = std::move(d);
+  return cache_[i].get();
+}
+
+std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) const {
+  if (fileno < 0) return "?";
+  if (header_.version == PclntabVersion::Go12) {
+    if (std::uint64_t(fileno) >= nfiletab_) return "?";
+    auto off = filetab_.u32(std::uint64_t(fileno) * 4);
+    return off ? cstring_at(table_, *off) : "?";
+  }
+  auto off = cutab_.u32((std::uint64_t(f.cu_off) + std::uint64_t(fileno)) * 4);
+  if (!off || *off == 0xffffffffu) return "?";
+  return cstring_at(filetab_, *off);
+}
+
+std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
+  std::vector<PclntabFrame> out;
+  frames(pc, out);
+  return out;
+}
+
+std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const {
+  auto idx = function_index(pc);
+  if (!idx) return 0;
+  std::lock_guard lock(mu_);
+  const Decoded* d = decoded(*idx);
+  if (d == nullptr) return 0;
+  const std::size_t before = out.size();
+  const bool wide = header_.version <= PclntabVersion::Go118;  // 20-byte inlinedCall
+  const std::uint64_t rec_size = wide ? 20 : 16;
+  std::uint32_t off = trunc32(pc - d->rec.entry);
+  // Each level: the file:line tables at `off` give the position inside the innermost
+  // function still open; the inline tree names it and gives the call site (parentPc) in
+  // its caller, where the next level reads the tables again (runtime/symtabinl.go).
+  for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
+    PclntabFrame fr;
+    fr.file = file_name(d->rec, d->file.at(off));
+    fr.line = d->line.at(off);
+    std::int32_t ix = d->inltree ? d->inl.at(off) : -1;
+    if (ix >= 0 && ctx_.read_image) {
+      auto rec = ctx_.read_image(d->inltree + std::uint64_t(ix) * rec_size, rec_size);
+      if (rec) {
+        auto name_off = rec->u32(wide ? 12 : 4);
+        auto parent_pc = rec->u32(wide ? 16 : 8);
+        fr.function = cstring_at(funcnames_, *name_off);
+        fr.inlined = true;
+        out.push_back(fr);
+        off = *parent_pc;
+        continue;
+      }
+    }
+    fr.function = cstring_at(funcnames_, d->rec.name_off);
+    out.push_back(fr);
+    break;
+  }
+  return out.size() - before;
+}
+
+}  // namespace goscry
