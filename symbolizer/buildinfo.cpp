@@ -52,7 +52,7 @@ void parse_modinfo(BuildInfo& bi) {
     if (tab == std::string_view::npos) continue;
     std::string_view key = line.substr(0, tab), val = line.substr(tab + 1);
     if (key == "path") {
-      bi.main_path = val;
+      bi.path = val;
     } else if (key == "mod") {
       auto t2 = val.find('\t');
       bi.main_path = val.substr(0, t2);

@@ -14,7 +14,8 @@ namespace goscry {
 
 struct BuildInfo {
   std::string go_version;    // "go1.26.8", suffixes kept ("go1.26.10-X:goroutineleakprofile")
-  std::string main_path;     // "goscry.dev/fixtures/hello"
+  std::string path;          // main package: "goscry.dev/fixtures/hello"
+  std::string main_path;     // main module: "goscry.dev/fixtures"
   std::string main_version;  // "(devel)" or a module version; empty when absent
   // The `build\tKEY=VALUE` lines of modinfo, in order, as the linker wrote them (values
   // that needed quoting stay quoted, as `go version -m` prints them).
