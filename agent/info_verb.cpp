@@ -18,9 +18,9 @@ struct InfoOptions {
   std::string format = "text";
 };
 
-nlohmann::json info_json(const GoTarget& t) {
+nlohmann::ordered_json info_json(const GoTarget& t) {
   const GoBinary& b = *t.binary;
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["path"] = b.elf().path();
   if (t.pid) {
     j["pid"] = t.pid;
@@ -28,8 +28,9 @@ nlohmann::json info_json(const GoTarget& t) {
   }
   j["go_version"] = b.go_version();
   if (const auto& bi = b.build_info()) {
+    j["package"] = bi->path;
     j["module"] = {{"path", bi->main_path}, {"version", bi->main_version}};
-    nlohmann::json settings = nlohmann::json::object();
+    nlohmann::ordered_json settings = nlohmann::ordered_json::object();
     for (const auto& [k, v] : bi->settings) settings[k] = v;
     j["build_settings"] = settings;
   }
@@ -41,9 +42,9 @@ nlohmann::json info_json(const GoTarget& t) {
                   {"text_start", to_hex(b.text_start())}};
   j["build_id"] = b.elf().build_id().value_or("");
   j["go_build_id"] = b.elf().go_build_id().value_or("");
-  nlohmann::json probes = nlohmann::json::array();
+  nlohmann::ordered_json probes = nlohmann::ordered_json::array();
   for (const auto& p : probe_points(b)) {
-    nlohmann::json pj = {{"function", p.function}, {"purpose", p.purpose}};
+    nlohmann::ordered_json pj = {{"function", p.function}, {"purpose", p.purpose}};
     if (p.bounds) {
       pj["address"] = to_hex(p.bounds->entry);
       pj["end"] = to_hex(p.bounds->end);
@@ -56,7 +57,7 @@ nlohmann::json info_json(const GoTarget& t) {
   return j;
 }
 
-void print_text(const nlohmann::json& j) {
+void print_text(const nlohmann::ordered_json& j) {
   auto line = [](const char* key, const std::string& v) {
     std::printf("%-14s %s\n", key, v.c_str());
   };
@@ -65,8 +66,10 @@ void print_text(const nlohmann::json& j) {
   line("go version:", j["go_version"].get<std::string>().empty() ? "unknown (no .go.buildinfo)"
                                                                  : j["go_version"].get<std::string>());
   if (j.contains("module")) {
-    std::string v = j["module"]["version"];
-    line("module:", j["module"]["path"].get<std::string>() + (v.empty() ? "" : " " + v));
+    line("package:", j["package"]);
+    std::string m = j["module"]["path"], v = j["module"]["version"];
+    // The toolchain's own commands (cmd/compile) belong to no module.
+    line("module:", m.empty() ? "none" : m + (v.empty() ? "" : " " + v));
   }
   line("stripped:", j["stripped"].get<bool>() ? "yes" : "no");
   line("dwarf:", j["dwarf"].get<bool>() ? "yes" : "no");

@@ -28,8 +28,8 @@ Result<std::uint64_t> parse_address(const std::string& s) {
   return std::stoull(digits, nullptr, 16);
 }
 
-nlohmann::json frames_json(const GoTarget& t, std::uint64_t addr) {
-  nlohmann::json frames = nlohmann::json::array();
+nlohmann::ordered_json frames_json(const GoTarget& t, std::uint64_t addr) {
+  nlohmann::ordered_json frames = nlohmann::ordered_json::array();
   for (const auto& f : t.binary->frames(addr - t.bias))
     frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
                       {"inlined", f.inlined}});
@@ -51,7 +51,7 @@ int run_symbolize(const SymbolizeOptions& o) {
     std::fprintf(stderr, "goscry symbolize: %s\n", t.error().message.c_str());
     return 1;
   }
-  nlohmann::json all = nlohmann::json::array();
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (auto a : addrs) all.push_back(frames_json(*t, a));
   if (o.format == "json") {
     std::printf("%s\n", all.dump(2).c_str());
