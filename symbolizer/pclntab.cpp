@@ -121,18 +121,31 @@ struct Pclntab::FuncRecord {
 struct PcRuns {
   std::vector<std::uint32_t> ends;
   std::vector<std::int32_t> vals;
-  std::int32_t at(std::uint32_t off) const {
-    auto it = std::upper_bound(ends.begin(), ends.end(), off);
-    if (it == ends.end()) return -1;
-    return vals[it - ends.begin()];
-  }
-  std::size_t bytes() const { return ends.capacity() * 4 + vals.capacity() * 4; }
+};
+
+// One stretch of code where file, line and inline index are all constant: the three
+// pcvalue tables merged, so a lookup is one binary search over one small array.
+struct Run {
+  std::uint32_t end;  // pc offset from the entry, exclusive
+  std::int32_t file, line, inl;
 };
 
 struct Pclntab::Decoded {
   FuncRecord rec;
-  PcRuns file, line, inl;
+  std::string_view name;
+  std::vector<Run> runs;
   std::uint64_t inltree = 0;  // vaddr of the inline tree, 0 = none
+  // File names by file number, resolved on first use (a function uses few files).
+  std::vector<std::string_view> files;
+
+  const Run* at(std::uint32_t off) const {
+    auto it = std::upper_bound(runs.begin(), runs.end(), off,
+                               [](std::uint32_t o, const Run& r) { return o < r.end; });
+    return it == runs.end() ? nullptr : &*it;
+  }
+  std::size_t bytes() const {
+    return sizeof(*this) + runs.capacity() * sizeof(Run) + files.capacity() * sizeof(std::string_view);
+  }
 };
 
 Pclntab::~Pclntab() = default;
@@ -160,6 +173,7 @@ Result<std::unique_ptr<Pclntab>> Pclntab::parse(ByteReader table, PclntabContext
   }
   if (auto r = t->load_functab(); !r) return std::unexpected(r.error());
   t->index_names();
+  t->index_buckets();
   t->cache_.resize(t->num_functions());
   return t;
 }
@@ -253,8 +267,31 @@ std::string_view Pclntab::name(std::size_t i) const {
 
 std::optional<std::size_t> Pclntab::function_index(std::uint64_t pc) const {
   if (entries_.empty() || pc < entries_.front() || pc >= entries_.back()) return std::nullopt;
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), pc);
+  // The bucket of pc bounds the search to the functions that start in it (like the
+  // runtime's findfunctab), instead of a binary search over every function.
+  auto first = entries_.begin(), last = entries_.end();
+  std::uint64_t b = (pc - entries_.front()) >> kBucketShift;
+  if (b + 1 < buckets_.size()) {
+    first = entries_.begin() + buckets_[b];
+    last = entries_.begin() + std::min<std::size_t>(buckets_[b + 1] + 1, entries_.size());
+  }
+  auto it = std::upper_bound(first, last, pc);
   return static_cast<std::size_t>(it - entries_.begin()) - 1;
+}
+
+void Pclntab::index_buckets() {
+  // One bucket per 2^kBucketShift bytes of text: the index of the function holding its
+  // first byte. Text spans are capped, so a hostile entry range cannot blow this up.
+  std::uint64_t span = entries_.back() - entries_.front();
+  if (span >> kBucketShift > (64u << 20) / 4) return;  // over 64 MiB: binary search only
+  std::size_t nb = (span >> kBucketShift) + 2;
+  buckets_.resize(nb);
+  std::size_t f = 0;
+  for (std::size_t b = 0; b < nb; ++b) {
+    std::uint64_t start = entries_.front() + (std::uint64_t(b) << kBucketShift);
+    while (f + 1 < entries_.size() - 1 && entries_[f + 1] <= start) ++f;
+    buckets_[b] = static_cast<std::uint32_t>(f);
+  }
 }
 
 std::optional<std::size_t> Pclntab::find(std::string_view name) const {
@@ -291,19 +328,33 @@ PcRuns decode_pcvalue(const ByteReader& tab, std::uint32_t off, std::uint64_t si
                       unsigned quantum) {
   PcRuns runs;
   if (off == 0) return runs;
-  std::uint64_t pos = off, pc = 0;
+  // A hand-rolled varint over the checked span: this loop is the symbolizer's hot path.
+  // Every byte read is checked against the span's size.
+  const auto bytes = tab.bytes();
+  const std::size_t n = bytes.size();
+  std::size_t pos = off;
+  auto varint = [&](std::uint32_t* v) {
+    std::uint32_t r = 0;
+    for (unsigned shift = 0; shift < 35; shift += 7) {
+      if (pos >= n) return false;
+      std::uint8_t b = bytes[pos++];
+      r |= std::uint32_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  };
+  std::uint64_t pc = 0;
   std::int32_t val = -1;
   for (bool first = true;; first = false) {
-    auto uv = tab.uvarint(&pos);
-    if (!uv) break;
-    std::uint32_t u = trunc32(*uv);
-    if (u == 0 && !first) break;
+    std::uint32_t u, pcd;
+    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) break;
     std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
                                  : static_cast<std::int32_t>(u >> 1);
     val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
-    auto pcd = tab.uvarint(&pos);
-    if (!pcd) break;
-    pc += std::uint64_t(trunc32(*pcd)) * quantum;
+    pc += std::uint64_t(pcd) * quantum;
     runs.ends.push_back(trunc32(std::min<std::uint64_t>(pc, 0xffffffffu)));
     runs.vals.push_back(val);
     if (pc >= size) break;
@@ -311,9 +362,30 @@ PcRuns decode_pcvalue(const ByteReader& tab, std::uint32_t off, std::uint64_t si
   return runs;
 }
 
+// Merges the file, line and inline-index tables into runs where all three are constant.
+std::vector<Run> merge_runs(const PcRuns& file, const PcRuns& line, const PcRuns& inl) {
+  std::vector<Run> out;
+  out.reserve(std::max({file.ends.size(), line.ends.size(), inl.ends.size()}) + 4);
+  std::size_t i = 0, j = 0, k = 0;
+  auto val = [](const PcRuns& r, std::size_t x) { return x < r.vals.size() ? r.vals[x] : -1; };
+  while (i < file.ends.size() || j < line.ends.size() || k < inl.ends.size()) {
+    std::uint32_t end = 0xffffffffu;
+    if (i < file.ends.size()) end = std::min(end, file.ends[i]);
+    if (j < line.ends.size()) end = std::min(end, line.ends[j]);
+    if (k < inl.ends.size()) end = std::min(end, inl.ends[k]);
+    Run r{end, val(file, i), val(line, j), val(inl, k)};
+    if (!out.empty() && out.back().end == end) out.back() = r;
+    else out.push_back(r);
+    if (i < file.ends.size() && file.ends[i] == end) ++i;
+    if (j < line.ends.size() && line.ends[j] == end) ++j;
+    if (k < inl.ends.size() && inl.ends[k] == end) ++k;
+  }
+  return out;
+}
+
 }  // namespace
 
-const Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
+Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
   if (cache_[i]) return cache_[i].get();
   auto rec = func_record(i);
   if (!rec) return nullptr;
@@ -321,11 +393,13 @@ const Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
   d->rec = *rec;
   const std::uint64_t size = end(i) - entry(i);
   const unsigned q = header_.quantum;
-  d->file = decode_pcvalue(pctab_, rec->pcfile, size, q);
-  d->line = decode_pcvalue(pctab_, rec->pcln, size, q);
+  d->name = cstring_at(funcnames_, rec->name_off);
+  PcRuns file = decode_pcvalue(pctab_, rec->pcfile, size, q);
+  PcRuns line = decode_pcvalue(pctab_, rec->pcln, size, q);
+  PcRuns inl;
   if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
     auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
-    if (inl_off) d->inl = decode_pcvalue(pctab_, *inl_off, size, q);
+    if (inl_off) inl = decode_pcvalue(pctab_, *inl_off, size, q);
     std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
     if (header_.version >= PclntabVersion::Go118) {
       auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
@@ -339,7 +413,9 @@ const Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
       if (ptr) d->inltree = *ptr;
     }
   }
-  std::size_t bytes = sizeof(Decoded) + d->file.bytes() + d->line.bytes() + d->inl.bytes();
+  if (d->inltree == 0) inl = PcRuns();
+  d->runs = merge_runs(file, line, inl);
+  std::size_t bytes = d->bytes();
   if (cache_bytes_ + bytes > kCacheLimitBytes) {
     for (auto& c : cache_) c.reset();
     cache_bytes_ = 0;
@@ -361,6 +437,15 @@ std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) co
   return cstring_at(filetab_, *off);
 }
 
+std::string_view Pclntab::cached_file(Decoded& d, std::int32_t fileno) const {
+  // File numbers index the function's compilation unit: small and dense.
+  if (fileno < 0 || fileno > 1 << 16) return file_name(d.rec, fileno);
+  if (std::size_t(fileno) >= d.files.size()) d.files.resize(fileno + 1);
+  std::string_view& f = d.files[fileno];
+  if (f.data() == nullptr) f = file_name(d.rec, fileno);
+  return f;
+}
+
 std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
   std::vector<PclntabFrame> out;
   frames(pc, out);
@@ -371,7 +456,7 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
   auto idx = function_index(pc);
   if (!idx) return 0;
   std::lock_guard lock(mu_);
-  const Decoded* d = decoded(*idx);
+  Decoded* d = decoded(*idx);
   if (d == nullptr) return 0;
   const std::size_t before = out.size();
   const bool wide = header_.version <= PclntabVersion::Go118;  // 20-byte inlinedCall
@@ -382,9 +467,10 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
   // its caller, where the next level reads the tables again (runtime/symtabinl.go).
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
     PclntabFrame fr;
-    fr.file = file_name(d->rec, d->file.at(off));
-    fr.line = d->line.at(off);
-    std::int32_t ix = d->inltree ? d->inl.at(off) : -1;
+    const Run* run = d->at(off);
+    fr.file = run ? cached_file(*d, run->file) : std::string_view("?");
+    fr.line = run ? run->line : -1;
+    std::int32_t ix = run ? run->inl : -1;
     if (ix >= 0 && ctx_.read_image) {
       auto rec = ctx_.read_image(d->inltree + std::uint64_t(ix) * rec_size, rec_size);
       if (rec) {
@@ -397,7 +483,7 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
         continue;
       }
     }
-    fr.function = cstring_at(funcnames_, d->rec.name_off);
+    fr.function = d->name;
     out.push_back(fr);
     break;
   }

@@ -101,8 +101,10 @@ class Pclntab {
   Pclntab() = default;
   Result<void> load_functab();
   void index_names();
+  void index_buckets();
   Result<FuncRecord> func_record(std::size_t i) const;
-  const Decoded* decoded(std::size_t i) const;  // requires mu_ held
+  Decoded* decoded(std::size_t i) const;  // requires mu_ held
+  std::string_view cached_file(Decoded& d, std::int32_t fileno) const;  // requires mu_ held
   std::string_view file_name(const FuncRecord& f, std::int32_t fileno) const;
   std::string_view cstring_at(const ByteReader& r, std::uint64_t off) const;
 
@@ -113,6 +115,8 @@ class Pclntab {
   std::uint64_t nfiletab_ = 0;  // 1.2: entries of the file table
   std::vector<std::uint64_t> entries_;  // nfunc + 1 entry addresses, sorted
   std::unordered_map<std::string_view, std::uint32_t> by_name_;
+  static constexpr unsigned kBucketShift = 8;
+  std::vector<std::uint32_t> buckets_;  // first function of each 256-byte bucket of text
 
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<Decoded>> cache_;
