@@ -15,8 +15,6 @@ constexpr std::uint32_t kPcdataInlTreeIndex = 2;
 constexpr std::uint32_t kFuncdataInlTree = 3;
 // A hostile inline tree could chain parentPc values in a cycle; real ones are shallow.
 constexpr int kMaxInlineDepth = 64;
-// Decoded line tables are dropped all at once beyond this size (a simple, bounded cache).
-constexpr std::size_t kCacheLimitBytes = 64u << 20;
 
 std::uint32_t trunc32(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
@@ -117,37 +115,6 @@ struct Pclntab::FuncRecord {
   std::uint64_t pcdata_off = 0;  // of the pcdata array in the table
 };
 
-// A pcvalue table decoded: value vals[i] holds for pc offsets below ends[i].
-struct PcRuns {
-  std::vector<std::uint32_t> ends;
-  std::vector<std::int32_t> vals;
-};
-
-// One stretch of code where file, line and inline index are all constant: the three
-// pcvalue tables merged, so a lookup is one binary search over one small array.
-struct Run {
-  std::uint32_t end;  // pc offset from the entry, exclusive
-  std::int32_t file, line, inl;
-};
-
-struct Pclntab::Decoded {
-  FuncRecord rec;
-  std::string_view name;
-  std::vector<Run> runs;
-  std::uint64_t inltree = 0;  // vaddr of the inline tree, 0 = none
-  // File names by file number, resolved on first use (a function uses few files).
-  std::vector<std::string_view> files;
-
-  const Run* at(std::uint32_t off) const {
-    auto it = std::upper_bound(runs.begin(), runs.end(), off,
-                               [](std::uint32_t o, const Run& r) { return o < r.end; });
-    return it == runs.end() ? nullptr : &*it;
-  }
-  std::size_t bytes() const {
-    return sizeof(*this) + runs.capacity() * sizeof(Run) + files.capacity() * sizeof(std::string_view);
-  }
-};
-
 Pclntab::~Pclntab() = default;
 
 Result<std::unique_ptr<Pclntab>> Pclntab::parse(ByteReader table, PclntabContext ctx) {
@@ -174,7 +141,6 @@ Result<std::unique_ptr<Pclntab>> Pclntab::parse(ByteReader table, PclntabContext
   if (auto r = t->load_functab(); !r) return std::unexpected(r.error());
   t->index_names();
   t->index_buckets();
-  t->cache_.resize(t->num_functions());
   return t;
 }
 
@@ -321,15 +287,11 @@ bool Pclntab::mentions_name(std::string_view name) const {
 
 namespace {
 
-// Decodes a pcvalue table (runtime.step): zig-zag value deltas and pc deltas in units of
-// the quantum, starting at value -1 at the entry. Every step consumes at least two bytes,
-// so the loop ends with the table; it also ends at the function's size.
-PcRuns decode_pcvalue(const ByteReader& tab, std::uint32_t off, std::uint64_t size,
-                      unsigned quantum) {
-  PcRuns runs;
-  if (off == 0) return runs;
-  // A hand-rolled varint over the checked span: this loop is the symbolizer's hot path.
-  // Every byte read is checked against the span's size.
+// The value of a pcvalue table at pc offset `target`, decoding from the start (what the
+// runtime's pcvalue does): no memory, sequential reads of a few hundred bytes.
+std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t target,
+                        std::uint64_t size, unsigned quantum) {
+  if (off == 0) return -1;
   const auto bytes = tab.bytes();
   const std::size_t n = bytes.size();
   std::size_t pos = off;
@@ -350,80 +312,17 @@ PcRuns decode_pcvalue(const ByteReader& tab, std::uint32_t off, std::uint64_t si
   std::int32_t val = -1;
   for (bool first = true;; first = false) {
     std::uint32_t u, pcd;
-    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) break;
+    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return -1;
     std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
                                  : static_cast<std::int32_t>(u >> 1);
     val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
     pc += std::uint64_t(pcd) * quantum;
-    runs.ends.push_back(trunc32(std::min<std::uint64_t>(pc, 0xffffffffu)));
-    runs.vals.push_back(val);
-    if (pc >= size) break;
+    if (target < pc) return val;
+    if (pc >= size) return -1;
   }
-  return runs;
-}
-
-// Merges the file, line and inline-index tables into runs where all three are constant.
-std::vector<Run> merge_runs(const PcRuns& file, const PcRuns& line, const PcRuns& inl) {
-  std::vector<Run> out;
-  out.reserve(std::max({file.ends.size(), line.ends.size(), inl.ends.size()}) + 4);
-  std::size_t i = 0, j = 0, k = 0;
-  auto val = [](const PcRuns& r, std::size_t x) { return x < r.vals.size() ? r.vals[x] : -1; };
-  while (i < file.ends.size() || j < line.ends.size() || k < inl.ends.size()) {
-    std::uint32_t end = 0xffffffffu;
-    if (i < file.ends.size()) end = std::min(end, file.ends[i]);
-    if (j < line.ends.size()) end = std::min(end, line.ends[j]);
-    if (k < inl.ends.size()) end = std::min(end, inl.ends[k]);
-    Run r{end, val(file, i), val(line, j), val(inl, k)};
-    if (!out.empty() && out.back().end == end) out.back() = r;
-    else out.push_back(r);
-    if (i < file.ends.size() && file.ends[i] == end) ++i;
-    if (j < line.ends.size() && line.ends[j] == end) ++j;
-    if (k < inl.ends.size() && inl.ends[k] == end) ++k;
-  }
-  return out;
 }
 
 }  // namespace
-
-Pclntab::Decoded* Pclntab::decoded(std::size_t i) const {
-  if (cache_[i]) return cache_[i].get();
-  auto rec = func_record(i);
-  if (!rec) return nullptr;
-  auto d = std::make_unique<Decoded>();
-  d->rec = *rec;
-  const std::uint64_t size = end(i) - entry(i);
-  const unsigned q = header_.quantum;
-  d->name = cstring_at(funcnames_, rec->name_off);
-  PcRuns file = decode_pcvalue(pctab_, rec->pcfile, size, q);
-  PcRuns line = decode_pcvalue(pctab_, rec->pcln, size, q);
-  PcRuns inl;
-  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
-    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
-    if (inl_off) inl = decode_pcvalue(pctab_, *inl_off, size, q);
-    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
-    if (header_.version >= PclntabVersion::Go118) {
-      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
-      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) d->inltree = ctx_.gofunc + *off;
-    } else {
-      // Pointers, aligned to the pointer size (runtime.funcdata) relative to the table.
-      const unsigned p = header_.ptr_size;
-      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
-      if (p == 8 && abs % 8 != 0) fd += 4;
-      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
-      if (ptr) d->inltree = *ptr;
-    }
-  }
-  if (d->inltree == 0) inl = PcRuns();
-  d->runs = merge_runs(file, line, inl);
-  std::size_t bytes = d->bytes();
-  if (cache_bytes_ + bytes > kCacheLimitBytes) {
-    for (auto& c : cache_) c.reset();
-    cache_bytes_ = 0;
-  }
-  cache_bytes_ += bytes;
-  cache_[i] = std::move(d);
-  return cache_[i].get();
-}
 
 std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) const {
   if (fileno < 0) return "?";
@@ -437,53 +336,62 @@ std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) co
   return cstring_at(filetab_, *off);
 }
 
-std::string_view Pclntab::cached_file(Decoded& d, std::int32_t fileno) const {
-  // File numbers index the function's compilation unit: small and dense.
-  if (fileno < 0 || fileno > 1 << 16) return file_name(d.rec, fileno);
-  if (std::size_t(fileno) >= d.files.size()) d.files.resize(fileno + 1);
-  std::string_view& f = d.files[fileno];
-  if (f.data() == nullptr) f = file_name(d.rec, fileno);
-  return f;
-}
-
 std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
   std::vector<PclntabFrame> out;
   frames(pc, out);
   return out;
 }
 
+// Each level: the file:line tables at `off` give the position inside the innermost
+// function still open; the inline tree names it and gives the call site (parentPc) in its
+// caller, where the next level reads the tables again (runtime/symtabinl.go). Tables are
+// decoded from their start at each lookup, as the runtime does: measured on cmd/compile,
+// caching decoded tables cost 10x the memory and was slower for the first lookups, with
+// no clear gain for later ones (scripts/bench-symbolizer.sh).
 std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const {
   auto idx = function_index(pc);
   if (!idx) return 0;
-  std::lock_guard lock(mu_);
-  Decoded* d = decoded(*idx);
-  if (d == nullptr) return 0;
+  auto rec = func_record(*idx);
+  if (!rec) return 0;
   const std::size_t before = out.size();
-  const bool wide = header_.version <= PclntabVersion::Go118;  // 20-byte inlinedCall
+  const std::uint64_t size = end(*idx) - entry(*idx);
+  const unsigned q = header_.quantum;
+  const bool wide = header_.version <= PclntabVersion::Go118;
   const std::uint64_t rec_size = wide ? 20 : 16;
-  std::uint32_t off = trunc32(pc - d->rec.entry);
-  // Each level: the file:line tables at `off` give the position inside the innermost
-  // function still open; the inline tree names it and gives the call site (parentPc) in
-  // its caller, where the next level reads the tables again (runtime/symtabinl.go).
+  std::uint64_t inltree = 0;
+  std::uint32_t inl_tab = 0;
+  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
+    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
+    if (inl_off) inl_tab = *inl_off;
+    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
+    if (header_.version >= PclntabVersion::Go118) {
+      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
+      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inltree = ctx_.gofunc + *off;
+    } else {
+      const unsigned p = header_.ptr_size;
+      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+      if (p == 8 && abs % 8 != 0) fd += 4;
+      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
+      if (ptr) inltree = *ptr;
+    }
+  }
+  std::uint32_t off = trunc32(pc - rec->entry);
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
     PclntabFrame fr;
-    const Run* run = d->at(off);
-    fr.file = run ? cached_file(*d, run->file) : std::string_view("?");
-    fr.line = run ? run->line : -1;
-    std::int32_t ix = run ? run->inl : -1;
+    fr.file = file_name(*rec, pcvalue_at(pctab_, rec->pcfile, off, size, q));
+    fr.line = pcvalue_at(pctab_, rec->pcln, off, size, q);
+    std::int32_t ix = inltree ? pcvalue_at(pctab_, inl_tab, off, size, q) : -1;
     if (ix >= 0 && ctx_.read_image) {
-      auto rec = ctx_.read_image(d->inltree + std::uint64_t(ix) * rec_size, rec_size);
-      if (rec) {
-        auto name_off = rec->u32(wide ? 12 : 4);
-        auto parent_pc = rec->u32(wide ? 16 : 8);
-        fr.function = cstring_at(funcnames_, *name_off);
+      auto r = ctx_.read_image(inltree + std::uint64_t(ix) * rec_size, rec_size);
+      if (r) {
+        fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));
         fr.inlined = true;
         out.push_back(fr);
-        off = *parent_pc;
+        off = *r->u32(wide ? 16 : 8);
         continue;
       }
     }
-    fr.function = d->name;
+    fr.function = cstring_at(funcnames_, rec->name_off);
     out.push_back(fr);
     break;
   }

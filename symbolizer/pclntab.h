@@ -7,14 +7,14 @@
 //
 // The table is untrusted: every read goes through ByteReader, counts are capped by the
 // table size and every pcvalue loop is bounded by the bytes it consumes. Names and files
-// stay string_views into the table bytes; per-function line tables are decoded on first
-// use and cached.
+// stay string_views into the table bytes. Opening builds two indexes (name -> function,
+// 256-byte text bucket -> first function); line tables are decoded per lookup, like the
+// runtime does, so lookups need no lock and no memory.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,7 +86,7 @@ class Pclntab {
 
   // Every frame at pc, innermost first: inlined calls, then the physical function. The
   // exact PC is symbolized (pass a return address minus 1 for a caller's line). Empty when
-  // pc is not in any function. Thread-safe.
+  // pc is not in any function. Thread-safe (reads only).
   std::vector<PclntabFrame> frames(std::uint64_t pc) const;
   // Appends to `out` (no allocation when out has capacity); returns the count.
   std::size_t frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const;
@@ -97,14 +97,11 @@ class Pclntab {
 
  private:
   struct FuncRecord;
-  struct Decoded;
   Pclntab() = default;
   Result<void> load_functab();
   void index_names();
   void index_buckets();
   Result<FuncRecord> func_record(std::size_t i) const;
-  Decoded* decoded(std::size_t i) const;  // requires mu_ held
-  std::string_view cached_file(Decoded& d, std::int32_t fileno) const;  // requires mu_ held
   std::string_view file_name(const FuncRecord& f, std::int32_t fileno) const;
   std::string_view cstring_at(const ByteReader& r, std::uint64_t off) const;
 
@@ -117,10 +114,6 @@ class Pclntab {
   std::unordered_map<std::string_view, std::uint32_t> by_name_;
   static constexpr unsigned kBucketShift = 8;
   std::vector<std::uint32_t> buckets_;  // first function of each 256-byte bucket of text
-
-  mutable std::mutex mu_;
-  mutable std::vector<std::unique_ptr<Decoded>> cache_;
-  mutable std::size_t cache_bytes_ = 0;
 };
 
 }  // namespace goscry
