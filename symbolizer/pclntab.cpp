@@ -1,6 +1,7 @@
 #include "symbolizer/pclntab.h"
 
 #include <algorithm>
+#include <climits>
 
 namespace goscry {
 namespace {
@@ -376,12 +377,18 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
     }
   }
   std::uint32_t off = trunc32(pc - rec->entry);
+  // The compiler adds a call's caller to the inline tree before the call, so going out to
+  // callers the index strictly decreases. Real binaries break this (terraform, go1.23:
+  // records whose parentPc leads back to the same index); stopping there, at the physical
+  // function, ends every walk in at most ix steps.
+  std::int32_t last_ix = INT32_MAX;
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
     PclntabFrame fr;
     fr.file = file_name(*rec, pcvalue_at(pctab_, rec->pcfile, off, size, q));
     fr.line = pcvalue_at(pctab_, rec->pcln, off, size, q);
     std::int32_t ix = inltree ? pcvalue_at(pctab_, inl_tab, off, size, q) : -1;
-    if (ix >= 0 && ctx_.read_image) {
+    if (ix >= 0 && ix < last_ix && ctx_.read_image) {
+      last_ix = ix;
       auto r = ctx_.read_image(inltree + std::uint64_t(ix) * rec_size, rec_size);
       if (r) {
         fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));

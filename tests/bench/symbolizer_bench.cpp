@@ -131,7 +131,13 @@ int main(int argc, char** argv) {
   std::size_t agree = 0;
   for (std::size_t i = 0; i < pcs.size() && 2 * i < lines.size(); ++i) {
     auto f = bin->frames(pcs[i]);
-    if (!f.empty() && f.back().function == lines[2 * i]) ++agree;
+    if (!f.empty() && f.back().function == lines[2 * i]) {
+      ++agree;
+    } else if (i - agree < 3) {
+      std::printf("disagree at 0x%llx: goscry %s, addr2line %s\n",
+                  static_cast<unsigned long long>(pcs[i]), f.empty() ? "?" : f.back().function.c_str(),
+                  lines[2 * i].c_str());
+    }
   }
 
   const double ours = open_best + cold;
