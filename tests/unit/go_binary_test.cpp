@@ -166,3 +166,35 @@ TEST(GoBinary, RejectsAMissingFile) {
 
 }  // namespace
 }  // namespace goscry
+
+namespace goscry {
+namespace {
+
+// With external linking, C code precedes the Go text: .text's address is not the
+// runtime's text start. Once `strip` removes runtime.text from .symtab, `go tool
+// addr2line` falls back to .text and is off by that gap; goscry takes the start from
+// runtime.moduledata and answers as on the unstripped binary.
+TEST(GoBinary, TakesTheTextStartFromModuledataNotTheTextSection) {
+  for (const auto& f : all_fixtures("inline")) {
+    if (f.variant != "cgo") continue;
+    SCOPED_TRACE(f.label());
+    std::string stripped = ::testing::TempDir() + "/cgo-stripped";
+    auto r = testing::run_command({"strip", "-o", stripped, f.path});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto orig = GoBinary::open(f.path);
+    auto bin = GoBinary::open(stripped);
+    ASSERT_TRUE(orig && bin);
+    EXPECT_TRUE((*bin)->stripped());
+    EXPECT_NE((*bin)->text_start(), (*bin)->elf().section(".text")->addr);
+    auto nm = testing::go_nm_text(f.path);
+    EXPECT_EQ((*bin)->text_start(), nm.at("runtime.text"));
+    for (const char* name : {"main.outerThree", "runtime.newproc1", "runtime.mallocgc"}) {
+      auto fn = (*bin)->find_function(name);
+      ASSERT_TRUE(fn) << name;
+      EXPECT_EQ(fn->entry, nm.at(name)) << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace goscry
