@@ -250,7 +250,8 @@ void Pclntab::index_buckets() {
   // One bucket per 2^kBucketShift bytes of text: the index of the function holding its
   // first byte. Text spans are capped, so a hostile entry range cannot blow this up.
   std::uint64_t span = entries_.back() - entries_.front();
-  if (span >> kBucketShift > (64u << 20) / 4) return;  // over 64 MiB: binary search only
+  // Up to 256 MiB of text (4 MiB of buckets); beyond, binary search alone.
+  if (span >> kBucketShift > (1u << 20)) return;
   std::size_t nb = (span >> kBucketShift) + 2;
   buckets_.resize(nb);
   std::size_t f = 0;
