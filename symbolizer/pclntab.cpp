@@ -211,12 +211,15 @@ Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
 void Pclntab::index_names() {
   const unsigned p = header_.ptr_size;
   const std::uint64_t name_field = header_.version >= PclntabVersion::Go118 ? 4 : p;
+  names_.assign(num_functions(), std::string_view("?"));
   by_name_.reserve(num_functions());
   for (std::size_t i = 0; i < num_functions(); ++i) {
     auto off = pcln_.u32(func_off_of(pcln_, header_, i) + name_field);
     if (!off) continue;
     auto n = funcnames_.cstring(*off, 4096);
-    if (n) by_name_.emplace(*n, static_cast<std::uint32_t>(i));  // the first one wins
+    if (!n) continue;
+    names_[i] = *n;
+    by_name_.emplace(*n, static_cast<std::uint32_t>(i));  // the first one wins
   }
 }
 
@@ -226,10 +229,7 @@ std::string_view Pclntab::cstring_at(const ByteReader& r, std::uint64_t off) con
 }
 
 std::string_view Pclntab::name(std::size_t i) const {
-  if (i >= num_functions()) return "?";
-  auto f = func_record(i);
-  if (!f) return "?";
-  return cstring_at(funcnames_, f->name_off);
+  return i < names_.size() ? names_[i] : std::string_view("?");
 }
 
 std::optional<std::size_t> Pclntab::function_index(std::uint64_t pc) const {
@@ -399,7 +399,7 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
         continue;
       }
     }
-    fr.function = cstring_at(funcnames_, rec->name_off);
+    fr.function = names_[*idx];
     out.push_back(fr);
     break;
   }

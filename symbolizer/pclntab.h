@@ -111,6 +111,7 @@ class Pclntab {
   ByteReader table_, funcnames_, cutab_, filetab_, pctab_, pcln_;
   std::uint64_t nfiletab_ = 0;  // 1.2: entries of the file table
   std::vector<std::uint64_t> entries_;  // nfunc + 1 entry addresses, sorted
+  std::vector<std::string_view> names_;  // by function index, "?" when unreadable
   std::unordered_map<std::string_view, std::uint32_t> by_name_;
   static constexpr unsigned kBucketShift = 8;
   std::vector<std::uint32_t> buckets_;  // first function of each 256-byte bucket of text
