@@ -344,6 +344,32 @@ std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
   return out;
 }
 
+// Where a function's inline tree is: its pcdata table (pc -> tree index) and the tree's
+// address in the image. tree == 0: no inlined calls (or no way to read them).
+struct Pclntab::InlineTree {
+  std::uint64_t tree = 0;
+  std::uint32_t tab = 0;
+};
+
+Pclntab::InlineTree Pclntab::inline_tree(const FuncRecord& rec) const {
+  InlineTree inl;
+  if (rec.npcdata <= kPcdataInlTreeIndex || rec.nfuncdata <= kFuncdataInlTree) return inl;
+  auto inl_off = pcln_.u32(rec.pcdata_off + 4 * kPcdataInlTreeIndex);
+  if (inl_off) inl.tab = *inl_off;
+  std::uint64_t fd = rec.pcdata_off + std::uint64_t(rec.npcdata) * 4;
+  if (header_.version >= PclntabVersion::Go118) {
+    auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
+    if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inl.tree = ctx_.gofunc + *off;
+  } else {
+    const unsigned p = header_.ptr_size;
+    std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+    if (p == 8 && abs % 8 != 0) fd += 4;
+    auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
+    if (ptr) inl.tree = *ptr;
+  }
+  return inl;
+}
+
 // Each level: the file:line tables at `off` give the position inside the innermost
 // function still open; the inline tree names it and gives the call site (parentPc) in its
 // caller, where the next level reads the tables again (runtime/symtabinl.go). Tables are
@@ -358,39 +384,38 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
   const std::size_t before = out.size();
   const std::uint64_t size = end(*idx) - entry(*idx);
   const unsigned q = header_.quantum;
+  const InlineTree inl = inline_tree(*rec);
+  const std::uint32_t off = trunc32(pc - rec->entry);
+  append_frames(*idx, *rec, inl, off, pcvalue_at(pctab_, rec->pcfile, off, size, q),
+                pcvalue_at(pctab_, rec->pcln, off, size, q),
+                inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1, out);
+  return out.size() - before;
+}
+
+void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const InlineTree& inl,
+                            std::uint32_t off, std::int32_t file, std::int32_t line,
+                            std::int32_t ix, std::vector<PclntabFrame>& out) const {
+  const std::uint64_t size = end(idx) - entry(idx);
+  const unsigned q = header_.quantum;
   const bool wide = header_.version <= PclntabVersion::Go118;
   const std::uint64_t rec_size = wide ? 20 : 16;
-  std::uint64_t inltree = 0;
-  std::uint32_t inl_tab = 0;
-  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
-    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
-    if (inl_off) inl_tab = *inl_off;
-    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
-    if (header_.version >= PclntabVersion::Go118) {
-      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
-      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inltree = ctx_.gofunc + *off;
-    } else {
-      const unsigned p = header_.ptr_size;
-      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
-      if (p == 8 && abs % 8 != 0) fd += 4;
-      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
-      if (ptr) inltree = *ptr;
-    }
-  }
-  std::uint32_t off = trunc32(pc - rec->entry);
   // The compiler adds a call's caller to the inline tree before the call, so going out to
   // callers the index strictly decreases. Real binaries break this (terraform, go1.23:
   // records whose parentPc leads back to the same index); stopping there, at the physical
   // function, ends every walk in at most ix steps.
   std::int32_t last_ix = INT32_MAX;
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
+    if (depth > 0) {
+      file = pcvalue_at(pctab_, rec.pcfile, off, size, q);
+      line = pcvalue_at(pctab_, rec.pcln, off, size, q);
+      ix = inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1;
+    }
     PclntabFrame fr;
-    fr.file = file_name(*rec, pcvalue_at(pctab_, rec->pcfile, off, size, q));
-    fr.line = pcvalue_at(pctab_, rec->pcln, off, size, q);
-    std::int32_t ix = inltree ? pcvalue_at(pctab_, inl_tab, off, size, q) : -1;
+    fr.file = file_name(rec, file);
+    fr.line = line;
     if (ix >= 0 && ix < last_ix && ctx_.read_image) {
       last_ix = ix;
-      auto r = ctx_.read_image(inltree + std::uint64_t(ix) * rec_size, rec_size);
+      auto r = ctx_.read_image(inl.tree + std::uint64_t(ix) * rec_size, rec_size);
       if (r) {
         fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));
         fr.inlined = true;
@@ -399,11 +424,97 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
         continue;
       }
     }
-    fr.function = names_[*idx];
+    fr.function = names_[idx];
     out.push_back(fr);
     break;
   }
-  return out.size() - before;
+}
+
+namespace {
+
+// A pcvalue table read once from its start for increasing targets: the same values as
+// pcvalue_at, in one pass for all the PCs of a function.
+class PcValueWalk {
+ public:
+  PcValueWalk(const ByteReader& tab, std::uint32_t off, std::uint64_t size, unsigned quantum)
+      : bytes_(tab.bytes()), pos_(off), size_(size), quantum_(quantum), done_(off == 0) {}
+
+  // The value at pc offset `target`; targets must not decrease between calls.
+  std::int32_t at(std::uint32_t target) {
+    while (!done_) {
+      if (stepped_ && target < pc_) return val_;
+      if (stepped_ && pc_ >= size_) break;
+      if (!step()) break;
+    }
+    done_ = true;
+    return -1;
+  }
+
+ private:
+  bool varint(std::uint32_t* v) {
+    std::uint32_t r = 0;
+    for (unsigned shift = 0; shift < 35; shift += 7) {
+      if (pos_ >= bytes_.size()) return false;
+      std::uint8_t b = bytes_[pos_++];
+      r |= std::uint32_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool step() {
+    std::uint32_t u, pcd;
+    if (!varint(&u) || (u == 0 && stepped_) || !varint(&pcd)) return false;
+    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                 : static_cast<std::int32_t>(u >> 1);
+    val_ = static_cast<std::int32_t>(static_cast<std::uint32_t>(val_) + delta);
+    pc_ += std::uint64_t(pcd) * quantum_;
+    stepped_ = true;
+    return true;
+  }
+
+  std::span<const std::uint8_t> bytes_;
+  std::size_t pos_;
+  std::uint64_t size_;
+  unsigned quantum_;
+  bool done_;
+  bool stepped_ = false;
+  std::uint64_t pc_ = 0;
+  std::int32_t val_ = -1;
+};
+
+}  // namespace
+
+void Pclntab::frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const {
+  out.frames.clear();
+  out.first.assign(pcs.size(), 0);
+  out.count.assign(pcs.size(), 0);
+  std::vector<std::uint32_t> order(pcs.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return pcs[a] < pcs[b]; });
+  const unsigned q = header_.quantum;
+  for (std::size_t k = 0; k < order.size();) {
+    auto idx = function_index(pcs[order[k]]);
+    auto rec = idx ? func_record(*idx) : Result<FuncRecord>(fail("not Go code"));
+    if (!rec || pcs[order[k]] < entry(*idx) || pcs[order[k]] >= end(*idx)) {
+      ++k;  // not Go code: count stays 0
+      continue;
+    }
+    // Every PC of this function, in increasing order, shares one walk of each table.
+    const std::uint64_t lo = entry(*idx), hi = end(*idx), size = hi - lo;
+    const InlineTree inl = inline_tree(*rec);
+    PcValueWalk file(pctab_, rec->pcfile, size, q), line(pctab_, rec->pcln, size, q);
+    PcValueWalk ix(pctab_, inl.tree ? inl.tab : 0, size, q);
+    for (; k < order.size() && pcs[order[k]] >= lo && pcs[order[k]] < hi; ++k) {
+      const std::uint32_t off = trunc32(pcs[order[k]] - rec->entry);
+      const std::size_t before = out.frames.size();
+      append_frames(*idx, *rec, inl, off, file.at(off), line.at(off), ix.at(off), out.frames);
+      out.first[order[k]] = static_cast<std::uint32_t>(before);
+      out.count[order[k]] = static_cast<std::uint32_t>(out.frames.size() - before);
+    }
+  }
 }
 
 }  // namespace goscry
