@@ -6,8 +6,8 @@
 //               through ProcessSymbolizer, the code path every verb shares.
 // ADDR `-` reads the addresses from stdin, one or more per line, like addr2line. Many
 // addresses go through the batch API (one pass per function).
+#include <charconv>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,18 +27,19 @@ struct SymbolizeOptions {
 };
 
 // Hexadecimal with or without 0x, as `go tool addr2line` reads them.
-Result<std::uint64_t> parse_address(const std::string& s) {
-  std::string digits = s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0 ? s.substr(2) : s;
-  if (digits.empty() || digits.size() > 16 ||
-      digits.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-    return fail("not a hexadecimal address: " + s);
-  return std::stoull(digits, nullptr, 16);
+Result<std::uint64_t> parse_address(std::string_view s) {
+  std::string_view digits = s.starts_with("0x") || s.starts_with("0X") ? s.substr(2) : s;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+    return fail("not a hexadecimal address: " + std::string(s));
+  return v;
 }
 
 // The arguments, with `-` replaced by every whitespace-separated word of stdin.
 Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>& args) {
   std::vector<std::uint64_t> out;
-  auto add = [&](const std::string& word) -> Result<void> {
+  auto add = [&](std::string_view word) -> Result<void> {
     auto v = parse_address(word);
     if (!v) return std::unexpected(v.error());
     out.push_back(*v);
@@ -49,18 +50,57 @@ Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>
       if (auto r = add(a); !r) return std::unexpected(r.error());
       continue;
     }
-    std::ios::sync_with_stdio(false);
-    for (std::string word; std::cin >> word;)
+    // One read of all of stdin, then split: 100,000 addresses through iostreams cost more
+    // than symbolizing them.
+    std::string in;
+    char buf[1 << 16];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) in.append(buf, n);
+    const char* ws = " \t\r\n";
+    for (std::size_t at = in.find_first_not_of(ws); at != std::string::npos;) {
+      std::size_t end = in.find_first_of(ws, at);
+      std::string_view word(in);
+      word = word.substr(at, end == std::string::npos ? std::string::npos : end - at);
       if (auto r = add(word); !r) return std::unexpected(r.error());
+      at = end == std::string::npos ? end : in.find_first_not_of(ws, end);
+    }
   }
   return out;
 }
 
-// Text output is written with fputs/printf straight from the tables' string_views: with
-// 100,000 addresses, building strings or JSON for each would cost more than the lookups.
-void print_frame(std::string_view function, std::string_view file, int line, bool inlined) {
-  std::printf("  %.*s %.*s:%d%s\n", int(function.size()), function.data(), int(file.size()),
-              file.data(), line, inlined ? " (inlined)" : "");
+// Text output is appended to one buffer straight from the tables' string_views and
+// written in large blocks: with 100,000 addresses, printf or JSON for each would cost
+// more than the lookups.
+class TextOut {
+ public:
+  ~TextOut() { flush(); }
+  void add(std::uint64_t v, int base) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, base);
+    (void)ec;
+    buf_.append(buf, end);
+  }
+  void add(std::string_view s) {
+    buf_.append(s);
+    if (buf_.size() >= (1u << 20)) flush();
+  }
+  void flush() {
+    std::fwrite(buf_.data(), 1, buf_.size(), stdout);
+    buf_.clear();
+  }
+
+ private:
+  std::string buf_;
+};
+
+void print_frame(TextOut& out, std::string_view function, std::string_view file, int line, bool inlined) {
+  out.add("  ");
+  out.add(function);
+  out.add(" ");
+  out.add(file);
+  out.add(":");
+  if (line < 0) out.add("-");
+  out.add(line < 0 ? -std::int64_t(line) : line, 10);
+  out.add(inlined ? " (inlined)\n" : "\n");
 }
 
 int run_exe(const GoBinary& bin, const std::vector<std::uint64_t>& addrs, const std::string& format) {
@@ -78,10 +118,13 @@ int run_exe(const GoBinary& bin, const std::vector<std::uint64_t>& addrs, const 
     std::printf("%s\n", all.dump(2).c_str());
     return 0;
   }
+  TextOut out;
   for (std::size_t i = 0; i < addrs.size(); ++i) {
-    std::printf("%s\n", to_hex(addrs[i]).c_str());
-    if (batch.count[i] == 0) std::fputs("  ?? (not Go code)\n", stdout);
-    for (const auto& f : batch.at(i)) print_frame(f.function, f.file, f.line, f.inlined);
+    out.add("0x");
+    out.add(addrs[i], 16);
+    out.add("\n");
+    if (batch.count[i] == 0) out.add("  ?? (not Go code)\n");
+    for (const auto& f : batch.at(i)) print_frame(out, f.function, f.file, f.line, f.inlined);
   }
   return 0;
 }
@@ -107,19 +150,20 @@ int run_pid(ProcessSymbolizer& p, const std::vector<std::uint64_t>& addrs, const
     std::printf("%s\n", all.dump(2).c_str());
     return 0;
   }
+  TextOut out;
   for (const auto& a : results) {
-    std::printf("%s %s%s%s\n", to_hex(a.address).c_str(), address_kind_name(a.kind),
-                a.module.empty() ? "" : " ", a.module.c_str());
+    out.add(to_hex(a.address) + " " + address_kind_name(a.kind) + (a.module.empty() ? "" : " ") +
+            a.module + "\n");
     switch (a.kind) {
       case AddressKind::Go:
-        for (const auto& f : a.frames) print_frame(f.function, f.file, f.line, f.inlined);
+        for (const auto& f : a.frames) print_frame(out, f.function, f.file, f.line, f.inlined);
         break;
       case AddressKind::Native:
       case AddressKind::Kernel:
-        std::printf("  %s+%s\n", a.frames.at(0).function.c_str(), to_hex(a.offset).c_str());
+        out.add("  " + a.frames.at(0).function + "+" + to_hex(a.offset) + "\n");
         break;
       case AddressKind::Unknown:
-        std::printf("  ?? (%s)\n", a.error.c_str());
+        out.add("  ?? (" + a.error + ")\n");
         break;
     }
   }

@@ -382,19 +382,77 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
   auto rec = func_record(*idx);
   if (!rec) return 0;
   const std::size_t before = out.size();
-  const std::uint64_t size = end(*idx) - entry(*idx);
-  const unsigned q = header_.quantum;
-  const InlineTree inl = inline_tree(*rec);
-  const std::uint32_t off = trunc32(pc - rec->entry);
-  append_frames(*idx, *rec, inl, off, pcvalue_at(pctab_, rec->pcfile, off, size, q),
-                pcvalue_at(pctab_, rec->pcln, off, size, q),
-                inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1, out);
+  append_frames(*idx, *rec, inline_tree(*rec), trunc32(pc - rec->entry), nullptr, out);
   return out.size() - before;
 }
 
+namespace {
+
+// A pcvalue table decoded into runs: value val[i] for pc offsets below end[i] (and not
+// below end[i-1]). at() gives what pcvalue_at gives, by binary search.
+struct PcRuns {
+  std::vector<std::uint32_t> end;
+  std::vector<std::int32_t> val;
+
+  void decode(const ByteReader& tab, std::uint32_t off, std::uint64_t size, unsigned quantum) {
+    end.clear();
+    val.clear();
+    if (off == 0) return;
+    const auto bytes = tab.bytes();
+    std::size_t pos = off;
+    auto varint = [&](std::uint32_t* v) {
+      std::uint32_t r = 0;
+      for (unsigned shift = 0; shift < 35; shift += 7) {
+        if (pos >= bytes.size()) return false;
+        std::uint8_t b = bytes[pos++];
+        r |= std::uint32_t(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+          *v = r;
+          return true;
+        }
+      }
+      return false;
+    };
+    std::uint64_t pc = 0;
+    std::int32_t v = -1;
+    // Each step adds at least one byte, so the loop ends with the table's bytes; a run
+    // past the function's size ends it too (as in pcvalue_at).
+    for (bool first = true; pc < size; first = false) {
+      std::uint32_t u, pcd;
+      if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return;
+      std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                   : static_cast<std::int32_t>(u >> 1);
+      v = static_cast<std::int32_t>(static_cast<std::uint32_t>(v) + delta);
+      pc += std::uint64_t(pcd) * quantum;
+      if (pcd == 0) continue;  // an empty run: never the answer
+      end.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(pc, UINT32_MAX)));
+      val.push_back(v);
+    }
+  }
+
+  std::int32_t at(std::uint32_t target) const {
+    auto it = std::upper_bound(end.begin(), end.end(), target);
+    return it == end.end() ? -1 : val[it - end.begin()];
+  }
+};
+
+}  // namespace
+
+struct Pclntab::DecodedTables {
+  PcRuns file, line, inl;
+};
+
+void Pclntab::decode_tables(const FuncRecord& rec, const InlineTree& inl, std::uint64_t size,
+                            DecodedTables& out) const {
+  const unsigned q = header_.quantum;
+  out.file.decode(pctab_, rec.pcfile, size, q);
+  out.line.decode(pctab_, rec.pcln, size, q);
+  out.inl.decode(pctab_, inl.tree ? inl.tab : 0, size, q);
+}
+
 void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const InlineTree& inl,
-                            std::uint32_t off, std::int32_t file, std::int32_t line,
-                            std::int32_t ix, std::vector<PclntabFrame>& out) const {
+                            std::uint32_t off, const DecodedTables* decoded,
+                            std::vector<PclntabFrame>& out) const {
   const std::uint64_t size = end(idx) - entry(idx);
   const unsigned q = header_.quantum;
   const bool wide = header_.version <= PclntabVersion::Go118;
@@ -405,7 +463,12 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
   // function, ends every walk in at most ix steps.
   std::int32_t last_ix = INT32_MAX;
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
-    if (depth > 0) {
+    std::int32_t file, line, ix;
+    if (decoded) {
+      file = decoded->file.at(off);
+      line = decoded->line.at(off);
+      ix = decoded->inl.at(off);
+    } else {
       file = pcvalue_at(pctab_, rec.pcfile, off, size, q);
       line = pcvalue_at(pctab_, rec.pcln, off, size, q);
       ix = inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1;
@@ -430,89 +493,32 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
   }
 }
 
-namespace {
-
-// A pcvalue table read once from its start for increasing targets: the same values as
-// pcvalue_at, in one pass for all the PCs of a function.
-class PcValueWalk {
- public:
-  PcValueWalk(const ByteReader& tab, std::uint32_t off, std::uint64_t size, unsigned quantum)
-      : bytes_(tab.bytes()), pos_(off), size_(size), quantum_(quantum), done_(off == 0) {}
-
-  // The value at pc offset `target`; targets must not decrease between calls.
-  std::int32_t at(std::uint32_t target) {
-    while (!done_) {
-      if (stepped_ && target < pc_) return val_;
-      if (stepped_ && pc_ >= size_) break;
-      if (!step()) break;
-    }
-    done_ = true;
-    return -1;
-  }
-
- private:
-  bool varint(std::uint32_t* v) {
-    std::uint32_t r = 0;
-    for (unsigned shift = 0; shift < 35; shift += 7) {
-      if (pos_ >= bytes_.size()) return false;
-      std::uint8_t b = bytes_[pos_++];
-      r |= std::uint32_t(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) {
-        *v = r;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool step() {
-    std::uint32_t u, pcd;
-    if (!varint(&u) || (u == 0 && stepped_) || !varint(&pcd)) return false;
-    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
-                                 : static_cast<std::int32_t>(u >> 1);
-    val_ = static_cast<std::int32_t>(static_cast<std::uint32_t>(val_) + delta);
-    pc_ += std::uint64_t(pcd) * quantum_;
-    stepped_ = true;
-    return true;
-  }
-
-  std::span<const std::uint8_t> bytes_;
-  std::size_t pos_;
-  std::uint64_t size_;
-  unsigned quantum_;
-  bool done_;
-  bool stepped_ = false;
-  std::uint64_t pc_ = 0;
-  std::int32_t val_ = -1;
-};
-
-}  // namespace
-
 void Pclntab::frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const {
   out.frames.clear();
   out.first.assign(pcs.size(), 0);
   out.count.assign(pcs.size(), 0);
-  std::vector<std::uint32_t> order(pcs.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return pcs[a] < pcs[b]; });
-  const unsigned q = header_.quantum;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> order(pcs.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = {pcs[i], i};
+  std::sort(order.begin(), order.end());
+  DecodedTables tables;
   for (std::size_t k = 0; k < order.size();) {
-    auto idx = function_index(pcs[order[k]]);
+    const std::uint64_t pc = order[k].first;
+    auto idx = function_index(pc);
     auto rec = idx ? func_record(*idx) : Result<FuncRecord>(fail("not Go code"));
-    if (!rec || pcs[order[k]] < entry(*idx) || pcs[order[k]] >= end(*idx)) {
+    if (!rec || pc < entry(*idx) || pc >= end(*idx)) {
       ++k;  // not Go code: count stays 0
       continue;
     }
-    // Every PC of this function, in increasing order, shares one walk of each table.
-    const std::uint64_t lo = entry(*idx), hi = end(*idx), size = hi - lo;
+    // Every PC of this function, and every call site its inlined frames lead to, reads
+    // the tables decoded once here.
+    const std::uint64_t lo = entry(*idx), hi = end(*idx);
     const InlineTree inl = inline_tree(*rec);
-    PcValueWalk file(pctab_, rec->pcfile, size, q), line(pctab_, rec->pcln, size, q);
-    PcValueWalk ix(pctab_, inl.tree ? inl.tab : 0, size, q);
-    for (; k < order.size() && pcs[order[k]] >= lo && pcs[order[k]] < hi; ++k) {
-      const std::uint32_t off = trunc32(pcs[order[k]] - rec->entry);
+    decode_tables(*rec, inl, hi - lo, tables);
+    for (; k < order.size() && order[k].first >= lo && order[k].first < hi; ++k) {
       const std::size_t before = out.frames.size();
-      append_frames(*idx, *rec, inl, off, file.at(off), line.at(off), ix.at(off), out.frames);
-      out.first[order[k]] = static_cast<std::uint32_t>(before);
-      out.count[order[k]] = static_cast<std::uint32_t>(out.frames.size() - before);
+      append_frames(*idx, *rec, inl, trunc32(order[k].first - rec->entry), &tables, out.frames);
+      out.first[order[k].second] = static_cast<std::uint32_t>(before);
+      out.count[order[k].second] = static_cast<std::uint32_t>(out.frames.size() - before);
     }
   }
 }

@@ -103,9 +103,10 @@ class Pclntab {
   // Appends to `out` (no allocation when out has capacity); returns the count.
   std::size_t frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const;
   // The frames of every pc (any order, duplicates allowed), the same as frames(pc) each.
-  // Sorts the PCs and walks each function's pc tables once for all of its PCs, instead of
-  // decoding them from their start for every PC: for many addresses (a profile, a file of
-  // addresses) this is several times faster. `out` is overwritten.
+  // Sorts the PCs and decodes each function's pc tables once for all of its PCs (and the
+  // call sites of their inlined frames), instead of decoding them from their start for
+  // every PC and every inline level: for many addresses (a profile, a file of addresses)
+  // this is several times faster. `out` is overwritten.
   void frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const;
 
   Pclntab(const Pclntab&) = delete;
@@ -121,10 +122,14 @@ class Pclntab {
   Result<FuncRecord> func_record(std::size_t i) const;
   struct InlineTree;
   InlineTree inline_tree(const FuncRecord& rec) const;
-  // Appends the frames at pc offset `off` of function idx, given the values of its file,
-  // line and inline-index tables at `off` (the innermost level).
+  // A function's file, line and inline-index tables decoded once (frames_batch).
+  struct DecodedTables;
+  void decode_tables(const FuncRecord& rec, const InlineTree& inl, std::uint64_t size,
+                     DecodedTables& out) const;
+  // Appends the frames at pc offset `off` of function idx, reading its tables from
+  // `decoded`, or, when null, decoding them from their start at each level.
   void append_frames(std::size_t idx, const FuncRecord& rec, const InlineTree& inl,
-                     std::uint32_t off, std::int32_t file, std::int32_t line, std::int32_t ix,
+                     std::uint32_t off, const DecodedTables* decoded,
                      std::vector<PclntabFrame>& out) const;
   std::string_view file_name(const FuncRecord& f, std::int32_t fileno) const;
   std::string_view cstring_at(const ByteReader& r, std::uint64_t off) const;
