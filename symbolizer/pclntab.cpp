@@ -495,6 +495,7 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
 
 void Pclntab::frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const {
   out.frames.clear();
+  out.frames.reserve(pcs.size() * 2);  // 1.2 frames per PC on cmd/compile
   out.first.assign(pcs.size(), 0);
   out.count.assign(pcs.size(), 0);
   std::vector<std::pair<std::uint64_t, std::uint32_t>> order(pcs.size());
