@@ -26,28 +26,32 @@ std::shared_ptr<ModuleCache> make_module_cache(std::size_t capacity) {
 
 const char* address_kind_name(AddressKind k) {
   switch (k) {
-    case AddressKind::Go: return "go";
-    case AddressKind::Native: return "native";
-    case AddressKind::Kernel: return "kernel";
-    case AddressKind::Unknown: break;
+    case AddressKind::Go:
+      return "go";
+    case AddressKind::Native:
+      return "native";
+    case AddressKind::Kernel:
+      return "kernel";
+    case AddressKind::Unknown:
+      break;
   }
   return "unknown";
 }
 
 Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const std::string& path) {
   auto ms = maps.mappings_of(path);
-  if (ms.empty())
-    return fail(path + " is not mapped in process " + std::to_string(maps.pid()));
+  if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps.pid()));
   const Mapping* low = ms.front();
   for (const Mapping* m : ms)
     if (m->offset < low->offset) low = m;
   auto vaddr = file_offset_to_vaddr(elf, *low, low->offset);
-  if (!vaddr) return fail(path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
+  if (!vaddr)
+    return fail(path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
   return low->start - *vaddr;
 }
 
-Result<std::unique_ptr<ProcessSymbolizer>> ProcessSymbolizer::create(pid_t pid,
-                                                                     std::shared_ptr<ModuleCache> cache) {
+Result<std::unique_ptr<ProcessSymbolizer>> ProcessSymbolizer::create(
+    pid_t pid, std::shared_ptr<ModuleCache> cache) {
   auto maps = ProcMaps::read(pid);
   if (!maps) return std::unexpected(maps.error());
   std::unique_ptr<ProcessSymbolizer> s(new ProcessSymbolizer());
@@ -96,7 +100,8 @@ SymbolizedAddress ProcessSymbolizer::symbolize(std::uint64_t address) {
   return std::move(symbolize(std::span<const std::uint64_t>(one)).front());
 }
 
-std::vector<SymbolizedAddress> ProcessSymbolizer::symbolize(std::span<const std::uint64_t> addresses) {
+std::vector<SymbolizedAddress> ProcessSymbolizer::symbolize(
+    std::span<const std::uint64_t> addresses) {
   std::vector<SymbolizedAddress> out(addresses.size());
   // Each mapping's module, opened once per call (the cache stats the file on every get).
   std::map<const Mapping*, Result<ModuleCache::Entry>> modules;
@@ -131,7 +136,8 @@ std::vector<SymbolizedAddress> ProcessSymbolizer::symbolize(std::span<const std:
     const ModuleCache::Entry& e = *it->second;
     auto vaddr = file_offset_to_vaddr(*e.elf, *where->mapping, where->file_offset);
     if (!vaddr) {
-      r.error = r.module + ": file offset " + to_hex(where->file_offset) + " is in no loadable segment";
+      r.error =
+          r.module + ": file offset " + to_hex(where->file_offset) + " is in no loadable segment";
       continue;
     }
     r.module_vaddr = *vaddr;

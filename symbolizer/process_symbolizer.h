@@ -59,8 +59,8 @@ class ProcessSymbolizer {
  public:
   // Takes a snapshot of the process's mappings now. `cache` may be shared between
   // processes; null = a private one.
-  static Result<std::unique_ptr<ProcessSymbolizer>> create(pid_t pid,
-                                                           std::shared_ptr<ModuleCache> cache = nullptr);
+  static Result<std::unique_ptr<ProcessSymbolizer>> create(
+      pid_t pid, std::shared_ptr<ModuleCache> cache = nullptr);
 
   pid_t pid() const { return maps_.pid(); }
   const ProcMaps& maps() const { return maps_; }

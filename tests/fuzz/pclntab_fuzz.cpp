@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ctx.gofunc = le64(data + 8);
   // The "image" is the table itself at gofunc: enough for inline trees to be walked.
   const std::uint64_t base = ctx.gofunc;
-  ctx.read_image = [table, base](std::uint64_t vaddr, std::uint64_t len) -> goscry::Result<goscry::ByteReader> {
+  ctx.read_image = [table, base](std::uint64_t vaddr,
+                                 std::uint64_t len) -> goscry::Result<goscry::ByteReader> {
     if (vaddr < base) return goscry::fail("below the image");
     return table.sub(vaddr - base, len);
   };

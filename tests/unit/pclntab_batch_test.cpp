@@ -47,7 +47,8 @@ void expect_batch_equals_single(const std::string& path, std::size_t n) {
                          a.inlined == b.inlined;
                 });
     if (!same && ++mismatches < 5)
-      ADD_FAILURE() << to_hex(pcs[i]) << ": batch " << describe(got) << " single " << describe(want);
+      ADD_FAILURE() << to_hex(pcs[i]) << ": batch " << describe(got) << " single "
+                    << describe(want);
   }
   EXPECT_EQ(mismatches, 0u);
   EXPECT_GT(inlined, 0u) << "no PC with inlined frames: the test would not see the inline walk";
@@ -62,7 +63,8 @@ TEST(PclntabBatch, EqualsOneLookupPerPcOnEveryFixture) {
 
 TEST(PclntabBatch, EqualsOneLookupPerPcOnTheToolchainsCompiler) {
   auto root = testing::run_command({testing::go_command(), "env", "GOROOT"});
-  expect_batch_equals_single(testing::split_lines(root.out).at(0) + "/pkg/tool/linux_amd64/compile", 100000);
+  expect_batch_equals_single(testing::split_lines(root.out).at(0) + "/pkg/tool/linux_amd64/compile",
+                             100000);
 }
 
 }  // namespace

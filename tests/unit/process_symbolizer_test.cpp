@@ -28,7 +28,8 @@ using testing::run_command;
 
 std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
   for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x")) return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
+    if (line.starts_with(prefix + " 0x"))
+      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
   ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
   return 0;
 }
@@ -64,7 +65,8 @@ std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& f
 std::string libc_path(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
   for (std::string line; std::getline(in, line);)
-    if (auto at = line.find('/'); at != std::string::npos && line.find("/libc.so") != std::string::npos)
+    if (auto at = line.find('/');
+        at != std::string::npos && line.find("/libc.so") != std::string::npos)
       return line.substr(at);
   return "";
 }
@@ -195,7 +197,9 @@ TEST(ProcessSymbolizer, InfoPidPrintsRuntimeAddressesOfTheProbePoints) {
       const auto& a = file["probe_points"][i];
       const auto& b = live["probe_points"][i];
       if (!a.contains("address")) continue;
-      EXPECT_EQ(b["address"], to_hex(std::stoull(a["address"].get<std::string>(), nullptr, 16) + bias)) << b;
+      EXPECT_EQ(b["address"],
+                to_hex(std::stoull(a["address"].get<std::string>(), nullptr, 16) + bias))
+          << b;
       EXPECT_EQ(b["file_address"], a["address"]);
     }
   }
