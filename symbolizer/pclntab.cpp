@@ -440,6 +440,15 @@ struct PcRuns {
 
 struct Pclntab::DecodedTables {
   PcRuns file, line, inl;
+  // File names already looked up for this function (a function names a few files; each
+  // lookup otherwise scans the name for its NUL).
+  mutable std::vector<std::pair<std::int32_t, std::string_view>> files;
+  std::string_view file_name(const Pclntab& t, const FuncRecord& rec, std::int32_t fileno) const {
+    for (const auto& [n, name] : files)
+      if (n == fileno) return name;
+    files.emplace_back(fileno, t.file_name(rec, fileno));
+    return files.back().second;
+  }
 };
 
 void Pclntab::decode_tables(const FuncRecord& rec, const InlineTree& inl, std::uint64_t size,
@@ -448,6 +457,7 @@ void Pclntab::decode_tables(const FuncRecord& rec, const InlineTree& inl, std::u
   out.file.decode(pctab_, rec.pcfile, size, q);
   out.line.decode(pctab_, rec.pcln, size, q);
   out.inl.decode(pctab_, inl.tree ? inl.tab : 0, size, q);
+  out.files.clear();
 }
 
 void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const InlineTree& inl,
@@ -474,7 +484,7 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
       ix = inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1;
     }
     PclntabFrame fr;
-    fr.file = file_name(rec, file);
+    fr.file = decoded ? decoded->file_name(*this, rec, file) : file_name(rec, file);
     fr.line = line;
     if (ix >= 0 && ix < last_ix && ctx_.read_image) {
       last_ix = ix;
