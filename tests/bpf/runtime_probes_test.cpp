@@ -25,6 +25,7 @@
 #include "symbolizer/runtime_layout.h"
 #include "agent/privileges.h"
 #include "symbolizer/elf_file.h"
+#include "tests/support/child.h"
 #include "tests/support/fixtures.h"
 
 namespace goscry {
@@ -337,29 +338,11 @@ namespace {
 // the one sentence that names the capability. Run in a child that really drops them.
 TEST(BpfLoader, NamesTheMissingCapabilityWhenItCannotLoad) {
   if (missing_privileges()) GTEST_SKIP() << "needs root to drop capabilities from";
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2] = {};
-    syscall(SYS_capget, &h, d);
-    for (int cap : {21 /*SYS_ADMIN*/, 39 /*BPF*/}) d[cap / 32].effective &= ~(1u << (cap % 32));
-    if (syscall(SYS_capset, &h, d) != 0) _exit(2);
+  std::string out = testing::in_child([] {
+    if (!testing::drop_effective_capabilities({21 /*SYS_ADMIN*/, 39 /*BPF*/})) return std::string("capset failed");
     auto loader = BpfLoader::open();
-    std::string s = loader ? "loaded" : loader.error().message;
-    (void)!write(fds[1], s.data(), s.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return loader ? std::string("loaded") : loader.error().message;
+  });
   EXPECT_EQ(out,
             "goscry needs CAP_BPF to probe Go processes (run it as root or grant the "
             "capabilities)");

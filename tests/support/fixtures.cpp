@@ -1,5 +1,7 @@
 #include "tests/support/fixtures.h"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -43,6 +45,13 @@ std::vector<std::string> split_lines(const std::string& s) {
   std::istringstream in(s);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
+  for (const auto& line : split_lines(output))
+    if (line.starts_with(prefix + " 0x")) return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
+  ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
+  return 0;
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input) {

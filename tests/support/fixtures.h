@@ -2,6 +2,7 @@
 // goscry binary, and the Go toolchains that serve as oracles.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,9 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
 
 std::vector<std::string> split_lines(const std::string& s);
+
+// The number in a "<prefix> 0x1234" line a fixture printed about itself (a test failure
+// when there is none).
+std::uint64_t printed_address(const std::string& output, const std::string& prefix);
 
 }  // namespace goscry::testing

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 #include "tests/support/fixtures.h"
 
 namespace goscry::testing {
@@ -38,6 +40,14 @@ std::map<std::string, std::uint64_t> go_nm_text(const std::string& binary) {
     out.emplace(name, std::stoull(addr, nullptr, 16));
   }
   return out;
+}
+
+std::uint64_t go_nm_address(const std::string& binary, const std::string& symbol) {
+  auto symbols = go_nm_text(binary);
+  auto it = symbols.find(symbol);
+  if (it != symbols.end()) return it->second;
+  ADD_FAILURE() << "go tool nm " << binary << " has no " << symbol;
+  return 0;
 }
 
 std::string go_version_of(const std::string& binary) {

@@ -19,6 +19,9 @@ std::vector<Addr2lineAnswer> go_addr2line(const std::string& binary,
 // `go tool nm` text symbols: name -> address.
 std::map<std::string, std::uint64_t> go_nm_text(const std::string& binary);
 
+// The address `go tool nm` gives one text symbol; a test failure when it has none.
+std::uint64_t go_nm_address(const std::string& binary, const std::string& symbol);
+
 // The version `go version FILE` reports ("go1.26.8").
 std::string go_version_of(const std::string& binary);
 

@@ -11,6 +11,8 @@
 #include <map>
 #include <set>
 
+#include "tests/support/child.h"
+
 namespace goscry {
 namespace {
 
@@ -75,31 +77,13 @@ TEST(Kallsyms, SaysSoWhenAddressesAreHidden) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
   // As "nobody" (no CAP_SYSLOG) the kernel prints zeros, unless it is configured to show
   // addresses to everyone (kptr_restrict 0 and perf_event_paranoid <= 1).
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    std::string msg = "setresuid failed";
-    if (setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0) {
-      auto table = Kallsyms::load();
-      if (!table)
-        msg = "load: " + table.error().message;
-      else if (!table->addresses_hidden())
-        msg = "visible";
-      else
-        msg = table->lookup(0xffffffff81000000ull).error().message;
-    }
-    ssize_t w = write(fds[1], msg.data(), msg.size());
-    _exit(w == static_cast<ssize_t>(msg.size()) ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, n);
-  close(fds[0]);
-  waitpid(child, nullptr, 0);
+  std::string msg = testing::in_child([] {
+    if (!testing::become_nobody()) return std::string("setresuid failed");
+    auto table = Kallsyms::load();
+    if (!table) return "load: " + table.error().message;
+    if (!table->addresses_hidden()) return std::string("visible");
+    return table->lookup(0xffffffff81000000ull).error().message;
+  });
   if (msg == "visible") GTEST_SKIP() << "this kernel shows kernel addresses to unprivileged users";
   EXPECT_EQ(msg,
             "kernel symbol addresses are hidden (/proc/kallsyms shows zeros): run as root or "

@@ -20,14 +20,6 @@ using testing::all_fixtures;
 using testing::LiveProcess;
 using testing::run_command;
 
-std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
-  for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x"))
-      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
-  ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
-  return 0;
-}
-
 // binutils nm's view of a file's defined function symbols: address -> names.
 std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& file, bool dynamic) {
   std::vector<std::string> argv = {"nm", "--defined-only"};
@@ -67,7 +59,7 @@ TEST(NativeSymbols, ResolvesLibcAndCgoFunctionsInALiveProcessLikeNm) {
 
     // libc: its load base as the dynamic loader reports it, plus getpid's address from
     // `nm -D`, is where getpid runs; we must find getpid there through maps + .dynsym.
-    std::uint64_t libc_base = printed_address((*live)->output(), "libc-base");
+    std::uint64_t libc_base = testing::printed_address((*live)->output(), "libc-base");
     const Mapping* libc_map = maps->find(libc_base);
     ASSERT_NE(libc_map, nullptr);
     std::string libc_path = libc_map->file_path();
@@ -93,7 +85,7 @@ TEST(NativeSymbols, ResolvesLibcAndCgoFunctionsInALiveProcessLikeNm) {
     }
 
     // The fixture's own C function, from the executable's .symtab.
-    std::uint64_t add_pc = printed_address((*live)->output(), "native goscry_native_add");
+    std::uint64_t add_pc = testing::printed_address((*live)->output(), "native goscry_native_add");
     auto exe = ElfFile::open(f.path);
     ASSERT_TRUE(exe);
     auto where = maps->module_address(add_pc, exe->get());

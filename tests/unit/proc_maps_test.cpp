@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/go_oracles.h"
 #include "tests/support/live_process.h"
 
 namespace goscry {
@@ -16,30 +17,6 @@ namespace {
 
 using testing::all_fixtures;
 using testing::LiveProcess;
-
-// "name 0x1234" printed by the cgo_native fixture, as a number.
-std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
-  for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x"))
-      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
-  ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
-  return 0;
-}
-
-// The address `go tool nm` gives a text symbol: the oracle for ELF virtual addresses.
-std::uint64_t nm_address(const std::string& binary, const std::string& symbol) {
-  auto r = testing::run_command({testing::go_command(), "tool", "nm", binary});
-  for (const auto& line : testing::split_lines(r.out)) {
-    char type = 0;
-    std::uint64_t addr = 0;
-    char name[512];
-    if (std::sscanf(line.c_str(), " %" SCNx64 " %c %511s", &addr, &type, name) == 3 &&
-        (type == 'T' || type == 't') && symbol == name)
-      return addr;
-  }
-  ADD_FAILURE() << "go tool nm " << binary << " has no " << symbol;
-  return 0;
-}
 
 TEST(ProcMaps, ParsesEveryLineLikeSscanf) {
   auto fixtures = all_fixtures("cgo_native");
@@ -89,12 +66,12 @@ TEST(ProcMaps, RelocatesRuntimeAddressesToElfVaddrsLikeGoToolNm) {
     auto proc = LiveProcess::start({f.path, "wait"});
     ASSERT_TRUE(proc) << proc.error().message;
     // main.main as the program itself sees it, and as the file says it is.
-    std::uint64_t runtime_pc = printed_address((*proc)->output(), "func main.main");
+    std::uint64_t runtime_pc = testing::printed_address((*proc)->output(), "func main.main");
     // A stripped binary has no symbols for nm; -s -w leaves the loaded layout of its
     // plain twin unchanged.
     std::string nm_binary = f.path;
     if (f.variant == "stripped") nm_binary.replace(nm_binary.size() - 8, 8, "plain");
-    std::uint64_t elf_vaddr = nm_address(nm_binary, "main.main");
+    std::uint64_t elf_vaddr = testing::go_nm_address(nm_binary, "main.main");
 
     auto maps = ProcMaps::read((*proc)->pid());
     ASSERT_TRUE(maps) << maps.error().message;

@@ -26,14 +26,6 @@ using testing::all_fixtures;
 using testing::LiveProcess;
 using testing::run_command;
 
-std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
-  for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x"))
-      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
-  ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
-  return 0;
-}
-
 nlohmann::json goscry_json(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {testing::goscry_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -97,9 +89,9 @@ TEST(ProcessSymbolizer, SymbolizePidResolvesGoCgoLibcAndKernelAddresses) {
     ASSERT_TRUE(proc) << proc.error().message;
     const pid_t pid = (*proc)->pid();
     const std::string& out = (*proc)->output();
-    const std::uint64_t go_pc = printed_address(out, "func main.main");
-    const std::uint64_t c_pc = printed_address(out, "native goscry_native_add");
-    const std::uint64_t libc_base = printed_address(out, "libc-base");
+    const std::uint64_t go_pc = testing::printed_address(out, "func main.main");
+    const std::uint64_t c_pc = testing::printed_address(out, "native goscry_native_add");
+    const std::uint64_t libc_base = testing::printed_address(out, "libc-base");
 
     // Three libc functions with an address of their own, by nm -D, moved to libc's base.
     std::string libc = libc_path(pid);
@@ -175,7 +167,7 @@ TEST(ProcessSymbolizer, InfoPidPrintsRuntimeAddressesOfTheProbePoints) {
     SCOPED_TRACE(f.label());
     auto proc = LiveProcess::start({f.path, "wait"});
     ASSERT_TRUE(proc) << proc.error().message;
-    const std::uint64_t go_pc = printed_address((*proc)->output(), "func main.main");
+    const std::uint64_t go_pc = testing::printed_address((*proc)->output(), "func main.main");
     auto file = goscry_json({"info", "--exe", f.path});
     auto live = goscry_json({"info", "--pid", std::to_string((*proc)->pid())});
     EXPECT_EQ(file["addresses"], "file");

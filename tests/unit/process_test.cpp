@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/child.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/go_oracles.h"
 #include "tests/support/live_process.h"
 
 namespace goscry {
@@ -22,34 +24,12 @@ namespace {
 using testing::all_fixtures;
 using testing::LiveProcess;
 
-std::uint64_t printed_address(const std::string& output, const std::string& prefix) {
-  for (const auto& line : testing::split_lines(output))
-    if (line.starts_with(prefix + " 0x"))
-      return std::stoull(line.substr(prefix.size() + 1), nullptr, 16);
-  ADD_FAILURE() << "no \"" << prefix << "\" line in: " << output;
-  return 0;
-}
-
-std::uint64_t nm_address(const std::string& binary, const std::string& symbol) {
-  auto r = testing::run_command({testing::go_command(), "tool", "nm", binary});
-  for (const auto& line : testing::split_lines(r.out)) {
-    char type = 0;
-    std::uint64_t addr = 0;
-    char name[512];
-    if (std::sscanf(line.c_str(), " %" SCNx64 " %c %511s", &addr, &type, name) == 3 &&
-        symbol == name)
-      return addr;
-  }
-  ADD_FAILURE() << "go tool nm " << binary << " has no " << symbol;
-  return 0;
-}
-
 // The load bias of a running fixture, from the address it printed for main.main and the
 // address `go tool nm` gives it in the file (0 unless PIE).
 std::uint64_t load_bias(const LiveProcess& proc, const testing::Fixture& f) {
   std::string nm_binary = f.path;
   if (f.variant == "stripped") nm_binary.replace(nm_binary.size() - 8, 8, "plain");
-  return printed_address(proc.output(), "func main.main") - nm_address(nm_binary, "main.main");
+  return testing::printed_address(proc.output(), "func main.main") - testing::go_nm_address(nm_binary, "main.main");
 }
 
 pid_t never_a_pid() {
@@ -234,27 +214,11 @@ TEST(Process, WithoutPtracePermissionSaysWhatToGrant) {
   pid_t pid = (*live)->pid();
   // A child that becomes "nobody" (losing every capability) tries to attach to the
   // root-owned fixture and sends back the message it got.
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    std::string msg = "setresuid failed";
-    if (setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0) {
-      auto proc = Process::attach_readonly(pid);
-      msg = proc ? "attached" : proc.error().message;
-    }
-    ssize_t w = write(fds[1], msg.data(), msg.size());
-    _exit(w == static_cast<ssize_t>(msg.size()) ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, n);
-  close(fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
+  std::string msg = testing::in_child([pid] {
+    if (!testing::become_nobody()) return std::string("setresuid failed");
+    auto proc = Process::attach_readonly(pid);
+    return proc ? std::string("attached") : proc.error().message;
+  });
   EXPECT_EQ(msg, "permission denied reading /proc/" + std::to_string(pid) +
                      "/mem: run as root or grant CAP_SYS_PTRACE");
 }
