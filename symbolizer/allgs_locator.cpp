@@ -53,6 +53,11 @@ Result<AllgsAddresses> locate_allgs(const ElfFile& elf, std::uint64_t entry, std
   auto len = data_symbol(elf, "runtime.allglen");
   auto ptr = data_symbol(elf, "runtime.allgptr");
   if (len && ptr) return AllgsAddresses{*len, *ptr, ".symtab"};
+  return locate_allgs_in_code(elf, entry, end);
+}
+
+Result<AllgsAddresses> locate_allgs_in_code(const ElfFile& elf, std::uint64_t entry,
+                                            std::uint64_t end) {
   if (entry == 0 || end <= entry || end - entry > kMaxFunctionSize)
     return fail(elf.path() + ": cannot locate runtime.allglen: no .symtab and no usable "
                 "runtime.forEachGRace");

@@ -31,6 +31,10 @@ Result<std::vector<std::uint64_t>> rip_relative_loads(std::span<const std::uint8
                                                       std::uint64_t entry,
                                                       const std::string& name);
 
+// From runtime.forEachGRace's code alone (what stripped binaries need).
+Result<AllgsAddresses> locate_allgs_in_code(const ElfFile& elf, std::uint64_t entry,
+                                            std::uint64_t end);
+
 // .symtab first; else decodes runtime.forEachGRace at [entry, end) (from the pclntab).
 // `for_each_g_race_end` == 0 means unknown.
 Result<AllgsAddresses> locate_allgs(const ElfFile& elf, std::uint64_t for_each_g_race_entry,
