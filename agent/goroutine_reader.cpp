@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <unordered_map>
 
 namespace goscry {
 
@@ -105,6 +106,50 @@ bool in_goexit(const GoProcess& t, std::uint64_t pc) {
   return pc >= t.goexit_entry() && pc <= t.goexit_end();
 }
 
+// A return address follows a CALL: E8 rel32, or FF /2 through a register (FF D0+r), through
+// [reg] (FF 10+r) or [reg+disp8] (FF 50+r disp8) — the forms the Go compiler emits.
+bool follows_call(const GoProcess& t, std::uint64_t ret) {
+  if (!t.function_at(ret)) return false;
+  auto code = t.binary().elf().read_vaddr(ret - t.bias() - 5, 5);
+  if (!code) return false;
+  const auto b = code->bytes();
+  if (b[0] == 0xe8) return true;
+  if (b[3] == 0xff && ((b[4] & 0xf8) == 0xd0 || ((b[4] & 0xf8) == 0x10 && (b[4] & 7) != 4 &&
+                                                 (b[4] & 7) != 5)))
+    return true;
+  return b[2] == 0xff && (b[3] & 0xf8) == 0x50 && (b[3] & 7) != 4;
+}
+
+// Before Go 1.23, entersyscall's save() leaves g.sched.bp stale; the frame record of the
+// function that made the syscall is found by scanning up from g.sched.sp for a frame record
+// {saved bp, return address after a CALL} whose saved bp leads to another such record.
+constexpr std::size_t kSyscallScan = 4096;
+
+std::uint64_t scan_for_frame_record(const GoProcess& t, const Goroutine& g) {
+  if (g.sched_sp < g.stack_lo || g.sched_sp >= g.stack_hi) return 0;
+  const std::size_t len = std::min<std::uint64_t>(kSyscallScan, g.stack_hi - g.sched_sp);
+  auto bytes = t.process().read(g.sched_sp, len);
+  if (!bytes) return 0;
+  auto word = [&](std::uint64_t addr) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, bytes->data() + (addr - g.sched_sp), 8);
+    return v;
+  };
+  const std::uint64_t end = g.sched_sp + bytes->size();
+  auto record_ok = [&](std::uint64_t a) {
+    if (a < g.sched_sp || a + 16 > end || (a & 7)) return false;
+    const std::uint64_t saved_bp = word(a);
+    return saved_bp > a && saved_bp < g.stack_hi && follows_call(t, word(a + 8));
+  };
+  for (std::uint64_t a = g.sched_sp; a + 16 <= end; a += 8) {
+    if (!record_ok(a)) continue;
+    const std::uint64_t next = word(a);
+    // The next record must check out too, unless it lies beyond what was read.
+    if (next + 16 > end || record_ok(next) || in_goexit(t, word(next + 8))) return a;
+  }
+  return 0;
+}
+
 // Unwinds all goroutines in lock step: each pass reads one frame record of every goroutine
 // still walking, in one read_batch.
 Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::size_t max_depth) {
@@ -116,8 +161,18 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::siz
       g.pcs.clear();
       continue;
     }
-    if (g.sched_bp != 0) walks.push_back({&g, g.sched_bp, {0, 0}});
+    std::uint64_t bp = g.sched_bp;
+    if (g.status == kGsyscall && t.binary().go_minor() < 23) bp = scan_for_frame_record(t, g);
+    if (bp != 0) walks.push_back({&g, bp, {0, 0}});
   }
+  // A return address outside Go code ends a walk: the chain went through a frame without
+  // a frame pointer, or the goroutine moved on while we read it.
+  std::unordered_map<std::uint64_t, bool> is_code;
+  auto in_code = [&](std::uint64_t pc) {
+    auto [it, fresh] = is_code.try_emplace(pc, false);
+    if (fresh) it->second = t.function_at(pc).has_value();
+    return it->second;
+  };
   std::vector<RemoteRead> reads;
   while (!walks.empty()) {
     reads.clear();
@@ -145,6 +200,10 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::siz
         continue;
       }
       if (in_goexit(t, w.record[1])) continue;  // the bottom: done
+      if (!in_code(w.record[1])) {
+        g.stack_truncated = true;
+        continue;
+      }
       g.pcs.push_back(w.record[1]);
       if (g.pcs.size() >= max_depth || w.record[0] <= w.bp) {
         g.stack_truncated = true;

@@ -86,6 +86,12 @@ void expect_same_goroutines(const std::string& label, const std::string& oracle_
     EXPECT_EQ(it->second.functions, want.functions) << dump_text;
     EXPECT_EQ(it->second.created_by, want.created_by);
   }
+  // The main goroutine sits in a read(2) of stdin: its stack from g.sched (Go >= 1.23) or
+  // from the frame record found above the syscall sp (older Go leaves sched.bp stale).
+  ASSERT_TRUE(dump.count(1)) << dump_text;
+  EXPECT_EQ(dump[1].state, "syscall") << label;
+  ASSERT_FALSE(dump[1].functions.empty()) << label;
+  EXPECT_EQ(dump[1].functions.back(), "main.main") << label << "\n" << dump_text;
   for (const auto& [id, got] : dump)
     EXPECT_TRUE(oracle.count(id)) << label << ": goroutine " << id << " [" << got.state
                                   << "] is not in the fixture's own traceback";
