@@ -67,7 +67,7 @@ struct LeakSuspect {
 
 struct LeakDetectorOptions {
   double window_seconds = 60;      // the history a decision looks at
-  double min_span_seconds = 8;     // no decision on less history than this
+  double min_span_seconds = 15;    // no decision on less history: ramps of pools last seconds
   std::size_t min_growth = 5;      // goroutines
   double min_retention = 0.9;      // of the members present at the window start
   std::size_t min_samples = 5;
