@@ -131,4 +131,9 @@ nlohmann::ordered_json leaks_report_json(int pid, const std::string& go_version,
                                          const std::string& bpf_status);
 std::string suspect_text(const LeakSuspect& s, bool with_stack);
 
+// /debug/pprof/goroutineleak?pid=P: a goroutine profile (debug=0 gzipped proto, 1 counts,
+// 2 traceback) of the goroutines in the detector's current suspect groups.
+Result<std::string> goroutine_leak_profile(const GoProcess& t, const LeakDetector& d,
+                                           const std::vector<GoroutineView>& gs, int debug);
+
 }  // namespace goscry

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -29,6 +30,7 @@ struct LeaksOptions {
   std::string interval = "1s";
   std::string format = "text";
   bool no_bpf = false;
+  std::string leak_profile;  // write the goroutineleak profile (pprof) of the suspects here
 };
 
 // BPF per-site counters when the probes can be attached; the detector works without them.
@@ -93,6 +95,7 @@ int run_leaks(const LeaksOptions& o) {
   sigaction(SIGTERM, &sa, nullptr);
 
   LeakDetector detector;
+  std::vector<GoroutineView> last_views;
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + *duration;
   std::string ended_by;
@@ -102,7 +105,7 @@ int run_leaks(const LeaksOptions& o) {
       ended_by = list.error().message;
       break;
     }
-    const auto views = symbolize_goroutines(t, *list);
+    auto views = symbolize_goroutines(t, *list);
     const auto sites = probes.counts(t.pid());
     for (const auto& s : detector.observe(views, list->read_at, sites ? &*sites : nullptr)) {
       if (json) {
@@ -114,11 +117,22 @@ int run_leaks(const LeaksOptions& o) {
                   << suspect_text(s, false) << std::flush;
       }
     }
+    last_views = std::move(views);
     std::this_thread::sleep_until(std::min(next + *interval, end));
   }
   const double watched =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto suspects = detector.suspects();
+  if (!o.leak_profile.empty()) {
+    auto bytes = goroutine_leak_profile(t, detector, last_views, 0);
+    std::ofstream out(o.leak_profile, std::ios::binary | std::ios::trunc);
+    if (bytes) out.write(bytes->data(), std::streamsize(bytes->size()));
+    if (!bytes || !out) {
+      std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile"
+                << (bytes ? "" : ": " + bytes.error().message) << "\n";
+      return 2;
+    }
+  }
   if (json) {
     auto j = leaks_report_json(t.pid(), t.go_version(), watched, suspects, probes.status);
     if (!ended_by.empty()) j["ended_by"] = ended_by;
@@ -169,6 +183,8 @@ void add_leaks_verb(CLI::App& app, VerbRun& run) {
       ->default_val("60s");
   cmd->add_option("--interval", o->interval, "time between two snapshots")->default_val("1s");
   add_format_option(*cmd, o->format);
+  cmd->add_option("--leak-profile", o->leak_profile,
+                  "write a pprof goroutine profile of the suspected goroutines to FILE");
   cmd->add_flag("--no-bpf", o->no_bpf, "memory snapshots only, no per-site BPF counters");
   cmd->callback([o, &run] { run = [o] { return run_leaks(*o); }; });
 }

@@ -85,6 +85,8 @@ TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
     std::vector<std::string> argv = {testing::goscry_binary(), "leaks", "--pid",
                                      std::to_string(w->target->pid()), "--format", "json",
                                      "-d", control ? "120s" : "60s"};
+    if (w->mode == "recv")
+      argv.insert(argv.end(), {"--leak-profile", ::testing::TempDir() + "/goroutineleak.pb.gz"});
     w->thread = std::thread([&w = *w, argv] { w.result = testing::run_command(argv); });
   }
   for (auto& w : watches) w->thread.join();
@@ -113,6 +115,13 @@ TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
     }
     EXPECT_TRUE(found) << "no suspect with the marked creation and blocking lines:\n"
                        << report.dump(2);
+    if (w->mode == "recv") {
+      // The goroutineleak profile holds the suspects' goroutines and opens in go tool pprof.
+      auto traces = testing::run_command({testing::go_command(), "tool", "pprof", "-traces",
+                                          ::testing::TempDir() + "/goroutineleak.pb.gz"});
+      EXPECT_EQ(traces.exit_code, 0) << traces.err;
+      EXPECT_NE(traces.out.find("main.leakRecv.func1"), std::string::npos) << traces.out;
+    }
   }
 }
 
