@@ -3,7 +3,9 @@
 // must show the same goroutines, states, wait reasons, creators and function lists, on every
 // fixture variant and toolchain. `go tool pprof` reads the debug=0 profile.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -246,6 +248,54 @@ TEST(GoroutineDump, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
           << r.err;
     }
   }
+}
+
+// Ctrl-C while the target is stopped: goscry dies of SIGINT, the target runs again.
+TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path, "-n", "100000"}, "ready",
+                                 std::chrono::seconds(120));
+  ASSERT_TRUE(proc) << proc.error().message;
+  const pid_t target = (*proc)->pid();
+  const std::string pid_arg = std::to_string(target);
+  const std::string bin = testing::goscry_binary();
+  bool interrupted_while_stopped = false;
+  for (int attempt = 0; attempt < 5 && !interrupted_while_stopped; ++attempt) {
+    pid_t dumper = fork();
+    if (dumper == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execl(bin.c_str(), bin.c_str(), "dump", "--pause", "--pid", pid_arg.c_str(), nullptr);
+      _exit(127);
+    }
+    ASSERT_GT(dumper, 0);
+    // Poll for the stop, then interrupt goscry in the middle of its read.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (process_state(target) == 'T') {
+        kill(dumper, SIGINT);
+        interrupted_while_stopped = true;
+        break;
+      }
+      if (waitpid(dumper, &status, WNOHANG) == dumper) {
+        dumper = -1;
+        break;
+      }
+    }
+    if (dumper > 0) waitpid(dumper, &status, 0);
+    if (interrupted_while_stopped && WIFSIGNALED(status)) {
+      EXPECT_EQ(WTERMSIG(status), SIGINT);
+    }
+    // SIGCONT is sent before goscry dies; the state follows within microseconds.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (process_state(target) == 'T' && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    EXPECT_NE(process_state(target), 'T') << "goscry left the target stopped";
+  }
+  EXPECT_TRUE(interrupted_while_stopped) << "never caught the target stopped to interrupt";
 }
 
 TEST(GoroutineDump, UnknownPidIsAClearError) {
