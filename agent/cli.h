@@ -4,8 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
+
+#include "symbolizer/error.h"
 
 namespace goscry {
 
@@ -24,5 +27,10 @@ void add_format_option(CLI::App& cmd, std::string& format);
 
 void add_info_verb(CLI::App& app, VerbRun& run);
 void add_symbolize_verb(CLI::App& app, VerbRun& run);
+void add_dump_verb(CLI::App& app, VerbRun& run);
+void add_leaks_verb(CLI::App& app, VerbRun& run);
+
+// "30s", "2m", "500ms", "1h"; a bare number is seconds.
+Result<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 }  // namespace goscry

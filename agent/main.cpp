@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   goscry::VerbRun run;
   goscry::add_info_verb(app, run);
   goscry::add_symbolize_verb(app, run);
+  goscry::add_dump_verb(app, run);
+  goscry::add_leaks_verb(app, run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,64 @@
+// Goroutines read from memory, symbolized: each pc of a stack becomes the frames Go's
+// traceback would print for it (inlined calls included), with the "+0x1d" offset, and the
+// creator's `go` statement becomes "created by F in goroutine N / file:line". Formats
+// (traceback text, goroutine profiles, JSON) are drawn from this one view.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/go_process.h"
+#include "agent/goroutine_reader.h"
+
+namespace goscry {
+
+struct StackFrame {
+  std::string function;
+  std::string file;
+  int line = 0;
+  bool inlined = false;     // an inlined call: Go prints "(...)" and no offset
+  std::uint64_t pc = 0;     // run-time pc of the physical frame (a return address but [0])
+  std::uint64_t entry = 0;  // run-time entry of the physical function (0 if unknown)
+};
+
+struct CreatedBy {
+  std::string function;  // the physical function holding the `go` statement
+  std::string file;
+  int line = 0;
+  std::uint64_t pc = 0;  // gopc
+  std::uint64_t entry = 0;
+  std::uint64_t parent_goid = 0;  // 0 when the Go version does not record it (< 1.21)
+};
+
+struct GoroutineView {
+  Goroutine g;
+  std::string state;         // "chan receive", "running", ...
+  std::int64_t wait_ns = -1;  // how long it has waited (waiting goroutines with waitsince)
+  bool system = false;        // Go's isSystemGoroutine
+  std::vector<StackFrame> frames;  // innermost first, runtime frames included
+  std::optional<CreatedBy> created_by;
+};
+
+// Symbolizes pcs once each (a dump of 100,000 goroutines holds few distinct pcs).
+class StackSymbolizer {
+ public:
+  explicit StackSymbolizer(const GoProcess& t) : target_(t) {}
+  // The frames of one pc of a stack; `innermost` is true for pcs[0], which Go looks up at
+  // pc itself when it is a function entry (a goroutine that has not started).
+  const std::vector<StackFrame>& frames(std::uint64_t pc, bool innermost);
+  std::optional<CreatedBy> created_by(const Goroutine& g);
+
+ private:
+  const GoProcess& target_;
+  std::unordered_map<std::uint64_t, std::vector<StackFrame>> cache_;
+};
+
+std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const GoroutineList& list);
+
+// Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
+bool shown_in_traceback(const std::string& function);
+
+}  // namespace goscry

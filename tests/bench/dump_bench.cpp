@@ -1,0 +1,130 @@
+// Figures for `goscry dump` and `goscry leaks` (issue 6), measured in one run:
+//   - dump time (read allgs + g structs + stacks, symbolize, format the traceback) for
+//     targets with 1,000 / 10,000 / 100,000 parked goroutines (goal: 100,000 in < 1 s);
+//   - how long --pause keeps a 10,000-goroutine target stopped (goal: < 50 ms);
+//   - leak detection latency at 1 leak/s, from the first leaked goroutine to the report
+//     (goal: <= 30 s).
+// usage: dump_bench [FIXTURE_DIR_VERSION]   (scripts/bench-dump.sh builds and runs it)
+#include <algorithm>
+#include <time.h>
+
+#include <chrono>
+#include <thread>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "agent/go_process.h"
+#include "agent/goroutine_formats.h"
+#include "agent/goroutine_reader.h"
+#include "agent/leak_detector.h"
+#include "agent/target_pause.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// CPU time of this process (user + system, which includes the kernel's copying of the
+// target's memory): the figure that does not depend on how busy the machine is.
+double cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+std::optional<goscry::testing::Fixture> pick(const std::string& name) {
+  std::optional<goscry::testing::Fixture> f;
+  for (const auto& x : goscry::testing::all_fixtures(name))
+    if (x.variant == "plain") f = x;  // newest toolchain (the manifest is sorted)
+  return f;
+}
+
+int bench_dump(const std::string& path, int n) {
+  auto proc = goscry::testing::LiveProcess::start({path, "-n", std::to_string(n)}, "ready",
+                                                  std::chrono::seconds(120));
+  if (!proc) {
+    std::fprintf(stderr, "%s\n", proc.error().message.c_str());
+    return 1;
+  }
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_ms();
+  auto target = goscry::GoProcess::open((*proc)->pid());
+  if (!target) return std::fprintf(stderr, "%s\n", target.error().message.c_str()), 1;
+  const double open_ms = ms_since(t0);
+  const auto t1 = Clock::now();
+  auto list = goscry::read_goroutines(**target);
+  if (!list) return std::fprintf(stderr, "%s\n", list.error().message.c_str()), 1;
+  const double read_ms = ms_since(t1);
+  const auto t2 = Clock::now();
+  auto views = goscry::symbolize_goroutines(**target, *list);
+  const double sym_ms = ms_since(t2);
+  const auto t3 = Clock::now();
+  auto text = goscry::traceback_text(views);
+  const double fmt_ms = ms_since(t3);
+  const double cpu_total = cpu_ms() - cpu0;
+  std::printf("dump %6d goroutines: total %7.1f ms wall, %7.1f ms CPU (open %.1f, read %.1f [%llu syscalls, %d attempt], "
+              "symbolize %.1f, format %.1f; %zu bytes of text)\n",
+              int(list->goroutines.size()), ms_since(t0), cpu_total, open_ms, read_ms,
+              (unsigned long long)list->syscalls, list->attempts, sym_ms, fmt_ms, text.size());
+  if (n == 10000) {
+    double worst = 0, sum = 0, cpu_sum = 0;
+    const int runs = 10;
+    for (int i = 0; i < runs; ++i) {
+      const double c0 = cpu_ms();
+      auto pause = goscry::TargetPause::stop((*proc)->pid());
+      if (!pause) return std::fprintf(stderr, "%s\n", pause.error().message.c_str()), 1;
+      auto l = goscry::read_goroutines(**target);
+      const double p = double((*pause)->resume()) / 1e6;
+      cpu_sum += cpu_ms() - c0;
+      worst = std::max(worst, p);
+      sum += p;
+      if (!l) return 1;
+    }
+    std::printf("pause with --pause at %d goroutines: mean %.1f ms wall, worst %.1f ms (%d runs); "
+                "goscry CPU while paused: mean %.1f ms\n",
+                n, sum / runs, worst, runs, cpu_sum / runs);
+  }
+  return 0;
+}
+
+int bench_leak_latency(const std::string& path) {
+  auto proc = goscry::testing::LiveProcess::start({path, "-rate", "1", "recv"});
+  if (!proc) return std::fprintf(stderr, "%s\n", proc.error().message.c_str()), 1;
+  const auto start = Clock::now();  // the first leak happens 1 s after ready
+  auto target = goscry::GoProcess::open((*proc)->pid());
+  if (!target) return std::fprintf(stderr, "%s\n", target.error().message.c_str()), 1;
+  goscry::LeakDetector detector;
+  for (auto next = Clock::now(); ms_since(start) < 90000; next += std::chrono::seconds(1)) {
+    auto list = goscry::read_goroutines(**target);
+    if (!list) return 1;
+    auto views = goscry::symbolize_goroutines(**target, *list);
+    auto fresh = detector.observe(views, list->read_at, nullptr);
+    if (!fresh.empty()) {
+      std::printf("leak at 1/s reported %.1f s after the first leaked goroutine (%zu goroutines, "
+                  "%s confidence)\n",
+                  ms_since(start) / 1000 - 1.0, fresh[0].count, fresh[0].confidence.c_str());
+      return 0;
+    }
+    std::this_thread::sleep_until(next + std::chrono::seconds(1));
+  }
+  std::printf("leak at 1/s: not reported within 90 s\n");
+  return 1;
+}
+
+}  // namespace
+
+int main() {
+  const auto q = pick("quiescent");
+  const auto l = pick("leaks");
+  if (!q || !l) return std::fprintf(stderr, "fixtures not built\n"), 1;
+  std::printf("fixtures: %s, %s\n", q->label().c_str(), l->label().c_str());
+  int rc = 0;
+  for (int n : {1000, 10000, 100000}) rc |= bench_dump(q->path, n);
+  rc |= bench_leak_latency(l->path);
+  return rc;
+}

@@ -1,0 +1,308 @@
+// goscry dump against the oracle of the target itself: the quiescent fixture prints its own
+// runtime.Stack(buf, true) once every goroutine is parked and then holds still; goscry dump
+// must show the same goroutines, states, wait reasons, creators and function lists, on every
+// fixture variant and toolchain. `go tool pprof` reads the debug=0 profile.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "agent/target_pause.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::LiveProcess;
+using testing::run_command;
+using testing::split_lines;
+
+struct ParsedGoroutine {
+  std::string state;  // "chan receive" (", N minutes" dropped)
+  std::vector<std::string> functions;
+  std::string created_by;  // "main.main in goroutine 1"
+};
+
+// "main.deeper(0x0?, 0x0?)" -> "main.deeper"; "internal/poll.(*FD).Read({...})" -> "...Read".
+std::string function_of(const std::string& line) {
+  if (line.empty() || line.back() != ')') return line;
+  int depth = 0;
+  for (std::size_t i = line.size(); i-- > 0;) {
+    if (line[i] == ')') ++depth;
+    if (line[i] == '(' && --depth == 0) return line.substr(0, i);
+  }
+  return line;
+}
+
+// Go's traceback text: "goroutine N [state]:" blocks of "func(args)" + "\tfile:line" lines.
+std::map<std::uint64_t, ParsedGoroutine> parse_traceback(const std::string& text) {
+  std::map<std::uint64_t, ParsedGoroutine> out;
+  ParsedGoroutine* cur = nullptr;
+  for (const auto& line : split_lines(text)) {
+    if (line.starts_with("goroutine ")) {
+      auto open = line.find('['), close = line.rfind(']');
+      std::uint64_t id = std::stoull(line.substr(10));
+      cur = &out[id];
+      cur->state = line.substr(open + 1, close - open - 1);
+      if (auto comma = cur->state.find(", "); comma != std::string::npos)
+        cur->state.resize(comma);
+    } else if (!cur || line.empty() || line[0] == '\t') {
+      continue;
+    } else if (line.starts_with("created by ")) {
+      cur->created_by = line.substr(11);
+    } else if (!line.starts_with("...")) {
+      cur->functions.push_back(function_of(line));
+    }
+  }
+  return out;
+}
+
+std::string oracle_traceback(const std::string& output) {
+  auto b = output.find("begin traceback\n"), e = output.find("end traceback\n");
+  if (b == std::string::npos || e == std::string::npos) return "";
+  return output.substr(b + 16, e - b - 16);
+}
+
+// Dump and oracle agree on every goroutine that was parked when the fixture printed.
+void expect_same_goroutines(const std::string& label, const std::string& oracle_text,
+                            const std::string& dump_text) {
+  auto oracle = parse_traceback(oracle_text);
+  auto dump = parse_traceback(dump_text);
+  ASSERT_GE(oracle.size(), 12u) << label << ": oracle:\n" << oracle_text;
+  for (const auto& [id, want] : oracle) {
+    if (want.state == "running") continue;  // the goroutine that printed the oracle
+    SCOPED_TRACE(label + " goroutine " + std::to_string(id));
+    auto it = dump.find(id);
+    ASSERT_NE(it, dump.end()) << "missing from the dump:\n" << dump_text;
+    EXPECT_EQ(it->second.state, want.state);
+    EXPECT_EQ(it->second.functions, want.functions) << dump_text;
+    EXPECT_EQ(it->second.created_by, want.created_by);
+  }
+  // The main goroutine sits in a read(2) of stdin: its stack from g.sched (Go >= 1.23) or
+  // from the frame record found above the syscall sp (older Go leaves sched.bp stale).
+  ASSERT_TRUE(dump.count(1)) << dump_text;
+  EXPECT_EQ(dump[1].state, "syscall") << label;
+  ASSERT_FALSE(dump[1].functions.empty()) << label;
+  EXPECT_EQ(dump[1].functions.back(), "main.main") << label << "\n" << dump_text;
+  for (const auto& [id, got] : dump)
+    EXPECT_TRUE(oracle.count(id)) << label << ": goroutine " << id << " [" << got.state
+                                  << "] is not in the fixture's own traceback";
+}
+
+bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+TEST(GoroutineDump, MatchesTheTargetsOwnTracebackOnEveryFixture) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty()) << "no quiescent fixtures were built";
+  for (const auto& f : fixtures) {
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const std::string oracle = oracle_traceback((*proc)->output());
+    auto r = run_command({testing::goscry_binary(), "dump", "--pid",
+                          std::to_string((*proc)->pid())});
+    if (r.exit_code != 0 && r.err.find("permission") != std::string::npos && !under_ci())
+      GTEST_SKIP() << "cannot read another process's memory here: " << r.err;
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_same_goroutines(f.label(), oracle, r.out);
+  }
+}
+
+TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  const auto& f = fixtures.front();
+  auto proc = LiveProcess::start({f.path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto r = run_command(
+      {testing::goscry_binary(), "dump", "--pause", "--pid", std::to_string((*proc)->pid())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("target paused for"), std::string::npos) << r.err;
+  EXPECT_NE(process_state((*proc)->pid()), 'T');
+  expect_same_goroutines(f.label(), oracle_traceback((*proc)->output()), r.out);
+}
+
+// A pprof profile of goroutines, as `go tool pprof -traces` prints it: one block per sample,
+// the count then one function per line.
+std::vector<std::pair<int, std::vector<std::string>>> pprof_traces(const std::string& path) {
+  auto r = run_command({testing::go_command(), "tool", "pprof", "-traces", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::pair<int, std::vector<std::string>>> out;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.starts_with("-----")) {
+      out.push_back({0, {}});
+      continue;
+    }
+    if (out.empty()) continue;
+    auto first = line.find_first_not_of(' ');
+    if (first == std::string::npos) continue;
+    std::string rest = line.substr(first);
+    if (out.back().second.empty() && out.back().first == 0 && std::isdigit(rest[0])) {
+      auto sp = rest.find(' ');
+      out.back().first = std::stoi(rest.substr(0, sp));
+      rest = rest.substr(rest.find_first_not_of(' ', sp));
+    }
+    if (rest.ends_with(" (inline)")) rest.resize(rest.size() - 9);
+    out.back().second.push_back(rest);
+  }
+  while (!out.empty() && out.back().first == 0) out.pop_back();
+  return out;
+}
+
+TEST(GoroutineDump, PprofProfileOpensInGoToolPprofWithTheDumpsStacks) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    if (f.variant != "plain" && f.variant != "stripped") continue;
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const std::string pid = std::to_string((*proc)->pid());
+    const std::string pb = ::testing::TempDir() + "/goroutine.pb.gz";
+    auto r = run_command({testing::goscry_binary(), "dump", "--pid", pid, "--format", "pprof",
+                          "--debug", "0", "-o", pb});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto raw = run_command({testing::go_command(), "tool", "pprof", "-raw", pb});
+    ASSERT_EQ(raw.exit_code, 0) << raw.err;
+    EXPECT_NE(raw.out.find("goroutine/count"), std::string::npos) << raw.out;
+    // Every goroutine the fixture parked appears as a sample whose stack holds its functions
+    // (pprof keeps the runtime frames Go's traceback hides: compare the shown ones).
+    auto traces = pprof_traces(pb);
+    int total = 0;
+    for (const auto& t : traces) total += t.first;
+    auto oracle = parse_traceback(oracle_traceback((*proc)->output()));
+    EXPECT_EQ(total, int(oracle.size())) << raw.out;
+    for (const auto& [id, want] : oracle) {
+      if (want.state == "running") continue;
+      bool found = false;
+      for (const auto& t : traces) {
+        std::vector<std::string> shown;
+        for (const auto& fn : t.second)
+          if (fn.find('.') != std::string::npos &&
+              (!fn.starts_with("runtime.") || std::isupper(static_cast<unsigned char>(fn[8]))))
+            shown.push_back(fn);
+        found |= shown == want.functions;
+      }
+      EXPECT_TRUE(found) << "goroutine " << id << " has no matching sample";
+    }
+    auto d1 = run_command({testing::goscry_binary(), "dump", "--pid", pid, "--format", "pprof",
+                           "--debug", "1"});
+    ASSERT_EQ(d1.exit_code, 0) << d1.err;
+    EXPECT_TRUE(d1.out.starts_with("goroutine profile: total " + std::to_string(oracle.size())))
+        << d1.out;
+    EXPECT_NE(d1.out.find("\tmain.blockRecv+0x"), std::string::npos) << d1.out;
+  }
+}
+
+TEST(GoroutineDump, TargetCreatingGoroutinesGivesAConsistentDumpAndIsNeverLeftStopped) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.front().path, "-churn"});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  for (int i = 0; i < 10; ++i) {
+    std::vector<std::string> argv = {testing::goscry_binary(), "dump", "--pid", pid};
+    if (i % 2) argv.push_back("--pause");
+    auto r = run_command(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto dump = parse_traceback(r.out);
+    EXPECT_GE(dump.size(), 12u);
+    for (const auto& [id, g] : dump) EXPECT_FALSE(g.state.empty()) << id;
+    EXPECT_NE(process_state((*proc)->pid()), 'T');
+  }
+}
+
+TEST(GoroutineDump, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  for (int i = 0; i < 5; ++i) {
+    auto proc = LiveProcess::start({fixtures.front().path, "-churn"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const pid_t pid = (*proc)->pid();
+    std::atomic<bool> started{false};
+    std::thread killer([&] {
+      while (!started) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::microseconds(200 * i));  // spread the kill
+      (*proc)->kill();
+    });
+    started = true;
+    auto r = run_command({testing::goscry_binary(), "dump", "--pid", std::to_string(pid)});
+    killer.join();
+    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 2) << r.exit_code << " " << r.err;
+    if (r.exit_code == 2) {
+      EXPECT_TRUE(r.err.find("exited") != std::string::npos ||
+                  r.err.find("no process") != std::string::npos)
+          << r.err;
+    }
+  }
+}
+
+// Ctrl-C while the target is stopped: goscry dies of SIGINT, the target runs again.
+TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path, "-n", "100000"}, "ready",
+                                 std::chrono::seconds(120));
+  ASSERT_TRUE(proc) << proc.error().message;
+  const pid_t target = (*proc)->pid();
+  const std::string pid_arg = std::to_string(target);
+  const std::string bin = testing::goscry_binary();
+  bool interrupted_while_stopped = false;
+  for (int attempt = 0; attempt < 5 && !interrupted_while_stopped; ++attempt) {
+    pid_t dumper = fork();
+    if (dumper == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execl(bin.c_str(), bin.c_str(), "dump", "--pause", "--pid", pid_arg.c_str(), nullptr);
+      _exit(127);
+    }
+    ASSERT_GT(dumper, 0);
+    // Poll for the stop, then interrupt goscry in the middle of its read.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (process_state(target) == 'T') {
+        kill(dumper, SIGINT);
+        interrupted_while_stopped = true;
+        break;
+      }
+      if (waitpid(dumper, &status, WNOHANG) == dumper) {
+        dumper = -1;
+        break;
+      }
+    }
+    if (dumper > 0) waitpid(dumper, &status, 0);
+    if (interrupted_while_stopped && WIFSIGNALED(status)) {
+      EXPECT_EQ(WTERMSIG(status), SIGINT);
+    }
+    // SIGCONT is sent before goscry dies; the state follows within microseconds.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (process_state(target) == 'T' && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    EXPECT_NE(process_state(target), 'T') << "goscry left the target stopped";
+  }
+  EXPECT_TRUE(interrupted_while_stopped) << "never caught the target stopped to interrupt";
+}
+
+TEST(GoroutineDump, UnknownPidIsAClearError) {
+  auto r = run_command({testing::goscry_binary(), "dump", "--pid", "999999999"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no process with pid 999999999"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace goscry
