@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   goscry::VerbRun run;
+  goscry::add_agent_verb(app, run);
 
   try {
     app.parse(argc, argv);
