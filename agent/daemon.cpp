@@ -194,6 +194,10 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     return 2;
   }
   (*server)->start();
+  // The bound address on stdout whatever the log level: with --listen HOST:0 this is how a
+  // caller (a test, a script) learns the port.
+  std::printf("listening on %s\n", bound->c_str());
+  std::fflush(stdout);
   log::info("listening", {{"address", *bound},
                           {"tls", (*server)->tls() ? "true" : "false"},
                           {"basic_auth", web.basic_auth_users.empty() ? "false" : "true"}});

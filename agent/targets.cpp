@@ -20,7 +20,7 @@ TargetSet::TargetSet(std::vector<TargetSource*> sources, TargetMetrics& metrics,
                          .with({})),
       skipped_(registry
                    .counter("goscry_targets_skipped_total",
-                            "Go processes not tracked because max_targets were tracked.")
+                            "Go processes left out, at least for a while, because max_targets were tracked (each counted once).")
                    .with({})) {}
 
 void TargetSet::configure(TargetSettings settings) {
@@ -68,14 +68,21 @@ void TargetSet::refresh(Clock::time_point now) {
     if (!info) {
       skip(key, listed, info.error().message);
     } else if (tracked_.size() >= settings_.max_targets) {
-      skipped_.inc();
-      skip(key, listed, "max_targets (" + std::to_string(settings_.max_targets) + ") reached");
+      // Not cached as passed over: it is tracked as soon as a slot frees up. Counted once.
+      if (over_cap_.insert(key).second) {
+        skipped_.inc();
+        log::warn("target not tracked: max_targets reached",
+                  {{"pid", std::to_string(pid)},
+                   {"max_targets", std::to_string(settings_.max_targets)}});
+      }
     } else {
+      over_cap_.erase(key);
       add(*info);
     }
   }
   std::lock_guard lock(mu_);
   std::erase_if(passed_over_, [&](const ProcessKey& k) { return !alive_keys.contains(k); });
+  std::erase_if(over_cap_, [&](const ProcessKey& k) { return !alive_keys.contains(k); });
   targets_gauge_.set(double(count_live()));
 }
 

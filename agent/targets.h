@@ -75,6 +75,8 @@ class TargetSet {
   // Processes looked at and not tracked (not Go, gone, over the cap): not read again
   // while they live. Pruned of dead pids at every refresh.
   std::set<ProcessKey> passed_over_;
+  // Go processes left out because max_targets were tracked (each counted once).
+  std::set<ProcessKey> over_cap_;
   Clock::time_point last_publish_{};
   std::mutex publish_mu_;
 };

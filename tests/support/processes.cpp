@@ -41,8 +41,9 @@ pid_t spawn(const std::vector<std::string>& argv, int stdin_fd, const std::strin
   posix_spawn_file_actions_init(&fa);
   if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
   else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // stdout and stderr both to out_path, appending, so their lines never overwrite each other.
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
   auto args = c_args(argv);
   pid_t pid = -1;
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
@@ -113,7 +114,7 @@ std::string AgentProcess::log() const {
 }
 
 bool AgentProcess::wait_listening(std::chrono::milliseconds timeout) {
-  static const std::regex kAddress(R"(address=127\.0\.0\.1:(\d+))");
+  static const std::regex kAddress(R"(listening on 127\.0\.0\.1:(\d+))");
   bool up = poll_until(
       [&] {
         std::smatch m;

@@ -40,12 +40,12 @@ class HeldProcess {
 // closes.
 std::string hello_fixture();
 
-// `goscry agent ARGS... --listen 127.0.0.1:0`, its stderr (the log) in a file.
+// `goscry agent ARGS... --listen 127.0.0.1:0`, its stdout and stderr (the log) in a file.
 class AgentProcess {
  public:
   explicit AgentProcess(std::vector<std::string> args, bool add_listen = true);
   ~AgentProcess();
-  // Waits for the "listening" log line (true) or for the agent to exit (false).
+  // Waits for "listening on ADDRESS" (true) or for the agent to exit (false).
   bool wait_listening(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   int port() const { return port_; }
   std::string url(const std::string& path, bool tls = false) const;
