@@ -45,8 +45,12 @@ TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
       by_site_(make_by_site(registry, site_cap)) {}
 
 void TargetMetrics::set_site_cap(size_t cap) {
+  if (site_cap() == cap) return;
+  // Made outside mu_: registering takes the registry's write lock, which waits for renders
+  // in progress, whose collectors may be waiting for mu_ in publish().
+  auto next = make_by_site(registry_, cap);
   std::lock_guard lock(mu_);
-  if (cap != by_site_->cap()) by_site_ = make_by_site(registry_, cap);
+  by_site_ = std::move(next);
 }
 
 size_t TargetMetrics::site_cap() const {

@@ -158,3 +158,34 @@ TEST(TargetMetrics, SampleBudgetPerTargetMatchesWhatIsRendered) {
 
 }  // namespace
 }  // namespace goscry
+
+namespace goscry {
+namespace {
+
+TEST(TargetMetrics, ANewSiteCapAppliesAtTheNextPublish) {
+  prometheus::Registry r;
+  TargetMetrics m(r, 10);
+  TargetFigures f;
+  std::vector<prometheus::Ranked> sites;
+  for (int i = 0; i < 30; ++i) sites.push_back({"main.f" + std::to_string(i), double(i)});
+  f.goroutines_by_site = sites;
+  TargetInfo t{7, 1, "/x", "go1.26.8"};
+  auto site_series = [&] {
+    size_t n = 0;
+    for (const auto& line : testing::split_lines(r.render()))
+      n += line.rfind("goscry_goroutines_by_creation_site{", 0) == 0;
+    return n;
+  };
+  m.publish(t, f);
+  EXPECT_EQ(site_series(), 11u);
+  m.set_site_cap(3);
+  EXPECT_EQ(m.site_cap(), 3u);
+  m.publish(t, f);
+  EXPECT_EQ(site_series(), 4u);
+  EXPECT_NE(r.render().find("goscry_label_cap_folded_series{metric=\"goscry_goroutines_by_creation_site\"} 27\n"),
+            std::string::npos)
+      << r.render();
+}
+
+}  // namespace
+}  // namespace goscry
