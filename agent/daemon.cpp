@@ -170,6 +170,8 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     return 2;
   }
   apply_logging(*config);
+  if (config->targets.empty() && !config->all)
+    log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
   WebConfig web;
   if (!config->web_config_file.empty()) {
     auto w = load_web_config(config->web_config_file);
