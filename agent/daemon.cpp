@@ -170,8 +170,6 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     return 2;
   }
   apply_logging(*config);
-  if (config->targets.empty() && !config->all)
-    log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
   WebConfig web;
   if (!config->web_config_file.empty()) {
     auto w = load_web_config(config->web_config_file);
@@ -203,6 +201,8 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   log::info("listening", {{"address", *bound},
                           {"tls", (*server)->tls() ? "true" : "false"},
                           {"basic_auth", web.basic_auth_users.empty() ? "false" : "true"}});
+  if (config->targets.empty() && !config->all)
+    log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
   daemon.loop(sfd);
   (*server)->stop();
   close(sfd);
