@@ -1,6 +1,8 @@
 #include "agent/http_server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -26,6 +28,26 @@ std::unique_ptr<httplib::Server> make_tls_server(const TlsSettings& tls) {
   return server;
 }
 
+// Debian's cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled
+// into the library) and gives no access to its socket. When more scrapers than that connect
+// at once, the rest have their SYN dropped and wait out the 1 s retransmit (the p99 of
+// tests/bench/agent_scrape_bench showed it). Linux lets listen() be called again to change
+// the backlog, so find our listening socket by its port and widen it.
+void widen_backlog(int port) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET6
+                ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (p == port) ::listen(fd, 1024);
+  }
+}
+
 }  // namespace
 
 HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
@@ -33,6 +55,9 @@ HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
     : server_(std::move(server)), tls_(tls), auth_(std::make_unique<BasicAuth>(std::move(users))) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   server_->set_keep_alive_timeout(5);
+  // cpp-httplib closes a kept-alive connection after 5 requests by default: scrapers would
+  // reconnect all the time (see widen_backlog for why that hurts).
+  server_->set_keep_alive_max_count(1000);
   server_->set_read_timeout(10);
   server_->set_write_timeout(10);
   server_->set_payload_max_length(64 * 1024);  // only GETs: nothing big comes in
@@ -87,6 +112,7 @@ Result<std::string> HttpServer::bind(const std::string& host, int port) {
   if (bound <= 0)
     return fail("cannot listen on " + host + ":" + std::to_string(port) +
                 " (address in use, not local, or not permitted)");
+  widen_backlog(bound);
   bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(bound);
 }

@@ -4,6 +4,7 @@
 // gzip). Measures the render and HTTP path, not BPF.
 //   ninja -C build agent_scrape_bench && build/tests/bench/agent_scrape_bench
 #include <httplib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,6 +47,15 @@ goscry::TargetFigures figures(int t) {
   return f;
 }
 
+// CPU time of this process (server and clients together): a figure the machine's load
+// does not inflate the way it inflates latencies.
+double cpu_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 double percentile(std::vector<double> v, double p) {
@@ -58,6 +68,7 @@ void scrape_run(int port, bool gzip, std::string_view what) {
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   auto start = Clock::now();
+  double cpu_start = cpu_ms();
   for (int i = 0; i < kScrapers; ++i) {
     threads.emplace_back([&, i] {
       httplib::Client c("127.0.0.1", port);
@@ -75,13 +86,14 @@ void scrape_run(int port, bool gzip, std::string_view what) {
   }
   for (auto& t : threads) t.join();
   double wall = ms(Clock::now() - start);
+  double cpu = cpu_ms() - cpu_start;
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   std::printf("scrape %-6s %d scrapers x %d: p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
-              "%.0f scrapes/s; %d failed\n",
+              "%.0f scrapes/s; CPU %.2f ms per scrape (server + client); %d failed\n",
               std::string(what).c_str(), kScrapers, kScrapesEach, percentile(all, 0.5),
               percentile(all, 0.99), percentile(all, 1.0), all.size() / (wall / 1000),
-              failures.load());
+              cpu / double(all.size()), failures.load());
 }
 
 }  // namespace
