@@ -1,7 +1,8 @@
 // The agent's HTTP(S) server (cpp-httplib): plain HTTP, or TLS with a minimum version,
 // and basic auth in front of every route, both from the web config (web_config.h).
 // Adding a route is one line:
-//   server.get("/debug/pprof/goroutine", [&](const httplib::Request& q, httplib::Response& r) {...});
+//   server.get("/debug/pprof/goroutine",
+//              [&](const httplib::Request& q, httplib::Response& r) { ... });
 // (handlers include <httplib.h> themselves; this header only forward-declares its types).
 #pragma once
 

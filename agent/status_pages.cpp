@@ -76,7 +76,8 @@ std::string html_escape(std::string_view s) {
   return out;
 }
 
-std::string index_html(const std::vector<TargetView>& targets, const std::vector<PageLinks>& links) {
+std::string index_html(const std::vector<TargetView>& targets,
+                       const std::vector<PageLinks>& links) {
   std::string h =
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>goscry agent</title>\n"
       "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

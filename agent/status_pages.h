@@ -17,7 +17,8 @@ struct PageLinks {
 
 nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets);
 // `links`: every route worth a link (/metrics, /api/v1/targets, later /debug/pprof/...).
-std::string index_html(const std::vector<TargetView>& targets, const std::vector<PageLinks>& links);
+std::string index_html(const std::vector<TargetView>& targets,
+                       const std::vector<PageLinks>& links);
 
 std::string html_escape(std::string_view s);
 

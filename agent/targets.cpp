@@ -13,14 +13,16 @@ TargetSet::TargetSet(std::vector<TargetSource*> sources, TargetMetrics& metrics,
                      prometheus::Registry& registry)
     : sources_(std::move(sources)),
       metrics_(metrics),
-      targets_gauge_(registry.gauge("goscry_targets", "Go processes goscry tracks now.").with({})),
+      targets_gauge_(
+          registry.gauge("goscry_targets", "Go processes goscry tracks now.").with({})),
       attach_errors_(registry
                          .counter("goscry_attach_errors_total",
                                   "Targets goscry could not identify or attach to.")
                          .with({})),
       skipped_(registry
                    .counter("goscry_targets_skipped_total",
-                            "Go processes left out, at least for a while, because max_targets were tracked (each counted once).")
+                            "Go processes left out, at least for a while, because max_targets "
+                            "were tracked (each counted once).")
                    .with({})) {}
 
 void TargetSet::configure(TargetSettings settings) {
@@ -162,7 +164,8 @@ std::vector<TargetView> TargetSet::snapshot() const {
   auto now = Clock::now();
   for (const auto& [pid, t] : tracked_) {
     TargetView v{t.info, t.figures, std::nullopt};
-    if (t.exited_at) v.exited_seconds_ago = std::chrono::duration<double>(now - *t.exited_at).count();
+    if (t.exited_at)
+      v.exited_seconds_ago = std::chrono::duration<double>(now - *t.exited_at).count();
     out.push_back(std::move(v));
   }
   return out;

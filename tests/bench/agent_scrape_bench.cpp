@@ -40,7 +40,8 @@ goscry::TargetFigures figures(int t) {
   f.goroutines_by_site = sites;
   for (const char* phase : {"sweep termination", "mark termination", "other"}) {
     goscry::PauseCounts c;
-    for (size_t b = 0; b <= goscry::kStwPauseBucketsSeconds.size(); ++b) c.buckets.push_back(b * 3 + t);
+    for (size_t b = 0; b <= goscry::kStwPauseBucketsSeconds.size(); ++b)
+      c.buckets.push_back(b * 3 + t);
     c.sum_seconds = 0.5 + t;
     f.stw_pauses[phase] = c;
   }

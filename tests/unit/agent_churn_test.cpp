@@ -103,7 +103,8 @@ TEST(AgentChurn, ThousandShortLivedTargetsStayWithinTheSeriesBudget) {
   auto killed_last = std::chrono::steady_clock::now();
   ASSERT_TRUE(poll_until([&] { return !any_of(scrape(agent).pids, dead); }, 10s))
       << "series of dead targets remain";
-  double vanished_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_last).count();
+  double vanished_after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_last).count();
   std::size_t rss_end = agent.rss_bytes();
   double seconds = std::chrono::duration<double>(killed_last - started).count();
 

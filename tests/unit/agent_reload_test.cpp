@@ -40,7 +40,8 @@ class AgentReload : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("goscry-reload-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    for (int i = 0; i < 2; ++i) targets_.emplace_back(std::vector<std::string>{hello_fixture(), "wait"});
+    for (int i = 0; i < 2; ++i)
+      targets_.emplace_back(std::vector<std::string>{hello_fixture(), "wait"});
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

@@ -146,7 +146,8 @@ TEST(TargetMetrics, SampleBudgetPerTargetMatchesWhatIsRendered) {
   for (int i = 0; i < 20; ++i) sites.push_back({"main.f" + std::to_string(i), double(i)});
   f.goroutines_by_site = sites;
   for (const char* phase : {"sweep termination", "mark termination", "other"})
-    f.stw_pauses[phase] = PauseCounts{std::vector<std::uint64_t>(kStwPauseBucketsSeconds.size() + 1, 1), 0.5};
+    f.stw_pauses[phase] =
+        PauseCounts{std::vector<std::uint64_t>(kStwPauseBucketsSeconds.size() + 1, 1), 0.5};
   m.publish(TargetInfo{7, 1, "/x", "go1.26.8"}, f);
   size_t samples = 0;
   for (const auto& line : testing::split_lines(r.render()))
@@ -182,7 +183,8 @@ TEST(TargetMetrics, ANewSiteCapAppliesAtTheNextPublish) {
   EXPECT_EQ(m.site_cap(), 3u);
   m.publish(t, f);
   EXPECT_EQ(site_series(), 4u);
-  EXPECT_NE(r.render().find("goscry_label_cap_folded_series{metric=\"goscry_goroutines_by_creation_site\"} 27\n"),
+  EXPECT_NE(r.render().find("goscry_label_cap_folded_series{metric=\"goscry_goroutines_by_"
+                            "creation_site\"} 27\n"),
             std::string::npos)
       << r.render();
 }
