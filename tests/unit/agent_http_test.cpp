@@ -159,6 +159,26 @@ TEST_F(AgentHttp, AListedPidThatIsNotAGoProcessIsAnAttachErrorLoggedOnce) {
   EXPECT_TRUE(tracks(*agent, pid_));
 }
 
+TEST_F(AgentHttp, JsonLogsAreOneObjectPerLine) {
+  auto agent = start_agent({"--log-format", "json", "--pid", std::to_string(getpid())});
+  size_t objects = 0;
+  bool saw_target = false;
+  for (const auto& line : split_lines(agent->log())) {
+    if (line.rfind("listening on ", 0) == 0) continue;  // stdout, not a log line
+    json j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
+    ++objects;
+    if (j["msg"] == "target added" && j["pid"] == std::to_string(pid_)) {
+      saw_target = true;
+      EXPECT_EQ(j["exe"], exe_of(pid_));
+      EXPECT_EQ(j["go_version"], go_version_oracle(fixture_));
+    }
+  }
+  EXPECT_GE(objects, 3u);  // listening, cannot track (the test binary), target added
+  EXPECT_TRUE(saw_target) << agent->log();
+}
+
 TEST_F(AgentHttp, AnExitedTargetsSeriesVanishAfterTheGracePeriod) {
   auto dir = std::filesystem::temp_directory_path() / ("goscry-grace-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
