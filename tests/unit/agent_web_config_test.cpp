@@ -124,6 +124,20 @@ TEST_F(AgentWebConfig, ServerRefusesTls11Clients) {
   EXPECT_EQ(ok.status, 200) << ok.error;
 }
 
+TEST_F(AgentWebConfig, MinVersionTls13RefusesTls12) {
+  std::string file = write("web13.yml", "tls_server_config:\n  cert_file: " + path("cert.pem") +
+                                            "\n  key_file: " + path("key.pem") +
+                                            "\n  min_version: TLS13\n");
+  AgentProcess agent({"--web.config.file", file});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  auto old =
+      http_get(agent.url("/healthz", true), {"--cacert", path("cert.pem"), "--tls-max", "1.2"});
+  EXPECT_EQ(old.status, 0);
+  EXPECT_NE(old.error.find("alert protocol version"), std::string::npos) << old.error;
+  auto ok = http_get(agent.url("/healthz", true), {"--cacert", path("cert.pem"), "--tlsv1.3"});
+  EXPECT_EQ(ok.status, 200) << ok.error;
+}
+
 TEST_F(AgentWebConfig, MalformedConfigsRefuseToStartWithOneClearSentence) {
   std::string tls = "tls_server_config:\n  cert_file: " + path("cert.pem") +
                     "\n  key_file: " + path("key.pem") + "\n";
