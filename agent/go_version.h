@@ -1,6 +1,6 @@
 // The Go version a binary was built with ("go1.26.8", "go1.26.10-X:goroutineleakprofile"),
-// read from its .go.buildinfo blob. Kept to this one small file until the symbolizer's
-// GoBinary reader lands; then go_version_of() becomes a call to it.
+// read with symbolizer/buildinfo after a cheap check that there is build info at all (the
+// agent's --all asks it of every process of a host).
 #pragma once
 
 #include <string>
@@ -10,8 +10,7 @@
 
 namespace goscry {
 
-// The version string, or why there is none: "no .go.buildinfo (not a Go binary?)",
-// "Go build info of a toolchain older than 1.18 (not supported)".
+// The version string, or why there is none: "no .go.buildinfo (not a Go binary?)".
 Result<std::string> go_version_of(const ElfFile& elf);
 
 // Opens `path` (e.g. /proc/PID/exe) and reads its version. Cheap: maps the file, reads the

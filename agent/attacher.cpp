@@ -1,0 +1,194 @@
+#include "agent/attacher.h"
+
+#include <elf.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include "agent/gc_work_clock.h"
+#include "symbolizer/runtime_layout.h"
+#include "symbolizer/ret_finder.h"
+
+namespace goscry {
+
+namespace {
+
+struct FunctionRange {
+  std::uint64_t entry = 0;
+  std::uint64_t end = 0;
+};
+
+// TEMPORARY: from .symtab, so unstripped binaries only; replaced by
+// GoBinary::find_function when merged (function addresses come from .gopclntab).
+Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_FUNC && s.name == name && s.size > 0)
+      return FunctionRange{s.value, s.value + s.size};
+  return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
+}
+
+// TEMPORARY, like find_function: a data symbol's link-time address from .symtab (0 when
+// absent: stripped binaries fall back to timing GC pauses by the probes).
+std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_OBJECT && s.name == name) return s.value;
+  return 0;
+}
+
+// Builds the uprobes of one function: at its entry, or at each of its RETs.
+class PlanBuilder {
+ public:
+  PlanBuilder(const ElfFile& elf, const std::string& binary, int pid, ProbePlan& plan)
+      : elf_(elf), binary_(binary), pid_(pid), plan_(plan) {}
+
+  Result<void> at_entry(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(elf_, function);
+    if (!f) return std::unexpected(f.error());
+    return add(program, f->entry, function);
+  }
+
+  Result<void> at_rets(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(elf_, function);
+    if (!f) return std::unexpected(f.error());
+    auto code = decode_function(elf_, f->entry, f->end, std::string(function));
+    if (!code) return std::unexpected(code.error());
+    if (code->rets.empty()) return fail(elf_.path() + ": " + std::string(function) + " has no RET");
+    for (auto off : code->rets)
+      if (auto r = add(program, f->entry + off, function); !r) return r;
+    return {};
+  }
+
+ private:
+  Result<void> add(RuntimeProgram program, std::uint64_t vaddr, std::string_view function) {
+    auto off = elf_.vaddr_to_offset(vaddr);
+    if (!off)
+      return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
+                  " is in no loadable segment");
+    plan_.uprobes.push_back({program, binary_, *off, pid_});
+    return {};
+  }
+
+  const ElfFile& elf_;
+  const std::string& binary_;
+  int pid_;
+  ProbePlan& plan_;
+};
+
+// Offsets in the settings are u16: runtime.g and runtime.m are a few hundred bytes.
+Result<std::uint16_t> offset16(int offset, const char* field) {
+  if (offset < 0 || offset >= GOSCRY_NO_OFFSET)
+    return fail(std::string("runtime layout: no usable offset for ") + field);
+  return static_cast<std::uint16_t>(offset);
+}
+
+Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
+  goscry_settings s{};
+  auto goid = offset16(l.g_goid, "g.goid");
+  auto gopc = offset16(l.g_gopc, "g.gopc");
+  auto startpc = offset16(l.g_startpc, "g.startpc");
+  auto g_m = offset16(l.g_m, "g.m");
+  auto preemptoff = offset16(l.m_preemptoff, "m.preemptoff");
+  for (const auto* r : {&goid, &gopc, &startpc, &g_m, &preemptoff})
+    if (!*r) return std::unexpected(r->error());
+  s.g_goid = *goid;
+  s.g_gopc = *gopc;
+  s.g_startpc = *startpc;
+  s.g_m = *g_m;
+  s.m_preemptoff = *preemptoff;
+  // parentGoid exists from 1.21 on.
+  s.g_parent_goid = l.g_parent_goid >= 0 ? *offset16(l.g_parent_goid, "g.parentGoid")
+                                         : GOSCRY_NO_OFFSET;
+  s.go_minor = static_cast<std::uint16_t>(minor);
+  s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
+              : minor == 21 ? GOSCRY_STW_REASON_ARG
+                            : GOSCRY_STW_WORLDSTOP;
+  if (auto clock = gc_work_clock(minor)) {
+    s.work_pause_start = clock->pause_start;
+    s.work_t_end = clock->t_end;
+  }
+  s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
+  return s;
+}
+
+}  // namespace
+
+Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
+  if (elf.elf_type() != ET_DYN) return 0;
+  auto e_entry = elf.file_bytes().u64(offsetof(Elf64_Ehdr, e_entry));
+  if (!e_entry) return std::unexpected(e_entry.error());
+  const std::string path = "/proc/" + std::to_string(pid) + "/auxv";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(path + ": " + std::strerror(errno));
+  std::uint64_t pair[2];
+  std::uint64_t at_entry = 0;
+  while (std::fread(pair, sizeof pair, 1, f) == 1 && pair[0] != AT_NULL)
+    if (pair[0] == AT_ENTRY) at_entry = pair[1];
+  std::fclose(f);
+  if (at_entry == 0) return fail(path + ": no AT_ENTRY");
+  return at_entry - *e_entry;
+}
+
+Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+                              std::string_view go_version) {
+  auto minor = go_minor_version(go_version);
+  if (!minor) return std::unexpected(minor.error());
+  if (*minor < 19 || *minor > 27)
+    return fail(std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
+  auto layout = runtime_layout(elf, go_version);
+  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  auto settings = settings_for(*layout, *minor);
+  if (!settings) return fail(elf.path() + ": " + settings.error().message);
+  ProbePlan plan;
+  plan.settings = *settings;
+  if (plan.settings.work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
+  PlanBuilder b(elf, binary_path, pid, plan);
+  using P = RuntimeProgram;
+  // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
+  const bool worldstop = *minor >= 22;
+  for (auto r : {b.at_rets("runtime.newproc1", P::NewprocRet),
+                 b.at_entry(worldstop ? "runtime.gdestroy" : "runtime.goexit0", P::GoroutineExit),
+                 worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
+                           : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
+                 b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
+                 b.at_rets("runtime.startTheWorldWithSema", P::StwStartRet)})
+    if (!r) return std::unexpected(r.error());
+  auto last = worldstop ? b.at_entry("runtime.startTheWorldWithSema", P::StwStartEntry)
+                        : b.at_rets("runtime.gcControllerCommit", P::GcPauseEnd);
+  if (!last) return std::unexpected(last.error());
+  return plan;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pid,
+                                                       std::string_view go_version,
+                                                       std::uint32_t flags) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto elf = ElfFile::open(exe);
+  if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
+  auto plan = plan_probes(**elf, exe, pid, go_version);
+  if (!plan) return std::unexpected(plan.error());
+  plan->settings.flags = flags;
+  if (plan->settings.work_addr) {
+    auto bias = load_bias(pid, **elf);
+    if (!bias) return std::unexpected(bias.error());
+    plan->settings.work_addr += *bias;
+  }
+  std::unique_ptr<Attachment> a(new Attachment(loader, pid));
+  // Settings first: a probe that fires before them would count SETTINGS_MISSING.
+  if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)
+    return std::unexpected(r.error());
+  for (const auto& req : plan->uprobes) {
+    auto link = loader.attach_uprobe(req);
+    if (!link) return std::unexpected(link.error());  // ~Attachment undoes the rest
+    a->links_.push_back(std::move(*link));
+  }
+  return a;
+}
+
+Attachment::~Attachment() {
+  links_.clear();
+  loader_.remove_target(static_cast<std::uint32_t>(pid_));
+}
+
+}  // namespace goscry

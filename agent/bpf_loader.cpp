@@ -1,0 +1,189 @@
+#include "agent/bpf_loader.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+
+#include "agent/privileges.h"
+#include "runtime.skel.h"
+
+namespace goscry {
+
+namespace {
+
+// libbpf's own messages: kept (the last one explains a failed load) and printed only when
+// GOSCRY_LIBBPF_DEBUG is set.
+std::string last_libbpf_message;
+
+int libbpf_print(libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  if (level != LIBBPF_DEBUG) last_libbpf_message = buf;
+  if (std::getenv("GOSCRY_LIBBPF_DEBUG")) std::fputs(buf, stderr);
+  return 0;
+}
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+}  // namespace
+
+const char* program_name(RuntimeProgram p) {
+  switch (p) {
+    case RuntimeProgram::NewprocRet: return "newproc1 RET";
+    case RuntimeProgram::GoroutineExit: return "goroutine exit";
+    case RuntimeProgram::StwStopEntry: return "stopTheWorldWithSema entry";
+    case RuntimeProgram::StwStopRet: return "stopTheWorldWithSema RET";
+    case RuntimeProgram::GcMarkTermination: return "gcMarkTermination entry";
+    case RuntimeProgram::StwStartEntry: return "startTheWorldWithSema entry";
+    case RuntimeProgram::StwStartRet: return "startTheWorldWithSema RET";
+    case RuntimeProgram::GcPauseEnd: return "gcControllerCommit RET";
+  }
+  return "?";
+}
+
+bpf_uprobe_opts entry_uprobe_opts() {
+  bpf_uprobe_opts opts;
+  std::memset(&opts, 0, sizeof opts);
+  opts.sz = sizeof opts;
+  opts.retprobe = false;  // never: see the header
+  return opts;
+}
+
+UprobeLink::~UprobeLink() {
+  if (link_) bpf_link__destroy(link_);
+}
+
+Result<std::unique_ptr<BpfLoader>> BpfLoader::open() {
+  libbpf_set_print(libbpf_print);
+  std::unique_ptr<BpfLoader> loader(new BpfLoader());
+  loader->skel_ = runtime_bpf::open();
+  if (!loader->skel_) return fail("runtime.bpf.o: cannot open: " + errno_text(errno));
+  if (int err = runtime_bpf::load(loader->skel_); err != 0) {
+    if (auto why = missing_privileges()) return fail(*why);
+    return fail("runtime.bpf.o: the kernel refused to load it (" + errno_text(err) +
+                "): " + last_libbpf_message);
+  }
+  auto on_record = [](void* ctx, void* data, std::size_t size) -> int {
+    auto* self = static_cast<BpfLoader*>(ctx);
+    if (size >= sizeof(goscry_event) && self->on_event_) {
+      goscry_event e;
+      std::memcpy(&e, data, sizeof e);
+      self->on_event_(e);
+    }
+    return 0;
+  };
+  loader->ring_ = ring_buffer__new(bpf_map__fd(loader->skel_->maps.events), on_record,
+                                   loader.get(), nullptr);
+  if (!loader->ring_)
+    return fail("runtime.bpf.o: cannot map the ring buffer: " + errno_text(errno));
+  return loader;
+}
+
+BpfLoader::~BpfLoader() {
+  if (ring_) ring_buffer__free(ring_);
+  if (skel_) runtime_bpf::destroy(skel_);
+}
+
+bpf_program* BpfLoader::program(RuntimeProgram p) const {
+  auto& progs = skel_->progs;
+  switch (p) {
+    case RuntimeProgram::NewprocRet: return progs.goscry_newproc1_ret;
+    case RuntimeProgram::GoroutineExit: return progs.goscry_goroutine_exit;
+    case RuntimeProgram::StwStopEntry: return progs.goscry_stw_stop_entry;
+    case RuntimeProgram::StwStopRet: return progs.goscry_stw_stop_ret;
+    case RuntimeProgram::GcMarkTermination: return progs.goscry_gc_mark_termination;
+    case RuntimeProgram::StwStartEntry: return progs.goscry_stw_start_entry;
+    case RuntimeProgram::StwStartRet: return progs.goscry_stw_start_ret;
+    case RuntimeProgram::GcPauseEnd: return progs.goscry_gc_pause_end;
+  }
+  return nullptr;
+}
+
+Result<void> BpfLoader::add_target(std::uint32_t tgid, const goscry_settings& settings) {
+  if (bpf_map__update_elem(skel_->maps.settings, &tgid, sizeof tgid, &settings, sizeof settings,
+                           BPF_ANY) != 0)
+    return fail("pid " + std::to_string(tgid) + ": cannot add the target to the settings map (" +
+                errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
+  return {};
+}
+
+template <typename Key>
+void BpfLoader::delete_keys_of(bpf_map* map, std::uint32_t tgid) {
+  // Collect first: deleting while iterating restarts get_next_key from the beginning.
+  std::vector<Key> doomed;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
+    if (next.tgid == tgid) doomed.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const auto& k : doomed) bpf_map__delete_elem(map, &k, sizeof k, 0);
+}
+
+void BpfLoader::remove_target(std::uint32_t tgid) {
+  bpf_map__delete_elem(skel_->maps.settings, &tgid, sizeof tgid, 0);
+  bpf_map__delete_elem(skel_->maps.stw_inflight, &tgid, sizeof tgid, 0);
+  delete_keys_of<goscry_site_key>(skel_->maps.sites, tgid);
+  delete_keys_of<goscry_goid_key>(skel_->maps.goids, tgid);
+}
+
+Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
+  const bpf_uprobe_opts opts = entry_uprobe_opts();
+  attach_log_.push_back({request, opts.retprobe});
+  bpf_link* link = bpf_program__attach_uprobe_opts(program(request.program), request.pid,
+                                                   request.binary.c_str(),
+                                                   request.file_offset, &opts);
+  if (!link) {
+    int err = errno;
+    if (err == EPERM || err == EACCES)
+      if (auto why = missing_privileges()) return fail(*why);
+    return fail(request.binary + ": cannot attach a uprobe (" + program_name(request.program) +
+                ") at file offset " + to_hex(request.file_offset) + " for pid " +
+                std::to_string(request.pid) + ": " + errno_text(err));
+  }
+  return UprobeLink(link);
+}
+
+Result<std::vector<SiteCounts>> BpfLoader::site_counts(std::uint32_t tgid) const {
+  std::vector<SiteCounts> out;
+  goscry_site_key key{}, next{};
+  const goscry_site_key* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.sites, prev, &next, sizeof next) == 0) {
+    key = next;
+    prev = &key;
+    if (key.tgid != tgid) continue;
+    goscry_site_counts c{};
+    if (bpf_map__lookup_elem(skel_->maps.sites, &key, sizeof key, &c, sizeof c, 0) != 0)
+      continue;  // deleted meanwhile
+    out.push_back({key.gopc, c.created, c.exited});
+  }
+  return out;
+}
+
+Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> BpfLoader::counters() const {
+  std::array<std::uint64_t, GOSCRY_CNT_MAX> sums{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  std::vector<std::uint64_t> per_cpu(cpus);
+  for (std::uint32_t i = 0; i < GOSCRY_CNT_MAX; ++i) {
+    if (bpf_map__lookup_elem(skel_->maps.counters, &i, sizeof i, per_cpu.data(),
+                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
+      return fail("cannot read the BPF drop counters: " + errno_text(errno));
+    for (auto v : per_cpu) sums[i] += v;
+  }
+  return sums;
+}
+
+Result<int> BpfLoader::drain(const std::function<void(const goscry_event&)>& on_event) {
+  on_event_ = on_event;
+  int n = ring_buffer__consume(ring_);
+  on_event_ = nullptr;
+  if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
+  return n;
+}
+
+}  // namespace goscry

@@ -1,0 +1,106 @@
+// The one place that owns the BPF skeletons (STYLE.md): opens and loads runtime.bpf.o
+// once, fills the per-target settings, attaches uprobes, reads the per-site counters and
+// the drop counters, and drains the ring buffer. Everything above talks to this class.
+//
+// Every uprobe goes through attach_uprobe(), whose options come from entry_uprobe_opts():
+// goscry never asks libbpf for a uretprobe (a rewritten return address kills Go programs).
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf/runtime.h"
+#include "symbolizer/error.h"
+
+struct runtime_bpf;
+
+namespace goscry {
+
+// The programs of runtime.bpf.c, by where they are meant to sit.
+enum class RuntimeProgram {
+  NewprocRet,         // every RET of runtime.newproc1
+  GoroutineExit,      // entry of runtime.gdestroy / runtime.goexit0
+  StwStopEntry,       // entry of stopTheWorldWithSema (<= 1.21)
+  StwStopRet,         // every RET of stopTheWorldWithSema (1.22+)
+  GcMarkTermination,  // entry of runtime.gcMarkTermination
+  StwStartEntry,      // entry of startTheWorldWithSema (1.22+)
+  StwStartRet,        // every RET of startTheWorldWithSema
+  GcPauseEnd,         // every RET of gcControllerCommit (<= 1.21)
+};
+const char* program_name(RuntimeProgram p);
+
+struct UprobeRequest {
+  RuntimeProgram program;
+  std::string binary;        // path the kernel resolves to an inode (/proc/PID/exe works)
+  std::uint64_t file_offset; // of the probed instruction in that file
+  int pid;                   // the only process the probe fires for
+};
+
+// What the loader asked libbpf for, kept so a test can check it.
+struct AttachRecord {
+  UprobeRequest request;
+  bool retprobe;
+};
+
+// The options of every goscry uprobe: an entry probe, never a return probe.
+bpf_uprobe_opts entry_uprobe_opts();
+
+// A uprobe; detaches when destroyed.
+class UprobeLink {
+ public:
+  explicit UprobeLink(bpf_link* link) : link_(link) {}
+  ~UprobeLink();
+  UprobeLink(UprobeLink&& o) noexcept : link_(o.link_) { o.link_ = nullptr; }
+  UprobeLink& operator=(UprobeLink&&) = delete;
+  UprobeLink(const UprobeLink&) = delete;
+
+ private:
+  bpf_link* link_;
+};
+
+struct SiteCounts {
+  std::uint64_t gopc = 0;  // 0: goroutines created before attach
+  std::uint64_t created = 0;
+  std::uint64_t exited = 0;
+};
+
+class BpfLoader {
+ public:
+  // Opens and loads runtime.bpf.o. Missing privileges end in one sentence naming them.
+  static Result<std::unique_ptr<BpfLoader>> open();
+  ~BpfLoader();
+  BpfLoader(const BpfLoader&) = delete;
+  BpfLoader& operator=(const BpfLoader&) = delete;
+
+  Result<void> add_target(std::uint32_t tgid, const goscry_settings& settings);
+  // Forgets a target: its settings, sites, goids and in-flight STW.
+  void remove_target(std::uint32_t tgid);
+
+  Result<UprobeLink> attach_uprobe(const UprobeRequest& request);
+  const std::vector<AttachRecord>& attach_log() const { return attach_log_; }
+
+  Result<std::vector<SiteCounts>> site_counts(std::uint32_t tgid) const;
+  // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).
+  Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> counters() const;
+  // Hands every ring-buffer record waiting now to `on_event`; returns how many.
+  Result<int> drain(const std::function<void(const goscry_event&)>& on_event);
+
+ private:
+  BpfLoader() = default;
+  bpf_program* program(RuntimeProgram p) const;
+  template <typename Key>
+  void delete_keys_of(bpf_map* map, std::uint32_t tgid);
+
+  runtime_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::function<void(const goscry_event&)> on_event_;
+  std::vector<AttachRecord> attach_log_;
+};
+
+}  // namespace goscry

@@ -1,0 +1,56 @@
+// Turns the stop-the-world events of runtime.bpf.c into GC cycles: a cycle opens with the
+// sweep-termination pause, runs its concurrent mark phase, and closes with the
+// mark-termination pause in which gcMarkTermination ran. A mark-termination pause without
+// it is a mark restart (the runtime found work left and resumed marking): its time counts
+// in the cycle, which stays open. Other pauses (ReadMemStats, GOMAXPROCS, ...) are kept
+// apart with their reason. No I/O: fed events, hands back cycles.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf/runtime.h"
+
+namespace goscry {
+
+struct StwPause {
+  std::uint64_t start_ns = 0;  // CLOCK_MONOTONIC, Go's nanotime
+  std::uint64_t end_ns = 0;
+  std::uint32_t reason = 0;  // Go 1.21+ stwReason numbering
+  std::string reason_name;   // as the runtime names it: "GC sweep termination", ...
+  std::uint64_t duration_ns() const { return end_ns - start_ns; }
+};
+
+struct GcCycle {
+  std::uint64_t number = 0;  // 1, 2, ... since attach
+  // false when attach happened mid-cycle: the sweep-termination pause was not seen, so
+  // sweep_term and mark_phase are unknown (0).
+  bool whole = true;
+  StwPause sweep_term;
+  std::uint64_t mark_phase_ns = 0;  // end of sweep termination -> start of mark termination
+  StwPause mark_term;               // the pause that completed the cycle
+  std::vector<StwPause> restarts;   // mark-termination pauses that resumed marking
+};
+
+// The name the runtime gives a stop-the-world reason (runtime.stwReasonStrings, identical
+// in 1.21-1.27); for 1.19-1.20, whose reason is m.preemptoff, `preemptoff` is the name.
+std::string stw_reason_name(std::uint32_t reason, std::string_view preemptoff);
+
+class GcCycles {
+ public:
+  // Feeds one GOSCRY_EV_STW event (others are ignored); returns the cycle it completes.
+  std::optional<GcCycle> add(const goscry_event& e);
+  std::uint64_t completed() const { return completed_; }
+  // Pauses that were not the GC's.
+  const std::vector<StwPause>& other_pauses() const { return other_; }
+
+ private:
+  std::optional<GcCycle> open_;
+  std::uint64_t completed_ = 0;
+  std::vector<StwPause> other_;
+};
+
+}  // namespace goscry

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/* runtime.bpf.c — goroutine lifecycle and stop-the-world pauses of Go programs, seen from
+ * uprobes on the Go runtime (GO_RUNTIME.md has the registers and offsets per release).
+ *
+ * - creation: a uprobe on every RET of runtime.newproc1 (never a uretprobe: Go moves
+ *   stacks and a rewritten return address kills it). RAX holds the new g there, with its
+ *   goid, gopc (the `go` statement) and startpc already set. Counted per (tgid, gopc).
+ * - exit: entry of runtime.gdestroy (1.22+) / runtime.goexit0 (<= 1.21), gp in RAX, goid
+ *   still intact. The goid -> gopc LRU tells which site the goroutine came from.
+ * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination (and
+ *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
+ *   event, measured as the runtime measures it: 1.22+ from startTheWorldWithSema's
+ *   worldStop argument and result, <= 1.21 from runtime.work.{pauseStart,tEnd}.
+ *
+ * Hot paths (creation, exit) only touch hash maps; the ring buffer carries the rare STW
+ * events, plus per-goroutine events only when a target asks for a trace. The same object
+ * serves every Go version: what differs (offsets, register conventions) comes from the
+ * settings map the agent fills per tgid. Go's ABIInternal is used as is: arguments and
+ * results in RAX, RBX, RCX, ...; the current g in R14. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "runtime.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Key: tgid. One entry per traced Go process; 1024 covers `goscry agent --all` on a big
+ * node. Full: the agent's add_target fails with E2BIG and says so (nothing is dropped in
+ * BPF). A probe that fires for a tgid without settings counts GOSCRY_CNT_SETTINGS_MISSING. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct goscry_settings);
+} settings SEC(".maps");
+
+/* Key: (tgid, gopc) -> {created, exited}. A program has as many sites as `go` statements
+ * that run (hundreds to a few thousand), times the targets; 65536 leaves room for many
+ * targets. Full: a creation at a new site is not counted (GOSCRY_CNT_SITE_MAP_FULL) and
+ * its exit later lands on site 0. The agent deletes a target's keys when it goes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct goscry_site_key);
+  __type(value, struct goscry_site_counts);
+} sites SEC(".maps");
+
+/* Key: (tgid, goid) -> gopc of each live goroutine created since attach, so that an exit
+ * finds its site. 131072 live goroutines across targets (~10 MiB of kernel memory,
+ * preallocated). Full: LRU evicts the least recently touched entry — typically a
+ * long-lived goroutine — whose exit then counts on site 0 and in
+ * GOSCRY_CNT_EXIT_UNKNOWN_SITE (which also counts goroutines created before attach). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 131072);
+  __type(key, struct goscry_goid_key);
+  __type(value, __u64);
+} goids SEC(".maps");
+
+/* Key: tgid -> the stopped world between its stop and its start. STW is process-wide and
+ * serialised by worldsema, so one entry per target; same size as `settings`. Full: the
+ * pause is lost (GOSCRY_CNT_STW_MAP_FULL). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct goscry_stw_inflight);
+} stw_inflight SEC(".maps");
+
+/* Rare events: one per STW pause (a few per GC cycle), plus per-goroutine events when a
+ * target is traced. 256 KiB holds ~2900 events, seconds of GC at any realistic rate
+ * between two drains. Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
+ * slot per counter); never full. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, GOSCRY_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which) {
+  __u64 *v = bpf_map_lookup_elem(&counters, &which);
+  if (v) __sync_fetch_and_add(v, 1);
+}
+
+static __always_inline __u32 current_tgid(void) { return bpf_get_current_pid_tgid() >> 32; }
+
+static __always_inline struct goscry_settings *settings_for(__u32 tgid) {
+  struct goscry_settings *s = bpf_map_lookup_elem(&settings, &tgid);
+  if (!s) count(GOSCRY_CNT_SETTINGS_MISSING);
+  return s;
+}
+
+/* Reads a word of the target; a failure is counted, never silent. */
+static __always_inline int read_u64(__u64 addr, __u64 *out) {
+  if (bpf_probe_read_user(out, sizeof(*out), (const void *)addr) != 0) {
+    count(GOSCRY_CNT_READ_FAILED);
+    return -1;
+  }
+  return 0;
+}
+
+/* The counters of a site, created on first use. */
+static __always_inline struct goscry_site_counts *site_counts(__u32 tgid, __u64 gopc) {
+  struct goscry_site_key key = {.tgid = tgid, .gopc = gopc};
+  struct goscry_site_counts *c = bpf_map_lookup_elem(&sites, &key);
+  if (c) return c;
+  struct goscry_site_counts zero = {};
+  /* NOEXIST: another CPU may have inserted the site meanwhile; then we use its entry.
+   * Only a full map leaves no entry behind. */
+  bpf_map_update_elem(&sites, &key, &zero, BPF_NOEXIST);
+  c = bpf_map_lookup_elem(&sites, &key);
+  if (!c) count(GOSCRY_CNT_SITE_MAP_FULL);
+  return c;
+}
+
+static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u64 goid, __u64 parent,
+                                           __u64 gopc, __u64 startpc) {
+  struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(GOSCRY_CNT_RINGBUF_FULL);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->kind = kind;
+  e->tgid = tgid;
+  e->start_ns = bpf_ktime_get_ns();
+  e->goid = goid;
+  e->parent_goid = parent;
+  e->gopc = gopc;
+  e->startpc = startpc;
+  bpf_ringbuf_submit(e, 0);
+}
+
+/* At every RET of runtime.newproc1: RAX = newg (all of 1.19-1.27). newproc1 runs on g0,
+ * so this never fires twice for one call (no morestack re-entry). */
+SEC("uprobe")
+int goscry_newproc1_ret(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_settings *s = settings_for(tgid);
+  if (!s) return 0;
+  __u64 g = ctx->ax;
+  __u64 goid = 0, gopc = 0;
+  if (read_u64(g + s->g_goid, &goid) || read_u64(g + s->g_gopc, &gopc)) return 0;
+  struct goscry_site_counts *c = site_counts(tgid, gopc);
+  if (c) __sync_fetch_and_add(&c->created, 1);
+  struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
+  if (bpf_map_update_elem(&goids, &key, &gopc, BPF_ANY) != 0)
+    count(GOSCRY_CNT_GOID_MAP_UPDATE_FAILED);
+  if (s->flags & GOSCRY_TRACE_GOROUTINES) {
+    __u64 startpc = 0, parent = 0;
+    read_u64(g + s->g_startpc, &startpc);
+    if (s->g_parent_goid != GOSCRY_NO_OFFSET) read_u64(g + s->g_parent_goid, &parent);
+    emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, goid, parent, gopc, startpc);
+  }
+  return 0;
+}
+
+/* Entry of runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21): RAX = gp. */
+SEC("uprobe")
+int goscry_goroutine_exit(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_settings *s = settings_for(tgid);
+  if (!s) return 0;
+  __u64 goid = 0;
+  if (read_u64(ctx->ax + s->g_goid, &goid)) return 0;
+  struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
+  __u64 gopc = 0; /* site 0: created before attach (or evicted from the LRU) */
+  __u64 *site = bpf_map_lookup_elem(&goids, &key);
+  if (site) {
+    gopc = *site;
+    bpf_map_delete_elem(&goids, &key);
+  } else {
+    count(GOSCRY_CNT_EXIT_UNKNOWN_SITE);
+  }
+  struct goscry_site_counts *c = site_counts(tgid, gopc);
+  if (c) __sync_fetch_and_add(&c->exited, 1);
+  if (s->flags & GOSCRY_TRACE_GOROUTINES)
+    emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, goid, 0, gopc, 0);
+  return 0;
+}
+
+static __always_inline void save_stop(__u32 tgid, struct goscry_stw_inflight *w) {
+  if (bpf_map_update_elem(&stw_inflight, &tgid, w, BPF_ANY) != 0) count(GOSCRY_CNT_STW_MAP_FULL);
+}
+
+/* Go 1.19-1.20: no reason argument; the caller put it in m.preemptoff ("" in gcStart's
+ * sweep termination, "gcing" in gcMarkDone's mark termination, the stopTheWorld reason
+ * otherwise). stopTheWorldWithSema runs on g0 (systemstack), so R14 = g0 and g0.m is the
+ * M whose preemptoff was set. */
+static __always_inline void reason_from_preemptoff(struct pt_regs *ctx, struct goscry_settings *s,
+                                                   struct goscry_stw_inflight *w) {
+  __u64 m = 0, ptr = 0, len = 0;
+  if (read_u64(ctx->r14 + s->g_m, &m) || read_u64(m + s->m_preemptoff, &ptr) ||
+      read_u64(m + s->m_preemptoff + 8, &len))
+    return;
+  if (len == 0) {
+    w->reason = GOSCRY_STW_GC_SWEEP_TERM;
+    return;
+  }
+  __u64 n = len;
+  if (n > GOSCRY_PREEMPTOFF_LEN - 1) n = GOSCRY_PREEMPTOFF_LEN - 1;
+  if (bpf_probe_read_user(w->preemptoff, n, (const void *)ptr) != 0) {
+    count(GOSCRY_CNT_READ_FAILED);
+    return;
+  }
+  if (len == 5 && w->preemptoff[0] == 'g' && w->preemptoff[1] == 'c' &&
+      w->preemptoff[2] == 'i' && w->preemptoff[3] == 'n' && w->preemptoff[4] == 'g')
+    w->reason = GOSCRY_STW_GC_MARK_TERM;
+}
+
+/* Entry of stopTheWorldWithSema, Go <= 1.21: the pause starts now. (The runtime takes
+ * work.pauseStart just before the call; the difference is the call itself.) */
+SEC("uprobe")
+int goscry_stw_stop_entry(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_settings *s = settings_for(tgid);
+  if (!s) return 0;
+  struct goscry_stw_inflight w = {.start_ns = bpf_ktime_get_ns()};
+  if (s->stw_abi == GOSCRY_STW_REASON_ARG)
+    w.reason = (__u8)ctx->ax;
+  else
+    reason_from_preemptoff(ctx, s, &w);
+  save_stop(tgid, &w);
+  return 0;
+}
+
+/* RETs of stopTheWorldWithSema, Go 1.22+: worldStop in registers, reason in AL and
+ * startedStopping (1.22: start) in RBX. Recorded so that gcMarkTermination, which runs
+ * inside the pause, finds it. */
+SEC("uprobe")
+int goscry_stw_stop_ret(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  if (!settings_for(tgid)) return 0;
+  struct goscry_stw_inflight w = {.start_ns = ctx->bx, .reason = (__u8)ctx->ax};
+  save_stop(tgid, &w);
+  return 0;
+}
+
+/* Entry of gcMarkTermination (all versions): the world is stopped for mark termination
+ * and this pause completes a GC cycle. Idempotent, so a second hit after a morestack
+ * re-entry changes nothing. */
+SEC("uprobe")
+int goscry_gc_mark_termination(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
+  if (!w) {
+    count(GOSCRY_CNT_STW_UNMATCHED);
+    return 0;
+  }
+  w->flags |= GOSCRY_STW_CYCLE_DONE;
+  return 0;
+}
+
+/* RETs of gcControllerCommit, Go <= 1.21, when called by gcMarkTermination: there the
+ * runtime takes `now := nanotime()` right after, records `now - work.pauseStart` as the
+ * mark-termination pause, and only starts the world later (after mProf_NextCycle and the
+ * sweep barrier). Other callers (debug.SetGCPercent) run outside a cycle's pause. */
+SEC("uprobe")
+int goscry_gc_pause_end(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
+  if (w && (w->flags & GOSCRY_STW_CYCLE_DONE)) w->end_ns = bpf_ktime_get_ns();
+  return 0;
+}
+
+/* Entry of startTheWorldWithSema(now, w worldStop), Go 1.22+: RBX = w.reason,
+ * RCX = w.startedStopping — exactly what the runtime subtracts from `now`. */
+SEC("uprobe")
+int goscry_stw_start_entry(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  if (!settings_for(tgid)) return 0;
+  struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
+  if (w) {
+    w->start_ns = ctx->cx;
+    w->reason = (__u8)ctx->bx;
+    return 0;
+  }
+  /* Attached while the world was stopped: the entry alone has what we need. */
+  struct goscry_stw_inflight fresh = {.start_ns = ctx->cx, .reason = (__u8)ctx->bx};
+  save_stop(tgid, &fresh);
+  return 0;
+}
+
+/* Go <= 1.21 GC pauses as the runtime records them in /gc/pauses:seconds: from
+ * work.pauseStart (taken just before stopTheWorldWithSema, ahead of our entry probe and
+ * its trap) to startTheWorldWithSema's result, or for a completed mark termination to
+ * work.tEnd (the `now` gcMarkTermination takes before it starts the world). */
+static __always_inline void runtime_gc_clock(struct goscry_settings *s,
+                                             struct goscry_stw_inflight *w, __u64 now,
+                                             __u64 *start, __u64 *end) {
+  if (w->reason != GOSCRY_STW_GC_MARK_TERM && w->reason != GOSCRY_STW_GC_SWEEP_TERM) return;
+  __u64 pause_start = 0, t_end = 0;
+  if (read_u64(s->work_addr + s->work_pause_start, &pause_start) || pause_start == 0) return;
+  if (w->flags & GOSCRY_STW_CYCLE_DONE) {
+    if (read_u64(s->work_addr + s->work_t_end, &t_end) || t_end < pause_start) return;
+    *end = t_end;
+  } else {
+    *end = now;
+  }
+  *start = pause_start;
+}
+
+/* RETs of startTheWorldWithSema, all versions: RAX = the `now` the runtime used for the
+ * pause (1.22+: `now - w.startedStopping` goes into /sched/pauses/total/{gc,other}). */
+SEC("uprobe")
+int goscry_stw_start_ret(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
+  if (!w) {
+    count(GOSCRY_CNT_STW_UNMATCHED);
+    return 0;
+  }
+  __u64 start = w->start_ns, end = w->end_ns ? w->end_ns : ctx->ax;
+  struct goscry_settings *s = bpf_map_lookup_elem(&settings, &tgid);
+  if (s && s->stw_abi != GOSCRY_STW_WORLDSTOP && s->work_addr)
+    runtime_gc_clock(s, w, ctx->ax, &start, &end);
+  struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(GOSCRY_CNT_RINGBUF_FULL);
+    bpf_map_delete_elem(&stw_inflight, &tgid);
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->kind = GOSCRY_EV_STW;
+  e->tgid = tgid;
+  e->start_ns = start;
+  e->end_ns = end;
+  e->reason = w->reason;
+  e->flags = w->flags;
+  __builtin_memcpy(e->preemptoff, w->preemptoff, sizeof(e->preemptoff));
+  bpf_ringbuf_submit(e, 0);
+  bpf_map_delete_elem(&stw_inflight, &tgid);
+  return 0;
+}

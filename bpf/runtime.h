@@ -1,0 +1,148 @@
+/* Structs shared by bpf/runtime.bpf.c and the agent (agent/bpf_loader.cpp). Plain C,
+ * fixed-width types only, explicit padding: both compilers must agree on every offset. */
+#ifndef GOSCRY_BPF_RUNTIME_H
+#define GOSCRY_BPF_RUNTIME_H
+
+#ifdef __bpf__
+/* vmlinux.h already defines __u8 ... __u64. */
+#else
+#include <linux/types.h> /* __u8 ... __u64, as libbpf's headers use them */
+#endif
+
+/* How stop/startTheWorldWithSema pass their data (GO_RUNTIME.md "GC and stop-the-world"). */
+enum goscry_stw_abi {
+  /* 1.19-1.20: stopTheWorldWithSema(); reason = m.preemptoff ("" sweep termination,
+   * "gcing" mark termination); startTheWorldWithSema(bool) int64 returns now in RAX. */
+  GOSCRY_STW_PREEMPTOFF = 1,
+  /* 1.21: stopTheWorldWithSema(reason) AL; startTheWorldWithSema() int64 returns now. */
+  GOSCRY_STW_REASON_ARG = 2,
+  /* 1.22+: stopTheWorldWithSema(reason) worldStop; startTheWorldWithSema(now, w worldStop):
+   * RAX now, BL reason, RCX startedStopping; returns the now it used in RAX. */
+  GOSCRY_STW_WORLDSTOP = 3,
+};
+
+/* stwReason values of Go 1.21+ (runtime/proc.go); 1.19-1.20 are mapped onto them. */
+enum goscry_stw_reason {
+  GOSCRY_STW_UNKNOWN = 0,
+  GOSCRY_STW_GC_MARK_TERM = 1,
+  GOSCRY_STW_GC_SWEEP_TERM = 2,
+};
+
+/* Which probes the agent attached for a target (settings.probes). */
+enum goscry_probe_bits {
+  GOSCRY_PROBE_CREATE = 1 << 0,
+  GOSCRY_PROBE_EXIT = 1 << 1,
+  GOSCRY_PROBE_STW = 1 << 2,
+  GOSCRY_PROBE_GC_MARK_TERM = 1 << 3,
+};
+
+/* settings.flags */
+enum goscry_settings_flags {
+  /* Emit one ring-buffer event per goroutine creation/exit (off by default: a busy
+   * program creates millions; the per-site counters are the normal path). */
+  GOSCRY_TRACE_GOROUTINES = 1 << 0,
+};
+
+#define GOSCRY_NO_OFFSET 0xffff
+
+/* Per-target settings, keyed by tgid, filled by the agent before it attaches: the same
+ * .bpf.o serves every Go version. Offsets are bytes into runtime.g / runtime.m. */
+struct goscry_settings {
+  __u16 g_goid;
+  __u16 g_gopc;
+  __u16 g_startpc;
+  __u16 g_parent_goid; /* GOSCRY_NO_OFFSET before Go 1.21 */
+  __u16 g_m;
+  __u16 m_preemptoff; /* a Go string {ptr, len} */
+  __u16 go_minor;     /* 19 for go1.19.x: informative */
+  __u8 stw_abi;       /* enum goscry_stw_abi */
+  __u8 pad0;
+  __u32 probes; /* enum goscry_probe_bits */
+  __u32 flags;  /* enum goscry_settings_flags */
+  /* Go <= 1.21 only: the address of runtime.work in the target (0 = unknown) and the
+   * offsets of work.pauseStart and work.tEnd, the clock the runtime's GC pause figures
+   * use; without them the pause is timed by the probes (a few us short per pause). */
+  __u16 work_pause_start;
+  __u16 work_t_end;
+  __u32 pad1;
+  __u64 work_addr;
+};
+
+/* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
+ * gopc 0 is the site of goroutines created before attach (their exits find no site). */
+struct goscry_site_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 gopc;
+};
+
+struct goscry_site_counts {
+  __u64 created;
+  __u64 exited;
+};
+
+struct goscry_goid_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 goid;
+};
+
+/* Per-CPU counters of drops and failed reads; the agent sums the CPUs. */
+enum goscry_counter {
+  GOSCRY_CNT_RINGBUF_FULL = 0,    /* bpf_ringbuf_reserve failed: an event is lost */
+  GOSCRY_CNT_READ_FAILED,         /* bpf_probe_read_user failed: an event is lost */
+  GOSCRY_CNT_SETTINGS_MISSING,    /* a probe fired for a tgid without settings */
+  GOSCRY_CNT_SITE_MAP_FULL,       /* sites map full: a creation is not counted */
+  GOSCRY_CNT_GOID_MAP_UPDATE_FAILED, /* goids LRU insert failed: its exit goes to site 0 */
+  GOSCRY_CNT_EXIT_UNKNOWN_SITE,   /* exit of a goid not in the LRU (before attach, evicted) */
+  GOSCRY_CNT_STW_UNMATCHED,       /* start-the-world without a recorded stop */
+  GOSCRY_CNT_STW_MAP_FULL,        /* in-flight STW map full: a pause is lost */
+  GOSCRY_CNT_MAX,
+};
+
+enum goscry_event_kind {
+  GOSCRY_EV_STW = 1,       /* one stop-the-world pause, reported when the world starts */
+  GOSCRY_EV_GO_CREATE = 2, /* trace only */
+  GOSCRY_EV_GO_EXIT = 3,   /* trace only */
+};
+
+/* stw event flags */
+enum goscry_stw_flags {
+  /* gcMarkTermination ran during this pause: a GC cycle completed (a mark-termination STW
+   * can also end in a restart of the mark phase, which completes nothing). */
+  GOSCRY_STW_CYCLE_DONE = 1 << 0,
+};
+
+#define GOSCRY_PREEMPTOFF_LEN 24
+
+/* Ring-buffer record. Times are CLOCK_MONOTONIC ns (the clock of Go's nanotime). */
+struct goscry_event {
+  __u32 kind; /* enum goscry_event_kind */
+  __u32 tgid;
+  /* STW: the pause as the runtime measures it: [start_ns, end_ns] */
+  __u64 start_ns;
+  __u64 end_ns;
+  __u32 reason; /* enum goscry_stw_reason, or any Go 1.21+ stwReason */
+  __u32 flags;  /* enum goscry_stw_flags */
+  /* 1.19-1.20 only: m.preemptoff at the stop, which names the reason */
+  char preemptoff[GOSCRY_PREEMPTOFF_LEN];
+  /* goroutine events (trace): */
+  __u64 goid;
+  __u64 parent_goid;
+  __u64 gopc;
+  __u64 startpc;
+};
+
+/* The state of a stopped world between its stop and its start (one per tgid: STW is
+ * process-wide and serialised by worldsema). */
+struct goscry_stw_inflight {
+  __u64 start_ns;
+  /* <= 1.21 mark termination: the runtime's clock stops before the world starts (at the
+   * `now` right after gcControllerCommit); 0 = use startTheWorldWithSema's result. */
+  __u64 end_ns;
+  __u32 reason;
+  __u32 flags;
+  char preemptoff[GOSCRY_PREEMPTOFF_LEN];
+};
+
+#endif

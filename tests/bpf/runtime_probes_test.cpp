@@ -1,0 +1,369 @@
+// The runtime probes on real Go programs, against the programs' own ground truth: the churn
+// fixture prints, at quiescent points, what it created and what ended per site, and the
+// GC figures of runtime/metrics; the BPF counters and STW events must say the same.
+#include <elf.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/attacher.h"
+#include "agent/bpf_loader.h"
+#include "agent/gc_cycles.h"
+#include "symbolizer/runtime_layout.h"
+#include "agent/privileges.h"
+#include "symbolizer/elf_file.h"
+#include "tests/support/fixtures.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+
+// A fixture run with its stdin and stdout on pipes, killed when the test ends.
+class Child {
+ public:
+  explicit Child(const std::string& path) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      execl(path.c_str(), path.c_str(), nullptr);
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~Child() {
+    if (to_ >= 0) close(to_);
+    if (from_ >= 0) close(from_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  int pid() const { return pid_; }
+  void send_line() { (void)!write(to_, "\n", 1); }
+  // The next line of output; "" after 60 s of silence or at EOF.
+  std::string read_line() {
+    for (;;) {
+      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      pollfd p{from_, POLLIN, 0};
+      if (poll(&p, 1, 60000) <= 0) return "";
+      char tmp[4096];
+      ssize_t n = read(from_, tmp, sizeof tmp);
+      if (n <= 0) return "";
+      buf_.append(tmp, n);
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  std::string buf_;
+};
+
+struct SiteTruth {
+  std::uint64_t created = 0, exited = 0;
+};
+
+// One "state ..." line of the churn fixture.
+struct State {
+  std::string label;
+  std::map<std::string, SiteTruth> sites;
+  std::uint64_t gc_cycles = 0;
+  std::uint64_t pauses = 0;
+  std::map<std::pair<double, double>, std::uint64_t> buckets;  // [lo, hi) seconds -> count
+};
+
+double from_bits(const std::string& hex) {
+  std::uint64_t bits = std::strtoull(hex.c_str(), nullptr, 16);
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+State parse_state(const std::string& line) {
+  State s;
+  std::istringstream in(line);
+  std::string word;
+  in >> word >> s.label;
+  while (in >> word) {
+    if (word == "site") {
+      std::string name;
+      SiteTruth t;
+      in >> name >> t.created >> t.exited;
+      s.sites[name] = t;
+    } else if (word == "gc") {
+      in >> s.gc_cycles;
+    } else if (word == "pauses") {
+      std::string metric;
+      in >> metric >> s.pauses;
+    } else if (word == "bucket") {
+      std::string lo, hi;
+      std::uint64_t n;
+      in >> lo >> hi >> n;
+      s.buckets[{from_bits(lo), from_bits(hi)}] = n;
+    }
+  }
+  return s;
+}
+
+// The function containing pc, from .symtab (the fixture is unstripped).
+std::string function_at(const ElfFile& elf, std::uint64_t pc) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_FUNC && pc >= s.value && pc < s.value + s.size) return s.name;
+  return "?";
+}
+
+// Uprobes held by this process: each is a perf event fd ("anon_inode:[perf_event]").
+int perf_event_fds() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) {
+    char link[64], target[64] = {};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (readlink(link, target, sizeof target - 1) > 0 &&
+        std::string(target) == "anon_inode:[perf_event]")
+      ++n;
+  }
+  return n;
+}
+
+// Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
+#define SKIP_OR_FAIL_WITHOUT_BPF(loader)                                             \
+  if (!loader) {                                                                     \
+    const char* ci = std::getenv("CI");                                              \
+    if (ci && std::string(ci) == "true") FAIL() << loader.error().message;           \
+    GTEST_SKIP() << loader.error().message;                                          \
+  }
+
+struct Pause {
+  std::uint64_t ns;
+  std::uint32_t reason;
+};
+
+TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
+  auto loader = BpfLoader::open();
+  SKIP_OR_FAIL_WITHOUT_BPF(loader);
+  auto fixtures = all_fixtures("churn");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    if (f.variant != "plain" && f.variant != "pie") continue;
+    SCOPED_TRACE(f.label());
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf);
+    auto minor = go_minor_version(f.go_version);
+    ASSERT_TRUE(minor);
+    Child child(f.path);
+    ASSERT_EQ(child.read_line(), "ready");
+    const std::size_t log_before = (*loader)->attach_log().size();
+    const int fds_before = perf_event_fds();
+    auto attached = Attachment::attach(**loader, child.pid(), f.go_version);
+    ASSERT_TRUE(attached) << attached.error().message;
+    EXPECT_EQ(perf_event_fds(), fds_before + int((*attached)->probe_count()));
+    // Never a return probe, whatever was attached.
+    const auto& log = (*loader)->attach_log();
+    ASSERT_GT(log.size(), log_before);
+    for (std::size_t i = log_before; i < log.size(); ++i) EXPECT_FALSE(log[i].retprobe);
+    auto bias = load_bias(child.pid(), **elf);
+    ASSERT_TRUE(bias) << bias.error().message;
+    child.send_line();
+
+    std::vector<Pause> pauses;  // GC pauses seen by the probes since attach
+    std::uint64_t cycles = 0;
+    GcCycles tracker;
+    State begin;
+    for (int phase = 0; phase < 4; ++phase) {
+      std::string line = child.read_line();
+      ASSERT_TRUE(line.starts_with("state ")) << "fixture said: " << line;
+      State st = parse_state(line);
+      SCOPED_TRACE(st.label);
+      if (phase == 0) begin = st;
+
+      // Per site: created and exited equal what the program counted.
+      auto counts = (*loader)->site_counts(child.pid());
+      ASSERT_TRUE(counts) << counts.error().message;
+      std::map<std::string, SiteTruth> seen;
+      for (const auto& c : *counts) {
+        auto& t = seen[c.gopc == 0 ? "<before attach>" : function_at(**elf, c.gopc - *bias)];
+        t.created += c.created;
+        t.exited += c.exited;
+      }
+      for (const auto& [name, truth] : st.sites) {
+        EXPECT_EQ(seen[name].created, truth.created) << name;
+        EXPECT_EQ(seen[name].exited, truth.exited) << name;
+      }
+
+      // GC: completed cycles, and the GC pauses bucketed like the runtime's histogram.
+      auto drained = (*loader)->drain([&](const goscry_event& e) {
+        if (e.kind != GOSCRY_EV_STW || e.tgid != std::uint32_t(child.pid())) return;
+        if (e.flags & GOSCRY_STW_CYCLE_DONE) ++cycles;
+        if (auto c = tracker.add(e)) {
+          EXPECT_TRUE(c->whole) << "cycle " << c->number;
+          EXPECT_GT(c->mark_phase_ns, 0u);
+          EXPECT_LT(c->sweep_term.end_ns, c->mark_term.start_ns);
+        }
+        if (e.reason == GOSCRY_STW_GC_MARK_TERM || e.reason == GOSCRY_STW_GC_SWEEP_TERM)
+          pauses.push_back({e.end_ns - e.start_ns, e.reason});
+      });
+      ASSERT_TRUE(drained) << drained.error().message;
+      EXPECT_EQ(cycles, st.gc_cycles - begin.gc_cycles);
+      EXPECT_EQ(pauses.size(), st.pauses - begin.pauses);
+      // Bucketed with the runtime's own histogram boundaries, every GC pause lands where
+      // the runtime put it: 1.22+ because the probes see the same `now - startedStopping`,
+      // <= 1.21 because they read the runtime's clock (work.pauseStart, work.tEnd).
+      std::map<std::pair<double, double>, std::uint64_t> ours;
+      for (const auto& p : pauses) {
+        double secs = double(p.ns) / 1e9;
+        for (const auto& [range, n] : st.buckets)
+          if (secs >= range.first && secs < range.second) ++ours[range];
+      }
+      std::uint64_t misplaced = 0;
+      for (const auto& [range, n] : st.buckets) {
+        std::uint64_t theirs = n - (begin.buckets.count(range) ? begin.buckets.at(range) : 0);
+        misplaced += theirs > ours[range] ? theirs - ours[range] : 0;
+      }
+      EXPECT_EQ(misplaced, 0u) << pauses.size() << " pauses";
+      child.send_line();
+    }
+    EXPECT_GT(cycles, 3u);
+    EXPECT_EQ(tracker.completed(), cycles);
+    // The fixture's one ReadMemStats, named as the runtime names it (1.19-1.20 included).
+    ASSERT_EQ(tracker.other_pauses().size(), 1u);
+    EXPECT_EQ(tracker.other_pauses()[0].reason_name, "read mem stats");
+    std::printf("%s: %llu GC cycles, %zu GC pauses, each in the runtime's histogram bucket\n",
+                f.label().c_str(), (unsigned long long)cycles, pauses.size());
+
+    auto counters = (*loader)->counters();
+    ASSERT_TRUE(counters);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_READ_FAILED], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_RINGBUF_FULL], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_SITE_MAP_FULL], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_STW_MAP_FULL], 0u);
+
+    attached->reset();  // detach: every uprobe and the target's map entries go
+    EXPECT_EQ(perf_event_fds(), fds_before);
+    auto after = (*loader)->site_counts(child.pid());
+    ASSERT_TRUE(after);
+    EXPECT_TRUE(after->empty());
+  }
+}
+
+
+// With the trace flag, every creation and exit also comes as an event carrying the new
+// goroutine's goid, parent goid (1.21+), creation site and start function.
+TEST(RuntimeProbes, TraceEventsDescribeEachGoroutine) {
+  auto loader = BpfLoader::open();
+  SKIP_OR_FAIL_WITHOUT_BPF(loader);
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf);
+    auto minor = go_minor_version(f.go_version);
+    ASSERT_TRUE(minor);
+    Child child(f.path);
+    ASSERT_EQ(child.read_line(), "ready");
+    auto attached =
+        Attachment::attach(**loader, child.pid(), f.go_version, GOSCRY_TRACE_GOROUTINES);
+    ASSERT_TRUE(attached) << attached.error().message;
+    child.send_line();
+    std::map<std::uint64_t, goscry_event> created;  // by goid
+    std::map<std::string, std::uint64_t> created_by_start, exited_by_site;
+    State st;
+    for (int phase = 0; phase < 4; ++phase) {
+      std::string line = child.read_line();
+      ASSERT_TRUE(line.starts_with("state ")) << "fixture said: " << line;
+      st = parse_state(line);
+      auto drained = (*loader)->drain([&](const goscry_event& e) {
+        if (e.tgid != std::uint32_t(child.pid())) return;
+        if (e.kind == GOSCRY_EV_GO_CREATE) {
+          EXPECT_FALSE(created.count(e.goid)) << "goid " << e.goid << " created twice";
+          created[e.goid] = e;
+          ++created_by_start[function_at(**elf, e.startpc)];
+        } else if (e.kind == GOSCRY_EV_GO_EXIT && created.count(e.goid)) {
+          EXPECT_EQ(e.gopc, created[e.goid].gopc);
+          ++exited_by_site[function_at(**elf, e.gopc)];
+        }
+      });
+      ASSERT_TRUE(drained) << drained.error().message;
+      child.send_line();
+    }
+    // Each site's goroutines run its closure: main.spawnX.func1.
+    for (const auto& [site, truth] : st.sites) {
+      EXPECT_EQ(created_by_start[site + ".func1"], truth.created) << site;
+      EXPECT_EQ(exited_by_site[site], truth.exited) << site;
+    }
+    // All of them were started by main (goid 1), which 1.21+ records.
+    if (*minor >= 21) {
+      for (const auto& [goid, e] : created) {
+        if (function_at(**elf, e.gopc).starts_with("main.spawn")) {
+          EXPECT_EQ(e.parent_goid, 1u);
+        }
+      }
+    }
+    auto counters = (*loader)->counters();
+    ASSERT_TRUE(counters);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_RINGBUF_FULL], 0u);
+  }
+}
+}  // namespace
+}  // namespace goscry
+
+namespace goscry {
+namespace {
+
+// Loading without CAP_BPF (and without CAP_SYS_ADMIN, which stands in for it) fails with
+// the one sentence that names the capability. Run in a child that really drops them.
+TEST(BpfLoader, NamesTheMissingCapabilityWhenItCannotLoad) {
+  if (missing_privileges()) GTEST_SKIP() << "needs root to drop capabilities from";
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    syscall(SYS_capget, &h, d);
+    for (int cap : {21 /*SYS_ADMIN*/, 39 /*BPF*/}) d[cap / 32].effective &= ~(1u << (cap % 32));
+    if (syscall(SYS_capset, &h, d) != 0) _exit(2);
+    auto loader = BpfLoader::open();
+    std::string s = loader ? "loaded" : loader.error().message;
+    (void)!write(fds[1], s.data(), s.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(out,
+            "goscry needs CAP_BPF to probe Go processes (run it as root or grant the "
+            "capabilities)");
+}
+
+}  // namespace
+}  // namespace goscry

@@ -1,0 +1,131 @@
+// The probe plan of each fixture, checked against objdump without attaching anything: no
+// uprobe option ever asks for a return probe, every probe sits on an instruction boundary,
+// RET probes sit on `ret`s, entry probes on function entries, and the exit / STW probes
+// are those of the binary's Go release (GO_RUNTIME.md).
+#include "agent/attacher.h"
+
+#include <elf.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "symbolizer/runtime_layout.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/objdump.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::mnemonics_in;
+using testing::objdump_instructions;
+
+const ElfSymbol* function_at(const ElfFile& elf, std::uint64_t vaddr) {
+  for (const auto& s : elf.symbols())
+    if (s.type == STT_FUNC && vaddr >= s.value && vaddr < s.value + s.size) return &s;
+  return nullptr;
+}
+
+bool is_ret_program(RuntimeProgram p) {
+  return p == RuntimeProgram::NewprocRet || p == RuntimeProgram::StwStopRet ||
+         p == RuntimeProgram::StwStartRet || p == RuntimeProgram::GcPauseEnd;
+}
+
+TEST(Attacher, UprobeOptionsNeverAskForAReturnProbe) {
+  bpf_uprobe_opts opts = entry_uprobe_opts();
+  EXPECT_FALSE(opts.retprobe);
+  EXPECT_EQ(opts.sz, sizeof(bpf_uprobe_opts));
+  EXPECT_EQ(opts.func_name, nullptr);
+}
+
+TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
+  auto fixtures = all_fixtures("churn");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    if (f.variant != "plain" && f.variant != "pie") continue;
+    SCOPED_TRACE(f.label());
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf) << elf.error().message;
+    auto plan = plan_probes(**elf, f.path, 4242, f.go_version);
+    ASSERT_TRUE(plan) << plan.error().message;
+    auto minor = go_minor_version(f.go_version);
+    ASSERT_TRUE(minor);
+    auto oracle = objdump_instructions(f.path);
+    std::map<RuntimeProgram, std::set<std::string>> functions;
+    for (const auto& u : plan->uprobes) {
+      EXPECT_EQ(u.pid, 4242);
+      EXPECT_EQ(u.binary, f.path);
+      auto vaddr = (*elf)->offset_to_vaddr(u.file_offset);
+      ASSERT_TRUE(vaddr) << to_hex(u.file_offset);
+      ASSERT_TRUE(oracle.count(*vaddr)) << program_name(u.program) << " at " << to_hex(*vaddr)
+                                        << " is not an instruction boundary";
+      const ElfSymbol* fn = function_at(**elf, *vaddr);
+      ASSERT_NE(fn, nullptr);
+      functions[u.program].insert(fn->name);
+      if (is_ret_program(u.program))
+        EXPECT_TRUE(oracle[*vaddr].starts_with("ret")) << fn->name << " " << oracle[*vaddr];
+      else
+        EXPECT_EQ(*vaddr, fn->value) << fn->name;
+    }
+    using P = RuntimeProgram;
+    using Names = std::set<std::string>;
+    EXPECT_EQ(functions[P::NewprocRet], Names{"runtime.newproc1"});
+    EXPECT_EQ(functions[P::GoroutineExit],
+              Names{*minor >= 22 ? "runtime.gdestroy" : "runtime.goexit0"});
+    EXPECT_EQ(functions[P::GcMarkTermination], Names{"runtime.gcMarkTermination"});
+    EXPECT_EQ(functions[P::StwStartRet], Names{"runtime.startTheWorldWithSema"});
+    if (*minor >= 22) {
+      EXPECT_EQ(functions[P::StwStopRet], Names{"runtime.stopTheWorldWithSema"});
+      EXPECT_EQ(functions[P::StwStartEntry], Names{"runtime.startTheWorldWithSema"});
+      EXPECT_TRUE(functions[P::StwStopEntry].empty());
+      EXPECT_TRUE(functions[P::GcPauseEnd].empty());
+      EXPECT_EQ(plan->settings.stw_abi, GOSCRY_STW_WORLDSTOP);
+    } else {
+      EXPECT_EQ(functions[P::StwStopEntry], Names{"runtime.stopTheWorldWithSema"});
+      EXPECT_TRUE(functions[P::StwStartEntry].empty());
+      EXPECT_EQ(functions[P::GcPauseEnd], Names{"runtime.gcControllerCommit"});
+      EXPECT_EQ(plan->settings.stw_abi,
+                *minor == 21 ? GOSCRY_STW_REASON_ARG : GOSCRY_STW_PREEMPTOFF);
+    }
+    // Every RET of the returning functions is probed, none forgotten.
+    for (const auto& name : {"runtime.newproc1", "runtime.startTheWorldWithSema"}) {
+      std::size_t rets = 0, probes = 0;
+      for (const auto& s : (*elf)->symbols()) {
+        if (s.name != name) continue;
+        for (const auto& m : mnemonics_in(oracle, s.value, s.value + s.size))
+          rets += m.starts_with("ret");
+      }
+      for (const auto& u : plan->uprobes) {
+        auto v = (*elf)->offset_to_vaddr(u.file_offset);
+        if (is_ret_program(u.program) && function_at(**elf, *v)->name == name) ++probes;
+      }
+      EXPECT_EQ(probes, rets) << name;
+      EXPECT_GE(rets, 1u) << name;
+    }
+  }
+}
+
+TEST(Attacher, RefusesBinariesItCannotProbe) {
+  auto fixtures = all_fixtures("hello");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    if (f.variant != "stripped") continue;
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf);
+    // Until GoBinary::find_function (pclntab) replaces the .symtab look-up.
+    auto plan = plan_probes(**elf, f.path, 1, f.go_version);
+    ASSERT_FALSE(plan);
+    EXPECT_NE(plan.error().message.find("runtime.newproc1"), std::string::npos)
+        << plan.error().message;
+  }
+  auto elf = ElfFile::open(fixtures.front().path);
+  ASSERT_TRUE(elf);
+  auto old = plan_probes(**elf, fixtures.front().path, 1, "go1.18.10");
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().message, "go1.18.10: unsupported Go version (goscry knows 1.19-1.27)");
+}
+
+}  // namespace
+}  // namespace goscry

@@ -1,0 +1,72 @@
+// GcCycles on event sequences the runtime produces: a plain cycle, a mark restart, attach
+// in the middle of a cycle, other pauses, and 1.19-1.20's preemptoff reasons.
+#include "agent/gc_cycles.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace goscry {
+namespace {
+
+goscry_event stw(std::uint64_t start, std::uint64_t end, std::uint32_t reason,
+                 std::uint32_t flags = 0, const char* preemptoff = "") {
+  goscry_event e{};
+  e.kind = GOSCRY_EV_STW;
+  e.start_ns = start;
+  e.end_ns = end;
+  e.reason = reason;
+  e.flags = flags;
+  std::strncpy(e.preemptoff, preemptoff, sizeof e.preemptoff - 1);
+  return e;
+}
+
+TEST(GcCycles, ACycleIsSweepTerminationMarkPhaseAndMarkTermination) {
+  GcCycles gc;
+  EXPECT_FALSE(gc.add(stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM)));
+  auto c = gc.add(stw(5000, 5300, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->number, 1u);
+  EXPECT_TRUE(c->whole);
+  EXPECT_EQ(c->sweep_term.duration_ns(), 100u);
+  EXPECT_EQ(c->mark_phase_ns, 3900u);
+  EXPECT_EQ(c->mark_term.duration_ns(), 300u);
+  EXPECT_EQ(c->sweep_term.reason_name, "GC sweep termination");
+  EXPECT_EQ(c->mark_term.reason_name, "GC mark termination");
+  EXPECT_EQ(gc.completed(), 1u);
+}
+
+TEST(GcCycles, AMarkRestartKeepsTheCycleOpen) {
+  GcCycles gc;
+  gc.add(stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM));
+  EXPECT_FALSE(gc.add(stw(4000, 4050, GOSCRY_STW_GC_MARK_TERM)));  // no gcMarkTermination
+  auto c = gc.add(stw(6000, 6200, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE));
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->restarts.size(), 1u);
+  EXPECT_EQ(c->restarts[0].duration_ns(), 50u);
+  EXPECT_EQ(c->mark_phase_ns, 4900u);
+}
+
+TEST(GcCycles, AttachDuringTheMarkPhaseGivesAPartialCycle) {
+  GcCycles gc;
+  auto c = gc.add(stw(6000, 6200, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE));
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->whole);
+  EXPECT_EQ(c->mark_phase_ns, 0u);
+  EXPECT_EQ(c->mark_term.duration_ns(), 200u);
+}
+
+TEST(GcCycles, OtherPausesKeepTheirReason) {
+  GcCycles gc;
+  gc.add(stw(10, 20, 7));
+  gc.add(stw(30, 45, 0, 0, "GOMAXPROCS"));  // 1.19-1.20: named by m.preemptoff
+  gc.add(stw(50, 60, 99));
+  ASSERT_EQ(gc.other_pauses().size(), 3u);
+  EXPECT_EQ(gc.other_pauses()[0].reason_name, "read mem stats");
+  EXPECT_EQ(gc.other_pauses()[1].reason_name, "GOMAXPROCS");
+  EXPECT_EQ(gc.other_pauses()[2].reason_name, "stwReason 99");
+  EXPECT_EQ(gc.completed(), 0u);
+}
+
+}  // namespace
+}  // namespace goscry
