@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/processes.h"
@@ -30,9 +29,9 @@ std::set<pid_t> tracked(const AgentProcess& agent) {
 // The value of an unlabelled series in /metrics, or -1.
 double metric(const AgentProcess& agent, const std::string& name) {
   std::string body = http_get(agent.url("/metrics")).body;
-  std::smatch m;
-  if (!std::regex_search(body, m, std::regex("\n" + name + " ([^\n]+)\n"))) return -1;
-  return std::stod(m[1]);
+  auto at = body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + name.size() + 2));
 }
 
 class AgentReload : public ::testing::Test {
