@@ -120,7 +120,9 @@ TEST(AgentChurn, ThousandShortLivedTargetsStayWithinTheSeriesBudget) {
       "middle %.1f MiB, end %.1f MiB; %s skipped over the cap\n",
       kTargets, seconds, max_samples, budget, vanished_after, rss_start / 1048576.0,
       rss_middle / 1048576.0, rss_end / 1048576.0, skipped.c_str());
+#ifndef __SANITIZE_ADDRESS__  // ASan's quarantine holds freed memory (up to 256 MiB) by design
   EXPECT_LT(rss_end, rss_start + 8 * 1048576) << "RSS grew by more than 8 MiB";
+#endif
   std::filesystem::remove_all(dir);
 }
 
