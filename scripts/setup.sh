@@ -17,7 +17,7 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool
   # agent and exporters
   libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev
-  libyaml-cpp-dev libcpp-httplib-dev libssl-dev
+  libyaml-cpp-dev libcpp-httplib-dev libssl-dev libcrypt-dev
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   # fuzzing (scripts/fuzz.sh): clang 14 cannot compile libstdc++ 12's <expected>; clang 16
@@ -25,8 +25,10 @@ PACKAGES=(
   clang-16 libclang-rt-16-dev libc++-16-dev libc++abi-16-dev
   # the oldest supported Go toolchain, and a bootstrap when no Go is installed
   golang-1.19-go
-  # reference consumers used by the tests
-  prometheus
+  # reference consumers used by the tests (agent tests: curl, openssl s_client/s_server)
+  prometheus curl openssl
+  # the container image (scripts/build-image.sh, opt-in test label `image`)
+  buildah debootstrap
 )
 
 missing=()

@@ -21,11 +21,12 @@
 #include "exporters/cardinality_cap.h"
 #include "exporters/prometheus.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/prometheus_server.h"
 
 namespace goscry::prometheus {
 namespace {
 
-using goscry::testing::run_command;
+using goscry::testing::PrometheusServer;
 using nlohmann::json;
 
 // Serves registry.render() to every request on 127.0.0.1 — the smallest /metrics there is.
@@ -89,81 +90,6 @@ class MetricsServer {
   int stop_[2] = {-1, -1};
   std::atomic<int> scrapes_{0};
   std::thread thread_;
-};
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), len);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A real Prometheus server on loopback scraping `target_port` every 200 ms.
-class PrometheusServer {
- public:
-  explicit PrometheusServer(int target_port) {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("goscry-prom-" + std::to_string(getpid()) + "-" + std::to_string(target_port));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "prometheus.yml")
-        << "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n"
-        << "scrape_configs:\n  - job_name: goscry\n    static_configs:\n"
-        << "      - targets: ['127.0.0.1:" << target_port << "']\n";
-    port_ = free_port();
-    std::vector<std::string> argv = {"prometheus",
-                                     "--config.file=" + (dir_ / "prometheus.yml").string(),
-                                     "--storage.tsdb.path=" + (dir_ / "data").string(),
-                                     "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-                                     "--log.level=error"};
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~PrometheusServer() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  // GET /api/v1/query; the "result" array, or null if the server is not answering yet.
-  json query(const std::string& promql) const {
-    auto r = run_command({"curl", "-sf", "--max-time", "5",
-                          "http://127.0.0.1:" + std::to_string(port_) + "/api/v1/query",
-                          "--data-urlencode", "query=" + promql});
-    if (r.exit_code != 0) return nullptr;
-    json j = json::parse(r.out, nullptr, false);
-    if (j.is_discarded() || j.value("status", "") != "success") return nullptr;
-    return j["data"]["result"];
-  }
-
-  // Polls until `promql` returns `want` series (the first scrapes may not have landed).
-  json wait_for(const std::string& promql, size_t want) const {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      last = query(promql);
-      if (last.is_array() && last.size() == want) return last;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // poll interval
-    }
-    ADD_FAILURE() << "no " << want << " series for " << promql << " within 60 s; last: " << last;
-    return last;
-  }
-
- private:
-  std::filesystem::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
 };
 
 std::map<std::string, std::string> labels_of(const json& series) {

@@ -1,0 +1,130 @@
+#include "agent/http_server.h"
+
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "agent/log.h"
+
+namespace goscry {
+namespace {
+
+// Request threads: scrapers keep connections alive and each holds a thread while it does,
+// so there must be more than the handful of scrapers (and browsers) an agent serves.
+constexpr size_t kThreads = 32;
+
+std::unique_ptr<httplib::Server> make_tls_server(const TlsSettings& tls) {
+  auto server = std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
+    // Everything below TLS 1.2 is refused by the server itself, whatever the client offers.
+    SSL_CTX_set_min_proto_version(&ctx, tls.min_version);
+    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+    return SSL_CTX_use_certificate_chain_file(&ctx, tls.cert_file.c_str()) == 1 &&
+           SSL_CTX_use_PrivateKey_file(&ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) == 1 &&
+           SSL_CTX_check_private_key(&ctx) == 1;
+  });
+  return server;
+}
+
+// Debian's cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled
+// into the library) and gives no access to its socket. When more scrapers than that connect
+// at once, the rest have their SYN dropped and wait out the 1 s retransmit (the p99 of
+// tests/bench/agent_scrape_bench showed it). Linux lets listen() be called again to change
+// the backlog, so find our listening socket by its port and widen it.
+void widen_backlog(int port) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET6
+                ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (p == port) ::listen(fd, 1024);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
+                       std::map<std::string, std::string> users)
+    : server_(std::move(server)), tls_(tls), auth_(std::make_unique<BasicAuth>(std::move(users))) {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  server_->set_keep_alive_timeout(5);
+  // cpp-httplib closes a kept-alive connection after 5 requests by default: scrapers would
+  // reconnect all the time (see widen_backlog for why that hurts).
+  server_->set_keep_alive_max_count(1000);
+  server_->set_read_timeout(10);
+  server_->set_write_timeout(10);
+  server_->set_payload_max_length(64 * 1024);  // only GETs: nothing big comes in
+  // Basic auth guards every route, including those added later.
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!auth_->enabled() || auth_->allows(req.get_header_value("Authorization")))
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Basic realm=\"goscry\", charset=\"UTF-8\"");
+    res.set_content("401 Unauthorized\n", "text/plain; charset=utf-8");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server_->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                                    std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log::error("HTTP handler failed", {{"path", req.path}, {"error", what}});
+    res.status = 500;
+    res.set_content("500 Internal Server Error\n", "text/plain; charset=utf-8");
+  });
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(const WebConfig& web) {
+  std::unique_ptr<httplib::Server> server;
+  if (web.tls) {
+    server = make_tls_server(*web.tls);
+    if (!server->is_valid())
+      return fail("TLS: cannot use cert_file " + web.tls->cert_file + " with key_file " +
+                  web.tls->key_file);
+  } else {
+    server = std::make_unique<httplib::Server>();
+  }
+  return std::unique_ptr<HttpServer>(
+      new HttpServer(std::move(server), web.tls.has_value(), web.basic_auth_users));
+}
+
+void HttpServer::get(const std::string& pattern, Handler handler) {
+  server_->Get(pattern, std::move(handler));
+}
+
+Result<std::string> HttpServer::bind(const std::string& host, int port) {
+  int bound = port;
+  if (port == 0) bound = server_->bind_to_any_port(host);
+  else if (!server_->bind_to_port(host, port)) bound = -1;
+  if (bound <= 0)
+    return fail("cannot listen on " + host + ":" + std::to_string(port) +
+                " (address in use, not local, or not permitted)");
+  widen_backlog(bound);
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(bound);
+}
+
+void HttpServer::start() {
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void HttpServer::stop() {
+  if (!thread_.joinable()) return;
+  server_->stop();
+  thread_.join();
+}
+
+}  // namespace goscry

@@ -1,0 +1,4 @@
+# Benchmark of the agent's /metrics path (render + HTTP, 20 concurrent scrapers). Not run
+# by CTest: ninja -C build agent_scrape_bench && build/tests/bench/agent_scrape_bench
+add_executable(agent_scrape_bench ${CMAKE_CURRENT_LIST_DIR}/agent_scrape_bench.cpp)
+target_link_libraries(agent_scrape_bench PRIVATE goscry_agent goscry_warnings)

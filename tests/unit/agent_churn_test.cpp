@@ -1,0 +1,130 @@
+// 1,000 short-lived Go processes come and go under `goscry agent --all`: the agent tracks
+// them up to max_targets, never exports more series than the documented budget, drops
+// every series of a dead target once its grace period is over, and its RSS stays flat.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "agent/target_metrics.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/processes.h"
+
+namespace goscry::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr size_t kTargets = 1000;
+constexpr size_t kBatch = 50;
+constexpr size_t kMaxTargets = 40;  // below the batch size: the cap is exercised every batch
+constexpr size_t kSiteCap = 50;
+// docs/agent.md: the agent's own samples (goscry_* without pid, process_*).
+constexpr size_t kSelfSamples = 32;
+
+struct Scrape {
+  size_t samples = 0;
+  size_t target_samples = 0;  // samples with a pid label
+  std::set<pid_t> pids;
+};
+
+Scrape scrape(const AgentProcess& agent) {
+  Scrape s;
+  for (const auto& line : split_lines(http_get(agent.url("/metrics")).body)) {
+    if (line.empty() || line[0] == '#') continue;
+    ++s.samples;
+    auto at = line.find("pid=\"");
+    if (at != std::string::npos) {
+      ++s.target_samples;
+      s.pids.insert(std::stoi(line.substr(at + 5)));
+    }
+  }
+  return s;
+}
+
+size_t live_targets(const AgentProcess& agent) {
+  json j = json::parse(http_get(agent.url("/api/v1/targets")).body, nullptr, false);
+  size_t n = 0;
+  if (j.is_object())
+    for (const auto& t : j["targets"]) n += t["alive"] == true;
+  return n;
+}
+
+bool any_of(const std::set<pid_t>& seen, const std::set<pid_t>& dead) {
+  for (pid_t p : seen)
+    if (dead.contains(p)) return true;
+  return false;
+}
+
+TEST(AgentChurn, ThousandShortLivedTargetsStayWithinTheSeriesBudget) {
+  auto dir = std::filesystem::temp_directory_path() / ("goscry-churn-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "agent.yml") << "all: true\nscan_interval: 50ms\ngrace_period: 500ms\n"
+                                   << "max_targets: " << kMaxTargets << "\nsite_cap: " << kSiteCap
+                                   << "\n";
+  AgentProcess agent({"--config", (dir / "agent.yml").string(), "--log-level", "warn"});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  const size_t budget =
+      kSelfSamples + kMaxTargets * TargetMetrics::max_samples_per_target(kSiteCap);
+
+  const std::string hello = hello_fixture();
+  std::set<pid_t> dead;
+  size_t max_samples = 0;
+  std::size_t rss_start = agent.rss_bytes(), rss_middle = 0;
+  auto started = std::chrono::steady_clock::now();
+
+  for (size_t done = 0; done < kTargets; done += kBatch) {
+    std::vector<HeldProcess> batch;
+    for (size_t i = 0; i < kBatch; ++i) batch.emplace_back(std::vector<std::string>{hello, "wait"});
+    // The agent fills every slot (the batch alone is larger than max_targets)...
+    ASSERT_TRUE(poll_until([&] { return live_targets(agent) == kMaxTargets; }, 20s))
+        << "batch at " << done << ": " << live_targets(agent) << " live targets\n" << agent.log();
+    Scrape s = scrape(agent);
+    max_samples = std::max(max_samples, s.samples);
+    EXPECT_LE(s.samples, budget);
+    EXPECT_LE(s.target_samples, kMaxTargets * TargetMetrics::max_samples_per_target(kSiteCap));
+    for (auto& p : batch) {
+      dead.insert(p.pid());
+      p.kill_and_wait();
+    }
+    if (done + kBatch == kTargets / 2) {
+      // ...and half-way, every series of the 500 dead ones is gone after the grace period.
+      EXPECT_TRUE(poll_until([&] { return !any_of(scrape(agent).pids, dead); }, 5s));
+      rss_middle = agent.rss_bytes();
+    }
+  }
+  auto killed_last = std::chrono::steady_clock::now();
+  ASSERT_TRUE(poll_until([&] { return !any_of(scrape(agent).pids, dead); }, 10s))
+      << "series of dead targets remain";
+  double vanished_after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_last).count();
+  std::size_t rss_end = agent.rss_bytes();
+  double seconds = std::chrono::duration<double>(killed_last - started).count();
+
+  std::string metrics = http_get(agent.url("/metrics")).body;
+  const std::string kSkipped = "\ngoscry_targets_skipped_total ";
+  auto at = metrics.find(kSkipped);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  std::string skipped = metrics.substr(at + kSkipped.size(),
+                                       metrics.find('\n', at + 1) - at - kSkipped.size());
+  EXPECT_GE(std::stoul(skipped), (kTargets / kBatch) * (kBatch - kMaxTargets) / 2)
+      << "the cap left out too few";
+  std::printf(
+      "churn: %zu targets in %.1f s; max %zu samples per scrape (budget %zu); "
+      "last series gone %.2f s after the last kill (grace 0.5 s); agent RSS start %.1f MiB, "
+      "middle %.1f MiB, end %.1f MiB; %s skipped over the cap\n",
+      kTargets, seconds, max_samples, budget, vanished_after, rss_start / 1048576.0,
+      rss_middle / 1048576.0, rss_end / 1048576.0, skipped.c_str());
+#ifndef __SANITIZE_ADDRESS__  // ASan's quarantine holds freed memory (up to 256 MiB) by design
+  EXPECT_LT(rss_end, rss_start + 8 * 1048576) << "RSS grew by more than 8 MiB";
+#endif
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace goscry::testing
