@@ -30,8 +30,6 @@ void add_symbolize_verb(CLI::App& app, VerbRun& run);
 void add_dump_verb(CLI::App& app, VerbRun& run);
 void add_leaks_verb(CLI::App& app, VerbRun& run);
 
-// "30s", "2m", "500ms", "1h"; a bare number is seconds.
-Result<std::chrono::milliseconds> parse_duration(const std::string& text);
 void add_agent_verb(CLI::App& app, VerbRun& run);
 
 }  // namespace goscry

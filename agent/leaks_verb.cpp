@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "agent/agent_config.h"
 #include "agent/attacher.h"
 #include "agent/bpf_loader.h"
 #include "agent/cli.h"
@@ -149,29 +150,6 @@ int run_leaks(const LeaksOptions& o) {
 
 }  // namespace
 
-Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (...) {
-    return fail("bad duration \"" + text + "\" (try 30s, 2m, 500ms)");
-  }
-  const std::string unit = text.substr(used);
-  double ms = 0;
-  if (unit == "ms")
-    ms = v;
-  else if (unit == "s" || unit.empty())
-    ms = v * 1000;
-  else if (unit == "m")
-    ms = v * 60000;
-  else if (unit == "h")
-    ms = v * 3600000;
-  else
-    return fail("bad duration \"" + text + "\" (try 30s, 2m, 500ms)");
-  if (!(ms > 0) || ms > 1e11) return fail("duration \"" + text + "\" out of range");
-  return std::chrono::milliseconds(std::int64_t(ms));
-}
 
 void add_leaks_verb(CLI::App& app, VerbRun& run) {
   auto o = std::make_shared<LeaksOptions>();
