@@ -15,21 +15,13 @@ namespace goscry {
 
 namespace {
 
-struct FunctionRange {
-  std::uint64_t entry = 0;
-  std::uint64_t end = 0;
-};
-
-// TEMPORARY: from .symtab, so unstripped binaries only; replaced by
-// GoBinary::find_function when merged (function addresses come from .gopclntab).
-Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
-  for (const auto& s : elf.symbols())
-    if (s.type == STT_FUNC && s.name == name && s.size > 0)
-      return FunctionRange{s.value, s.value + s.size};
-  return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
+Result<CodeBounds> find_function(const GoSymbols& sym, std::string_view name) {
+  auto f = sym.find_function(name);
+  if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
+  return *f;
 }
 
-// TEMPORARY, like find_function: a data symbol's link-time address from .symtab (0 when
+// TEMPORARY, like GoSymbols: a data symbol's link-time address from .symtab (0 when
 // absent: stripped binaries fall back to timing GC pauses by the probes).
 std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
   for (const auto& s : elf.symbols())
@@ -40,17 +32,17 @@ std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
 // Builds the uprobes of one function: at its entry, or at each of its RETs.
 class PlanBuilder {
  public:
-  PlanBuilder(const ElfFile& elf, const std::string& binary, int pid, ProbePlan& plan)
-      : elf_(elf), binary_(binary), pid_(pid), plan_(plan) {}
+  PlanBuilder(const GoSymbols& sym, const std::string& binary, int pid, ProbePlan& plan)
+      : sym_(sym), elf_(sym.elf()), binary_(binary), pid_(pid), plan_(plan) {}
 
   Result<void> at_entry(std::string_view function, RuntimeProgram program) {
-    auto f = find_function(elf_, function);
+    auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
     return add(program, f->entry, function);
   }
 
   Result<void> at_rets(std::string_view function, RuntimeProgram program) {
-    auto f = find_function(elf_, function);
+    auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
     auto code = decode_function(elf_, f->entry, f->end, std::string(function));
     if (!code) return std::unexpected(code.error());
@@ -70,6 +62,7 @@ class PlanBuilder {
     return {};
   }
 
+  const GoSymbols& sym_;
   const ElfFile& elf_;
   const std::string& binary_;
   int pid_;
@@ -130,8 +123,9 @@ Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
   return at_entry - *e_entry;
 }
 
-Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+Result<ProbePlan> plan_probes(const GoSymbols& sym, const std::string& binary_path, int pid,
                               std::string_view go_version) {
+  const ElfFile& elf = sym.elf();
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
   if (*minor < 19 || *minor > 27)
@@ -143,7 +137,7 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
   ProbePlan plan;
   plan.settings = *settings;
   if (plan.settings.work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
-  PlanBuilder b(elf, binary_path, pid, plan);
+  PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
   const bool worldstop = *minor >= 22;
@@ -166,11 +160,20 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
   if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
-  auto plan = plan_probes(**elf, exe, pid, go_version);
+  auto sym = GoSymbols::open(*elf);
+  if (!sym) return fail("pid " + std::to_string(pid) + ": " + sym.error().message);
+  return attach(loader, **sym, pid, go_version, flags);
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoSymbols& sym,
+                                                       int pid, std::string_view go_version,
+                                                       std::uint32_t flags) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto plan = plan_probes(sym, exe, pid, go_version);
   if (!plan) return std::unexpected(plan.error());
   plan->settings.flags = flags;
   if (plan->settings.work_addr) {
-    auto bias = load_bias(pid, **elf);
+    auto bias = load_bias(pid, sym.elf());
     if (!bias) return std::unexpected(bias.error());
     plan->settings.work_addr += *bias;
   }

@@ -48,7 +48,9 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
     SCOPED_TRACE(f.label());
     auto elf = ElfFile::open(f.path);
     ASSERT_TRUE(elf) << elf.error().message;
-    auto plan = plan_probes(**elf, f.path, 4242, f.go_version);
+    auto sym = GoSymbols::open(*elf);
+    ASSERT_TRUE(sym) << sym.error().message;
+    auto plan = plan_probes(**sym, f.path, 4242, f.go_version);
     ASSERT_TRUE(plan) << plan.error().message;
     auto minor = go_minor_version(f.go_version);
     ASSERT_TRUE(minor);
@@ -115,14 +117,18 @@ TEST(Attacher, RefusesBinariesItCannotProbe) {
     auto elf = ElfFile::open(f.path);
     ASSERT_TRUE(elf);
     // Until GoBinary::find_function (pclntab) replaces the .symtab look-up.
-    auto plan = plan_probes(**elf, f.path, 1, f.go_version);
+    auto sym = GoSymbols::open(*elf);
+    ASSERT_TRUE(sym) << sym.error().message;
+    auto plan = plan_probes(**sym, f.path, 1, f.go_version);
     ASSERT_FALSE(plan);
     EXPECT_NE(plan.error().message.find("runtime.newproc1"), std::string::npos)
         << plan.error().message;
   }
   auto elf = ElfFile::open(fixtures.front().path);
   ASSERT_TRUE(elf);
-  auto old = plan_probes(**elf, fixtures.front().path, 1, "go1.18.10");
+  auto sym = GoSymbols::open(*elf);
+  ASSERT_TRUE(sym);
+  auto old = plan_probes(**sym, fixtures.front().path, 1, "go1.18.10");
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().message, "go1.18.10: unsupported Go version (goscry knows 1.19-1.27)");
 }
