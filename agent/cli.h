@@ -24,5 +24,7 @@ void add_format_option(CLI::App& cmd, std::string& format);
 
 void add_info_verb(CLI::App& app, VerbRun& run);
 void add_symbolize_verb(CLI::App& app, VerbRun& run);
+void add_top_verb(CLI::App& app, VerbRun& run);
+void add_gc_verb(CLI::App& app, VerbRun& run);
 
 }  // namespace goscry
