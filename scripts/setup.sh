@@ -20,6 +20,9 @@ PACKAGES=(
   libyaml-cpp-dev libcpp-httplib-dev libssl-dev
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
+  # fuzzing (scripts/fuzz.sh): clang 14 cannot compile libstdc++ 12's <expected>; clang 16
+  # with libc++ can, and brings its own libFuzzer
+  clang-16 libclang-rt-16-dev libc++-16-dev libc++abi-16-dev
   # the oldest supported Go toolchain, and a bootstrap when no Go is installed
   golang-1.19-go
   # reference consumers used by the tests

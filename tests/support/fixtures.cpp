@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -79,7 +81,10 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
       else (i == 0 ? r.out : r.err).append(buf, n);
     }
     if (in_open && (fds[2].revents & (POLLOUT | POLLERR))) {
-      ssize_t n = write(in_pipe[1], input.data() + written, input.size() - written);
+      // POLLOUT promises room for PIPE_BUF bytes only: a larger write would block while
+      // the child blocks on its full stdout, which we would no longer drain.
+      std::size_t chunk = std::min<std::size_t>(input.size() - written, PIPE_BUF);
+      ssize_t n = write(in_pipe[1], input.data() + written, chunk);
       if (n > 0) written += n;
       if (n <= 0 || written == input.size()) {
         close(in_pipe[1]);

@@ -1,0 +1,47 @@
+#include "symbolizer/proc_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace goscry {
+namespace {
+thread_local int g_last_errno = 0;
+
+std::unexpected<Error> fail_errno(const std::string& path, int err) {
+  g_last_errno = err;
+  return fail(path + ": " + std::strerror(err));
+}
+}  // namespace
+
+int last_proc_errno() { return g_last_errno; }
+
+Result<std::string> read_proc_file(const std::string& path, std::size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(path, errno);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail_errno(path, err);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      ::close(fd);
+      g_last_errno = EFBIG;
+      return fail(path + ": larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  g_last_errno = 0;
+  return out;
+}
+
+}  // namespace goscry

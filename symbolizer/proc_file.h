@@ -1,0 +1,21 @@
+// Reading a whole file under /proc: these files report a size of 0, so they are read
+// until EOF, with a cap so that a huge file (maps of a process with millions of
+// mappings) cannot exhaust our memory.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+// The contents of `path`. The error names the path and errno's text; a missing
+// /proc/PID/... file is reported as "no process with pid PID" by the callers that know.
+Result<std::string> read_proc_file(const std::string& path, std::size_t max_bytes = 256u << 20);
+
+// errno of the last failed read_proc_file in this thread (ENOENT, EACCES, ...), for
+// callers that turn a cause into a better sentence.
+int last_proc_errno();
+
+}  // namespace goscry
