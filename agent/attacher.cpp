@@ -1,6 +1,7 @@
 #include "agent/attacher.h"
 
 #include <elf.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <cstring>
 
 #include "agent/gc_work_clock.h"
+#include "symbolizer/proc_maps.h"
 #include "symbolizer/runtime_layout.h"
 #include "symbolizer/ret_finder.h"
 
@@ -109,18 +111,17 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
 
 Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
   if (elf.elf_type() != ET_DYN) return 0;
-  auto e_entry = elf.file_bytes().u64(offsetof(Elf64_Ehdr, e_entry));
-  if (!e_entry) return std::unexpected(e_entry.error());
-  const std::string path = "/proc/" + std::to_string(pid) + "/auxv";
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return fail(path + ": " + std::strerror(errno));
-  std::uint64_t pair[2];
-  std::uint64_t at_entry = 0;
-  while (std::fread(pair, sizeof pair, 1, f) == 1 && pair[0] != AT_NULL)
-    if (pair[0] == AT_ENTRY) at_entry = pair[1];
-  std::fclose(f);
-  if (at_entry == 0) return fail(path + ": no AT_ENTRY");
-  return at_entry - *e_entry;
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  struct stat st {};
+  if (::stat(exe.c_str(), &st) != 0) return fail(exe + ": " + std::strerror(errno));
+  auto maps = ProcMaps::read(pid);
+  if (!maps) return std::unexpected(maps.error());
+  // Any mapping of the executable's inode: its start minus the ELF address of its offset.
+  for (const auto& m : maps->mappings()) {
+    if (m.inode != st.st_ino || !m.file_backed()) continue;
+    if (auto vaddr = file_offset_to_vaddr(elf, m, m.offset)) return m.start - *vaddr;
+  }
+  return fail("pid " + std::to_string(pid) + ": the executable is not mapped");
 }
 
 Result<ProbePlan> plan_probes(const GoSymbols& sym, const std::string& binary_path, int pid,

@@ -28,9 +28,8 @@ struct ProbePlan {
 Result<ProbePlan> plan_probes(const GoSymbols& sym, const std::string& binary_path, int pid,
                               std::string_view go_version);
 
-// TEMPORARY until proc_maps (branch procfs) merges: how far a PIE is loaded from its
-// link-time addresses, from the entry point in /proc/PID/auxv against the file's e_entry
-// (0 for ET_EXEC).
+// How far a PIE is loaded from its link-time addresses (0 for ET_EXEC), from where
+// /proc/PID/maps puts the executable's file.
 Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
 
 class Attachment {

@@ -8,10 +8,10 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <vector>
 
 #include "symbolizer/error.h"
+#include "symbolizer/process.h"
 #include "symbolizer/runtime_globals.h"
 #include "symbolizer/runtime_layout.h"
 
@@ -31,11 +31,7 @@ struct GoroutineSnapshot {
 };
 
 // `allg` holds run-time addresses (link-time + load bias).
-Result<GoroutineSnapshot> read_goroutines(int pid, const AllgAddresses& allg,
+Result<GoroutineSnapshot> read_goroutines(const Process& process, const AllgAddresses& allg,
                                           const RuntimeLayout& layout);
-
-// Reads `len` bytes at the target's `addr` (process_vm_readv). INTERIM until
-// symbolizer/process.h (branch procfs) lands.
-Result<void> read_remote(int pid, std::uint64_t addr, std::span<std::uint8_t> out);
 
 }  // namespace goscry

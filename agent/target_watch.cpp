@@ -1,10 +1,7 @@
 #include "agent/target_watch.h"
 
-#include <signal.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <fstream>
 
 #include "agent/goroutine_snapshot.h"
@@ -30,35 +27,27 @@ bool process_alive(int pid) {
          line[close + 2] != 'X';
 }
 
-namespace {
-
-std::string exe_path(int pid) {
-  char buf[4096];
-  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
-  ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, n) : link;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
   const std::string who = "pid " + std::to_string(pid);
-  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH) || !process_alive(pid))
-    return fail("no process with pid " + std::to_string(pid));
+  if (pid <= 0 || !process_alive(pid)) return fail("no process with pid " + std::to_string(pid));
+  // Before reading anything of the target: the sentence names every missing capability.
   if (auto why = missing_privileges()) return fail(*why);
-  const std::string exe = exe_path(pid);
-  auto elf = ElfFile::open("/proc/" + std::to_string(pid) + "/exe");
+  auto process = Process::attach_readonly(pid);
+  if (!process) return std::unexpected(process.error());
+  const std::string exe = (*process)->exe_path();
+  auto elf = ElfFile::open((*process)->exe_host_path());
   if (!elf) return fail(who + " (" + exe + "): " + elf.error().message);
   auto sym = GoSymbols::open(*elf);
   if (!sym) {
     std::string why = sym.error().message;
-    why = why.substr(why.find(": ") + 2);  // drop the /proc path: the exe is named instead
+    why = why.substr(why.find(": ") + 2);  // the path we opened: the exe is named instead
     return fail(who + " (" + exe + "): " + why);
   }
   auto bias = load_bias(pid, **elf);
   if (!bias) return fail(who + ": " + bias.error().message);
   std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
   w->exe_ = exe;
+  w->process_ = std::move(*process);
   auto loader = BpfLoader::open();
   if (!loader) return std::unexpected(loader.error());
   w->loader_ = std::move(*loader);
@@ -92,7 +81,7 @@ Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   if (!allg) return std::unexpected(allg.error());
   allg->allglen += bias;
   allg->allgptr += bias;
-  auto snap = read_goroutines(pid_, *allg, *layout);
+  auto snap = read_goroutines(*process_, *allg, *layout);
   if (!snap) return std::unexpected(snap.error());
   const auto tgid = std::uint32_t(pid_);
   goroutines_.set_snapshot(*snap, [&](std::uint64_t goid) {

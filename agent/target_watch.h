@@ -18,6 +18,7 @@
 #include "agent/gc_tracker.h"
 #include "agent/go_symbols.h"
 #include "agent/goroutine_tracker.h"
+#include "symbolizer/process.h"
 
 namespace goscry {
 
@@ -55,6 +56,7 @@ class TargetWatch {
   int pid_;
   std::string exe_;
   std::shared_ptr<GoSymbols> symbols_;
+  std::unique_ptr<Process> process_;
   std::unique_ptr<BpfLoader> loader_;
   std::unique_ptr<Attachment> attachment_;
   GoroutineTracker goroutines_;
