@@ -17,13 +17,14 @@ namespace goscry {
 
 namespace {
 
-Result<CodeBounds> find_function(const GoSymbols& sym, std::string_view name) {
+// Function bounds come from the .gopclntab, which stripped binaries keep.
+Result<FuncBounds> find_function(const GoBinary& sym, std::string_view name) {
   auto f = sym.find_function(name);
   if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
   return *f;
 }
 
-// TEMPORARY, like GoSymbols: a data symbol's link-time address from .symtab (0 when
+// A data symbol's link-time address from .symtab (0 when
 // absent: stripped binaries fall back to timing GC pauses by the probes).
 std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
   for (const auto& s : elf.symbols())
@@ -34,7 +35,7 @@ std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
 // Builds the uprobes of one function: at its entry, or at each of its RETs.
 class PlanBuilder {
  public:
-  PlanBuilder(const GoSymbols& sym, const std::string& binary, int pid, ProbePlan& plan)
+  PlanBuilder(const GoBinary& sym, const std::string& binary, int pid, ProbePlan& plan)
       : sym_(sym), elf_(sym.elf()), binary_(binary), pid_(pid), plan_(plan) {}
 
   Result<void> at_entry(std::string_view function, RuntimeProgram program) {
@@ -64,7 +65,7 @@ class PlanBuilder {
     return {};
   }
 
-  const GoSymbols& sym_;
+  const GoBinary& sym_;
   const ElfFile& elf_;
   const std::string& binary_;
   int pid_;
@@ -124,7 +125,7 @@ Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
   return fail("pid " + std::to_string(pid) + ": the executable is not mapped");
 }
 
-Result<ProbePlan> plan_probes(const GoSymbols& sym, const std::string& binary_path, int pid,
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version) {
   const ElfFile& elf = sym.elf();
   auto minor = go_minor_version(go_version);
@@ -161,12 +162,12 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
   if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
-  auto sym = GoSymbols::open(*elf);
+  auto sym = GoBinary::from_elf(*elf);
   if (!sym) return fail("pid " + std::to_string(pid) + ": " + sym.error().message);
   return attach(loader, **sym, pid, go_version, flags);
 }
 
-Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoSymbols& sym,
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoBinary& sym,
                                                        int pid, std::string_view go_version,
                                                        std::uint32_t flags) {
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";

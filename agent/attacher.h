@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agent/bpf_loader.h"
-#include "agent/go_symbols.h"
+#include "symbolizer/go_binary.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
 
@@ -25,7 +25,7 @@ struct ProbePlan {
 // The probes for `sym`'s binary (the file at `binary_path`, run as `pid`, built by
 // `go_version`). Addresses in the settings (work_addr) are link-time ones: attach() adds
 // the load bias.
-Result<ProbePlan> plan_probes(const GoSymbols& sym, const std::string& binary_path, int pid,
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version);
 
 // How far a PIE is loaded from its link-time addresses (0 for ET_EXEC), from where
@@ -39,7 +39,7 @@ class Attachment {
   static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, int pid,
                                                     std::string_view go_version,
                                                     std::uint32_t flags = 0);
-  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoSymbols& sym,
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoBinary& sym,
                                                     int pid, std::string_view go_version,
                                                     std::uint32_t flags = 0);
   // Detaches every probe, then forgets the target's map entries.

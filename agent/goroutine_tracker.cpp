@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "agent/creation_site.h"
+
 namespace goscry {
 
 bool is_system_start_function(std::string_view f) {
@@ -27,7 +29,10 @@ SiteStats& GoroutineTracker::site(std::uint64_t gopc, std::uint64_t startpc) {
   SiteStats& s = it->second;
   if (fresh) {
     s.gopc = gopc;
-    s.name = symbols_->site_name(gopc - bias_);
+    const CreationSite c = creation_site(*symbols_, gopc - bias_);
+    s.name = c.display();
+    s.file = c.file;
+    s.line = c.line;
   }
   if (startpc != 0 && s.start_function.empty()) {
     auto f = symbols_->function_at(startpc - bias_);

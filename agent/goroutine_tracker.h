@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "agent/bpf_loader.h"
-#include "agent/go_symbols.h"
+#include "symbolizer/go_binary.h"
 #include "agent/goroutine_snapshot.h"
 
 namespace goscry {
@@ -33,7 +33,9 @@ bool is_system_start_function(std::string_view function);
 
 struct SiteStats {
   std::uint64_t gopc = 0;  // run-time address
-  std::string name;        // "main.spawnShort" (with file:line when line tables are known)
+  std::string name;        // "main.spawnShort main.go:55" (CreationSite::display)
+  std::string file;        // full path of the go statement's file
+  int line = 0;
   std::string start_function;
   bool system = false;
   std::uint64_t created = 0;  // since attach
@@ -52,7 +54,7 @@ struct GoroutineTotals {
 class GoroutineTracker {
  public:
   // `bias`: run-time pc - link-time pc (PIE load bias).
-  GoroutineTracker(std::shared_ptr<const GoSymbols> symbols, std::uint64_t bias)
+  GoroutineTracker(std::shared_ptr<const GoBinary> symbols, std::uint64_t bias)
       : symbols_(std::move(symbols)), bias_(bias) {}
 
   // The attach-time snapshot; `seen_born(goid)` says whether the probes saw it created.
@@ -78,7 +80,7 @@ class GoroutineTracker {
   bool system_start(std::uint64_t startpc);
   void recompute(std::uint64_t now_ns);
 
-  std::shared_ptr<const GoSymbols> symbols_;
+  std::shared_ptr<const GoBinary> symbols_;
   std::uint64_t bias_;
   std::unordered_map<std::uint64_t, Member> snapshot_;  // goid -> site, alive at attach
   std::uint64_t snapshot_alive_ = 0;

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   goscry::VerbRun run;
+  goscry::add_info_verb(app, run);
+  goscry::add_symbolize_verb(app, run);
   goscry::add_top_verb(app, run);
   goscry::add_gc_verb(app, run);
 

@@ -37,12 +37,14 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
   const std::string exe = (*process)->exe_path();
   auto elf = ElfFile::open((*process)->exe_host_path());
   if (!elf) return fail(who + " (" + exe + "): " + elf.error().message);
-  auto sym = GoSymbols::open(*elf);
+  auto sym = GoBinary::from_elf(*elf);
   if (!sym) {
     std::string why = sym.error().message;
     why = why.substr(why.find(": ") + 2);  // the path we opened: the exe is named instead
     return fail(who + " (" + exe + "): " + why);
   }
+  if ((*sym)->go_version().empty())
+    return fail(who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
   auto bias = load_bias(pid, **elf);
   if (!bias) return fail(who + ": " + bias.error().message);
   std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));

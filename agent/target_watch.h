@@ -16,7 +16,7 @@
 #include "agent/attacher.h"
 #include "agent/bpf_loader.h"
 #include "agent/gc_tracker.h"
-#include "agent/go_symbols.h"
+#include "symbolizer/go_binary.h"
 #include "agent/goroutine_tracker.h"
 #include "symbolizer/process.h"
 
@@ -34,7 +34,7 @@ class TargetWatch {
   ~TargetWatch();
 
   int pid() const { return pid_; }
-  const std::string& go_version() const { return symbols_->go_version(); }
+  std::string go_version() const { return symbols_->go_version(); }
   const std::string& exe() const { return exe_; }
 
   // Waits up to `timeout_ms` for STW / untracked-exit events and feeds them to the
@@ -49,13 +49,13 @@ class TargetWatch {
   std::uint64_t lost() const;
 
  private:
-  TargetWatch(int pid, std::shared_ptr<GoSymbols> symbols, std::uint64_t bias)
+  TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
       : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
   Result<void> snapshot(std::uint64_t bias);
 
   int pid_;
   std::string exe_;
-  std::shared_ptr<GoSymbols> symbols_;
+  std::shared_ptr<GoBinary> symbols_;
   std::unique_ptr<Process> process_;
   std::unique_ptr<BpfLoader> loader_;
   std::unique_ptr<Attachment> attachment_;

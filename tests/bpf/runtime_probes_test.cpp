@@ -172,7 +172,7 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
     SCOPED_TRACE(f.label());
     auto elf = ElfFile::open(f.path);
     ASSERT_TRUE(elf);
-    auto minor = go_minor_version(f.go_version);
+    auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor);
     Child child(f.path);
     ASSERT_EQ(child.read_line(), "ready");
@@ -284,7 +284,7 @@ TEST(RuntimeProbes, TraceEventsDescribeEachGoroutine) {
     SCOPED_TRACE(f.label());
     auto elf = ElfFile::open(f.path);
     ASSERT_TRUE(elf);
-    auto minor = go_minor_version(f.go_version);
+    auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor);
     Child child(f.path);
     ASSERT_EQ(child.read_line(), "ready");

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "agent/attacher.h"
-#include "agent/go_symbols.h"
 #include "agent/privileges.h"
 #include "symbolizer/process.h"
 #include "tests/support/child_process.h"
@@ -58,7 +57,7 @@ struct ProbeBytes {
 ProbeBytes probe_bytes(int pid, const std::string& path, const std::string& go_version) {
   ProbeBytes out;
   auto elf = ElfFile::open(path);
-  auto sym = elf ? GoSymbols::open(*elf) : Result<std::shared_ptr<GoSymbols>>(fail("no elf"));
+  auto sym = elf ? GoBinary::from_elf(*elf) : Result<std::shared_ptr<GoBinary>>(fail("no elf"));
   auto plan = sym ? plan_probes(**sym, path, pid, go_version) : Result<ProbePlan>(fail("no sym"));
   auto bias = elf ? load_bias(pid, **elf) : Result<std::uint64_t>(fail("no elf"));
   auto proc = Process::attach_readonly(pid);
@@ -190,7 +189,7 @@ TEST(VerbErrors, NonGoProcessIsOneSentence) {
     auto r = run_command({goscry_binary(), verb, "--pid", std::to_string(sleeper.pid())});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err, std::string("goscry ") + verb + ": pid " + std::to_string(sleeper.pid()) +
-                         " (" + exe + "): not a Go binary (no .go.buildinfo)\n");
+                         " (" + exe + "): not a Go binary (no .gopclntab, no .go.buildinfo)\n");
   }
 }
 

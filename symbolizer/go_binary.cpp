@@ -1,0 +1,139 @@
+#include "symbolizer/go_binary.h"
+
+#include <elf.h>
+
+#include "symbolizer/moduledata.h"
+
+namespace goscry {
+namespace {
+
+struct TableLocation {
+  ByteReader bytes;
+  std::uint64_t vaddr = 0;
+};
+
+// The table by section name: internal linking names it .gopclntab; external linking may
+// fold it into .data.rel.ro.gopclntab.
+std::optional<Result<TableLocation>> pclntab_by_section(const ElfFile& elf) {
+  for (const char* name : {".gopclntab", ".data.rel.ro.gopclntab"}) {
+    const ElfSection* s = elf.section(name);
+    if (s == nullptr) continue;
+    auto data = elf.section_data(*s);
+    if (!data) return Result<TableLocation>(std::unexpected(data.error()));
+    return Result<TableLocation>(TableLocation{*data, s->addr});
+  }
+  return std::nullopt;
+}
+
+// Without such a section (no section headers, or the table inside another section), look
+// for a header that reads as one — known magic, sane fields, a table that fits — in the
+// loaded, non-executable parts of the file.
+std::optional<TableLocation> pclntab_by_magic(const ElfFile& elf) {
+  for (const auto& seg : elf.segments()) {
+    if (seg.type != PT_LOAD || (seg.flags & PF_X) || seg.filesz == 0) continue;
+    auto data = elf.file_bytes().sub(seg.offset, seg.filesz);
+    if (!data) continue;
+    for (std::uint64_t off = 0; off + 64 <= data->size(); off += 8) {
+      auto m = data->u32(off);
+      if (!m || (*m | 0xf) != 0xffffffff || (*m & 0xf) == 0xf) continue;
+      if (*m != 0xfffffffb && *m != 0xfffffffa && *m != 0xfffffff0 && *m != 0xfffffff1) continue;
+      auto table = data->from(off);
+      if (read_pclntab_header(*table)) return TableLocation{*table, seg.vaddr + off};
+    }
+  }
+  return std::nullopt;
+}
+
+// The address of go:func.* from the symbol table, when moduledata is not found.
+std::uint64_t gofunc_symbol(const ElfFile& elf) {
+  for (const auto& s : elf.symbols())
+    if (s.name == "go:func.*" || s.name == "go.func.*") return s.value;
+  return 0;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<GoBinary>> GoBinary::open(const std::string& path) {
+  auto elf = ElfFile::open(path);
+  if (!elf) return std::unexpected(elf.error());
+  return from_elf(*elf);
+}
+
+Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<ElfFile> elf) {
+  const std::string& path = elf->path();
+  std::shared_ptr<GoBinary> b(new GoBinary());
+  b->elf_ = elf;
+  auto bi = read_buildinfo(*elf);
+  if (bi) b->build_info_ = std::move(*bi);
+
+  std::optional<TableLocation> loc;
+  if (auto by_name = pclntab_by_section(*elf)) {
+    if (!*by_name) return fail(path + ": .gopclntab: " + by_name->error().message);
+    loc = **by_name;
+  } else {
+    loc = pclntab_by_magic(*elf);
+  }
+  if (!loc) {
+    if (!b->build_info_) return fail(path + ": not a Go binary (no .gopclntab, no .go.buildinfo)");
+    return fail(path + ": no .gopclntab (a Go binary without its function table)");
+  }
+  b->pclntab_vaddr_ = loc->vaddr;
+
+  auto header = read_pclntab_header(loc->bytes);
+  if (!header) return fail(path + ": .gopclntab: " + header.error().message);
+  PclntabContext ctx;
+  if (header->version != PclntabVersion::Go12) {
+    auto md = find_moduledata(*elf, loc->vaddr, *header, b->go_minor());
+    if (md) {
+      ctx.text_start = md->text;
+      ctx.gofunc = md->gofunc;
+    } else {
+      // Last resorts: the header's textStart (1.18-1.25), else .text (right for internal
+      // linking); go:func.* from the symbol table.
+      const ElfSection* text = elf->section(".text");
+      if (header->text_start == 0 && text) ctx.text_start = text->addr;
+      ctx.gofunc = gofunc_symbol(*elf);
+    }
+  }
+  ElfFile* raw = elf.get();
+  ctx.read_image = [raw](std::uint64_t vaddr, std::uint64_t len) {
+    return raw->read_vaddr(vaddr, len);
+  };
+  auto table = Pclntab::parse(loc->bytes, std::move(ctx));
+  if (!table) return fail(path + ": .gopclntab: " + table.error().message);
+  b->pclntab_ = std::move(*table);
+  return b;
+}
+
+std::string GoBinary::pclntab_format() const {
+  return std::string(pclntab_version_name(pclntab_->header().version));
+}
+
+FuncBounds GoBinary::bounds(std::size_t i) const {
+  return FuncBounds{std::string(pclntab_->name(i)), pclntab_->entry(i), pclntab_->end(i)};
+}
+
+std::optional<FuncBounds> GoBinary::find_function(std::string_view name) const {
+  auto i = pclntab_->find(name);
+  if (!i) return std::nullopt;
+  return bounds(*i);
+}
+
+std::optional<FuncBounds> GoBinary::function_at(std::uint64_t pc) const {
+  auto i = pclntab_->function_index(pc);
+  if (!i) return std::nullopt;
+  return bounds(*i);
+}
+
+std::vector<Frame> GoBinary::frames(std::uint64_t pc) const {
+  thread_local std::vector<PclntabFrame> raw;
+  raw.clear();
+  pclntab_->frames(pc, raw);
+  std::vector<Frame> out;
+  out.reserve(raw.size());
+  for (const auto& f : raw)
+    out.push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined});
+  return out;
+}
+
+}  // namespace goscry

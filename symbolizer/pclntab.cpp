@@ -1,0 +1,409 @@
+#include "symbolizer/pclntab.h"
+
+#include <algorithm>
+#include <climits>
+
+namespace goscry {
+namespace {
+
+constexpr std::uint32_t kMagic12 = 0xfffffffb;
+constexpr std::uint32_t kMagic116 = 0xfffffffa;
+constexpr std::uint32_t kMagic118 = 0xfffffff0;
+constexpr std::uint32_t kMagic120 = 0xfffffff1;
+
+// runtime/symtab.go: _PCDATA_InlTreeIndex and _FUNCDATA_InlTree.
+constexpr std::uint32_t kPcdataInlTreeIndex = 2;
+constexpr std::uint32_t kFuncdataInlTree = 3;
+// A hostile inline tree could chain parentPc values in a cycle; real ones are shallow.
+constexpr int kMaxInlineDepth = 64;
+
+std::uint32_t trunc32(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
+
+}  // namespace
+
+std::string_view pclntab_version_name(PclntabVersion v) {
+  switch (v) {
+    case PclntabVersion::Go12: return "1.2";
+    case PclntabVersion::Go116: return "1.16";
+    case PclntabVersion::Go118: return "1.18";
+    case PclntabVersion::Go120: return "1.20";
+  }
+  return "?";
+}
+
+Result<PclntabHeader> read_pclntab_header(ByteReader t) {
+  PclntabHeader h;
+  auto magic = t.u32(0);
+  if (!magic) return fail("header: " + magic.error().message);
+  h.magic = *magic;
+  switch (h.magic) {
+    case kMagic12: h.version = PclntabVersion::Go12; break;
+    case kMagic116: h.version = PclntabVersion::Go116; break;
+    case kMagic118: h.version = PclntabVersion::Go118; break;
+    case kMagic120: h.version = PclntabVersion::Go120; break;
+    default: return fail("unknown pclntab magic " + to_hex(h.magic));
+  }
+  auto pad1 = t.u8(4), pad2 = t.u8(5), quantum = t.u8(6), ptr = t.u8(7);
+  if (!pad1 || !pad2 || !quantum || !ptr) return fail("header: truncated");
+  if (*pad1 != 0 || *pad2 != 0) return fail("header: non-zero padding");
+  if (*quantum != 1 && *quantum != 2 && *quantum != 4)
+    return fail("header: bad instruction quantum " + std::to_string(*quantum));
+  if (*ptr != 4 && *ptr != 8) return fail("header: bad pointer size " + std::to_string(*ptr));
+  h.quantum = *quantum;
+  h.ptr_size = *ptr;
+  const unsigned p = h.ptr_size;
+
+  // Header words after the first 8 bytes, in order; which ones exist depends on the format.
+  auto word = [&](unsigned i) { return t.uptr(8 + std::uint64_t(i) * p, p); };
+  auto nfunc = word(0);
+  if (!nfunc) return fail("header: truncated");
+  h.nfunc = *nfunc;
+  if (h.nfunc == 0) return fail("header: no functions");
+
+  std::uint64_t functab_off = 0, entsize = 0;
+  if (h.version == PclntabVersion::Go12) {
+    functab_off = 8 + p;
+    entsize = 2 * p;
+  } else {
+    bool has_text = h.version != PclntabVersion::Go116;
+    unsigned k = has_text ? 1 : 0;
+    std::uint64_t vals[7];
+    for (unsigned i = 0; i < 6 + k; ++i) {
+      auto v = word(1 + i);
+      if (!v) return fail("header: truncated");
+      vals[i] = *v;
+    }
+    h.nfiles = vals[0];
+    if (has_text) h.text_start = vals[1];
+    h.funcname_off = vals[1 + k];
+    h.cu_off = vals[2 + k];
+    h.filetab_off = vals[3 + k];
+    h.pctab_off = vals[4 + k];
+    h.pcln_off = vals[5 + k];
+    const std::pair<const char*, std::uint64_t> offs[] = {
+        {"funcname", h.funcname_off}, {"cu", h.cu_off},       {"filetab", h.filetab_off},
+        {"pctab", h.pctab_off},       {"pcln", h.pcln_off}};
+    for (const auto& [what, off] : offs) {
+      if (off > t.size())
+        return fail(std::string(what) + " table offset " + to_hex(off) + " is outside the " +
+                    std::to_string(t.size()) + "-byte table");
+    }
+    functab_off = h.pcln_off;
+    entsize = has_text ? 8 : 2 * p;
+  }
+  // nfunc + 1 entries must fit: this caps every count derived from the header.
+  if (h.nfunc > t.size() / entsize || !t.contains(functab_off, (h.nfunc + 1) * entsize))
+    return fail("function table of " + std::to_string(h.nfunc) +
+                " entries does not fit in the " + std::to_string(t.size()) + "-byte table");
+  if (h.version == PclntabVersion::Go12) {
+    auto ft = t.u32(functab_off + (h.nfunc * 2 + 1) * p);
+    if (!ft) return fail("header: truncated file table offset");
+    h.filetab_off = *ft;
+    if (h.filetab_off > t.size())
+      return fail("filetab table offset " + to_hex(h.filetab_off) + " is outside the " +
+                  std::to_string(t.size()) + "-byte table");
+  }
+  return h;
+}
+
+// One _func record, the fields goscry uses, per format (runtime2.go `_func`).
+struct Pclntab::FuncRecord {
+  std::uint64_t off = 0;  // of the record in the table
+  std::uint64_t entry = 0;
+  std::uint32_t name_off = 0;
+  std::uint32_t pcfile = 0, pcln = 0, npcdata = 0, cu_off = 0;
+  std::uint8_t nfuncdata = 0;
+  std::uint64_t pcdata_off = 0;  // of the pcdata array in the table
+};
+
+Pclntab::~Pclntab() = default;
+
+Result<std::unique_ptr<Pclntab>> Pclntab::parse(ByteReader table, PclntabContext ctx) {
+  auto h = read_pclntab_header(table);
+  if (!h) return std::unexpected(h.error());
+  std::unique_ptr<Pclntab> t(new Pclntab());
+  t->header_ = *h;
+  t->table_ = table;
+  t->ctx_ = std::move(ctx);
+  t->text_start_ = t->ctx_.text_start ? t->ctx_.text_start : h->text_start;
+  if (h->version == PclntabVersion::Go12) {
+    // 1.2: one table; offsets are relative to its start.
+    t->funcnames_ = t->pctab_ = t->pcln_ = table;
+    t->filetab_ = *table.from(h->filetab_off);
+    auto n = t->filetab_.u32(0);
+    t->nfiletab_ = n ? *n : 0;
+  } else {
+    t->funcnames_ = *table.from(h->funcname_off);
+    t->cutab_ = *table.from(h->cu_off);
+    t->filetab_ = *table.from(h->filetab_off);
+    t->pctab_ = *table.from(h->pctab_off);
+    t->pcln_ = *table.from(h->pcln_off);
+  }
+  if (auto r = t->load_functab(); !r) return std::unexpected(r.error());
+  t->index_names();
+  t->index_buckets();
+  return t;
+}
+
+Result<void> Pclntab::load_functab() {
+  const unsigned p = header_.ptr_size;
+  const bool offsets = header_.version >= PclntabVersion::Go118;
+  const std::uint64_t base = header_.version == PclntabVersion::Go12 ? 8 + p : 0;
+  const std::uint64_t entsize = offsets ? 8 : 2 * p;
+  entries_.resize(header_.nfunc + 1);
+  for (std::uint64_t i = 0; i <= header_.nfunc; ++i) {
+    std::uint64_t e;
+    if (offsets) {
+      auto v = pcln_.u32(base + i * entsize);
+      if (!v) return fail("function table: " + v.error().message);
+      e = text_start_ + *v;
+    } else {
+      auto v = pcln_.uptr(base + i * entsize, p);
+      if (!v) return fail("function table: " + v.error().message);
+      e = *v;
+    }
+    if (i > 0 && e < entries_[i - 1])
+      return fail("function table is not sorted at entry " + std::to_string(i));
+    entries_[i] = e;
+  }
+  return {};
+}
+
+std::uint64_t func_off_of(const ByteReader& pcln, const PclntabHeader& h, std::size_t i) {
+  const unsigned p = h.ptr_size;
+  if (h.version >= PclntabVersion::Go118) {
+    auto v = pcln.u32(i * 8 + 4);
+    return v ? *v : ~0ull;
+  }
+  std::uint64_t base = h.version == PclntabVersion::Go12 ? 8 + p : 0;
+  auto v = pcln.uptr(base + i * 2 * p + p, p);
+  return v ? *v : ~0ull;
+}
+
+Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
+  FuncRecord f;
+  f.off = func_off_of(pcln_, header_, i);
+  f.entry = entries_[i];
+  const unsigned p = header_.ptr_size;
+  // Offsets of nameoff, pcfile, pcln, npcdata, cuOffset, nfuncdata and pcdata[] per format.
+  std::uint64_t name, file, ln, npc, cu, nfd, pcd;
+  switch (header_.version) {
+    case PclntabVersion::Go12: name = p, file = p + 16, ln = p + 20, npc = p + 24, cu = 0,
+                               nfd = p + 31, pcd = p + 32; break;
+    case PclntabVersion::Go116: name = p, file = p + 16, ln = p + 20, npc = p + 24, cu = p + 28,
+                                nfd = p + 35, pcd = p + 36; break;
+    case PclntabVersion::Go118: name = 4, file = 20, ln = 24, npc = 28, cu = 32, nfd = 39,
+                                pcd = 40; break;
+    default: name = 4, file = 20, ln = 24, npc = 28, cu = 32, nfd = 43, pcd = 44; break;
+  }
+  auto rec = pcln_.sub(f.off, pcd);
+  if (!rec) return fail("function " + std::to_string(i) + ": " + rec.error().message);
+  f.name_off = *rec->u32(name);
+  f.pcfile = *rec->u32(file);
+  f.pcln = *rec->u32(ln);
+  f.npcdata = *rec->u32(npc);
+  f.cu_off = cu ? *rec->u32(cu) : 0;
+  f.nfuncdata = *rec->u8(nfd);
+  f.pcdata_off = f.off + pcd;
+  return f;
+}
+
+void Pclntab::index_names() {
+  const unsigned p = header_.ptr_size;
+  const std::uint64_t name_field = header_.version >= PclntabVersion::Go118 ? 4 : p;
+  names_.assign(num_functions(), std::string_view("?"));
+  by_name_.reserve(num_functions());
+  for (std::size_t i = 0; i < num_functions(); ++i) {
+    auto off = pcln_.u32(func_off_of(pcln_, header_, i) + name_field);
+    if (!off) continue;
+    auto n = funcnames_.cstring(*off, 4096);
+    if (!n) continue;
+    names_[i] = *n;
+    by_name_.emplace(*n, static_cast<std::uint32_t>(i));  // the first one wins
+  }
+}
+
+std::string_view Pclntab::cstring_at(const ByteReader& r, std::uint64_t off) const {
+  auto s = r.cstring(off, 4096);
+  return s ? *s : std::string_view("?");
+}
+
+std::string_view Pclntab::name(std::size_t i) const {
+  return i < names_.size() ? names_[i] : std::string_view("?");
+}
+
+std::optional<std::size_t> Pclntab::function_index(std::uint64_t pc) const {
+  if (entries_.empty() || pc < entries_.front() || pc >= entries_.back()) return std::nullopt;
+  // The bucket of pc bounds the search to the functions that start in it (like the
+  // runtime's findfunctab), instead of a binary search over every function.
+  auto first = entries_.begin(), last = entries_.end();
+  std::uint64_t b = (pc - entries_.front()) >> kBucketShift;
+  if (b + 1 < buckets_.size()) {
+    first = entries_.begin() + buckets_[b];
+    last = entries_.begin() + std::min<std::size_t>(buckets_[b + 1] + 1, entries_.size());
+  }
+  auto it = std::upper_bound(first, last, pc);
+  return static_cast<std::size_t>(it - entries_.begin()) - 1;
+}
+
+void Pclntab::index_buckets() {
+  // One bucket per 2^kBucketShift bytes of text: the index of the function holding its
+  // first byte. Text spans are capped, so a hostile entry range cannot blow this up.
+  std::uint64_t span = entries_.back() - entries_.front();
+  // Up to 256 MiB of text (4 MiB of buckets); beyond, binary search alone.
+  if (span >> kBucketShift > (1u << 20)) return;
+  std::size_t nb = (span >> kBucketShift) + 2;
+  buckets_.resize(nb);
+  std::size_t f = 0;
+  for (std::size_t b = 0; b < nb; ++b) {
+    std::uint64_t start = entries_.front() + (std::uint64_t(b) << kBucketShift);
+    while (f + 1 < entries_.size() - 1 && entries_[f + 1] <= start) ++f;
+    buckets_[b] = static_cast<std::uint32_t>(f);
+  }
+}
+
+std::optional<std::size_t> Pclntab::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Pclntab::mentions_name(std::string_view name) const {
+  // Names are NUL-separated; look for "\0name\0" (or the name at the very start).
+  std::string needle;
+  needle.reserve(name.size() + 2);
+  needle.push_back('\0');
+  needle.append(name);
+  needle.push_back('\0');
+  auto b = funcnames_.bytes();
+  std::string_view hay(reinterpret_cast<const char*>(b.data()), b.size());
+  if (header_.version != PclntabVersion::Go12) {
+    std::size_t end = std::min<std::size_t>(hay.size(), header_.cu_off > header_.funcname_off
+                                                            ? header_.cu_off - header_.funcname_off
+                                                            : hay.size());
+    hay = hay.substr(0, end);
+  }
+  return hay.find(needle) != std::string_view::npos ||
+         hay.substr(0, name.size() + 1) == needle.substr(1);
+}
+
+namespace {
+
+// The value of a pcvalue table at pc offset `target`, decoding from the start (what the
+// runtime's pcvalue does): no memory, sequential reads of a few hundred bytes.
+std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t target,
+                        std::uint64_t size, unsigned quantum) {
+  if (off == 0) return -1;
+  const auto bytes = tab.bytes();
+  const std::size_t n = bytes.size();
+  std::size_t pos = off;
+  auto varint = [&](std::uint32_t* v) {
+    std::uint32_t r = 0;
+    for (unsigned shift = 0; shift < 35; shift += 7) {
+      if (pos >= n) return false;
+      std::uint8_t b = bytes[pos++];
+      r |= std::uint32_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  };
+  std::uint64_t pc = 0;
+  std::int32_t val = -1;
+  for (bool first = true;; first = false) {
+    std::uint32_t u, pcd;
+    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return -1;
+    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                 : static_cast<std::int32_t>(u >> 1);
+    val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
+    pc += std::uint64_t(pcd) * quantum;
+    if (target < pc) return val;
+    if (pc >= size) return -1;
+  }
+}
+
+}  // namespace
+
+std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) const {
+  if (fileno < 0) return "?";
+  if (header_.version == PclntabVersion::Go12) {
+    if (std::uint64_t(fileno) >= nfiletab_) return "?";
+    auto off = filetab_.u32(std::uint64_t(fileno) * 4);
+    return off ? cstring_at(table_, *off) : "?";
+  }
+  auto off = cutab_.u32((std::uint64_t(f.cu_off) + std::uint64_t(fileno)) * 4);
+  if (!off || *off == 0xffffffffu) return "?";
+  return cstring_at(filetab_, *off);
+}
+
+std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
+  std::vector<PclntabFrame> out;
+  frames(pc, out);
+  return out;
+}
+
+// Each level: the file:line tables at `off` give the position inside the innermost
+// function still open; the inline tree names it and gives the call site (parentPc) in its
+// caller, where the next level reads the tables again (runtime/symtabinl.go). Tables are
+// decoded from their start at each lookup, as the runtime does: measured on cmd/compile,
+// caching decoded tables cost 10x the memory and was slower for the first lookups, with
+// no clear gain for later ones (scripts/bench-symbolizer.sh).
+std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const {
+  auto idx = function_index(pc);
+  if (!idx) return 0;
+  auto rec = func_record(*idx);
+  if (!rec) return 0;
+  const std::size_t before = out.size();
+  const std::uint64_t size = end(*idx) - entry(*idx);
+  const unsigned q = header_.quantum;
+  const bool wide = header_.version <= PclntabVersion::Go118;
+  const std::uint64_t rec_size = wide ? 20 : 16;
+  std::uint64_t inltree = 0;
+  std::uint32_t inl_tab = 0;
+  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
+    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
+    if (inl_off) inl_tab = *inl_off;
+    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
+    if (header_.version >= PclntabVersion::Go118) {
+      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
+      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inltree = ctx_.gofunc + *off;
+    } else {
+      const unsigned p = header_.ptr_size;
+      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+      if (p == 8 && abs % 8 != 0) fd += 4;
+      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
+      if (ptr) inltree = *ptr;
+    }
+  }
+  std::uint32_t off = trunc32(pc - rec->entry);
+  // The compiler adds a call's caller to the inline tree before the call, so going out to
+  // callers the index strictly decreases. Real binaries break this (terraform, go1.23:
+  // records whose parentPc leads back to the same index); stopping there, at the physical
+  // function, ends every walk in at most ix steps.
+  std::int32_t last_ix = INT32_MAX;
+  for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
+    PclntabFrame fr;
+    fr.file = file_name(*rec, pcvalue_at(pctab_, rec->pcfile, off, size, q));
+    fr.line = pcvalue_at(pctab_, rec->pcln, off, size, q);
+    std::int32_t ix = inltree ? pcvalue_at(pctab_, inl_tab, off, size, q) : -1;
+    if (ix >= 0 && ix < last_ix && ctx_.read_image) {
+      last_ix = ix;
+      auto r = ctx_.read_image(inltree + std::uint64_t(ix) * rec_size, rec_size);
+      if (r) {
+        fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));
+        fr.inlined = true;
+        out.push_back(fr);
+        off = *r->u32(wide ? 16 : 8);
+        continue;
+      }
+    }
+    fr.function = names_[*idx];
+    out.push_back(fr);
+    break;
+  }
+  return out.size() - before;
+}
+
+}  // namespace goscry

@@ -1,0 +1,120 @@
+// Go's .gopclntab: the table the Go runtime itself uses for tracebacks. It survives
+// `-ldflags="-s -w"`, so it is how goscry finds functions and turns PCs into
+// function/file/line — inlined frames included — in any Go binary, stripped or not.
+//
+// Formats: 1.2 (magic 0xFFFFFFFB), 1.16 (0xFFFFFFFA), 1.18 (0xFFFFFFF0), 1.20+ (0xFFFFFFF1).
+// Layouts follow src/runtime/symtab.go and src/internal/abi/symtab.go of each release.
+//
+// The table is untrusted: every read goes through ByteReader, counts are capped by the
+// table size and every pcvalue loop is bounded by the bytes it consumes. Names and files
+// stay string_views into the table bytes. Opening builds two indexes (name -> function,
+// 256-byte text bucket -> first function); line tables are decoded per lookup, like the
+// runtime does, so lookups need no lock and no memory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "symbolizer/byte_reader.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+enum class PclntabVersion { Go12, Go116, Go118, Go120 };
+
+// "1.2", "1.16", "1.18", "1.20" (the first release of that layout).
+std::string_view pclntab_version_name(PclntabVersion v);
+
+struct PclntabHeader {
+  PclntabVersion version = PclntabVersion::Go120;
+  std::uint32_t magic = 0;
+  unsigned quantum = 1;   // minLC: pc deltas are multiples of it
+  unsigned ptr_size = 8;
+  std::uint64_t nfunc = 0;
+  std::uint64_t nfiles = 0;
+  std::uint64_t text_start = 0;  // 1.18-1.25 only; 0 from 1.26 (use moduledata.text)
+  std::uint64_t funcname_off = 0, cu_off = 0, filetab_off = 0, pctab_off = 0, pcln_off = 0;
+};
+
+// Reads and checks the header: known magic, sane quantum and pointer size, table offsets
+// inside the table and a function table that fits. Used to find a table by its magic too.
+Result<PclntabHeader> read_pclntab_header(ByteReader table);
+
+// What the table cannot tell by itself, supplied by the binary around it.
+struct PclntabContext {
+  // Runtime text start (moduledata.text) for 1.18+; 0 = take the header's textStart.
+  std::uint64_t text_start = 0;
+  // moduledata.gofunc (go:func.*): base of funcdata offsets in 1.18+; 0 = unknown, then
+  // no inlined frames are expanded.
+  std::uint64_t gofunc = 0;
+  // Reads `len` bytes of the binary's image at a virtual address (inline trees live in
+  // rodata, outside the table). Empty = inline trees unavailable.
+  std::function<Result<ByteReader>(std::uint64_t vaddr, std::uint64_t len)> read_image;
+};
+
+struct PclntabFrame {
+  std::string_view function;
+  std::string_view file;  // "?" when unknown
+  std::int32_t line = 0;
+  bool inlined = false;
+};
+
+class Pclntab {
+ public:
+  static Result<std::unique_ptr<Pclntab>> parse(ByteReader table, PclntabContext ctx);
+
+  const PclntabHeader& header() const { return header_; }
+  std::uint64_t text_start() const { return text_start_; }
+  std::size_t num_functions() const { return entries_.size() ? entries_.size() - 1 : 0; }
+  std::uint64_t entry(std::size_t i) const { return entries_[i]; }
+  // End of function i: the next function's entry (or the table's end address).
+  std::uint64_t end(std::size_t i) const { return entries_[i + 1]; }
+  std::string_view name(std::size_t i) const;
+
+  // Index of the function containing pc, if pc is inside the table's range.
+  std::optional<std::size_t> function_index(std::uint64_t pc) const;
+  std::optional<std::size_t> find(std::string_view name) const;
+  // True when `name` appears in the function-name table (a function only ever inlined
+  // still has its name there, for the inline tree).
+  bool mentions_name(std::string_view name) const;
+
+  // Every frame at pc, innermost first: inlined calls, then the physical function. The
+  // exact PC is symbolized (pass a return address minus 1 for a caller's line). Empty when
+  // pc is not in any function. Thread-safe (reads only).
+  std::vector<PclntabFrame> frames(std::uint64_t pc) const;
+  // Appends to `out` (no allocation when out has capacity); returns the count.
+  std::size_t frames(std::uint64_t pc, std::vector<PclntabFrame>& out) const;
+
+  Pclntab(const Pclntab&) = delete;
+  Pclntab& operator=(const Pclntab&) = delete;
+  ~Pclntab();
+
+ private:
+  struct FuncRecord;
+  Pclntab() = default;
+  Result<void> load_functab();
+  void index_names();
+  void index_buckets();
+  Result<FuncRecord> func_record(std::size_t i) const;
+  std::string_view file_name(const FuncRecord& f, std::int32_t fileno) const;
+  std::string_view cstring_at(const ByteReader& r, std::uint64_t off) const;
+
+  PclntabHeader header_;
+  PclntabContext ctx_;
+  std::uint64_t text_start_ = 0;
+  ByteReader table_, funcnames_, cutab_, filetab_, pctab_, pcln_;
+  std::uint64_t nfiletab_ = 0;  // 1.2: entries of the file table
+  std::vector<std::uint64_t> entries_;  // nfunc + 1 entry addresses, sorted
+  std::vector<std::string_view> names_;  // by function index, "?" when unreadable
+  std::unordered_map<std::string_view, std::uint32_t> by_name_;
+  static constexpr unsigned kBucketShift = 8;
+  std::vector<std::uint32_t> buckets_;  // first function of each 256-byte bucket of text
+};
+
+}  // namespace goscry
