@@ -40,6 +40,7 @@ const char* program_name(RuntimeProgram p) {
     case RuntimeProgram::StwStartEntry: return "startTheWorldWithSema entry";
     case RuntimeProgram::StwStartRet: return "startTheWorldWithSema RET";
     case RuntimeProgram::GcPauseEnd: return "gcControllerCommit RET";
+    case RuntimeProgram::Noop: return "no-op";
   }
   return "?";
 }
@@ -98,6 +99,7 @@ bpf_program* BpfLoader::program(RuntimeProgram p) const {
     case RuntimeProgram::StwStartEntry: return progs.goscry_stw_start_entry;
     case RuntimeProgram::StwStartRet: return progs.goscry_stw_start_ret;
     case RuntimeProgram::GcPauseEnd: return progs.goscry_gc_pause_end;
+    case RuntimeProgram::Noop: return progs.goscry_noop;
   }
   return nullptr;
 }
