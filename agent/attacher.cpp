@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "agent/gc_work_clock.h"
 #include "symbolizer/proc_maps.h"
 #include "symbolizer/runtime_layout.h"
 #include "symbolizer/ret_finder.h"
@@ -100,9 +99,12 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
               : minor == 21 ? GOSCRY_STW_REASON_ARG
                             : GOSCRY_STW_WORLDSTOP;
-  if (auto clock = gc_work_clock(minor)) {
-    s.work_pause_start = clock->pause_start;
-    s.work_t_end = clock->t_end;
+  // Go <= 1.21 time GC pauses by work.pauseStart / work.tEnd (runtime.bpf.c); 1.22+ pass
+  // the clock to startTheWorldWithSema and have no pauseStart.
+  if (minor <= 21 && l.work_pause_start > 0 && l.work_t_end > 0 &&
+      l.work_pause_start < GOSCRY_NO_OFFSET && l.work_t_end < GOSCRY_NO_OFFSET) {
+    s.work_pause_start = static_cast<std::uint16_t>(l.work_pause_start);
+    s.work_t_end = static_cast<std::uint16_t>(l.work_t_end);
   }
   s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
   return s;
