@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "symbolizer/proc_maps.h"
+#include "symbolizer/runtime_globals.h"
 #include "symbolizer/runtime_layout.h"
 #include "symbolizer/ret_finder.h"
 
@@ -21,14 +22,6 @@ Result<FuncBounds> find_function(const GoBinary& sym, std::string_view name) {
   auto f = sym.find_function(name);
   if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
   return *f;
-}
-
-// A data symbol's link-time address from .symtab (0 when
-// absent: stripped binaries fall back to timing GC pauses by the probes).
-std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
-  for (const auto& s : elf.symbols())
-    if (s.type == STT_OBJECT && s.name == name) return s.value;
-  return 0;
 }
 
 // Builds the uprobes of one function: at its entry, or at each of its RETs.
@@ -140,7 +133,14 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   if (!settings) return fail(elf.path() + ": " + settings.error().message);
   ProbePlan plan;
   plan.settings = *settings;
-  if (plan.settings.work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
+  if (plan.settings.work_pause_start) {
+    // Without it (a binary goscry cannot read runtime.work's address from), the probes
+    // time GC pauses themselves: a few us short of the runtime's figure per pause.
+    std::optional<CodeRange> gmt;
+    if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
+    if (auto work = find_runtime_work(elf, gmt, layout->work_pause_start, layout->work_t_end))
+      plan.settings.work_addr = *work;
+  }
   PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.

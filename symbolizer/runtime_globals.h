@@ -42,4 +42,18 @@ struct CodeRange {
 // .symtab first; else decodes `for_each_g_race` (required then).
 Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for_each_g_race);
 
+// The absolute targets of every RIP-relative memory operand in `code` (loads, stores,
+// read-modify-writes), in program order.
+Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uint8_t> code,
+                                                        std::uint64_t entry,
+                                                        const std::string& name);
+
+// runtime.work (Go <= 1.21, whose GC pause clock is work.pauseStart / work.tEnd): from
+// .symtab, else from runtime.gcMarkTermination, which reads work.pauseStart and writes
+// work.tEnd: the one base address B with both B + pause_start and B + t_end among its
+// RIP-relative operands.
+Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
+                                        std::optional<CodeRange> gc_mark_termination,
+                                        int pause_start, int t_end);
+
 }  // namespace goscry

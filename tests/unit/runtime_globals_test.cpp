@@ -7,10 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "symbolizer/go_binary.h"
+#include "symbolizer/runtime_layout.h"
 #include "tests/support/fixtures.h"
 
 namespace goscry {
@@ -73,6 +76,42 @@ TEST(RuntimeGlobals, AllgFromForEachGRaceCodeMatchesGoToolNm) {
     ++checked;
   }
   EXPECT_GT(checked, 0);
+}
+
+// Go <= 1.21: runtime.work from gcMarkTermination's operands (pauseStart read, tEnd
+// written), where the twin's nm puts it.
+TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
+  std::map<std::string, std::string> plain;
+  for (const auto& f : all_fixtures("hello"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "stripped" && f.variant != "plain") continue;
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin);
+    auto layout = runtime_layout((*bin)->elf(), (*bin)->go_version());
+    ASSERT_TRUE(layout);
+    if (layout->work_pause_start < 0) continue;  // 1.22+ need no runtime.work
+    SCOPED_TRACE(f.label());
+    auto gmt = (*bin)->find_function("runtime.gcMarkTermination");
+    ASSERT_TRUE(gmt);
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    const std::string want = place(**twin, nm_addresses(plain.at(f.go_version)).at("runtime.work"));
+    auto found = find_runtime_work((*bin)->elf(), CodeRange{gmt->entry, gmt->end},
+                                   layout->work_pause_start, layout->work_t_end);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_EQ(place((*bin)->elf(), *found), want);
+    auto bytes = (*bin)->elf().read_vaddr(gmt->entry, gmt->end - gmt->entry);
+    ASSERT_TRUE(bytes);
+    auto targets = rip_relative_targets(bytes->bytes(), gmt->entry, "gcMarkTermination");
+    ASSERT_TRUE(targets);
+    std::set<std::uint64_t> t(targets->begin(), targets->end());
+    EXPECT_TRUE(t.count(*found + layout->work_pause_start));
+    EXPECT_TRUE(t.count(*found + layout->work_t_end));
+    ++checked;
+  }
+  std::printf("runtime.work checked in %d binaries\n", checked);
 }
 
 TEST(RuntimeGlobals, StrippedBinaryWithoutTheFunctionIsAnError) {
