@@ -1,6 +1,7 @@
 // `goscry info`: what goscry knows about a Go binary before probing it — Go version,
 // module, stripped or not, pclntab format, DWARF, build-id, and every runtime probe point
-// with its address or the reason it is missing.
+// with its address or the reason it is missing. With --pid the addresses are the
+// process's (file address + load bias), which is what a uprobe or a stack sample shows.
 #include <cstdio>
 #include <memory>
 
@@ -24,8 +25,11 @@ nlohmann::ordered_json info_json(const GoTarget& t) {
   j["path"] = b.elf().path();
   if (t.pid) {
     j["pid"] = t.pid;
+    j["exe"] = t.exe;
     j["load_bias"] = to_hex(t.bias);
   }
+  // "runtime": the process's addresses (file address + load bias); "file": ELF vaddrs.
+  j["addresses"] = t.pid ? "runtime" : "file";
   j["go_version"] = b.go_version();
   if (const auto& bi = b.build_info()) {
     j["package"] = bi->path;
@@ -46,8 +50,9 @@ nlohmann::ordered_json info_json(const GoTarget& t) {
   for (const auto& p : probe_points(b)) {
     nlohmann::ordered_json pj = {{"function", p.function}, {"purpose", p.purpose}};
     if (p.bounds) {
-      pj["address"] = to_hex(p.bounds->entry);
-      pj["end"] = to_hex(p.bounds->end);
+      pj["address"] = to_hex(p.bounds->entry + t.bias);
+      pj["end"] = to_hex(p.bounds->end + t.bias);
+      if (t.pid) pj["file_address"] = to_hex(p.bounds->entry);
     } else {
       pj["missing"] = p.missing;
     }
@@ -62,7 +67,11 @@ void print_text(const nlohmann::ordered_json& j) {
     std::printf("%-14s %s\n", key, v.c_str());
   };
   line("path:", j["path"]);
-  if (j.contains("pid")) line("load bias:", j["load_bias"]);
+  if (j.contains("pid")) {
+    line("pid:", std::to_string(j["pid"].get<int>()));
+    line("exe:", j["exe"]);
+    line("load bias:", j["load_bias"]);
+  }
   line("go version:", j["go_version"].get<std::string>().empty() ? "unknown (no .go.buildinfo)"
                                                                  : j["go_version"].get<std::string>());
   if (j.contains("module")) {
@@ -81,7 +90,11 @@ void print_text(const nlohmann::ordered_json& j) {
   std::string id = j["build_id"];
   line("build-id:", id.empty() ? "none" : id);
   line("go build-id:", j["go_build_id"].get<std::string>().empty() ? "none" : j["go_build_id"].get<std::string>());
-  std::printf("probe points:\n");
+  if (j["addresses"] == "runtime")
+    std::printf("probe points (runtime addresses of process %d: file address + load bias %s):\n",
+                j["pid"].get<int>(), j["load_bias"].get<std::string>().c_str());
+  else
+    std::printf("probe points (file addresses):\n");
   for (const auto& p : j["probe_points"]) {
     std::string where = p.contains("address") ? p["address"].get<std::string>()
                                               : "missing: " + p["missing"].get<std::string>();

@@ -59,7 +59,7 @@ Result<std::shared_ptr<GoBinary>> GoBinary::open(const std::string& path) {
   return from_elf(*elf);
 }
 
-Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<ElfFile> elf) {
+Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFile> elf) {
   const std::string& path = elf->path();
   std::shared_ptr<GoBinary> b(new GoBinary());
   b->elf_ = elf;
@@ -95,7 +95,7 @@ Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<ElfFile> el
       ctx.gofunc = gofunc_symbol(*elf);
     }
   }
-  ElfFile* raw = elf.get();
+  const ElfFile* raw = elf.get();
   ctx.read_image = [raw](std::uint64_t vaddr, std::uint64_t len) {
     return raw->read_vaddr(vaddr, len);
   };
@@ -133,6 +133,18 @@ std::vector<Frame> GoBinary::frames(std::uint64_t pc) const {
   out.reserve(raw.size());
   for (const auto& f : raw)
     out.push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined});
+  return out;
+}
+
+std::vector<std::vector<Frame>> GoBinary::frames_batch(std::span<const std::uint64_t> pcs) const {
+  PclntabBatch batch;
+  pclntab_->frames_batch(pcs, batch);
+  std::vector<std::vector<Frame>> out(pcs.size());
+  for (std::size_t i = 0; i < pcs.size(); ++i) {
+    out[i].reserve(batch.count[i]);
+    for (const auto& f : batch.at(i))
+      out[i].push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined});
+  }
   return out;
 }
 

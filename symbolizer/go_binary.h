@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,10 +37,10 @@ class GoBinary {
   // Fails with "<path>: not a Go binary (no .gopclntab, no .go.buildinfo)" for other ELF
   // files, and with "<path>: .gopclntab: <cause>" for a corrupt table.
   static Result<std::shared_ptr<GoBinary>> open(const std::string& path);
-  static Result<std::shared_ptr<GoBinary>> from_elf(std::shared_ptr<ElfFile> elf);
+  static Result<std::shared_ptr<GoBinary>> from_elf(std::shared_ptr<const ElfFile> elf);
 
   const ElfFile& elf() const { return *elf_; }
-  const std::shared_ptr<ElfFile>& elf_ptr() const { return elf_; }
+  const std::shared_ptr<const ElfFile>& elf_ptr() const { return elf_; }
   const Pclntab& pclntab() const { return *pclntab_; }
   // Empty when the binary has no .go.buildinfo (very old or hand-stripped).
   const std::optional<BuildInfo>& build_info() const { return build_info_; }
@@ -58,12 +59,15 @@ class GoBinary {
   // Every frame at pc, innermost first (like `addr2line -i`); the exact pc is symbolized.
   // Empty when pc is not Go code.
   std::vector<Frame> frames(std::uint64_t pc) const;
+  // frames(pc) of every pc, in one pass per function (Pclntab::frames_batch): for many
+  // addresses at once.
+  std::vector<std::vector<Frame>> frames_batch(std::span<const std::uint64_t> pcs) const;
 
  private:
   GoBinary() = default;
   FuncBounds bounds(std::size_t i) const;
 
-  std::shared_ptr<ElfFile> elf_;
+  std::shared_ptr<const ElfFile> elf_;
   std::optional<BuildInfo> build_info_;
   std::unique_ptr<Pclntab> pclntab_;
   std::uint64_t pclntab_vaddr_ = 0;

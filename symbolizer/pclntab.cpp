@@ -344,6 +344,32 @@ std::vector<PclntabFrame> Pclntab::frames(std::uint64_t pc) const {
   return out;
 }
 
+// Where a function's inline tree is: its pcdata table (pc -> tree index) and the tree's
+// address in the image. tree == 0: no inlined calls (or no way to read them).
+struct Pclntab::InlineTree {
+  std::uint64_t tree = 0;
+  std::uint32_t tab = 0;
+};
+
+Pclntab::InlineTree Pclntab::inline_tree(const FuncRecord& rec) const {
+  InlineTree inl;
+  if (rec.npcdata <= kPcdataInlTreeIndex || rec.nfuncdata <= kFuncdataInlTree) return inl;
+  auto inl_off = pcln_.u32(rec.pcdata_off + 4 * kPcdataInlTreeIndex);
+  if (inl_off) inl.tab = *inl_off;
+  std::uint64_t fd = rec.pcdata_off + std::uint64_t(rec.npcdata) * 4;
+  if (header_.version >= PclntabVersion::Go118) {
+    auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
+    if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inl.tree = ctx_.gofunc + *off;
+  } else {
+    const unsigned p = header_.ptr_size;
+    std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+    if (p == 8 && abs % 8 != 0) fd += 4;
+    auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
+    if (ptr) inl.tree = *ptr;
+  }
+  return inl;
+}
+
 // Each level: the file:line tables at `off` give the position inside the innermost
 // function still open; the inline tree names it and gives the call site (parentPc) in its
 // caller, where the next level reads the tables again (runtime/symtabinl.go). Tables are
@@ -356,41 +382,113 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
   auto rec = func_record(*idx);
   if (!rec) return 0;
   const std::size_t before = out.size();
-  const std::uint64_t size = end(*idx) - entry(*idx);
+  append_frames(*idx, *rec, inline_tree(*rec), trunc32(pc - rec->entry), nullptr, out);
+  return out.size() - before;
+}
+
+namespace {
+
+// A pcvalue table decoded into runs: value val[i] for pc offsets below end[i] (and not
+// below end[i-1]). at() gives what pcvalue_at gives, by binary search.
+struct PcRuns {
+  std::vector<std::uint32_t> end;
+  std::vector<std::int32_t> val;
+
+  void decode(const ByteReader& tab, std::uint32_t off, std::uint64_t size, unsigned quantum) {
+    end.clear();
+    val.clear();
+    if (off == 0) return;
+    const auto bytes = tab.bytes();
+    std::size_t pos = off;
+    auto varint = [&](std::uint32_t* v) {
+      std::uint32_t r = 0;
+      for (unsigned shift = 0; shift < 35; shift += 7) {
+        if (pos >= bytes.size()) return false;
+        std::uint8_t b = bytes[pos++];
+        r |= std::uint32_t(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+          *v = r;
+          return true;
+        }
+      }
+      return false;
+    };
+    std::uint64_t pc = 0;
+    std::int32_t v = -1;
+    // Each step adds at least one byte, so the loop ends with the table's bytes; a run
+    // past the function's size ends it too (as in pcvalue_at).
+    for (bool first = true; pc < size; first = false) {
+      std::uint32_t u, pcd;
+      if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return;
+      std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                   : static_cast<std::int32_t>(u >> 1);
+      v = static_cast<std::int32_t>(static_cast<std::uint32_t>(v) + delta);
+      pc += std::uint64_t(pcd) * quantum;
+      if (pcd == 0) continue;  // an empty run: never the answer
+      end.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(pc, UINT32_MAX)));
+      val.push_back(v);
+    }
+  }
+
+  std::int32_t at(std::uint32_t target) const {
+    auto it = std::upper_bound(end.begin(), end.end(), target);
+    return it == end.end() ? -1 : val[it - end.begin()];
+  }
+};
+
+}  // namespace
+
+struct Pclntab::DecodedTables {
+  PcRuns file, line, inl;
+  // File names already looked up for this function (a function names a few files; each
+  // lookup otherwise scans the name for its NUL).
+  mutable std::vector<std::pair<std::int32_t, std::string_view>> files;
+  std::string_view file_name(const Pclntab& t, const FuncRecord& rec, std::int32_t fileno) const {
+    for (const auto& [n, name] : files)
+      if (n == fileno) return name;
+    files.emplace_back(fileno, t.file_name(rec, fileno));
+    return files.back().second;
+  }
+};
+
+void Pclntab::decode_tables(const FuncRecord& rec, const InlineTree& inl, std::uint64_t size,
+                            DecodedTables& out) const {
+  const unsigned q = header_.quantum;
+  out.file.decode(pctab_, rec.pcfile, size, q);
+  out.line.decode(pctab_, rec.pcln, size, q);
+  out.inl.decode(pctab_, inl.tree ? inl.tab : 0, size, q);
+  out.files.clear();
+}
+
+void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const InlineTree& inl,
+                            std::uint32_t off, const DecodedTables* decoded,
+                            std::vector<PclntabFrame>& out) const {
+  const std::uint64_t size = end(idx) - entry(idx);
   const unsigned q = header_.quantum;
   const bool wide = header_.version <= PclntabVersion::Go118;
   const std::uint64_t rec_size = wide ? 20 : 16;
-  std::uint64_t inltree = 0;
-  std::uint32_t inl_tab = 0;
-  if (rec->npcdata > kPcdataInlTreeIndex && rec->nfuncdata > kFuncdataInlTree) {
-    auto inl_off = pcln_.u32(rec->pcdata_off + 4 * kPcdataInlTreeIndex);
-    if (inl_off) inl_tab = *inl_off;
-    std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
-    if (header_.version >= PclntabVersion::Go118) {
-      auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
-      if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inltree = ctx_.gofunc + *off;
-    } else {
-      const unsigned p = header_.ptr_size;
-      std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
-      if (p == 8 && abs % 8 != 0) fd += 4;
-      auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
-      if (ptr) inltree = *ptr;
-    }
-  }
-  std::uint32_t off = trunc32(pc - rec->entry);
   // The compiler adds a call's caller to the inline tree before the call, so going out to
   // callers the index strictly decreases. Real binaries break this (terraform, go1.23:
   // records whose parentPc leads back to the same index); stopping there, at the physical
   // function, ends every walk in at most ix steps.
   std::int32_t last_ix = INT32_MAX;
   for (int depth = 0; depth < kMaxInlineDepth; ++depth) {
+    std::int32_t file, line, ix;
+    if (decoded) {
+      file = decoded->file.at(off);
+      line = decoded->line.at(off);
+      ix = decoded->inl.at(off);
+    } else {
+      file = pcvalue_at(pctab_, rec.pcfile, off, size, q);
+      line = pcvalue_at(pctab_, rec.pcln, off, size, q);
+      ix = inl.tree ? pcvalue_at(pctab_, inl.tab, off, size, q) : -1;
+    }
     PclntabFrame fr;
-    fr.file = file_name(*rec, pcvalue_at(pctab_, rec->pcfile, off, size, q));
-    fr.line = pcvalue_at(pctab_, rec->pcln, off, size, q);
-    std::int32_t ix = inltree ? pcvalue_at(pctab_, inl_tab, off, size, q) : -1;
+    fr.file = decoded ? decoded->file_name(*this, rec, file) : file_name(rec, file);
+    fr.line = line;
     if (ix >= 0 && ix < last_ix && ctx_.read_image) {
       last_ix = ix;
-      auto r = ctx_.read_image(inltree + std::uint64_t(ix) * rec_size, rec_size);
+      auto r = ctx_.read_image(inl.tree + std::uint64_t(ix) * rec_size, rec_size);
       if (r) {
         fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));
         fr.inlined = true;
@@ -399,11 +497,41 @@ std::size_t Pclntab::frames(std::uint64_t pc, std::vector<PclntabFrame>& out) co
         continue;
       }
     }
-    fr.function = names_[*idx];
+    fr.function = names_[idx];
     out.push_back(fr);
     break;
   }
-  return out.size() - before;
+}
+
+void Pclntab::frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const {
+  out.frames.clear();
+  out.frames.reserve(pcs.size() * 2);  // 1.2 frames per PC on cmd/compile
+  out.first.assign(pcs.size(), 0);
+  out.count.assign(pcs.size(), 0);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> order(pcs.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = {pcs[i], i};
+  std::sort(order.begin(), order.end());
+  DecodedTables tables;
+  for (std::size_t k = 0; k < order.size();) {
+    const std::uint64_t pc = order[k].first;
+    auto idx = function_index(pc);
+    auto rec = idx ? func_record(*idx) : Result<FuncRecord>(fail("not Go code"));
+    if (!rec || pc < entry(*idx) || pc >= end(*idx)) {
+      ++k;  // not Go code: count stays 0
+      continue;
+    }
+    // Every PC of this function, and every call site its inlined frames lead to, reads
+    // the tables decoded once here.
+    const std::uint64_t lo = entry(*idx), hi = end(*idx);
+    const InlineTree inl = inline_tree(*rec);
+    decode_tables(*rec, inl, hi - lo, tables);
+    for (; k < order.size() && order[k].first >= lo && order[k].first < hi; ++k) {
+      const std::size_t before = out.frames.size();
+      append_frames(*idx, *rec, inl, trunc32(order[k].first - rec->entry), &tables, out.frames);
+      out.first[order[k].second] = static_cast<std::uint32_t>(before);
+      out.count[order[k].second] = static_cast<std::uint32_t>(out.frames.size() - before);
+    }
+  }
 }
 
 }  // namespace goscry

@@ -3,7 +3,11 @@
 // the ratio against `go tool addr2line` on the same 100,000 PCs, and the index's memory per
 // MiB of binary. Goals (issue 2): < 50 ms, >= 1,000,000/s, >= 20x.
 //
-// usage: symbolizer_bench BINARY GO
+// Batch: the same PCs through Pclntab::frames_batch (one pass per function), in process,
+// and `goscry symbolize --exe BINARY -` fed the PCs on stdin, as a process, against
+// `go tool addr2line BINARY` as a process — the ratio a user sees.
+//
+// usage: symbolizer_bench BINARY GO [GOSCRY]
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -61,11 +65,11 @@ std::vector<std::uint64_t> spread_pcs(const goscry::Pclntab& t, std::size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s BINARY GO\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s BINARY GO [GOSCRY]\n", argv[0]);
     return 2;
   }
-  const std::string path = argv[1], go = argv[2];
+  const std::string path = argv[1], go = argv[2], goscry = argc == 4 ? argv[3] : "";
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     std::fprintf(stderr, "%s: cannot stat\n", path.c_str());
@@ -113,6 +117,15 @@ int main(int argc, char** argv) {
   const double warm_views = seconds_since(t0) / passes;
   const long anon_after = status_kb("RssAnon:");
 
+  // Batch, cold and warm (the first pays for the pages of the tables).
+  goscry::PclntabBatch batch;
+  t0 = Clock::now();
+  bin->pclntab().frames_batch(pcs, batch);
+  const double batch_cold = seconds_since(t0);
+  t0 = Clock::now();
+  for (int p = 0; p < passes; ++p) bin->pclntab().frames_batch(pcs, batch);
+  const double batch_warm = seconds_since(t0) / passes;
+
   // go tool addr2line on the same PCs, one process fed through stdin.
   std::string input;
   char line[32];
@@ -140,6 +153,20 @@ int main(int argc, char** argv) {
     }
   }
 
+  // goscry symbolize as a process on the same input (text output, like addr2line's).
+  double goscry_cpu = 0, goscry_wall = 0;
+  int goscry_exit = -1;
+  std::size_t goscry_lines = 0;
+  if (!goscry.empty()) {
+    const double before = children_cpu_seconds();
+    auto w0 = std::chrono::steady_clock::now();
+    auto g = goscry::testing::run_command({goscry, "symbolize", "--exe", path, "-"}, input);
+    goscry_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    goscry_cpu = children_cpu_seconds() - before;
+    goscry_exit = g.exit_code;
+    goscry_lines = goscry::testing::split_lines(g.out).size();
+  }
+
   const double ours = open_best + cold;
   std::printf("(times are CPU time of the measuring thread / of addr2line's processes)\n");
   std::printf("binary                      %s (%.1f MiB, %zu functions, pclntab %s)\n",
@@ -155,6 +182,16 @@ int main(int argc, char** argv) {
   std::printf("ratio vs addr2line          %.0fx (open + index + cold pass: %.3f s)   goal >= 20x\n",
               a2l / ours, ours);
   std::printf("ratio vs addr2line, warm    %.0fx\n", a2l / warm);
+  std::printf("batch (frames_batch)         %.1f ms cold, %.1f ms warm for %zu PCs = %.0f /s warm\n",
+              batch_cold * 1e3, batch_warm * 1e3, pcs.size(), pcs.size() / batch_warm);
+  std::printf("ratio vs addr2line, batch   %.0fx in process (open + index + cold batch: %.3f s)\n",
+              a2l / (open_best + batch_cold), open_best + batch_cold);
+  if (!goscry.empty()) {
+    std::printf("goscry symbolize --exe -    %.3f s CPU (%.3f s wall), exit %d, %zu lines\n",
+                goscry_cpu, goscry_wall, goscry_exit, goscry_lines);
+    std::printf("ratio vs addr2line, process %.0fx CPU, %.0fx wall   goal >= 20x\n",
+                a2l / goscry_cpu, a2l_wall / goscry_wall);
+  }
   std::printf("index memory (anon RSS)     %.1f MiB after all lookups = %.3f MiB per MiB of binary\n",
               (anon_after - anon_before) / 1024.0, (anon_after - anon_before) / 1024.0 / mib);
   std::printf("peak RSS (VmHWM, incl. mapped file pages) %.1f MiB\n", status_kb("VmHWM:") / 1024.0);

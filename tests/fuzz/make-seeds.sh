@@ -7,12 +7,16 @@
 #               small shared object with .dynsym
 #   proc_maps/  /proc/self/maps of this shell
 #   kallsyms/   the first lines of /proc/kallsyms
+#   pclntab/    .gopclntab sections (of `hello` and of Debian's go1.19 `pack`: two table
+#               formats), each behind 16 bytes: runtime.text and go:func.* from nm (0
+#               for a stripped binary)
+#   go_binary/  whole `hello` binaries (every variant) and go1.19's `pack`
 # usage: make-seeds.sh OUTDIR FIXTURE_DIR
 set -euo pipefail
 out=${1:?outdir}
 fixtures=${2:?fixture dir}
 rm -rf "$out"
-mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms"
+mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms" "$out/pclntab" "$out/go_binary"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -24,6 +28,28 @@ while read -r variant path; do
     --only-section=.debug_abbrev --only-section=.zdebug_abbrev "$path" "$out/elf/$variant-debug" 2>/dev/null || true
   head -c 65536 "$path" > "$out/elf/$variant-truncated"
 done
+
+# A pclntab seed: text start and gofunc (little-endian u64 each), then the section.
+pclntab_seed() {  # BINARY OUT
+  local text gofunc
+  text=$(nm "$1" 2>/dev/null | awk '$3 == "runtime.text" { print $1; exit }' || true)
+  gofunc=$(nm "$1" 2>/dev/null | awk '$3 == "go:func.*" || $3 == "go.func.*" { print $1; exit }' || true)
+  # No symbols (stripped): 0, which means "the header's textStart" (1.18-1.25 tables).
+  python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<QQ", int(sys.argv[1], 16), int(sys.argv[2] or "0", 16)))' \
+    "${text:-0}" "${gofunc:-0}" > "$2"
+  objcopy -O binary --only-section=.gopclntab "$1" "$tmp/pclntab"
+  cat "$tmp/pclntab" >> "$2"
+}
+old_pack=/usr/lib/go-1.19/pkg/tool/linux_amd64/pack
+awk '$2 == "hello" { print $3, $4 }' "$fixtures/manifest.txt" | head -n 4 |
+while read -r variant path; do
+  pclntab_seed "$path" "$out/pclntab/hello-$variant"
+  cp "$path" "$out/go_binary/hello-$variant"
+done
+if [ -f "$old_pack" ]; then
+  pclntab_seed "$old_pack" "$out/pclntab/go1.19-pack"
+  cp "$old_pack" "$out/go_binary/go1.19-pack"
+fi
 
 cat > "$tmp/seed.c" <<'C'
 struct point { int x, y; };

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The demo: sets up, builds goscry, starts a small Go order service (tests/fixtures/demo)
+# that leaks a goroutine per timed-out order, and looks inside it without touching it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${GOSCRY_BUILD_DIR:-$root/build-demo}
+
+"$root/scripts/setup.sh"
+go=$("$root/scripts/go-env.sh" --print-go)
+cmake -S "$root" -B "$build" -G Ninja -DGOSCRY_TESTS=OFF >/dev/null
+cmake --build "$build" --target goscry
+(cd "$root/tests/fixtures" && GOFLAGS=-buildvcs=false "$go" build -o "$build/demo" ./demo)
+goscry="$build/agent/goscry"
+
+"$build/demo" > "$build/demo.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+until grep -q serving "$build/demo.log"; do sleep 0.1; done
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+echo "demo: a Go service is running as pid $pid ($(cat "$build/demo.log"))"
+step "$goscry" info --pid "$pid"
+newproc=$("$goscry" info --pid "$pid" | awk '$1 == "runtime.newproc1" { print $2 }')
+if [ -n "$newproc" ]; then step "$goscry" symbolize --pid "$pid" "$newproc"; fi

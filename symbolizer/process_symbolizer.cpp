@@ -1,0 +1,172 @@
+#include "symbolizer/process_symbolizer.h"
+
+#include <elf.h>
+
+#include <map>
+
+namespace goscry {
+namespace {
+
+// x86-64 kernel addresses: the upper canonical half. User space never maps there.
+constexpr std::uint64_t kKernelStart = 0xffff800000000000ull;
+
+Result<std::shared_ptr<const ModuleSymbols>> index_module(std::shared_ptr<const ElfFile> elf) {
+  auto go = GoBinary::from_elf(elf);
+  // Not being a Go binary is normal (libc); a corrupt Go table leaves the native symbols.
+  std::shared_ptr<const GoBinary> go_ptr = go ? std::shared_ptr<const GoBinary>(*go) : nullptr;
+  return std::make_shared<const ModuleSymbols>(
+      ModuleSymbols{go_ptr, NativeSymbols(elf), go ? "" : go.error().message});
+}
+
+}  // namespace
+
+std::shared_ptr<ModuleCache> make_module_cache(std::size_t capacity) {
+  return std::make_shared<ModuleCache>(capacity, index_module);
+}
+
+const char* address_kind_name(AddressKind k) {
+  switch (k) {
+    case AddressKind::Go:
+      return "go";
+    case AddressKind::Native:
+      return "native";
+    case AddressKind::Kernel:
+      return "kernel";
+    case AddressKind::Unknown:
+      break;
+  }
+  return "unknown";
+}
+
+Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const std::string& path) {
+  auto ms = maps.mappings_of(path);
+  if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps.pid()));
+  const Mapping* low = ms.front();
+  for (const Mapping* m : ms)
+    if (m->offset < low->offset) low = m;
+  auto vaddr = file_offset_to_vaddr(elf, *low, low->offset);
+  if (!vaddr)
+    return fail(path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
+  return low->start - *vaddr;
+}
+
+Result<std::unique_ptr<ProcessSymbolizer>> ProcessSymbolizer::create(
+    pid_t pid, std::shared_ptr<ModuleCache> cache) {
+  auto maps = ProcMaps::read(pid);
+  if (!maps) return std::unexpected(maps.error());
+  std::unique_ptr<ProcessSymbolizer> s(new ProcessSymbolizer());
+  s->maps_ = std::move(*maps);
+  s->cache_ = cache ? std::move(cache) : make_module_cache();
+  return s;
+}
+
+Result<void> ProcessSymbolizer::refresh_maps() {
+  auto maps = ProcMaps::read(maps_.pid());
+  if (!maps) return std::unexpected(maps.error());
+  maps_ = std::move(*maps);
+  return {};
+}
+
+Result<ModuleCache::Entry> ProcessSymbolizer::module(const std::string& path) {
+  auto ms = maps_.mappings_of(path);
+  if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps_.pid()));
+  return cache_->get(maps_.host_path(*ms.front()));
+}
+
+const Kallsyms* ProcessSymbolizer::kallsyms() {
+  if (!kallsyms_) kallsyms_ = Kallsyms::load();
+  return *kallsyms_ ? &**kallsyms_ : nullptr;
+}
+
+void ProcessSymbolizer::symbolize_kernel(SymbolizedAddress& out) {
+  const Kallsyms* k = kallsyms();
+  if (k == nullptr) {
+    out.error = "kernel address, and /proc/kallsyms: " + kallsyms_->error().message;
+    return;
+  }
+  auto sym = k->lookup(out.address);
+  if (!sym) {
+    out.error = sym.error().message;
+    return;
+  }
+  out.kind = AddressKind::Kernel;
+  out.module = sym->module.empty() ? "[kernel]" : std::string(sym->module);
+  out.offset = sym->offset;
+  out.frames.push_back(Frame{std::string(sym->name), "?", 0, false});
+}
+
+SymbolizedAddress ProcessSymbolizer::symbolize(std::uint64_t address) {
+  const std::uint64_t one[] = {address};
+  return std::move(symbolize(std::span<const std::uint64_t>(one)).front());
+}
+
+std::vector<SymbolizedAddress> ProcessSymbolizer::symbolize(
+    std::span<const std::uint64_t> addresses) {
+  std::vector<SymbolizedAddress> out(addresses.size());
+  // Each mapping's module, opened once per call (the cache stats the file on every get).
+  std::map<const Mapping*, Result<ModuleCache::Entry>> modules;
+  // Go addresses per Go binary, batched below: the indexes into `out` and the ELF vaddrs.
+  struct GoBatch {
+    std::shared_ptr<const GoBinary> go;
+    std::vector<std::size_t> which;
+    std::vector<std::uint64_t> vaddrs;
+  };
+  std::map<const GoBinary*, GoBatch> go_batches;
+
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    SymbolizedAddress& r = out[i];
+    r.address = addresses[i];
+    if (r.address >= kKernelStart) {
+      symbolize_kernel(r);
+      continue;
+    }
+    auto where = maps_.module_address(r.address);
+    if (!where) {
+      r.error = where.error().message;
+      continue;
+    }
+    r.module = where->path;
+    auto it = modules.find(where->mapping);
+    if (it == modules.end())
+      it = modules.emplace(where->mapping, cache_->get(maps_.host_path(*where->mapping))).first;
+    if (!it->second) {
+      r.error = it->second.error().message;
+      continue;
+    }
+    const ModuleCache::Entry& e = *it->second;
+    auto vaddr = file_offset_to_vaddr(*e.elf, *where->mapping, where->file_offset);
+    if (!vaddr) {
+      r.error =
+          r.module + ": file offset " + to_hex(where->file_offset) + " is in no loadable segment";
+      continue;
+    }
+    r.module_vaddr = *vaddr;
+    if (e.payload->go && e.payload->go->pclntab().function_index(*vaddr)) {
+      auto& b = go_batches[e.payload->go.get()];
+      b.go = e.payload->go;
+      b.which.push_back(i);
+      b.vaddrs.push_back(*vaddr);
+      continue;
+    }
+    auto sym = e.payload->native.lookup(*vaddr);
+    if (!sym) {
+      r.error = sym.error().message;
+      continue;
+    }
+    r.kind = AddressKind::Native;
+    r.offset = sym->offset;
+    r.frames.push_back(Frame{sym->name, "?", 0, false});
+  }
+
+  for (auto& [_, b] : go_batches) {
+    auto frames = b.go->frames_batch(b.vaddrs);
+    for (std::size_t k = 0; k < b.which.size(); ++k) {
+      SymbolizedAddress& r = out[b.which[k]];
+      r.kind = AddressKind::Go;
+      r.frames = std::move(frames[k]);
+    }
+  }
+  return out;
+}
+
+}  // namespace goscry
