@@ -1,13 +1,15 @@
 #include "agent/attacher.h"
 
 #include <elf.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
 
-#include "agent/gc_work_clock.h"
+#include "symbolizer/proc_maps.h"
+#include "symbolizer/runtime_globals.h"
 #include "symbolizer/runtime_layout.h"
 #include "symbolizer/ret_finder.h"
 
@@ -15,42 +17,27 @@ namespace goscry {
 
 namespace {
 
-struct FunctionRange {
-  std::uint64_t entry = 0;
-  std::uint64_t end = 0;
-};
-
-// TEMPORARY: from .symtab, so unstripped binaries only; replaced by
-// GoBinary::find_function when merged (function addresses come from .gopclntab).
-Result<FunctionRange> find_function(const ElfFile& elf, std::string_view name) {
-  for (const auto& s : elf.symbols())
-    if (s.type == STT_FUNC && s.name == name && s.size > 0)
-      return FunctionRange{s.value, s.value + s.size};
-  return fail(elf.path() + ": no function " + std::string(name) + " in .symtab");
-}
-
-// TEMPORARY, like find_function: a data symbol's link-time address from .symtab (0 when
-// absent: stripped binaries fall back to timing GC pauses by the probes).
-std::uint64_t find_object(const ElfFile& elf, std::string_view name) {
-  for (const auto& s : elf.symbols())
-    if (s.type == STT_OBJECT && s.name == name) return s.value;
-  return 0;
+// Function bounds come from the .gopclntab, which stripped binaries keep.
+Result<FuncBounds> find_function(const GoBinary& sym, std::string_view name) {
+  auto f = sym.find_function(name);
+  if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
+  return *f;
 }
 
 // Builds the uprobes of one function: at its entry, or at each of its RETs.
 class PlanBuilder {
  public:
-  PlanBuilder(const ElfFile& elf, const std::string& binary, int pid, ProbePlan& plan)
-      : elf_(elf), binary_(binary), pid_(pid), plan_(plan) {}
+  PlanBuilder(const GoBinary& sym, const std::string& binary, int pid, ProbePlan& plan)
+      : sym_(sym), elf_(sym.elf()), binary_(binary), pid_(pid), plan_(plan) {}
 
   Result<void> at_entry(std::string_view function, RuntimeProgram program) {
-    auto f = find_function(elf_, function);
+    auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
     return add(program, f->entry, function);
   }
 
   Result<void> at_rets(std::string_view function, RuntimeProgram program) {
-    auto f = find_function(elf_, function);
+    auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
     auto code = decode_function(elf_, f->entry, f->end, std::string(function));
     if (!code) return std::unexpected(code.error());
@@ -70,6 +57,7 @@ class PlanBuilder {
     return {};
   }
 
+  const GoBinary& sym_;
   const ElfFile& elf_;
   const std::string& binary_;
   int pid_;
@@ -104,9 +92,12 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
               : minor == 21 ? GOSCRY_STW_REASON_ARG
                             : GOSCRY_STW_WORLDSTOP;
-  if (auto clock = gc_work_clock(minor)) {
-    s.work_pause_start = clock->pause_start;
-    s.work_t_end = clock->t_end;
+  // Go <= 1.21 time GC pauses by work.pauseStart / work.tEnd (runtime.bpf.c); 1.22+ pass
+  // the clock to startTheWorldWithSema and have no pauseStart.
+  if (minor <= 21 && l.work_pause_start > 0 && l.work_t_end > 0 &&
+      l.work_pause_start < GOSCRY_NO_OFFSET && l.work_t_end < GOSCRY_NO_OFFSET) {
+    s.work_pause_start = static_cast<std::uint16_t>(l.work_pause_start);
+    s.work_t_end = static_cast<std::uint16_t>(l.work_t_end);
   }
   s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
   return s;
@@ -116,22 +107,22 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
 
 Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
   if (elf.elf_type() != ET_DYN) return 0;
-  auto e_entry = elf.file_bytes().u64(offsetof(Elf64_Ehdr, e_entry));
-  if (!e_entry) return std::unexpected(e_entry.error());
-  const std::string path = "/proc/" + std::to_string(pid) + "/auxv";
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return fail(path + ": " + std::strerror(errno));
-  std::uint64_t pair[2];
-  std::uint64_t at_entry = 0;
-  while (std::fread(pair, sizeof pair, 1, f) == 1 && pair[0] != AT_NULL)
-    if (pair[0] == AT_ENTRY) at_entry = pair[1];
-  std::fclose(f);
-  if (at_entry == 0) return fail(path + ": no AT_ENTRY");
-  return at_entry - *e_entry;
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  struct stat st {};
+  if (::stat(exe.c_str(), &st) != 0) return fail(exe + ": " + std::strerror(errno));
+  auto maps = ProcMaps::read(pid);
+  if (!maps) return std::unexpected(maps.error());
+  // Any mapping of the executable's inode: its start minus the ELF address of its offset.
+  for (const auto& m : maps->mappings()) {
+    if (m.inode != st.st_ino || !m.file_backed()) continue;
+    if (auto vaddr = file_offset_to_vaddr(elf, m, m.offset)) return m.start - *vaddr;
+  }
+  return fail("pid " + std::to_string(pid) + ": the executable is not mapped");
 }
 
-Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version) {
+  const ElfFile& elf = sym.elf();
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
   if (*minor < 19 || *minor > 27)
@@ -142,8 +133,15 @@ Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path
   if (!settings) return fail(elf.path() + ": " + settings.error().message);
   ProbePlan plan;
   plan.settings = *settings;
-  if (plan.settings.work_pause_start) plan.settings.work_addr = find_object(elf, "runtime.work");
-  PlanBuilder b(elf, binary_path, pid, plan);
+  if (plan.settings.work_pause_start) {
+    // Without it (a binary goscry cannot read runtime.work's address from), the probes
+    // time GC pauses themselves: a few us short of the runtime's figure per pause.
+    std::optional<CodeRange> gmt;
+    if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
+    if (auto work = find_runtime_work(elf, gmt, layout->work_pause_start, layout->work_t_end))
+      plan.settings.work_addr = *work;
+  }
+  PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
   const bool worldstop = *minor >= 22;
@@ -166,11 +164,20 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
   if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
-  auto plan = plan_probes(**elf, exe, pid, go_version);
+  auto sym = GoBinary::from_elf(*elf);
+  if (!sym) return fail("pid " + std::to_string(pid) + ": " + sym.error().message);
+  return attach(loader, **sym, pid, go_version, flags);
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoBinary& sym,
+                                                       int pid, std::string_view go_version,
+                                                       std::uint32_t flags) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto plan = plan_probes(sym, exe, pid, go_version);
   if (!plan) return std::unexpected(plan.error());
   plan->settings.flags = flags;
   if (plan->settings.work_addr) {
-    auto bias = load_bias(pid, **elf);
+    auto bias = load_bias(pid, sym.elf());
     if (!bias) return std::unexpected(bias.error());
     plan->settings.work_addr += *bias;
   }

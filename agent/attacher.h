@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/bpf_loader.h"
+#include "symbolizer/go_binary.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
 
@@ -21,14 +22,14 @@ struct ProbePlan {
   std::vector<UprobeRequest> uprobes;
 };
 
-// The probes for `elf` (the file at `binary_path`, run as `pid`, built by `go_version`).
-// Addresses in the settings (work_addr) are link-time ones: attach() adds the load bias.
-Result<ProbePlan> plan_probes(const ElfFile& elf, const std::string& binary_path, int pid,
+// The probes for `sym`'s binary (the file at `binary_path`, run as `pid`, built by
+// `go_version`). Addresses in the settings (work_addr) are link-time ones: attach() adds
+// the load bias.
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version);
 
-// TEMPORARY until proc_maps (branch procfs) merges: how far a PIE is loaded from its
-// link-time addresses, from the entry point in /proc/PID/auxv against the file's e_entry
-// (0 for ET_EXEC).
+// How far a PIE is loaded from its link-time addresses (0 for ET_EXEC), from where
+// /proc/PID/maps puts the executable's file.
 Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
 
 class Attachment {
@@ -37,6 +38,9 @@ class Attachment {
   // (GOSCRY_TRACE_GOROUTINES: one ring-buffer event per goroutine created and ended).
   static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, int pid,
                                                     std::string_view go_version,
+                                                    std::uint32_t flags = 0);
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoBinary& sym,
+                                                    int pid, std::string_view go_version,
                                                     std::uint32_t flags = 0);
   // Detaches every probe, then forgets the target's map entries.
   ~Attachment();

@@ -40,6 +40,7 @@ const char* program_name(RuntimeProgram p) {
     case RuntimeProgram::StwStartEntry: return "startTheWorldWithSema entry";
     case RuntimeProgram::StwStartRet: return "startTheWorldWithSema RET";
     case RuntimeProgram::GcPauseEnd: return "gcControllerCommit RET";
+    case RuntimeProgram::Noop: return "no-op";
   }
   return "?";
 }
@@ -98,6 +99,7 @@ bpf_program* BpfLoader::program(RuntimeProgram p) const {
     case RuntimeProgram::StwStartEntry: return progs.goscry_stw_start_entry;
     case RuntimeProgram::StwStartRet: return progs.goscry_stw_start_ret;
     case RuntimeProgram::GcPauseEnd: return progs.goscry_gc_pause_end;
+    case RuntimeProgram::Noop: return progs.goscry_noop;
   }
   return nullptr;
 }
@@ -159,9 +161,18 @@ Result<std::vector<SiteCounts>> BpfLoader::site_counts(std::uint32_t tgid) const
     goscry_site_counts c{};
     if (bpf_map__lookup_elem(skel_->maps.sites, &key, sizeof key, &c, sizeof c, 0) != 0)
       continue;  // deleted meanwhile
-    out.push_back({key.gopc, c.created, c.exited});
+    out.push_back({key.gopc, c.created, c.exited, c.startpc});
   }
   return out;
+}
+
+bool BpfLoader::knows_goid(std::uint32_t tgid, std::uint64_t goid) const {
+  goscry_goid_key key{};
+  key.tgid = tgid;
+  key.goid = goid;
+  std::uint64_t gopc = 0;
+  // A lookup from user space does not mark the entry used (map_lookup_elem_sys_only).
+  return bpf_map__lookup_elem(skel_->maps.goids, &key, sizeof key, &gopc, sizeof gopc, 0) == 0;
 }
 
 Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> BpfLoader::counters() const {
@@ -182,6 +193,16 @@ Result<int> BpfLoader::drain(const std::function<void(const goscry_event&)>& on_
   on_event_ = on_event;
   int n = ring_buffer__consume(ring_);
   on_event_ = nullptr;
+  if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
+  return n;
+}
+
+Result<int> BpfLoader::poll(int timeout_ms,
+                            const std::function<void(const goscry_event&)>& on_event) {
+  on_event_ = on_event;
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  on_event_ = nullptr;
+  if (n == -EINTR) return 0;
   if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
   return n;
 }

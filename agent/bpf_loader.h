@@ -32,6 +32,7 @@ enum class RuntimeProgram {
   StwStartEntry,      // entry of startTheWorldWithSema (1.22+)
   StwStartRet,        // every RET of startTheWorldWithSema
   GcPauseEnd,         // every RET of gcControllerCommit (<= 1.21)
+  Noop,               // does nothing: the benchmarks' floor (bare uprobe cost)
 };
 const char* program_name(RuntimeProgram p);
 
@@ -64,10 +65,12 @@ class UprobeLink {
   bpf_link* link_;
 };
 
+// The probes' counters of one creation site, cumulative since attach.
 struct SiteCounts {
-  std::uint64_t gopc = 0;  // 0: goroutines created before attach
+  std::uint64_t gopc = 0;
   std::uint64_t created = 0;
   std::uint64_t exited = 0;
+  std::uint64_t startpc = 0;  // of the last goroutine created there
 };
 
 class BpfLoader {
@@ -86,10 +89,15 @@ class BpfLoader {
   const std::vector<AttachRecord>& attach_log() const { return attach_log_; }
 
   Result<std::vector<SiteCounts>> site_counts(std::uint32_t tgid) const;
+  // Whether the probes saw goroutine `goid` created and it has not ended (goids LRU).
+  bool knows_goid(std::uint32_t tgid, std::uint64_t goid) const;
   // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).
   Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> counters() const;
   // Hands every ring-buffer record waiting now to `on_event`; returns how many.
   Result<int> drain(const std::function<void(const goscry_event&)>& on_event);
+  // Waits up to `timeout_ms` for records, then hands over every waiting one. EINTR (a
+  // signal to stop) returns 0.
+  Result<int> poll(int timeout_ms, const std::function<void(const goscry_event&)>& on_event);
 
  private:
   BpfLoader() = default;

@@ -31,5 +31,7 @@ void add_dump_verb(CLI::App& app, VerbRun& run);
 void add_leaks_verb(CLI::App& app, VerbRun& run);
 
 void add_agent_verb(CLI::App& app, VerbRun& run);
+void add_top_verb(CLI::App& app, VerbRun& run);
+void add_gc_verb(CLI::App& app, VerbRun& run);
 
 }  // namespace goscry

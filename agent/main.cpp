@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   goscry::add_dump_verb(app, run);
   goscry::add_leaks_verb(app, run);
   goscry::add_agent_verb(app, run);
+  goscry::add_top_verb(app, run);
+  goscry::add_gc_verb(app, run);
 
   try {
     app.parse(argc, argv);

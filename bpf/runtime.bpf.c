@@ -39,7 +39,7 @@ struct {
 /* Key: (tgid, gopc) -> {created, exited}. A program has as many sites as `go` statements
  * that run (hundreds to a few thousand), times the targets; 65536 leaves room for many
  * targets. Full: a creation at a new site is not counted (GOSCRY_CNT_SITE_MAP_FULL) and
- * its exit later lands on site 0. The agent deletes a target's keys when it goes. */
+ * exit later is not counted either. The agent deletes a target's keys when it goes. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
@@ -50,7 +50,7 @@ struct {
 /* Key: (tgid, goid) -> gopc of each live goroutine created since attach, so that an exit
  * finds its site. 131072 live goroutines across targets (~10 MiB of kernel memory,
  * preallocated). Full: LRU evicts the least recently touched entry — typically a
- * long-lived goroutine — whose exit then counts on site 0 and in
+ * long-lived goroutine — whose exit then comes as an untracked exit event and counts in
  * GOSCRY_CNT_EXIT_UNKNOWN_SITE (which also counts goroutines created before attach). */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -69,12 +69,14 @@ struct {
   __type(value, struct goscry_stw_inflight);
 } stw_inflight SEC(".maps");
 
-/* Rare events: one per STW pause (a few per GC cycle), plus per-goroutine events when a
- * target is traced. 256 KiB holds ~2900 events, seconds of GC at any realistic rate
- * between two drains. Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
+/* Rare events: one per STW pause (a few per GC cycle), one per exit of a goroutine that
+ * was alive at attach (at most once each), plus per-goroutine events when a target is
+ * traced. 2 MiB holds ~21000 events (88 bytes + 8 of header): the exits of a program
+ * that had 10,000 goroutines at attach and ends them all at once, with room for GC.
+ * Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 256 * 1024);
+  __uint(max_entries, 2 * 1024 * 1024);
 } events SEC(".maps");
 
 /* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
@@ -148,39 +150,50 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   __u64 g = ctx->ax;
-  __u64 goid = 0, gopc = 0;
-  if (read_u64(g + s->g_goid, &goid) || read_u64(g + s->g_gopc, &gopc)) return 0;
+  __u64 goid = 0, gopc = 0, startpc = 0;
+  if (read_u64(g + s->g_goid, &goid) || read_u64(g + s->g_gopc, &gopc) ||
+      read_u64(g + s->g_startpc, &startpc))
+    return 0;
   struct goscry_site_counts *c = site_counts(tgid, gopc);
-  if (c) __sync_fetch_and_add(&c->created, 1);
+  if (c) {
+    __sync_fetch_and_add(&c->created, 1);
+    c->startpc = startpc;
+  }
   struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
   if (bpf_map_update_elem(&goids, &key, &gopc, BPF_ANY) != 0)
     count(GOSCRY_CNT_GOID_MAP_UPDATE_FAILED);
   if (s->flags & GOSCRY_TRACE_GOROUTINES) {
-    __u64 startpc = 0, parent = 0;
-    read_u64(g + s->g_startpc, &startpc);
+    __u64 parent = 0;
     if (s->g_parent_goid != GOSCRY_NO_OFFSET) read_u64(g + s->g_parent_goid, &parent);
     emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, goid, parent, gopc, startpc);
   }
   return 0;
 }
 
-/* Entry of runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21): RAX = gp. */
+/* Entry of runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21): RAX = gp, whose goid,
+ * gopc and startpc are still intact. A goroutine created since attach is counted on its
+ * site; any other one goes to user space as an event, so the agent can take it off the
+ * snapshot of allgs it took at attach. */
 SEC("uprobe")
 int goscry_goroutine_exit(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
+  __u64 g = ctx->ax;
   __u64 goid = 0;
-  if (read_u64(ctx->ax + s->g_goid, &goid)) return 0;
+  if (read_u64(g + s->g_goid, &goid)) return 0;
   struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
-  __u64 gopc = 0; /* site 0: created before attach (or evicted from the LRU) */
   __u64 *site = bpf_map_lookup_elem(&goids, &key);
-  if (site) {
-    gopc = *site;
-    bpf_map_delete_elem(&goids, &key);
-  } else {
+  if (!site) {
     count(GOSCRY_CNT_EXIT_UNKNOWN_SITE);
+    __u64 gopc = 0, startpc = 0;
+    read_u64(g + s->g_gopc, &gopc);
+    read_u64(g + s->g_startpc, &startpc);
+    emit_goroutine(GOSCRY_EV_GO_EXIT_UNTRACKED, tgid, goid, 0, gopc, startpc);
+    return 0;
   }
+  __u64 gopc = *site;
+  bpf_map_delete_elem(&goids, &key);
   struct goscry_site_counts *c = site_counts(tgid, gopc);
   if (c) __sync_fetch_and_add(&c->exited, 1);
   if (s->flags & GOSCRY_TRACE_GOROUTINES)
@@ -341,3 +354,9 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
   bpf_map_delete_elem(&stw_inflight, &tgid);
   return 0;
 }
+
+/* Does nothing: the floor of the cost benchmarks (tests/bench/goroutine_cost_bench.cpp)
+ * attaches it where the real programs go, so the price of the uprobe trap itself can be
+ * told apart from what goscry's programs add. Never attached by goscry itself. */
+SEC("uprobe")
+int goscry_noop(struct pt_regs *ctx) { return 0; }

@@ -69,7 +69,8 @@ struct goscry_settings {
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
- * gopc 0 is the site of goroutines created before attach (their exits find no site). */
+ * Only goroutines created since attach are counted here; exits of older ones come as
+ * GOSCRY_EV_GO_EXIT_UNTRACKED events. */
 struct goscry_site_key {
   __u32 tgid;
   __u32 pad;
@@ -79,6 +80,10 @@ struct goscry_site_key {
 struct goscry_site_counts {
   __u64 created;
   __u64 exited;
+  /* g.startpc of the last goroutine created here: a `go` statement starts one function,
+   * and whether that function is the runtime's decides if the site's goroutines count in
+   * runtime.NumGoroutine (runtime.isSystemGoroutine). */
+  __u64 startpc;
 };
 
 struct goscry_goid_key {
@@ -93,8 +98,9 @@ enum goscry_counter {
   GOSCRY_CNT_READ_FAILED,         /* bpf_probe_read_user failed: an event is lost */
   GOSCRY_CNT_SETTINGS_MISSING,    /* a probe fired for a tgid without settings */
   GOSCRY_CNT_SITE_MAP_FULL,       /* sites map full: a creation is not counted */
-  GOSCRY_CNT_GOID_MAP_UPDATE_FAILED, /* goids LRU insert failed: its exit goes to site 0 */
-  GOSCRY_CNT_EXIT_UNKNOWN_SITE,   /* exit of a goid not in the LRU (before attach, evicted) */
+  GOSCRY_CNT_GOID_MAP_UPDATE_FAILED, /* goids LRU insert failed: its exit is untracked */
+  GOSCRY_CNT_EXIT_UNKNOWN_SITE,   /* exit of a goid not in the LRU (before attach, evicted):
+                                   * sent as GOSCRY_EV_GO_EXIT_UNTRACKED */
   GOSCRY_CNT_STW_UNMATCHED,       /* start-the-world without a recorded stop */
   GOSCRY_CNT_STW_MAP_FULL,        /* in-flight STW map full: a pause is lost */
   GOSCRY_CNT_MAX,
@@ -104,6 +110,11 @@ enum goscry_event_kind {
   GOSCRY_EV_STW = 1,       /* one stop-the-world pause, reported when the world starts */
   GOSCRY_EV_GO_CREATE = 2, /* trace only */
   GOSCRY_EV_GO_EXIT = 3,   /* trace only */
+  /* The exit of a goroutine the goids LRU does not know: created before attach (or
+   * evicted). Always sent, so the agent can retire it from its attach-time snapshot of
+   * allgs; there are at most as many as goroutines were alive at attach. Carries goid,
+   * gopc and startpc read from the dying g. */
+  GOSCRY_EV_GO_EXIT_UNTRACKED = 4,
 };
 
 /* stw event flags */

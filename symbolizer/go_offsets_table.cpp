@@ -45,6 +45,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 544;
+         l.work_pause_start = 400;
+         l.work_t_end = 384;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -93,6 +95,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 560;
+         l.work_pause_start = 392;
+         l.work_t_end = 376;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -143,6 +147,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 584;
+         l.work_pause_start = 456;
+         l.work_t_end = 440;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -193,6 +199,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 584;
+         l.work_pause_start = -1;
+         l.work_t_end = 440;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -245,6 +253,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 576;
+         l.work_pause_start = -1;
+         l.work_t_end = 464;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -297,6 +307,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 576;
+         l.work_pause_start = -1;
+         l.work_t_end = 464;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -351,6 +363,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 576;
+         l.work_pause_start = -1;
+         l.work_t_end = 552;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -406,6 +420,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 584;
+         l.work_pause_start = -1;
+         l.work_t_end = 688;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",
@@ -461,6 +477,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_bss = 224;
          l.md_ebss = 232;
          l.md_next = 560;
+         l.work_pause_start = -1;
+         l.work_t_end = 688;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",

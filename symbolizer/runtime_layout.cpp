@@ -37,7 +37,8 @@ struct RuntimeDies {
 };
 
 bool wanted_struct(std::string_view name) {
-  return name == "runtime.g" || name == "runtime.m" || name == "runtime.moduledata";
+  return name == "runtime.g" || name == "runtime.m" || name == "runtime.moduledata" ||
+         name == "runtime.workType";
 }
 bool wanted_variable(std::string_view name) {
   return name == "runtime.waitReasonStrings" || name == "runtime.gStatusStrings";

@@ -1,5 +1,6 @@
 // Where the Go runtime keeps what goscry reads from a live process: byte offsets of fields of
-// runtime.g, runtime.m and runtime.moduledata, and the names Go prints for goroutine states
+// runtime.g, runtime.m, runtime.moduledata and runtime.workType (the clock of GC pauses on
+// Go <= 1.21: work.pauseStart, work.tEnd), and the names Go prints for goroutine states
 // and wait reasons ("[chan receive]"). They change between Go releases, so they come from
 // the binary's own DWARF when it has some, else from a table keyed by the Go minor version,
 // generated from the DWARF of fixtures built with every supported toolchain
@@ -64,7 +65,9 @@ namespace goscry {
   X(md_noptrdata, "runtime.moduledata", "noptrdata")        \
   X(md_bss, "runtime.moduledata", "bss")                    \
   X(md_ebss, "runtime.moduledata", "ebss")                  \
-  X(md_next, "runtime.moduledata", "next")
+  X(md_next, "runtime.moduledata", "next")                  \
+  X(work_pause_start, "runtime.workType", "pauseStart")     \
+  X(work_t_end, "runtime.workType", "tEnd")
 
 struct RuntimeLayout {
   // Byte offsets (g_size: sizeof(runtime.g)); -1 where the field does not exist in that

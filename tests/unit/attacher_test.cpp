@@ -48,9 +48,11 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
     SCOPED_TRACE(f.label());
     auto elf = ElfFile::open(f.path);
     ASSERT_TRUE(elf) << elf.error().message;
-    auto plan = plan_probes(**elf, f.path, 4242, f.go_version);
+    auto sym = GoBinary::from_elf(*elf);
+    ASSERT_TRUE(sym) << sym.error().message;
+    auto plan = plan_probes(**sym, f.path, 4242, f.go_version);
     ASSERT_TRUE(plan) << plan.error().message;
-    auto minor = go_minor_version(f.go_version);
+    auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor);
     auto oracle = objdump_instructions(f.path);
     std::map<RuntimeProgram, std::set<std::string>> functions;
@@ -107,22 +109,44 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
   }
 }
 
-TEST(Attacher, RefusesBinariesItCannotProbe) {
+// Function bounds come from the .gopclntab: a stripped binary gets exactly the probes of
+// its unstripped twin (same code, same addresses).
+TEST(Attacher, StrippedBinariesGetTheProbesOfTheirUnstrippedTwin) {
+  std::map<std::string, std::vector<std::uint64_t>> plain_vaddrs;  // by go version
+  auto fixtures = all_fixtures("churn");
+  for (const std::string variant : {"plain", "stripped"}) {
+    for (const auto& f : fixtures) {
+      if (f.variant != variant) continue;
+      SCOPED_TRACE(f.label());
+      auto elf = ElfFile::open(f.path);
+      ASSERT_TRUE(elf);
+      auto bin = GoBinary::from_elf(*elf);
+      ASSERT_TRUE(bin) << bin.error().message;
+      auto plan = plan_probes(**bin, f.path, 1, f.go_version);
+      ASSERT_TRUE(plan) << plan.error().message;
+      std::vector<std::uint64_t> vaddrs;
+      for (const auto& u : plan->uprobes) {
+        auto v = (*elf)->offset_to_vaddr(u.file_offset);
+        ASSERT_TRUE(v);
+        vaddrs.push_back(*v);
+      }
+      if (variant == "plain")
+        plain_vaddrs[f.go_version] = vaddrs;
+      else
+        EXPECT_EQ(vaddrs, plain_vaddrs[f.go_version]);
+    }
+  }
+  EXPECT_FALSE(plain_vaddrs.empty());
+}
+
+TEST(Attacher, RefusesGoVersionsItDoesNotKnow) {
   auto fixtures = all_fixtures("hello");
   ASSERT_FALSE(fixtures.empty());
-  for (const auto& f : fixtures) {
-    if (f.variant != "stripped") continue;
-    auto elf = ElfFile::open(f.path);
-    ASSERT_TRUE(elf);
-    // Until GoBinary::find_function (pclntab) replaces the .symtab look-up.
-    auto plan = plan_probes(**elf, f.path, 1, f.go_version);
-    ASSERT_FALSE(plan);
-    EXPECT_NE(plan.error().message.find("runtime.newproc1"), std::string::npos)
-        << plan.error().message;
-  }
   auto elf = ElfFile::open(fixtures.front().path);
   ASSERT_TRUE(elf);
-  auto old = plan_probes(**elf, fixtures.front().path, 1, "go1.18.10");
+  auto sym = GoBinary::from_elf(*elf);
+  ASSERT_TRUE(sym);
+  auto old = plan_probes(**sym, fixtures.front().path, 1, "go1.18.10");
   ASSERT_FALSE(old);
   EXPECT_EQ(old.error().message, "go1.18.10: unsupported Go version (goscry knows 1.19-1.27)");
 }

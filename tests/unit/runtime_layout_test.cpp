@@ -68,7 +68,7 @@ TEST(RuntimeLayout, StrippedBinariesFallBackToTheTable) {
     EXPECT_NE(dwarf.error().message.find("no DWARF"), std::string::npos);
     auto layout = runtime_layout(**elf, f.go_version);
     ASSERT_TRUE(layout) << layout.error().message;
-    auto minor = go_minor_version(f.go_version);
+    auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor);
     EXPECT_EQ(layout->source, "table (go1." + std::to_string(*minor) + ")");
     EXPECT_GT(layout->g_goid, 0);
@@ -201,7 +201,7 @@ TEST(RuntimeLayout, DwarfAgreesWithGoRuntimeNotes) {
     SCOPED_TRACE(f.label());
     auto l = dwarf_layout(f.path);
     ASSERT_TRUE(l) << l.error().message;
-    auto minor = go_minor_version(f.go_version);
+    auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor && notes.count(*minor));
     const Row& n = notes.at(*minor);
     EXPECT_EQ(l->g_m, 48);

@@ -1,0 +1,24 @@
+// How a goroutine's creation site is named: as Go's own traceback names it in "created by"
+// — the function holding the `go` statement (the physical one, inlining aside) and the
+// file:line of the statement itself (the innermost frame at the call to newproc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "symbolizer/go_binary.h"
+
+namespace goscry {
+
+struct CreationSite {
+  std::string function;  // "main.spawnShort"; the pc in hex when no function holds it
+  std::string file;      // full path as in the pclntab; empty when unknown
+  int line = 0;
+  // "main.spawnShort main.go:55" (file base name), for text output and JSON "site".
+  std::string display() const;
+};
+
+// `gopc`: g.gopc as a file virtual address (the return address of the call to newproc).
+CreationSite creation_site(const GoBinary& bin, std::uint64_t gopc);
+
+}  // namespace goscry

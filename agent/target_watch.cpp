@@ -1,0 +1,126 @@
+#include "agent/target_watch.h"
+
+#include <time.h>
+
+#include <fstream>
+
+#include "agent/goroutine_snapshot.h"
+#include "agent/privileges.h"
+#include "symbolizer/runtime_globals.h"
+#include "symbolizer/runtime_layout.h"
+
+namespace goscry {
+
+std::uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
+}
+
+bool process_alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  // "pid (comm) S ...": the state follows the last ')'; comm may hold anything.
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
+         line[close + 2] != 'X';
+}
+
+Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
+  const std::string who = "pid " + std::to_string(pid);
+  if (pid <= 0 || !process_alive(pid)) return fail("no process with pid " + std::to_string(pid));
+  // Before reading anything of the target: the sentence names every missing capability.
+  if (auto why = missing_privileges()) return fail(*why);
+  auto process = Process::attach_readonly(pid);
+  if (!process) return std::unexpected(process.error());
+  const std::string exe = (*process)->exe_path();
+  auto elf = ElfFile::open((*process)->exe_host_path());
+  if (!elf) return fail(who + " (" + exe + "): " + elf.error().message);
+  auto sym = GoBinary::from_elf(*elf);
+  if (!sym) {
+    std::string why = sym.error().message;
+    why = why.substr(why.find(": ") + 2);  // the path we opened: the exe is named instead
+    return fail(who + " (" + exe + "): " + why);
+  }
+  if ((*sym)->go_version().empty())
+    return fail(who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
+  auto bias = load_bias(pid, **elf);
+  if (!bias) return fail(who + ": " + bias.error().message);
+  std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
+  w->exe_ = exe;
+  w->process_ = std::move(*process);
+  auto loader = BpfLoader::open();
+  if (!loader) return std::unexpected(loader.error());
+  w->loader_ = std::move(*loader);
+  auto a = Attachment::attach(*w->loader_, **sym, pid, (*sym)->go_version());
+  if (!a) {
+    if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
+    return std::unexpected(a.error());
+  }
+  w->attachment_ = std::move(*a);
+  // After the probes: a goroutine born meanwhile is in both, and the goids LRU says so.
+  if (auto r = w->snapshot(*bias); !r) {
+    if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
+    return std::unexpected(r.error());
+  }
+  if (auto r = w->refresh(); !r) return std::unexpected(r.error());
+  return w;
+}
+
+TargetWatch::~TargetWatch() {
+  attachment_.reset();  // probes and map entries go before the loader
+  loader_.reset();
+}
+
+Result<void> TargetWatch::snapshot(std::uint64_t bias) {
+  const ElfFile& elf = symbols_->elf();
+  auto layout = runtime_layout(elf, symbols_->go_version());
+  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  std::optional<CodeRange> fegr;
+  if (auto f = symbols_->find_function("runtime.forEachGRace")) fegr = CodeRange{f->entry, f->end};
+  auto allg = find_allg(elf, fegr);
+  if (!allg) return std::unexpected(allg.error());
+  allg->allglen += bias;
+  allg->allgptr += bias;
+  auto snap = read_goroutines(*process_, *allg, *layout);
+  if (!snap) return std::unexpected(snap.error());
+  const auto tgid = std::uint32_t(pid_);
+  goroutines_.set_snapshot(*snap, [&](std::uint64_t goid) {
+    return loader_->knows_goid(tgid, goid);
+  });
+  return {};
+}
+
+Result<void> TargetWatch::poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc) {
+  const auto tgid = std::uint32_t(pid_);
+  auto n = loader_->poll(timeout_ms, [&](const goscry_event& e) {
+    if (e.tgid != tgid) return;
+    if (e.kind == GOSCRY_EV_STW) {
+      GcUpdate u = gc_.add(e);
+      if (on_gc && (u.cycle || u.other)) on_gc(u);
+    } else {
+      goroutines_.on_event(e);
+    }
+  });
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+
+Result<void> TargetWatch::refresh() {
+  // Events first: an untracked exit must not be missing from the counts read after it.
+  if (auto r = poll(0); !r) return r;
+  auto counts = loader_->site_counts(std::uint32_t(pid_));
+  if (!counts) return std::unexpected(counts.error());
+  goroutines_.update(*counts, monotonic_ns());
+  return {};
+}
+
+std::uint64_t TargetWatch::lost() const {
+  auto c = loader_->counters();
+  if (!c) return 0;
+  return (*c)[GOSCRY_CNT_RINGBUF_FULL] + (*c)[GOSCRY_CNT_READ_FAILED] +
+         (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL];
+}
+
+}  // namespace goscry

@@ -1,0 +1,66 @@
+// One Go process watched by the runtime probes, as `goscry top` and `goscry gc` need it:
+// checks the PID and the binary, loads the BPF programs, attaches, reads the goroutines
+// that were alive before the probes (after attaching them, so none falls between the two),
+// and then feeds the goroutine and GC trackers from the ring buffer and the counters.
+//
+// Errors a user can cause end in one sentence: "no process with pid 4242", "pid 4242
+// (/usr/bin/sleep): not a Go binary (no .go.buildinfo)", the missing capabilities.
+// Everything attached goes when the watch is destroyed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "agent/attacher.h"
+#include "agent/bpf_loader.h"
+#include "agent/gc_tracker.h"
+#include "symbolizer/go_binary.h"
+#include "agent/goroutine_tracker.h"
+#include "symbolizer/process.h"
+
+namespace goscry {
+
+// CLOCK_MONOTONIC in ns, the clock of the probes and of Go's nanotime.
+std::uint64_t monotonic_ns();
+
+// Whether `pid` still runs (a zombie does not).
+bool process_alive(int pid);
+
+class TargetWatch {
+ public:
+  static Result<std::unique_ptr<TargetWatch>> open(int pid);
+  ~TargetWatch();
+
+  int pid() const { return pid_; }
+  std::string go_version() const { return symbols_->go_version(); }
+  const std::string& exe() const { return exe_; }
+
+  // Waits up to `timeout_ms` for STW / untracked-exit events and feeds them to the
+  // trackers; `on_gc` sees each GC update as it comes.
+  Result<void> poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc = {});
+  // Reads the per-site counters into the goroutine tracker (one interval).
+  Result<void> refresh();
+
+  const GoroutineTracker& goroutines() const { return goroutines_; }
+  const GcTracker& gc() const { return gc_; }
+  // Events and counts lost in BPF (sum of the drop counters), for the summary.
+  std::uint64_t lost() const;
+
+ private:
+  TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
+      : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
+  Result<void> snapshot(std::uint64_t bias);
+
+  int pid_;
+  std::string exe_;
+  std::shared_ptr<GoBinary> symbols_;
+  std::unique_ptr<Process> process_;
+  std::unique_ptr<BpfLoader> loader_;
+  std::unique_ptr<Attachment> attachment_;
+  GoroutineTracker goroutines_;
+  GcTracker gc_;
+};
+
+}  // namespace goscry

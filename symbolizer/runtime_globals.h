@@ -1,0 +1,59 @@
+// Where the runtime keeps the list of all goroutines: runtime.allglen (how many) and
+// runtime.allgptr (= &allgs[0]), the pair the runtime itself reads without a lock
+// (atomicAllG, used by forEachGRace). goscry reads them from a live process to count
+// the goroutines that were alive before its probes were attached (DESIGN.md decision 6).
+//
+// With .symtab the addresses are the symbols'. Stripped binaries keep no data symbols, so
+// they are recovered from the machine code of runtime.forEachGRace, whose first two
+// RIP-relative loads are `MOVQ runtime.allglen(SB)` and `MOVQ runtime.allgptr(SB)` in
+// every release 1.19-1.27 (atomicAllG inlined, allglen read first).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "symbolizer/elf_file.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+// Link-time virtual addresses (a PIE adds its load bias).
+struct AllgAddresses {
+  std::uint64_t allglen = 0;
+  std::uint64_t allgptr = 0;
+  std::string source;  // ".symtab" or "runtime.forEachGRace code"
+};
+
+// The absolute targets of the RIP-relative memory loads (MOV reg, [rip+disp]) in `code`,
+// which starts at virtual address `entry`, in program order.
+Result<std::vector<std::uint64_t>> rip_relative_loads(std::span<const std::uint8_t> code,
+                                                      std::uint64_t entry,
+                                                      const std::string& name);
+
+// [entry, end) of runtime.forEachGRace, from the pclntab when there is no .symtab.
+struct CodeRange {
+  std::uint64_t entry = 0;
+  std::uint64_t end = 0;
+};
+
+// .symtab first; else decodes `for_each_g_race` (required then).
+Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for_each_g_race);
+
+// The absolute targets of every RIP-relative memory operand in `code` (loads, stores,
+// read-modify-writes), in program order.
+Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uint8_t> code,
+                                                        std::uint64_t entry,
+                                                        const std::string& name);
+
+// runtime.work (Go <= 1.21, whose GC pause clock is work.pauseStart / work.tEnd): from
+// .symtab, else from runtime.gcMarkTermination, which reads work.pauseStart and writes
+// work.tEnd: the one base address B with both B + pause_start and B + t_end among its
+// RIP-relative operands.
+Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
+                                        std::optional<CodeRange> gc_mark_termination,
+                                        int pause_start, int t_end);
+
+}  // namespace goscry

@@ -1,0 +1,252 @@
+// goscry must never harm the program it watches: the torture fixture (stacks grown and
+// copied, 10,000 goroutines, GC pressure, panics) prints the same under goscry as without
+// it, and a goscry killed with SIGKILL leaves no breakpoint behind in the target's code.
+// Wrong PIDs, non-Go processes, missing privileges and targets that end mid-run give one
+// sentence and the documented exit status.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agent/attacher.h"
+#include "agent/privileges.h"
+#include "symbolizer/process.h"
+#include "tests/support/child_process.h"
+#include "tests/support/fixtures.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::ChildProcess;
+using testing::goscry_binary;
+using testing::run_command;
+
+#define SKIP_OR_FAIL_WITHOUT_PRIVILEGES()                              \
+  if (auto why = missing_privileges()) {                               \
+    const char* ci = std::getenv("CI");                                \
+    if (ci && std::string(ci) == "true") FAIL() << *why;               \
+    GTEST_SKIP() << *why;                                              \
+  }
+
+// How long the torture runs under goscry: GOSCRY_TORTURE_SECONDS, default 20 (the issue
+// asks for 60: scripts/torture.sh runs that).
+int torture_seconds() {
+  const char* v = std::getenv("GOSCRY_TORTURE_SECONDS");
+  int n = v ? std::atoi(v) : 0;
+  return n > 0 ? n : 20;
+}
+
+// The first byte of every probed instruction, as the file has it and as the target's
+// memory has it now (a uprobe shows as 0xCC, int3, in the process's copy of the page).
+struct ProbeBytes {
+  std::vector<std::uint8_t> file, memory;
+  std::size_t breakpoints() const {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < file.size(); ++i) n += memory[i] == 0xCC && file[i] != 0xCC;
+    return n;
+  }
+};
+
+ProbeBytes probe_bytes(int pid, const std::string& path, const std::string& go_version) {
+  ProbeBytes out;
+  auto elf = ElfFile::open(path);
+  auto sym = elf ? GoBinary::from_elf(*elf) : Result<std::shared_ptr<GoBinary>>(fail("no elf"));
+  auto plan = sym ? plan_probes(**sym, path, pid, go_version) : Result<ProbePlan>(fail("no sym"));
+  auto bias = elf ? load_bias(pid, **elf) : Result<std::uint64_t>(fail("no elf"));
+  auto proc = Process::attach_readonly(pid);
+  EXPECT_TRUE(plan && bias && proc);
+  if (!plan || !bias || !proc) return out;
+  for (const auto& u : plan->uprobes) {
+    auto vaddr = (*elf)->offset_to_vaddr(u.file_offset);
+    auto f = (*elf)->file_bytes().u8(u.file_offset);
+    auto m = vaddr ? (*proc)->read_u8(*vaddr + *bias) : Result<std::uint8_t>(fail("?"));
+    EXPECT_TRUE(f && m);
+    out.file.push_back(f ? *f : 0);
+    out.memory.push_back(m ? *m : 0);
+  }
+  return out;
+}
+
+// The torture's output without goscry: it does not depend on how long it runs.
+std::string torture_alone(const std::string& path) {
+  ChildProcess t({path}, {"TORTURE_SECONDS=1"});
+  std::string out = t.rest_of_stdout();
+  EXPECT_EQ(t.wait(), 0);
+  return out;
+}
+
+TEST(TargetSafety, TortureRunsUnharmedUnderGoscry) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  const int seconds = torture_seconds();
+  for (const auto& f : all_fixtures("torture")) {
+    if (f.variant != "plain" && f.variant != "pie") continue;
+    SCOPED_TRACE(f.label());
+    const std::string expected = torture_alone(f.path);
+    ASSERT_NE(expected.find("all rounds agree"), std::string::npos) << expected;
+    // The full duration on plain binaries; PIE shares all but the load address.
+    const int s = f.variant == "plain" ? seconds : 5;
+    ChildProcess t({f.path}, {"TORTURE_SECONDS=" + std::to_string(s)});
+    ASSERT_EQ(t.read_line(), "ready");
+    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(t.pid()), "--interval",
+                      "500ms", "--format", "json"});
+    auto line = top.read_err_line();
+    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos)
+        << line.value_or("") << top.rest_of_stderr();
+    std::string out = "ready\n" + t.rest_of_stdout();
+    std::string err = t.rest_of_stderr();
+    EXPECT_EQ(t.wait(), 0) << err;
+    EXPECT_EQ(out, expected);
+    EXPECT_EQ(err.find("unexpected return pc"), std::string::npos) << err;
+    EXPECT_EQ(err.find("SIGILL"), std::string::npos) << err;
+    // goscry saw it all without losing a count, and ended by itself with the target.
+    std::string reports = top.rest_of_stdout();
+    EXPECT_EQ(top.wait(), 0) << top.rest_of_stderr();
+    auto lines = testing::split_lines(reports);
+    ASSERT_FALSE(lines.empty());
+    auto last = nlohmann::json::parse(lines.back(), nullptr, false);
+    ASSERT_TRUE(last.is_object()) << lines.back();
+    EXPECT_EQ(last["lost"].get<std::uint64_t>(), 0u);
+    EXPECT_TRUE(last.value("target_exited", false));
+    EXPECT_GE(last["goroutines"]["created"].get<std::uint64_t>(), 13000u);  // one round
+  }
+}
+
+TEST(TargetSafety, SigkilledGoscryLeavesNoBreakpointAndTheTargetRunsOn) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  for (const auto& f : all_fixtures("torture")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    const std::string expected = torture_alone(f.path);
+    ChildProcess t({f.path}, {"TORTURE_SECONDS=6"});
+    ASSERT_EQ(t.read_line(), "ready");
+    auto before = probe_bytes(t.pid(), f.path, f.go_version);
+    ASSERT_FALSE(before.file.empty());
+    EXPECT_EQ(before.breakpoints(), 0u);
+    {
+      ChildProcess gc({goscry_binary(), "gc", "--pid", std::to_string(t.pid())});
+      auto line = gc.read_err_line();
+      ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+      // The oracle can fail: while goscry runs, every probed instruction is an int3.
+      EXPECT_EQ(probe_bytes(t.pid(), f.path, f.go_version).breakpoints(), before.file.size());
+      gc.signal(SIGKILL);
+      EXPECT_EQ(gc.wait(), 128 + SIGKILL);
+    }
+    // The kernel removes the uprobes when the dead goscry's perf events close.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::size_t left = 0;
+    do {
+      left = probe_bytes(t.pid(), f.path, f.go_version).breakpoints();
+    } while (left != 0 && std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(left, 0u);
+    std::string out = "ready\n" + t.rest_of_stdout();
+    EXPECT_EQ(t.wait(), 0);
+    EXPECT_EQ(out, expected);
+  }
+}
+
+// A PID no process has: one that existed and was reaped.
+int vanished_pid() {
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, nullptr, 0);
+  return p;
+}
+
+TEST(VerbErrors, WrongPidIsOneSentence) {
+  const int pid = vanished_pid();
+  for (const char* verb : {"top", "gc"}) {
+    auto r = run_command({goscry_binary(), verb, "--pid", std::to_string(pid)});
+    EXPECT_EQ(r.exit_code, 1) << verb;
+    EXPECT_EQ(r.err, std::string("goscry ") + verb + ": no process with pid " +
+                         std::to_string(pid) + "\n");
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST(VerbErrors, NonGoProcessIsOneSentence) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  ChildProcess sleeper({"/bin/sleep", "60"});
+  const std::string exe = [&] {
+    char buf[4096];
+    std::string link = "/proc/" + std::to_string(sleeper.pid()) + "/exe";
+    ssize_t n = -1;
+    // exec may not have happened yet: wait until the link names sleep.
+    for (int i = 0; i < 100000; ++i) {
+      n = readlink(link.c_str(), buf, sizeof buf);
+      if (n > 0 && std::string(buf, n).find("sleep") != std::string::npos) break;
+    }
+    return n > 0 ? std::string(buf, n) : std::string();
+  }();
+  ASSERT_NE(exe.find("sleep"), std::string::npos);
+  for (const char* verb : {"top", "gc"}) {
+    auto r = run_command({goscry_binary(), verb, "--pid", std::to_string(sleeper.pid())});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, std::string("goscry ") + verb + ": pid " + std::to_string(sleeper.pid()) +
+                         " (" + exe + "): not a Go binary (no .gopclntab, no .go.buildinfo)\n");
+  }
+}
+
+TEST(VerbErrors, MissingPrivilegesAreNamed) {
+  if (missing_privileges()) GTEST_SKIP() << "needs root to drop privileges from";
+  auto fixtures = all_fixtures("churn");
+  ASSERT_FALSE(fixtures.empty());
+  ChildProcess target({fixtures.front().path});
+  ASSERT_EQ(target.read_line(), "ready");
+  // As nobody, with no capabilities at all.
+  auto r = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", "--bounding-set=-all", goscry_binary(), "gc", "--pid",
+                        std::to_string(target.pid())});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "goscry gc: goscry needs CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE to probe Go processes "
+            "(run it as root or grant the capabilities)\n");
+}
+
+TEST(VerbErrors, TargetEndingMidRunGivesTheSummaryAndExitsZero) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    ChildProcess target({f.path});
+    ASSERT_EQ(target.read_line(), "ready");
+    ChildProcess gc({goscry_binary(), "gc", "--pid", std::to_string(target.pid())});
+    auto line = gc.read_err_line();
+    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+    target.close_stdin();  // the fixture ends on EOF
+    EXPECT_EQ(target.wait(), 0);
+    const std::string out = gc.rest_of_stdout();
+    EXPECT_EQ(gc.rest_of_stderr(),
+              "goscry gc: process " + std::to_string(target.pid()) + " exited\n");
+    EXPECT_EQ(gc.wait(), 0);
+    EXPECT_NE(out.find("summary: "), std::string::npos) << out;
+  }
+}
+
+TEST(VerbErrors, SigtermEndsTopCleanlyAndDetaches) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    ChildProcess target({f.path});
+    ASSERT_EQ(target.read_line(), "ready");
+    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(target.pid())});
+    auto line = top.read_err_line();
+    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+    EXPECT_GT(probe_bytes(target.pid(), f.path, f.go_version).breakpoints(), 0u);
+    top.signal(SIGTERM);
+    const std::string out = top.rest_of_stdout();
+    EXPECT_EQ(top.wait(), 0);
+    EXPECT_NE(out.find("goroutines  live"), std::string::npos) << out;
+    EXPECT_EQ(probe_bytes(target.pid(), f.path, f.go_version).breakpoints(), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace goscry

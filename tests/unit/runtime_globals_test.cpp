@@ -1,0 +1,131 @@
+// runtime.allglen / runtime.allgptr: from .symtab, and for stripped binaries from the
+// machine code of runtime.forEachGRace — checked against `go tool nm` of the unstripped
+// twin built by the same toolchain. Stripping shifts the data sections (the build info
+// records the -ldflags), not what is in them: a variable sits at the same offset into the
+// same section in both.
+#include "symbolizer/runtime_globals.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "symbolizer/go_binary.h"
+#include "symbolizer/runtime_layout.h"
+#include "tests/support/fixtures.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+
+// name -> address from `go tool nm`.
+std::map<std::string, std::uint64_t> nm_addresses(const std::string& path) {
+  auto r = testing::run_command({testing::go_command(), "tool", "nm", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& line : testing::split_lines(r.out)) {
+    std::istringstream in(line);
+    std::string addr, type, name;
+    if (in >> addr >> type >> name) out[name] = std::stoull(addr, nullptr, 16);
+  }
+  return out;
+}
+
+// "section+offset" of a virtual address.
+std::string place(const ElfFile& elf, std::uint64_t vaddr) {
+  for (const auto& s : elf.sections())
+    if (s.addr != 0 && vaddr >= s.addr && vaddr < s.addr + s.size)
+      return s.name + "+" + to_hex(vaddr - s.addr);
+  return "nowhere " + to_hex(vaddr);
+}
+
+TEST(RuntimeGlobals, AllgFromForEachGRaceCodeMatchesGoToolNm) {
+  std::map<std::string, std::string> plain;  // go version -> unstripped path
+  for (const auto& f : all_fixtures("hello"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "stripped" && f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin) << bin.error().message;
+    auto fegr = (*bin)->find_function("runtime.forEachGRace");
+    ASSERT_TRUE(fegr);
+    // The code path even where .symtab exists, so both variants test it.
+    auto bytes = (*bin)->elf().read_vaddr(fegr->entry, fegr->end - fegr->entry);
+    ASSERT_TRUE(bytes);
+    auto loads = rip_relative_loads(bytes->bytes(), fegr->entry, "forEachGRace");
+    ASSERT_TRUE(loads) << loads.error().message;
+    auto found = find_allg((*bin)->elf(), CodeRange{fegr->entry, fegr->end});
+    ASSERT_TRUE(found) << found.error().message;
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    auto nm = nm_addresses(plain.at(f.go_version));
+    const std::string len = place(**twin, nm.at("runtime.allglen"));
+    const std::string ptr = place(**twin, nm.at("runtime.allgptr"));
+    const ElfFile& elf = (*bin)->elf();
+    ASSERT_GE(loads->size(), 2u);
+    EXPECT_EQ(place(elf, (*loads)[0]), len);
+    EXPECT_EQ(place(elf, (*loads)[1]), ptr);
+    EXPECT_EQ(place(elf, found->allglen), len);
+    EXPECT_EQ(place(elf, found->allgptr), ptr);
+    EXPECT_EQ(found->source, f.variant == "stripped" ? "runtime.forEachGRace code" : ".symtab");
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// Go <= 1.21: runtime.work from gcMarkTermination's operands (pauseStart read, tEnd
+// written), where the twin's nm puts it.
+TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
+  std::map<std::string, std::string> plain;
+  for (const auto& f : all_fixtures("hello"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "stripped" && f.variant != "plain") continue;
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin);
+    auto layout = runtime_layout((*bin)->elf(), (*bin)->go_version());
+    ASSERT_TRUE(layout);
+    if (layout->work_pause_start < 0) continue;  // 1.22+ need no runtime.work
+    SCOPED_TRACE(f.label());
+    auto gmt = (*bin)->find_function("runtime.gcMarkTermination");
+    ASSERT_TRUE(gmt);
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    const std::string want = place(**twin, nm_addresses(plain.at(f.go_version)).at("runtime.work"));
+    auto found = find_runtime_work((*bin)->elf(), CodeRange{gmt->entry, gmt->end},
+                                   layout->work_pause_start, layout->work_t_end);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_EQ(place((*bin)->elf(), *found), want);
+    auto bytes = (*bin)->elf().read_vaddr(gmt->entry, gmt->end - gmt->entry);
+    ASSERT_TRUE(bytes);
+    auto targets = rip_relative_targets(bytes->bytes(), gmt->entry, "gcMarkTermination");
+    ASSERT_TRUE(targets);
+    std::set<std::uint64_t> t(targets->begin(), targets->end());
+    EXPECT_TRUE(t.count(*found + layout->work_pause_start));
+    EXPECT_TRUE(t.count(*found + layout->work_t_end));
+    ++checked;
+  }
+  std::printf("runtime.work checked in %d binaries\n", checked);
+}
+
+TEST(RuntimeGlobals, StrippedBinaryWithoutTheFunctionIsAnError) {
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "stripped") continue;
+    auto elf = ElfFile::open(f.path);
+    ASSERT_TRUE(elf);
+    auto r = find_allg(**elf, std::nullopt);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, f.path + ": cannot locate runtime.allglen: no .symtab and no "
+                                          "runtime.forEachGRace");
+    return;
+  }
+}
+
+}  // namespace
+}  // namespace goscry
