@@ -39,7 +39,8 @@ Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   if (!layout) return fail(who(pid) + ": " + layout.error().message);
   t->layout_ = std::move(*layout);
   auto fegr = t->binary_->find_function("runtime.forEachGRace");
-  auto allgs = locate_allgs(t->binary_->elf(), fegr ? fegr->entry : 0, fegr ? fegr->end : 0);
+  auto allgs = find_allg(t->binary_->elf(), fegr ? std::optional<CodeRange>(CodeRange{fegr->entry, fegr->end})
+                                                 : std::nullopt);
   if (!allgs) return fail(who(pid) + ": " + allgs.error().message);
   t->allgs_ = *allgs;
   auto goexit = t->binary_->find_function("runtime.goexit");

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "symbolizer/allgs_locator.h"
+#include "symbolizer/runtime_globals.h"
 #include "symbolizer/error.h"
 #include "symbolizer/go_binary.h"
 #include "symbolizer/process.h"
@@ -51,7 +51,7 @@ class GoProcess {
   std::unique_ptr<Process> process_;
   std::shared_ptr<GoBinary> binary_;
   RuntimeLayout layout_;
-  AllgsAddresses allgs_;
+  AllgAddresses allgs_;
   FuncBounds goexit_;
   std::uint64_t bias_ = 0;
 };

@@ -244,12 +244,6 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
 
 }  // namespace
 
-std::int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 Result<GoroutineList> read_goroutines(const GoProcess& t, const ReadOptions& opt) {
   if (t.layout().g_size <= 0 || t.layout().g_goid < 0 || t.layout().g_atomicstatus < 0)
     return fail("pid " + std::to_string(t.pid()) + ": runtime.g offsets are missing");

@@ -15,6 +15,8 @@
 // hundred syscalls, not a million.
 #pragma once
 
+#include "agent/monotonic_clock.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -84,7 +86,5 @@ std::string state_name(const GoProcess& target, const Goroutine& g);
 // runtime.corostart). Go's own tracebacks and goroutine profiles leave them out.
 bool is_system_goroutine(const GoProcess& target, const Goroutine& g);
 
-// CLOCK_MONOTONIC now, in ns: the clock of Go's nanotime.
-std::int64_t monotonic_ns();
 
 }  // namespace goscry

@@ -8,6 +8,8 @@
 // Everything attached goes when the watch is destroyed.
 #pragma once
 
+#include "agent/monotonic_clock.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,8 +24,6 @@
 
 namespace goscry {
 
-// CLOCK_MONOTONIC in ns, the clock of the probes and of Go's nanotime.
-std::uint64_t monotonic_ns();
 
 // Whether `pid` still runs (a zombie does not).
 bool process_alive(int pid);
