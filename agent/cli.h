@@ -24,5 +24,6 @@ void add_format_option(CLI::App& cmd, std::string& format);
 
 void add_info_verb(CLI::App& app, VerbRun& run);
 void add_symbolize_verb(CLI::App& app, VerbRun& run);
+void add_record_verb(CLI::App& app, VerbRun& run);
 
 }  // namespace goscry

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   goscry::VerbRun run;
   goscry::add_info_verb(app, run);
   goscry::add_symbolize_verb(app, run);
+  goscry::add_record_verb(app, run);
 
   try {
     app.parse(argc, argv);
