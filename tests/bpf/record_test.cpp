@@ -4,6 +4,7 @@
 // of the profile, python3's XML parser for the SVG, and the fixture's source for the
 // inlined function's lines.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -141,10 +142,20 @@ Recorded record(pid_t pid, const std::vector<std::string>& args, int hz = 99) {
   return out;
 }
 
+std::vector<testing::Fixture> cpuburn(const std::string& variant = "") {
+  std::vector<testing::Fixture> out;
+  for (const auto& f : all_fixtures("cpuburn"))
+    if (variant.empty() || f.variant == variant) out.push_back(f);
+  EXPECT_FALSE(out.empty()) << "no cpuburn fixture built";
+  return out;
+}
+
+// Every toolchain's plain build (5 s each).
 TEST(Record, FindsTheTwoToOneSplitAndSamplesAtTheRateOfTheTargetsCpuTime) {
   SKIP_OR_FAIL_WITHOUT_BPF();
-  const auto* f = plain_cpuburn();
-  ASSERT_NE(f, nullptr) << "no cpuburn fixture built";
+  for (const auto& fixture : cpuburn("plain")) {
+  SCOPED_TRACE(fixture.label());
+  const auto* f = &fixture;
   auto target = LiveProcess::start({f->path});
   ASSERT_TRUE(target) << target.error().message;
   const std::string profile = temp_path("ratio.pb.gz");
@@ -163,6 +174,7 @@ TEST(Record, FindsTheTwoToOneSplitAndSamplesAtTheRateOfTheTargetsCpuTime) {
   EXPECT_NEAR(ratio, 2.0, 0.3) << raw;
   EXPECT_NEAR(static_cast<double>(total(flat)), expected, 0.1 * expected) << raw;
   EXPECT_GT(flat["main.spin"], 0) << "the inlined function has no flat samples of its own\n" << raw;
+  }
 }
 
 // The line range of `func name` in the fixture's source: the oracle for its frames' lines.
@@ -177,10 +189,12 @@ std::pair<int, int> function_lines(const std::string& name) {
   return {0, 0};
 }
 
+// Every toolchain and variant (plain, stripped, PIE, cgo), 2 s each.
 TEST(Record, ShowsTheInlinedFunctionAsItsOwnFrameWithItsLines) {
   SKIP_OR_FAIL_WITHOUT_BPF();
-  const auto* f = plain_cpuburn();
-  ASSERT_NE(f, nullptr);
+  for (const auto& fixture : cpuburn()) {
+  SCOPED_TRACE(fixture.label());
+  const auto* f = &fixture;
   auto target = LiveProcess::start({f->path});
   ASSERT_TRUE(target) << target.error().message;
   const std::string profile = temp_path("inline.pb.gz");
@@ -203,6 +217,7 @@ TEST(Record, ShowsTheInlinedFunctionAsItsOwnFrameWithItsLines) {
     found = true;
   }
   EXPECT_TRUE(found) << r.out;
+  }
 }
 
 TEST(Record, WritesAWellFormedSvgAndFoldedStacks) {
@@ -268,6 +283,31 @@ TEST(Record, AShortRecordAndAnIdleTargetGiveCleanProfiles) {
     auto flat = flat_samples(profile);
     EXPECT_LE(total(flat), 2) << "an idle target has (almost) no samples";
   }
+}
+
+TEST(Record, CtrlCStopsEarlyAndStillWritesTheProfile) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const auto* f = plain_cpuburn();
+  ASSERT_NE(f, nullptr);
+  auto target = LiveProcess::start({f->path});
+  ASSERT_TRUE(target) << target.error().message;
+  const std::string profile = temp_path("interrupted.pb.gz");
+  const std::string pid = std::to_string((*target)->pid());
+  // Above 250 Hz goscry warns before it starts.
+  auto goscry = LiveProcess::start(
+      {goscry_binary(), "record", "--pid", pid, "--hz", "300", "-d", "60s", "-o", profile},
+      "goscry record: recording pid " + pid + " at 300 Hz", std::chrono::seconds(60));
+  ASSERT_TRUE(goscry) << goscry.error().message;
+  EXPECT_NE((*goscry)->output().find("warning"), std::string::npos) << (*goscry)->output();
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill((*goscry)->pid(), SIGINT), 0);
+  auto status = (*goscry)->wait_exit(std::chrono::seconds(30));
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(*status, 0) << (*goscry)->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10));
+  EXPECT_NE((*goscry)->output().find("(interrupted)"), std::string::npos) << (*goscry)->output();
+  auto r = run_command({go_command(), "tool", "pprof", "-top", profile});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST(Record, ATargetExitingMidRecordStillGivesItsProfile) {
