@@ -153,6 +153,7 @@ std::vector<testing::Fixture> cpuburn(const std::string& variant = "") {
 // Every toolchain's plain build (5 s each).
 TEST(Record, FindsTheTwoToOneSplitAndSamplesAtTheRateOfTheTargetsCpuTime) {
   SKIP_OR_FAIL_WITHOUT_BPF();
+  double pooled_twice = 0, pooled_once = 0;
   for (const auto& fixture : cpuburn("plain")) {
   SCOPED_TRACE(fixture.label());
   const auto* f = &fixture;
@@ -171,10 +172,18 @@ TEST(Record, FindsTheTwoToOneSplitAndSamplesAtTheRateOfTheTargetsCpuTime) {
               "(99 Hz x %.3f s of target CPU; schedstat says %.3f s)\n",
               f->label().c_str(), twice, once, ratio, total(flat), expected, rec.target_cpu, rec.target_run);
   std::printf("%s", rec.output.c_str());
-  EXPECT_NEAR(ratio, 2.0, 0.3) << raw;
+  // One 5 s record at 99 Hz has ~100-300 samples of the two functions: its ratio has a
+  // binomial spread of ~10%, so each run is held to 3 sigma here and the pooled runs to
+  // the ±15% of the issue.
+  EXPECT_NEAR(ratio, 2.0, 0.6) << raw;
+  pooled_twice += twice;
+  pooled_once += once;
   EXPECT_NEAR(static_cast<double>(total(flat)), expected, 0.1 * expected) << raw;
   EXPECT_GT(flat["main.spin"], 0) << "the inlined function has no flat samples of its own\n" << raw;
   }
+  std::printf("pooled: burnTwice %.0f, burnOnce %.0f, ratio %.3f\n", pooled_twice, pooled_once,
+              pooled_twice / pooled_once);
+  EXPECT_NEAR(pooled_twice / pooled_once, 2.0, 0.3);
 }
 
 // The line range of `func name` in the fixture's source: the oracle for its frames' lines.
