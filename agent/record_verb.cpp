@@ -333,8 +333,11 @@ int run_record(const RecordOptions& o) {
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   (*sampler)->stop();
-  rec.add((*sampler)->drain_counts());
   if (tty) std::fputs("\n", stderr);
+  // The end of the window the samples cover (the test reads the target's CPU time here).
+  std::fputs("goscry record: sampling stopped\n", stderr);
+  std::fflush(stderr);
+  rec.add((*sampler)->drain_counts());
 
   auto counters = (*sampler)->counters();
   std::string lost;

@@ -56,7 +56,8 @@ double cpu_seconds(pid_t pid) {
 double schedstat_seconds(pid_t pid) {
   double sum = 0;
   std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+  std::error_code ec;  // a reaped target has no task directory: 0
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     std::ifstream f(e.path() / "schedstat");
     double ns = 0;
     if (f >> ns) sum += ns / 1e9;
@@ -129,8 +130,11 @@ Recorded record(pid_t pid, const std::vector<std::string>& args, int hz = 99) {
     return out;
   }
   double before = cpu_seconds(pid), run_before = schedstat_seconds(pid);
-  auto status = (*goscry)->wait_exit(std::chrono::seconds(120));
+  // The window ends when goscry stops sampling, not when it has written the file.
+  auto stopped = (*goscry)->wait_for_line("goscry record: sampling stopped", std::chrono::seconds(120));
   double after = cpu_seconds(pid), run_after = schedstat_seconds(pid);
+  EXPECT_TRUE(stopped) << stopped.error().message;
+  auto status = (*goscry)->wait_exit(std::chrono::seconds(120));
   out.target_run = run_after - run_before;
   out.output = (*goscry)->output();
   if (!status) {
