@@ -1,6 +1,8 @@
 #include "agent/bpf_loader.h"
 
 #include <bpf/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +10,7 @@
 #include <cstring>
 
 #include "agent/privileges.h"
+#include "cpu.skel.h"
 #include "runtime.skel.h"
 
 namespace goscry {
@@ -205,6 +208,120 @@ Result<int> BpfLoader::poll(int timeout_ms,
   if (n == -EINTR) return 0;
   if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
   return n;
+
+Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
+  libbpf_set_print(libbpf_print);
+  std::unique_ptr<CpuSampler> s(new CpuSampler());
+  s->skel_ = cpu_bpf::open();
+  if (!s->skel_) return fail("cpu.bpf.o: cannot open: " + errno_text(errno));
+  if (int err = cpu_bpf::load(s->skel_); err != 0) {
+    if (auto why = missing_privileges()) return fail(*why);
+    return fail("cpu.bpf.o: the kernel refused to load it (" + errno_text(err) +
+                "): " + last_libbpf_message);
+  }
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    perf_event_attr attr;
+    std::memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    // cpu-clock turns a frequency into the fixed period 1e9/hz: every sample stands for
+    // the same CPU time, which is what makes the counts a CPU profile.
+    attr.freq = 1;
+    attr.sample_freq = static_cast<std::uint64_t>(hz);
+    int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;  // a possible CPU that is offline
+      int err = errno;
+      if (auto why = missing_privileges()) return fail(*why);
+      return fail("cannot open a cpu-clock perf event on CPU " + std::to_string(cpu) + ": " +
+                  errno_text(err));
+    }
+    s->event_fds_.push_back(fd);
+    bpf_link* link = bpf_program__attach_perf_event(s->skel_->progs.goscry_cpu_sample, fd);
+    if (!link)
+      return fail("cannot attach the CPU sampler to CPU " + std::to_string(cpu) + ": " +
+                  errno_text(errno));
+    s->links_.push_back(link);
+  }
+  if (s->links_.empty()) return fail("no online CPU accepted a cpu-clock perf event");
+  return s;
+}
+
+void CpuSampler::stop() {
+  for (auto* l : links_) bpf_link__destroy(l);
+  links_.clear();
+  for (int fd : event_fds_) close(fd);
+  event_fds_.clear();
+}
+
+CpuSampler::~CpuSampler() {
+  stop();
+  if (skel_) cpu_bpf::destroy(skel_);
+}
+
+Result<void> CpuSampler::add_target(std::uint32_t tgid) {
+  std::uint8_t one = 1;
+  if (bpf_map__update_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, &one, sizeof one,
+                           BPF_ANY) != 0)
+    return fail("pid " + std::to_string(tgid) + ": cannot add the target to the CPU sampler (" +
+                errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
+  return {};
+}
+
+std::vector<goscry_cpu_key> CpuSampler::peek_keys() const {
+  std::vector<goscry_cpu_key> keys;
+  goscry_cpu_key key{}, next{};
+  const goscry_cpu_key* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.counts, prev, &next, sizeof next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+    if (keys.size() > counts_capacity) break;  // a map changing under us cannot loop forever
+  }
+  return keys;
+}
+
+std::size_t CpuSampler::count_entries() const { return peek_keys().size(); }
+
+std::vector<CpuCount> CpuSampler::drain_counts() {
+  std::vector<CpuCount> out;
+  for (const auto& k : peek_keys()) {
+    std::uint64_t n = 0;
+    if (bpf_map__lookup_elem(skel_->maps.counts, &k, sizeof k, &n, sizeof n, 0) != 0) continue;
+    bpf_map__delete_elem(skel_->maps.counts, &k, sizeof k, 0);
+    out.push_back({k, n});
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> CpuSampler::stack(std::int32_t id) const {
+  if (id < 0) return {};
+  std::vector<std::uint64_t> pcs(GOSCRY_CPU_MAX_FRAMES);
+  std::uint32_t key = static_cast<std::uint32_t>(id);
+  if (bpf_map__lookup_elem(skel_->maps.stacks, &key, sizeof key, pcs.data(),
+                           pcs.size() * sizeof(std::uint64_t), 0) != 0)
+    return {};
+  std::size_t n = 0;
+  while (n < pcs.size() && pcs[n] != 0) ++n;  // the kernel zero-fills after the last frame
+  pcs.resize(n);
+  return pcs;
+}
+
+Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> CpuSampler::counters() const {
+  std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX> sums{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  std::vector<std::uint64_t> per_cpu(cpus);
+  for (std::uint32_t i = 0; i < GOSCRY_CPU_CNT_MAX; ++i) {
+    if (bpf_map__lookup_elem(skel_->maps.cpu_counters, &i, sizeof i, per_cpu.data(),
+                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
+      return fail("cannot read the CPU sampler's counters: " + errno_text(errno));
+    for (auto v : per_cpu) sums[i] += v;
+  }
+  return sums;
 }
 
 }  // namespace goscry

@@ -112,3 +112,51 @@ class BpfLoader {
 };
 
 }  // namespace goscry
+
+#include "bpf/cpu.h"
+
+struct cpu_bpf;
+
+namespace goscry {
+
+// One aggregated CPU sample key with its stacks as the kernel stored them (leaf first).
+// A stack id < 0 is bpf_get_stackid's error and its stack is empty.
+struct CpuCount {
+  goscry_cpu_key key{};
+  std::uint64_t count = 0;
+};
+
+// cpu.bpf.o: a cpu-clock perf event per CPU at `hz`, sampling the added tgids.
+class CpuSampler {
+ public:
+  // Loads the program and attaches it to one event per online CPU. Missing privileges end
+  // in one sentence naming them.
+  static Result<std::unique_ptr<CpuSampler>> open(int hz);
+  ~CpuSampler();
+  CpuSampler(const CpuSampler&) = delete;
+  CpuSampler& operator=(const CpuSampler&) = delete;
+
+  Result<void> add_target(std::uint32_t tgid);
+  // Stops sampling (closes the events); counts and stacks stay readable.
+  void stop();
+  // Entries in the counts map now (a walk of its keys).
+  std::size_t count_entries() const;
+  // Takes every count out of the map (lookup, then delete: increments between the two
+  // are lost, which the caller accepts by draining only when it must or after stop()).
+  std::vector<CpuCount> drain_counts();
+  // The keys now in the counts map, without removing them.
+  std::vector<goscry_cpu_key> peek_keys() const;
+  // The return addresses of a stack id, leaf first; empty if the id is not stored.
+  std::vector<std::uint64_t> stack(std::int32_t id) const;
+  // Sums over CPUs of enum goscry_cpu_counter.
+  Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> counters() const;
+  static constexpr std::size_t counts_capacity = 32768;
+
+ private:
+  CpuSampler() = default;
+  cpu_bpf* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  std::vector<int> event_fds_;
+};
+
+}  // namespace goscry

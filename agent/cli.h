@@ -33,5 +33,6 @@ void add_leaks_verb(CLI::App& app, VerbRun& run);
 void add_agent_verb(CLI::App& app, VerbRun& run);
 void add_top_verb(CLI::App& app, VerbRun& run);
 void add_gc_verb(CLI::App& app, VerbRun& run);
+void add_record_verb(CLI::App& app, VerbRun& run);
 
 }  // namespace goscry

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   goscry::add_agent_verb(app, run);
   goscry::add_top_verb(app, run);
   goscry::add_gc_verb(app, run);
+  goscry::add_record_verb(app, run);
 
   try {
     app.parse(argc, argv);
