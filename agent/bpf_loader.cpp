@@ -208,6 +208,7 @@ Result<int> BpfLoader::poll(int timeout_ms,
   if (n == -EINTR) return 0;
   if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
   return n;
+}
 
 Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
   libbpf_set_print(libbpf_print);
