@@ -22,3 +22,11 @@ echo "demo: a Go service is running as pid $pid ($(cat "$build/demo.log"))"
 step "$goscry" info --pid "$pid"
 newproc=$("$goscry" info --pid "$pid" | awk '$1 == "runtime.newproc1" { print $2 }')
 if [ -n "$newproc" ]; then step "$goscry" symbolize --pid "$pid" "$newproc"; fi
+step "$goscry" top --pid "$pid" --once
+step "$goscry" gc --pid "$pid" -d 5s
+echo; echo "(the first goroutines of a dump, in Go's own traceback format)"
+"$goscry" dump --pid "$pid" | head -n 24
+step "$goscry" record --pid "$pid" -d 5s -o "$build/cpu.svg"
+echo "demo: open $build/cpu.svg in a browser for the flame graph"
+echo; echo "(watching for goroutine leaks for 30 s: the service leaks one per timed-out order)"
+step "$goscry" leaks --pid "$pid" -d 30s || true
