@@ -25,7 +25,8 @@ if [ -n "$newproc" ]; then step "$goscry" symbolize --pid "$pid" "$newproc"; fi
 step "$goscry" top --pid "$pid" --once
 step "$goscry" gc --pid "$pid" -d 5s
 echo; echo "(the first goroutines of a dump, in Go's own traceback format)"
-"$goscry" dump --pid "$pid" | head -n 24
+"$goscry" dump --pid "$pid" > "$build/dump.txt"
+head -n 24 "$build/dump.txt"; echo "... (all of it in $build/dump.txt)"
 step "$goscry" record --pid "$pid" -d 5s -o "$build/cpu.svg"
 echo "demo: open $build/cpu.svg in a browser for the flame graph"
 echo; echo "(watching for goroutine leaks for 30 s: the service leaks one per timed-out order)"
