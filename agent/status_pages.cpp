@@ -61,21 +61,6 @@ nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets) {
   return report;
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string index_html(const std::vector<TargetView>& targets,
                        const std::vector<PageLinks>& links) {
   std::string h =
@@ -84,8 +69,8 @@ std::string index_html(const std::vector<TargetView>& targets,
       "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
       ".gone{color:#888}</style></head><body>\n<h1>goscry agent</h1>\n<p>";
   for (const auto& l : links)
-    h += "<a href=\"" + html_escape(l.path) + "\">" + html_escape(l.path) + "</a> " +
-         html_escape(l.what) + "<br>\n";
+    h += "<a href=\"" + markup_escape(l.path) + "\">" + markup_escape(l.path) + "</a> " +
+         markup_escape(l.what) + "<br>\n";
   h += "</p>\n<h2>Targets (" + std::to_string(targets.size()) + ")</h2>\n";
   h += "<table><tr><th>pid</th><th>executable</th><th>Go</th><th>live goroutines</th>"
        "<th>GC pauses</th><th>state</th></tr>\n";
@@ -93,8 +78,8 @@ std::string index_html(const std::vector<TargetView>& targets,
     const auto& f = t.figures;
     auto pauses = summarize(f);
     h += t.exited_seconds_ago ? "<tr class=\"gone\">" : "<tr>";
-    h += "<td>" + std::to_string(t.info.pid) + "</td><td>" + html_escape(t.info.exe) +
-         "</td><td>" + html_escape(t.info.go_version) + "</td><td>";
+    h += "<td>" + std::to_string(t.info.pid) + "</td><td>" + markup_escape(t.info.exe) +
+         "</td><td>" + markup_escape(t.info.go_version) + "</td><td>";
     h += f.goroutines ? std::to_string(*f.goroutines) : "—";
     h += "</td><td>";
     if (pauses.count > 0)

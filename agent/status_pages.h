@@ -2,6 +2,8 @@
 // /api/v1/targets (kind "targets", docs/json-schemas.md) and the HTML index at "/".
 #pragma once
 
+#include "exporters/markup_escape.h"
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +22,5 @@ nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets);
 std::string index_html(const std::vector<TargetView>& targets,
                        const std::vector<PageLinks>& links);
 
-std::string html_escape(std::string_view s);
 
 }  // namespace goscry

@@ -1,5 +1,7 @@
 #include "exporters/flamegraph.h"
 
+#include "exporters/markup_escape.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -15,22 +17,6 @@ std::string clean_frame(const std::string& f) {
   for (char c : f) {
     if (c == ';') out += ':';
     else if (c != '\n' && c != '\r') out += c;
-  }
-  return out;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
   }
   return out;
 }
@@ -201,10 +187,10 @@ std::string svg(const std::vector<StackCount>& stacks, const SvgOptions& o) {
          ".btn{cursor:pointer;fill:#333}</style>\n";
   out += "<script type=\"text/ecmascript\"><![CDATA[" + std::string(kScript) + "]]></script>\n";
   out += "<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"#f8f8f8\"/>\n";
-  out += "<text id=\"title\" x=\"" + std::to_string(o.width / 2) + "\" y=\"24\">" + xml_escape(o.title) + "</text>\n";
+  out += "<text id=\"title\" x=\"" + std::to_string(o.width / 2) + "\" y=\"24\">" + markup_escape(o.title) + "</text>\n";
   if (!o.subtitle.empty())
     out += "<text x=\"" + std::to_string(o.width / 2) + "\" y=\"42\" style=\"text-anchor:middle\">" +
-           xml_escape(o.subtitle) + "</text>\n";
+           markup_escape(o.subtitle) + "</text>\n";
   out += "<text id=\"unzoom\" class=\"btn\" x=\"10\" y=\"24\" style=\"opacity:0\">Reset Zoom</text>\n";
   out += "<text id=\"search\" class=\"btn\" x=\"" + std::to_string(o.width - 110) + "\" y=\"24\">Search</text>\n";
   out += "<text id=\"matched\" x=\"" + std::to_string(o.width - 110) + "\" y=\"" + std::to_string(height - 10) + "\"></text>\n";
@@ -223,16 +209,16 @@ std::string svg(const std::vector<StackCount>& stacks, const SvgOptions& o) {
     double px = pad + x * span;
     double y = top + (depth - 1 - d) * o.frame_height;
     double pct = 100.0 * frac_w;
-    std::string name = xml_escape(n.name);
+    std::string name = markup_escape(n.name);
     out += "<g class=\"f\" data-name=\"" + name + "\" data-x=\"" + fmt("%.9f", x) + "\" data-w=\"" +
            fmt("%.9f", frac_w) + "\" data-depth=\"" + std::to_string(d) + "\"><title>" + name + " (" +
-           std::to_string(n.total) + " " + xml_escape(o.unit) + ", " + fmt("%.2f", pct) + "%)</title>";
+           std::to_string(n.total) + " " + markup_escape(o.unit) + ", " + fmt("%.2f", pct) + "%)</title>";
     out += "<rect x=\"" + fmt("%.2f", px) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" + fmt("%.2f", w) +
            "\" height=\"" + std::to_string(o.frame_height - 1) + "\" rx=\"2\" fill=\"" + colour(n.name) + "\"/>";
     std::size_t fit = w < 6 ? 0 : static_cast<std::size_t>((w - 6) / 7);
     std::string label = fit < 3 ? "" : (n.name.size() <= fit ? n.name : n.name.substr(0, fit - 2) + "..");
     out += "<text x=\"" + fmt("%.2f", px + 3) + "\" y=\"" + fmt("%.1f", y + o.frame_height - 4) + "\">" +
-           xml_escape(label) + "</text></g>\n";
+           markup_escape(label) + "</text></g>\n";
     double cx = x;
     for (const auto& [_, c] : n.children) {
       draw(*c, cx, d + 1);
