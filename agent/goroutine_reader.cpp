@@ -101,7 +101,8 @@ Result<void> read_gs(const GoProcess& t, const AllgsHeader& h, GoroutineList& ou
   const auto& l = t.layout();
   const std::size_t gsize = g_prefix(l);
   // Not zeroed: the reads overwrite it, and zeroing would touch every page before they do.
-  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(gsize * std::min<std::size_t>(kGChunk, h.len));
+  const std::size_t chunk = std::min<std::size_t>(kGChunk, h.len);
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(gsize * chunk);
   std::vector<RemoteRead> reads;
   out.goroutines.reserve(h.len);
   for (std::size_t first = 0; first < h.len; first += kGChunk) {
