@@ -5,6 +5,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/agent_config.h"
@@ -18,6 +20,8 @@ struct DaemonHooks {
   std::vector<TargetSource*> sources;
   // More routes (/debug/pprof/*), added before the server starts.
   std::function<void(HttpServer&)> add_routes;
+  // More links on the index page "/": {path, what it is}.
+  std::vector<std::pair<std::string, std::string>> links;
 };
 
 // Returns the exit status: 0 after SIGINT/SIGTERM, 2 when the configuration is bad or the
