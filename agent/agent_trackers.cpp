@@ -16,6 +16,15 @@ int run_agent(const ConfigFlags& flags, const TrackerOptions& options, DaemonHoo
   if (options.bpf) {
     bpf = std::make_unique<BpfTargetSource>();
     hooks.sources.push_back(bpf.get());
+    auto more = hooks.add_metrics;
+    hooks.add_metrics = [more, b = bpf.get()](prometheus::Registry& r) {
+      if (more) more(r);
+      auto& lost = r.counter("goscry_events_lost_total",
+                             "Events and counts the BPF probes lost (ring buffer full, failed "
+                             "reads of the target's memory, full maps), all targets.")
+                       .with({});
+      r.add_collector([&lost, b] { lost.set(double(b->events_lost())); });
+    };
   }
   if (options.leaks) {
     LeakSource::SiteCounters sites;

@@ -168,6 +168,7 @@ void BpfTargetSource::poll_once(bool read_sites) {
     if (!loader_ || targets_.empty()) return;
     if (auto r = loader_->drain([this](const goscry_event& e) { on_event(e); }); !r)
       log::warn("BPF ring buffer", {{"error", r.error().message}});
+    if (read_sites) lost_ = goscry::events_lost(*loader_);
     for (auto& [pid, t] : targets_) {
       if (!t.watch) continue;
       const bool gone = !target_alive(t.info);

@@ -46,6 +46,9 @@ class BpfTargetSource : public TargetSource {
   // The probes' created/exited counters per site (run-time gopc) of `pid` as last read,
   // for the leak detector; nothing when the probes are not on it.
   std::optional<std::unordered_map<std::uint64_t, SiteCounter>> site_counters(pid_t pid) const;
+  // Events and counts the BPF side lost (ring buffer full, failed reads, full maps), over
+  // all targets since the loader opened; read once a second by the poll thread.
+  std::uint64_t events_lost() const { return lost_.load(std::memory_order_relaxed); }
   // "on (N probes)" or "off: <why>", for the leaks report.
   std::string status(pid_t pid) const;
   // Sites exported per target before the rest is summed into one "other" entry (the agent
@@ -76,6 +79,7 @@ class BpfTargetSource : public TargetSource {
   std::unique_ptr<BpfLoader> loader_;
   std::string loader_error_;
   std::map<pid_t, Target> targets_;
+  std::atomic<std::uint64_t> lost_{0};
 
   mutable std::mutex figures_mu_;
   std::map<pid_t, Published> published_;

@@ -122,8 +122,10 @@ Result<void> TargetWatch::update_sites() {
   return {};
 }
 
-std::uint64_t TargetWatch::lost() const {
-  auto c = loader_->counters();
+std::uint64_t TargetWatch::lost() const { return events_lost(*loader_); }
+
+std::uint64_t events_lost(const BpfLoader& loader) {
+  auto c = loader.counters();
   if (!c) return 0;
   return (*c)[GOSCRY_CNT_RINGBUF_FULL] + (*c)[GOSCRY_CNT_READ_FAILED] +
          (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL];

@@ -28,6 +28,9 @@ namespace goscry {
 // Whether `pid` still runs (a zombie does not).
 bool process_alive(int pid);
 
+// Events and counts lost in BPF, all targets of `loader` (sum of the drop counters).
+std::uint64_t events_lost(const BpfLoader& loader);
+
 class TargetWatch {
  public:
   // `shared`: a loader the caller owns and keeps alive longer than the watch (the agent's

@@ -120,7 +120,8 @@ TEST(AgentBpf, PrometheusSeesTheFixturesGoroutinesAndGcPauses) {
       EXPECT_EQ(check.exit_code, 0) << check.out << check.err << body;
       for (const char* want : {"\ngoscry_goroutines_created_total{", "\ngoscry_goroutines_exited_total{",
                                "site=\"main.spawnBlocked\"", "\ngoscry_gc_mark_phase_seconds_count{",
-                               "phase=\"sweep termination\"", "phase=\"other\""})
+                               "phase=\"sweep termination\"", "phase=\"other\"",
+                               "\ngoscry_events_lost_total 0\n"})
         EXPECT_NE(body.find(want), std::string::npos) << want << "\n" << body;
       // The top site by live goroutines: spawnBlocked's 100 parked goroutines.
       EXPECT_EQ(prometheus.wait_for("goscry_goroutines_by_creation_site" + sel +
@@ -142,6 +143,35 @@ TEST(AgentBpf, PrometheusSeesTheFixturesGoroutinesAndGcPauses) {
   }, 5s)) << agent.log();
   EXPECT_NE(metrics_of(agent).find(series), std::string::npos);
   std::filesystem::remove(config);
+}
+
+// Without the capabilities BPF needs, each target's BPF attach fails — logged, counted in
+// goscry_attach_errors_total — and the target stays tracked with its /proc figures.
+TEST(AgentBpf, WithoutBpfCapabilitiesTargetsKeepTheirProcFigures) {
+  SKIP_OR_FAIL_WITHOUT_ROOT();
+  HeldProcess target({hello_fixture(), "wait"});
+  const std::string pid = std::to_string(target.pid());
+  ASSERT_TRUE(poll_until([&] {
+    return std::filesystem::read_symlink("/proc/" + pid + "/exe").string() == hello_fixture();
+  }, 10s));
+  AgentProcess agent({"--pid", pid}, true,
+                     {"setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--"});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] {
+    return metrics_of(agent).find("goscry_target_info{pid=\"" + pid + "\"") != std::string::npos;
+  })) << agent.log();
+  const std::string body = metrics_of(agent);
+  EXPECT_NE(body.find("\ngoscry_attach_errors_total 1\n"), std::string::npos) << body;
+  EXPECT_EQ(body.find("\ngoscry_goroutines{"), std::string::npos) << body;
+  EXPECT_NE(body.find("\ngoscry_targets 1\n"), std::string::npos) << body;
+  const std::string log = agent.log();
+  const auto failed = log.find("msg=\"attach failed\" pid=" + pid + " source=bpf");
+  ASSERT_NE(failed, std::string::npos) << log;
+  EXPECT_NE(log.find("CAP_BPF", failed), std::string::npos) << log;
+  // The leak detector reads memory, which needs no BPF: its report says why BPF is off.
+  json j = json::parse(http_get(agent.url("/api/v1/leaks?pid=" + pid)).body, nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_TRUE(j["bpf"].get<std::string>().starts_with("off: ")) << j;
 }
 
 // "// creation:<mode>" / "// blocks:<mode>" markers of the leaks fixture: line numbers.
