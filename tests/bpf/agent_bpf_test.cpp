@@ -35,13 +35,10 @@ using namespace std::chrono_literals;
   }
 
 // The plain build of `name` by the newest toolchain (the manifest is sorted).
-std::string newest_plain(const std::string& name, std::string* go_version = nullptr) {
+std::string newest_plain(const std::string& name) {
   std::string path;
   for (const auto& f : all_fixtures(name))
-    if (f.variant == "plain") {
-      path = f.path;
-      if (go_version) *go_version = f.go_version;
-    }
+    if (f.variant == "plain") path = f.path;
   return path;
 }
 
@@ -68,12 +65,9 @@ std::filesystem::path temp_file(const std::string& name) {
 // phases, as many STW pause observations as runtime/metrics counted since the agent
 // attached; /metrics with the BPF series passes promtool; when the fixture exits, the
 // agent's probes go at once (its series stay for the grace period).
-TEST(AgentBpf, PrometheusSeesTheFixturesGoroutinesAndGcPauses) {
-  SKIP_OR_FAIL_WITHOUT_ROOT();
-  std::string go_version;
-  const std::string path = newest_plain("churn", &go_version);
-  ASSERT_FALSE(path.empty()) << "no churn fixture was built";
-  const bool exact = go_minor_version(go_version).value_or(0) >= 22;
+void check_agent_on_churn(const Fixture& f) {
+  const std::string path = f.path;
+  const bool exact = go_minor_version(f.go_version).value_or(0) >= 22;
   auto fixture = LiveProcess::start({path});
   ASSERT_TRUE(fixture) << fixture.error().message;
   const std::string pid = std::to_string((*fixture)->pid());
@@ -143,6 +137,21 @@ TEST(AgentBpf, PrometheusSeesTheFixturesGoroutinesAndGcPauses) {
   }, 5s)) << agent.log();
   EXPECT_NE(metrics_of(agent).find(series), std::string::npos);
   std::filesystem::remove(config);
+}
+
+// The oldest and the newest toolchain of the run.
+TEST(AgentBpf, PrometheusSeesTheFixturesGoroutinesAndGcPauses) {
+  SKIP_OR_FAIL_WITHOUT_ROOT();
+  std::vector<Fixture> plain;
+  for (const auto& f : all_fixtures("churn"))
+    if (f.variant == "plain") plain.push_back(f);
+  ASSERT_FALSE(plain.empty()) << "no churn fixture was built";
+  std::vector<Fixture> runs = {plain.front()};
+  if (plain.back().go_version != plain.front().go_version) runs.push_back(plain.back());
+  for (const auto& f : runs) {
+    SCOPED_TRACE(f.label());
+    check_agent_on_churn(f);
+  }
 }
 
 // Without the capabilities BPF needs, each target's BPF attach fails — logged, counted in
