@@ -31,6 +31,8 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   cmd->add_flag("!--no-bpf", trackers->bpf,
                 "no BPF probes: /proc figures and goroutine snapshots only");
+  cmd->add_flag("!--no-leaks", trackers->leaks,
+                "no leak detection (no goroutine snapshots, no goroutine/leak routes)");
   cmd->callback([&run, flags, all, cmd, trackers] {
     if (cmd->count("--all") > 0) flags->all = *all;
     run = [flags, trackers] { return run_agent(*flags, *trackers); };

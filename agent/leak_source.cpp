@@ -1,5 +1,7 @@
 #include "agent/leak_source.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "agent/goroutine_formats.h"
@@ -33,15 +35,16 @@ LeakSource::~LeakSource() {
   if (thread_.joinable()) thread_.join();
 }
 
+// The target is opened by the snapshot thread, at its first snapshot: attach runs under
+// the agent's target lock (scrapes wait for it), and opening a binary is the costly part;
+// done by the thread it also counts in the duty cycle. A short-lived target may so never
+// be opened at all.
 Result<void> LeakSource::attach(const TargetInfo& info) {
-  auto process = GoProcess::open(info.pid);
-  if (!process) return std::unexpected(process.error());
   auto w = std::make_shared<Watched>();
   w->info = info;
-  w->process = std::move(*process);
   w->detector = LeakDetector(options_.detector);
   w->started_ns = monotonic_ns();
-  w->due = Clock::now();
+  w->due = Clock::now() + options_.first_after;
   {
     std::lock_guard lock(mu_);
     targets_[info.pid] = w;
@@ -49,14 +52,29 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
     // signalfd: this thread inherits the mask (see bpf_source.cpp).
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
-  stop_cv_.notify_all();  // a first snapshot now
+  stop_cv_.notify_all();  // the thread looks at the new due time
   return {};
 }
 
 void LeakSource::detach(const TargetInfo& info) {
-  std::lock_guard lock(mu_);
-  auto it = targets_.find(info.pid);
-  if (it != targets_.end() && it->second->info.start_ticks == info.start_ticks) targets_.erase(it);
+  std::shared_ptr<Watched> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(info.pid);
+    if (it == targets_.end() || it->second->info.start_ticks != info.start_ticks) return;
+    gone = std::move(it->second);
+    targets_.erase(it);
+  }
+  bool opened;
+  {
+    std::lock_guard lock(gone->mu);  // a snapshot in progress ends first
+    opened = gone->process != nullptr;
+  }
+  gone.reset();
+  // A binary's index is a few large blocks; glibc keeps freed ones in its arenas (the
+  // snapshot thread has its own), so an agent whose targets come and go would grow.
+  // Handing the free pages back keeps its RSS flat (agent_churn_test).
+  if (opened) malloc_trim(0);
 }
 
 void LeakSource::read(const TargetInfo& info, TargetFigures& f) {
@@ -102,12 +120,36 @@ void LeakSource::run() {
 
 void LeakSource::snapshot(Watched& w) {
   std::lock_guard lock(w.mu);
+  if (!w.process) {
+    auto process = GoProcess::open(w.info.pid);
+    if (!process) {
+      w.gone = true;
+      log::warn("leak detection off for this target",
+                {{"pid", std::to_string(w.info.pid)}, {"error", process.error().message}});
+      return;
+    }
+    w.process = std::move(*process);
+    w.started_ns = monotonic_ns();
+  }
   auto list = read_goroutines(*w.process);
   if (!list) {
     // Gone, most likely: the agent notices at its next scan; keep the last figures.
     w.gone = true;
     log::debug("leak snapshots stopped",
                {{"pid", std::to_string(w.info.pid)}, {"error", list.error().message}});
+    return;
+  }
+  if (list->goroutines.size() > options_.max_goroutines) {
+    // Symbolized views cost ~1 KB per goroutine and the detector keeps every goid: past
+    // the cap the memory would follow the target, so this target is left out.
+    w.gone = true;
+    w.process.reset();
+    log::warn("leak detection off for this target: too many goroutines",
+              {{"pid", std::to_string(w.info.pid)},
+               {"goroutines", std::to_string(list->goroutines.size())},
+               {"max", std::to_string(options_.max_goroutines)}});
+    list = {};
+    malloc_trim(0);
     return;
   }
   auto views = symbolize_goroutines(*w.process, *list);
@@ -130,6 +172,7 @@ Result<std::string> LeakSource::goroutine_profile(pid_t pid, int debug) {
   auto w = find(pid);
   if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
+  if (!w->process) return goscry::goroutine_profile(int(pid), debug);  // not opened yet
   return goscry::goroutine_profile(*w->process, debug);
 }
 
@@ -137,6 +180,7 @@ Result<std::string> LeakSource::leak_profile(pid_t pid, int debug) {
   auto w = find(pid);
   if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
+  if (!w->process) return fail("pid " + std::to_string(pid) + ": no snapshot taken yet");
   return goroutine_leak_profile(*w->process, w->detector, w->suspect_views, debug);
 }
 

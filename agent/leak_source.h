@@ -33,6 +33,13 @@ namespace goscry {
 
 struct LeakWatchOptions {
   std::chrono::milliseconds interval{1000};
+  // No snapshot of a target younger than this (for the agent): a leak needs 15 s of
+  // history to be reported anyway, and targets that come and go in seconds (jobs, CLI
+  // tools under --all) are then never opened.
+  std::chrono::milliseconds first_after{5000};
+  // Targets with more goroutines are left out after one read (logged): memory stays
+  // bounded (~1 KB per goroutine while a snapshot is symbolized).
+  std::size_t max_goroutines = 20000;
   double max_duty = 0.05;
   LeakDetectorOptions detector;
 };
@@ -68,7 +75,7 @@ class LeakSource : public TargetSource {
   struct Watched {
     std::mutex mu;  // the process handle, the detector and the views
     TargetInfo info;
-    std::unique_ptr<GoProcess> process;
+    std::unique_ptr<GoProcess> process;  // opened at the first snapshot
     LeakDetector detector;
     std::vector<GoroutineView> suspect_views;
     std::int64_t started_ns = 0;
