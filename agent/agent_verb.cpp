@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "agent/agent_config.h"
+#include "agent/agent_trackers.h"
 #include "agent/cli.h"
 #include "agent/daemon.h"
 
@@ -10,6 +11,7 @@ namespace goscry {
 void add_agent_verb(CLI::App& app, VerbRun& run) {
   auto flags = std::make_shared<ConfigFlags>();
   auto all = std::make_shared<bool>(false);
+  auto trackers = std::make_shared<TrackerOptions>();
   auto* cmd = app.add_subcommand(
       "agent",
       "Daemon: track Go processes, serve /metrics, /api/v1/targets and / over HTTP(S); "
@@ -27,9 +29,13 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--log-level", flags->log_level, "debug, info (default), warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  cmd->callback([&run, flags, all, cmd] {
+  cmd->add_flag("!--no-bpf", trackers->bpf,
+                "no BPF probes: /proc figures and goroutine snapshots only");
+  cmd->add_flag("!--no-leaks", trackers->leaks,
+                "no leak detection (no goroutine snapshots, no goroutine/leak routes)");
+  cmd->callback([&run, flags, all, cmd, trackers] {
     if (cmd->count("--all") > 0) flags->all = *all;
-    run = [flags] { return run_daemon(*flags); };
+    run = [flags, trackers] { return run_agent(*flags, *trackers); };
   });
 }
 

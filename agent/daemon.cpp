@@ -71,6 +71,8 @@ class Daemon {
     reload_time_.set(unix_now());
     targets_.configure(target_settings(config_));
     registry_.add_collector([this] { targets_.publish(); });
+    for (const auto& [path, what] : hooks.links) links_.push_back({path, what});
+    if (hooks.add_metrics) hooks.add_metrics(registry_);
   }
 
   void add_routes(HttpServer& server) {

@@ -5,11 +5,14 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/agent_config.h"
 #include "agent/http_server.h"
 #include "agent/target_source.h"
+#include "exporters/prometheus.h"
 
 namespace goscry {
 
@@ -18,6 +21,11 @@ struct DaemonHooks {
   std::vector<TargetSource*> sources;
   // More routes (/debug/pprof/*), added before the server starts.
   std::function<void(HttpServer&)> add_routes;
+  // More metrics of the agent itself, registered at start (their collectors run at every
+  // scrape).
+  std::function<void(prometheus::Registry&)> add_metrics;
+  // More links on the index page "/": {path, what it is}.
+  std::vector<std::pair<std::string, std::string>> links;
 };
 
 // Returns the exit status: 0 after SIGINT/SIGTERM, 2 when the configuration is bad or the

@@ -246,10 +246,14 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
 Result<std::string> goroutine_profile(int pid, int debug) {
   auto t = GoProcess::open(pid);
   if (!t) return std::unexpected(t.error());
-  auto list = read_goroutines(**t);
+  return goroutine_profile(**t, debug);
+}
+
+Result<std::string> goroutine_profile(const GoProcess& t, int debug) {
+  auto list = read_goroutines(t);
   if (!list) return std::unexpected(list.error());
-  const auto views = symbolize_goroutines(**t, *list);
-  if (debug <= 0) return goroutine_profile_proto(**t, views);
+  const auto views = symbolize_goroutines(t, *list);
+  if (debug <= 0) return goroutine_profile_proto(t, views);
   if (debug == 1) return goroutine_profile_debug1(views);
   return traceback_text(views);
 }

@@ -25,7 +25,11 @@ struct Stat {
 };
 std::optional<Stat> read_stat(pid_t pid) {
   std::ifstream in(proc_path(pid, "stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // getline, not istreambuf_iterator: a process that ends between the open and the read
+  // makes read(2) fail (ESRCH), which libstdc++'s filebuf throws; getline catches it (bad
+  // bit), the iterator let it terminate the agent. The whole file: comm may hold '\n'.
+  std::string text;
+  std::getline(in, text, '\0');
   auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(text.substr(close + 1));
