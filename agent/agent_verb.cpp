@@ -3,6 +3,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/cli.h"
+#include "agent/cpu_profiler.h"
 #include "agent/daemon.h"
 
 namespace goscry {
@@ -12,7 +13,8 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
   auto all = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
       "agent",
-      "Daemon: track Go processes, serve /metrics, /api/v1/targets and / over HTTP(S); "
+      "Daemon: track Go processes, serve /metrics, /debug/pprof/profile, /api/v1/targets and / "
+      "over HTTP(S); "
       "SIGHUP reloads --config.");
   cmd->add_option("-p,--pid", flags->pids, "process id of a Go program to track (repeatable)")
       ->check(CLI::PositiveNumber);
@@ -27,9 +29,16 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--log-level", flags->log_level, "debug, info (default), warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  cmd->add_option("--profile-hz", flags->profile_hz,
+                  "CPU samples per second per CPU of every target (default 19; 0: off)");
   cmd->callback([&run, flags, all, cmd] {
     if (cmd->count("--all") > 0) flags->all = *all;
-    run = [flags] { return run_daemon(*flags); };
+    run = [flags] {
+      CpuProfiler profiler;
+      DaemonHooks hooks;
+      profiler.hook_into(hooks);
+      return run_daemon(*flags, hooks);
+    };
   });
 }
 

@@ -10,6 +10,7 @@
 #include "agent/agent_config.h"
 #include "agent/http_server.h"
 #include "agent/target_source.h"
+#include "exporters/prometheus.h"
 
 namespace goscry {
 
@@ -18,6 +19,12 @@ struct DaemonHooks {
   std::vector<TargetSource*> sources;
   // More routes (/debug/pprof/*), added before the server starts.
   std::function<void(HttpServer&)> add_routes;
+  // More series in the agent's registry, added once at start.
+  std::function<void(prometheus::Registry&)> add_metrics;
+  // The config at start (before the first refresh) and after every good reload.
+  std::function<void(const AgentConfig&)> on_config;
+  // The agent is stopping: called before the server stops, to end long requests.
+  std::function<void()> on_stop;
 };
 
 // Returns the exit status: 0 after SIGINT/SIGTERM, 2 when the configuration is bad or the
