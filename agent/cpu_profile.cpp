@@ -53,7 +53,8 @@ pprof::ProfileBuilder cpu_pprof(const std::vector<CpuSample>& samples,
             loc.mapping_id = it->second;
       if (pc.sym && !pc.sym->frames.empty()) {
         for (const auto& f : pc.sym->frames)
-          loc.lines.push_back({{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
+          loc.lines.push_back(
+              {{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
       } else {
         loc.lines.push_back({{to_hex(pc.pc), to_hex(pc.pc), "", 0}, 0, 0});
       }

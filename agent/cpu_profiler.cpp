@@ -198,8 +198,8 @@ void CpuProfiler::ensure_sampler_locked() {
   last_hz_ = hz_;
   for (const auto& [pid, t] : targets_)
     if (auto r = sampler_->add_target(static_cast<std::uint32_t>(pid)); !r)
-      log::warn("CPU profiling: cannot add target", {{"pid", std::to_string(pid)},
-                                                     {"error", r.error().message}});
+      log::warn("CPU profiling: cannot add target",
+                {{"pid", std::to_string(pid)}, {"error", r.error().message}});
 }
 
 Result<void> CpuProfiler::attach(const TargetInfo& target) {
@@ -289,8 +289,8 @@ Result<std::string> CpuProfiler::build_locked(Target& t, const Window& w, std::i
     samples.push_back(std::move(s));
   }
   if (!t.module_ids) t.module_ids = read_module_ids(*t.symbolizer);
-  auto b = cpu_pprof(samples, t.symbolizer.get(), *t.module_ids, last_hz_, start_ns,
-                     end_ns - start_ns);
+  auto b =
+      cpu_pprof(samples, t.symbolizer.get(), *t.module_ids, last_hz_, start_ns, end_ns - start_ns);
   auto gz = b.serialize_gzip();
   if (!gz) return fail("pid " + std::to_string(t.info.pid) + ": profile: " + gz.error());
   return std::move(*gz);
@@ -316,20 +316,19 @@ std::vector<PyroscopePush> CpuProfiler::take_pushes_locked() {
 }
 
 std::expected<std::string, ProfileRefusal> CpuProfiler::collect(pid_t pid,
-                                                                 std::chrono::seconds duration) {
+                                                                std::chrono::seconds duration) {
   std::unique_lock lock(mu_);
   auto it = targets_.find(pid);
   if (it == targets_.end())
-    return std::unexpected(ProfileRefusal{404, "pid " + std::to_string(pid) +
-                                                   " is not a tracked Go process"});
-  if (hz_ == 0)
-    return std::unexpected(ProfileRefusal{503, "CPU profiling is off (profile_hz: 0)"});
+    return std::unexpected(
+        ProfileRefusal{404, "pid " + std::to_string(pid) + " is not a tracked Go process"});
+  if (hz_ == 0) return std::unexpected(ProfileRefusal{503, "CPU profiling is off (profile_hz: 0)"});
   if (!sampler_)
     return std::unexpected(ProfileRefusal{503, "CPU profiling is unavailable: " + sampler_error_});
   if (stopping_) return std::unexpected(ProfileRefusal{503, "the agent is stopping"});
   if (collections_.size() >= kMaxCollections)
-    return std::unexpected(ProfileRefusal{
-        429, "too many profiles being collected (at most " + std::to_string(kMaxCollections) + ")"});
+    return std::unexpected(ProfileRefusal{429, "too many profiles being collected (at most " +
+                                                   std::to_string(kMaxCollections) + ")"});
   drain_locked();  // samples taken before now belong to the other windows
   auto c = std::make_shared<Collection>();
   c->target = it->second;
@@ -374,8 +373,8 @@ void CpuProfiler::publish_counters() {
   stacks_lost_->with({"collision"})
       .set(static_cast<double>(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]));
   stacks_lost_->with({"unreadable"}).set(static_cast<double>(c[GOSCRY_CPU_USER_EFAULT]));
-  stacks_lost_->with({"other"})
-      .set(static_cast<double>(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]));
+  stacks_lost_->with({"other"}).set(
+      static_cast<double>(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]));
 }
 
 void CpuProfiler::hook_into(DaemonHooks& hooks) {

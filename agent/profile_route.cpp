@@ -28,26 +28,27 @@ void refuse(httplib::Response& res, int status, const std::string& message) {
 }  // namespace
 
 void add_profile_route(HttpServer& server, CpuProfiler& profiler) {
-  server.get("/debug/pprof/profile", [&profiler](const httplib::Request& req,
-                                                 httplib::Response& res) {
-    auto pid = whole_number(req.get_param_value("pid"));
-    if (!pid || *pid <= 0)
-      return refuse(res, 400, "give the target as pid=P (a tracked Go process, see /api/v1/targets)");
-    long seconds = 30;
-    if (req.has_param("seconds")) {
-      auto s = whole_number(req.get_param_value("seconds"));
-      if (!s || *s < 1 || *s > kMaxProfileSeconds)
-        return refuse(res, 400,
-                      "seconds must be a whole number from 1 to " +
-                          std::to_string(kMaxProfileSeconds));
-      seconds = *s;
-    }
-    auto profile = profiler.collect(static_cast<pid_t>(*pid), std::chrono::seconds(seconds));
-    if (!profile) return refuse(res, profile.error().status, profile.error().message);
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Content-Disposition", "attachment; filename=\"profile\"");
-    res.set_content(std::move(*profile), "application/octet-stream");
-  });
+  server.get(
+      "/debug/pprof/profile", [&profiler](const httplib::Request& req, httplib::Response& res) {
+        auto pid = whole_number(req.get_param_value("pid"));
+        if (!pid || *pid <= 0)
+          return refuse(res, 400,
+                        "give the target as pid=P (a tracked Go process, see /api/v1/targets)");
+        long seconds = 30;
+        if (req.has_param("seconds")) {
+          auto s = whole_number(req.get_param_value("seconds"));
+          if (!s || *s < 1 || *s > kMaxProfileSeconds)
+            return refuse(
+                res, 400,
+                "seconds must be a whole number from 1 to " + std::to_string(kMaxProfileSeconds));
+          seconds = *s;
+        }
+        auto profile = profiler.collect(static_cast<pid_t>(*pid), std::chrono::seconds(seconds));
+        if (!profile) return refuse(res, profile.error().status, profile.error().message);
+        res.set_header("X-Content-Type-Options", "nosniff");
+        res.set_header("Content-Disposition", "attachment; filename=\"profile\"");
+        res.set_content(std::move(*profile), "application/octet-stream");
+      });
 }
 
 }  // namespace goscry

@@ -24,8 +24,8 @@
 namespace goscry {
 
 struct PyroscopePush {
-  std::string name;        // APP{labels}, see pyroscope_name()
-  std::int64_t from_s = 0; // Unix seconds
+  std::string name;         // APP{labels}, see pyroscope_name()
+  std::int64_t from_s = 0;  // Unix seconds
   std::int64_t until_s = 0;
   int hz = 0;
   std::string profile_gz;

@@ -11,11 +11,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <set>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -72,8 +72,8 @@ struct Top {
 // `go tool pprof -top` of a profile: the flat samples per function, in pprof's order.
 Top pprof_top(const std::string& profile_bytes, const std::string& name) {
   const std::string path = temp_file(name, profile_bytes);
-  auto r = run_command({go_command(), "tool", "pprof", "-top", "-nodecount=1000",
-                        "-sample_index=samples", path});
+  auto r = run_command(
+      {go_command(), "tool", "pprof", "-top", "-nodecount=1000", "-sample_index=samples", path});
   std::filesystem::remove(path);
   Top top;
   top.text = r.out + r.err;
@@ -175,8 +175,10 @@ TEST_F(AgentProfile, RefusesUnknownPidsAndBadSecondsAndStopsPromptly) {
   ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
 
   // A pid no agent tracks: our own (the test binary is not a Go program).
-  EXPECT_EQ(http_get(agent.url("/debug/pprof/profile?pid=" + std::to_string(getpid()) +
-                               "&seconds=1")).status, 404);
+  EXPECT_EQ(
+      http_get(agent.url("/debug/pprof/profile?pid=" + std::to_string(getpid()) + "&seconds=1"))
+          .status,
+      404);
   EXPECT_EQ(http_get(agent.url("/debug/pprof/profile?seconds=1")).status, 400);
   for (const char* bad : {"0", "-1", "abc", "1.5", "301"})
     EXPECT_EQ(http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=" + bad)).status,
@@ -184,7 +186,8 @@ TEST_F(AgentProfile, RefusesUnknownPidsAndBadSecondsAndStopsPromptly) {
         << bad;
 
   // A 60 s request in flight does not hold up SIGTERM.
-  std::thread slow([&] { http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=60")); });
+  std::thread slow(
+      [&] { http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=60")); });
   ASSERT_TRUE(poll_until([&] { return agent.log().find("target added") != std::string::npos; }));
   std::this_thread::sleep_for(300ms);  // let the request reach the agent (nothing to poll for)
   const auto sent = std::chrono::steady_clock::now();
@@ -269,10 +272,10 @@ TEST_F(AgentProfile, PushesEachPeriodsProfileToAPyroscopeIngest) {
   SKIP_OR_FAIL_WITHOUT_BPF();
   FakeIngest ingest;
   ASSERT_GT(ingest.port, 0);
-  const std::string config = temp_file(
-      "push.yml", "targets: [" + pid() + "]\nprofile_hz: 49\n" +
-                      "pyroscope_url: http://127.0.0.1:" + std::to_string(ingest.port) +
-                      "/pyro/\npyroscope_interval: 1s\npyroscope_labels: {env: test}\n");
+  const std::string config =
+      temp_file("push.yml", "targets: [" + pid() + "]\nprofile_hz: 49\n" +
+                                "pyroscope_url: http://127.0.0.1:" + std::to_string(ingest.port) +
+                                "/pyro/\npyroscope_interval: 1s\npyroscope_labels: {env: test}\n");
   const auto started = std::chrono::system_clock::now();
   AgentProcess agent({"--config", config});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
@@ -296,7 +299,8 @@ TEST_F(AgentProfile, PushesEachPeriodsProfileToAPyroscopeIngest) {
     EXPECT_EQ(r.params["sampleRate"], "49");
     EXPECT_EQ(r.params["units"], "samples");
     EXPECT_EQ(r.params["aggregationType"], "sum");
-    EXPECT_FALSE(r.params.contains("format")) << "format=pprof makes Pyroscope read the form as a bare pprof";
+    EXPECT_FALSE(r.params.contains("format"))
+        << "format=pprof makes Pyroscope read the form as a bare pprof";
     const long from = std::stol(r.params["from"]), until = std::stol(r.params["until"]);
     EXPECT_LE(unix_s(started) - 1, from);
     EXPECT_LE(from, until);
