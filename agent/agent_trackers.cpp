@@ -16,15 +16,13 @@ int run_agent(const ConfigFlags& flags, const TrackerOptions& options, DaemonHoo
   if (options.bpf) {
     bpf = std::make_unique<BpfTargetSource>();
     hooks.sources.push_back(bpf.get());
-    auto more = hooks.add_metrics;
-    hooks.add_metrics = [more, b = bpf.get()](prometheus::Registry& r) {
-      if (more) more(r);
+    chain_hook<prometheus::Registry&>(hooks.add_metrics, [b = bpf.get()](prometheus::Registry& r) {
       auto& lost = r.counter("goscry_events_lost_total",
                              "Events and counts the BPF probes lost (ring buffer full, failed "
                              "reads of the target's memory, full maps), all targets.")
                        .with({});
       r.add_collector([&lost, b] { lost.set(double(b->events_lost())); });
-    };
+    });
   }
   if (options.leaks) {
     LeakSource::SiteCounters sites;
@@ -35,11 +33,8 @@ int run_agent(const ConfigFlags& flags, const TrackerOptions& options, DaemonHoo
     }
     leaks = std::make_unique<LeakSource>(LeakWatchOptions{}, sites, status);
     hooks.sources.push_back(leaks.get());
-    auto more = hooks.add_routes;
-    hooks.add_routes = [more, l = leaks.get()](HttpServer& server) {
-      if (more) more(server);
-      add_goroutine_routes(server, *l);
-    };
+    chain_hook<HttpServer&>(hooks.add_routes,
+                            [l = leaks.get()](HttpServer& server) { add_goroutine_routes(server, *l); });
     hooks.links.push_back({"/api/v1/leaks", "suspected goroutine leaks (JSON)"});
   }
   const int exit_status = run_daemon(flags, hooks);

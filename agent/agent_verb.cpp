@@ -4,6 +4,7 @@
 #include "agent/agent_config.h"
 #include "agent/agent_trackers.h"
 #include "agent/cli.h"
+#include "agent/cpu_profiler.h"
 #include "agent/daemon.h"
 
 namespace goscry {
@@ -14,7 +15,8 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
   auto trackers = std::make_shared<TrackerOptions>();
   auto* cmd = app.add_subcommand(
       "agent",
-      "Daemon: track Go processes, serve /metrics, /api/v1/targets and / over HTTP(S); "
+      "Daemon: track Go processes, serve /metrics, /debug/pprof/profile, /api/v1/targets and / "
+      "over HTTP(S); "
       "SIGHUP reloads --config.");
   cmd->add_option("-p,--pid", flags->pids, "process id of a Go program to track (repeatable)")
       ->check(CLI::PositiveNumber);
@@ -33,9 +35,16 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
                 "no BPF probes: /proc figures and goroutine snapshots only");
   cmd->add_flag("!--no-leaks", trackers->leaks,
                 "no leak detection (no goroutine snapshots, no goroutine/leak routes)");
+  cmd->add_option("--profile-hz", flags->profile_hz,
+                  "CPU samples per second per CPU of every target (default 19; 0: off)");
   cmd->callback([&run, flags, all, cmd, trackers] {
     if (cmd->count("--all") > 0) flags->all = *all;
-    run = [flags, trackers] { return run_agent(*flags, *trackers); };
+    run = [flags, trackers] {
+      CpuProfiler profiler;
+      DaemonHooks hooks;
+      profiler.hook_into(hooks);
+      return run_agent(*flags, *trackers, hooks);
+    };
   });
 }
 

@@ -5,10 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "agent/go_version.h"
+#include "symbolizer/proc_file.h"
 
 namespace goscry {
 namespace {
@@ -24,12 +24,12 @@ struct Stat {
   std::uint64_t start_ticks = 0;
 };
 std::optional<Stat> read_stat(pid_t pid) {
-  std::ifstream in(proc_path(pid, "stat"));
-  // getline, not istreambuf_iterator: a process that ends between the open and the read
-  // makes read(2) fail (ESRCH), which libstdc++'s filebuf throws; getline catches it (bad
-  // bit), the iterator let it terminate the agent. The whole file: comm may hold '\n'.
-  std::string text;
-  std::getline(in, text, '\0');
+  // Not an ifstream: a process that dies between open and read fails the read with ESRCH,
+  // which libstdc++'s filebuf throws from underflow() through istreambuf_iterator — it
+  // aborted the agent under target churn.
+  auto read = read_proc_file(proc_path(pid, "stat"), 4096);
+  if (!read) return std::nullopt;
+  const std::string& text = *read;
   auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(text.substr(close + 1));

@@ -23,6 +23,7 @@
 
 #include "agent/bpf_loader.h"
 #include "agent/cli.h"
+#include "agent/cpu_profile.h"
 #include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
 #include "symbolizer/process_symbolizer.h"
@@ -123,10 +124,7 @@ class Recording {
   }
 
   // Leaf first: (pc, frames innermost first) of the kernel stack, then the user stack.
-  struct Pc {
-    std::uint64_t pc;
-    const SymbolizedAddress* sym;  // null when never symbolized
-  };
+  using Pc = SampledPc;
   std::vector<Pc> leaf_first(const goscry_cpu_key& k) const {
     std::vector<Pc> out;
     for (std::int32_t id : {k.kernel_stack_id, k.user_stack_id}) {
@@ -147,8 +145,7 @@ class Recording {
   }
 
  private:
-  // Frames above the leaf hold return addresses: the call is the byte before.
-  static std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return leaf ? pc : pc - 1; }
+  static std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return call_address(pc, leaf); }
   static std::tuple<std::uint32_t, std::int32_t, std::int32_t> key_of(const goscry_cpu_key& k) {
     return {k.tgid, k.user_stack_id, k.kernel_stack_id};
   }
@@ -161,13 +158,6 @@ class Recording {
            std::pair<goscry_cpu_key, std::uint64_t>>
       counts_;
 };
-
-// What pprof's mappings say of each executable file, read while the target lives.
-struct ModuleId {
-  std::string build_id;  // GNU build-id, else Go's
-  bool is_go = false;    // Go tables: file names, lines and inlined frames
-};
-using ModuleIds = std::map<std::string, ModuleId>;
 
 // The frame names of one PC, innermost first, as the flame graphs show them.
 std::vector<std::string> frame_names(const Recording::Pc& pc) {
@@ -196,49 +186,12 @@ pprof::ProfileBuilder build_pprof(const Recording& rec, ProcessSymbolizer* symbo
                                   const ModuleIds& module_ids, int hz,
                                   std::int64_t start_ns, std::int64_t duration_ns) {
   const std::int64_t period = 1'000'000'000LL / hz;
-  pprof::ProfileBuilder b({{"samples", "count"}, {"cpu", "nanoseconds"}});
-  b.set_period({"cpu", "nanoseconds"}, period);
-  b.set_time(start_ns, duration_ns);
-  b.set_default_sample_type("cpu");
-  // Executable file mappings, with the build-ids pprof uses to find the binaries.
-  std::map<std::uint64_t, std::uint64_t> mapping_ids;  // mapping start -> id
-  if (symbolizer) {
-    for (const auto& m : symbolizer->maps().mappings()) {
-      if (!m.executable() || !m.file_backed()) continue;
-      pprof::Mapping pm;
-      pm.memory_start = m.start;
-      pm.memory_limit = m.end;
-      pm.file_offset = m.offset;
-      pm.filename = m.file_path();
-      if (auto it = module_ids.find(m.file_path()); it != module_ids.end()) {
-        pm.build_id = it->second.build_id;
-        pm.has_functions = true;
-        pm.has_filenames = pm.has_line_numbers = pm.has_inline_frames = it->second.is_go;
-      }
-      mapping_ids[m.start] = b.add_mapping(pm);
-    }
-  }
+  std::vector<CpuSample> samples;
   for (const auto& [k, v] : rec.counts()) {
-    std::vector<std::uint64_t> locs;
-    for (const auto& pc : rec.leaf_first(v.first)) {
-      pprof::Location loc;
-      loc.address = pc.pc;
-      if (symbolizer)
-        if (const auto* m = symbolizer->maps().find(pc.pc))
-          if (auto it = mapping_ids.find(m->start); it != mapping_ids.end())
-            loc.mapping_id = it->second;
-      if (pc.sym && !pc.sym->frames.empty()) {
-        for (const auto& f : pc.sym->frames)
-          loc.lines.push_back({{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
-      } else {
-        loc.lines.push_back({{to_hex(pc.pc), to_hex(pc.pc), "", 0}, 0, 0});
-      }
-      locs.push_back(b.add_location(loc));
-    }
     const auto n = static_cast<std::int64_t>(v.second);
-    b.add_sample(locs, {n, n * period});
+    samples.push_back({rec.leaf_first(v.first), n, n * period, {}});
   }
-  return b;
+  return cpu_pprof(samples, symbolizer, module_ids, hz, start_ns, duration_ns);
 }
 
 Result<void> write_text(const std::string& path, const std::string& text) {
@@ -274,16 +227,7 @@ int run_record(const RecordOptions& o) {
     return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), 1;
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
-  ModuleIds module_ids;
-  for (const auto& m : (*symbolizer)->maps().mappings()) {
-    if (!m.executable() || !m.file_backed()) continue;
-    auto mod = (*symbolizer)->module(m.file_path());
-    if (!mod) continue;
-    ModuleId id;
-    id.build_id = mod->elf->build_id().value_or(mod->elf->go_build_id().value_or(""));
-    id.is_go = mod->payload->go != nullptr;
-    module_ids[m.file_path()] = id;
-  }
+  const ModuleIds module_ids = read_module_ids(**symbolizer);
 
   auto sampler = CpuSampler::open(o.hz);
   if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), 1;
