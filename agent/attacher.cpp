@@ -11,6 +11,7 @@
 #include "symbolizer/proc_maps.h"
 #include "symbolizer/runtime_globals.h"
 #include "symbolizer/runtime_layout.h"
+#include "symbolizer/emulated_probes.h"
 #include "symbolizer/ret_finder.h"
 
 namespace goscry {
@@ -36,6 +37,31 @@ class PlanBuilder {
     return add(program, f->entry, function);
   }
 
+  // Where a stack-checking Go function's Jcc is (emulated by the kernel, arguments still in
+  // their registers), else its entry (symbolizer/emulated_probes.h).
+  Result<void> at_stack_check(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(sym_, function);
+    if (!f) return std::unexpected(f.error());
+    auto code = elf_.read_vaddr(f->entry, f->end - f->entry);
+    if (!code) return fail(elf_.path() + ": " + std::string(function) + ": " + code.error().message);
+    auto jcc = stack_check_branch(code->bytes(), f->entry);
+    return add(program, jcc.value_or(f->entry), function);
+  }
+
+  // The new g after every CALL of runtime.newproc1, at the cheapest instruction that still
+  // has it in a register (the cookie tells the program which); the RETs of newproc1 when
+  // some call site has no such place.
+  Result<void> at_newproc1_results(RuntimeProgram program) {
+    auto f = find_function(sym_, "runtime.newproc1");
+    if (!f) return std::unexpected(f.error());
+    auto sites = handoff_sites(f->entry);
+    if (!sites) return at_rets("runtime.newproc1", program);
+    for (const auto& p : *sites)
+      if (auto r = add(program, p.vaddr, "runtime.newproc1 (caller)", static_cast<std::uint64_t>(p.reg)); !r)
+        return r;
+    return {};
+  }
+
   Result<void> at_rets(std::string_view function, RuntimeProgram program) {
     auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
@@ -48,13 +74,32 @@ class PlanBuilder {
   }
 
  private:
-  Result<void> add(RuntimeProgram program, std::uint64_t vaddr, std::string_view function) {
+  Result<void> add(RuntimeProgram program, std::uint64_t vaddr, std::string_view function,
+                   std::uint64_t cookie = 0) {
     auto off = elf_.vaddr_to_offset(vaddr);
     if (!off)
       return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
                   " is in no loadable segment");
-    plan_.uprobes.push_back({program, binary_, *off, pid_});
+    plan_.uprobes.push_back({program, binary_, *off, pid_, cookie});
     return {};
+  }
+
+  // One probe per call site of newproc1; nullopt when there is none or one has no usable
+  // place (then the RETs, which are always right, serve every call).
+  std::optional<std::vector<ValueProbe>> handoff_sites(std::uint64_t newproc1) {
+    auto calls = runtime_calls_to(sym_, newproc1);
+    if (!calls || calls->empty()) return std::nullopt;
+    std::vector<ValueProbe> out;
+    for (auto call : *calls) {
+      auto caller = sym_.function_at(call);
+      if (!caller) return std::nullopt;
+      auto code = elf_.read_vaddr(caller->entry, caller->end - caller->entry);
+      if (!code) return std::nullopt;
+      auto probe = result_after_call(code->bytes(), caller->entry, call);
+      if (!probe) return std::nullopt;
+      out.push_back(*probe);
+    }
+    return out;
   }
 
   const GoBinary& sym_;
@@ -145,8 +190,9 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   using P = RuntimeProgram;
   // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
   const bool worldstop = *minor >= 22;
-  for (auto r : {b.at_rets("runtime.newproc1", P::NewprocRet),
-                 b.at_entry(worldstop ? "runtime.gdestroy" : "runtime.goexit0", P::GoroutineExit),
+  for (auto r : {b.at_newproc1_results(P::NewprocRet),
+                 b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
+                                  P::GoroutineExit),
                  worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
                            : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
                  b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),

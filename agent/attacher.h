@@ -1,7 +1,8 @@
 // Puts the runtime probes on one Go process: which functions for its Go version
-// (GO_RUNTIME.md), where (file offsets of entries and of every RET, decoded with Zydis),
-// the settings the BPF side needs, and the links — removed again when the Attachment
-// goes (destructor), so Ctrl-C, an error or the end of a verb leave no probe behind.
+// (GO_RUNTIME.md), where (file offsets of entries and RETs, and for the per-goroutine probes
+// instructions the kernel emulates, symbolizer/emulated_probes.h; decoded with Zydis), the
+// settings the BPF side needs, and the links — removed again when the Attachment goes
+// (destructor), so Ctrl-C, an error or the end of a verb leave no probe behind.
 #pragma once
 
 #include <cstdint>

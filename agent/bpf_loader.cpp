@@ -137,7 +137,8 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
 }
 
 Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
-  const bpf_uprobe_opts opts = entry_uprobe_opts();
+  bpf_uprobe_opts opts = entry_uprobe_opts();
+  opts.bpf_cookie = request.cookie;
   attach_log_.push_back({request, opts.retprobe});
   bpf_link* link = bpf_program__attach_uprobe_opts(program(request.program), request.pid,
                                                    request.binary.c_str(),

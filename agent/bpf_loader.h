@@ -24,7 +24,7 @@ namespace goscry {
 
 // The programs of runtime.bpf.c, by where they are meant to sit.
 enum class RuntimeProgram {
-  NewprocRet,         // every RET of runtime.newproc1
+  NewprocRet,         // RETs of runtime.newproc1, or after its CALLs (register in the cookie)
   GoroutineExit,      // entry of runtime.gdestroy / runtime.goexit0
   StwStopEntry,       // entry of stopTheWorldWithSema (<= 1.21)
   StwStopRet,         // every RET of stopTheWorldWithSema (1.22+)
@@ -41,6 +41,9 @@ struct UprobeRequest {
   std::string binary;        // path the kernel resolves to an inode (/proc/PID/exe works)
   std::uint64_t file_offset; // of the probed instruction in that file
   int pid;                   // the only process the probe fires for
+  // bpf_get_attach_cookie() of the program: for NewprocRet, the register that holds the
+  // new g (enum goscry_reg; 0 = RAX, as at a RET of newproc1).
+  std::uint64_t cookie = 0;
 };
 
 // What the loader asked libbpf for, kept so a test can check it.

@@ -2,11 +2,13 @@
 /* runtime.bpf.c — goroutine lifecycle and stop-the-world pauses of Go programs, seen from
  * uprobes on the Go runtime (GO_RUNTIME.md has the registers and offsets per release).
  *
- * - creation: a uprobe on every RET of runtime.newproc1 (never a uretprobe: Go moves
- *   stacks and a rewritten return address kills it). RAX holds the new g there, with its
- *   goid, gopc (the `go` statement) and startpc already set. Counted per (tgid, gopc).
- * - exit: entry of runtime.gdestroy (1.22+) / runtime.goexit0 (<= 1.21), gp in RAX, goid
- *   still intact. The goid -> gopc LRU tells which site the goroutine came from.
+ * - creation: a uprobe after each CALL of runtime.newproc1 where the new g sits in a
+ *   register, or on every RET of newproc1 (never a uretprobe: Go moves stacks and a
+ *   rewritten return address kills it). The g has its goid, gopc (the `go` statement) and
+ *   startpc already set. Counted per (tgid, gopc).
+ * - exit: runtime.gdestroy (1.22+) / runtime.goexit0 (<= 1.21) at the Jcc of its stack
+ *   check (the kernel emulates a Jcc; it single-steps the CMP of the entry), gp in RAX,
+ *   goid still intact. The goid -> gopc LRU tells which site the goroutine came from.
  * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination (and
  *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
  *   event, measured as the runtime measures it: 1.22+ from startTheWorldWithSema's
@@ -142,14 +144,45 @@ static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u64 goid, _
   bpf_ringbuf_submit(e, 0);
 }
 
-/* At every RET of runtime.newproc1: RAX = newg (all of 1.19-1.27). newproc1 runs on g0,
- * so this never fires twice for one call (no morestack re-entry). */
+/* The register the probe's cookie names (enum goscry_reg). Each field is read on its own
+ * (the empty asm): clang would otherwise turn the switch into one load at a computed
+ * offset into ctx, which the verifier refuses. */
+#define GOSCRY_REG(field)                  \
+  ({                                       \
+    __u64 v_ = ctx->field;                 \
+    asm volatile("" : "+r"(v_));           \
+    v_;                                    \
+  })
+static __always_inline __u64 cookie_register(struct pt_regs *ctx) {
+  switch (bpf_get_attach_cookie(ctx)) {
+    case GOSCRY_REG_BX: return GOSCRY_REG(bx);
+    case GOSCRY_REG_CX: return GOSCRY_REG(cx);
+    case GOSCRY_REG_DX: return GOSCRY_REG(dx);
+    case GOSCRY_REG_SI: return GOSCRY_REG(si);
+    case GOSCRY_REG_DI: return GOSCRY_REG(di);
+    case GOSCRY_REG_R8: return GOSCRY_REG(r8);
+    case GOSCRY_REG_R9: return GOSCRY_REG(r9);
+    case GOSCRY_REG_R10: return GOSCRY_REG(r10);
+    case GOSCRY_REG_R11: return GOSCRY_REG(r11);
+    case GOSCRY_REG_R12: return GOSCRY_REG(r12);
+    case GOSCRY_REG_R13: return GOSCRY_REG(r13);
+    case GOSCRY_REG_R15: return GOSCRY_REG(r15);
+    default: return GOSCRY_REG(ax);
+  }
+}
+
+/* A new goroutine, just made by runtime.newproc1 (all of 1.19-1.27): either at a RET of
+ * newproc1 (RAX = newg, cookie GOSCRY_REG_AX), or — cheaper, see
+ * symbolizer/emulated_probes.h — after each CALL of newproc1, at the first instruction the
+ * kernel emulates while a register (the cookie) still holds newg, e.g. newproc.func1's
+ * CALL runqput(pp, newg, true) with newg in RBX. Either way once per goroutine: newproc1
+ * and its callers run on g0 (no morestack re-entry). */
 SEC("uprobe")
 int goscry_newproc1_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
-  __u64 g = ctx->ax;
+  __u64 g = cookie_register(ctx);
   __u64 goid = 0, gopc = 0, startpc = 0;
   if (read_u64(g + s->g_goid, &goid) || read_u64(g + s->g_gopc, &gopc) ||
       read_u64(g + s->g_startpc, &startpc))

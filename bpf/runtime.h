@@ -45,6 +45,25 @@ enum goscry_settings_flags {
 
 #define GOSCRY_NO_OFFSET 0xffff
 
+/* The register a creation probe reads the new g from, passed as the probe's BPF cookie:
+ * RAX at a RET of newproc1, whichever register holds it at the cheaper probe after a CALL
+ * of newproc1 (symbolizer/emulated_probes.h, same numbering as GpReg). R14 is Go's g. */
+enum goscry_reg {
+  GOSCRY_REG_AX = 0,
+  GOSCRY_REG_BX,
+  GOSCRY_REG_CX,
+  GOSCRY_REG_DX,
+  GOSCRY_REG_SI,
+  GOSCRY_REG_DI,
+  GOSCRY_REG_R8,
+  GOSCRY_REG_R9,
+  GOSCRY_REG_R10,
+  GOSCRY_REG_R11,
+  GOSCRY_REG_R12,
+  GOSCRY_REG_R13,
+  GOSCRY_REG_R15,
+};
+
 /* Per-target settings, keyed by tgid, filled by the agent before it attaches: the same
  * .bpf.o serves every Go version. Offsets are bytes into runtime.g / runtime.m. */
 struct goscry_settings {

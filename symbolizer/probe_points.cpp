@@ -12,9 +12,9 @@ struct Spec {
 
 // GO_RUNTIME.md: creation, exit, stop/start the world, GC phases, the allgs anchors.
 constexpr Spec kSpecs[] = {
-    {"runtime.newproc1", "goroutine creation (RETs: new g in RAX)", 0, 0},
-    {"runtime.gdestroy", "goroutine exit (entry: gp in RAX)", 22, 0},
-    {"runtime.goexit0", "goroutine exit (entry: gp in RAX)", 0, 21},
+    {"runtime.newproc1", "goroutine creation (after each CALL of it, else its RETs)", 0, 0},
+    {"runtime.gdestroy", "goroutine exit (stack-check JBE: gp in RAX)", 22, 0},
+    {"runtime.goexit0", "goroutine exit (stack-check JBE: gp in RAX)", 0, 21},
     {"runtime.stopTheWorldWithSema", "stop-the-world begins", 0, 0},
     {"runtime.startTheWorldWithSema", "stop-the-world ends", 0, 0},
     {"runtime.gcMarkDone", "GC mark phase ends", 0, 0},
