@@ -136,7 +136,9 @@ class CpuSampler {
   CpuSampler(const CpuSampler&) = delete;
   CpuSampler& operator=(const CpuSampler&) = delete;
 
-  Result<void> add_target(std::uint32_t tgid);
+  // Samples `tgid`; `what` says where its goroutine, labels and Go text are (all zero: a
+  // non-Go process or one whose runtime layout is unknown, stacks only).
+  Result<void> add_target(std::uint32_t tgid, const goscry_cpu_target& what = {});
   // Stops sampling (closes the events); counts and stacks stay readable.
   void stop();
   // Entries in the counts map now (a walk of its keys).

@@ -23,6 +23,9 @@
 
 #include "agent/bpf_loader.h"
 #include "agent/cli.h"
+#include "agent/cpu_profile.h"
+#include "agent/cpu_target.h"
+#include "agent/go_process.h"
 #include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
 #include "symbolizer/process_symbolizer.h"
@@ -36,6 +39,7 @@ struct RecordOptions {
   std::string output;
   std::string format;
   int hz = 99;
+  bool goid_labels = false;
 };
 
 std::atomic<bool> interrupted{false};
@@ -81,166 +85,6 @@ bool target_alive(int pid) {
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
-// Everything gathered: counts by key, the stacks of their ids, the symbols of their PCs.
-class Recording {
- public:
-  Recording(CpuSampler& sampler, ProcessSymbolizer* symbolizer)
-      : sampler_(sampler), symbolizer_(symbolizer) {}
-
-  // Reads and symbolizes the stacks of ids not seen yet.
-  void resolve_new_stacks(const std::vector<goscry_cpu_key>& keys) {
-    std::vector<std::uint64_t> lookups;
-    for (const auto& k : keys)
-      for (std::int32_t id : {k.user_stack_id, k.kernel_stack_id}) {
-        if (id < 0 || stacks_.count(id)) continue;
-        auto pcs = sampler_.stack(id);
-        for (std::size_t i = 0; i < pcs.size(); ++i) {
-          std::uint64_t a = lookup_address(pcs[i], i == 0);
-          if (!symbols_.count(a)) lookups.push_back(a);
-        }
-        stacks_[id] = std::move(pcs);
-      }
-    if (lookups.empty() || !symbolizer_) return;
-    auto resolved = symbolizer_->symbolize(lookups);
-    for (std::size_t i = 0; i < lookups.size(); ++i) symbols_[lookups[i]] = resolved[i];
-  }
-
-  void add(const std::vector<CpuCount>& counts) {
-    std::vector<goscry_cpu_key> keys;
-    for (const auto& c : counts) {
-      auto& n = counts_[key_of(c.key)];
-      n.first = c.key;
-      n.second += c.count;
-      keys.push_back(c.key);
-    }
-    resolve_new_stacks(keys);
-  }
-
-  std::uint64_t total() const {
-    std::uint64_t t = 0;
-    for (const auto& [k, v] : counts_) t += v.second;
-    return t;
-  }
-
-  // Leaf first: (pc, frames innermost first) of the kernel stack, then the user stack.
-  struct Pc {
-    std::uint64_t pc;
-    const SymbolizedAddress* sym;  // null when never symbolized
-  };
-  std::vector<Pc> leaf_first(const goscry_cpu_key& k) const {
-    std::vector<Pc> out;
-    for (std::int32_t id : {k.kernel_stack_id, k.user_stack_id}) {
-      auto it = stacks_.find(id);
-      if (it == stacks_.end()) continue;
-      for (std::size_t i = 0; i < it->second.size(); ++i) {
-        auto s = symbols_.find(lookup_address(it->second[i], i == 0));
-        out.push_back({it->second[i], s == symbols_.end() ? nullptr : &s->second});
-      }
-    }
-    return out;
-  }
-
-  const std::map<std::tuple<std::uint32_t, std::int32_t, std::int32_t>,
-                 std::pair<goscry_cpu_key, std::uint64_t>>&
-  counts() const {
-    return counts_;
-  }
-
- private:
-  // Frames above the leaf hold return addresses: the call is the byte before.
-  static std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return leaf ? pc : pc - 1; }
-  static std::tuple<std::uint32_t, std::int32_t, std::int32_t> key_of(const goscry_cpu_key& k) {
-    return {k.tgid, k.user_stack_id, k.kernel_stack_id};
-  }
-
-  CpuSampler& sampler_;
-  ProcessSymbolizer* symbolizer_;
-  std::map<std::int32_t, std::vector<std::uint64_t>> stacks_;
-  std::map<std::uint64_t, SymbolizedAddress> symbols_;
-  std::map<std::tuple<std::uint32_t, std::int32_t, std::int32_t>,
-           std::pair<goscry_cpu_key, std::uint64_t>>
-      counts_;
-};
-
-// What pprof's mappings say of each executable file, read while the target lives.
-struct ModuleId {
-  std::string build_id;  // GNU build-id, else Go's
-  bool is_go = false;    // Go tables: file names, lines and inlined frames
-};
-using ModuleIds = std::map<std::string, ModuleId>;
-
-// The frame names of one PC, innermost first, as the flame graphs show them.
-std::vector<std::string> frame_names(const Recording::Pc& pc) {
-  if (!pc.sym || pc.sym->frames.empty()) return {to_hex(pc.pc)};
-  std::vector<std::string> names;
-  for (const auto& f : pc.sym->frames)
-    names.push_back(pc.sym->kind == AddressKind::Kernel ? f.function + " [k]" : f.function);
-  return names;
-}
-
-std::vector<flame::StackCount> flame_stacks(const Recording& rec) {
-  std::vector<flame::StackCount> out;
-  for (const auto& [k, v] : rec.counts()) {
-    flame::StackCount sc;
-    for (const auto& pc : rec.leaf_first(v.first))
-      for (auto& n : frame_names(pc)) sc.frames.push_back(std::move(n));
-    if (sc.frames.empty()) sc.frames.push_back("[no stack]");
-    std::reverse(sc.frames.begin(), sc.frames.end());
-    sc.count = v.second;
-    out.push_back(std::move(sc));
-  }
-  return out;
-}
-
-pprof::ProfileBuilder build_pprof(const Recording& rec, ProcessSymbolizer* symbolizer,
-                                  const ModuleIds& module_ids, int hz,
-                                  std::int64_t start_ns, std::int64_t duration_ns) {
-  const std::int64_t period = 1'000'000'000LL / hz;
-  pprof::ProfileBuilder b({{"samples", "count"}, {"cpu", "nanoseconds"}});
-  b.set_period({"cpu", "nanoseconds"}, period);
-  b.set_time(start_ns, duration_ns);
-  b.set_default_sample_type("cpu");
-  // Executable file mappings, with the build-ids pprof uses to find the binaries.
-  std::map<std::uint64_t, std::uint64_t> mapping_ids;  // mapping start -> id
-  if (symbolizer) {
-    for (const auto& m : symbolizer->maps().mappings()) {
-      if (!m.executable() || !m.file_backed()) continue;
-      pprof::Mapping pm;
-      pm.memory_start = m.start;
-      pm.memory_limit = m.end;
-      pm.file_offset = m.offset;
-      pm.filename = m.file_path();
-      if (auto it = module_ids.find(m.file_path()); it != module_ids.end()) {
-        pm.build_id = it->second.build_id;
-        pm.has_functions = true;
-        pm.has_filenames = pm.has_line_numbers = pm.has_inline_frames = it->second.is_go;
-      }
-      mapping_ids[m.start] = b.add_mapping(pm);
-    }
-  }
-  for (const auto& [k, v] : rec.counts()) {
-    std::vector<std::uint64_t> locs;
-    for (const auto& pc : rec.leaf_first(v.first)) {
-      pprof::Location loc;
-      loc.address = pc.pc;
-      if (symbolizer)
-        if (const auto* m = symbolizer->maps().find(pc.pc))
-          if (auto it = mapping_ids.find(m->start); it != mapping_ids.end())
-            loc.mapping_id = it->second;
-      if (pc.sym && !pc.sym->frames.empty()) {
-        for (const auto& f : pc.sym->frames)
-          loc.lines.push_back({{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
-      } else {
-        loc.lines.push_back({{to_hex(pc.pc), to_hex(pc.pc), "", 0}, 0, 0});
-      }
-      locs.push_back(b.add_location(loc));
-    }
-    const auto n = static_cast<std::int64_t>(v.second);
-    b.add_sample(locs, {n, n * period});
-  }
-  return b;
-}
-
 Result<void> write_text(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -274,20 +118,19 @@ int run_record(const RecordOptions& o) {
     return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), 1;
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
-  ModuleIds module_ids;
-  for (const auto& m : (*symbolizer)->maps().mappings()) {
-    if (!m.executable() || !m.file_backed()) continue;
-    auto mod = (*symbolizer)->module(m.file_path());
-    if (!mod) continue;
-    ModuleId id;
-    id.build_id = mod->elf->build_id().value_or(mod->elf->go_build_id().value_or(""));
-    id.is_go = mod->payload->go != nullptr;
-    module_ids[m.file_path()] = id;
-  }
+  const ModuleIds module_ids = module_ids_of(**symbolizer);
+  // A Go target's goroutines and pprof labels; any other process gets stacks only.
+  auto go = GoProcess::open(o.pid);
+  goscry_cpu_target what{};
+  if (go)
+    what = go_cpu_target(**go, o.goid_labels);
+  else
+    std::fprintf(stderr, "goscry record: no goroutines nor pprof labels: %s\n",
+                 go.error().message.c_str());
 
   auto sampler = CpuSampler::open(o.hz);
   if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), 1;
-  if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid)); !r)
+  if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid), what); !r)
     return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), 1;
 
   struct sigaction sa {};
@@ -298,7 +141,8 @@ int run_record(const RecordOptions& o) {
   // The test waits for this exact line to read the target's CPU time at the start.
   std::fprintf(stderr, "goscry record: recording pid %d at %d Hz\n", o.pid, o.hz);
   std::fflush(stderr);
-  Recording rec(**sampler, symbolizer->get());
+  CpuProfile rec(**sampler, symbolizer->get(), go ? go->get() : nullptr,
+                 static_cast<std::uint32_t>(o.pid), {.goid_labels = o.goid_labels});
   const bool tty = isatty(2);
   const auto start = std::chrono::steady_clock::now();
   const auto wall_start = std::chrono::system_clock::now();
@@ -319,7 +163,7 @@ int run_record(const RecordOptions& o) {
       if (keys.size() > CpuSampler::counts_capacity / 2)
         rec.add((*sampler)->drain_counts());
       else
-        rec.resolve_new_stacks(keys);
+        rec.resolve_new(keys);
       if (tty) {
         auto c = (*sampler)->counters();
         double secs = std::chrono::duration<double>(now - start).count();
@@ -350,16 +194,22 @@ int run_record(const RecordOptions& o) {
              std::to_string(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]) +
              " stacks to collisions, " +
              std::to_string(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]) + " other";
+    if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
+      lost += ", " + std::to_string(c[GOSCRY_CPU_G_UNREADABLE]) +
+              " samples without a readable goroutine (no goid, no labels)";
   }
 
+  if (rec.unreadable_label_sets() > 0)
+    lost += ", " + std::to_string(rec.unreadable_label_sets()) + " pprof label sets unreadable";
   const double secs = std::chrono::duration<double>(elapsed).count();
   Result<void> written;
   if (*format == "pprof") {
     const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       wall_start.time_since_epoch())
                                       .count();
-    auto b = build_pprof(rec, symbolizer->get(), module_ids, o.hz, start_ns,
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+    auto b = build_pprof(rec, symbolizer->get(), module_ids,
+                         {o.hz, start_ns,
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()});
     if (auto w = b.write_file(opts.output); !w) written = fail(w.error());
   } else if (*format == "folded") {
     written = write_text(opts.output, flame::folded(flame_stacks(rec)));
@@ -390,6 +240,8 @@ void add_record_verb(CLI::App& app, VerbRun& run) {
   cmd->add_option("-o,--output", opts->output, "the file to write (default goscry-PID.pb.gz)");
   cmd->add_option("--format", opts->format, "pprof|svg|folded (default: from -o's extension)");
   cmd->add_option("--hz", opts->hz, "samples per second per CPU (default 99)");
+  cmd->add_flag("--goid-labels", opts->goid_labels,
+                "label each pprof sample with its goroutine id (goid)");
   cmd->callback([opts, &run] { run = [opts] { return run_record(*opts); }; });
 }
 
