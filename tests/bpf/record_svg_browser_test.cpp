@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -75,6 +76,8 @@ TEST(RecordSvgBrowser, ChromiumRendersTheFrameNamesAndRunsTheScript) {
     if (text.starts_with("Matched: ")) matched = text;
   }
   ASSERT_FALSE(width.empty()) << r.out;
+  std::printf("rendered widths: main.burnTwice %.1f, main.burnOnce %.1f, main.burn %.1f px; %s\n",
+              width["main.burnTwice"], width["main.burnOnce"], width["main.burn"], matched.c_str());
   for (const char* name : {"main.burnTwice", "main.burnOnce", "main.burn", "runtime.goexit"})
     EXPECT_GT(width[name], 10.0) << name << " not rendered\n" << r.out;
   // burnTwice has half of the burn: the script's search found it.
