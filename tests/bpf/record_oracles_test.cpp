@@ -116,6 +116,41 @@ TEST(RecordOracles, SamplesCarryTheProgramsPprofLabelsAndGoroutineId) {
   }
 }
 
+// The other builds, one toolchain each (1 s each): stripped (no DWARF, no symbols: the
+// checked-in layout table and no runtime.tlsg; Go 1.19's label map), PIE (moved text: the
+// Go text range for the frameless-leaf check), cgo (external linking, a PT_TLS segment).
+TEST(RecordOracles, LabelsAndGoidsInStrippedPieAndCgoBuilds) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const std::vector<std::pair<std::string, std::size_t>> picks = {
+      {"stripped", 0}, {"pie", 1}, {"cgo", 2}};  // variant, index in toolchain order
+  for (const auto& [variant, index] : picks) {
+    auto fixtures = profiled(variant);
+    ASSERT_FALSE(fixtures.empty());
+    const auto& f = fixtures[std::min(index, fixtures.size() - 1)];
+    SCOPED_TRACE(f.label());
+    auto target = LiveProcess::start({f.path, "labels"});
+    ASSERT_TRUE(target) << target.error().message;
+    std::string goid;
+    for (const auto& line : split_lines((*target)->output()))
+      if (line.starts_with("goid ")) goid = line.substr(5);
+    const std::string profile = temp_path("variant.pb.gz");
+    auto rec = record((*target)->pid(), {"-d", "1s", "--goid-labels", "-o", profile}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    std::string raw;
+    std::map<std::string, long> by_worker;
+    long in_goroutine = 0;
+    for (auto s : testing::raw_samples(profile, &raw)) {
+      if (s.labels["goid"] != goid) continue;
+      in_goroutine += s.count;
+      EXPECT_EQ(s.labels["fixture"], "profiled") << raw;
+      by_worker[s.labels["worker"]] += s.count;
+    }
+    EXPECT_GT(in_goroutine, 5) << raw;
+    EXPECT_EQ(by_worker[""], 0) << raw;
+    EXPECT_GT(by_worker["a"], 0) << raw;
+  }
+}
+
 // Without --goid-labels there is no goid label (samples of one goroutine stay merged).
 TEST(RecordOracles, GoidLabelsOnlyOnRequest) {
   SKIP_OR_FAIL_WITHOUT_BPF();
