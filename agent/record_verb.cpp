@@ -2,7 +2,8 @@
 // per CPU (bpf/cpu.bpf.c), written as pprof, an interactive SVG flame graph or folded
 // stacks. Stacks are symbolized while the target lives (each new stack id once per second)
 // so that a target exiting mid-record still gives named frames; Ctrl-C stops early and
-// the file is still written.
+// the file is still written. The profile itself (stacks, pprof labels, goids, the pprof
+// and flame graph output) is agent/cpu_profile.h's, shared with the agent.
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
