@@ -1,4 +1,5 @@
 #include "agent/agent_config.h"
+#include "agent/profiling_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -12,7 +13,8 @@ namespace {
 const std::set<std::string> kKeys = {"targets",     "all",          "listen",
                                      "web_config_file", "max_targets", "site_cap",
                                      "grace_period", "scan_interval", "log_level",
-                                     "log_format"};
+                                     "log_format", "profile_hz",  "pyroscope_url",
+                                     "pyroscope_interval", "pyroscope_labels"};
 
 template <typename T>
 Result<T> scalar(const YAML::Node& n, const std::string& key) {
@@ -70,6 +72,8 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     auto f = log::parse_format(*s);
     if (!f) return fail(key + ": " + f.error().message);
     c.log_format = *f;
+  } else {
+    return apply_profiling_key(c, key, v);
   }
   return {};
 }
@@ -133,6 +137,10 @@ Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
     auto f = log::parse_format(*flags.log_format);
     if (!f) return fail("--log-format: " + f.error().message);
     c.log_format = *f;
+  }
+  if (flags.profile_hz) {
+    if (auto r = check_profile_hz(*flags.profile_hz); !r) return fail("--profile-hz: " + r.error().message);
+    c.profile_hz = *flags.profile_hz;
   }
   if (auto a = parse_listen_address(c.listen); !a) return std::unexpected(a.error());
   return c;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ struct AgentConfig {
   std::chrono::milliseconds scan_interval{2000};
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kText;
+  // Continuous CPU profiling (agent/cpu_profiler.h): samples per second per CPU, 0 = off.
+  int profile_hz = 19;
+  std::string pyroscope_url;  // base URL of a Pyroscope-compatible server; empty: no push
+  std::chrono::milliseconds pyroscope_interval{15000};
+  std::map<std::string, std::string> pyroscope_labels;  // added to every pushed profile
 };
 
 // What the command line set; empty means "not given", so the file (or default) applies.
@@ -40,6 +46,7 @@ struct ConfigFlags {
   std::optional<std::string> web_config_file;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
+  std::optional<int> profile_hz;
   std::string config_file;
 };
 

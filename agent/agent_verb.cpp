@@ -2,7 +2,9 @@
 #include <memory>
 
 #include "agent/agent_config.h"
+#include "agent/agent_trackers.h"
 #include "agent/cli.h"
+#include "agent/cpu_profiler.h"
 #include "agent/daemon.h"
 
 namespace goscry {
@@ -10,9 +12,11 @@ namespace goscry {
 void add_agent_verb(CLI::App& app, VerbRun& run) {
   auto flags = std::make_shared<ConfigFlags>();
   auto all = std::make_shared<bool>(false);
+  auto trackers = std::make_shared<TrackerOptions>();
   auto* cmd = app.add_subcommand(
       "agent",
-      "Daemon: track Go processes, serve /metrics, /api/v1/targets and / over HTTP(S); "
+      "Daemon: track Go processes, serve /metrics, /debug/pprof/profile, /api/v1/targets and / "
+      "over HTTP(S); "
       "SIGHUP reloads --config.");
   cmd->add_option("-p,--pid", flags->pids, "process id of a Go program to track (repeatable)")
       ->check(CLI::PositiveNumber);
@@ -27,9 +31,20 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--log-level", flags->log_level, "debug, info (default), warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  cmd->callback([&run, flags, all, cmd] {
+  cmd->add_flag("!--no-bpf", trackers->bpf,
+                "no BPF probes: /proc figures and goroutine snapshots only");
+  cmd->add_flag("!--no-leaks", trackers->leaks,
+                "no leak detection (no goroutine snapshots, no goroutine/leak routes)");
+  cmd->add_option("--profile-hz", flags->profile_hz,
+                  "CPU samples per second per CPU of every target (default 19; 0: off)");
+  cmd->callback([&run, flags, all, cmd, trackers] {
     if (cmd->count("--all") > 0) flags->all = *all;
-    run = [flags] { return run_daemon(*flags); };
+    run = [flags, trackers] {
+      CpuProfiler profiler;
+      DaemonHooks hooks;
+      profiler.hook_into(hooks);
+      return run_agent(*flags, *trackers, hooks);
+    };
   });
 }
 

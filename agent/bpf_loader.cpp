@@ -271,6 +271,18 @@ Result<void> CpuSampler::add_target(std::uint32_t tgid, const goscry_cpu_target&
   return {};
 }
 
+void CpuSampler::remove_target(std::uint32_t tgid) {
+  bpf_map__delete_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, 0);
+}
+
+void CpuSampler::forget_stacks(const std::vector<std::int32_t>& ids) {
+  for (std::int32_t id : ids) {
+    if (id < 0) continue;
+    std::uint32_t key = static_cast<std::uint32_t>(id);
+    bpf_map__delete_elem(skel_->maps.stacks, &key, sizeof key, 0);
+  }
+}
+
 std::vector<goscry_cpu_key> CpuSampler::peek_keys() const {
   std::vector<goscry_cpu_key> keys;
   goscry_cpu_key key{}, next{};

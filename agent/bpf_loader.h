@@ -139,6 +139,8 @@ class CpuSampler {
   // Samples `tgid`; `what` says where its goroutine, labels and Go text are (all zero: a
   // non-Go process or one whose runtime layout is unknown, stacks only).
   Result<void> add_target(std::uint32_t tgid, const goscry_cpu_target& what = {});
+  // Stops sampling the process (its counts already taken stay in the map until drained).
+  void remove_target(std::uint32_t tgid);
   // Stops sampling (closes the events); counts and stacks stay readable.
   void stop();
   // Entries in the counts map now (a walk of its keys).
@@ -150,6 +152,11 @@ class CpuSampler {
   std::vector<goscry_cpu_key> peek_keys() const;
   // The return addresses of a stack id, leaf first; empty if the id is not stored.
   std::vector<std::uint64_t> stack(std::int32_t id) const;
+  // Frees the slots of stacks already read, for a sampler that runs for ever (the agent):
+  // a stack sampled again is stored again. A count taken between the drain and this call
+  // keeps an id whose slot may be refilled by another stack — a window of microseconds
+  // against a 1 s drain period, accepted as Parca's agent accepts it.
+  void forget_stacks(const std::vector<std::int32_t>& ids);
   // Sums over CPUs of enum goscry_cpu_counter.
   Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> counters() const;
   static constexpr std::size_t counts_capacity = 32768;

@@ -1,81 +1,35 @@
-// One process's CPU profile built from the CPU sampler's counts (bpf/cpu.bpf.c): stacks
-// read and symbolized as their ids appear (so a target exiting mid-record keeps named
-// frames), pprof label sets read from the target once per address, and the frameless-leaf
-// return address put back where the frame pointer walk skipped it. Turned into a pprof
-// profile, folded stacks or SVG flame graph input. `goscry record` uses it for one
-// recording; the agent's continuous profiling can use one per target and period:
-//
-//   CpuProfile p(sampler, symbolizer, go_process, pid, {.goid_labels = false});
-//   each second: p.resolve_new(sampler.peek_keys());   (or p.add(sampler.drain_counts()))
-//   at the end:  p.add(sampler.drain_counts());
-//                auto b = build_pprof(p, module_ids_of(*symbolizer), {hz, start, duration});
-//
-// Counts of other tgids (a sampler shared by many targets) are ignored by add().
+// CPU samples -> a pprof profile: the one encoding of `goscry record` and of the agent's
+// continuous profiler (agent/cpu_profiler.h), so that both give `go tool pprof` the same
+// shape as Go's own CPU profile: sample types samples/count and cpu/nanoseconds, the
+// period, executable mappings with build-ids, and every (inlined) frame with file:line.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
-#include "agent/bpf_loader.h"
-#include "agent/go_process.h"
-#include "agent/pprof_labels.h"
-#include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
 #include "symbolizer/process_symbolizer.h"
 
 namespace goscry {
 
-struct CpuProfileOptions {
-  bool goid_labels = false;  // a "goid" label on every sample taken in a goroutine
+// Frames above a stack's leaf hold return addresses: the call is the byte before.
+inline std::uint64_t call_address(std::uint64_t pc, bool leaf) { return leaf ? pc : pc - 1; }
+
+// One frame as sampled: its PC and what it symbolized to (null when it never was).
+struct SampledPc {
+  std::uint64_t pc;
+  const SymbolizedAddress* sym;
 };
 
-class CpuProfile {
- public:
-  // `symbolizer` may be null (addresses stay hex); `go` may be null (no pprof labels).
-  CpuProfile(const CpuSampler& sampler, ProcessSymbolizer* symbolizer, const GoProcess* go,
-             std::uint32_t tgid, CpuProfileOptions options = {});
-
-  // Reads and symbolizes the stacks of ids not seen yet and the label sets of addresses
-  // not seen yet (keys of other tgids are skipped).
-  void resolve_new(const std::vector<goscry_cpu_key>& keys);
-  // Adds counts (and resolves what they need).
-  void add(const std::vector<CpuCount>& counts);
-
-  std::uint64_t total() const;
-
-  struct Pc {
-    std::uint64_t pc;
-    const SymbolizedAddress* sym;  // null when never symbolized
-  };
-  // Leaf first: the kernel stack, then the user stack.
-  std::vector<Pc> leaf_first(const goscry_cpu_key& k) const;
-  // The labels of a sample: its pprof labels, then "goid" when asked for.
-  std::vector<pprof::Label> labels(const goscry_cpu_key& k) const;
-
-  using Key = std::tuple<std::uint32_t, std::int32_t, std::int32_t, std::uint64_t,
-                         std::uint64_t, std::uint64_t>;
-  const std::map<Key, std::pair<goscry_cpu_key, std::uint64_t>>& counts() const { return counts_; }
-  // Label sets that could not be read (freed before the read, a target that exited).
-  std::uint64_t unreadable_label_sets() const { return unreadable_labels_; }
-
- private:
-  static Key key_of(const goscry_cpu_key& k);
-  bool leaf_is_frameless(std::uint64_t pc);
-
-  const CpuSampler& sampler_;
-  ProcessSymbolizer* symbolizer_;
-  const GoProcess* go_;
-  std::uint32_t tgid_;
-  CpuProfileOptions options_;
-  std::map<std::int32_t, std::vector<std::uint64_t>> stacks_;
-  std::map<std::uint64_t, SymbolizedAddress> symbols_;
-  std::map<std::uint64_t, bool> frameless_;       // user leaf pc -> SP at its entry value
-  std::map<std::uint64_t, PprofLabels> label_sets_;  // g.labels -> labels
-  std::uint64_t unreadable_labels_ = 0;
-  std::map<Key, std::pair<goscry_cpu_key, std::uint64_t>> counts_;
+// One stack with its counts. `cpu_ns` is count x the sampling period of the sampler that
+// took the samples (the agent's rate may change between two drains).
+struct CpuSample {
+  std::vector<SampledPc> leaf_first;  // the kernel stack, then the user stack
+  std::int64_t count = 0;
+  std::int64_t cpu_ns = 0;
+  std::vector<pprof::Label> labels;
 };
 
 // What pprof's mappings say of each executable file, read while the target lives.
@@ -84,21 +38,15 @@ struct ModuleId {
   bool is_go = false;    // Go tables: file names, lines and inlined frames
 };
 using ModuleIds = std::map<std::string, ModuleId>;
-// Opens every executable mapping's module now: once the target is gone they cannot be
-// reached through it.
-ModuleIds module_ids_of(ProcessSymbolizer& symbolizer);
 
-struct PprofWindow {
-  int hz = 99;
-  std::int64_t start_ns = 0;     // wall clock
-  std::int64_t duration_ns = 0;
-};
-// samples/count and cpu/nanoseconds (period 1e9/hz), mappings with build-ids, locations
-// with inlined frames, labels. `symbolizer` may be null.
-pprof::ProfileBuilder build_pprof(const CpuProfile& profile, ProcessSymbolizer* symbolizer,
-                                  const ModuleIds& module_ids, const PprofWindow& window);
+// Opens every executable file mapping of the process now (and keeps its build-id): once
+// the target is gone its files cannot be reached through it.
+ModuleIds read_module_ids(ProcessSymbolizer& symbolizer);
 
-// Root-first frame names ("f [k]" for kernel frames) of every stack, for folded and SVG.
-std::vector<flame::StackCount> flame_stacks(const CpuProfile& profile);
+// The profile of `samples`, taken at `hz`, over [start_ns, start_ns + duration_ns) (Unix
+// time). `symbolizer` (may be null) gives the mappings.
+pprof::ProfileBuilder cpu_pprof(const std::vector<CpuSample>& samples,
+                                const ProcessSymbolizer* symbolizer, const ModuleIds& module_ids,
+                                int hz, std::int64_t start_ns, std::int64_t duration_ns);
 
 }  // namespace goscry

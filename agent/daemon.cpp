@@ -60,7 +60,8 @@ class Daemon {
                                 "When the configuration was last loaded successfully.")
                          .with({})),
         metrics_(registry_, config_.site_cap),
-        targets_(sources(hooks), metrics_, registry_) {
+        targets_(sources(hooks), metrics_, registry_),
+        on_config_(hooks.on_config) {
     prometheus::register_process_metrics(registry_);
     registry_
         .gauge("goscry_build_info", "goscry's version and compiler (always 1).",
@@ -71,6 +72,9 @@ class Daemon {
     reload_time_.set(unix_now());
     targets_.configure(target_settings(config_));
     registry_.add_collector([this] { targets_.publish(); });
+    for (const auto& [path, what] : hooks.links) links_.push_back({path, what});
+    if (hooks.add_metrics) hooks.add_metrics(registry_);
+    if (on_config_) on_config_(config_);
   }
 
   void add_routes(HttpServer& server) {
@@ -139,6 +143,7 @@ class Daemon {
     apply_logging(config_);
     metrics_.set_site_cap(config_.site_cap);
     targets_.configure(target_settings(config_));
+    if (on_config_) on_config_(config_);
     reload_ok_.set(1);
     reload_time_.set(unix_now());
     log::info("config reloaded", {{"targets", std::to_string(config_.targets.size())},
@@ -155,6 +160,7 @@ class Daemon {
   TargetMetrics metrics_;
   ProcTargetSource proc_;
   TargetSet targets_;
+  std::function<void(const AgentConfig&)> on_config_;
   std::vector<PageLinks> links_ = {{"/metrics", "Prometheus metrics"},
                                    {"/api/v1/targets", "targets as JSON"},
                                    {"/healthz", "health check"}};
@@ -204,6 +210,7 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   if (config->targets.empty() && !config->all)
     log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
   daemon.loop(sfd);
+  if (hooks.on_stop) hooks.on_stop();
   (*server)->stop();
   close(sfd);
   log::info("stopped");

@@ -1,7 +1,9 @@
 #include "agent/goroutine_formats.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <tuple>
 #include <map>
 
 #include "exporters/json_report.h"
@@ -19,25 +21,55 @@ std::string hex(std::uint64_t v) {
 
 bool wanted(const GoroutineView& v, const FormatOptions& opt) { return opt.system || !v.system; }
 
+void append_hex(std::string& out, std::uint64_t v) {
+  char buf[20] = "0x";
+  auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
+  out.append(buf, r.ptr);
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
 // " +0x1d" after a physical frame's file:line, as printed by Go when pc > entry.
-std::string offset_suffix(std::uint64_t pc, std::uint64_t entry) {
-  return (entry != 0 && pc > entry) ? " +" + hex(pc - entry) : "";
+void append_offset(std::string& out, std::uint64_t pc, std::uint64_t entry) {
+  if (entry == 0 || pc <= entry) return;
+  out += " +";
+  append_hex(out, pc - entry);
 }
 
 void header(std::string& out, const GoroutineView& v) {
-  out += "goroutine " + std::to_string(v.g.goid) + " [" + v.state;
+  out += "goroutine ";
+  append_int(out, std::int64_t(v.g.goid));
+  out += " [";
+  out += v.state;
   if (v.g.scan) out += " (scan)";
   // Go prints whole minutes, and only from the first one.
-  if (v.wait_ns >= 60'000'000'000) out += ", " + std::to_string(v.wait_ns / 60'000'000'000) + " minutes";
+  if (v.wait_ns >= 60'000'000'000) {
+    out += ", ";
+    append_int(out, v.wait_ns / 60'000'000'000);
+    out += " minutes";
+  }
   out += "]:\n";
 }
 
 void created_by(std::string& out, const GoroutineView& v) {
   if (!v.created_by || v.g.goid == 1 || !shown_in_traceback(v.created_by->function)) return;
   const auto& c = *v.created_by;
-  out += "created by " + c.function;
-  if (c.parent_goid != 0) out += " in goroutine " + std::to_string(c.parent_goid);
-  out += "\n\t" + c.file + ":" + std::to_string(c.line) + offset_suffix(c.pc, c.entry) + "\n";
+  out += "created by ";
+  out += c.function;
+  if (c.parent_goid != 0) {
+    out += " in goroutine ";
+    append_int(out, std::int64_t(c.parent_goid));
+  }
+  out += "\n\t";
+  out += c.file;
+  out += ':';
+  append_int(out, c.line);
+  append_offset(out, c.pc, c.entry);
+  out += '\n';
 }
 
 void frames(std::string& out, const GoroutineView& v) {
@@ -47,9 +79,13 @@ void frames(std::string& out, const GoroutineView& v) {
   }
   for (const auto& f : v.frames) {
     if (!shown_in_traceback(f.function)) continue;
-    out += f.function + "(...)\n\t" + f.file + ":" + std::to_string(f.line);
-    if (!f.inlined) out += offset_suffix(f.pc, f.entry);
-    out += "\n";
+    out += f.function;
+    out += "(...)\n\t";
+    out += f.file;
+    out += ':';
+    append_int(out, f.line);
+    if (!f.inlined) append_offset(out, f.pc, f.entry);
+    out += '\n';
   }
   if (v.g.stack_truncated) out += "...additional frames elided...\n";
 }
@@ -98,13 +134,18 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
 
 std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
   std::string out;
+  // The frames part depends only on the shared stack: rendered once per distinct stack.
+  std::map<std::tuple<const void*, bool, bool>, std::string> stacks;
   bool first = true;
   for (const auto& v : gs) {
     if (!wanted(v, opt)) continue;
-    if (!first) out += "\n";
+    if (!first) out += '\n';
     first = false;
     header(out, v);
-    frames(out, v);
+    auto [it, fresh] =
+        stacks.try_emplace({v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning});
+    if (fresh) frames(it->second, v);
+    out += it->second;
     created_by(out, v);
   }
   return out;
@@ -205,10 +246,14 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
 Result<std::string> goroutine_profile(int pid, int debug) {
   auto t = GoProcess::open(pid);
   if (!t) return std::unexpected(t.error());
-  auto list = read_goroutines(**t);
+  return goroutine_profile(**t, debug);
+}
+
+Result<std::string> goroutine_profile(const GoProcess& t, int debug) {
+  auto list = read_goroutines(t);
   if (!list) return std::unexpected(list.error());
-  const auto views = symbolize_goroutines(**t, *list);
-  if (debug <= 0) return goroutine_profile_proto(**t, views);
+  const auto views = symbolize_goroutines(t, *list);
+  if (debug <= 0) return goroutine_profile_proto(t, views);
   if (debug == 1) return goroutine_profile_debug1(views);
   return traceback_text(views);
 }

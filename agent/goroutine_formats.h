@@ -38,5 +38,7 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
 // What /debug/pprof/goroutine?pid=P&debug=N answers (0: gzipped proto, 1, 2: text): opens
 // the target, reads and formats in one call, for the agent's HTTP route.
 Result<std::string> goroutine_profile(int pid, int debug);
+// The same for a target already open (the agent keeps its targets open).
+Result<std::string> goroutine_profile(const GoProcess& t, int debug);
 
 }  // namespace goscry

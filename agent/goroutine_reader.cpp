@@ -3,8 +3,10 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 namespace goscry {
@@ -80,6 +82,14 @@ std::size_t g_prefix(const RuntimeLayout& l) {
   return std::size_t(std::min(end, l.g_size));
 }
 
+// g structs are read this many at a time into one reused buffer: 100,000 g copies at once
+// would be 40 MB of fresh memory to fault in, for a few fields of each.
+constexpr std::size_t kGChunk = 2048;
+
+// Neighbouring reads closer than this are read as one range (Process::read_batch): g structs
+// of one heap span sit a size class apart, goroutine stacks of one span close together.
+constexpr std::size_t kMergeGap = 4095;
+
 // Reads every g struct in allgs[0..len) and keeps the live ones.
 Result<void> read_gs(const GoProcess& t, const AllgsHeader& h, GoroutineList& out) {
   std::vector<std::uint64_t> gptrs(h.len);
@@ -90,29 +100,29 @@ Result<void> read_gs(const GoProcess& t, const AllgsHeader& h, GoroutineList& ou
   }
   const auto& l = t.layout();
   const std::size_t gsize = g_prefix(l);
-  std::vector<std::uint8_t> buf(gsize * h.len);
-  std::vector<RemoteRead> reads(h.len);
-  for (std::size_t i = 0; i < h.len; ++i) reads[i] = {gptrs[i], gsize, buf.data() + i * gsize};
-  auto n = t.process().read_batch(reads);
-  if (!n) return std::unexpected(n.error());
-  for (std::size_t i = 0; i < h.len; ++i) {
-    if (!reads[i].ok) {
-      ++out.unreadable;
-      continue;
+  // Not zeroed: the reads overwrite it, and zeroing would touch every page before they do.
+  const std::size_t chunk = std::min<std::size_t>(kGChunk, h.len);
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(gsize * chunk);
+  std::vector<RemoteRead> reads;
+  out.goroutines.reserve(h.len);
+  for (std::size_t first = 0; first < h.len; first += kGChunk) {
+    const std::size_t n = std::min<std::size_t>(kGChunk, h.len - first);
+    reads.resize(n);
+    for (std::size_t i = 0; i < n; ++i) reads[i] = {gptrs[first + i], gsize, buf.get() + i * gsize};
+    auto ok = t.process().read_batch(reads, kMergeGap);
+    if (!ok) return std::unexpected(ok.error());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!reads[i].ok) {
+        ++out.unreadable;
+        continue;
+      }
+      Goroutine g = decode_g(buf.get() + i * gsize, gptrs[first + i], l);
+      if (g.status == kGidle || g.status == kGdead || g.status == kGdeadextra) continue;
+      out.goroutines.push_back(std::move(g));
     }
-    Goroutine g = decode_g(buf.data() + i * gsize, gptrs[i], l);
-    if (g.status == kGidle || g.status == kGdead || g.status == kGdeadextra) continue;
-    out.goroutines.push_back(std::move(g));
   }
   return {};
 }
-
-// One step of a frame-pointer walk: the frame record {saved bp, return address} at bp.
-struct Walk {
-  Goroutine* g;
-  std::uint64_t bp;
-  std::uint64_t record[2];
-};
 
 bool in_goexit(const GoProcess& t, std::uint64_t pc) {
   return pc >= t.goexit_entry() && pc <= t.goexit_end();
@@ -162,66 +172,129 @@ std::uint64_t scan_for_frame_record(const GoProcess& t, const Goroutine& g) {
   return 0;
 }
 
-// Unwinds all goroutines in lock step: each pass reads one frame record of every goroutine
-// still walking, in one read_batch.
+// Follows frame-pointer chains: from {saved bp, return address} records to the pcs of each
+// goroutine's stack.
+class Unwinder {
+ public:
+  Unwinder(const GoProcess& t, std::size_t max_depth) : t_(t), max_depth_(max_depth) {}
+
+  // Where the walk of g starts: the first frame record, 0 when there is none to follow.
+  std::uint64_t start(Goroutine& g) const {
+    if (!has_stack(g.status) || g.sched_pc == 0 || in_goexit(t_, g.sched_pc)) return 0;
+    g.pcs.push_back(g.sched_pc);
+    if (g.status == kGsyscall && t_.binary().go_minor() < 23) return scan_for_frame_record(t_, g);
+    return g.sched_bp;
+  }
+
+  // A frame record lies on the goroutine's own stack, above the saved sp.
+  static bool on_stack(const Goroutine& g, std::uint64_t bp) {
+    return bp >= g.sched_sp && bp >= g.stack_lo && bp + 16 <= g.stack_hi && (bp & 7) == 0;
+  }
+
+  // Takes the record {saved bp, return address} read at bp; returns the next record's
+  // address, or 0 when the walk ends (at runtime.goexit, or truncated).
+  std::uint64_t follow(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
+    const std::uint64_t ret = record[1];
+    if (ret == 0 || in_goexit(t_, ret)) return 0;  // the bottom: done
+    // A return address outside Go code ends a walk: the chain went through a frame without
+    // a frame pointer, or the goroutine moved on while we read it.
+    if (!in_code(ret) || (g.pcs.push_back(ret), g.pcs.size() >= max_depth_) ||
+        record[0] <= bp || !on_stack(g, record[0])) {
+      g.stack_truncated = true;
+      return 0;
+    }
+    return record[0];
+  }
+
+ private:
+  bool in_code(std::uint64_t pc) {
+    auto [it, fresh] = is_code_.try_emplace(pc, false);
+    if (fresh) it->second = t_.binary().pclntab().function_index(pc - t_.bias()).has_value();
+    return it->second;
+  }
+
+  const GoProcess& t_;
+  std::size_t max_depth_;
+  std::unordered_map<std::uint64_t, bool> is_code_;
+};
+
+// A frame-pointer walk in progress: bp is the address of its next frame record.
+struct Walk {
+  Goroutine* g;
+  std::uint64_t bp;
+};
+
+// Each goroutine's stack from sched.sp up is read in one piece (parked stacks are mostly a
+// few hundred bytes) and walked here; a deeper stack goes on record by record.
+constexpr std::size_t kStackWindow = 16 << 10;
+// Stack bytes held at once: windows are read and walked a slice of goroutines at a time.
+constexpr std::size_t kStackBuffer = 4 << 20;
+
+// Walks as far as each window reaches; walks that leave their window are returned.
+Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::vector<Walk> walks) {
+  std::vector<Walk> deeper;
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kStackBuffer);
+  std::vector<RemoteRead> reads;
+  for (std::size_t first = 0; first < walks.size();) {
+    reads.clear();
+    std::size_t used = 0, end = first;
+    for (; end < walks.size(); ++end) {
+      const Goroutine& g = *walks[end].g;
+      const std::size_t len = std::min<std::uint64_t>(g.stack_hi - g.sched_sp, kStackWindow);
+      if (used + len > kStackBuffer) break;
+      reads.push_back({g.sched_sp, len, buf.get() + used});
+      used += len;
+    }
+    auto n = t.process().read_batch(reads, kMergeGap);
+    if (!n) return std::unexpected(n.error());
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      Walk w = walks[first + i];
+      const RemoteRead& r = reads[i];
+      while (r.ok && w.bp >= r.addr && w.bp + 16 <= r.addr + r.len) {
+        std::uint64_t record[2];
+        std::memcpy(record, static_cast<const std::uint8_t*>(r.dest) + (w.bp - r.addr), 16);
+        w.bp = u.follow(*w.g, w.bp, record);
+      }
+      if (w.bp != 0) deeper.push_back(w);
+    }
+    first = end;
+  }
+  return deeper;
+}
+
+// Unwinds all goroutines: their stack windows first, then what lies deeper in lock step,
+// one frame record of every walk per read_batch.
 Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::size_t max_depth) {
+  Unwinder u(t, max_depth);
   std::vector<Walk> walks;
   for (auto& g : gs) {
-    if (!has_stack(g.status) || g.sched_pc == 0) continue;
-    g.pcs.push_back(g.sched_pc);
-    if (in_goexit(t, g.sched_pc)) {
-      g.pcs.clear();
-      continue;
-    }
-    std::uint64_t bp = g.sched_bp;
-    if (g.status == kGsyscall && t.binary().go_minor() < 23) bp = scan_for_frame_record(t, g);
-    if (bp != 0) walks.push_back({&g, bp, {0, 0}});
+    const std::uint64_t bp = u.start(g);
+    if (bp == 0) continue;
+    if (!Unwinder::on_stack(g, bp))
+      g.stack_truncated = true;
+    else
+      walks.push_back({&g, bp});
   }
-  // A return address outside Go code ends a walk: the chain went through a frame without
-  // a frame pointer, or the goroutine moved on while we read it.
-  std::unordered_map<std::uint64_t, bool> is_code;
-  auto in_code = [&](std::uint64_t pc) {
-    auto [it, fresh] = is_code.try_emplace(pc, false);
-    if (fresh) it->second = t.function_at(pc).has_value();
-    return it->second;
-  };
+  auto deeper = unwind_windows(t, u, std::move(walks));
+  if (!deeper) return std::unexpected(deeper.error());
+  walks = std::move(*deeper);
+  std::vector<std::array<std::uint64_t, 2>> records;
   std::vector<RemoteRead> reads;
   while (!walks.empty()) {
-    reads.clear();
+    records.assign(walks.size(), {0, 0});
+    reads.resize(walks.size());
+    for (std::size_t i = 0; i < walks.size(); ++i) reads[i] = {walks[i].bp, 16, records[i].data()};
+    auto n = t.process().read_batch(reads);
+    if (!n) return std::unexpected(n.error());
     std::vector<Walk> next;
-    for (auto& w : walks) {
-      const Goroutine& g = *w.g;
-      // A frame record lies on the goroutine's own stack, above the saved sp.
-      if (w.bp < g.sched_sp || w.bp < g.stack_lo || w.bp + 16 > g.stack_hi || (w.bp & 7)) {
+    for (std::size_t i = 0; i < walks.size(); ++i) {
+      Walk w = walks[i];
+      if (!reads[i].ok) {
         w.g->stack_truncated = true;
         continue;
       }
-      next.push_back(w);
-    }
-    walks.swap(next);
-    for (auto& w : walks) reads.push_back({w.bp, 16, w.record});
-    if (reads.empty()) break;
-    auto n = t.process().read_batch(reads);
-    if (!n) return std::unexpected(n.error());
-    next.clear();
-    for (std::size_t i = 0; i < walks.size(); ++i) {
-      Walk w = walks[i];
-      Goroutine& g = *w.g;
-      if (!reads[i].ok || w.record[1] == 0) {
-        g.stack_truncated = !reads[i].ok;
-        continue;
-      }
-      if (in_goexit(t, w.record[1])) continue;  // the bottom: done
-      if (!in_code(w.record[1])) {
-        g.stack_truncated = true;
-        continue;
-      }
-      g.pcs.push_back(w.record[1]);
-      if (g.pcs.size() >= max_depth || w.record[0] <= w.bp) {
-        g.stack_truncated = true;
-        continue;
-      }
-      next.push_back({&g, w.record[0], {0, 0}});
+      w.bp = u.follow(*w.g, w.bp, records[i].data());
+      if (w.bp != 0) next.push_back(w);
     }
     walks.swap(next);
   }

@@ -10,9 +10,10 @@
 // describes one moment. A goroutine can still change state between its g read and its
 // stack walk; the walk then stops where the chain leaves the goroutine's stack.
 //
-// Reads are batched (Process::read_batch): the g structs in one pass, then the stacks in
-// lock step, one frame of every goroutine per pass, so 100,000 goroutines cost a few
-// hundred syscalls, not a million.
+// Reads are batched (Process::read_batch, neighbouring ranges merged): the g structs a
+// slice at a time, then each goroutine's stack from sched.sp up in one piece, walked
+// locally; only stacks deeper than that window go on one frame record per read, in lock
+// step. 100,000 goroutines cost a few hundred syscalls and page walks, not a million.
 #pragma once
 
 #include "agent/monotonic_clock.h"

@@ -20,19 +20,42 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool in
   return cache_.emplace(key, std::move(out)).first->second;
 }
 
+const SharedFrames& StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs) {
+  auto it = stacks_.find(pcs);
+  if (it != stacks_.end()) return it->second;
+  std::vector<StackFrame> out;
+  for (std::size_t i = 0; i < pcs.size(); ++i) {
+    const auto& fr = frames(pcs[i], i == 0);
+    out.insert(out.end(), fr.begin(), fr.end());
+  }
+  return stacks_.emplace(pcs, SharedFrames(std::move(out))).first->second;
+}
+
+std::size_t StackSymbolizer::PcsHash::operator()(const std::vector<std::uint64_t>& pcs) const {
+  std::size_t h = pcs.size();
+  for (auto pc : pcs) h = (h ^ pc) * 0x100000001b3ull;  // FNV-1a style, a word at a time
+  return h;
+}
+
 std::optional<CreatedBy> StackSymbolizer::created_by(const Goroutine& g) {
   if (g.gopc == 0) return std::nullopt;
-  auto f = target_.function_at(g.gopc);
-  if (!f) return std::nullopt;
-  CreatedBy c;
-  c.function = f->name;
-  c.pc = g.gopc;
-  c.entry = f->entry;
-  c.parent_goid = g.parent_goid;
-  const auto& fr = frames(g.gopc, false);
-  c.file = fr.front().file;
-  c.line = fr.front().line;
+  auto [it, fresh] = creators_.try_emplace(g.gopc);
+  if (fresh) {
+    auto f = target_.function_at(g.gopc);
+    if (f) {
+      const auto& fr = frames(g.gopc, false);
+      it->second = CreatedBy{f->name, fr.front().file, fr.front().line, g.gopc, f->entry, 0};
+    }
+  }
+  std::optional<CreatedBy> c = it->second;
+  if (c) c->parent_goid = g.parent_goid;
   return c;
+}
+
+bool StackSymbolizer::system(const Goroutine& g) {
+  auto [it, fresh] = system_.try_emplace(g.startpc, false);
+  if (fresh) it->second = is_system_goroutine(target_, g);
+  return it->second;
 }
 
 bool shown_in_traceback(const std::string& name) {
@@ -52,11 +75,8 @@ std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const Gorout
     v.state = state_name(t, g);
     if (g.status == kGwaiting && g.waitsince > 0 && list.read_at > g.waitsince)
       v.wait_ns = list.read_at - g.waitsince;
-    v.system = is_system_goroutine(t, g);
-    for (std::size_t i = 0; i < g.pcs.size(); ++i) {
-      const auto& fr = sym.frames(g.pcs[i], i == 0);
-      v.frames.insert(v.frames.end(), fr.begin(), fr.end());
-    }
+    v.system = sym.system(g);
+    v.frames = sym.stack(g.pcs);
     v.created_by = sym.created_by(g);
     out.push_back(std::move(v));
   }

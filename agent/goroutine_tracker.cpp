@@ -31,6 +31,7 @@ SiteStats& GoroutineTracker::site(std::uint64_t gopc, std::uint64_t startpc) {
     s.gopc = gopc;
     const CreationSite c = creation_site(*symbols_, gopc - bias_);
     s.name = c.display();
+    s.function = c.function;
     s.file = c.file;
     s.line = c.line;
   }

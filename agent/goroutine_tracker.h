@@ -34,6 +34,7 @@ bool is_system_start_function(std::string_view function);
 struct SiteStats {
   std::uint64_t gopc = 0;  // run-time address
   std::string name;        // "main.spawnShort main.go:55" (CreationSite::display)
+  std::string function;    // "main.spawnShort": the agent's site label
   std::string file;        // full path of the go statement's file
   int line = 0;
   std::string start_function;

@@ -5,10 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "agent/go_version.h"
+#include "symbolizer/proc_file.h"
 
 namespace goscry {
 namespace {
@@ -24,8 +24,12 @@ struct Stat {
   std::uint64_t start_ticks = 0;
 };
 std::optional<Stat> read_stat(pid_t pid) {
-  std::ifstream in(proc_path(pid, "stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Not an ifstream: a process that dies between open and read fails the read with ESRCH,
+  // which libstdc++'s filebuf throws from underflow() through istreambuf_iterator — it
+  // aborted the agent under target churn.
+  auto read = read_proc_file(proc_path(pid, "stat"), 4096);
+  if (!read) return std::nullopt;
+  const std::string& text = *read;
   auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(text.substr(close + 1));

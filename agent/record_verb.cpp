@@ -3,7 +3,8 @@
 // stacks. Stacks are symbolized while the target lives (each new stack id once per second)
 // so that a target exiting mid-record still gives named frames; Ctrl-C stops early and
 // the file is still written. The profile itself (stacks, pprof labels, goids, the pprof
-// and flame graph output) is agent/cpu_profile.h's, shared with the agent.
+// and flame graph input) is agent/cpu_recording.h's; the pprof encoding agent/cpu_profile.h's,
+// shared with the agent.
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "agent/bpf_loader.h"
 #include "agent/cli.h"
 #include "agent/cpu_profile.h"
+#include "agent/cpu_recording.h"
 #include "agent/cpu_target.h"
 #include "agent/go_process.h"
 #include "exporters/flamegraph.h"
@@ -119,7 +121,7 @@ int run_record(const RecordOptions& o) {
     return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), 1;
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
-  const ModuleIds module_ids = module_ids_of(**symbolizer);
+  const ModuleIds module_ids = read_module_ids(**symbolizer);
   // A Go target's goroutines and pprof labels; any other process gets stacks only.
   auto go = GoProcess::open(o.pid);
   goscry_cpu_target what{};
@@ -142,7 +144,7 @@ int run_record(const RecordOptions& o) {
   // The test waits for this exact line to read the target's CPU time at the start.
   std::fprintf(stderr, "goscry record: recording pid %d at %d Hz\n", o.pid, o.hz);
   std::fflush(stderr);
-  CpuProfile rec(**sampler, symbolizer->get(), go ? go->get() : nullptr,
+  CpuRecording rec(**sampler, symbolizer->get(), go ? go->get() : nullptr,
                  static_cast<std::uint32_t>(o.pid), {.goid_labels = o.goid_labels});
   const bool tty = isatty(2);
   const auto start = std::chrono::steady_clock::now();
@@ -208,9 +210,8 @@ int run_record(const RecordOptions& o) {
     const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       wall_start.time_since_epoch())
                                       .count();
-    auto b = build_pprof(rec, symbolizer->get(), module_ids,
-                         {o.hz, start_ns,
-                          std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()});
+    auto b = cpu_pprof(cpu_samples(rec, o.hz), symbolizer->get(), module_ids, o.hz, start_ns,
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
     if (auto w = b.write_file(opts.output); !w) written = fail(w.error());
   } else if (*format == "folded") {
     written = write_text(opts.output, flame::folded(flame_stacks(rec)));

@@ -20,6 +20,15 @@ std::unique_ptr<prometheus::CappedGaugeFamily> make_by_site(prometheus::Registry
       kTargetLabels, "site", cap);
 }
 
+std::unique_ptr<prometheus::CappedGaugeFamily> make_leaks(prometheus::Registry& r,
+                                                         size_t cap) {
+  return std::make_unique<prometheus::CappedGaugeFamily>(
+      r, "goscry_goroutine_leak_suspects",
+      "Goroutines in suspected leaks per creation site (go statement's function), top N "
+      "sites per target; the rest summed in site=\"other\".",
+      kTargetLabels, "site", cap);
+}
+
 }  // namespace
 
 TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
@@ -42,15 +51,21 @@ TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
       stw_(registry.histogram("goscry_gc_stw_pause_seconds",
                               "Stop-the-world pauses of the target, by phase.", with_phase(),
                               kStwPauseBucketsSeconds)),
-      by_site_(make_by_site(registry, site_cap)) {}
+      mark_(registry.histogram("goscry_gc_mark_phase_seconds",
+                               "Concurrent mark phases of the target's GC cycles.",
+                               kTargetLabels, kMarkPhaseBucketsSeconds)),
+      by_site_(make_by_site(registry, site_cap)),
+      leaks_(make_leaks(registry, site_cap)) {}
 
 void TargetMetrics::set_site_cap(size_t cap) {
   if (site_cap() == cap) return;
   // Made outside mu_: registering takes the registry's write lock, which waits for renders
   // in progress, whose collectors may be waiting for mu_ in publish().
   auto next = make_by_site(registry_, cap);
+  auto next_leaks = make_leaks(registry_, cap);
   std::lock_guard lock(mu_);
   by_site_ = std::move(next);
+  leaks_ = std::move(next_leaks);
 }
 
 size_t TargetMetrics::site_cap() const {
@@ -60,7 +75,8 @@ size_t TargetMetrics::site_cap() const {
 
 size_t TargetMetrics::max_samples_per_target(size_t site_cap) {
   size_t per_histogram = kStwPauseBucketsSeconds.size() + 1 + 2;  // buckets, +Inf, sum, count
-  return 1 + 3 + (site_cap + 1) + 1 + stw_phase_count() * per_histogram;
+  size_t per_mark = kMarkPhaseBucketsSeconds.size() + 1 + 2;
+  return 1 + 3 + 2 * (site_cap + 1) + 1 + stw_phase_count() * per_histogram + per_mark;
 }
 
 prometheus::LabelValues TargetMetrics::labels(const TargetInfo& t) {
@@ -76,6 +92,7 @@ void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
   if (f.gc_cycles_total) gc_cycles_.with(l).set(double(*f.gc_cycles_total));
   std::lock_guard lock(mu_);
   if (f.goroutines_by_site) by_site_->update(l, *f.goroutines_by_site);
+  if (f.leak_suspects_by_site) leaks_->update(l, *f.leak_suspects_by_site);
   publish_pauses(t, f);
 }
 
@@ -83,28 +100,36 @@ void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
 // totals) starts the series over from its new totals.
 void TargetMetrics::publish_pauses(const TargetInfo& t, const TargetFigures& f) {
   auto& seen = pauses_seen_[{t.pid, t.start_ticks}];
-  const size_t nb = kStwPauseBucketsSeconds.size() + 1;
   for (const auto& [phase, now] : f.stw_pauses) {
-    if (now.buckets.size() != nb) continue;  // a source bug; never export a wrong shape
     auto l = labels(t);
     l.push_back(phase);
-    PauseCounts& before = seen[phase];
-    bool restarted = before.buckets.size() != nb;
-    for (size_t i = 0; !restarted && i < nb; ++i) restarted = now.buckets[i] < before.buckets[i];
-    if (restarted) {
-      stw_.remove(l);
-      before = PauseCounts{std::vector<std::uint64_t>(nb, 0), 0};
-    }
-    auto& h = stw_.with(l);
-    double sum_delta = now.sum_seconds - before.sum_seconds;
-    for (size_t i = 0; i < nb; ++i) {
-      std::uint64_t delta = now.buckets[i] - before.buckets[i];
-      if (delta == 0) continue;
-      h.add_to_bucket(i, delta, sum_delta);  // the whole sum delta goes with the first bucket
-      sum_delta = 0;
-    }
-    before = now;
+    add_totals(stw_, l, now, seen[phase], kStwPauseBucketsSeconds.size() + 1);
   }
+  if (f.gc_mark_phase)
+    add_totals(mark_, labels(t), *f.gc_mark_phase, seen[""], kMarkPhaseBucketsSeconds.size() + 1);
+}
+
+// Adds what grew since the last publish; a source that restarted its counts (smaller
+// totals) starts the series over from its new totals.
+void TargetMetrics::add_totals(prometheus::HistogramFamily& family,
+                               const prometheus::LabelValues& l, const PauseCounts& now,
+                               PauseCounts& before, size_t nb) {
+  if (now.buckets.size() != nb) return;  // a source bug; never export a wrong shape
+  bool restarted = before.buckets.size() != nb;
+  for (size_t i = 0; !restarted && i < nb; ++i) restarted = now.buckets[i] < before.buckets[i];
+  if (restarted) {
+    family.remove(l);
+    before = PauseCounts{std::vector<std::uint64_t>(nb, 0), 0};
+  }
+  auto& h = family.with(l);
+  double sum_delta = now.sum_seconds - before.sum_seconds;
+  for (size_t i = 0; i < nb; ++i) {
+    std::uint64_t delta = now.buckets[i] - before.buckets[i];
+    if (delta == 0) continue;
+    h.add_to_bucket(i, delta, sum_delta);  // the whole sum delta goes with the first bucket
+    sum_delta = 0;
+  }
+  before = now;
 }
 
 void TargetMetrics::remove(const TargetInfo& t) {
@@ -116,9 +141,12 @@ void TargetMetrics::remove(const TargetInfo& t) {
   gc_cycles_.remove(l);
   std::lock_guard lock(mu_);
   by_site_->remove(l);
+  leaks_->remove(l);
+  mark_.remove(l);
   auto seen = pauses_seen_.find({t.pid, t.start_ticks});
   if (seen == pauses_seen_.end()) return;
   for (const auto& [phase, counts] : seen->second) {
+    if (phase.empty()) continue;  // the mark phase, removed above
     auto with = l;
     with.push_back(phase);
     stw_.remove(with);

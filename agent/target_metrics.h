@@ -3,8 +3,8 @@
 // has just goscry_target_info; the BPF trackers add the goroutine and GC families.
 //
 // Series per target, at most (the cap docs/agent.md states): 1 info + 3 goroutine
-// figures + (site_cap + 1) sites + 1 GC cycles + 3 phases x (buckets + 1 + sum + count)
-// STW samples.
+// figures + (site_cap + 1) sites + (site_cap + 1) leak suspect sites + 1 GC cycles +
+// 4 histograms (3 STW phases, mark phase) x (buckets + 1 + sum + count) samples.
 #pragma once
 
 #include <map>
@@ -37,6 +37,8 @@ class TargetMetrics {
  private:
   static prometheus::LabelValues labels(const TargetInfo& t);
   void publish_pauses(const TargetInfo& t, const TargetFigures& f);
+  void add_totals(prometheus::HistogramFamily& h, const prometheus::LabelValues& l,
+                  const PauseCounts& now, PauseCounts& before, size_t nb);
 
   prometheus::Registry& registry_;
   prometheus::GaugeFamily& info_;
@@ -45,10 +47,13 @@ class TargetMetrics {
   prometheus::CounterFamily& exited_;
   prometheus::CounterFamily& gc_cycles_;
   prometheus::HistogramFamily& stw_;
+  prometheus::HistogramFamily& mark_;
   mutable std::mutex mu_;
   std::unique_ptr<prometheus::CappedGaugeFamily> by_site_;
+  std::unique_ptr<prometheus::CappedGaugeFamily> leaks_;
   // What was already added to the histogram per (pid, start, phase): BPF counts are
   // totals, the registry's histogram takes increments.
+  // The mark phase histogram's totals are kept under the phase name "" here.
   std::map<std::pair<pid_t, std::uint64_t>, std::map<std::string, PauseCounts>> pauses_seen_;
 };
 

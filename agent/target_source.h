@@ -37,6 +37,19 @@ inline const std::vector<double> kStwPauseBucketsSeconds = {
     0.000001, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
     0.0005,   0.001,    0.0025,  0.005,    0.01,    0.025,  0.1,   1};
 
+// Upper bounds (seconds) of the GC mark phase histogram (concurrent: from the end of sweep
+// termination to the start of mark termination), 100 µs to 10 s.
+inline const std::vector<double> kMarkPhaseBucketsSeconds = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1,     2.5,   10};
+
+// Which bucket of `bounds` (upper bounds, +Inf implied) a value falls in: le semantics.
+inline std::size_t bucket_index(const std::vector<double>& bounds, double v) {
+  std::size_t i = 0;
+  while (i < bounds.size() && v > bounds[i]) ++i;
+  return i;
+}
+
 // A histogram as counted elsewhere (BPF): per-bucket counts over kStwPauseBucketsSeconds,
 // NOT cumulative, the last one being +Inf (so size() == bounds + 1); totals since attach.
 struct PauseCounts {
@@ -59,6 +72,10 @@ struct TargetFigures {
   std::optional<std::uint64_t> gc_cycles_total;
   // STW pauses by phase ("sweep termination", "mark termination", "other").
   std::map<std::string, PauseCounts> stw_pauses;
+  // Mark phases of whole GC cycles, over kMarkPhaseBucketsSeconds.
+  std::optional<PauseCounts> gc_mark_phase;
+  // Goroutines in suspected leaks per creation site (the leak detector); top N kept.
+  std::optional<std::vector<prometheus::Ranked>> leak_suspects_by_site;
 };
 
 class TargetSource {

@@ -21,7 +21,7 @@ bool process_alive(int pid) {
          line[close + 2] != 'X';
 }
 
-Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
+Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
   const std::string who = "pid " + std::to_string(pid);
   if (pid <= 0 || !process_alive(pid)) return fail("no process with pid " + std::to_string(pid));
   // Before reading anything of the target: the sentence names every missing capability.
@@ -44,9 +44,14 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
   std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
   w->exe_ = exe;
   w->process_ = std::move(*process);
-  auto loader = BpfLoader::open();
-  if (!loader) return std::unexpected(loader.error());
-  w->loader_ = std::move(*loader);
+  if (shared) {
+    w->loader_ = shared;
+  } else {
+    auto loader = BpfLoader::open();
+    if (!loader) return std::unexpected(loader.error());
+    w->own_loader_ = std::move(*loader);
+    w->loader_ = w->own_loader_.get();
+  }
   auto a = Attachment::attach(*w->loader_, **sym, pid, (*sym)->go_version());
   if (!a) {
     if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
@@ -58,13 +63,13 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid) {
     if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
     return std::unexpected(r.error());
   }
-  if (auto r = w->refresh(); !r) return std::unexpected(r.error());
+  if (auto r = shared ? w->update_sites() : w->refresh(); !r) return std::unexpected(r.error());
   return w;
 }
 
 TargetWatch::~TargetWatch() {
   attachment_.reset();  // probes and map entries go before the loader
-  loader_.reset();
+  own_loader_.reset();
 }
 
 Result<void> TargetWatch::snapshot(std::uint64_t bias) {
@@ -90,28 +95,37 @@ Result<void> TargetWatch::poll(int timeout_ms, const std::function<void(const Gc
   const auto tgid = std::uint32_t(pid_);
   auto n = loader_->poll(timeout_ms, [&](const goscry_event& e) {
     if (e.tgid != tgid) return;
-    if (e.kind == GOSCRY_EV_STW) {
-      GcUpdate u = gc_.add(e);
-      if (on_gc && (u.cycle || u.other)) on_gc(u);
-    } else {
-      goroutines_.on_event(e);
-    }
+    GcUpdate u = feed(e);
+    if (on_gc && (u.cycle || u.other)) on_gc(u);
   });
   if (!n) return std::unexpected(n.error());
+  return {};
+}
+
+GcUpdate TargetWatch::feed(const goscry_event& e) {
+  if (e.kind == GOSCRY_EV_STW) return gc_.add(e);
+  goroutines_.on_event(e);
   return {};
 }
 
 Result<void> TargetWatch::refresh() {
   // Events first: an untracked exit must not be missing from the counts read after it.
   if (auto r = poll(0); !r) return r;
+  return update_sites();
+}
+
+Result<void> TargetWatch::update_sites() {
   auto counts = loader_->site_counts(std::uint32_t(pid_));
   if (!counts) return std::unexpected(counts.error());
   goroutines_.update(*counts, monotonic_ns());
+  last_counts_ = std::move(*counts);
   return {};
 }
 
-std::uint64_t TargetWatch::lost() const {
-  auto c = loader_->counters();
+std::uint64_t TargetWatch::lost() const { return events_lost(*loader_); }
+
+std::uint64_t events_lost(const BpfLoader& loader) {
+  auto c = loader.counters();
   if (!c) return 0;
   return (*c)[GOSCRY_CNT_RINGBUF_FULL] + (*c)[GOSCRY_CNT_READ_FAILED] +
          (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL];

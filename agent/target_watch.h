@@ -28,9 +28,14 @@ namespace goscry {
 // Whether `pid` still runs (a zombie does not).
 bool process_alive(int pid);
 
+// Events and counts lost in BPF, all targets of `loader` (sum of the drop counters).
+std::uint64_t events_lost(const BpfLoader& loader);
+
 class TargetWatch {
  public:
-  static Result<std::unique_ptr<TargetWatch>> open(int pid);
+  // `shared`: a loader the caller owns and keeps alive longer than the watch (the agent's
+  // one loader for all its targets); without it the watch opens its own.
+  static Result<std::unique_ptr<TargetWatch>> open(int pid, BpfLoader* shared = nullptr);
   ~TargetWatch();
 
   int pid() const { return pid_; }
@@ -42,6 +47,14 @@ class TargetWatch {
   Result<void> poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc = {});
   // Reads the per-site counters into the goroutine tracker (one interval).
   Result<void> refresh();
+  // With a shared loader the caller drains the ring buffer for every target: it hands
+  // this target's events here and then calls update_sites(), never poll()/refresh()
+  // (which would swallow the other targets' events).
+  GcUpdate feed(const goscry_event& e);
+  Result<void> update_sites();
+  // The per-site counters as last read by refresh()/update_sites().
+  const std::vector<SiteCounts>& site_counts() const { return last_counts_; }
+  std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
 
   const GoroutineTracker& goroutines() const { return goroutines_; }
   const GcTracker& gc() const { return gc_; }
@@ -57,8 +70,10 @@ class TargetWatch {
   std::string exe_;
   std::shared_ptr<GoBinary> symbols_;
   std::unique_ptr<Process> process_;
-  std::unique_ptr<BpfLoader> loader_;
+  std::unique_ptr<BpfLoader> own_loader_;
+  BpfLoader* loader_ = nullptr;
   std::unique_ptr<Attachment> attachment_;
+  std::vector<SiteCounts> last_counts_;
   GoroutineTracker goroutines_;
   GcTracker gc_;
 };

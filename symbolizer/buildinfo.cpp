@@ -70,11 +70,16 @@ void parse_modinfo(BuildInfo& bi) {
 
 }  // namespace
 
-int go_minor_version(const std::string& v) {
-  if (v.rfind("go1.", 0) != 0) return 0;
+Result<int> go_minor_version(std::string_view v) {
+  const std::string_view prefix = "go1.";
+  if (!v.starts_with(prefix)) return fail("unknown Go version \"" + std::string(v) + "\"");
+  std::size_t i = prefix.size();
   int minor = 0;
-  for (std::size_t i = 4; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i)
-    minor = minor * 10 + (v[i] - '0');
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9' && minor < 1000) minor = minor * 10 + (v[i++] - '0');
+  bool ends_well = i == v.size() || v[i] == '.' || v[i] == '-' || v[i] == ' ' ||
+                   v.substr(i).starts_with("rc") || v.substr(i).starts_with("beta");
+  if (i == prefix.size() || !ends_well)
+    return fail("unknown Go version \"" + std::string(v) + "\"");
   return minor;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,8 +24,9 @@ struct BuildInfo {
   std::string modinfo;  // the whole module text, sentinels removed
 };
 
-// Go minor version of "go1.N[.M][suffix]"; 0 when it does not parse (devel builds).
-int go_minor_version(const std::string& go_version);
+// The minor version of "go1.N[.P][suffix]" (N), or an error for anything else (devel
+// builds included).
+Result<int> go_minor_version(std::string_view go_version);
 
 // Parses the buildinfo blob (the section contents, or the file from the magic on).
 Result<BuildInfo> parse_buildinfo(ByteReader blob, const ElfFile& elf);

@@ -45,7 +45,9 @@ class GoBinary {
   // Empty when the binary has no .go.buildinfo (very old or hand-stripped).
   const std::optional<BuildInfo>& build_info() const { return build_info_; }
   std::string go_version() const { return build_info_ ? build_info_->go_version : ""; }
-  int go_minor() const { return build_info_ ? go_minor_version(build_info_->go_version) : 0; }
+  int go_minor() const {
+    return build_info_ ? go_minor_version(build_info_->go_version).value_or(0) : 0;
+  }
 
   std::string pclntab_format() const;  // "1.20" etc.
   std::uint64_t pclntab_vaddr() const { return pclntab_vaddr_; }

@@ -16,6 +16,7 @@ namespace {
 
 // The kernel's limit on iovec entries per process_vm_readv (UIO_MAXIOV).
 constexpr std::size_t kMaxIov = 1024;
+constexpr std::size_t kPage = 4096;
 
 std::string proc_dir(pid_t pid) { return "/proc/" + std::to_string(pid); }
 
@@ -121,15 +122,35 @@ std::unexpected<Error> Process::read_error(int err, std::uint64_t addr, std::siz
   return exited_or(what + ": " + std::strerror(err));
 }
 
-long Process::vm_readv(std::span<RemoteRead> reads) const {
+long Process::vm_readv(std::span<RemoteRead> reads, std::size_t merge_gap, std::size_t& used,
+                       std::size_t* ends) const {
+  // The bytes between merged reads land here (their content is never looked at).
+  static thread_local std::uint8_t gap_bytes[kPage];
+  // Below a page, a gap only touches pages that also hold bytes of the reads around it: a
+  // merged range fails exactly where one of its reads would have failed on its own.
+  merge_gap = std::min(merge_gap, kPage - 1);
   iovec local[kMaxIov], remote[kMaxIov];
-  std::size_t n = std::min(reads.size(), kMaxIov);
-  for (std::size_t i = 0; i < n; ++i) {
-    local[i] = {reads[i].dest, reads[i].len};
-    remote[i] = {reinterpret_cast<void*>(static_cast<std::uintptr_t>(reads[i].addr)), reads[i].len};
+  std::size_t nl = 0, nr = 0, pos = 0;
+  std::uint64_t end = 0;  // where the previous read ends in the target
+  for (used = 0; used < reads.size(); ++used) {
+    const RemoteRead& r = reads[used];
+    const std::size_t gap = r.addr - end;
+    const bool merge = nr > 0 && r.addr >= end && gap <= merge_gap;
+    if (nl + (merge && gap ? 2 : 1) > kMaxIov || (!merge && nr == kMaxIov)) break;
+    if (merge) {
+      if (gap) local[nl++] = {gap_bytes, gap};
+      remote[nr - 1].iov_len += gap + r.len;
+      pos += gap;
+    } else {
+      remote[nr++] = {reinterpret_cast<void*>(static_cast<std::uintptr_t>(r.addr)), r.len};
+    }
+    local[nl++] = {r.dest, r.len};
+    pos += r.len;
+    ends[used] = pos;
+    end = r.addr + r.len;
   }
   syscalls_.fetch_add(1, std::memory_order_relaxed);
-  ssize_t got = ::process_vm_readv(pid_, local, n, remote, n, 0);
+  ssize_t got = ::process_vm_readv(pid_, local, nl, remote, nr, 0);
   return got < 0 ? -errno : got;
 }
 
@@ -147,9 +168,10 @@ Result<void> Process::pread_mem(std::uint64_t addr, std::span<std::uint8_t> out)
   return {};
 }
 
-Result<std::size_t> Process::read_batch(std::span<RemoteRead> reads) const {
+Result<std::size_t> Process::read_batch(std::span<RemoteRead> reads, std::size_t merge_gap) const {
   std::size_t ok = 0;
   std::size_t i = 0;
+  std::size_t ends[kMaxIov];
   while (i < reads.size()) {
     if (use_mem_file_.load(std::memory_order_relaxed)) {
       auto& r = reads[i++];
@@ -159,8 +181,9 @@ Result<std::size_t> Process::read_batch(std::span<RemoteRead> reads) const {
       ok += r.ok;
       continue;
     }
-    std::span<RemoteRead> chunk = reads.subspan(i, std::min(reads.size() - i, kMaxIov));
-    long got = vm_readv(chunk);
+    std::span<RemoteRead> rest = reads.subspan(i);
+    std::size_t used = 0;
+    long got = vm_readv(rest, merge_gap, used, ends);
     if (got < 0) {
       int err = static_cast<int>(-got);
       // No process_vm_readv here (ENOSYS), or a seccomp policy forbids it (EPERM) although
@@ -169,22 +192,19 @@ Result<std::size_t> Process::read_batch(std::span<RemoteRead> reads) const {
         use_mem_file_.store(true, std::memory_order_relaxed);
         continue;
       }
-      if (err != EFAULT) return read_error(err, chunk[0].addr, chunk[0].len);
-      chunk[0].ok = false;  // nothing was read: the first remote range is unmapped
+      if (err != EFAULT) return read_error(err, rest[0].addr, rest[0].len);
+      rest[0].ok = false;  // nothing was read: the first remote range is unmapped
       ++i;
       continue;
     }
-    // Reads stop at the first unreadable range: mark the complete ones, fail that one,
-    // and go on after it.
-    std::size_t left = static_cast<std::size_t>(got);
+    // Reads stop at the first unreadable page: mark the complete ones, fail the one that
+    // page belongs to, and go on after it.
     std::size_t j = 0;
-    while (j < chunk.size() && chunk[j].len <= left) {
-      chunk[j].ok = true;
-      left -= chunk[j].len;
+    for (; j < used && ends[j] <= static_cast<std::size_t>(got); ++j) {
+      rest[j].ok = true;
       ++ok;
-      ++j;
     }
-    if (j < chunk.size()) chunk[j++].ok = false;
+    if (j < used) rest[j++].ok = false;
     i += j;
   }
   return ok;
@@ -195,7 +215,8 @@ Result<void> Process::read_into(std::uint64_t addr, std::span<std::uint8_t> out)
   if (out.empty()) return {};
   if (use_mem_file_.load(std::memory_order_relaxed)) return pread_mem(addr, out);
   RemoteRead r{addr, out.size(), out.data(), false};
-  long got = vm_readv({&r, 1});
+  std::size_t used = 0, end = 0;
+  long got = vm_readv({&r, 1}, 0, used, &end);
   if (got == static_cast<long>(out.size())) return {};
   int err = got < 0 ? static_cast<int>(-got) : EFAULT;
   if (err == ENOSYS || (err == EPERM && alive())) {

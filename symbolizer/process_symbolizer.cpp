@@ -2,7 +2,9 @@
 
 #include <elf.h>
 
+#include <chrono>
 #include <map>
+#include <mutex>
 
 namespace goscry {
 namespace {
@@ -16,6 +18,23 @@ Result<std::shared_ptr<const ModuleSymbols>> index_module(std::shared_ptr<const 
   std::shared_ptr<const GoBinary> go_ptr = go ? std::shared_ptr<const GoBinary>(*go) : nullptr;
   return std::make_shared<const ModuleSymbols>(
       ModuleSymbols{go_ptr, NativeSymbols(elf), go ? "" : go.error().message});
+}
+
+// /proc/kallsyms is the host's, the same for every process: one parsed copy for all
+// symbolizers. Parsing it costs ~100 ms of CPU and a few MiB, which an agent profiling ten
+// targets paid ten times (and again for every new target). Re-read when older than ten
+// minutes, so kernel modules loaded since are found.
+std::shared_ptr<const Result<Kallsyms>> shared_kallsyms() {
+  static std::mutex mu;
+  static std::shared_ptr<const Result<Kallsyms>> current;
+  static std::chrono::steady_clock::time_point loaded;
+  std::lock_guard lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (!current || now - loaded > std::chrono::minutes(10)) {
+    current = std::make_shared<const Result<Kallsyms>>(Kallsyms::load());
+    loaded = now;
+  }
+  return current;
 }
 
 }  // namespace
@@ -74,7 +93,7 @@ Result<ModuleCache::Entry> ProcessSymbolizer::module(const std::string& path) {
 }
 
 const Kallsyms* ProcessSymbolizer::kallsyms() {
-  if (!kallsyms_) kallsyms_ = Kallsyms::load();
+  if (!kallsyms_) kallsyms_ = shared_kallsyms();
   return *kallsyms_ ? &**kallsyms_ : nullptr;
 }
 

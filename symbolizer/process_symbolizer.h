@@ -82,7 +82,9 @@ class ProcessSymbolizer {
 
   ProcMaps maps_;
   std::shared_ptr<ModuleCache> cache_;
-  std::optional<Result<Kallsyms>> kallsyms_;  // loaded on the first kernel address
+  // The host's kallsyms, shared by every symbolizer (see shared_kallsyms()); taken on the
+  // first kernel address.
+  std::shared_ptr<const Result<Kallsyms>> kallsyms_;
 };
 
 }  // namespace goscry

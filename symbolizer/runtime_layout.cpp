@@ -249,19 +249,6 @@ Result<RuntimeLayout> layout_from_dwarf(const ElfFile& elf) {
   return context(layout_from_dies(elf, dies), elf.path());
 }
 
-Result<int> go_minor_version(std::string_view v) {
-  const std::string_view prefix = "go1.";
-  if (!v.starts_with(prefix)) return fail("unknown Go version \"" + std::string(v) + "\"");
-  std::size_t i = prefix.size();
-  int minor = 0;
-  while (i < v.size() && v[i] >= '0' && v[i] <= '9' && minor < 1000) minor = minor * 10 + (v[i++] - '0');
-  bool ends_well = i == v.size() || v[i] == '.' || v[i] == '-' || v[i] == ' ' ||
-                   v.substr(i).starts_with("rc") || v.substr(i).starts_with("beta");
-  if (i == prefix.size() || !ends_well)
-    return fail("unknown Go version \"" + std::string(v) + "\"");
-  return minor;
-}
-
 Result<RuntimeLayout> layout_from_table(std::string_view go_version) {
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "symbolizer/buildinfo.h"  // go_minor_version
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
 
@@ -96,9 +97,6 @@ Result<RuntimeLayout> layout_from_table(std::string_view go_version);
 
 // DWARF first, else the table; the error names both causes.
 Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_version);
-
-// The minor version of "go1.N[.P][suffix]" (N), or an error for anything else.
-Result<int> go_minor_version(std::string_view go_version);
 
 // One entry of the checked-in table (go_offsets_table.cpp).
 struct GoOffsetsEntry {

@@ -102,6 +102,27 @@ Result<void> LiveProcess::wait_for_line(const std::string& line,
   }
 }
 
+Result<std::string> LiveProcess::wait_for_prefix(const std::string& prefix,
+                                                 std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    for (std::size_t nl; (nl = output_.find('\n', scanned_)) != std::string::npos;) {
+      std::string line = output_.substr(scanned_, nl - scanned_);
+      scanned_ = nl + 1;
+      if (line.starts_with(prefix)) return line;
+    }
+    if (!read_some(deadline)) {
+      std::string why = stdout_fd_ < 0 ? "exited" : "timed out";
+      return fail(why + " before printing a line starting with \"" + prefix +
+                  "\"; output: " + output_);
+    }
+  }
+}
+
+bool LiveProcess::send(const std::string& text) {
+  return stdin_fd_ >= 0 && write(stdin_fd_, text.data(), text.size()) == ssize_t(text.size());
+}
+
 void LiveProcess::close_stdin() {
   if (stdin_fd_ >= 0) close(stdin_fd_);
   stdin_fd_ = -1;

@@ -34,6 +34,11 @@ class LiveProcess {
 
   // Reads output until a line equal to `line` appears.
   Result<void> wait_for_line(const std::string& line, std::chrono::milliseconds timeout);
+  // Reads output until a line starting with `prefix` appears; returns that line.
+  Result<std::string> wait_for_prefix(const std::string& prefix,
+                                      std::chrono::milliseconds timeout);
+  // Writes `text` to the process's stdin (fixtures that step on a newline).
+  bool send(const std::string& text);
   // Closes the process's stdin (the "wait" fixtures exit on EOF).
   void close_stdin();
   // Waits for the process to exit by itself; returns its exit status (128+signal when

@@ -83,11 +83,13 @@ std::string hello_fixture() {
   throw std::runtime_error("no hello fixture built");
 }
 
-AgentProcess::AgentProcess(std::vector<std::string> args, bool add_listen) {
+AgentProcess::AgentProcess(std::vector<std::string> args, bool add_listen,
+                           const std::vector<std::string>& prefix) {
   static int n = 0;
   log_path_ = std::filesystem::temp_directory_path() /
               ("goscry-agent-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".log");
-  std::vector<std::string> argv = {goscry_binary(), "agent"};
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), {goscry_binary(), "agent"});
   argv.insert(argv.end(), args.begin(), args.end());
   if (add_listen) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   pid_ = spawn(argv, -1, log_path_.string());

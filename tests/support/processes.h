@@ -43,7 +43,9 @@ std::string hello_fixture();
 // `goscry agent ARGS... --listen 127.0.0.1:0`, its stdout and stderr (the log) in a file.
 class AgentProcess {
  public:
-  explicit AgentProcess(std::vector<std::string> args, bool add_listen = true);
+  // `prefix`: a command that runs the agent (e.g. setpriv dropping capabilities).
+  explicit AgentProcess(std::vector<std::string> args, bool add_listen = true,
+                        const std::vector<std::string>& prefix = {});
   ~AgentProcess();
   // Waits for "listening on ADDRESS" (true) or for the agent to exit (false).
   bool wait_listening(std::chrono::milliseconds timeout = std::chrono::seconds(20));

@@ -57,7 +57,8 @@ class AgentHttp : public ::testing::Test {
     ASSERT_TRUE(poll_until([&] { return exe_of(pid_) == fixture_; }, 10s));
   }
   std::unique_ptr<AgentProcess> start_agent(std::vector<std::string> args = {}) {
-    args.insert(args.begin(), {"--pid", std::to_string(pid_)});
+    // The unit tier runs without BPF (the bpf tier has tests/bpf/agent_bpf_test.cpp).
+    args.insert(args.begin(), {"--no-bpf", "--pid", std::to_string(pid_)});
     auto agent = std::make_unique<AgentProcess>(args);
     EXPECT_TRUE(agent->wait_listening()) << agent->log();
     EXPECT_TRUE(poll_until([&] { return tracks(*agent, pid_); })) << agent->log();

@@ -59,7 +59,7 @@ class AgentReload : public ::testing::Test {
 
 TEST_F(AgentReload, GoodConfigIsAppliedOnSighup) {
   auto file = config("targets: [" + pid(0) + "]\nscan_interval: 50ms\nlog_level: info\n");
-  AgentProcess agent({"--config", file});
+  AgentProcess agent({"--no-bpf", "--config", file});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   ASSERT_TRUE(poll_until([&] { return tracked(agent).contains(targets_[0].pid()); }));
   double loaded_at = metric(agent, "goscry_config_last_reload_success_timestamp_seconds");
@@ -81,7 +81,7 @@ TEST_F(AgentReload, GoodConfigIsAppliedOnSighup) {
 
 TEST_F(AgentReload, BrokenConfigKeepsTheRunningOneAndReportsIt) {
   auto file = config("targets: [" + pid(0) + "]\nscan_interval: 50ms\n");
-  AgentProcess agent({"--config", file});
+  AgentProcess agent({"--no-bpf", "--config", file});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   ASSERT_TRUE(poll_until([&] { return tracked(agent).contains(targets_[0].pid()); }));
   double loaded_at = metric(agent, "goscry_config_last_reload_success_timestamp_seconds");
@@ -115,7 +115,7 @@ TEST_F(AgentReload, BrokenConfigKeepsTheRunningOneAndReportsIt) {
 
 TEST_F(AgentReload, BadConfigAtStartRefusesToStart) {
   auto file = config("listen: nowhere\n");
-  AgentProcess agent({"--config", file}, /*add_listen=*/false);
+  AgentProcess agent({"--no-bpf", "--config", file}, /*add_listen=*/false);
   EXPECT_EQ(agent.wait_exit(), 2);
   EXPECT_NE(agent.log().find(R"(bad configuration: listen address \"nowhere\": no port)"),
             std::string::npos)

@@ -148,6 +148,9 @@ TEST(TargetMetrics, SampleBudgetPerTargetMatchesWhatIsRendered) {
   for (const char* phase : {"sweep termination", "mark termination", "other"})
     f.stw_pauses[phase] =
         PauseCounts{std::vector<std::uint64_t>(kStwPauseBucketsSeconds.size() + 1, 1), 0.5};
+  f.gc_mark_phase =
+      PauseCounts{std::vector<std::uint64_t>(kMarkPhaseBucketsSeconds.size() + 1, 1), 0.5};
+  f.leak_suspects_by_site = sites;
   m.publish(TargetInfo{7, 1, "/x", "go1.26.8"}, f);
   size_t samples = 0;
   for (const auto& line : testing::split_lines(r.render()))

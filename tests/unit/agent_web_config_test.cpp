@@ -68,7 +68,7 @@ class AgentWebConfig : public ::testing::Test {
 };
 
 TEST_F(AgentWebConfig, BasicAuthOverTlsAcceptsTheRightPasswordOnly) {
-  AgentProcess agent({"--web.config.file", good_config()});
+  AgentProcess agent({"--no-bpf", "--web.config.file", good_config()});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   EXPECT_NE(agent.log().find("tls=true basic_auth=true"), std::string::npos) << agent.log();
 
@@ -113,7 +113,7 @@ TEST_F(AgentWebConfig, ServerRefusesTls11Clients) {
   EXPECT_EQ(c.out.find("Cipher is (NONE)"), std::string::npos)
       << "the TLS 1.1 client could not even talk to a TLS 1.1 server: " << c.out << c.err;
 
-  AgentProcess agent({"--web.config.file", good_config()});
+  AgentProcess agent({"--no-bpf", "--web.config.file", good_config()});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   auto r = handshake(agent.port());
   EXPECT_NE(r.out.find("Cipher is (NONE)"), std::string::npos) << r.out;
@@ -128,7 +128,7 @@ TEST_F(AgentWebConfig, MinVersionTls13RefusesTls12) {
   std::string file = write("web13.yml", "tls_server_config:\n  cert_file: " + path("cert.pem") +
                                             "\n  key_file: " + path("key.pem") +
                                             "\n  min_version: TLS13\n");
-  AgentProcess agent({"--web.config.file", file});
+  AgentProcess agent({"--no-bpf", "--web.config.file", file});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   auto old =
       http_get(agent.url("/healthz", true), {"--cacert", path("cert.pem"), "--tls-max", "1.2"});
@@ -159,7 +159,7 @@ TEST_F(AgentWebConfig, MalformedConfigsRefuseToStartWithOneClearSentence) {
   };
   for (const auto& [text, want] : cases) {
     std::string file = write("bad.yml", text);
-    AgentProcess agent({"--web.config.file", file});
+    AgentProcess agent({"--no-bpf", "--web.config.file", file});
     auto status = agent.wait_exit();
     ASSERT_TRUE(status.has_value()) << "agent started with:\n" << text << agent.log();
     EXPECT_EQ(*status, 2) << text;
@@ -169,7 +169,7 @@ TEST_F(AgentWebConfig, MalformedConfigsRefuseToStartWithOneClearSentence) {
     EXPECT_EQ(log.find("listening"), std::string::npos) << log;
     EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << "one line:\n" << log;
   }
-  AgentProcess missing({"--web.config.file", path("nope.yml")});
+  AgentProcess missing({"--no-bpf", "--web.config.file", path("nope.yml")});
   EXPECT_EQ(missing.wait_exit(), 2);
   EXPECT_NE(missing.log().find("cannot read the web config file"), std::string::npos);
 }

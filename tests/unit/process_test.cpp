@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -137,6 +138,51 @@ TEST(Process, BatchesManySmallReadsAndFailsOnlyTheUnmappedOnes) {
   EXPECT_LE(calls, n / 1024 + 1 + 2 * bad);
   std::printf("read_batch: %zu reads of 8 bytes in %" PRIu64 " syscalls, %.2f ms\n", n, calls,
               std::chrono::duration<double, std::milli>(elapsed).count());
+}
+
+// Neighbouring reads merged into one remote range (merge_gap) give the same bytes and the
+// same failures as separate reads, with fewer ranges for the kernel to pin.
+TEST(Process, MergedNeighbouringReadsReadTheSameBytesAndFailTheSameOnes) {
+  auto fixtures = all_fixtures("cgo_native");
+  ASSERT_FALSE(fixtures.empty());
+  auto live = LiveProcess::start({fixtures.front().path, "wait"});
+  ASSERT_TRUE(live) << live.error().message;
+  auto proc = Process::attach_readonly((*live)->pid());
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto elf = ElfFile::open(fixtures.front().path);
+  ASSERT_TRUE(elf);
+  const std::uint64_t bias = load_bias(**live, fixtures.front());
+  const ElfSection* rodata = (*elf)->section(".rodata");
+  ASSERT_NE(rodata, nullptr);
+  // 24 bytes every 40 (gaps of 16, like g structs in a span), every 97th read unmapped
+  // (page 0: it starts a new range in the middle of a batch), and 3,000 reads: more than
+  // one syscall's worth of iovecs once gaps take their own local iovec.
+  const std::size_t n = 3000, stride = 40, len = 24;
+  ASSERT_GT(rodata->size, n * stride);
+  auto make = [&](std::vector<std::uint8_t>& bytes) {
+    bytes.assign(n * len, 0);
+    std::vector<RemoteRead> reads(n);
+    for (std::size_t i = 0; i < n; ++i)
+      reads[i] = {i % 97 == 50 ? 64 * i % 4096 : rodata->addr + bias + i * stride, len,
+                  bytes.data() + i * len, false};
+    return reads;
+  };
+  std::vector<std::uint8_t> one_by_one, merged;
+  auto a = make(one_by_one), b = make(merged);
+  ASSERT_TRUE((*proc)->read_batch(a));
+  const std::uint64_t before = (*proc)->syscalls();
+  auto ok = (*proc)->read_batch(b, 4095);
+  ASSERT_TRUE(ok) << ok.error().message;
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(b[i].ok, i % 97 != 50) << i;
+    ASSERT_EQ(a[i].ok, b[i].ok) << i;
+  }
+  EXPECT_EQ(one_by_one, merged);
+  auto expect = (*elf)->read_vaddr(rodata->addr + 0, len);
+  ASSERT_TRUE(expect);
+  EXPECT_TRUE(std::equal(merged.begin(), merged.begin() + len, expect->bytes().begin()));
+  // Each unmapped read ends a syscall early and costs at most one more for itself.
+  EXPECT_LE((*proc)->syscalls() - before, 2 * n / 1024 + 2 + 2 * (n / 97 + 1));
 }
 
 TEST(Process, MissingProcessIsOneClearError) {

@@ -1,0 +1,321 @@
+// `goscry agent`'s continuous CPU profiling on the cpuburn fixture, against independent
+// oracles: `go tool pprof` as the reader of every profile (the one served at
+// /debug/pprof/profile and the ones pushed to a Pyroscope-compatible ingest), the
+// fixture's known hot functions, and the CPU time the kernel charged the target
+// (/proc/PID/stat) while the agent collected.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "agent/bpf_loader.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+#include "tests/support/processes.h"
+
+namespace goscry::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+#define SKIP_OR_FAIL_WITHOUT_BPF()                                        \
+  if (auto probe = CpuSampler::open(1); !probe) {                         \
+    const char* ci = std::getenv("CI");                                   \
+    if (ci && std::string(ci) == "true") FAIL() << probe.error().message; \
+    GTEST_SKIP() << probe.error().message;                                \
+  }
+
+std::string cpuburn_fixture() {
+  for (const auto& f : all_fixtures("cpuburn"))
+    if (f.variant == "plain") return f.path;
+  return "";
+}
+
+// The run time of every thread of a process, in seconds (/proc/PID/task/*/schedstat, in
+// nanoseconds: utime+stime only count clock ticks).
+double cpu_seconds(pid_t pid) {
+  double sum = 0;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(e.path() / "schedstat");
+    double ns = 0;
+    if (f >> ns) sum += ns / 1e9;
+  }
+  return sum;
+}
+
+std::string temp_file(const std::string& name, const std::string& content) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("goscry-agentprof-" + std::to_string(getpid()) + "-" + name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path.string();
+}
+
+struct Top {
+  std::vector<std::pair<std::string, long>> flat;  // by flat samples, highest first
+  long total = 0;
+  std::string text;  // what pprof printed
+};
+
+// `go tool pprof -top` of a profile: the flat samples per function, in pprof's order.
+Top pprof_top(const std::string& profile_bytes, const std::string& name) {
+  const std::string path = temp_file(name, profile_bytes);
+  auto r = run_command(
+      {go_command(), "tool", "pprof", "-top", "-nodecount=1000", "-sample_index=samples", path});
+  std::filesystem::remove(path);
+  Top top;
+  top.text = r.out + r.err;
+  EXPECT_EQ(r.exit_code, 0) << top.text;
+  bool table = false;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.find("flat%") != std::string::npos) {
+      table = true;
+      continue;
+    }
+    if (!table) continue;
+    std::istringstream in(line);
+    std::string n, p1, p2, c, p3, fn;
+    if (!(in >> n >> p1 >> p2 >> c >> p3)) continue;
+    std::getline(in, fn);
+    fn.erase(0, fn.find_first_not_of(' '));
+    if (fn.ends_with(" (inline)")) fn.resize(fn.size() - std::strlen(" (inline)"));
+    top.flat.push_back({fn, std::stol(n)});
+    top.total += std::stol(n);
+  }
+  return top;
+}
+
+long flat_of(const Top& top, const std::string& fn) {
+  for (const auto& [name, n] : top.flat)
+    if (name == fn) return n;
+  return 0;
+}
+
+bool tracks(const AgentProcess& agent, pid_t pid) {
+  auto j = nlohmann::json::parse(http_get(agent.url("/api/v1/targets")).body, nullptr, false);
+  if (!j.is_object()) return false;
+  for (const auto& t : j["targets"])
+    if (t["pid"].get<pid_t>() == pid) return true;
+  return false;
+}
+
+class AgentProfile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = cpuburn_fixture();
+    ASSERT_FALSE(path.empty()) << "no cpuburn fixture built";
+    auto t = LiveProcess::start({path});
+    ASSERT_TRUE(t) << t.error().message;
+    target_ = std::move(*t);
+  }
+  std::string pid() const { return std::to_string(target_->pid()); }
+  std::unique_ptr<LiveProcess> target_;
+};
+
+TEST_F(AgentProfile, ServesTheTargetsProfileOfTheNextSecondsLikeGo) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  AgentProcess agent({"--pid", pid()});  // the agent's default rate: 19 Hz
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
+
+  const double before = cpu_seconds(target_->pid());
+  auto reply = http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=2"));
+  const double cpu = cpu_seconds(target_->pid()) - before;
+  ASSERT_EQ(reply.status, 200) << reply.body << reply.error << agent.log();
+  EXPECT_EQ(reply.content_type, "application/octet-stream");
+  ASSERT_GE(reply.body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(reply.body[0]), 0x1f) << "not gzip";
+
+  Top top = pprof_top(reply.body, "served.pb.gz");
+  ASSERT_FALSE(top.flat.empty()) << top.text;
+  // The fixture spends (almost) all its CPU in burnTwice, burnOnce and spin (inlined into
+  // burnInlined), twice as much in burnTwice as in each of the others.
+  const std::set<std::string> hot = {"main.burnTwice", "main.burnOnce", "main.spin"};
+  EXPECT_TRUE(hot.contains(top.flat[0].first)) << top.text;
+  bool twice_in_top3 = false;
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, top.flat.size()); ++i)
+    twice_in_top3 |= top.flat[i].first == "main.burnTwice";
+  EXPECT_TRUE(twice_in_top3) << top.text;
+  long in_hot = 0;
+  for (const auto& fn : hot) in_hot += flat_of(top, fn);
+  EXPECT_GE(in_hot, 0.8 * top.total) << top.text;
+  // 19 Hz x the CPU time the target used while the request ran. Each CPU's clock ticks 19
+  // times a second and a tick is the target's when the target runs then: on a machine
+  // shared with other work the count is binomial, within 3 sigma (<= 3 sqrt(expected)) of
+  // the mean. The window measured here holds the agent's (it also covers curl's start and
+  // the answer), so the profile may fall short by the request's latency too.
+  const double expected = 19 * cpu, sigma3 = 3 * std::sqrt(expected);
+  std::printf("served: %ld samples (burnTwice %ld), expected %.1f (19 Hz x %.2f s CPU)\n",
+              top.total, flat_of(top, "main.burnTwice"), expected, cpu);
+  EXPECT_LE(static_cast<double>(top.total), expected + sigma3 + 2) << top.text;
+  EXPECT_GE(static_cast<double>(top.total), 0.8 * expected - sigma3 - 2) << top.text;
+
+  std::string metrics = http_get(agent.url("/metrics")).body;
+  auto at = metrics.find("\ngoscry_cpu_samples_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stod(metrics.substr(at + 26)), static_cast<double>(top.total));
+}
+
+TEST_F(AgentProfile, RefusesUnknownPidsAndBadSecondsAndStopsPromptly) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  AgentProcess agent({"--pid", pid()});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
+
+  // A pid no agent tracks: our own (the test binary is not a Go program).
+  EXPECT_EQ(
+      http_get(agent.url("/debug/pprof/profile?pid=" + std::to_string(getpid()) + "&seconds=1"))
+          .status,
+      404);
+  EXPECT_EQ(http_get(agent.url("/debug/pprof/profile?seconds=1")).status, 400);
+  for (const char* bad : {"0", "-1", "abc", "1.5", "301"})
+    EXPECT_EQ(http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=" + bad)).status,
+              400)
+        << bad;
+
+  // A 60 s request in flight does not hold up SIGTERM.
+  std::thread slow(
+      [&] { http_get(agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=60")); });
+  ASSERT_TRUE(poll_until([&] { return agent.log().find("target added") != std::string::npos; }));
+  std::this_thread::sleep_for(300ms);  // let the request reach the agent (nothing to poll for)
+  const auto sent = std::chrono::steady_clock::now();
+  agent.signal(SIGTERM);
+  auto status = agent.wait_exit(10s);
+  slow.join();
+  ASSERT_TRUE(status) << agent.log();
+  EXPECT_EQ(*status, 0) << agent.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, 5s);
+}
+
+TEST_F(AgentProfile, SighupTurnsProfilingOnAtTheNewRate) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const std::string config = temp_file("reload.yml", "targets: [" + pid() + "]\nprofile_hz: 0\n");
+  AgentProcess agent({"--config", config});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
+  const std::string url = agent.url("/debug/pprof/profile?pid=" + pid() + "&seconds=1");
+  EXPECT_EQ(http_get(url).status, 503);
+
+  std::ofstream(config) << "targets: [" << pid() << "]\nprofile_hz: 49\n";
+  agent.signal(SIGHUP);
+  ASSERT_TRUE(poll_until([&] { return agent.log().find("hz=49") != std::string::npos; }))
+      << agent.log();
+  auto reply = http_get(url);
+  std::filesystem::remove(config);
+  ASSERT_EQ(reply.status, 200) << reply.body << agent.log();
+  // The profile says its rate as Go's does: the period of one sample, 1e9/49 ns.
+  const std::string path = temp_file("reload.pb.gz", reply.body);
+  auto raw = run_command({go_command(), "tool", "pprof", "-raw", path});
+  std::filesystem::remove(path);
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_NE(raw.out.find("Period: " + std::to_string(1'000'000'000 / 49) + "\n"), std::string::npos)
+      << raw.out.substr(0, 300);
+  EXPECT_GT(pprof_top(reply.body, "reload2.pb.gz").total, 0);
+}
+
+// A stand-in for Pyroscope's ingest endpoint that keeps what it receives.
+struct FakeIngest {
+  struct Request {
+    std::string path, content_type;
+    std::map<std::string, std::string> params;
+    bool has_profile = false;
+    std::string profile, filename;
+  };
+  httplib::Server server;
+  std::mutex mu;
+  std::vector<Request> received;
+  int port = 0;
+  std::thread thread;
+
+  FakeIngest() {
+    server.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      Request r;
+      r.path = req.path;
+      r.content_type = req.get_header_value("Content-Type");
+      for (const auto& [k, v] : req.params) r.params[k] = v;
+      if (req.has_file("profile")) {
+        auto f = req.get_file_value("profile");
+        r.has_profile = true;
+        r.profile = f.content;
+        r.filename = f.filename;
+      }
+      std::lock_guard lock(mu);
+      received.push_back(std::move(r));
+      res.status = 200;
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~FakeIngest() {
+    server.stop();
+    thread.join();
+  }
+  std::vector<Request> requests() {
+    std::lock_guard lock(mu);
+    return received;
+  }
+};
+
+TEST_F(AgentProfile, PushesEachPeriodsProfileToAPyroscopeIngest) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  FakeIngest ingest;
+  ASSERT_GT(ingest.port, 0);
+  const std::string config =
+      temp_file("push.yml", "targets: [" + pid() + "]\nprofile_hz: 49\n" +
+                                "pyroscope_url: http://127.0.0.1:" + std::to_string(ingest.port) +
+                                "/pyro/\npyroscope_interval: 1s\npyroscope_labels: {env: test}\n");
+  const auto started = std::chrono::system_clock::now();
+  AgentProcess agent({"--config", config});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  // The first period may be short (it starts when the target is added): wait for two.
+  ASSERT_TRUE(poll_until([&] { return ingest.requests().size() >= 2; }, 20s)) << agent.log();
+  std::filesystem::remove(config);
+  const auto now = std::chrono::system_clock::now();
+  const auto unix_s = [](auto t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+
+  const std::string app =
+      std::filesystem::path(cpuburn_fixture()).filename().string();  // "cpuburn-plain"
+  long burn_twice = 0;
+  for (auto& r : ingest.requests()) {
+    SCOPED_TRACE(r.path);
+    EXPECT_EQ(r.path, "/pyro/ingest");
+    EXPECT_TRUE(r.content_type.starts_with("multipart/form-data; boundary=")) << r.content_type;
+    EXPECT_EQ(r.params["name"], app + "{pid=" + pid() + ",env=test}");
+    EXPECT_EQ(r.params["spyName"], "goscry");
+    EXPECT_EQ(r.params["sampleRate"], "49");
+    EXPECT_EQ(r.params["units"], "samples");
+    EXPECT_EQ(r.params["aggregationType"], "sum");
+    EXPECT_FALSE(r.params.contains("format"))
+        << "format=pprof makes Pyroscope read the form as a bare pprof";
+    const long from = std::stol(r.params["from"]), until = std::stol(r.params["until"]);
+    EXPECT_LE(unix_s(started) - 1, from);
+    EXPECT_LE(from, until);
+    EXPECT_LE(until, unix_s(now) + 1);
+    ASSERT_TRUE(r.has_profile);
+    EXPECT_EQ(r.filename, "profile.pprof");
+    Top top = pprof_top(r.profile, "pushed.pb.gz");
+    burn_twice += flat_of(top, "main.burnTwice");
+    EXPECT_GT(top.total, 0) << top.text;
+  }
+  EXPECT_GT(burn_twice, 0);
+  std::string metrics = http_get(agent.url("/metrics")).body;
+  EXPECT_NE(metrics.find("goscry_profile_pushes_total{result=\"success\"}"), std::string::npos)
+      << metrics;
+}
+
+}  // namespace
+}  // namespace goscry::testing
