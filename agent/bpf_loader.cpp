@@ -264,9 +264,8 @@ CpuSampler::~CpuSampler() {
   if (skel_) cpu_bpf::destroy(skel_);
 }
 
-Result<void> CpuSampler::add_target(std::uint32_t tgid) {
-  std::uint8_t one = 1;
-  if (bpf_map__update_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, &one, sizeof one,
+Result<void> CpuSampler::add_target(std::uint32_t tgid, const goscry_cpu_target& what) {
+  if (bpf_map__update_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, &what, sizeof what,
                            BPF_ANY) != 0)
     return fail("pid " + std::to_string(tgid) + ": cannot add the target to the CPU sampler (" +
                 errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));

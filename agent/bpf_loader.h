@@ -139,7 +139,9 @@ class CpuSampler {
   CpuSampler(const CpuSampler&) = delete;
   CpuSampler& operator=(const CpuSampler&) = delete;
 
-  Result<void> add_target(std::uint32_t tgid);
+  // Samples `tgid`; `what` says where its goroutine, labels and Go text are (all zero: a
+  // non-Go process or one whose runtime layout is unknown, stacks only).
+  Result<void> add_target(std::uint32_t tgid, const goscry_cpu_target& what = {});
   // Stops sampling the process (its counts already taken stay in the map until drained).
   void remove_target(std::uint32_t tgid);
   // Stops sampling (closes the events); counts and stacks stay readable.

@@ -2,7 +2,9 @@
 // per CPU (bpf/cpu.bpf.c), written as pprof, an interactive SVG flame graph or folded
 // stacks. Stacks are symbolized while the target lives (each new stack id once per second)
 // so that a target exiting mid-record still gives named frames; Ctrl-C stops early and
-// the file is still written.
+// the file is still written. The profile itself (stacks, pprof labels, goids, the pprof
+// and flame graph input) is agent/cpu_recording.h's; the pprof encoding agent/cpu_profile.h's,
+// shared with the agent.
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -24,6 +26,9 @@
 #include "agent/bpf_loader.h"
 #include "agent/cli.h"
 #include "agent/cpu_profile.h"
+#include "agent/cpu_recording.h"
+#include "agent/cpu_target.h"
+#include "agent/go_process.h"
 #include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
 #include "symbolizer/process_symbolizer.h"
@@ -37,6 +42,7 @@ struct RecordOptions {
   std::string output;
   std::string format;
   int hz = 99;
+  bool goid_labels = false;
 };
 
 std::atomic<bool> interrupted{false};
@@ -82,118 +88,6 @@ bool target_alive(int pid) {
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
-// Everything gathered: counts by key, the stacks of their ids, the symbols of their PCs.
-class Recording {
- public:
-  Recording(CpuSampler& sampler, ProcessSymbolizer* symbolizer)
-      : sampler_(sampler), symbolizer_(symbolizer) {}
-
-  // Reads and symbolizes the stacks of ids not seen yet.
-  void resolve_new_stacks(const std::vector<goscry_cpu_key>& keys) {
-    std::vector<std::uint64_t> lookups;
-    for (const auto& k : keys)
-      for (std::int32_t id : {k.user_stack_id, k.kernel_stack_id}) {
-        if (id < 0 || stacks_.count(id)) continue;
-        auto pcs = sampler_.stack(id);
-        for (std::size_t i = 0; i < pcs.size(); ++i) {
-          std::uint64_t a = lookup_address(pcs[i], i == 0);
-          if (!symbols_.count(a)) lookups.push_back(a);
-        }
-        stacks_[id] = std::move(pcs);
-      }
-    if (lookups.empty() || !symbolizer_) return;
-    auto resolved = symbolizer_->symbolize(lookups);
-    for (std::size_t i = 0; i < lookups.size(); ++i) symbols_[lookups[i]] = resolved[i];
-  }
-
-  void add(const std::vector<CpuCount>& counts) {
-    std::vector<goscry_cpu_key> keys;
-    for (const auto& c : counts) {
-      auto& n = counts_[key_of(c.key)];
-      n.first = c.key;
-      n.second += c.count;
-      keys.push_back(c.key);
-    }
-    resolve_new_stacks(keys);
-  }
-
-  std::uint64_t total() const {
-    std::uint64_t t = 0;
-    for (const auto& [k, v] : counts_) t += v.second;
-    return t;
-  }
-
-  // Leaf first: (pc, frames innermost first) of the kernel stack, then the user stack.
-  using Pc = SampledPc;
-  std::vector<Pc> leaf_first(const goscry_cpu_key& k) const {
-    std::vector<Pc> out;
-    for (std::int32_t id : {k.kernel_stack_id, k.user_stack_id}) {
-      auto it = stacks_.find(id);
-      if (it == stacks_.end()) continue;
-      for (std::size_t i = 0; i < it->second.size(); ++i) {
-        auto s = symbols_.find(lookup_address(it->second[i], i == 0));
-        out.push_back({it->second[i], s == symbols_.end() ? nullptr : &s->second});
-      }
-    }
-    return out;
-  }
-
-  const std::map<std::tuple<std::uint32_t, std::int32_t, std::int32_t>,
-                 std::pair<goscry_cpu_key, std::uint64_t>>&
-  counts() const {
-    return counts_;
-  }
-
- private:
-  static std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return call_address(pc, leaf); }
-  static std::tuple<std::uint32_t, std::int32_t, std::int32_t> key_of(const goscry_cpu_key& k) {
-    return {k.tgid, k.user_stack_id, k.kernel_stack_id};
-  }
-
-  CpuSampler& sampler_;
-  ProcessSymbolizer* symbolizer_;
-  std::map<std::int32_t, std::vector<std::uint64_t>> stacks_;
-  std::map<std::uint64_t, SymbolizedAddress> symbols_;
-  std::map<std::tuple<std::uint32_t, std::int32_t, std::int32_t>,
-           std::pair<goscry_cpu_key, std::uint64_t>>
-      counts_;
-};
-
-// The frame names of one PC, innermost first, as the flame graphs show them.
-std::vector<std::string> frame_names(const Recording::Pc& pc) {
-  if (!pc.sym || pc.sym->frames.empty()) return {to_hex(pc.pc)};
-  std::vector<std::string> names;
-  for (const auto& f : pc.sym->frames)
-    names.push_back(pc.sym->kind == AddressKind::Kernel ? f.function + " [k]" : f.function);
-  return names;
-}
-
-std::vector<flame::StackCount> flame_stacks(const Recording& rec) {
-  std::vector<flame::StackCount> out;
-  for (const auto& [k, v] : rec.counts()) {
-    flame::StackCount sc;
-    for (const auto& pc : rec.leaf_first(v.first))
-      for (auto& n : frame_names(pc)) sc.frames.push_back(std::move(n));
-    if (sc.frames.empty()) sc.frames.push_back("[no stack]");
-    std::reverse(sc.frames.begin(), sc.frames.end());
-    sc.count = v.second;
-    out.push_back(std::move(sc));
-  }
-  return out;
-}
-
-pprof::ProfileBuilder build_pprof(const Recording& rec, ProcessSymbolizer* symbolizer,
-                                  const ModuleIds& module_ids, int hz,
-                                  std::int64_t start_ns, std::int64_t duration_ns) {
-  const std::int64_t period = 1'000'000'000LL / hz;
-  std::vector<CpuSample> samples;
-  for (const auto& [k, v] : rec.counts()) {
-    const auto n = static_cast<std::int64_t>(v.second);
-    samples.push_back({rec.leaf_first(v.first), n, n * period, {}});
-  }
-  return cpu_pprof(samples, symbolizer, module_ids, hz, start_ns, duration_ns);
-}
-
 Result<void> write_text(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -228,10 +122,18 @@ int run_record(const RecordOptions& o) {
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
   const ModuleIds module_ids = read_module_ids(**symbolizer);
+  // A Go target's goroutines and pprof labels; any other process gets stacks only.
+  auto go = GoProcess::open(o.pid);
+  goscry_cpu_target what{};
+  if (go)
+    what = go_cpu_target(**go, o.goid_labels);
+  else
+    std::fprintf(stderr, "goscry record: no goroutines nor pprof labels: %s\n",
+                 go.error().message.c_str());
 
   auto sampler = CpuSampler::open(o.hz);
   if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), 1;
-  if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid)); !r)
+  if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid), what); !r)
     return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), 1;
 
   struct sigaction sa {};
@@ -242,7 +144,8 @@ int run_record(const RecordOptions& o) {
   // The test waits for this exact line to read the target's CPU time at the start.
   std::fprintf(stderr, "goscry record: recording pid %d at %d Hz\n", o.pid, o.hz);
   std::fflush(stderr);
-  Recording rec(**sampler, symbolizer->get());
+  CpuRecording rec(**sampler, symbolizer->get(), go ? go->get() : nullptr,
+                 static_cast<std::uint32_t>(o.pid), {.goid_labels = o.goid_labels});
   const bool tty = isatty(2);
   const auto start = std::chrono::steady_clock::now();
   const auto wall_start = std::chrono::system_clock::now();
@@ -263,7 +166,7 @@ int run_record(const RecordOptions& o) {
       if (keys.size() > CpuSampler::counts_capacity / 2)
         rec.add((*sampler)->drain_counts());
       else
-        rec.resolve_new_stacks(keys);
+        rec.resolve_new(keys);
       if (tty) {
         auto c = (*sampler)->counters();
         double secs = std::chrono::duration<double>(now - start).count();
@@ -294,16 +197,21 @@ int run_record(const RecordOptions& o) {
              std::to_string(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]) +
              " stacks to collisions, " +
              std::to_string(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]) + " other";
+    if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
+      lost += ", " + std::to_string(c[GOSCRY_CPU_G_UNREADABLE]) +
+              " samples without a readable goroutine (no goid, no labels)";
   }
 
+  if (rec.unreadable_label_sets() > 0)
+    lost += ", " + std::to_string(rec.unreadable_label_sets()) + " pprof label sets unreadable";
   const double secs = std::chrono::duration<double>(elapsed).count();
   Result<void> written;
   if (*format == "pprof") {
     const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       wall_start.time_since_epoch())
                                       .count();
-    auto b = build_pprof(rec, symbolizer->get(), module_ids, o.hz, start_ns,
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+    auto b = cpu_pprof(cpu_samples(rec, o.hz), symbolizer->get(), module_ids, o.hz, start_ns,
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
     if (auto w = b.write_file(opts.output); !w) written = fail(w.error());
   } else if (*format == "folded") {
     written = write_text(opts.output, flame::folded(flame_stacks(rec)));
@@ -334,6 +242,8 @@ void add_record_verb(CLI::App& app, VerbRun& run) {
   cmd->add_option("-o,--output", opts->output, "the file to write (default goscry-PID.pb.gz)");
   cmd->add_option("--format", opts->format, "pprof|svg|folded (default: from -o's extension)");
   cmd->add_option("--hz", opts->hz, "samples per second per CPU (default 99)");
+  cmd->add_flag("--goid-labels", opts->goid_labels,
+                "label each pprof sample with its goroutine id (goid)");
   cmd->callback([opts, &run] { run = [opts] { return run_record(*opts); }; });
 }
 

@@ -6,9 +6,18 @@
  * its user stack by frame pointer (Go keeps frame pointers on amd64 since 1.7) and its
  * kernel stack into `stacks`, and adds one to the count of {tgid, user, kernel}. The agent
  * reads and symbolizes the stacks at the end of a recording (or earlier when `counts`
- * fills up) and deletes what it read. */
+ * fills up) and deletes what it read.
+ *
+ * For a Go target (goscry_cpu_target.tls_g != 0) the key also holds the goroutine the
+ * thread ran (m.curg, as runtime/pprof's sigprof charges it: a sample on g0 or gsignal
+ * goes to the goroutine the M runs), its pprof label set's address (the agent reads the
+ * labels from target memory), its goid on request, and the return address of a frameless
+ * leaf. The g comes from TLS (fsbase + tls_g, fsbase from task->thread.fsbase, CO-RE):
+ * the runtime stores it there on every g switch (gogo, mcall, systemstack) next to R14,
+ * and unlike R14 it is also right while the thread runs C, assembly or the kernel. */
 #include "vmlinux.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -19,14 +28,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define EEXIST 17
 #define EFAULT 14
 
-/* Key: tgid -> 1 for each process to sample. 1024 targets, as runtime.bpf.c's settings.
+/* Key: tgid -> what to read of each process to sample. 1024 targets, as runtime.bpf.c's settings.
  * Full: the agent's add_cpu_target fails with E2BIG (nothing is dropped in BPF). Threads
  * of other processes return at once, uncounted. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, struct goscry_cpu_target);
 } cpu_targets SEC(".maps");
 
 /* Key: stack id -> up to GOSCRY_CPU_MAX_FRAMES return addresses, user and kernel stacks
@@ -64,13 +73,61 @@ static __always_inline void count(__u32 which) {
   if (v) *v += 1;
 }
 
+static __always_inline int read_u64(__u64 addr, __u64 *out) {
+  return bpf_probe_read_user(out, sizeof *out, (const void *)addr);
+}
+
+/* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
+ * curg) leaves both 0; an unreadable chain is counted. */
+static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
+                                           struct task_struct *task,
+                                           struct goscry_cpu_key *key) {
+  __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+  __u64 g = 0, m = 0, curg = 0;
+  if (fsbase == 0 || read_u64(fsbase + t->tls_g, &g) || g == 0 || read_u64(g + t->g_m, &m) ||
+      m == 0 || read_u64(m + t->m_curg, &curg)) {
+    count(GOSCRY_CPU_G_UNREADABLE);
+    return;
+  }
+  if (curg == 0) return;
+  if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &key->goid);
+  read_u64(curg + t->g_labels, &key->labels);
+}
+
+/* The word at the user SP when it points into Go text (see goscry_cpu_key.sp_ret). The
+ * user registers: the sample's own when it hit user mode, else those saved on entry to the
+ * kernel. */
+static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
+                                     struct bpf_perf_event_data *ctx,
+                                     struct task_struct *task) {
+  __u64 sp = 0, word = 0;
+  /* A user-mode sample has a user IP (below the canonical-address hole); the context
+   * allows only whole-word reads, so regs.cs (a u16 in this kernel's pt_regs) cannot say. */
+  if (ctx->regs.ip < (1ULL << 47)) {
+    sp = ctx->regs.sp;
+  } else {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    if (!regs) return 0;
+    sp = BPF_CORE_READ(regs, sp);
+  }
+  if (sp == 0 || read_u64(sp, &word)) return 0;
+  return word >= t->text_lo && word < t->text_hi ? word : 0;
+}
+
 SEC("perf_event")
 int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (tgid == 0 || !bpf_map_lookup_elem(&cpu_targets, &tgid)) return 0;
+  if (tgid == 0) return 0;
+  const struct goscry_cpu_target *t = bpf_map_lookup_elem(&cpu_targets, &tgid);
+  if (!t) return 0;
   count(GOSCRY_CPU_SAMPLES);
 
   struct goscry_cpu_key key = {.tgid = tgid};
+  if (t->tls_g != 0) {
+    struct task_struct *task = bpf_get_current_task_btf();
+    read_goroutine(t, task, &key);
+    key.sp_ret = sp_word(t, ctx, task);
+  }
   key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
   if (key.user_stack_id == -EEXIST)
     count(GOSCRY_CPU_USER_EEXIST);

@@ -135,7 +135,8 @@ Result<void> ElfFile::parse() {
     for (std::size_t i = 0; i < nph && i < 4096; ++i) {
       GElf_Phdr ph;
       if (gelf_getphdr(e, static_cast<int>(i), &ph) == nullptr) continue;
-      segments_.push_back({ph.p_type, ph.p_flags, ph.p_offset, ph.p_vaddr, ph.p_filesz, ph.p_memsz});
+      segments_.push_back({ph.p_type, ph.p_flags, ph.p_offset, ph.p_vaddr, ph.p_filesz, ph.p_memsz,
+                           ph.p_align});
     }
   }
   read_notes();

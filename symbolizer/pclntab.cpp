@@ -111,7 +111,7 @@ struct Pclntab::FuncRecord {
   std::uint64_t off = 0;  // of the record in the table
   std::uint64_t entry = 0;
   std::uint32_t name_off = 0;
-  std::uint32_t pcfile = 0, pcln = 0, npcdata = 0, cu_off = 0;
+  std::uint32_t pcsp = 0, pcfile = 0, pcln = 0, npcdata = 0, cu_off = 0;
   std::uint8_t nfuncdata = 0;
   std::uint64_t pcdata_off = 0;  // of the pcdata array in the table
 };
@@ -199,6 +199,7 @@ Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
   auto rec = pcln_.sub(f.off, pcd);
   if (!rec) return fail("function " + std::to_string(i) + ": " + rec.error().message);
   f.name_off = *rec->u32(name);
+  f.pcsp = *rec->u32(file - 4);  // pcsp precedes pcfile in every format
   f.pcfile = *rec->u32(file);
   f.pcln = *rec->u32(ln);
   f.npcdata = *rec->u32(npc);
@@ -325,6 +326,18 @@ std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t 
 }
 
 }  // namespace
+
+std::optional<std::int32_t> Pclntab::sp_delta(std::uint64_t pc) const {
+  auto idx = function_index(pc);
+  if (!idx) return std::nullopt;
+  auto rec = func_record(*idx);
+  if (!rec) return std::nullopt;
+  const std::uint64_t size = end(*idx) - entry(*idx);
+  std::int32_t v = pcvalue_at(pctab_, rec->pcsp, static_cast<std::uint32_t>(pc - entry(*idx)),
+                              size, header_.quantum);
+  if (v < 0) return std::nullopt;
+  return v;
+}
 
 std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) const {
   if (fileno < 0) return "?";

@@ -108,6 +108,11 @@ class Pclntab {
   // every PC and every inline level: for many addresses (a profile, a file of addresses)
   // this is several times faster. `out` is overwritten.
   void frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out) const;
+  // The stack pointer's distance from the function's entry value at pc (the pcsp table:
+  // 0 at the entry, 0 throughout a frameless function). An unwinder that starts at pc
+  // finds the return address at [SP + sp_delta]. Empty when pc is not in a function or
+  // the table is unreadable.
+  std::optional<std::int32_t> sp_delta(std::uint64_t pc) const;
 
   Pclntab(const Pclntab&) = delete;
   Pclntab& operator=(const Pclntab&) = delete;

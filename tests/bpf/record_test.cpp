@@ -20,6 +20,7 @@
 #include "agent/bpf_loader.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/recording.h"
 
 namespace goscry {
 namespace {
@@ -30,120 +31,16 @@ using testing::goscry_binary;
 using testing::LiveProcess;
 using testing::run_command;
 using testing::split_lines;
-
-// Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
-#define SKIP_OR_FAIL_WITHOUT_BPF()                                              \
-  if (auto probe = CpuSampler::open(1); !probe) {                               \
-    const char* ci = std::getenv("CI");                                         \
-    if (ci && std::string(ci) == "true") FAIL() << probe.error().message;       \
-    GTEST_SKIP() << probe.error().message;                                      \
-  }
-
-// utime + stime of a process, in seconds.
-double cpu_seconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::vector<std::string> fields;
-  for (std::string w; rest >> w;) fields.push_back(w);
-  // After "(comm)": state is field 3, utime 14 and stime 15 (proc(5)).
-  return (std::stod(fields.at(11)) + std::stod(fields.at(12))) / sysconf(_SC_CLK_TCK);
-}
-
-// The run time of every thread of a process, in seconds (/proc/PID/task/*/schedstat:
-// nanoseconds, where utime+stime only count clock ticks).
-double schedstat_seconds(pid_t pid) {
-  double sum = 0;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;  // a reaped target has no task directory: 0
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    std::ifstream f(e.path() / "schedstat");
-    double ns = 0;
-    if (f >> ns) sum += ns / 1e9;
-  }
-  return sum;
-}
-
-std::string temp_path(const std::string& suffix) {
-  return std::string(::testing::TempDir()) + "goscry-record-" + std::to_string(getpid()) + "-" +
-         suffix;
-}
+using testing::flat_samples;
+using testing::record;
+using testing::temp_path;
+using testing::total;
 
 const testing::Fixture* plain_cpuburn() {
   static const auto fixtures = all_fixtures("cpuburn");
   for (const auto& f : fixtures)
     if (f.variant == "plain") return &f;
   return nullptr;
-}
-
-// Flat samples per function from `go tool pprof -top` (sample index "samples").
-std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw = nullptr) {
-  auto r = run_command({go_command(), "tool", "pprof", "-top", "-nodecount=1000",
-                        "-sample_index=samples", profile});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  if (raw) *raw = r.out + r.err;
-  std::map<std::string, long> flat;
-  bool table = false;
-  for (const auto& line : split_lines(r.out)) {
-    if (line.find("flat%") != std::string::npos) {
-      table = true;
-      continue;
-    }
-    if (!table) continue;
-    std::istringstream in(line);
-    std::string n, p1, p2, c, p3, name;
-    if (!(in >> n >> p1 >> p2 >> c >> p3)) continue;
-    std::getline(in, name);
-    name.erase(0, name.find_first_not_of(' '));
-    if (name.ends_with(" (inline)")) name.resize(name.size() - std::strlen(" (inline)"));
-    flat[name] += std::stol(n);
-  }
-  return flat;
-}
-
-long total(const std::map<std::string, long>& flat) {
-  long t = 0;
-  for (const auto& [k, v] : flat) t += v;
-  return t;
-}
-
-struct Recorded {
-  int exit_code = -1;
-  double target_cpu = 0;  // CPU seconds the target used while goscry sampled (utime+stime)
-  double target_run = 0;  // the same from schedstat (exited threads are not counted)
-  std::string output;
-};
-
-// Runs goscry record on `pid`, reading the target's CPU time when goscry says it started
-// sampling and when it has exited.
-Recorded record(pid_t pid, const std::vector<std::string>& args, int hz = 99) {
-  std::vector<std::string> argv = {goscry_binary(), "record", "--pid", std::to_string(pid),
-                                   "--hz", std::to_string(hz)};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Recorded out;
-  auto goscry = LiveProcess::start(
-      argv, "goscry record: recording pid " + std::to_string(pid) + " at " + std::to_string(hz) + " Hz",
-      std::chrono::seconds(60));
-  if (!goscry) {
-    ADD_FAILURE() << goscry.error().message;
-    return out;
-  }
-  double before = cpu_seconds(pid), run_before = schedstat_seconds(pid);
-  // The window ends when goscry stops sampling, not when it has written the file.
-  auto stopped = (*goscry)->wait_for_line("goscry record: sampling stopped", std::chrono::seconds(120));
-  double after = cpu_seconds(pid), run_after = schedstat_seconds(pid);
-  EXPECT_TRUE(stopped) << stopped.error().message;
-  auto status = (*goscry)->wait_exit(std::chrono::seconds(120));
-  out.target_run = run_after - run_before;
-  out.output = (*goscry)->output();
-  if (!status) {
-    ADD_FAILURE() << status.error().message;
-    return out;
-  }
-  out.exit_code = *status;
-  out.target_cpu = after - before;
-  return out;
 }
 
 std::vector<testing::Fixture> cpuburn(const std::string& variant = "") {
@@ -254,24 +151,31 @@ TEST(Record, WritesAWellFormedSvgAndFoldedStacks) {
 
   std::ifstream in(folded);
   std::map<std::string, long> stacks;
+  long leaf_twice = 0;
   for (std::string line; std::getline(in, line);) {
     auto sp = line.rfind(' ');
     ASSERT_NE(sp, std::string::npos) << line;
-    // Keyed by the frames from the first main.burn* on: what lies under them (goexit, the
-    // go statement's wrapper) differs between Go versions. main.burn itself is missing:
-    // the burn* leaves are frameless (no saved frame pointer), so a frame-pointer walk
-    // from them goes straight to burn's caller (a known limit, in the report).
+    // Keyed by the frames from main.burn on: what lies under it (goexit, the go
+    // statement's wrapper) differs between Go versions. The burn* leaves are frameless (no
+    // saved frame pointer), so a frame-pointer walk from them goes straight to burn's
+    // caller: main.burn is there only because goscry puts back the return address found
+    // at the leaf's SP (cpu.bpf.c sp_ret, the pcsp table says SP is at its entry value).
     std::string stack = line.substr(0, sp);
     EXPECT_TRUE(stack.starts_with("runtime.goexit;") || stack.find("[k]") != std::string::npos ||
                 stack.find("runtime.") != std::string::npos)
         << line;
-    auto burn = stack.find(";main.burn");
-    if (burn != std::string::npos) stacks[stack.substr(burn + 1)] += std::stol(line.substr(sp + 1));
+    const long n = std::stol(line.substr(sp + 1));
+    auto burn = stack.find(";main.burn;");
+    if (burn != std::string::npos) stacks[stack.substr(burn + 1)] += n;
+    if (stack.ends_with(";main.burnTwice")) leaf_twice += n;
   }
-  for (const char* want : {"main.burnTwice",
-                           "main.burnOnce",
-                           "main.burnInlined;main.spin"})
+  for (const char* want : {"main.burn;main.burnTwice",
+                           "main.burn;main.burnOnce",
+                           "main.burn;main.burnInlined;main.spin"})
     EXPECT_GT(stacks[want], 0) << want;
+  // Nearly every sample of the frameless leaf has its caller (the rest: the leaf's first
+  // instructions, a sample between a PUSH and the frame pointer's move).
+  EXPECT_GE(stacks["main.burn;main.burnTwice"], 0.9 * leaf_twice) << leaf_twice;
 }
 
 TEST(Record, AShortRecordAndAnIdleTargetGiveCleanProfiles) {

@@ -1,0 +1,317 @@
+// `goscry record` on the `profiled` fixture against oracles outside goscry: the label sets
+// and CPU shares the fixture itself sets up (and its goroutine id from runtime.Stack), the
+// target's own runtime/pprof CPU profile taken at the same time, /proc/kallsyms for the
+// kernel frames of a syscall-heavy loop, and the binary's ELF symbols (nm) for C code of a
+// cgo build. Profiles are read with `go tool pprof`.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/bpf_loader.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+#include "tests/support/recording.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::flat_samples;
+using testing::LiveProcess;
+using testing::record;
+using testing::run_command;
+using testing::split_lines;
+using testing::temp_path;
+
+std::vector<testing::Fixture> profiled(const std::string& variant) {
+  std::vector<testing::Fixture> out;
+  for (const auto& f : all_fixtures("profiled"))
+    if (f.variant == variant) out.push_back(f);
+  EXPECT_FALSE(out.empty()) << "no profiled-" << variant << " fixture built";
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+// Folded stacks: stack -> samples.
+std::map<std::string, long> folded_stacks(const std::string& path) {
+  std::map<std::string, long> out;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) {
+    auto sp = line.rfind(' ');
+    if (sp != std::string::npos) out[line.substr(0, sp)] += std::stol(line.substr(sp + 1));
+  }
+  return out;
+}
+
+// Every toolchain (plain build), 3 s each. The fixture's one goroutine spends 2:1:1 of its
+// time under three label sets it made itself; goscry must report exactly those sets (the
+// eleven-label one spills over a Go map bucket on Go <= 1.23), in those shares, with the
+// goroutine id the fixture printed.
+TEST(RecordOracles, SamplesCarryTheProgramsPprofLabelsAndGoroutineId) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    auto target = LiveProcess::start({f.path, "labels"});
+    ASSERT_TRUE(target) << target.error().message;
+    std::string goid;
+    for (const auto& line : split_lines((*target)->output()))
+      if (line.starts_with("goid ")) goid = line.substr(5);
+    ASSERT_FALSE(goid.empty()) << (*target)->output();
+    const std::string profile = temp_path("labels.pb.gz");
+    auto rec = record((*target)->pid(), {"-d", "3s", "--goid-labels", "-o", profile}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    std::string raw;
+    auto samples = testing::raw_samples(profile, &raw);
+
+    std::map<std::string, std::string> wide = {{"fixture", "profiled"}, {"worker", "wide"}};
+    for (int i = 0; i < 10; ++i) wide["l" + std::to_string(i)] = "v" + std::to_string(i);
+    const std::map<std::string, std::map<std::string, std::string>> want = {
+        {"a", {{"fixture", "profiled"}, {"worker", "a"}}},
+        {"b", {{"fixture", "profiled"}, {"worker", "b"}}},
+        {"wide", wide}};
+    std::map<std::string, long> by_worker;
+    long in_goroutine = 0, labelled = 0, all = 0;
+    for (auto s : samples) {
+      all += s.count;
+      if (s.labels.count("goid") == 0 || s.labels["goid"] != goid) continue;
+      in_goroutine += s.count;
+      s.labels.erase("goid");
+      auto w = want.find(s.labels["worker"]);
+      if (w == want.end()) continue;
+      EXPECT_EQ(s.labels, w->second) << raw;
+      labelled += s.count;
+      by_worker[w->first] += s.count;
+    }
+    std::printf("%s: %ld samples, %ld of goroutine %s, %ld labelled: a %ld, b %ld, wide %ld\n",
+                f.label().c_str(), all, in_goroutine, goid.c_str(), labelled, by_worker["a"],
+                by_worker["b"], by_worker["wide"]);
+    // The goroutine burns one CPU (~600 samples at 199 Hz in 3 s on an idle machine, ~100
+    // on a loaded one), most of the process's.
+    ASSERT_GT(in_goroutine, all / 2) << raw;
+    ASSERT_GT(in_goroutine, 30) << "the target got almost no CPU\n" << raw;
+    // Every sample of the goroutine was taken under one of its label sets (it sets one
+    // before its first loop; a sample in SetGoroutineLabels itself still sees one).
+    EXPECT_EQ(labelled, in_goroutine) << raw;
+    // Shares 1/2, 1/4, 1/4, each within 3.5 binomial sigmas (7 points for a at 600 samples, 14 at 150).
+    const double n = static_cast<double>(labelled);
+    auto within = [&](double p) { return 3.5 * std::sqrt(p * (1 - p) / n); };
+    EXPECT_NEAR(by_worker["a"] / n, 0.50, within(0.50)) << raw;
+    EXPECT_NEAR(by_worker["b"] / n, 0.25, within(0.25)) << raw;
+    EXPECT_NEAR(by_worker["wide"] / n, 0.25, within(0.25)) << raw;
+  }
+}
+
+// The other builds, one toolchain each (1 s each): stripped (no DWARF, no symbols: the
+// checked-in layout table and no runtime.tlsg; Go 1.19's label map), PIE (moved text: the
+// Go text range for the frameless-leaf check), cgo (external linking, a PT_TLS segment).
+TEST(RecordOracles, LabelsAndGoidsInStrippedPieAndCgoBuilds) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const std::vector<std::pair<std::string, std::size_t>> picks = {
+      {"stripped", 0}, {"pie", 1}, {"cgo", 2}};  // variant, index in toolchain order
+  for (const auto& [variant, index] : picks) {
+    auto fixtures = profiled(variant);
+    ASSERT_FALSE(fixtures.empty());
+    const auto& f = fixtures[std::min(index, fixtures.size() - 1)];
+    SCOPED_TRACE(f.label());
+    auto target = LiveProcess::start({f.path, "labels"});
+    ASSERT_TRUE(target) << target.error().message;
+    std::string goid;
+    for (const auto& line : split_lines((*target)->output()))
+      if (line.starts_with("goid ")) goid = line.substr(5);
+    const std::string profile = temp_path("variant.pb.gz");
+    auto rec = record((*target)->pid(), {"-d", "1s", "--goid-labels", "-o", profile}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    std::string raw;
+    std::map<std::string, long> by_worker;
+    long in_goroutine = 0;
+    for (auto s : testing::raw_samples(profile, &raw)) {
+      if (s.labels["goid"] != goid) continue;
+      in_goroutine += s.count;
+      EXPECT_EQ(s.labels["fixture"], "profiled") << raw;
+      by_worker[s.labels["worker"]] += s.count;
+    }
+    EXPECT_GT(in_goroutine, 5) << raw;
+    EXPECT_EQ(by_worker[""], 0) << raw;
+    EXPECT_GT(by_worker["a"], 0) << raw;
+  }
+}
+
+// Without --goid-labels there is no goid label (samples of one goroutine stay merged).
+TEST(RecordOracles, GoidLabelsOnlyOnRequest) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  auto fixtures = profiled("plain");
+  ASSERT_FALSE(fixtures.empty());
+  auto target = LiveProcess::start({fixtures.back().path, "labels"});
+  ASSERT_TRUE(target) << target.error().message;
+  const std::string profile = temp_path("nogoid.pb.gz");
+  auto rec = record((*target)->pid(), {"-d", "1s", "-o", profile});
+  ASSERT_EQ(rec.exit_code, 0) << rec.output;
+  std::string raw;
+  long with_worker = 0;
+  for (const auto& s : testing::raw_samples(profile, &raw)) {
+    EXPECT_EQ(s.labels.count("goid"), 0u) << raw;
+    with_worker += s.labels.count("worker") ? s.count : 0;
+  }
+  EXPECT_GT(with_worker, 0) << raw;
+}
+
+// Shares of flat samples per function, in percent.
+std::map<std::string, double> flat_shares(const std::string& profile, long* samples) {
+  auto flat = flat_samples(profile);
+  *samples = testing::total(flat);
+  const double t = static_cast<double>(*samples);
+  std::map<std::string, double> out;
+  for (const auto& [name, n] : flat) out[name] = t > 0 ? 100.0 * n / t : 0;
+  return out;
+}
+
+// Every toolchain (plain build), ~5 s each. The fixture profiles itself with runtime/pprof
+// while goscry records it. The "top 10 flat functions are the same set" is checked
+// as "the functions above 2% are the same set": the fixture's six functions take 40, 24,
+// 15, 10, 6 and 5% of its CPU and everything else (scheduler, timers, GC, the profilers'
+// own signal handling, which only goscry sees) shares the last percent or two, so ranks
+// 7-10 are a draw among noise functions of a few samples each that differs from run to
+// run even between two runtime/pprof profiles. Shares must agree within 5 points (or 3
+// binomial sigmas of the difference, when a loaded machine gave the target so little CPU
+// that 5 points is within the noise of runtime/pprof's 100 Hz).
+//
+// The target runs with GODEBUG=asyncpreemptoff=1: on a loaded machine runtime/pprof charges
+// up to half of its samples to runtime.asyncPreempt (a SIGPROF delivered right after the
+// preemption signal that redirected the thread there, both pending while the thread waited
+// for a CPU), where goscry's perf event sees the function that was running.
+TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    const std::string own = temp_path("own.pb.gz"), ours = temp_path("ours.pb.gz");
+    setenv("GODEBUG", "asyncpreemptoff=1", 1);
+    auto target = LiveProcess::start({f.path, "selfprof", own, "5s"});
+    unsetenv("GODEBUG");
+    ASSERT_TRUE(target) << target.error().message;
+    // 199 Hz: twice the samples of runtime/pprof's 100 Hz, so most of the noise of the
+    // comparison is the target's own profile's.
+    auto rec = record((*target)->pid(), {"-d", "4s", "-o", ours}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    auto done = (*target)->wait_for_line("done", std::chrono::seconds(60));
+    ASSERT_TRUE(done) << done.error().message;
+    long n_theirs = 0, n_mine = 0;
+    auto theirs = flat_shares(own, &n_theirs), mine = flat_shares(ours, &n_mine);
+    std::set<std::string> big_theirs, big_mine;
+    for (const auto& [name, share] : theirs)
+      if (share >= 2.0) big_theirs.insert(name);
+    for (const auto& [name, share] : mine)
+      if (share >= 2.0) big_mine.insert(name);
+    std::string table;
+    for (const auto& name : big_theirs) {
+      char line[200];
+      std::snprintf(line, sizeof line, "  %-20s runtime/pprof %5.1f%%  goscry %5.1f%%\n",
+                    name.c_str(), theirs[name], mine[name]);
+      table += line;
+    }
+    std::printf("%s: runtime/pprof %ld samples, goscry %ld\n%s", f.label().c_str(), n_theirs,
+                n_mine, table.c_str());
+    ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
+    EXPECT_EQ(big_mine, big_theirs) << table;
+    EXPECT_EQ(big_theirs.size(), 6u) << table;
+    for (const auto& name : big_theirs) {
+      const double p = theirs[name] / 100;
+      const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
+      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 3 * sigma)) << name << "\n" << table;
+    }
+  }
+}
+
+// /proc/kallsyms names, the oracle for kernel frames.
+std::set<std::string> kallsyms_names() {
+  std::set<std::string> names;
+  std::ifstream in("/proc/kallsyms");
+  std::string addr, type, name;
+  while (in >> addr >> type >> name) {
+    names.insert(name);
+    in.ignore(1 << 20, '\n');  // an optional [module] column
+  }
+  return names;
+}
+
+// Local toolchain and the oldest (plain), 2 s each: a loop reading /dev/zero spends most of
+// its time in the kernel; those samples must show kernel frames, named as /proc/kallsyms
+// names them, on top of the Go frames that made the system call.
+TEST(RecordOracles, SyscallHeavyLoopShowsKernelFramesUnderGoFrames) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const auto names = kallsyms_names();
+  ASSERT_GT(names.size(), 1000u) << "/proc/kallsyms unreadable";
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    auto target = LiveProcess::start({f.path, "syscalls"});
+    ASSERT_TRUE(target) << target.error().message;
+    const std::string folded = temp_path("syscalls.folded"), profile = temp_path("syscalls.pb.gz");
+    ASSERT_EQ(record((*target)->pid(), {"-d", "2s", "-o", folded}).exit_code, 0);
+    long all = 0, kernel_under_go = 0;
+    std::set<std::string> kernel_frames;
+    for (const auto& [stack, n] : folded_stacks(folded)) {
+      all += n;
+      auto go = stack.find("main.readZero;");
+      if (go == std::string::npos) continue;
+      std::istringstream frames(stack.substr(go));
+      bool kernel = false;
+      for (std::string fr; std::getline(frames, fr, ';');)
+        if (fr.ends_with(" [k]")) {
+          kernel = true;
+          kernel_frames.insert(fr.substr(0, fr.size() - 4));
+        }
+      if (kernel) kernel_under_go += n;
+    }
+    std::string listed;
+    for (const auto& k : kernel_frames) listed += k + " ";
+    std::printf("%s: %ld of %ld samples in the kernel under main.readZero: %s\n",
+                f.label().c_str(), kernel_under_go, all, listed.c_str());
+    EXPECT_GT(kernel_under_go, all / 2) << listed;
+    for (const auto& k : kernel_frames) EXPECT_TRUE(names.count(k)) << k << " is not in /proc/kallsyms";
+    EXPECT_TRUE(kernel_frames.count("vfs_read") || kernel_frames.count("ksys_read")) << listed;
+    // The pprof profile has them too, as functions go tool pprof lists.
+    ASSERT_EQ(record((*target)->pid(), {"-d", "1s", "-o", profile}).exit_code, 0);
+    auto flat = flat_samples(profile);
+    long kernel_flat = 0;
+    for (const auto& [name, n] : flat)
+      if (names.count(name) && !name.starts_with("main.") && !name.starts_with("runtime."))
+        kernel_flat += n;
+    EXPECT_GT(kernel_flat, testing::total(flat) / 2);
+  }
+}
+
+// Every toolchain's cgo build, 2 s each: CPU burnt in a C function of the binary is named
+// after its ELF symbol (nm is the oracle that the name is the binary's).
+TEST(RecordOracles, CgoFramesAreNamedFromElfSymbols) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("cgo")) {
+    SCOPED_TRACE(f.label());
+    auto nm = run_command({"nm", f.path});
+    ASSERT_NE(nm.out.find(" T goscry_c_burn\n"), std::string::npos) << "nm has no goscry_c_burn";
+    auto target = LiveProcess::start({f.path, "cburn"});
+    ASSERT_TRUE(target) << target.error().message;
+    const std::string profile = temp_path("cburn.pb.gz");
+    auto rec = record((*target)->pid(), {"-d", "2s", "-o", profile});
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    std::string raw;
+    auto flat = flat_samples(profile, &raw);
+    EXPECT_GT(flat["goscry_c_burn"], testing::total(flat) * 8 / 10) << raw;
+  }
+}
+
+}  // namespace
+}  // namespace goscry

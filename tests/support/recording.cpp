@@ -1,0 +1,140 @@
+#include "tests/support/recording.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+
+namespace goscry::testing {
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string w; rest >> w;) fields.push_back(w);
+  // After "(comm)": state is field 3, utime 14 and stime 15 (proc(5)).
+  return (std::stod(fields.at(11)) + std::stod(fields.at(12))) / sysconf(_SC_CLK_TCK);
+}
+
+// Nanoseconds, where utime+stime only count clock ticks.
+double schedstat_seconds(pid_t pid) {
+  double sum = 0;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;  // a reaped target has no task directory: 0
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream f(e.path() / "schedstat");
+    double ns = 0;
+    if (f >> ns) sum += ns / 1e9;
+  }
+  return sum;
+}
+
+std::string temp_path(const std::string& suffix) {
+  return std::string(::testing::TempDir()) + "goscry-record-" + std::to_string(getpid()) + "-" +
+         suffix;
+}
+
+Recorded record(pid_t pid, const std::vector<std::string>& args, int hz) {
+  std::vector<std::string> argv = {goscry_binary(), "record", "--pid", std::to_string(pid),
+                                   "--hz", std::to_string(hz)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Recorded out;
+  auto goscry = LiveProcess::start(
+      argv, "goscry record: recording pid " + std::to_string(pid) + " at " + std::to_string(hz) + " Hz",
+      std::chrono::seconds(60));
+  if (!goscry) {
+    ADD_FAILURE() << goscry.error().message;
+    return out;
+  }
+  double before = cpu_seconds(pid), run_before = schedstat_seconds(pid);
+  // The window ends when goscry stops sampling, not when it has written the file.
+  auto stopped = (*goscry)->wait_for_line("goscry record: sampling stopped", std::chrono::seconds(120));
+  double after = cpu_seconds(pid), run_after = schedstat_seconds(pid);
+  EXPECT_TRUE(stopped) << stopped.error().message;
+  auto status = (*goscry)->wait_exit(std::chrono::seconds(120));
+  out.target_run = run_after - run_before;
+  out.output = (*goscry)->output();
+  if (!status) {
+    ADD_FAILURE() << status.error().message;
+    return out;
+  }
+  out.exit_code = *status;
+  out.target_cpu = after - before;
+  return out;
+}
+
+std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw) {
+  auto r = run_command({go_command(), "tool", "pprof", "-top", "-nodecount=1000",
+                        "-sample_index=samples", profile});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (raw) *raw = r.out + r.err;
+  std::map<std::string, long> flat;
+  bool table = false;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.find("flat%") != std::string::npos) {
+      table = true;
+      continue;
+    }
+    if (!table) continue;
+    std::istringstream in(line);
+    std::string n, p1, p2, c, p3, name;
+    if (!(in >> n >> p1 >> p2 >> c >> p3)) continue;
+    std::getline(in, name);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name.ends_with(" (inline)")) name.resize(name.size() - std::strlen(" (inline)"));
+    flat[name] += std::stol(n);
+  }
+  return flat;
+}
+
+long total(const std::map<std::string, long>& flat) {
+  long t = 0;
+  for (const auto& [k, v] : flat) t += v;
+  return t;
+}
+
+// -raw prints "Samples:", a header line, then per sample "  COUNT  VALUE: LOC LOC ..."
+// optionally followed by one indented line of labels "key:[value] key:[value]".
+std::vector<RawSample> raw_samples(const std::string& profile, std::string* raw) {
+  auto r = run_command({go_command(), "tool", "pprof", "-raw", profile});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (raw) *raw = r.out + r.err;
+  std::vector<RawSample> out;
+  bool in_samples = false;
+  for (const auto& line : split_lines(r.out)) {
+    if (line == "Samples:") {
+      in_samples = true;
+      continue;
+    }
+    if (!in_samples) continue;
+    if (line == "Locations" || line.starts_with("Locations")) break;
+    if (line.find("samples/count") != std::string::npos) continue;
+    if (line.find("]") != std::string::npos && line.find(":[") != std::string::npos) {
+      if (out.empty()) continue;
+      for (std::size_t at = 0;;) {
+        auto open = line.find(":[", at);
+        if (open == std::string::npos) break;
+        auto start = line.rfind(' ', open);
+        start = start == std::string::npos ? 0 : start + 1;
+        auto close = line.find(']', open);
+        out.back().labels[line.substr(start, open - start)] = line.substr(open + 2, close - open - 2);
+        at = close + 1;
+      }
+      continue;
+    }
+    std::istringstream in(line);
+    long count = 0;
+    if (in >> count) out.push_back({count, {}});
+  }
+  return out;
+}
+
+}  // namespace goscry::testing
