@@ -74,7 +74,9 @@ void check_agent_on_churn(const Fixture& f) {
 
   const auto config = temp_file("agent.yml");
   std::ofstream(config) << "scan_interval: 100ms\ngrace_period: 30s\n";
-  AgentProcess agent({"--pid", pid, "--config", config.string()});
+  // --profile-hz 0: CPU profiling holds perf events of its own; this test counts the
+  // probes' (agent_profile_test covers profiling).
+  AgentProcess agent({"--pid", pid, "--config", config.string(), "--profile-hz", "0"});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   // Attached (the series appear) before the fixture moves: every pause from now on counts.
   const std::string series = "goscry_goroutines{pid=\"" + pid + "\"";
@@ -163,7 +165,8 @@ TEST(AgentBpf, WithoutBpfCapabilitiesTargetsKeepTheirProcFigures) {
   ASSERT_TRUE(poll_until([&] {
     return std::filesystem::read_symlink("/proc/" + pid + "/exe").string() == hello_fixture();
   }, 10s));
-  AgentProcess agent({"--pid", pid}, true,
+  // --profile-hz 0: without capabilities CPU profiling fails too (a second attach error).
+  AgentProcess agent({"--pid", pid, "--profile-hz", "0"}, true,
                      {"setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--"});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   ASSERT_TRUE(poll_until([&] {
@@ -210,12 +213,16 @@ TEST(AgentBpf, GoroutineRoutesAndLeaksOfALeakingFixture) {
   auto fixture = LiveProcess::start({path, "-rate", "4", "recv"});
   ASSERT_TRUE(fixture) << fixture.error().message;
   const std::string pid = std::to_string((*fixture)->pid());
-  AgentProcess agent({"--pid", pid});
+  AgentProcess agent({"--pid", pid, "--profile-hz", "0"});
   ASSERT_TRUE(agent.wait_listening()) << agent.log();
   ASSERT_TRUE(poll_until([&] { return leaks_of(agent, pid).is_object(); })) << agent.log();
+  // The fixture leaks its first goroutine a tick (250 ms) after it starts: wait for one.
+  const std::string base = "/debug/pprof/goroutine?pid=" + pid;
+  ASSERT_TRUE(poll_until([&] {
+    return http_get(agent.url(base + "&debug=1")).body.find("main.leakRecv") != std::string::npos;
+  })) << agent.log();
 
   // debug=0: a gzipped profile.proto that go tool pprof reads, holding the leaked stacks.
-  const std::string base = "/debug/pprof/goroutine?pid=" + pid;
   const auto pb = temp_file("goroutine.pb.gz");
   {
     auto r = http_get(agent.url(base + "&debug=0"));
