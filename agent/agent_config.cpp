@@ -1,5 +1,6 @@
 #include "agent/agent_config.h"
 #include "agent/profiling_config.h"
+#include "agent/yaml_value.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -16,17 +17,8 @@ const std::set<std::string> kKeys = {"targets",     "all",          "listen",
                                      "log_format", "profile_hz",  "pyroscope_url",
                                      "pyroscope_interval", "pyroscope_labels"};
 
-template <typename T>
-Result<T> scalar(const YAML::Node& n, const std::string& key) {
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    return fail(key + ": not a valid value");
-  }
-}
-
 Result<size_t> positive(const YAML::Node& n, const std::string& key, size_t max) {
-  auto v = scalar<long long>(n, key);
+  auto v = yaml_value<long long>(n, key);
   if (!v) return std::unexpected(v.error());
   if (*v < 1 || size_t(*v) > max)
     return fail(key + ": must be between 1 and " + std::to_string(max));
@@ -43,11 +35,11 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
       c.targets.push_back(pid_t(*pid));
     }
   } else if (key == "all") {
-    auto b = scalar<bool>(v, key);
+    auto b = yaml_value<bool>(v, key);
     if (!b) return std::unexpected(b.error());
     c.all = *b;
   } else if (key == "listen" || key == "web_config_file") {
-    auto s = scalar<std::string>(v, key);
+    auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     (key == "listen" ? c.listen : c.web_config_file) = *s;
   } else if (key == "max_targets" || key == "site_cap") {
@@ -55,19 +47,19 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     if (!n) return std::unexpected(n.error());
     (key == "max_targets" ? c.max_targets : c.site_cap) = *n;
   } else if (key == "grace_period" || key == "scan_interval") {
-    auto s = scalar<std::string>(v, key);
+    auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto d = parse_duration(*s);
     if (!d) return fail(key + ": " + d.error().message);
     (key == "grace_period" ? c.grace_period : c.scan_interval) = *d;
   } else if (key == "log_level") {
-    auto s = scalar<std::string>(v, key);
+    auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto l = log::parse_level(*s);
     if (!l) return fail(key + ": " + l.error().message);
     c.log_level = *l;
   } else if (key == "log_format") {
-    auto s = scalar<std::string>(v, key);
+    auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto f = log::parse_format(*s);
     if (!f) return fail(key + ": " + f.error().message);

@@ -2,17 +2,10 @@
 
 #include <regex>
 
+#include "agent/yaml_value.h"
+
 namespace goscry {
 namespace {
-
-template <typename T>
-Result<T> scalar(const YAML::Node& n, const std::string& key) {
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    return fail(key + ": not a valid value");
-  }
-}
 
 // Pyroscope takes Prometheus label names; values end at ',' or '}' in its `name` syntax.
 Result<void> check_label(const std::string& name, const std::string& value) {
@@ -33,18 +26,18 @@ Result<void> check_profile_hz(int hz) {
 
 Result<void> apply_profiling_key(AgentConfig& c, const std::string& key, const YAML::Node& v) {
   if (key == "profile_hz") {
-    auto hz = scalar<int>(v, key);
+    auto hz = yaml_value<int>(v, key);
     if (!hz) return std::unexpected(hz.error());
     if (auto r = check_profile_hz(*hz); !r) return fail(key + ": " + r.error().message);
     c.profile_hz = *hz;
   } else if (key == "pyroscope_url") {
-    auto url = scalar<std::string>(v, key);
+    auto url = yaml_value<std::string>(v, key);
     if (!url) return std::unexpected(url.error());
     if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://"))
       return fail(key + ": must start with http:// or https://");
     c.pyroscope_url = *url;
   } else if (key == "pyroscope_interval") {
-    auto s = scalar<std::string>(v, key);
+    auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto d = parse_duration(*s);
     if (!d) return fail(key + ": " + d.error().message);
@@ -54,8 +47,8 @@ Result<void> apply_profiling_key(AgentConfig& c, const std::string& key, const Y
     if (!v.IsMap()) return fail(key + ": must be a mapping of label names to values");
     c.pyroscope_labels.clear();
     for (const auto& kv : v) {
-      auto name = scalar<std::string>(kv.first, key);
-      auto value = scalar<std::string>(kv.second, key);
+      auto name = yaml_value<std::string>(kv.first, key);
+      auto value = yaml_value<std::string>(kv.second, key);
       if (!name || !value) return fail(key + ": names and values must be strings");
       if (auto r = check_label(*name, *value); !r) return r;
       c.pyroscope_labels[*name] = *value;

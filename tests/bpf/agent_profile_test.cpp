@@ -8,21 +8,21 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "agent/bpf_loader.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/processes.h"
+#include "tests/support/recording.h"
 
 namespace goscry::testing {
 namespace {
@@ -69,31 +69,17 @@ struct Top {
   std::string text;  // what pprof printed
 };
 
-// `go tool pprof -top` of a profile: the flat samples per function, in pprof's order.
+// `go tool pprof -top` of a profile: the flat samples per function, highest first.
 Top pprof_top(const std::string& profile_bytes, const std::string& name) {
   const std::string path = temp_file(name, profile_bytes);
-  auto r = run_command(
-      {go_command(), "tool", "pprof", "-top", "-nodecount=1000", "-sample_index=samples", path});
-  std::filesystem::remove(path);
   Top top;
-  top.text = r.out + r.err;
-  EXPECT_EQ(r.exit_code, 0) << top.text;
-  bool table = false;
-  for (const auto& line : split_lines(r.out)) {
-    if (line.find("flat%") != std::string::npos) {
-      table = true;
-      continue;
-    }
-    if (!table) continue;
-    std::istringstream in(line);
-    std::string n, p1, p2, c, p3, fn;
-    if (!(in >> n >> p1 >> p2 >> c >> p3)) continue;
-    std::getline(in, fn);
-    fn.erase(0, fn.find_first_not_of(' '));
-    if (fn.ends_with(" (inline)")) fn.resize(fn.size() - std::strlen(" (inline)"));
-    top.flat.push_back({fn, std::stol(n)});
-    top.total += std::stol(n);
+  for (const auto& [fn, n] : flat_samples(path, &top.text)) {
+    top.flat.push_back({fn, n});
+    top.total += n;
   }
+  std::filesystem::remove(path);
+  std::stable_sort(top.flat.begin(), top.flat.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
   return top;
 }
 
