@@ -29,6 +29,12 @@ TargetSettings target_settings(const AgentConfig& c) {
   return TargetSettings{c.targets, c.all, c.max_targets, c.grace_period};
 }
 
+// No file: plain HTTP without auth.
+Result<WebConfig> load_web_config_of(const AgentConfig& c) {
+  if (c.web_config_file.empty()) return WebConfig{};
+  return load_web_config(c.web_config_file);
+}
+
 void apply_logging(const AgentConfig& c) {
   log::set_level(c.log_level);
   log::set_format(c.log_format);
@@ -48,8 +54,10 @@ int signal_fd() {
 
 class Daemon {
  public:
-  Daemon(const ConfigFlags& flags, AgentConfig config, const DaemonHooks& hooks)
+  Daemon(const ConfigFlags& flags, AgentConfig config, HttpServer& server,
+         const DaemonHooks& hooks)
       : flags_(flags),
+        server_(server),
         config_(std::move(config)),
         reload_ok_(registry_
                        .gauge("goscry_config_last_reload_successful",
@@ -77,7 +85,8 @@ class Daemon {
     if (on_config_) on_config_(config_);
   }
 
-  void add_routes(HttpServer& server) {
+  void add_routes() {
+    HttpServer& server = server_;
     server.get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       std::string body;
       registry_.render(body);
@@ -125,20 +134,20 @@ class Daemon {
     return s;
   }
 
-  // All or nothing: the new config is parsed and checked completely before any of it is
-  // applied, so a bad file leaves the running config untouched.
+  // All or nothing: the new config and web config are parsed and checked completely
+  // before any of it is applied, so a bad file leaves the running config untouched.
   void reload() {
-    auto next = load_agent_config(flags_);
-    if (!next) {
+    auto failed = [this](const std::string& why) {
       reload_ok_.set(0);
-      log::error("config reload failed; keeping the running config",
-                 {{"error", next.error().message}});
-      return;
-    }
-    if (next->listen != config_.listen || next->web_config_file != config_.web_config_file)
-      log::warn("listen and web_config_file take effect only at restart");
+      log::error("config reload failed; keeping the running config", {{"error", why}});
+    };
+    auto next = load_agent_config(flags_);
+    if (!next) return failed(next.error().message);
+    auto web = load_web_config_of(*next);
+    if (!web) return failed(web.error().message);
+    if (auto r = server_.reload(*web); !r) return failed(r.error().message);
+    if (next->listen != config_.listen) log::warn("listen takes effect only at restart");
     next->listen = config_.listen;
-    next->web_config_file = config_.web_config_file;
     config_ = *next;
     apply_logging(config_);
     metrics_.set_site_cap(config_.site_cap);
@@ -153,6 +162,7 @@ class Daemon {
   }
 
   ConfigFlags flags_;
+  HttpServer& server_;
   AgentConfig config_;
   prometheus::Registry registry_;
   prometheus::Gauge& reload_ok_;
@@ -176,23 +186,19 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     return 2;
   }
   apply_logging(*config);
-  WebConfig web;
-  if (!config->web_config_file.empty()) {
-    auto w = load_web_config(config->web_config_file);
-    if (!w) {
-      log::error("bad web config: " + w.error().message);
-      return 2;
-    }
-    web = *w;
+  auto web = load_web_config_of(*config);
+  if (!web) {
+    log::error("bad web config: " + web.error().message);
+    return 2;
   }
-  auto server = HttpServer::create(web);
+  auto server = HttpServer::create(*web);
   if (!server) {
     log::error(server.error().message);
     return 2;
   }
   auto listen = parse_listen_address(config->listen);
-  Daemon daemon(flags, *config, hooks);
-  daemon.add_routes(**server);
+  Daemon daemon(flags, *config, **server, hooks);
+  daemon.add_routes();
   if (hooks.add_routes) hooks.add_routes(**server);
   auto bound = (*server)->bind(listen->first, listen->second);
   if (!bound) {
@@ -206,7 +212,7 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   std::fflush(stdout);
   log::info("listening", {{"address", *bound},
                           {"tls", (*server)->tls() ? "true" : "false"},
-                          {"basic_auth", web.basic_auth_users.empty() ? "false" : "true"}});
+                          {"basic_auth", web->basic_auth_users.empty() ? "false" : "true"}});
   if (config->targets.empty() && !config->all)
     log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
   daemon.loop(sfd);

@@ -3,29 +3,45 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "agent/log.h"
+#include "agent/tls_credentials.h"
 
 namespace goscry {
+
+struct HttpServer::Tls {
+  int min_version;
+  std::mutex mu;
+  std::shared_ptr<const TlsCredentials> credentials;
+
+  std::shared_ptr<const TlsCredentials> current() {
+    std::lock_guard lock(mu);
+    return credentials;
+  }
+};
+
 namespace {
 
 // Request threads: scrapers keep connections alive and each holds a thread while it does,
 // so there must be more than the handful of scrapers (and browsers) an agent serves.
 constexpr size_t kThreads = 32;
 
-std::unique_ptr<httplib::Server> make_tls_server(const TlsSettings& tls) {
-  auto server = std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
+// OpenSSL calls this in every handshake, after the ClientHello and before it picks a
+// cipher: the connection gets the pair current at that moment.
+int use_current_credentials(SSL* ssl, void* tls) {
+  return static_cast<HttpServer::Tls*>(tls)->current()->use_on(ssl) ? 1 : 0;
+}
+
+std::unique_ptr<httplib::Server> make_tls_server(HttpServer::Tls& tls) {
+  return std::make_unique<httplib::SSLServer>([&tls](SSL_CTX& ctx) {
     // Everything below TLS 1.2 is refused by the server itself, whatever the client offers.
     SSL_CTX_set_min_proto_version(&ctx, tls.min_version);
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                   SSL_OP_CIPHER_SERVER_PREFERENCE);
-    return SSL_CTX_use_certificate_chain_file(&ctx, tls.cert_file.c_str()) == 1 &&
-           SSL_CTX_use_PrivateKey_file(&ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) == 1 &&
-           SSL_CTX_check_private_key(&ctx) == 1;
+    SSL_CTX_set_cert_cb(&ctx, use_current_credentials, &tls);
+    return true;
   });
-  return server;
 }
 
 // Debian's cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled
@@ -50,9 +66,11 @@ void widen_backlog(int port) {
 
 }  // namespace
 
-HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
+HttpServer::HttpServer(std::shared_ptr<Tls> tls, std::unique_ptr<httplib::Server> server,
                        std::map<std::string, std::string> users)
-    : server_(std::move(server)), tls_(tls), auth_(std::make_unique<BasicAuth>(std::move(users))) {
+    : tls_(std::move(tls)),
+      server_(std::move(server)),
+      auth_(std::make_shared<BasicAuth>(std::move(users))) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   server_->set_keep_alive_timeout(5);
   // cpp-httplib closes a kept-alive connection after 5 requests by default: scrapers would
@@ -63,7 +81,8 @@ HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
   server_->set_payload_max_length(64 * 1024);  // only GETs: nothing big comes in
   // Basic auth guards every route, including those added later.
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!auth_->enabled() || auth_->allows(req.get_header_value("Authorization")))
+    auto auth = this->auth();
+    if (!auth->enabled() || auth->allows(req.get_header_value("Authorization")))
       return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Basic realm=\"goscry\", charset=\"UTF-8\"");
@@ -88,17 +107,39 @@ HttpServer::HttpServer(std::unique_ptr<httplib::Server> server, bool tls,
 HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const WebConfig& web) {
+  std::shared_ptr<Tls> tls;
   std::unique_ptr<httplib::Server> server;
   if (web.tls) {
-    server = make_tls_server(*web.tls);
-    if (!server->is_valid())
-      return fail("TLS: cannot use cert_file " + web.tls->cert_file + " with key_file " +
-                  web.tls->key_file);
+    tls = std::make_shared<Tls>();
+    tls->min_version = web.tls->min_version;
+    tls->credentials = web.tls->credentials;
+    server = make_tls_server(*tls);
+    if (!server->is_valid()) return fail("TLS: cannot create the server's TLS context");
   } else {
     server = std::make_unique<httplib::Server>();
   }
   return std::unique_ptr<HttpServer>(
-      new HttpServer(std::move(server), web.tls.has_value(), web.basic_auth_users));
+      new HttpServer(std::move(tls), std::move(server), web.basic_auth_users));
+}
+
+Result<void> HttpServer::reload(const WebConfig& web) {
+  if (web.tls.has_value() != tls())
+    return fail(std::string("turning TLS ") + (tls() ? "off" : "on") + " needs a restart");
+  if (tls_ && web.tls->min_version != tls_->min_version)
+    return fail("changing tls_server_config.min_version needs a restart");
+  if (tls_) {
+    std::lock_guard lock(tls_->mu);
+    tls_->credentials = web.tls->credentials;
+  }
+  auto auth = std::make_shared<BasicAuth>(web.basic_auth_users);
+  std::lock_guard lock(auth_mu_);
+  auth_ = std::move(auth);
+  return {};
+}
+
+std::shared_ptr<BasicAuth> HttpServer::auth() const {
+  std::lock_guard lock(auth_mu_);
+  return auth_;
 }
 
 void HttpServer::get(const std::string& pattern, Handler handler) {

@@ -1,6 +1,5 @@
 #include "agent/web_config.h"
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
@@ -10,33 +9,10 @@
 #include <sstream>
 
 #include "agent/basic_auth.h"
+#include "agent/tls_credentials.h"
 
 namespace goscry {
 namespace {
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-// Loads the pair the way the server will, so a bad pair stops the agent at start instead of
-// failing every handshake later.
-Result<void> check_tls_pair(const TlsSettings& t) {
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
-                                                        SSL_CTX_free);
-  if (!ctx) return fail("cannot create a TLS context: " + openssl_error());
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), t.cert_file.c_str()) != 1)
-    return fail("cert_file " + t.cert_file + ": cannot load certificate: " + openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), t.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-    return fail("key_file " + t.key_file + ": cannot load private key: " + openssl_error());
-  if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    return fail("key_file " + t.key_file + " does not match cert_file " + t.cert_file);
-  return {};
-}
 
 Result<std::string> string_of(const YAML::Node& n, const std::string& key) {
   if (!n.IsScalar()) return fail(key + " must be a string");
@@ -70,7 +46,11 @@ Result<TlsSettings> parse_tls(const YAML::Node& n, const std::filesystem::path& 
     return fail("tls_server_config needs both cert_file and key_file");
   for (std::string* f : {&t.cert_file, &t.key_file})
     if (std::filesystem::path(*f).is_relative()) *f = (base / *f).string();
-  if (auto r = check_tls_pair(t); !r) return std::unexpected(r.error());
+  // Loaded here, the way the server will use them, so a bad pair stops the agent at start
+  // (or fails a reload) instead of failing every handshake later.
+  auto credentials = TlsCredentials::load(t.cert_file, t.key_file);
+  if (!credentials) return std::unexpected(credentials.error());
+  t.credentials = *credentials;
   return t;
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,10 +22,13 @@
 
 namespace goscry {
 
+class TlsCredentials;  // agent/tls_credentials.h
+
 struct TlsSettings {
   std::string cert_file;
   std::string key_file;
   int min_version = 0x0303;  // TLS1_2_VERSION
+  std::shared_ptr<const TlsCredentials> credentials;  // the pair, loaded and checked
 };
 
 struct WebConfig {

@@ -34,20 +34,30 @@ bool port_accepts(int port) {
   return ok;
 }
 
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 class AgentWebConfig : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("goscry-web-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                          "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
-                          "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout",
-                          path("key.pem"), "-out", path("cert.pem")});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    make_certificate("cert.pem", "key.pem");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // A self-signed certificate for 127.0.0.1 and its key, as cert/key files in dir_.
+  void make_certificate(const std::string& cert, const std::string& key) const {
+    auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                          "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
+                          "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout",
+                          path(key), "-out", path(cert)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
   std::string write(const std::string& name, const std::string& text) const {
     std::ofstream(dir_ / name) << text;
     return path(name);
@@ -136,6 +146,57 @@ TEST_F(AgentWebConfig, MinVersionTls13RefusesTls12) {
   EXPECT_NE(old.error.find("alert protocol version"), std::string::npos) << old.error;
   auto ok = http_get(agent.url("/healthz", true), {"--cacert", path("cert.pem"), "--tlsv1.3"});
   EXPECT_EQ(ok.status, 200) << ok.error;
+}
+
+// SIGHUP re-reads the web config and the files it names, as the exporters' toolkit does:
+// users change from the next request and a renewed certificate (new files at the same
+// paths, the way cert-manager rotates them) from the next handshake; a broken file or a
+// change that needs a new listener keeps everything as it was and says why.
+TEST_F(AgentWebConfig, SighupAppliesNewUsersAndARenewedCertificate) {
+  std::string file = good_config();
+  AgentProcess agent({"--no-bpf", "--web.config.file", file});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  const std::string old_ca = write("old-ca.pem", "");
+  std::filesystem::copy_file(path("cert.pem"), old_ca,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto reload = [&](const std::string& marker) {
+    auto before = count_of(agent.log(), marker);
+    agent.signal(SIGHUP);
+    return poll_until([&] { return count_of(agent.log(), marker) > before; }, 10s);
+  };
+  auto as = [&](const std::string& ca, const std::string& user) {
+    return http_get(agent.url("/metrics", true),
+                    {"--cacert", ca, "-u", user + ":" + kPassword});
+  };
+
+  // New files at the same paths, and carol instead of alice and bob.
+  make_certificate("cert.new", "key.new");
+  std::filesystem::rename(path("cert.new"), path("cert.pem"));
+  std::filesystem::rename(path("key.new"), path("key.pem"));
+  write("web.yml", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n" +
+                       std::string("basic_auth_users:\n  carol: ") + kHash2a + "\n");
+  EXPECT_EQ(as(path("cert.pem"), "alice").status, 0) << "the new certificate before the reload";
+  ASSERT_TRUE(reload("config reloaded")) << agent.log();
+  auto carol = as(path("cert.pem"), "carol");
+  EXPECT_EQ(carol.status, 200) << carol.error;
+  EXPECT_NE(carol.body.find("goscry_config_last_reload_successful 1"), std::string::npos);
+  EXPECT_EQ(as(path("cert.pem"), "alice").status, 401);
+  auto old = as(old_ca, "carol");
+  EXPECT_EQ(old.status, 0) << "the old certificate is still served";
+  EXPECT_NE(old.error.find("certificate"), std::string::npos) << old.error;
+
+  // A broken file, then TLS switched off: both refused, carol and the new certificate stay.
+  for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+           {"basic_auth_users:\n  carol: secret\n", "basic_auth_users.carol is not a bcrypt hash"},
+           {std::string("basic_auth_users:\n  carol: ") + kHash2a + "\n",
+            "turning TLS off needs a restart"}}) {
+    write("web.yml", text);
+    ASSERT_TRUE(reload("config reload failed")) << agent.log();
+    EXPECT_NE(agent.log().find(why), std::string::npos) << agent.log();
+    auto still = as(path("cert.pem"), "carol");
+    EXPECT_EQ(still.status, 200) << text << still.error;
+    EXPECT_NE(still.body.find("goscry_config_last_reload_successful 0"), std::string::npos);
+  }
 }
 
 TEST_F(AgentWebConfig, MalformedConfigsRefuseToStartWithOneClearSentence) {
