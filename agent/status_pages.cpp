@@ -41,6 +41,9 @@ nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets) {
     j["pid"] = t.info.pid;
     j["exe"] = t.info.exe;
     j["go_version"] = t.info.go_version;
+    j["container_id"] = t.info.container_id;
+    j["pod"] = t.info.pod;
+    j["namespace"] = t.info.kube_namespace;
     j["alive"] = !t.exited_seconds_ago.has_value();
     if (t.exited_seconds_ago) j["exited_ns_ago"] = to_ns(*t.exited_seconds_ago);
     // Figures no source measured are left out, never written as 0.
