@@ -123,6 +123,9 @@ TEST(AgentContainer, LabelsAContainerisedTargetWithItsContainerPodAndNamespace) 
     EXPECT_EQ(t["namespace"], ns);
   }
   EXPECT_TRUE(seen) << targets.dump();
+  const std::string index = http_get(agent.url("/")).body;
+  EXPECT_NE(index.find("<td>" + ns + "/" + pod + "</td>"), std::string::npos) << index;
+  EXPECT_NE(index.find("<td>host</td>"), std::string::npos) << index;
   // One settings entry per target the probes watch: the map count's own oracle.
   EXPECT_TRUE(poll_until([&] {
     return http_get(agent.url("/metrics"))
