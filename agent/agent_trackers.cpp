@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "agent/bpf_map_metrics.h"
 #include "agent/bpf_source.h"
 #include "agent/goroutine_routes.h"
 #include "agent/leak_source.h"
@@ -21,7 +22,11 @@ int run_agent(const ConfigFlags& flags, const TrackerOptions& options, DaemonHoo
                              "Events and counts the BPF probes lost (ring buffer full, failed "
                              "reads of the target's memory, full maps), all targets.")
                        .with({});
-      r.add_collector([&lost, b] { lost.set(double(b->events_lost())); });
+      auto maps = std::make_shared<BpfMapMetrics>(r);
+      r.add_collector([&lost, maps, b] {
+        lost.set(double(b->events_lost()));
+        maps->publish("runtime", b->map_occupancy());
+      });
     });
   }
   if (options.leaks) {

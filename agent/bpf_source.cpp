@@ -11,6 +11,7 @@ namespace {
 
 constexpr auto kPollPeriod = std::chrono::milliseconds(200);
 constexpr int kPollsPerSiteRead = 5;  // the per-site counters: once a second
+constexpr int kPollsPerMapCount = 50;  // the maps' entries: every 10 s
 
 // The phase of a stop-the-world pause, by the reason the probes read (1.19-1.20's
 // m.preemptoff is mapped onto the 1.21+ numbering in BPF).
@@ -146,7 +147,24 @@ void BpfTargetSource::run() {
       if (stop_cv_.wait_for(lock, kPollPeriod, [this] { return stop_; })) return;
     }
     poll_once(n % kPollsPerSiteRead == 0);
+    if (n % kPollsPerMapCount == 0) count_map_entries();
   }
+}
+
+void BpfTargetSource::count_map_entries() {
+  std::vector<MapOccupancy> counted;
+  {
+    std::lock_guard lock(loader_mu_);
+    if (!loader_) return;
+    counted = loader_->map_occupancy();
+  }
+  std::lock_guard figures(figures_mu_);
+  occupancy_ = std::move(counted);
+}
+
+std::vector<MapOccupancy> BpfTargetSource::map_occupancy() const {
+  std::lock_guard lock(figures_mu_);
+  return occupancy_;
 }
 
 void BpfTargetSource::on_event(const goscry_event& e) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "agent/leak_detector.h"
 #include "agent/target_source.h"
@@ -51,6 +52,9 @@ class BpfTargetSource : public TargetSource {
   std::uint64_t events_lost() const { return lost_.load(std::memory_order_relaxed); }
   // "on (N probes)" or "off: <why>", for the leaks report.
   std::string status(pid_t pid) const;
+  // How full the loader's maps were at the last count (every 10 s, by the poll thread:
+  // a count walks every key, too much for every scrape); empty before the first.
+  std::vector<MapOccupancy> map_occupancy() const;
   // Sites exported per target before the rest is summed into one "other" entry (the agent
   // keeps only its top site_cap of them anyway): bounds what a poll copies.
   static constexpr std::size_t kMaxSitesPerTarget = 500;
@@ -71,6 +75,7 @@ class BpfTargetSource : public TargetSource {
 
   void run();
   void poll_once(bool read_sites);
+  void count_map_entries();
   void on_event(const goscry_event& e);
   Published publish(const Target& t) const;
 
@@ -83,6 +88,7 @@ class BpfTargetSource : public TargetSource {
 
   mutable std::mutex figures_mu_;
   std::map<pid_t, Published> published_;
+  std::vector<MapOccupancy> occupancy_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

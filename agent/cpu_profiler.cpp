@@ -91,6 +91,7 @@ void CpuProfiler::run() {
     cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
     if (stopping_) break;
     drain_locked();
+    count_map_entries_locked();
     symbolize_outside(lock);
     if (stopping_) break;
     const auto now = SteadyClock::now();
@@ -251,6 +252,8 @@ void CpuProfiler::configure(const AgentConfig& config) {
     if (auto c = sampler_->counters())
       for (std::size_t i = 0; i < c->size(); ++i) closed_counters_[i] += (*c)[i];
     sampler_.reset();
+    occupancy_.clear();
+    next_map_count_ = {};  // the next sampler's maps are counted at its first drain
   }
   hz_ = config.profile_hz;
   if (!targets_.empty()) ensure_sampler_locked();
@@ -346,7 +349,44 @@ void CpuProfiler::register_metrics(prometheus::Registry& registry) {
       {"reason"});
   pushes_ = &registry.counter("goscry_profile_pushes_total",
                               "CPU profiles pushed to pyroscope_url, by result.", {"result"});
-  registry.add_collector([this] { publish_counters(); });
+  map_metrics_ = std::make_unique<BpfMapMetrics>(registry);
+  // The binaries symbolized for profiles, shared by every target (one entry per build-id):
+  // the hits show targets sharing a binary, the binaries what the cache holds now.
+  auto counter = [&](const char* name, const char* help) {
+    return &registry.counter(name, help).with({});
+  };
+  cache_counters_ = CacheCounters{
+      counter("goscry_symbolizer_cache_hits_total",
+              "Lookups of a binary the symbolizer had already indexed (any target)."),
+      counter("goscry_symbolizer_cache_misses_total",
+              "Binaries the symbolizer opened and indexed because no target had them cached."),
+      counter("goscry_symbolizer_cache_evictions_total",
+              "Indexed binaries dropped from the symbolizer cache, least recently used first."),
+      counter("goscry_symbolizer_cache_errors_total",
+              "Binaries the symbolizer could not open or index."),
+      &registry
+           .gauge("goscry_symbolizer_cache_binaries", "Indexed binaries in the symbolizer cache.")
+           .with({})};
+  registry.add_collector([this] {
+    publish_counters();
+    publish_cache_stats();
+  });
+}
+
+void CpuProfiler::publish_cache_stats() {
+  const BinaryCacheStats s = module_cache_->stats();  // the cache's own lock, not mu_
+  cache_counters_->hits->set(double(s.hits));
+  cache_counters_->misses->set(double(s.misses));
+  cache_counters_->evictions->set(double(s.evictions));
+  cache_counters_->errors->set(double(s.errors));
+  cache_counters_->binaries->set(double(s.entries));
+}
+
+void CpuProfiler::count_map_entries_locked() {
+  const auto now = SteadyClock::now();
+  if (!sampler_ || now < next_map_count_) return;
+  next_map_count_ = now + std::chrono::seconds(10);
+  occupancy_ = sampler_->map_occupancy();
 }
 
 void CpuProfiler::publish_counters() {
@@ -355,6 +395,7 @@ void CpuProfiler::publish_counters() {
   if (sampler_)
     if (auto now = sampler_->counters())
       for (std::size_t i = 0; i < c.size(); ++i) c[i] += (*now)[i];
+  if (map_metrics_) map_metrics_->publish("cpu", occupancy_);
   samples_total_->set(static_cast<double>(c[GOSCRY_CPU_SAMPLES]));
   samples_lost_->set(static_cast<double>(c[GOSCRY_CPU_COUNTS_FULL]));
   stacks_lost_->with({"collision"})

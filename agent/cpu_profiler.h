@@ -20,11 +20,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/agent_config.h"
+#include "agent/bpf_map_metrics.h"
 #include "agent/daemon.h"
 #include "agent/pyroscope_push.h"
 #include "agent/target_source.h"
@@ -90,6 +92,8 @@ class CpuProfiler : public TargetSource {
   Result<std::string> build_locked(Target& t, const Window& w, std::int64_t start_ns,
                                    std::int64_t end_ns);
   void publish_counters();
+  void publish_cache_stats();
+  void count_map_entries_locked();
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -113,6 +117,16 @@ class CpuProfiler : public TargetSource {
   prometheus::Counter* samples_lost_ = nullptr;
   prometheus::CounterFamily* stacks_lost_ = nullptr;
   prometheus::CounterFamily* pushes_ = nullptr;
+  // The sampler's maps at the last count (every 10 s by the drain thread), and where to
+  // publish them.
+  std::vector<MapOccupancy> occupancy_;
+  std::chrono::steady_clock::time_point next_map_count_{};
+  std::unique_ptr<BpfMapMetrics> map_metrics_;
+  struct CacheCounters {
+    prometheus::Counter *hits, *misses, *evictions, *errors;
+    prometheus::Gauge* binaries;
+  };
+  std::optional<CacheCounters> cache_counters_;
   std::thread thread_;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "agent/container_identity.h"
 #include "agent/go_version.h"
 #include "symbolizer/proc_file.h"
 
@@ -72,9 +73,11 @@ Result<TargetInfo> identify_target(pid_t pid) {
   // namespaces (containers) and for deleted binaries.
   auto version = go_version_of_file(proc_path(pid, "exe"));
   if (!version) return fail(who + ": " + version.error().message);
+  ContainerIdentity where = read_container_identity(pid);
   // The process may have exited and its pid been reused while we read: check again.
   if (process_start_ticks(pid) != ticks) return fail(who + ": no such process");
-  return TargetInfo{pid, *ticks, *exe, *version};
+  return TargetInfo{pid,       *ticks,   *exe, *version, std::move(where.container_id),
+                    std::move(where.pod), std::move(where.kube_namespace)};
 }
 
 std::vector<pid_t> list_pids() {

@@ -41,6 +41,9 @@ nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets) {
     j["pid"] = t.info.pid;
     j["exe"] = t.info.exe;
     j["go_version"] = t.info.go_version;
+    j["container_id"] = t.info.container_id;
+    j["pod"] = t.info.pod;
+    j["namespace"] = t.info.kube_namespace;
     j["alive"] = !t.exited_seconds_ago.has_value();
     if (t.exited_seconds_ago) j["exited_ns_ago"] = to_ns(*t.exited_seconds_ago);
     // Figures no source measured are left out, never written as 0.
@@ -61,6 +64,17 @@ nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets) {
   return report;
 }
 
+namespace {
+
+// "namespace/pod", a container's short id (docker's 12 digits), or "host".
+std::string where_it_runs(const TargetInfo& t) {
+  if (!t.pod.empty()) return t.kube_namespace.empty() ? t.pod : t.kube_namespace + "/" + t.pod;
+  if (!t.container_id.empty()) return t.container_id.substr(0, 12);
+  return "host";
+}
+
+}  // namespace
+
 std::string index_html(const std::vector<TargetView>& targets,
                        const std::vector<PageLinks>& links) {
   std::string h =
@@ -72,14 +86,16 @@ std::string index_html(const std::vector<TargetView>& targets,
     h += "<a href=\"" + markup_escape(l.path) + "\">" + markup_escape(l.path) + "</a> " +
          markup_escape(l.what) + "<br>\n";
   h += "</p>\n<h2>Targets (" + std::to_string(targets.size()) + ")</h2>\n";
-  h += "<table><tr><th>pid</th><th>executable</th><th>Go</th><th>live goroutines</th>"
+  h += "<table><tr><th>pid</th><th>executable</th><th>Go</th><th>runs in</th>"
+       "<th>live goroutines</th>"
        "<th>GC pauses</th><th>state</th></tr>\n";
   for (const auto& t : targets) {
     const auto& f = t.figures;
     auto pauses = summarize(f);
     h += t.exited_seconds_ago ? "<tr class=\"gone\">" : "<tr>";
     h += "<td>" + std::to_string(t.info.pid) + "</td><td>" + markup_escape(t.info.exe) +
-         "</td><td>" + markup_escape(t.info.go_version) + "</td><td>";
+         "</td><td>" + markup_escape(t.info.go_version) + "</td><td>" +
+         markup_escape(where_it_runs(t.info)) + "</td><td>";
     h += f.goroutines ? std::to_string(*f.goroutines) : "—";
     h += "</td><td>";
     if (pauses.count > 0)

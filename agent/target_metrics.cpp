@@ -3,7 +3,11 @@
 namespace goscry {
 namespace {
 
-const std::vector<std::string> kTargetLabels = {"pid", "exe", "go_version"};
+// On every per-target series, not only on goscry_target_info: the three container labels
+// are fixed for a process's life, so they add no series and no churn, only bytes per line,
+// and `sum by (namespace, pod)` then needs no group_left join (docs/metrics.md).
+const std::vector<std::string> kTargetLabels = {"pid",          "exe", "go_version",
+                                                "container_id", "pod", "namespace"};
 
 std::vector<std::string> with_phase() {
   auto l = kTargetLabels;
@@ -80,7 +84,7 @@ size_t TargetMetrics::max_samples_per_target(size_t site_cap) {
 }
 
 prometheus::LabelValues TargetMetrics::labels(const TargetInfo& t) {
-  return {std::to_string(t.pid), t.exe, t.go_version};
+  return {std::to_string(t.pid), t.exe, t.go_version, t.container_id, t.pod, t.kube_namespace};
 }
 
 void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {

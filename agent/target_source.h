@@ -29,6 +29,11 @@ struct TargetInfo {
   std::uint64_t start_ticks = 0;  // /proc/PID/stat field 22, clock ticks after boot
   std::string exe;                // readlink /proc/PID/exe, as the target's mount ns sees it
   std::string go_version;         // "go1.26.8"
+  // Where it runs (agent/container_identity.h); "" outside a container / Kubernetes.
+  // Initialized so that {pid, ticks, exe, version} stays a complete initializer.
+  std::string container_id{};
+  std::string pod{};
+  std::string kube_namespace{};
 };
 
 // Upper bounds (seconds) of the STW pause histogram, the +Inf bucket implied. From 1 µs to

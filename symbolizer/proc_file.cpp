@@ -21,25 +21,25 @@ int last_proc_errno() { return g_last_errno; }
 Result<std::string> read_proc_file(const std::string& path, std::size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail_errno(path, errno);
+  auto out = read_open_file(fd, path, max_bytes);
+  ::close(fd);
+  return out;
+}
+
+Result<std::string> read_open_file(int fd, const std::string& path, std::size_t max_bytes) {
   std::string out;
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return fail_errno(path, err);
-    }
+    if (n < 0) return fail_errno(path, errno);
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-      ::close(fd);
       g_last_errno = EFBIG;
       return fail(path + ": larger than " + std::to_string(max_bytes) + " bytes");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   g_last_errno = 0;
   return out;
 }

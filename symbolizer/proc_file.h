@@ -14,6 +14,11 @@ namespace goscry {
 // /proc/PID/... file is reported as "no process with pid PID" by the callers that know.
 Result<std::string> read_proc_file(const std::string& path, std::size_t max_bytes = 256u << 20);
 
+// The rest of an open file, read as read_proc_file does (until EOF, capped); `path` names it
+// in errors. The caller keeps and closes `fd`.
+Result<std::string> read_open_file(int fd, const std::string& path,
+                                   std::size_t max_bytes = 256u << 20);
+
 // errno of the last failed read_proc_file in this thread (ENOENT, EACCES, ...), for
 // callers that turn a cause into a better sentence.
 int last_proc_errno();

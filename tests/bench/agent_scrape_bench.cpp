@@ -1,7 +1,8 @@
 // /metrics of the agent at 100 targets x top-50 creation sites (synthetic figures, fed
 // through TargetMetrics as a tracker would): render time and size, then scrape latency
 // over real HTTP with 20 concurrent scrapers, without and with gzip (Prometheus asks for
-// gzip). Measures the render and HTTP path, not BPF.
+// gzip). Measures the render and HTTP path, not BPF. Every target carries container labels
+// (container_id, pod, namespace), as in a Kubernetes node.
 //   ninja -C build agent_scrape_bench && build/tests/bench/agent_scrape_bench
 #include <httplib.h>
 #include <sys/resource.h>
@@ -105,6 +106,13 @@ int main() {
   for (int t = 0; t < kTargets; ++t) {
     goscry::TargetInfo info{1000 + t, 1, "/usr/local/bin/service-" + std::to_string(t % 7),
                             "go1.26.8"};
+    // Every target in a pod: the container labels at their longest usual size, the worst
+    // case for render time and size.
+    char id[65];
+    std::snprintf(id, sizeof id, "%064x", 0x5eed0000 + t);
+    info.container_id = id;
+    info.pod = "service-" + std::to_string(t % 7) + "-7d9f8b6c5-" + std::to_string(10000 + t);
+    info.kube_namespace = "team-" + std::to_string(t % 5);
     metrics.publish(info, figures(t));
   }
 

@@ -124,6 +124,12 @@ void check_agent_on_churn(const Fixture& f) {
                                         ",site=\"main.spawnBlocked\"} == 100", 1).size(), 1u);
     }
   }
+  // Goroutines created since attach have their creation sites in the probes' `sites` map,
+  // which the agent counts every 10 s; its capacity is exported next to it.
+  EXPECT_EQ(prometheus.wait_for("goscry_bpf_map_entries{object=\"runtime\",map=\"sites\"} > 0",
+                                1).size(), 1u);
+  EXPECT_EQ(prometheus.wait_for("goscry_bpf_map_capacity{object=\"runtime\",map=\"sites\"} > 0",
+                                1).size(), 1u);
   // The fixture's one ReadMemStats is the one pause that is not the GC's.
   EXPECT_EQ(prometheus.wait_for("goscry_gc_stw_pause_seconds_count" + sel + ",phase=\"other\"} == 1",
                                 1).size(), 1u);

@@ -154,6 +154,44 @@ TEST_F(AgentProfile, ServesTheTargetsProfileOfTheNextSecondsLikeGo) {
   EXPECT_GE(std::stod(metrics.substr(at + 26)), static_cast<double>(top.total));
 }
 
+// The value of the unlabelled series `name` in a /metrics body; -1 when absent.
+double metric_value(const std::string& body, const std::string& name) {
+  auto at = body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + name.size() + 2));
+}
+
+// Two targets running one binary: the symbolizer indexes it once for both. Each target's
+// profile looks the binary up at least once, so after both there is one cached binary,
+// at least one miss (two only if both first lookups raced) and at least one hit.
+TEST(AgentProfileCache, TwoTargetsOfOneBinaryShareOneIndexedBinary) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  const std::string path = cpuburn_fixture();
+  ASSERT_FALSE(path.empty()) << "no cpuburn fixture built";
+  auto a = LiveProcess::start({path, "idle"});
+  auto b = LiveProcess::start({path, "idle"});
+  ASSERT_TRUE(a && b);
+  const std::string pa = std::to_string((*a)->pid()), pb = std::to_string((*b)->pid());
+  AgentProcess agent({"--pid", pa, "--pid", pb, "--no-leaks"});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] { return tracks(agent, (*a)->pid()) && tracks(agent, (*b)->pid()); }))
+      << agent.log();
+  for (const auto& pid : {pa, pb})
+    ASSERT_EQ(http_get(agent.url("/debug/pprof/profile?pid=" + pid + "&seconds=1")).status, 200);
+  const std::string body = http_get(agent.url("/metrics")).body;
+  EXPECT_EQ(metric_value(body, "goscry_symbolizer_cache_binaries"), 1) << body;
+  const double misses = metric_value(body, "goscry_symbolizer_cache_misses_total");
+  EXPECT_GE(misses, 1);
+  EXPECT_LE(misses, 2);
+  EXPECT_GE(metric_value(body, "goscry_symbolizer_cache_hits_total"), 1) << body;
+  EXPECT_EQ(metric_value(body, "goscry_symbolizer_cache_errors_total"), 0) << body;
+  // The CPU sampler's per-target map holds the two targets.
+  EXPECT_TRUE(poll_until([&] {
+    return http_get(agent.url("/metrics"))
+               .body.find("\ngoscry_bpf_map_entries{object=\"cpu\",map=\"cpu_targets\"} 2\n") !=
+           std::string::npos;
+  }, 15s)) << http_get(agent.url("/metrics")).body;
+}
+
 TEST_F(AgentProfile, RefusesUnknownPidsAndBadSecondsAndStopsPromptly) {
   SKIP_OR_FAIL_WITHOUT_BPF();
   AgentProcess agent({"--pid", pid()});

@@ -7,6 +7,8 @@
 #               small shared object with .dynsym
 #   proc_maps/  /proc/self/maps of this shell
 #   kallsyms/   the first lines of /proc/kallsyms
+#   cgroup/     /proc/self/cgroup of this shell, a Kubernetes containerd cgroup line, an
+#               environment block
 #   pclntab/    .gopclntab sections (of `hello` and of Debian's go1.19 `pack`: two table
 #               formats), each behind 16 bytes: runtime.text and go:func.* from nm (0
 #               for a stripped binary)
@@ -16,7 +18,7 @@ set -euo pipefail
 out=${1:?outdir}
 fixtures=${2:?fixture dir}
 rm -rf "$out"
-mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms" "$out/pclntab" "$out/go_binary"
+mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms" "$out/pclntab" "$out/go_binary" "$out/cgroup"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -63,4 +65,8 @@ strip "$out/elf/c-shared.so"  # .dynsym only
 
 cp /proc/self/maps "$out/proc_maps/self"
 head -n 200 /proc/kallsyms > "$out/kallsyms/head"
+cp /proc/self/cgroup "$out/cgroup/self"
+printf 'PATH=/usr/bin\0HOSTNAME=api-7d9f8b6c5-x2kqz\0TERM=xterm' > "$out/cgroup/environ"
+printf '0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0f1e2d3c_4b5a.slice/cri-containerd-%s.scope\n' \
+  4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970 > "$out/cgroup/kubepods"
 echo "make-seeds: $(find "$out" -type f | wc -l) seeds in $out"

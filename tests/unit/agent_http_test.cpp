@@ -79,7 +79,9 @@ TEST_F(AgentHttp, MetricsOfALiveFixturePassPromtoolAndNameIt) {
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err << r.body;
 
   std::string info = "goscry_target_info{pid=\"" + std::to_string(pid_) + "\",exe=\"" +
-                     exe_of(pid_) + "\",go_version=\"" + go_version_oracle(fixture_) + "\"} 1\n";
+                     exe_of(pid_) + "\",go_version=\"" + go_version_oracle(fixture_) +
+                     // Not in a container: the container labels are there, empty.
+                     "\",container_id=\"\",pod=\"\",namespace=\"\"} 1\n";
   EXPECT_NE(r.body.find(info), std::string::npos) << "want " << info << "in\n" << r.body;
   EXPECT_NE(r.body.find("\ngoscry_targets 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("\ngoscry_build_info{version=\"" GOSCRY_VERSION "\""), std::string::npos);
