@@ -1,39 +1,14 @@
 #include "symbolizer/emulated_probes.h"
 
-#include <Zydis/Zydis.h>
-
 #include <algorithm>
 #include <cstring>
 #include <set>
 
+#include "symbolizer/x86_decode.h"
+
 namespace goscry {
 
 namespace {
-
-struct Decoded {
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-};
-
-class Decoder {
- public:
-  Decoder() { ZydisDecoderInit(&d_, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64); }
-  bool full(std::span<const std::uint8_t> code, Decoded& out) const {
-    return ZYAN_SUCCESS(
-        ZydisDecoderDecodeFull(&d_, code.data(), code.size(), &out.insn, out.ops));
-  }
-  bool length(std::span<const std::uint8_t> code, ZydisDecodedInstruction& out) const {
-    return ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d_, nullptr, code.data(), code.size(), &out));
-  }
-
- private:
-  ZydisDecoder d_;
-};
-
-const Decoder& decoder() {
-  static const Decoder d;
-  return d;
-}
 
 // Registers as a bit set over GpReg; RSP, RBP and R14 (Go's g) are never tracked.
 using RegSet = std::uint32_t;
@@ -66,18 +41,18 @@ bool is_control_transfer(const ZydisDecodedInstruction& i) {
          i.mnemonic == ZYDIS_MNEMONIC_INT3 || i.mnemonic == ZYDIS_MNEMONIC_UD2;
 }
 
-// The target of a rel8/rel32 JMP, Jcc or CALL at `at`.
-std::optional<std::uint64_t> relative_target(const Decoded& d, std::uint64_t at) {
+// The target of a rel8/rel32 JMP, Jcc or CALL.
+std::optional<std::uint64_t> relative_target(const Instruction& d) {
   if (!(d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE)) return std::nullopt;
   for (unsigned k = 0; k < d.insn.operand_count_visible; ++k)
     if (d.ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[k].imm.is_relative)
-      return at + d.insn.length + static_cast<std::uint64_t>(d.ops[k].imm.value.s);
+      return d.address + d.insn.length + static_cast<std::uint64_t>(d.ops[k].imm.value.s);
   return std::nullopt;
 }
 
 // The new register set after `d` ran: written registers lose the value, a 64-bit
 // register-to-register MOV from a holder passes it on.
-RegSet apply(const Decoded& d, RegSet holders) {
+RegSet apply(const Instruction& d, RegSet holders) {
   std::optional<GpReg> copy_to;
   if (d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && d.insn.operand_count_visible == 2 &&
       d.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && d.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -109,14 +84,13 @@ struct Listing {
 
 std::optional<Listing> list(std::span<const std::uint8_t> code, std::uint64_t entry) {
   Listing out;
-  for (std::uint64_t off = 0; off < code.size();) {
-    Decoded d;
-    if (!decoder().full(code.subspan(off), d)) return std::nullopt;
-    out.offsets.push_back(off);
+  auto walked = for_each_instruction(code, entry, [&](const Instruction& d) {
+    out.offsets.push_back(d.offset);
     if (d.insn.meta.category != ZYDIS_CATEGORY_CALL)  // a CALL's target is another function
-      if (auto t = relative_target(d, entry + off)) out.targets.insert(*t);
-    off += d.insn.length;
-  }
+      if (auto t = relative_target(d)) out.targets.insert(*t);
+    return true;
+  });
+  if (!walked) return std::nullopt;
   return out;
 }
 
@@ -138,8 +112,9 @@ const char* probe_cost_name(ProbeCost c) {
 }
 
 ProbeCost probe_cost(std::span<const std::uint8_t> code) {
-  ZydisDecodedInstruction i;
-  if (!decoder().length(code, i)) return ProbeCost::Stepped;
+  Instruction d;
+  if (!decode_instruction(code, 0, d)) return ProbeCost::Stepped;
+  const ZydisDecodedInstruction& i = d.insn;
   // The kernel's nop5 is exactly 0f 1f 44 00 00 (x86_nops[5]).
   static constexpr std::uint8_t kNop5[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
   if (i.length == 5 && std::memcmp(code.data(), kNop5, 5) == 0) return ProbeCost::Nop5;
@@ -166,17 +141,19 @@ std::optional<std::uint64_t> stack_check_branch(std::span<const std::uint8_t> co
   static constexpr std::uint8_t kCmpRsp[] = {0x49, 0x3b, 0x66, 0x10};
   static constexpr std::uint8_t kCmpR12[] = {0x4d, 0x3b, 0x66, 0x10};
   std::uint64_t off = 0;
-  ZydisDecodedInstruction i;
+  Instruction d;
+  const ZydisDecodedInstruction& i = d.insn;
   if (code.size() >= 4 && std::memcmp(code.data(), kCmpRsp, 4) == 0) {
     off = 4;
-  } else if (decoder().length(code, i) && i.mnemonic == ZYDIS_MNEMONIC_LEA &&
+  } else if (decode_instruction(code, entry, d) && i.mnemonic == ZYDIS_MNEMONIC_LEA &&
              code.size() >= i.length + 4u &&
              std::memcmp(code.data() + i.length, kCmpR12, 4) == 0) {
     off = i.length + 4u;
   } else {
     return std::nullopt;
   }
-  if (!decoder().length(code.subspan(off), i) || i.meta.category != ZYDIS_CATEGORY_COND_BR)
+  if (!decode_instruction(code.subspan(off), entry + off, d) ||
+      i.meta.category != ZYDIS_CATEGORY_COND_BR)
     return std::nullopt;
   if (probe_cost(code.subspan(off)) != ProbeCost::Emulated) return std::nullopt;
   return entry + off;
@@ -194,13 +171,12 @@ std::vector<std::uint64_t> calls_to(std::span<const std::uint8_t> code, std::uin
     any = entry + p + 5 + static_cast<std::int64_t>(rel) == callee;
   }
   if (!any) return out;
-  for (std::uint64_t off = 0; off < code.size();) {
-    Decoded d;
-    if (!decoder().full(code.subspan(off), d)) break;
-    if (d.insn.meta.category == ZYDIS_CATEGORY_CALL && relative_target(d, entry + off) == callee)
-      out.push_back(entry + off);
-    off += d.insn.length;
-  }
+  // Bytes that do not decode end the walk; the calls before them still count.
+  (void)for_each_instruction(code, entry, [&](const Instruction& d) {
+    if (d.insn.meta.category == ZYDIS_CATEGORY_CALL && relative_target(d) == callee)
+      out.push_back(d.address);
+    return true;
+  });
   return out;
 }
 
@@ -216,20 +192,19 @@ Result<ValueProbe> result_after_call(std::span<const std::uint8_t> code, std::ui
     return fail("the return address " + to_hex(after) + " is also a branch target");
   ValueProbe best{after, GpReg::Rax, ProbeCost::Stepped};
   RegSet holders = bit(GpReg::Rax);
-  for (; it != listing->offsets.end(); ++it) {
-    const std::uint64_t at = entry + *it;
-    if (at != after && listing->targets.count(at)) break;  // another path joins here
-    Decoded d;
-    decoder().full(code.subspan(*it), d);
-    const ProbeCost cost = probe_cost(code.subspan(*it));
+  // list() decoded all of it, so the walk from `after` on cannot fail.
+  (void)for_each_instruction(code.subspan(after - entry), after, [&](const Instruction& d) {
+    if (d.address != after && listing->targets.count(d.address))
+      return false;  // another path joins here
+    const ProbeCost cost = probe_cost(code.subspan(d.address - entry));
     if (cost > best.cost) {
-      best = {at, (holders & bit(GpReg::Rax)) ? GpReg::Rax : lowest(holders), cost};
-      if (cost == ProbeCost::Nop5) break;
+      best = {d.address, (holders & bit(GpReg::Rax)) ? GpReg::Rax : lowest(holders), cost};
+      if (cost == ProbeCost::Nop5) return false;
     }
-    if (is_control_transfer(d.insn)) break;
+    if (is_control_transfer(d.insn)) return false;
     holders = apply(d, holders);
-    if (!holders) break;
-  }
+    return holders != 0;
+  });
   return best;
 }
 

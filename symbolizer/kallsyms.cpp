@@ -12,18 +12,8 @@ const std::string kHidden =
     "kernel symbol addresses are hidden (/proc/kallsyms shows zeros): run as root or grant "
     "CAP_SYSLOG, and check kernel.kptr_restrict";
 
-std::string_view field(std::string_view* line) {
-  std::size_t b = line->find_first_not_of(" \t");
-  if (b == std::string_view::npos) {
-    *line = {};
-    return {};
-  }
-  line->remove_prefix(b);
-  std::size_t e = line->find_first_of(" \t");
-  std::string_view f = line->substr(0, e);
-  line->remove_prefix(e == std::string_view::npos ? line->size() : e);
-  return f;
-}
+// kallsyms separates the module column with a tab.
+std::string_view field(std::string_view* line) { return next_field(line, " \t"); }
 
 }  // namespace
 

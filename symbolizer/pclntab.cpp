@@ -290,19 +290,33 @@ bool Pclntab::mentions_name(std::string_view name) const {
 
 namespace {
 
-// The value of a pcvalue table at pc offset `target`, decoding from the start (what the
-// runtime's pcvalue does): no memory, sequential reads of a few hundred bytes.
-std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t target,
-                        std::uint64_t size, unsigned quantum) {
-  if (off == 0) return -1;
-  const auto bytes = tab.bytes();
-  const std::size_t n = bytes.size();
-  std::size_t pos = off;
-  auto varint = [&](std::uint32_t* v) {
+// The steps of a pcvalue table at `off` (the runtime's step()): pairs of varints, a zigzag
+// value delta (0 ends the table, but for the first pair) and a pc delta in quanta.
+class PcSteps {
+ public:
+  PcSteps(const ByteReader& tab, std::uint32_t off, unsigned quantum)
+      : bytes_(tab.bytes()), pos_(off), quantum_(quantum) {}
+
+  // Applies the next step to `val` and `pc`; `pcd` is its pc delta (0: an empty run).
+  // False at the end of the table or of the bytes.
+  bool next(std::int32_t& val, std::uint64_t& pc, std::uint32_t& pcd) {
+    std::uint32_t u;
+    const bool first = first_;
+    first_ = false;
+    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return false;
+    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
+                                 : static_cast<std::int32_t>(u >> 1);
+    val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
+    pc += std::uint64_t(pcd) * quantum_;
+    return true;
+  }
+
+ private:
+  bool varint(std::uint32_t* v) {
     std::uint32_t r = 0;
     for (unsigned shift = 0; shift < 35; shift += 7) {
-      if (pos >= n) return false;
-      std::uint8_t b = bytes[pos++];
+      if (pos_ >= bytes_.size()) return false;
+      std::uint8_t b = bytes_[pos_++];
       r |= std::uint32_t(b & 0x7f) << shift;
       if ((b & 0x80) == 0) {
         *v = r;
@@ -310,19 +324,27 @@ std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t 
       }
     }
     return false;
-  };
+  }
+
+  std::span<const std::uint8_t> bytes_;
+  std::size_t pos_;
+  unsigned quantum_;
+  bool first_ = true;
+};
+
+// The value of a pcvalue table at pc offset `target`, decoding from the start (what the
+// runtime's pcvalue does): no memory, sequential reads of a few hundred bytes.
+std::int32_t pcvalue_at(const ByteReader& tab, std::uint32_t off, std::uint32_t target,
+                        std::uint64_t size, unsigned quantum) {
+  if (off == 0) return -1;
+  PcSteps steps(tab, off, quantum);
   std::uint64_t pc = 0;
   std::int32_t val = -1;
-  for (bool first = true;; first = false) {
-    std::uint32_t u, pcd;
-    if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return -1;
-    std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
-                                 : static_cast<std::int32_t>(u >> 1);
-    val = static_cast<std::int32_t>(static_cast<std::uint32_t>(val) + delta);
-    pc += std::uint64_t(pcd) * quantum;
+  for (std::uint32_t pcd = 0; steps.next(val, pc, pcd);) {
     if (target < pc) return val;
     if (pc >= size) return -1;
   }
+  return -1;
 }
 
 }  // namespace
@@ -411,32 +433,12 @@ struct PcRuns {
     end.clear();
     val.clear();
     if (off == 0) return;
-    const auto bytes = tab.bytes();
-    std::size_t pos = off;
-    auto varint = [&](std::uint32_t* v) {
-      std::uint32_t r = 0;
-      for (unsigned shift = 0; shift < 35; shift += 7) {
-        if (pos >= bytes.size()) return false;
-        std::uint8_t b = bytes[pos++];
-        r |= std::uint32_t(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-          *v = r;
-          return true;
-        }
-      }
-      return false;
-    };
+    PcSteps steps(tab, off, quantum);
     std::uint64_t pc = 0;
     std::int32_t v = -1;
     // Each step adds at least one byte, so the loop ends with the table's bytes; a run
     // past the function's size ends it too (as in pcvalue_at).
-    for (bool first = true; pc < size; first = false) {
-      std::uint32_t u, pcd;
-      if (!varint(&u) || (u == 0 && !first) || !varint(&pcd)) return;
-      std::int32_t delta = (u & 1) ? static_cast<std::int32_t>(~(u >> 1))
-                                   : static_cast<std::int32_t>(u >> 1);
-      v = static_cast<std::int32_t>(static_cast<std::uint32_t>(v) + delta);
-      pc += std::uint64_t(pcd) * quantum;
+    for (std::uint32_t pcd = 0; pc < size && steps.next(v, pc, pcd);) {
       if (pcd == 0) continue;  // an empty run: never the answer
       end.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(pc, UINT32_MAX)));
       val.push_back(v);

@@ -44,4 +44,17 @@ Result<std::string> read_open_file(int fd, const std::string& path, std::size_t 
   return out;
 }
 
+std::string_view next_field(std::string_view* line, std::string_view separators) {
+  std::size_t b = line->find_first_not_of(separators);
+  if (b == std::string_view::npos) {
+    *line = {};
+    return {};
+  }
+  line->remove_prefix(b);
+  std::size_t e = line->find_first_of(separators);
+  std::string_view f = line->substr(0, e);
+  line->remove_prefix(e == std::string_view::npos ? line->size() : e);
+  return f;
+}
+
 }  // namespace goscry

@@ -1,10 +1,11 @@
 // Reading a whole file under /proc: these files report a size of 0, so they are read
 // until EOF, with a cap so that a huge file (maps of a process with millions of
-// mappings) cannot exhaust our memory.
+// mappings) cannot exhaust our memory. And splitting its lines into fields.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "symbolizer/error.h"
 
@@ -22,5 +23,9 @@ Result<std::string> read_open_file(int fd, const std::string& path,
 // errno of the last failed read_proc_file in this thread (ENOENT, EACCES, ...), for
 // callers that turn a cause into a better sentence.
 int last_proc_errno();
+
+// Splits off the next field of a /proc line: skips leading `separators`, returns what
+// runs up to the next one (empty at the end of the line) and leaves `line` after it.
+std::string_view next_field(std::string_view* line, std::string_view separators = " ");
 
 }  // namespace goscry

@@ -28,20 +28,6 @@ bool parse_dec(std::string_view s, std::uint64_t* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-// Splits off the next space-separated field of `line`.
-std::string_view next_field(std::string_view* line) {
-  std::size_t b = line->find_first_not_of(' ');
-  if (b == std::string_view::npos) {
-    *line = {};
-    return {};
-  }
-  line->remove_prefix(b);
-  std::size_t e = line->find(' ');
-  std::string_view f = line->substr(0, e);
-  line->remove_prefix(e == std::string_view::npos ? line->size() : e);
-  return f;
-}
-
 // One line: "start-end perms offset dev inode [path]"; the path may contain spaces.
 Result<Mapping> parse_line(std::string_view line) {
   Mapping m;

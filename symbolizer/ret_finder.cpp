@@ -1,6 +1,6 @@
 #include "symbolizer/ret_finder.h"
 
-#include <Zydis/Zydis.h>
+#include "symbolizer/x86_decode.h"
 
 namespace goscry {
 
@@ -15,21 +15,13 @@ bool is_ret(const ZydisDecodedInstruction& insn) { return insn.mnemonic == ZYDIS
 }  // namespace
 
 Result<FunctionCode> decode_function(std::span<const std::uint8_t> code, const std::string& name) {
-  ZydisDecoder decoder;
-  if (!ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)))
-    return fail("Zydis: cannot initialise an x86-64 decoder");
   FunctionCode out;
-  std::uint64_t off = 0;
-  while (off < code.size()) {
-    ZydisDecodedInstruction insn;
-    ZyanStatus st = ZydisDecoderDecodeInstruction(&decoder, nullptr, code.data() + off,
-                                                  code.size() - off, &insn);
-    if (!ZYAN_SUCCESS(st))
-      return fail(name + ": undecodable instruction at +" + to_hex(off));
-    out.instructions.push_back(off);
-    if (is_ret(insn)) out.rets.push_back(off);
-    off += insn.length;
-  }
+  auto walked = for_each_instruction(code, 0, [&](const Instruction& i) {
+    out.instructions.push_back(i.offset);
+    if (is_ret(i.insn)) out.rets.push_back(i.offset);
+    return true;
+  });
+  if (!walked) return fail(name + ": " + walked.error().message);
   return out;
 }
 

@@ -1,9 +1,10 @@
 #include "symbolizer/runtime_globals.h"
 
-#include <Zydis/Zydis.h>
 #include <elf.h>
 
 #include <set>
+
+#include "symbolizer/x86_decode.h"
 
 namespace goscry {
 
@@ -17,34 +18,24 @@ std::optional<std::uint64_t> data_symbol(const ElfFile& elf, std::string_view na
   return std::nullopt;
 }
 
-}  // namespace
-
-namespace {
-
-// Calls on_operand(insn, operand, address) for every RIP-relative memory operand.
+// Calls on_operand(instruction, operand index, target address) for every RIP-relative
+// memory operand.
 template <typename F>
 Result<void> each_rip_operand(std::span<const std::uint8_t> code, std::uint64_t entry,
                               const std::string& name, F on_operand) {
-  ZydisDecoder decoder;
-  if (!ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)))
-    return fail("Zydis: cannot initialise an x86-64 decoder");
-  std::uint64_t off = 0;
-  while (off < code.size()) {
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code.data() + off, code.size() - off,
-                                             &insn, ops)))
-      return fail(name + ": undecodable instruction at +" + to_hex(off));
-    for (unsigned i = 0; i < insn.operand_count_visible; ++i) {
-      if (ops[i].type != ZYDIS_OPERAND_TYPE_MEMORY || ops[i].mem.base != ZYDIS_REGISTER_RIP ||
-          ops[i].mem.index != ZYDIS_REGISTER_NONE)
+  auto walked = for_each_instruction(code, entry, [&](const Instruction& d) {
+    for (unsigned i = 0; i < d.insn.operand_count_visible; ++i) {
+      const ZydisDecodedOperand& op = d.ops[i];
+      if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.base != ZYDIS_REGISTER_RIP ||
+          op.mem.index != ZYDIS_REGISTER_NONE)
         continue;
       ZyanU64 target = 0;
-      if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], entry + off, &target)))
-        on_operand(insn, ops, i, target);
+      if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &op, d.address, &target)))
+        on_operand(d, i, target);
     }
-    off += insn.length;
-  }
+    return true;
+  });
+  if (!walked) return fail(name + ": " + walked.error().message);
   return {};
 }
 
@@ -54,9 +45,8 @@ Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uin
                                                         std::uint64_t entry,
                                                         const std::string& name) {
   std::vector<std::uint64_t> out;
-  auto r = each_rip_operand(code, entry, name,
-                            [&](const ZydisDecodedInstruction&, const ZydisDecodedOperand*,
-                                unsigned, std::uint64_t target) { out.push_back(target); });
+  auto r = each_rip_operand(
+      code, entry, name, [&](const Instruction&, unsigned, std::uint64_t t) { out.push_back(t); });
   if (!r) return std::unexpected(r.error());
   return out;
 }
@@ -83,10 +73,9 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
   };
   std::vector<Access> accesses;
   auto r = each_rip_operand(bytes->bytes(), entry, "runtime.gcMarkTermination",
-                            [&](const ZydisDecodedInstruction&, const ZydisDecodedOperand* ops,
-                                unsigned i, std::uint64_t target) {
-                              accesses.push_back(
-                                  {target, (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0});
+                            [&](const Instruction& d, unsigned i, std::uint64_t target) {
+                              const bool write = d.ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
+                              accesses.push_back({target, write});
                             });
   if (!r) return fail(elf.path() + ": " + r.error().message);
   constexpr std::size_t kNear = 6;  // RIP-relative accesses between the read and the write
@@ -106,26 +95,15 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
 Result<std::vector<std::uint64_t>> rip_relative_loads(std::span<const std::uint8_t> code,
                                                       std::uint64_t entry,
                                                       const std::string& name) {
-  ZydisDecoder decoder;
-  if (!ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)))
-    return fail("Zydis: cannot initialise an x86-64 decoder");
+  // MOV reg, [rip+disp]: the RIP-relative operand is the source.
   std::vector<std::uint64_t> out;
-  std::uint64_t off = 0;
-  while (off < code.size()) {
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code.data() + off, code.size() - off,
-                                             &insn, ops)))
-      return fail(name + ": undecodable instruction at +" + to_hex(off));
-    if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && insn.operand_count_visible == 2 &&
-        ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-        ops[1].mem.base == ZYDIS_REGISTER_RIP && ops[1].mem.index == ZYDIS_REGISTER_NONE) {
-      ZyanU64 target = 0;
-      if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[1], entry + off, &target)))
-        out.push_back(target);
-    }
-    off += insn.length;
-  }
+  auto r = each_rip_operand(
+      code, entry, name, [&](const Instruction& d, unsigned i, std::uint64_t target) {
+        if (i == 1 && d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && d.insn.operand_count_visible == 2 &&
+            d.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+          out.push_back(target);
+      });
+  if (!r) return std::unexpected(r.error());
   return out;
 }
 

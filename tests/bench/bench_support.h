@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -41,28 +42,33 @@ inline std::unique_ptr<testing::ChildProcess> start_goscry(int pid) {
   return g;
 }
 
-// The floor: goscry_noop attached at every point goscry probes in process pid.
+// goscry_noop, the empty BPF program, attached at each of `points`.
 struct Floor {
   std::unique_ptr<BpfLoader> loader;
   std::vector<UprobeLink> links;
 };
-inline std::unique_ptr<Floor> attach_floor(int pid, const std::string& path) {
+inline std::unique_ptr<Floor> attach_noop(const std::vector<UprobeRequest>& points) {
   auto f = std::make_unique<Floor>();
   auto loader = BpfLoader::open();
   if (!loader) throw std::runtime_error(loader.error().message);
   f->loader = std::move(*loader);
-  auto bin = GoBinary::open(path);
-  if (!bin) throw std::runtime_error(bin.error().message);
-  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
-  auto plan = plan_probes(**bin, exe, pid, (*bin)->go_version());
-  if (!plan) throw std::runtime_error(plan.error().message);
-  for (auto req : plan->uprobes) {
+  for (auto req : points) {
     req.program = RuntimeProgram::Noop;
     auto link = f->loader->attach_uprobe(req);
     if (!link) throw std::runtime_error(link.error().message);
     f->links.push_back(std::move(*link));
   }
   return f;
+}
+
+// The floor: goscry_noop attached at every point goscry probes in process pid.
+inline std::unique_ptr<Floor> attach_floor(int pid, const std::string& path) {
+  auto bin = GoBinary::open(path);
+  if (!bin) throw std::runtime_error(bin.error().message);
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto plan = plan_probes(**bin, exe, pid, (*bin)->go_version());
+  if (!plan) throw std::runtime_error(plan.error().message);
+  return attach_noop(plan->uprobes);
 }
 
 // utime + stime of a process, in seconds.
@@ -97,6 +103,21 @@ inline double value_of(const std::string& out, const std::string& key) {
   auto at = out.find(key + " ");
   if (at == std::string::npos) throw std::runtime_error("no " + key + " in: " + out);
   return std::stod(out.substr(at + key.size() + 1));
+}
+
+// One run of the spawnbench fixture (SPAWNBENCH_N goroutines created and ended as fast as
+// it can): `attach(pid)` runs once it is ready and before its first goroutine, and what it
+// returns (whatever watches the run) lives until the run's figure is in. Returns that
+// figure, ns per goroutine.
+inline double spawnbench_ns_per_goroutine(
+    const std::string& path, const std::function<std::shared_ptr<void>(int pid)>& attach) {
+  testing::ChildProcess target({path}, {"SPAWNBENCH_N=200000"});
+  if (target.read_line() != "ready") throw std::runtime_error("spawnbench did not start");
+  const auto watcher = attach(target.pid());
+  target.write_line();
+  auto line = target.read_line(600000);
+  if (!line) throw std::runtime_error("spawnbench printed nothing");
+  return value_of(*line, "ns_per_goroutine");
 }
 
 }  // namespace goscry::bench

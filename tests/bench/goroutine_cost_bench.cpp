@@ -16,16 +16,11 @@ namespace {
 enum class Mode { Alone, Floor, Goscry };
 
 double run_once(const std::string& path, Mode mode) {
-  testing::ChildProcess target({path}, {"SPAWNBENCH_N=200000"});
-  if (target.read_line() != "ready") throw std::runtime_error("spawnbench did not start");
-  std::unique_ptr<bench::Floor> floor;
-  std::unique_ptr<testing::ChildProcess> goscry;
-  if (mode == Mode::Floor) floor = bench::attach_floor(target.pid(), path);
-  if (mode == Mode::Goscry) goscry = bench::start_goscry(target.pid());
-  target.write_line();
-  auto line = target.read_line(600000);
-  if (!line) throw std::runtime_error("spawnbench printed nothing");
-  return bench::value_of(*line, "ns_per_goroutine");
+  return bench::spawnbench_ns_per_goroutine(path, [&](int pid) -> std::shared_ptr<void> {
+    if (mode == Mode::Floor) return bench::attach_floor(pid, path);
+    if (mode == Mode::Goscry) return bench::start_goscry(pid);
+    return nullptr;
+  });
 }
 
 }  // namespace

@@ -61,29 +61,16 @@ std::vector<Point> points(const GoBinary& bin) {
 }
 
 double run_once(const std::string& path, const Point* point) {
-  testing::ChildProcess target({path}, {"SPAWNBENCH_N=200000"});
-  if (target.read_line() != "ready") throw std::runtime_error("spawnbench did not start");
-  std::unique_ptr<BpfLoader> loader;
-  std::vector<UprobeLink> links;
-  if (point) {
-    auto l = BpfLoader::open();
-    if (!l) throw std::runtime_error(l.error().message);
-    loader = std::move(*l);
+  return bench::spawnbench_ns_per_goroutine(path, [&](int pid) -> std::shared_ptr<void> {
+    if (!point) return nullptr;
     auto elf = ElfFile::open(path);
     if (!elf) throw std::runtime_error(elf.error().message);
-    for (auto vaddr : point->vaddrs) {
-      auto off = (*elf)->vaddr_to_offset(vaddr);
-      auto link = loader->attach_uprobe(
-          {RuntimeProgram::Noop, "/proc/" + std::to_string(target.pid()) + "/exe", *off,
-           target.pid()});
-      if (!link) throw std::runtime_error(link.error().message);
-      links.push_back(std::move(*link));
-    }
-  }
-  target.write_line();
-  auto line = target.read_line(600000);
-  if (!line) throw std::runtime_error("spawnbench printed nothing");
-  return bench::value_of(*line, "ns_per_goroutine");
+    std::vector<UprobeRequest> at;
+    for (auto vaddr : point->vaddrs)
+      at.push_back({RuntimeProgram::Noop, "/proc/" + std::to_string(pid) + "/exe",
+                    *(*elf)->vaddr_to_offset(vaddr), pid});
+    return bench::attach_noop(at);
+  });
 }
 
 }  // namespace

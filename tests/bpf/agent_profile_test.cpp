@@ -29,13 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define SKIP_OR_FAIL_WITHOUT_BPF()                                        \
-  if (auto probe = CpuSampler::open(1); !probe) {                         \
-    const char* ci = std::getenv("CI");                                   \
-    if (ci && std::string(ci) == "true") FAIL() << probe.error().message; \
-    GTEST_SKIP() << probe.error().message;                                \
-  }
-
 std::string cpuburn_fixture() {
   for (const auto& f : all_fixtures("cpuburn"))
     if (f.variant == "plain") return f.path;

@@ -19,6 +19,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/churn_state.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/goscry_verb.h"
 
 namespace goscry {
 namespace {
@@ -28,6 +29,7 @@ using testing::all_fixtures;
 using testing::ChildProcess;
 using testing::ChurnState;
 using testing::Fixture;
+using testing::for_each_watched_churn;
 using testing::goscry_binary;
 using testing::parse_churn_state;
 
@@ -48,16 +50,6 @@ std::uint64_t now_ns() {
 // Every variant: plain, stripped (addresses from the pclntab and machine code), PIE (load
 // bias), cgo (external linking).
 bool probed_variant(const Fixture&) { return true; }
-
-// Waits for goscry's "watching pid ..." line on stderr: from then on the probes are in.
-::testing::AssertionResult attached(ChildProcess& goscry) {
-  auto line = goscry.read_err_line(60000);
-  if (line && line->find("watching pid") != std::string::npos)
-    return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "goscry did not attach: " << line.value_or("(nothing)") << "\n"
-         << goscry.rest_of_stderr();
-}
 
 ChurnState next_state(ChildProcess& fixture) {
   auto line = fixture.read_line();
@@ -116,14 +108,7 @@ json report_after(ChildProcess& top, std::uint64_t after_ns) {
 // attach (spawnEarly's, from allgs), created and ended after (the probes), per site.
 TEST(TopVerb, FollowsNumGoroutineAndEverySiteThroughThePhases) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
-  for (const auto& f : all_fixtures("churn")) {
-    if (!probed_variant(f)) continue;
-    SCOPED_TRACE(f.label());
-    ChildProcess fixture({f.path});
-    ASSERT_EQ(fixture.read_line(), "ready");
-    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(fixture.pid()),
-                      "--interval", "100ms", "--format", "json", "--top", "50"});
-    ASSERT_TRUE(attached(top));
+  auto follow = [](const Fixture&, ChildProcess& fixture, ChildProcess& top) {
     fixture.write_line();
     ChurnState begin;
     for (int phase = 0; phase < 4; ++phase) {
@@ -143,7 +128,9 @@ TEST(TopVerb, FollowsNumGoroutineAndEverySiteThroughThePhases) {
                                         " exited"),
               std::string::npos);
     EXPECT_EQ(top.wait(), 0);
-  }
+  };
+  for_each_watched_churn(probed_variant, "top",
+                         {"--interval", "100ms", "--format", "json", "--top", "50"}, follow);
 }
 
 // `goscry top --once` attached afresh at each quiescent point: everything alive comes from
@@ -184,16 +171,9 @@ std::vector<std::uint64_t> gc_pauses_of(const json& cycle) {
 // summary.
 TEST(GcVerb, ReportsEveryCycleAndPauseLikeRuntimeMetrics) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
-  for (const auto& f : all_fixtures("churn")) {
-    if (!probed_variant(f)) continue;
-    SCOPED_TRACE(f.label());
+  auto check = [](const Fixture& f, ChildProcess& fixture, ChildProcess& gc) {
     auto minor = go_minor_version(std::string_view(f.go_version));
     ASSERT_TRUE(minor);
-    ChildProcess fixture({f.path});
-    ASSERT_EQ(fixture.read_line(), "ready");
-    ChildProcess gc({goscry_binary(), "gc", "--pid", std::to_string(fixture.pid()), "--format",
-                     "json"});
-    ASSERT_TRUE(attached(gc));
     fixture.write_line();
     ChurnState begin, st;
     for (int phase = 0; phase < 4; ++phase) {
@@ -232,7 +212,8 @@ TEST(GcVerb, ReportsEveryCycleAndPauseLikeRuntimeMetrics) {
     EXPECT_EQ(summary["mark_termination"]["count"].get<std::uint64_t>(), cycles.size());
     EXPECT_FALSE(summary["target_exited"].get<bool>());
     EXPECT_EQ(summary["lost"].get<std::uint64_t>(), 0u);
-  }
+  };
+  for_each_watched_churn(probed_variant, "gc", {"--format", "json"}, check);
 }
 
 }  // namespace

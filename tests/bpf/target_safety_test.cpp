@@ -19,12 +19,16 @@
 #include "symbolizer/process.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/goscry_verb.h"
 
 namespace goscry {
 namespace {
 
 using testing::all_fixtures;
+using testing::attached;
 using testing::ChildProcess;
+using testing::Fixture;
+using testing::for_each_watched_churn;
 using testing::goscry_binary;
 using testing::run_command;
 
@@ -100,9 +104,7 @@ TEST(TargetSafety, TortureRunsUnharmedUnderGoscry) {
     ASSERT_EQ(t.read_line(), "ready");
     ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(t.pid()), "--interval",
                       "500ms", "--format", "json"});
-    auto line = top.read_err_line();
-    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos)
-        << line.value_or("") << top.rest_of_stderr();
+    ASSERT_TRUE(attached(top));
     std::string out = "ready\n" + t.rest_of_stdout();
     std::string err = t.rest_of_stderr();
     EXPECT_EQ(t.wait(), 0) << err;
@@ -135,8 +137,7 @@ TEST(TargetSafety, SigkilledGoscryLeavesNoBreakpointAndTheTargetRunsOn) {
     EXPECT_EQ(before.breakpoints(), 0u);
     {
       ChildProcess gc({goscry_binary(), "gc", "--pid", std::to_string(t.pid())});
-      auto line = gc.read_err_line();
-      ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+      ASSERT_TRUE(attached(gc));
       // The oracle can fail: while goscry runs, every probed instruction is patched.
       EXPECT_EQ(probe_bytes(t.pid(), f.path, f.go_version).breakpoints(), before.file.size());
       gc.signal(SIGKILL);
@@ -213,16 +214,11 @@ TEST(VerbErrors, MissingPrivilegesAreNamed) {
             "(run it as root or grant the capabilities)\n");
 }
 
+bool plain(const Fixture& f) { return f.variant == "plain"; }
+
 TEST(VerbErrors, TargetEndingMidRunGivesTheSummaryAndExitsZero) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
-  for (const auto& f : all_fixtures("churn")) {
-    if (f.variant != "plain") continue;
-    SCOPED_TRACE(f.label());
-    ChildProcess target({f.path});
-    ASSERT_EQ(target.read_line(), "ready");
-    ChildProcess gc({goscry_binary(), "gc", "--pid", std::to_string(target.pid())});
-    auto line = gc.read_err_line();
-    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+  auto check = [](const Fixture&, ChildProcess& target, ChildProcess& gc) {
     target.close_stdin();  // the fixture ends on EOF
     EXPECT_EQ(target.wait(), 0);
     const std::string out = gc.rest_of_stdout();
@@ -230,26 +226,21 @@ TEST(VerbErrors, TargetEndingMidRunGivesTheSummaryAndExitsZero) {
               "goscry gc: process " + std::to_string(target.pid()) + " exited\n");
     EXPECT_EQ(gc.wait(), 0);
     EXPECT_NE(out.find("summary: "), std::string::npos) << out;
-  }
+  };
+  for_each_watched_churn(plain, "gc", {}, check);
 }
 
 TEST(VerbErrors, SigtermEndsTopCleanlyAndDetaches) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
-  for (const auto& f : all_fixtures("churn")) {
-    if (f.variant != "plain") continue;
-    SCOPED_TRACE(f.label());
-    ChildProcess target({f.path});
-    ASSERT_EQ(target.read_line(), "ready");
-    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(target.pid())});
-    auto line = top.read_err_line();
-    ASSERT_TRUE(line && line->find("watching pid") != std::string::npos) << line.value_or("");
+  auto check = [](const Fixture& f, ChildProcess& target, ChildProcess& top) {
     EXPECT_GT(probe_bytes(target.pid(), f.path, f.go_version).breakpoints(), 0u);
     top.signal(SIGTERM);
     const std::string out = top.rest_of_stdout();
     EXPECT_EQ(top.wait(), 0);
     EXPECT_NE(out.find("goroutines  live"), std::string::npos) << out;
     EXPECT_EQ(probe_bytes(target.pid(), f.path, f.go_version).breakpoints(), 0u);
-  }
+  };
+  for_each_watched_churn(plain, "top", {}, check);
 }
 
 }  // namespace

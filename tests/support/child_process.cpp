@@ -8,7 +8,7 @@
 
 #include <stdexcept>
 
-extern char** environ;
+#include "tests/support/fixtures.h"
 
 namespace goscry::testing {
 
@@ -17,22 +17,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
     throw std::runtime_error("pipe failed");
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-  envs.insert(envs.end(), env.begin(), env.end());
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    std::vector<char*> args, envp;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    for (const auto& e : envs) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    execvpe(args[0], args.data(), envp.data());
-    _exit(127);
-  }
+  pid_ = start_program(argv, in[0], out[1], err[1], env);
   close(in[0]);
   close(out[1]);
   close(err[1]);

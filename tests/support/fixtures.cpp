@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+extern char** environ;
 
 namespace goscry::testing {
 
@@ -54,21 +58,35 @@ std::uint64_t printed_address(const std::string& output, const std::string& pref
   return 0;
 }
 
+pid_t start_program(const std::vector<std::string>& argv, int in, int out, int err,
+                    const std::vector<std::string>& env, bool die_with_test) {
+  // The child's argv and environment are made before the fork: a forked copy of a
+  // multi-threaded test may not allocate.
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (char** e = environ; *e; ++e) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  if (die_with_test) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);  // the test died before prctl
+  }
+  const int fds[] = {in, out, err};
+  for (int fd = 0; fd < 3; ++fd)
+    if (fds[fd] >= 0) dup2(fds[fd], fd);
+  execvpe(args[0], args.data(), envp.data());
+  _exit(127);
+}
+
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
     throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in_pipe[0], 0);
-    dup2(out_pipe[1], 1);
-    dup2(err_pipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
+  const pid_t pid = start_program(argv, in_pipe[0], out_pipe[1], err_pipe[1]);
   close(in_pipe[0]);
   close(out_pipe[1]);
   close(err_pipe[1]);

@@ -2,6 +2,8 @@
 // goscry binary, and the Go toolchains that serve as oracles.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +34,14 @@ struct CommandResult {
 };
 // Runs argv (no shell), feeding `input` to stdin; captures stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
+
+// Starts argv (PATH lookup, no shell) with `in`, `out` and `err` as its stdin, stdout and
+// stderr (-1: the test's own) and `env` ("NAME=value") added to the inherited environment;
+// a program that cannot be started exits 127. With `die_with_test` the child is killed
+// when the test binary dies (PR_SET_PDEATHSIG). The pid, or -1 when fork fails. What
+// run_command, ChildProcess, LiveProcess and PrometheusServer start their programs with.
+pid_t start_program(const std::vector<std::string>& argv, int in, int out, int err,
+                    const std::vector<std::string>& env = {}, bool die_with_test = false);
 
 std::vector<std::string> split_lines(const std::string& s);
 

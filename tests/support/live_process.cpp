@@ -3,13 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "tests/support/fixtures.h"
 
 namespace goscry::testing {
 namespace {
@@ -34,22 +35,9 @@ Result<std::unique_ptr<LiveProcess>> LiveProcess::start(const std::vector<std::s
     close(in_pipe[1]);
     return fail(std::string("pipe: ") + std::strerror(errno));
   }
-  pid_t parent = getpid();
-  pid_t pid = fork();
+  // The child dies with the test binary, whatever happens to it.
+  const pid_t pid = start_program(argv, in_pipe[0], out_pipe[1], out_pipe[1], {}, true);
   if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // The child dies with the test binary, whatever happens to it.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    dup2(in_pipe[0], 0);
-    dup2(out_pipe[1], 1);
-    dup2(out_pipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
   close(in_pipe[0]);
   close(out_pipe[1]);
   std::unique_ptr<LiveProcess> p(new LiveProcess());

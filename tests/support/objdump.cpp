@@ -1,5 +1,7 @@
 #include "tests/support/objdump.h"
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -29,6 +31,25 @@ std::vector<std::string> mnemonics_in(const std::map<std::uint64_t, std::string>
   std::vector<std::string> out;
   for (auto it = insns.lower_bound(lo); it != insns.end() && it->first < hi; ++it)
     out.push_back(it->second);
+  return out;
+}
+
+std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& file,
+                                                            bool dynamic) {
+  std::vector<std::string> argv = {"nm", "--defined-only"};
+  if (dynamic) argv.push_back("-D");
+  argv.push_back(file);
+  std::map<std::uint64_t, std::set<std::string>> out;
+  for (const auto& line : split_lines(run_command(argv).out)) {
+    std::uint64_t addr = 0;
+    char type = 0;
+    char name[1024];
+    if (std::sscanf(line.c_str(), "%" SCNx64 " %c %1023s", &addr, &type, name) != 3) continue;
+    if (type != 'T' && type != 't' && type != 'W' && type != 'i') continue;
+    std::string n = name;
+    if (auto at = n.find('@'); at != std::string::npos) n.resize(at);
+    out[addr].insert(n);
+  }
   return out;
 }
 

@@ -45,14 +45,7 @@ PrometheusServer::PrometheusServer(int target_port) {
                                    "--storage.tsdb.path=" + (dir_ / "data").string(),
                                    "--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                    "--log.level=error"};
-  pid_ = fork();
-  if (pid_ == 0) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
+  pid_ = start_program(argv, -1, -1, -1);
 }
 
 PrometheusServer::~PrometheusServer() {

@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
-#include <cinttypes>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,32 +10,15 @@
 #include "symbolizer/proc_maps.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/objdump.h"
 
 namespace goscry {
 namespace {
 
 using testing::all_fixtures;
 using testing::LiveProcess;
+using testing::nm_functions;
 using testing::run_command;
-
-// binutils nm's view of a file's defined function symbols: address -> names.
-std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& file, bool dynamic) {
-  std::vector<std::string> argv = {"nm", "--defined-only"};
-  if (dynamic) argv.push_back("-D");
-  argv.push_back(file);
-  std::map<std::uint64_t, std::set<std::string>> out;
-  for (const auto& line : testing::split_lines(run_command(argv).out)) {
-    std::uint64_t addr = 0;
-    char type = 0;
-    char name[1024];
-    if (std::sscanf(line.c_str(), "%" SCNx64 " %c %1023s", &addr, &type, name) != 3) continue;
-    if (type != 'T' && type != 't' && type != 'W' && type != 'i') continue;
-    std::string n = name;
-    if (auto at = n.find('@'); at != std::string::npos) n.resize(at);  // getpid@@GLIBC_2.2.5
-    out[addr].insert(n);
-  }
-  return out;
-}
 
 std::uint64_t nm_address(const std::map<std::uint64_t, std::set<std::string>>& table,
                          const std::string& name) {

@@ -18,12 +18,14 @@
 
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/objdump.h"
 
 namespace goscry {
 namespace {
 
 using testing::all_fixtures;
 using testing::LiveProcess;
+using testing::nm_functions;
 using testing::run_command;
 
 nlohmann::json goscry_json(const std::vector<std::string>& args) {
@@ -33,24 +35,6 @@ nlohmann::json goscry_json(const std::vector<std::string>& args) {
   auto r = run_command(argv);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
-}
-
-// Names by address of nm's FUNC-like symbols (T/t/W/i) in a file; dynamic = nm -D.
-std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& file, bool dynamic) {
-  std::vector<std::string> argv = {"nm", "--defined-only"};
-  if (dynamic) argv.push_back("-D");
-  argv.push_back(file);
-  std::map<std::uint64_t, std::set<std::string>> out;
-  for (const auto& line : testing::split_lines(run_command(argv).out)) {
-    std::uint64_t addr;
-    char type;
-    char name[512];
-    if (std::sscanf(line.c_str(), "%" SCNx64 " %c %511s", &addr, &type, name) != 3) continue;
-    std::string n = name;
-    if (auto at = n.find('@'); at != std::string::npos) n.resize(at);  // version suffix
-    if (std::string("TtWi").find(type) != std::string::npos) out[addr].insert(n);
-  }
-  return out;
 }
 
 // The libc mapped into pid, by its maps line.

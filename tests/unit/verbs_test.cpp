@@ -1,9 +1,6 @@
 // `goscry info` and `goscry symbolize` as a user runs them: on the Go toolchain's own
 // compilers (real binaries nobody here wrote), on a live PIE process, and on bad targets.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +9,7 @@
 #include "symbolizer/go_binary.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/go_oracles.h"
+#include "tests/support/live_process.h"
 
 namespace goscry {
 namespace {
@@ -82,51 +80,14 @@ TEST(Verbs, SymbolizeOnTheToolchainsCompilersMatchesAddr2line) {
   }
 }
 
-// A fixture process that waits on stdin; closing it ends the process.
-struct LiveProcess {
-  pid_t pid = -1;
-  int in = -1;
-  std::string out;
-  explicit LiveProcess(const std::string& path) {
-    int inp[2], outp[2];
-    EXPECT_EQ(pipe(inp), 0);
-    EXPECT_EQ(pipe(outp), 0);
-    pid = fork();
-    if (pid == 0) {
-      dup2(inp[0], 0);
-      dup2(outp[1], 1);
-      close(inp[1]);
-      close(outp[0]);
-      execl(path.c_str(), path.c_str(), "wait", nullptr);
-      _exit(127);
-    }
-    close(inp[0]);
-    close(outp[1]);
-    in = inp[1];
-    // Read until it says it is ready (a blocking read: no sleeping, no polling loop).
-    char buf[4096];
-    while (out.find("ready\n") == std::string::npos) {
-      ssize_t n = read(outp[0], buf, sizeof buf);
-      if (n <= 0) break;
-      out.append(buf, n);
-    }
-    close(outp[0]);
-  }
-  ~LiveProcess() {
-    close(in);
-    int status;
-    waitpid(pid, &status, 0);
-  }
-};
-
 TEST(Verbs, SymbolizeWithPidTakesOffThePieLoadBias) {
   for (const auto& f : testing::all_fixtures("inline")) {
     if (f.variant != "pie") continue;
     SCOPED_TRACE(f.label());
-    LiveProcess p(f.path);
-    ASSERT_NE(p.out.find("ready"), std::string::npos) << p.out;
+    auto p = testing::LiveProcess::start({f.path, "wait"});
+    ASSERT_TRUE(p) << p.error().message;
     // The first site's return address and the frames the runtime gave for it.
-    std::istringstream in(p.out);
+    std::istringstream in((*p)->output());
     std::string line, pc;
     std::vector<std::string> want;
     while (std::getline(in, line)) {
@@ -136,7 +97,7 @@ TEST(Verbs, SymbolizeWithPidTakesOffThePieLoadBias) {
     }
     ASSERT_FALSE(pc.empty());
     auto call = to_hex(std::stoull(pc, nullptr, 16) - 1);
-    auto j = run_json({"symbolize", "--pid", std::to_string(p.pid), call});
+    auto j = run_json({"symbolize", "--pid", std::to_string((*p)->pid()), call});
     std::vector<std::string> got;
     for (const auto& fr : j[0]["frames"])
       got.push_back(fr["function"].get<std::string>() + " " + fr["file"].get<std::string>() + ":" +
