@@ -64,13 +64,14 @@ struct {
 /* Rare events: one per STW pause (a few per GC cycle); the creations and exits of
  * goroutines with a goid <= settings.event_goid_max: those made while the agent attaches,
  * the exits of those alive at attach (once each), and the few made later from goids the
- * Ps had cached; every goroutine when a target is traced. 2 MiB holds ~21000 events
- * (88 bytes + 8 of header): the exits of a program that had 10,000 goroutines at attach
- * and ends them all at once, with room for GC. Full: the event is lost
- * (GOSCRY_CNT_RINGBUF_FULL). */
+ * Ps had cached; every goroutine when a target is traced. The attach sizes it: a program
+ * creating goroutines as fast as it can while the probes go in and allgs is read (tens of
+ * ms on a loaded machine) sent ~32,000 events in one measured case, more than 2 MiB held.
+ * 16 MiB holds ~170,000 events (88 bytes + 8 of header); the agent's RSS grows only by
+ * the pages the events reach. Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 2 * 1024 * 1024);
+  __uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
 /* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
