@@ -67,11 +67,12 @@ struct {
  * Ps had cached; every goroutine when a target is traced. The attach sizes it: a program
  * creating goroutines as fast as it can while the probes go in and allgs is read (tens of
  * ms on a loaded machine) sent ~32,000 events in one measured case, more than 2 MiB held.
- * 16 MiB holds ~170,000 events (88 bytes + 8 of header); the agent's RSS grows only by
- * the pages the events reach. Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
+ * 8 MiB holds ~87,000 events (88 bytes + 8 of header). The agent maps the data pages
+ * twice, so its RSS carries 2 x the size (16 MiB: 56 MiB peak RSS against 28, too close
+ * to the 64 MiB goal). Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 16 * 1024 * 1024);
+  __uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
 /* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
