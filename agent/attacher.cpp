@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -128,6 +129,18 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   s.g_goid = *goid;
   s.g_gopc = *gopc;
   s.g_startpc = *startpc;
+  // The per-goroutine probes read goid..startpc at once: one read costs less than three.
+  const int lo = std::min({l.g_goid, l.g_gopc, l.g_startpc});
+  const int hi = std::max({l.g_goid, l.g_gopc, l.g_startpc}) + 8;
+  if ((l.g_goid | l.g_gopc | l.g_startpc) % 8 != 0 || hi - lo > GOSCRY_G_BLOCK_WORDS * 8)
+    return fail("runtime layout: g.goid, g.gopc and g.startpc span " + std::to_string(hi - lo) +
+                " bytes, not the " + std::to_string(GOSCRY_G_BLOCK_WORDS * 8) +
+                " aligned ones goscry reads at once");
+  s.g_block_off = static_cast<std::uint16_t>(lo);
+  s.g_block_words = static_cast<std::uint8_t>((hi - lo) / 8);
+  // Every goroutine is an event until the agent knows which ones were alive before the
+  // probes (Attachment::set_event_goid_max).
+  s.event_goid_max = ~std::uint64_t(0);
   s.g_m = *g_m;
   s.m_preemptoff = *preemptoff;
   // parentGoid exists from 1.21 on.
@@ -188,11 +201,12 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   }
   PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
-  // GO_RUNTIME.md: creation, exit, then the STW convention of the release.
+  // GO_RUNTIME.md: exit, creation, then the STW convention of the release. Exit first:
+  // attached in this order, no goroutine is seen created whose end the probes miss.
   const bool worldstop = *minor >= 22;
-  for (auto r : {b.at_newproc1_results(P::NewprocRet),
-                 b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
+  for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
                                   P::GoroutineExit),
+                 b.at_newproc1_results(P::NewprocRet),
                  worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
                            : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
                  b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
@@ -228,6 +242,7 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const 
     plan->settings.work_addr += *bias;
   }
   std::unique_ptr<Attachment> a(new Attachment(loader, pid));
+  a->settings_ = plan->settings;
   // Settings first: a probe that fires before them would count SETTINGS_MISSING.
   if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)
     return std::unexpected(r.error());
@@ -237,6 +252,11 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const 
     a->links_.push_back(std::move(*link));
   }
   return a;
+}
+
+Result<void> Attachment::set_event_goid_max(std::uint64_t goid) {
+  settings_.event_goid_max = goid;
+  return loader_.add_target(static_cast<std::uint32_t>(pid_), settings_);
 }
 
 Attachment::~Attachment() {

@@ -50,12 +50,16 @@ class Attachment {
 
   int pid() const { return pid_; }
   std::size_t probe_count() const { return links_.size(); }
+  // Lowers settings.event_goid_max (attach starts with every goroutine an event): from
+  // then on only goroutines with a goid up to `goid` come as events (bpf/runtime.h).
+  Result<void> set_event_goid_max(std::uint64_t goid);
 
  private:
   Attachment(BpfLoader& loader, int pid) : loader_(loader), pid_(pid) {}
   BpfLoader& loader_;
   int pid_;
   std::vector<UprobeLink> links_;
+  goscry_settings settings_{};
 };
 
 }  // namespace goscry

@@ -208,7 +208,6 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
   bpf_map__delete_elem(skel_->maps.settings, &tgid, sizeof tgid, 0);
   bpf_map__delete_elem(skel_->maps.stw_inflight, &tgid, sizeof tgid, 0);
   delete_keys_of<goscry_site_key>(skel_->maps.sites, tgid);
-  delete_keys_of<goscry_goid_key>(skel_->maps.goids, tgid);
 }
 
 Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
@@ -245,13 +244,14 @@ Result<std::vector<SiteCounts>> BpfLoader::site_counts(std::uint32_t tgid) const
   return out;
 }
 
-bool BpfLoader::knows_goid(std::uint32_t tgid, std::uint64_t goid) const {
-  goscry_goid_key key{};
-  key.tgid = tgid;
-  key.goid = goid;
-  std::uint64_t gopc = 0;
-  // A lookup from user space does not mark the entry used (map_lookup_elem_sys_only).
-  return bpf_map__lookup_elem(skel_->maps.goids, &key, sizeof key, &gopc, sizeof gopc, 0) == 0;
+Result<ProgramStats> BpfLoader::program_stats(RuntimeProgram p) const {
+  bpf_prog_info info;
+  std::memset(&info, 0, sizeof info);
+  std::uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(program(p)), &info, &len) != 0)
+    return fail(std::string("cannot read the statistics of the ") + program_name(p) +
+                " program: " + errno_text(errno));
+  return ProgramStats{info.run_cnt, info.run_time_ns};
 }
 
 Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> BpfLoader::counters() const {

@@ -68,6 +68,13 @@ class UprobeLink {
   bpf_link* link_;
 };
 
+// How often a program ran and for how long in all: counted only while the kernel's BPF
+// statistics are on (sysctl kernel.bpf_stats_enabled, or a bpf_enable_stats() fd held).
+struct ProgramStats {
+  std::uint64_t runs = 0;
+  std::uint64_t run_time_ns = 0;
+};
+
 // The probes' counters of one creation site, cumulative since attach.
 struct SiteCounts {
   std::uint64_t gopc = 0;
@@ -94,15 +101,15 @@ class BpfLoader {
   BpfLoader& operator=(const BpfLoader&) = delete;
 
   Result<void> add_target(std::uint32_t tgid, const goscry_settings& settings);
-  // Forgets a target: its settings, sites, goids and in-flight STW.
+  // Forgets a target: its settings, sites and in-flight STW.
   void remove_target(std::uint32_t tgid);
 
   Result<UprobeLink> attach_uprobe(const UprobeRequest& request);
   const std::vector<AttachRecord>& attach_log() const { return attach_log_; }
 
   Result<std::vector<SiteCounts>> site_counts(std::uint32_t tgid) const;
-  // Whether the probes saw goroutine `goid` created and it has not ended (goids LRU).
-  bool knows_goid(std::uint32_t tgid, std::uint64_t goid) const;
+  // Runs and run time of one of the loaded programs (the cost benchmarks).
+  Result<ProgramStats> program_stats(RuntimeProgram p) const;
   // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).
   Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> counters() const;
   // Hands every ring-buffer record waiting now to `on_event`; returns how many.

@@ -43,32 +43,76 @@ SiteStats& GoroutineTracker::site(std::uint64_t gopc, std::uint64_t startpc) {
   return s;
 }
 
-void GoroutineTracker::set_snapshot(const GoroutineSnapshot& snap,
-                                    const std::function<bool(std::uint64_t)>& seen_born) {
+void GoroutineTracker::set_snapshot(const GoroutineSnapshot& snap) {
   for (const auto& g : snap.alive) {
-    if (seen_born(g.goid)) continue;  // the probes count it
+    if (born_.count(g.goid)) continue;  // born during the attach: `created` counts it
     site(g.gopc, g.startpc);
     // A site mixes nothing: the runtime's rule looks at each g's own start function.
     if (system_start(g.startpc)) continue;
+    ++snapshot_alive_;
+    if (early_exits_.erase(g.goid)) {  // read alive, ended meanwhile
+      ++snapshot_exited_[g.gopc];
+      continue;
+    }
     snapshot_.emplace(g.goid, Member{g.gopc});
     ++snapshot_live_[g.gopc];
-    ++snapshot_alive_;
   }
+  have_snapshot_ = true;
+  // The rest ended before the snapshot read them.
+  for (const auto& [goid, e] : early_exits_) retire(goid, e.startpc);
+  early_exits_.clear();
   recompute(last_ns_);
 }
 
 void GoroutineTracker::on_event(const goscry_event& e) {
-  if (e.kind != GOSCRY_EV_GO_EXIT_UNTRACKED) return;
+  if (e.kind == GOSCRY_EV_GO_CREATE) on_created(e);
+  if (e.kind == GOSCRY_EV_GO_EXIT) on_exited(e);
+}
+
+void GoroutineTracker::on_created(const goscry_event& e) {
+  // Not in the counters (sites map full): its end must not count either, so it stays out
+  // of R and its exit event is taken for one of a goroutine we do not know.
+  if (!(e.flags & GOSCRY_GO_COUNTED)) return;
   site(e.gopc, e.startpc);
-  if (system_start(e.startpc)) return;
+  born_.emplace(e.goid, Member{e.gopc});
+  // Born during the attach and read by the snapshot too: `created` already counts it.
   auto it = snapshot_.find(e.goid);
-  if (it == snapshot_.end()) {
-    ++untracked_user_exits_;  // ended before the snapshot read it, or evicted from the LRU
+  if (it == snapshot_.end()) return;
+  --snapshot_live_[it->second.gopc];
+  --snapshot_alive_;
+  snapshot_.erase(it);
+}
+
+void GoroutineTracker::on_exited(const goscry_event& e) {
+  site(e.gopc, e.startpc);
+  auto it = born_.find(e.goid);
+  if (e.flags & GOSCRY_GO_COUNTED) {  // a traced exit the kernel counted as well
+    if (it != born_.end()) born_.erase(it);
+    return;
+  }
+  if (it != born_.end()) {
+    ++event_exited_[it->second.gopc];
+    born_.erase(it);
+  } else if (!have_snapshot_) {
+    early_exits_.emplace(e.goid, e);
   } else {
+    retire(e.goid, e.startpc);
+  }
+}
+
+void GoroutineTracker::retire(std::uint64_t goid, std::uint64_t startpc) {
+  auto it = snapshot_.find(goid);
+  if (it != snapshot_.end()) {
     --snapshot_live_[it->second.gopc];
     ++snapshot_exited_[it->second.gopc];
     snapshot_.erase(it);
+  } else if (!system_start(startpc)) {
+    ++untracked_user_exits_;  // alive before the probes, ended before the snapshot
   }
+}
+
+void GoroutineTracker::forget_born_above(std::uint64_t goid) {
+  std::erase_if(born_, [goid](const auto& m) { return m.first > goid; });
 }
 
 void GoroutineTracker::update(const std::vector<SiteCounts>& counts, std::uint64_t now_ns) {
@@ -77,6 +121,17 @@ void GoroutineTracker::update(const std::vector<SiteCounts>& counts, std::uint64
     probe_counts_[c.gopc] = c;
   }
   recompute(now_ns);
+}
+
+std::vector<SiteCounts> GoroutineTracker::born_counts() const {
+  std::vector<SiteCounts> out;
+  for (const auto& [gopc, s] : sites_)
+    if (s.created || s.born_exited) {
+      const auto pc = probe_counts_.find(gopc);
+      out.push_back({gopc, s.created, s.born_exited,
+                     pc == probe_counts_.end() ? 0 : pc->second.startpc});
+    }
+  return out;
 }
 
 void GoroutineTracker::recompute(std::uint64_t now_ns) {
@@ -88,9 +143,11 @@ void GoroutineTracker::recompute(std::uint64_t now_ns) {
     const std::uint64_t exited = pc == probe_counts_.end() ? 0 : pc->second.exited;
     const auto live0 = snapshot_live_.find(gopc);
     const auto exited0 = snapshot_exited_.find(gopc);
+    const auto by_event = event_exited_.find(gopc);
     s.created = created;
-    s.exited = exited + (exited0 == snapshot_exited_.end() ? 0 : exited0->second);
-    s.live = std::int64_t(created) - std::int64_t(exited) +
+    s.born_exited = exited + (by_event == event_exited_.end() ? 0 : by_event->second);
+    s.exited = s.born_exited + (exited0 == snapshot_exited_.end() ? 0 : exited0->second);
+    s.live = std::int64_t(created) - std::int64_t(s.born_exited) +
              (live0 == snapshot_live_.end() ? 0 : live0->second);
     s.growth = s.live - before;
     if (s.system) continue;

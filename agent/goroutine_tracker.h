@@ -1,11 +1,29 @@
 // Goroutines of one target as runtime.NumGoroutine counts them: alive now, created and
 // ended since attach, per creation site (the `go` statement, g.gopc).
 //
-// Two sources meet here. Goroutines alive before the probes come from one read of allgs
-// taken right after attach (GoroutineSnapshot); those the probes saw born are skipped in
-// it (the goids LRU knows them), and their exits arrive as untracked-exit events. Every
-// goroutine created since attach is in the per-site counters the probes keep in the
-// kernel. live(site) = snapshot members still alive + created - exited.
+// Three sources meet here. Every goroutine created since the creation probes is in the
+// per-site counters the probes keep in the kernel (`created`). Goroutines alive before the
+// probes come from one read of allgs taken after every probe is attached
+// (GoroutineSnapshot, the set S). Goroutines whose goid is at most settings.event_goid_max
+// (T) come as events when created and when they end, and their ends are not counted in the
+// kernel; the others' ends are (`exited`). live(site) = members of S still alive +
+// created - exited - ends that came as events of goroutines seen created.
+//
+// Why that is exact (TargetWatch::open does the steps in this order): the exit probe is
+// attached before the creation probes, so no goroutine is seen created whose end is
+// missed. T is ~0 while the probes are attached and allgs is read, then the largest goid
+// of the snapshot, and never rises again. So:
+//  - a goroutine of S ends with goid <= T: as an event, which takes it off S;
+//  - one that was alive before the probes but ended before the snapshot read it ended
+//    while T was ~0: as an event, for no goroutine we know of — ignored;
+//  - one seen created and also read by the snapshot (born during the attach) has a goid
+//    <= T, so it came as a creation event (set R): it is taken off S, `created` has it;
+//  - one seen created ends either as an event (its goid was <= T then, hence also at its
+//    creation: it is in R, which names its site) or in `exited` — never both.
+// Events can arrive before or after the snapshot is installed (the ring buffer is drained
+// when the caller chooses): an exit of a goid that is neither in R nor yet in S waits for
+// the snapshot. R keeps a goroutine seen created until its exit event, or until
+// forget_born_above(T), once no event sent before T was lowered can be on its way.
 //
 // NumGoroutine leaves out system goroutines (runtime.isSystemGoroutine): those whose start
 // function is in package runtime, except runtime.main and runtime.corostart. The runtime
@@ -15,7 +33,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +58,7 @@ struct SiteStats {
   bool system = false;
   std::uint64_t created = 0;  // since attach
   std::uint64_t exited = 0;   // since attach, snapshot members included
+  std::uint64_t born_exited = 0;  // of those created since attach
   std::int64_t live = 0;
   std::int64_t growth = 0;  // live now - live at the previous interval
 };
@@ -58,13 +76,19 @@ class GoroutineTracker {
   GoroutineTracker(std::shared_ptr<const GoBinary> symbols, std::uint64_t bias)
       : symbols_(std::move(symbols)), bias_(bias) {}
 
-  // The attach-time snapshot; `seen_born(goid)` says whether the probes saw it created.
-  void set_snapshot(const GoroutineSnapshot& snap,
-                    const std::function<bool(std::uint64_t)>& seen_born);
-  // A GOSCRY_EV_GO_EXIT_UNTRACKED event (others are ignored).
+  // The snapshot of allgs taken after every probe was attached (once).
+  void set_snapshot(const GoroutineSnapshot& snap);
+  // A GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT event (others are ignored).
   void on_event(const goscry_event& e);
+  // Drops the goroutines seen created with a goid above `goid` (the final T): their ends
+  // are counted in the kernel. Only once every event sent before T was lowered is in.
+  void forget_born_above(std::uint64_t goid);
   // The probes' per-site counters (cumulative since attach), read at `now_ns`.
   void update(const std::vector<SiteCounts>& counts, std::uint64_t now_ns);
+  // Per site, the goroutines created since attach and how many of them ended (the kernel's
+  // counts with the ends that came as events added), as the BPF counters meant before
+  // some ends became events: what the leak detector compares.
+  std::vector<SiteCounts> born_counts() const;
 
   GoroutineTotals totals() const { return totals_; }
   // User sites (system ones left out) ordered by live count, then by growth; top n.
@@ -79,17 +103,26 @@ class GoroutineTracker {
   };
   SiteStats& site(std::uint64_t gopc, std::uint64_t startpc);
   bool system_start(std::uint64_t startpc);
+  void on_created(const goscry_event& e);
+  void on_exited(const goscry_event& e);
+  // An exit of a goroutine not seen created: a member of S ends, or one that ended before
+  // the snapshot read it.
+  void retire(std::uint64_t goid, std::uint64_t startpc);
   void recompute(std::uint64_t now_ns);
 
   std::shared_ptr<const GoBinary> symbols_;
   std::uint64_t bias_;
-  std::unordered_map<std::uint64_t, Member> snapshot_;  // goid -> site, alive at attach
+  bool have_snapshot_ = false;
+  std::unordered_map<std::uint64_t, Member> snapshot_;  // S: goid -> site, alive at attach
   std::uint64_t snapshot_alive_ = 0;
+  std::unordered_map<std::uint64_t, Member> born_;      // R: goid -> site, seen created
+  std::unordered_map<std::uint64_t, goscry_event> early_exits_;  // before the snapshot
   std::map<std::uint64_t, SiteStats> sites_;           // by gopc
   std::map<std::uint64_t, std::int64_t> snapshot_live_;  // gopc -> members still alive
   std::map<std::uint64_t, std::uint64_t> snapshot_exited_;
+  std::map<std::uint64_t, std::uint64_t> event_exited_;  // gopc -> ends of R members
   std::map<std::uint64_t, SiteCounts> probe_counts_;     // gopc -> latest counters
-  std::uint64_t untracked_user_exits_ = 0;  // not in the snapshot (exited before it / evicted)
+  std::uint64_t untracked_user_exits_ = 0;  // ended before the snapshot read them
   std::unordered_map<std::uint64_t, bool> system_by_startpc_;
   GoroutineTotals totals_;
   std::uint64_t last_ns_ = 0;

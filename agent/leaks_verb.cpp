@@ -11,11 +11,10 @@
 #include <thread>
 
 #include "agent/agent_config.h"
-#include "agent/attacher.h"
-#include "agent/bpf_loader.h"
 #include "agent/cli.h"
 #include "agent/goroutine_reader.h"
 #include "agent/leak_detector.h"
+#include "agent/target_watch.h"
 #include "exporters/json_report.h"
 
 namespace goscry {
@@ -35,34 +34,26 @@ struct LeaksOptions {
 };
 
 // BPF per-site counters when the probes can be attached; the detector works without them.
+// Through a TargetWatch: some goroutines' ends come as events rather than counts
+// (bpf/runtime.h, event_goid_max), and the watch adds them back per site.
 struct SiteProbes {
-  std::unique_ptr<BpfLoader> loader;
-  std::unique_ptr<Attachment> attachment;
+  std::unique_ptr<TargetWatch> watch;
   std::string status = "off";
 
-  void attach(int pid, const std::string& go_version) {
-    auto l = BpfLoader::open();
-    if (!l) {
-      status = "off: " + l.error().message;
+  void attach(int pid) {
+    auto w = TargetWatch::open(pid);
+    if (!w) {
+      status = "off: " + w.error().message;
       return;
     }
-    loader = std::move(*l);
-    auto a = Attachment::attach(*loader, pid, go_version);
-    if (!a) {
-      status = "off: " + a.error().message;
-      loader.reset();
-      return;
-    }
-    attachment = std::move(*a);
-    status = "on (" + std::to_string(attachment->probe_count()) + " probes)";
+    watch = std::move(*w);
+    status = "on (" + std::to_string(watch->probe_count()) + " probes)";
   }
 
-  std::optional<std::unordered_map<std::uint64_t, SiteCounter>> counts(int pid) const {
-    if (!attachment) return std::nullopt;
-    auto c = loader->site_counts(std::uint32_t(pid));
-    if (!c) return std::nullopt;
+  std::optional<std::unordered_map<std::uint64_t, SiteCounter>> counts() {
+    if (!watch || !watch->refresh()) return std::nullopt;
     std::unordered_map<std::uint64_t, SiteCounter> out;
-    for (const auto& s : *c) out[s.gopc] = {s.created, s.exited};
+    for (const auto& s : watch->site_counts()) out[s.gopc] = {s.created, s.exited};
     return out;
   }
 };
@@ -82,7 +73,7 @@ int run_leaks(const LeaksOptions& o) {
   }
   const GoProcess& t = **target;
   SiteProbes probes;
-  if (!o.no_bpf) probes.attach(t.pid(), t.go_version());
+  if (!o.no_bpf) probes.attach(t.pid());
   const bool json = o.format == "json";
   json_report::Writer writer(std::cout, json_report::Writer::Style::kLines);
   if (!json)
@@ -107,7 +98,7 @@ int run_leaks(const LeaksOptions& o) {
       break;
     }
     auto views = symbolize_goroutines(t, *list);
-    const auto sites = probes.counts(t.pid());
+    const auto sites = probes.counts();
     for (const auto& s : detector.observe(views, list->read_at, sites ? &*sites : nullptr)) {
       if (json) {
         auto j = json_report::envelope("leak_suspect", 1);

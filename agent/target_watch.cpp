@@ -1,6 +1,11 @@
 #include "agent/target_watch.h"
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <fstream>
 
@@ -10,6 +15,17 @@
 #include "symbolizer/runtime_layout.h"
 
 namespace goscry {
+
+namespace {
+
+// Returns once every BPF program that started before the call has ended: they run under
+// rcu_read_lock, and MEMBARRIER_CMD_GLOBAL is synchronize_rcu(). False where it is not
+// available (nohz_full kernels).
+bool wait_for_running_programs() {
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0;
+}
+
+}  // namespace
 
 bool process_alive(int pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -58,12 +74,16 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
     return std::unexpected(a.error());
   }
   w->attachment_ = std::move(*a);
-  // After the probes: a goroutine born meanwhile is in both, and the goids LRU says so.
+  // After the probes: a goroutine born meanwhile is in both, and its creation event says
+  // so (GoroutineTracker has the whole argument).
   if (auto r = w->snapshot(*bias); !r) {
     if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
     return std::unexpected(r.error());
   }
   if (auto r = shared ? w->update_sites() : w->refresh(); !r) return std::unexpected(r.error());
+  // From the next read of the counters on (after a drain of the ring buffer, which the
+  // caller does first), the goroutines seen created above T can be forgotten.
+  w->forget_ready_ = true;
   return w;
 }
 
@@ -84,10 +104,16 @@ Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   allg->allgptr += bias;
   auto snap = read_goroutines(*process_, *allg, *layout);
   if (!snap) return std::unexpected(snap.error());
-  const auto tgid = std::uint32_t(pid_);
-  goroutines_.set_snapshot(*snap, [&](std::uint64_t goid) {
-    return loader_->knows_goid(tgid, goid);
-  });
+  // Every goroutine alive before the probes is in the snapshot with a goid up to its
+  // largest: only those (and the few made later from goids the Ps had cached) still need
+  // events. T only ever falls.
+  std::uint64_t t = 0;
+  for (const auto& g : snap->alive) t = std::max(t, g.goid);
+  if (auto r = attachment_->set_event_goid_max(t); !r) return r;
+  // Events sent under the old T are all in the ring buffer after this; once they are
+  // drained, R can drop what the counters now cover.
+  if (wait_for_running_programs()) forget_above_ = t;
+  goroutines_.set_snapshot(*snap);
   return {};
 }
 
@@ -109,7 +135,7 @@ GcUpdate TargetWatch::feed(const goscry_event& e) {
 }
 
 Result<void> TargetWatch::refresh() {
-  // Events first: an untracked exit must not be missing from the counts read after it.
+  // Events first: an exit event must not be missing from the counts read after it.
   if (auto r = poll(0); !r) return r;
   return update_sites();
 }
@@ -117,8 +143,12 @@ Result<void> TargetWatch::refresh() {
 Result<void> TargetWatch::update_sites() {
   auto counts = loader_->site_counts(std::uint32_t(pid_));
   if (!counts) return std::unexpected(counts.error());
+  if (forget_ready_ && forget_above_) {
+    goroutines_.forget_born_above(*forget_above_);
+    forget_above_.reset();
+  }
   goroutines_.update(*counts, monotonic_ns());
-  last_counts_ = std::move(*counts);
+  last_counts_ = goroutines_.born_counts();
   return {};
 }
 

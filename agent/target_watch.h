@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/attacher.h"
@@ -42,7 +43,7 @@ class TargetWatch {
   std::string go_version() const { return symbols_->go_version(); }
   const std::string& exe() const { return exe_; }
 
-  // Waits up to `timeout_ms` for STW / untracked-exit events and feeds them to the
+  // Waits up to `timeout_ms` for STW / goroutine events and feeds them to the
   // trackers; `on_gc` sees each GC update as it comes.
   Result<void> poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc = {});
   // Reads the per-site counters into the goroutine tracker (one interval).
@@ -52,7 +53,8 @@ class TargetWatch {
   // (which would swallow the other targets' events).
   GcUpdate feed(const goscry_event& e);
   Result<void> update_sites();
-  // The per-site counters as last read by refresh()/update_sites().
+  // Per site, the goroutines created since attach and how many of them ended, as of the
+  // last refresh()/update_sites() (GoroutineTracker::born_counts).
   const std::vector<SiteCounts>& site_counts() const { return last_counts_; }
   std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
 
@@ -74,6 +76,8 @@ class TargetWatch {
   BpfLoader* loader_ = nullptr;
   std::unique_ptr<Attachment> attachment_;
   std::vector<SiteCounts> last_counts_;
+  std::optional<std::uint64_t> forget_above_;  // GoroutineTracker::forget_born_above, once
+  bool forget_ready_ = false;
   GoroutineTracker goroutines_;
   GcTracker gc_;
 };

@@ -8,14 +8,16 @@
  *   startpc already set. Counted per (tgid, gopc).
  * - exit: runtime.gdestroy (1.22+) / runtime.goexit0 (<= 1.21) at the Jcc of its stack
  *   check (the kernel emulates a Jcc; it single-steps the CMP of the entry), gp in RAX,
- *   goid still intact. The goid -> gopc LRU tells which site the goroutine came from.
+ *   goid, gopc and startpc still intact: the site is read from the dying g itself.
  * - stop-the-world: stopTheWorldWithSema / startTheWorldWithSema / gcMarkTermination (and
  *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
  *   event, measured as the runtime measures it: 1.22+ from startTheWorldWithSema's
  *   worldStop argument and result, <= 1.21 from runtime.work.{pauseStart,tEnd}.
  *
- * Hot paths (creation, exit) only touch hash maps; the ring buffer carries the rare STW
- * events, plus per-goroutine events only when a target asks for a trace. The same object
+ * Hot paths (creation, exit) are one read of the g and one lookup of its site's counters
+ * (plus the settings): no per-goroutine map entry. The ring buffer carries the rare STW
+ * events, the goroutines of the attach window (settings.event_goid_max), and every
+ * goroutine only when a target asks for a trace. The same object
  * serves every Go version: what differs (offsets, register conventions) comes from the
  * settings map the agent fills per tgid. Go's ABIInternal is used as is: arguments and
  * results in RAX, RBX, RCX, ...; the current g in R14. */
@@ -49,18 +51,6 @@ struct {
   __type(value, struct goscry_site_counts);
 } sites SEC(".maps");
 
-/* Key: (tgid, goid) -> gopc of each live goroutine created since attach, so that an exit
- * finds its site. 131072 live goroutines across targets (~10 MiB of kernel memory,
- * preallocated). Full: LRU evicts the least recently touched entry — typically a
- * long-lived goroutine — whose exit then comes as an untracked exit event and counts in
- * GOSCRY_CNT_EXIT_UNKNOWN_SITE (which also counts goroutines created before attach). */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 131072);
-  __type(key, struct goscry_goid_key);
-  __type(value, __u64);
-} goids SEC(".maps");
-
 /* Key: tgid -> the stopped world between its stop and its start. STW is process-wide and
  * serialised by worldsema, so one entry per target; same size as `settings`. Full: the
  * pause is lost (GOSCRY_CNT_STW_MAP_FULL). */
@@ -71,14 +61,18 @@ struct {
   __type(value, struct goscry_stw_inflight);
 } stw_inflight SEC(".maps");
 
-/* Rare events: one per STW pause (a few per GC cycle), one per exit of a goroutine that
- * was alive at attach (at most once each), plus per-goroutine events when a target is
- * traced. 2 MiB holds ~21000 events (88 bytes + 8 of header): the exits of a program
- * that had 10,000 goroutines at attach and ends them all at once, with room for GC.
- * Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
+/* Rare events: one per STW pause (a few per GC cycle); the creations and exits of
+ * goroutines with a goid <= settings.event_goid_max: those made while the agent attaches,
+ * the exits of those alive at attach (once each), and the few made later from goids the
+ * Ps had cached; every goroutine when a target is traced. The attach sizes it: a program
+ * creating goroutines as fast as it can while the probes go in and allgs is read (tens of
+ * ms on a loaded machine) sent ~32,000 events in one measured case, more than 2 MiB held.
+ * 8 MiB holds ~87,000 events (88 bytes + 8 of header). The agent maps the data pages
+ * twice, so its RSS carries 2 x the size (16 MiB: 56 MiB peak RSS against 28, too close
+ * to the 64 MiB goal). Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 2 * 1024 * 1024);
+  __uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
 /* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
@@ -126,8 +120,33 @@ static __always_inline struct goscry_site_counts *site_counts(__u32 tgid, __u64 
   return c;
 }
 
-static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u64 goid, __u64 parent,
-                                           __u64 gopc, __u64 startpc) {
+/* What the per-goroutine probes need of a g. */
+struct g_fields {
+  __u64 goid;
+  __u64 gopc;
+  __u64 startpc;
+};
+
+/* The word of the block at byte offset `off` of the g (the agent checked it is inside). */
+#define BLOCK_WORD(block, s, off) ((block)[(((off) - (s)->g_block_off) >> 3) & (GOSCRY_G_BLOCK_WORDS - 1)])
+
+/* goid, gopc and startpc of g, with one read of the block of the g that holds them. */
+static __always_inline int read_g(struct goscry_settings *s, __u64 g, struct g_fields *f) {
+  __u64 block[GOSCRY_G_BLOCK_WORDS];
+  __u32 size = (__u32)s->g_block_words * 8;
+  if (size > sizeof(block)) size = sizeof(block);
+  if (bpf_probe_read_user(block, size, (const void *)(g + s->g_block_off)) != 0) {
+    count(GOSCRY_CNT_READ_FAILED);
+    return -1;
+  }
+  f->goid = BLOCK_WORD(block, s, s->g_goid);
+  f->gopc = BLOCK_WORD(block, s, s->g_gopc);
+  f->startpc = BLOCK_WORD(block, s, s->g_startpc);
+  return 0;
+}
+
+static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u32 flags,
+                                           const struct g_fields *f, __u64 parent) {
   struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(GOSCRY_CNT_RINGBUF_FULL);
@@ -136,11 +155,12 @@ static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u64 goid, _
   __builtin_memset(e, 0, sizeof(*e));
   e->kind = kind;
   e->tgid = tgid;
+  e->flags = flags;
   e->start_ns = bpf_ktime_get_ns();
-  e->goid = goid;
+  e->goid = f->goid;
   e->parent_goid = parent;
-  e->gopc = gopc;
-  e->startpc = startpc;
+  e->gopc = f->gopc;
+  e->startpc = f->startpc;
   bpf_ringbuf_submit(e, 0);
 }
 
@@ -183,54 +203,44 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   __u64 g = cookie_register(ctx);
-  __u64 goid = 0, gopc = 0, startpc = 0;
-  if (read_u64(g + s->g_goid, &goid) || read_u64(g + s->g_gopc, &gopc) ||
-      read_u64(g + s->g_startpc, &startpc))
-    return 0;
-  struct goscry_site_counts *c = site_counts(tgid, gopc);
+  struct g_fields f;
+  if (read_g(s, g, &f)) return 0;
+  struct goscry_site_counts *c = site_counts(tgid, f.gopc);
   if (c) {
     __sync_fetch_and_add(&c->created, 1);
-    c->startpc = startpc;
+    c->startpc = f.startpc;
   }
-  struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
-  if (bpf_map_update_elem(&goids, &key, &gopc, BPF_ANY) != 0)
-    count(GOSCRY_CNT_GOID_MAP_UPDATE_FAILED);
-  if (s->flags & GOSCRY_TRACE_GOROUTINES) {
+  if (f.goid <= s->event_goid_max || (s->flags & GOSCRY_TRACE_GOROUTINES)) {
     __u64 parent = 0;
     if (s->g_parent_goid != GOSCRY_NO_OFFSET) read_u64(g + s->g_parent_goid, &parent);
-    emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, goid, parent, gopc, startpc);
+    emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, c ? GOSCRY_GO_COUNTED : 0, &f, parent);
   }
   return 0;
 }
 
-/* Entry of runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21): RAX = gp, whose goid,
- * gopc and startpc are still intact. A goroutine created since attach is counted on its
- * site; any other one goes to user space as an event, so the agent can take it off the
- * snapshot of allgs it took at attach. */
+/* runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21), at the entry's registers:
+ * RAX = gp, whose goid, gopc and startpc are still intact. Counted on its site, or for a
+ * goid <= event_goid_max sent to user space instead, which tells a goroutine created
+ * since attach from one of its snapshot of allgs (agent/goroutine_tracker.h). */
 SEC("uprobe")
 int goscry_goroutine_exit(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
-  __u64 g = ctx->ax;
-  __u64 goid = 0;
-  if (read_u64(g + s->g_goid, &goid)) return 0;
-  struct goscry_goid_key key = {.tgid = tgid, .goid = goid};
-  __u64 *site = bpf_map_lookup_elem(&goids, &key);
-  if (!site) {
-    count(GOSCRY_CNT_EXIT_UNKNOWN_SITE);
-    __u64 gopc = 0, startpc = 0;
-    read_u64(g + s->g_gopc, &gopc);
-    read_u64(g + s->g_startpc, &startpc);
-    emit_goroutine(GOSCRY_EV_GO_EXIT_UNTRACKED, tgid, goid, 0, gopc, startpc);
+  struct g_fields f;
+  if (read_g(s, ctx->ax, &f)) return 0;
+  if (f.goid <= s->event_goid_max) {
+    emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, 0, &f, 0);
     return 0;
   }
-  __u64 gopc = *site;
-  bpf_map_delete_elem(&goids, &key);
-  struct goscry_site_counts *c = site_counts(tgid, gopc);
-  if (c) __sync_fetch_and_add(&c->exited, 1);
+  struct goscry_site_key key = {.tgid = tgid, .gopc = f.gopc};
+  struct goscry_site_counts *c = bpf_map_lookup_elem(&sites, &key);
+  if (c)
+    __sync_fetch_and_add(&c->exited, 1);
+  else
+    count(GOSCRY_CNT_EXIT_UNKNOWN_SITE);
   if (s->flags & GOSCRY_TRACE_GOROUTINES)
-    emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, goid, 0, gopc, 0);
+    emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, c ? GOSCRY_GO_COUNTED : 0, &f, 0);
   return 0;
 }
 

@@ -64,6 +64,11 @@ enum goscry_reg {
   GOSCRY_REG_R15,
 };
 
+/* How many 8-byte words of a g the per-goroutine probes read at once (the block from
+ * goid to startpc: 168 bytes in 1.19-1.27). One read of the block costs less than three
+ * reads of a word each; the agent refuses a layout whose block is longer. */
+#define GOSCRY_G_BLOCK_WORDS 32
+
 /* Per-target settings, keyed by tgid, filled by the agent before it attaches: the same
  * .bpf.o serves every Go version. Offsets are bytes into runtime.g / runtime.m. */
 struct goscry_settings {
@@ -83,13 +88,24 @@ struct goscry_settings {
    * use; without them the pause is timed by the probes (a few us short per pause). */
   __u16 work_pause_start;
   __u16 work_t_end;
-  __u32 pad1;
+  /* The block of a g the per-goroutine probes read: from g_block_off, g_block_words
+   * words (<= GOSCRY_G_BLOCK_WORDS), holding goid, gopc and startpc (all 8-aligned). */
+  __u16 g_block_off;
+  __u8 g_block_words;
+  __u8 pad1;
   __u64 work_addr;
+  /* Goroutines with a goid up to this one come to user space as events when they are
+   * created and when they end (GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT), and their exit
+   * is not counted in the site counters; the others only count. The agent starts with
+   * ~0 (every goroutine while it attaches) and lowers it once to the largest goid of its
+   * snapshot of allgs (agent/goroutine_tracker.h has why that keeps the counts exact). */
+  __u64 event_goid_max;
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
- * Only goroutines created since attach are counted here; exits of older ones come as
- * GOSCRY_EV_GO_EXIT_UNTRACKED events. */
+ * `created` counts every goroutine created since attach; `exited` the ends of goroutines
+ * whose goid is above settings.event_goid_max (the others come as GOSCRY_EV_GO_EXIT
+ * events). */
 struct goscry_site_key {
   __u32 tgid;
   __u32 pad;
@@ -105,35 +121,34 @@ struct goscry_site_counts {
   __u64 startpc;
 };
 
-struct goscry_goid_key {
-  __u32 tgid;
-  __u32 pad;
-  __u64 goid;
-};
-
 /* Per-CPU counters of drops and failed reads; the agent sums the CPUs. */
 enum goscry_counter {
   GOSCRY_CNT_RINGBUF_FULL = 0,    /* bpf_ringbuf_reserve failed: an event is lost */
   GOSCRY_CNT_READ_FAILED,         /* bpf_probe_read_user failed: an event is lost */
   GOSCRY_CNT_SETTINGS_MISSING,    /* a probe fired for a tgid without settings */
   GOSCRY_CNT_SITE_MAP_FULL,       /* sites map full: a creation is not counted */
-  GOSCRY_CNT_GOID_MAP_UPDATE_FAILED, /* goids LRU insert failed: its exit is untracked */
-  GOSCRY_CNT_EXIT_UNKNOWN_SITE,   /* exit of a goid not in the LRU (before attach, evicted):
-                                   * sent as GOSCRY_EV_GO_EXIT_UNTRACKED */
+  GOSCRY_CNT_EXIT_UNKNOWN_SITE,   /* an exit counted at a site that has no counters: its
+                                   * creation was not counted either (sites map full) */
   GOSCRY_CNT_STW_UNMATCHED,       /* start-the-world without a recorded stop */
   GOSCRY_CNT_STW_MAP_FULL,        /* in-flight STW map full: a pause is lost */
   GOSCRY_CNT_MAX,
 };
 
 enum goscry_event_kind {
-  GOSCRY_EV_STW = 1,       /* one stop-the-world pause, reported when the world starts */
-  GOSCRY_EV_GO_CREATE = 2, /* trace only */
-  GOSCRY_EV_GO_EXIT = 3,   /* trace only */
-  /* The exit of a goroutine the goids LRU does not know: created before attach (or
-   * evicted). Always sent, so the agent can retire it from its attach-time snapshot of
-   * allgs; there are at most as many as goroutines were alive at attach. Carries goid,
-   * gopc and startpc read from the dying g. */
-  GOSCRY_EV_GO_EXIT_UNTRACKED = 4,
+  GOSCRY_EV_STW = 1, /* one stop-the-world pause, reported when the world starts */
+  /* A goroutine created / ended, with goid, gopc, startpc (and parent goid at creation,
+   * 1.21+): sent for every goroutine whose goid is <= settings.event_goid_max (then an
+   * exit is not in the counters), and for all of them when a target is traced
+   * (GOSCRY_TRACE_GOROUTINES). flags: enum goscry_go_flags. */
+  GOSCRY_EV_GO_CREATE = 2,
+  GOSCRY_EV_GO_EXIT = 3,
+};
+
+/* goroutine event flags */
+enum goscry_go_flags {
+  /* The creation / exit this event reports is also counted in the site's counters (an
+   * exit event without it replaces the count). */
+  GOSCRY_GO_COUNTED = 1 << 0,
 };
 
 /* stw event flags */
@@ -153,10 +168,10 @@ struct goscry_event {
   __u64 start_ns;
   __u64 end_ns;
   __u32 reason; /* enum goscry_stw_reason, or any Go 1.21+ stwReason */
-  __u32 flags;  /* enum goscry_stw_flags */
+  __u32 flags;  /* enum goscry_stw_flags / enum goscry_go_flags */
   /* 1.19-1.20 only: m.preemptoff at the stop, which names the reason */
   char preemptoff[GOSCRY_PREEMPTOFF_LEN];
-  /* goroutine events (trace): */
+  /* goroutine events: */
   __u64 goid;
   __u64 parent_goid;
   __u64 gopc;

@@ -133,6 +133,53 @@ TEST(TopVerb, FollowsNumGoroutineAndEverySiteThroughThePhases) {
                          {"--interval", "100ms", "--format", "json", "--top", "50"}, follow);
 }
 
+// `goscry top` attached while the fixture creates and ends goroutines as fast as it can:
+// some are born while the probes go in or the snapshot of allgs is read, some alive before
+// end after, some the probes see born are read by the snapshot too. Every one must count
+// once: at each quiescent point after, live = NumGoroutine and per site, and the ends
+// between two points are what the fixture counted.
+TEST(TopVerb, AttachedWhileGoroutinesComeAndGoAtFullSpeed) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;  // the other variants change where, not what
+    SCOPED_TRACE(f.label());
+    ChildProcess fixture({f.path}, {"CHURN_MODE=busy"});
+    ASSERT_EQ(fixture.read_line(), "ready");
+    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(fixture.pid()),
+                      "--interval", "100ms", "--format", "json", "--top", "50"});
+    ASSERT_TRUE(attached(top));
+    usleep(200000);  // churn on under the probes
+    fixture.write_line();
+    json before;
+    ChurnState prev;
+    for (int phase = 0; phase < 3; ++phase) {
+      ChurnState st = next_state(fixture);
+      json report = report_after(top, now_ns());
+      ASSERT_TRUE(report.is_object()) << top.rest_of_stderr();
+      expect_top_matches(report, st, st, false);
+      EXPECT_EQ(report["lost"].get<std::uint64_t>(), 0u);
+      if (phase == 0) {
+        const json* parked = site_of(report["sites_by_live"], "main.spawnBusyParked");
+        ASSERT_NE(parked, nullptr);
+        EXPECT_GT(st.sites["main.spawnBusyParked"].created, 0u);
+      } else {
+        // Between two quiescent points the probes know every goroutine.
+        for (const auto& [name, truth] : st.sites) {
+          const json* s = site_of(report["sites_by_live"], name);
+          const json* b = site_of(before["sites_by_live"], name);
+          const std::uint64_t exited = s ? (*s)["exited"].get<std::uint64_t>() : 0;
+          const std::uint64_t exited_before = b ? (*b)["exited"].get<std::uint64_t>() : 0;
+          EXPECT_EQ(exited - exited_before, truth.exited - prev.sites[name].exited) << name;
+        }
+      }
+      before = report;
+      prev = st;
+      fixture.write_line();
+    }
+    EXPECT_EQ(fixture.wait(), 0);
+  }
+}
+
 // `goscry top --once` attached afresh at each quiescent point: everything alive comes from
 // the allgs snapshot, and equals NumGoroutine.
 TEST(TopVerb, OnceCountsWhatIsAliveLikeNumGoroutine) {

@@ -82,6 +82,19 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
     }
     using P = RuntimeProgram;
     using Names = std::set<std::string>;
+    // The exit probe goes in before any creation probe: a goroutine seen created always
+    // has its end seen (goroutine_tracker.h).
+    ASSERT_FALSE(plan->uprobes.empty());
+    EXPECT_EQ(plan->uprobes.front().program, P::GoroutineExit);
+    // One read of the g gets goid, gopc and startpc; every goroutine is an event until
+    // the agent lowers the threshold.
+    const auto& st = plan->settings;
+    for (std::uint16_t off : {st.g_goid, st.g_gopc, st.g_startpc}) {
+      EXPECT_GE(off, st.g_block_off);
+      EXPECT_LE(off + 8, st.g_block_off + 8 * st.g_block_words);
+    }
+    EXPECT_LE(st.g_block_words, GOSCRY_G_BLOCK_WORDS);
+    EXPECT_EQ(st.event_goid_max, ~std::uint64_t(0));
     EXPECT_TRUE(functions[P::NewprocRet].count("runtime.newproc.func1"));
     EXPECT_EQ(functions[P::GoroutineExit],
               Names{*minor >= 22 ? "runtime.gdestroy" : "runtime.goexit0"});
