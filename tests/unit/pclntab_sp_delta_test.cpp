@@ -44,10 +44,13 @@ std::vector<Insn> disassemble(const std::string& path, std::uint64_t lo, std::ui
 int sp_move(const std::string& t) {
   if (t.starts_with("push")) return 8;
   if (t.starts_with("pop")) return -8;
-  auto imm = [&](const char* op) -> long {
+  // objdump prints the sign-extended immediate as 64 bits: a 128-byte frame is made by
+  // `add $0xffffffffffffff80,%rsp` (imm8 -128 is shorter than imm32 +128).
+  auto imm = [&](const char* op) -> std::int64_t {
     if (!t.starts_with(op) || !t.ends_with(",%rsp")) return 0;
     auto dollar = t.find('$');
-    return dollar == std::string::npos ? 0 : std::strtol(t.c_str() + dollar + 1, nullptr, 16);
+    if (dollar == std::string::npos) return 0;
+    return static_cast<std::int64_t>(std::strtoull(t.c_str() + dollar + 1, nullptr, 16));
   };
   return static_cast<int>(imm("sub") - imm("add"));
 }
