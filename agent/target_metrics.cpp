@@ -15,22 +15,25 @@ std::vector<std::string> with_phase() {
   return l;
 }
 
-std::unique_ptr<prometheus::CappedGaugeFamily> make_by_site(prometheus::Registry& r,
-                                                           size_t cap) {
+// The two top-N per-site families (live goroutines, leak suspects): same labels, same cap.
+std::unique_ptr<prometheus::CappedGaugeFamily> make_site_family(prometheus::Registry& r,
+                                                               const char* name,
+                                                               const std::string& what,
+                                                               size_t cap) {
   return std::make_unique<prometheus::CappedGaugeFamily>(
-      r, "goscry_goroutines_by_creation_site",
-      "Live goroutines per creation site (go statement's function), top N sites per target; "
-      "the rest summed in site=\"other\".",
+      r, name,
+      what + " per creation site (go statement's function), top N sites per target; the rest "
+             "summed in site=\"other\".",
       kTargetLabels, "site", cap);
 }
 
-std::unique_ptr<prometheus::CappedGaugeFamily> make_leaks(prometheus::Registry& r,
-                                                         size_t cap) {
-  return std::make_unique<prometheus::CappedGaugeFamily>(
-      r, "goscry_goroutine_leak_suspects",
-      "Goroutines in suspected leaks per creation site (go statement's function), top N "
-      "sites per target; the rest summed in site=\"other\".",
-      kTargetLabels, "site", cap);
+std::unique_ptr<prometheus::CappedGaugeFamily> make_by_site(prometheus::Registry& r, size_t cap) {
+  return make_site_family(r, "goscry_goroutines_by_creation_site", "Live goroutines", cap);
+}
+
+std::unique_ptr<prometheus::CappedGaugeFamily> make_leaks(prometheus::Registry& r, size_t cap) {
+  return make_site_family(r, "goscry_goroutine_leak_suspects",
+                          "Goroutines in suspected leaks", cap);
 }
 
 }  // namespace

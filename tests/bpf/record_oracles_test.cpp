@@ -58,6 +58,19 @@ std::map<std::string, long> folded_stacks(const std::string& path) {
   return out;
 }
 
+// Starts the fixture's labels mode, learns the goroutine id it prints, and records it for
+// `duration` at 199 Hz with --goid-labels into `profile`.
+void record_labels(const testing::Fixture& f, const std::string& duration, const std::string& profile,
+                   std::string& goid) {
+  auto target = LiveProcess::start({f.path, "labels"});
+  ASSERT_TRUE(target) << target.error().message;
+  for (const auto& line : split_lines((*target)->output()))
+    if (line.starts_with("goid ")) goid = line.substr(5);
+  ASSERT_FALSE(goid.empty()) << (*target)->output();
+  auto rec = record((*target)->pid(), {"-d", duration, "--goid-labels", "-o", profile}, 199);
+  ASSERT_EQ(rec.exit_code, 0) << rec.output;
+}
+
 // Every toolchain (plain build), 3 s each. The fixture's one goroutine spends 2:1:1 of its
 // time under three label sets it made itself; goscry must report exactly those sets (the
 // eleven-label one spills over a Go map bucket on Go <= 1.23), in those shares, with the
@@ -66,15 +79,10 @@ TEST(RecordOracles, SamplesCarryTheProgramsPprofLabelsAndGoroutineId) {
   SKIP_OR_FAIL_WITHOUT_BPF();
   for (const auto& f : profiled("plain")) {
     SCOPED_TRACE(f.label());
-    auto target = LiveProcess::start({f.path, "labels"});
-    ASSERT_TRUE(target) << target.error().message;
     std::string goid;
-    for (const auto& line : split_lines((*target)->output()))
-      if (line.starts_with("goid ")) goid = line.substr(5);
-    ASSERT_FALSE(goid.empty()) << (*target)->output();
     const std::string profile = temp_path("labels.pb.gz");
-    auto rec = record((*target)->pid(), {"-d", "3s", "--goid-labels", "-o", profile}, 199);
-    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    ASSERT_NO_FATAL_FAILURE(record_labels(f, "3s", profile, goid));
+    ASSERT_FALSE(goid.empty());
     std::string raw;
     auto samples = testing::raw_samples(profile, &raw);
 
@@ -128,14 +136,9 @@ TEST(RecordOracles, LabelsAndGoidsInStrippedPieAndCgoBuilds) {
     ASSERT_FALSE(fixtures.empty());
     const auto& f = fixtures[std::min(index, fixtures.size() - 1)];
     SCOPED_TRACE(f.label());
-    auto target = LiveProcess::start({f.path, "labels"});
-    ASSERT_TRUE(target) << target.error().message;
     std::string goid;
-    for (const auto& line : split_lines((*target)->output()))
-      if (line.starts_with("goid ")) goid = line.substr(5);
     const std::string profile = temp_path("variant.pb.gz");
-    auto rec = record((*target)->pid(), {"-d", "1s", "--goid-labels", "-o", profile}, 199);
-    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    ASSERT_NO_FATAL_FAILURE(record_labels(f, "1s", profile, goid));
     std::string raw;
     std::map<std::string, long> by_worker;
     long in_goroutine = 0;
