@@ -1,4 +1,4 @@
-/* Structs shared by bpf/cpu.bpf.c and the agent (agent/bpf_loader.cpp). Plain C,
+/* Structs shared by bpf/cpu.bpf.c and the agent (agent/probes/bpf_loader.cpp). Plain C,
  * fixed-width types only, explicit padding: both compilers must agree on every offset. */
 #ifndef GOSCRY_BPF_CPU_H
 #define GOSCRY_BPF_CPU_H

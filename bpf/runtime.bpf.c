@@ -221,7 +221,7 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
 /* runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21), at the entry's registers:
  * RAX = gp, whose goid, gopc and startpc are still intact. Counted on its site, or for a
  * goid <= event_goid_max sent to user space instead, which tells a goroutine created
- * since attach from one of its snapshot of allgs (agent/goroutine_tracker.h). */
+ * since attach from one of its snapshot of allgs (agent/probes/goroutine_tracker.h). */
 SEC("uprobe")
 int goscry_goroutine_exit(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();

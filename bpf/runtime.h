@@ -1,4 +1,4 @@
-/* Structs shared by bpf/runtime.bpf.c and the agent (agent/bpf_loader.cpp). Plain C,
+/* Structs shared by bpf/runtime.bpf.c and the agent (agent/probes/bpf_loader.cpp). Plain C,
  * fixed-width types only, explicit padding: both compilers must agree on every offset. */
 #ifndef GOSCRY_BPF_RUNTIME_H
 #define GOSCRY_BPF_RUNTIME_H
@@ -98,7 +98,7 @@ struct goscry_settings {
    * created and when they end (GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT), and their exit
    * is not counted in the site counters; the others only count. The agent starts with
    * ~0 (every goroutine while it attaches) and lowers it once to the largest goid of its
-   * snapshot of allgs (agent/goroutine_tracker.h has why that keeps the counts exact). */
+   * snapshot of allgs (agent/probes/goroutine_tracker.h has why that keeps the counts exact). */
   __u64 event_goid_max;
 };
 

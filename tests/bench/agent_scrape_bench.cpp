@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/http_server.h"
-#include "agent/target_metrics.h"
+#include "agent/http/http_server.h"
+#include "agent/daemon/target_metrics.h"
 #include "exporters/prometheus.h"
 
 namespace {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/attacher.h"
-#include "agent/bpf_loader.h"
+#include "agent/probes/attacher.h"
+#include "agent/probes/bpf_loader.h"
 #include "symbolizer/go_binary.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "agent/target_watch.h"
+#include "agent/probes/target_watch.h"
 #include "tests/bench/bench_support.h"
 
 using namespace goscry;

@@ -14,11 +14,11 @@
 #include <optional>
 #include <string>
 
-#include "agent/go_process.h"
-#include "agent/goroutine_formats.h"
-#include "agent/goroutine_reader.h"
-#include "agent/leak_detector.h"
-#include "agent/target_pause.h"
+#include "agent/goruntime/go_process.h"
+#include "agent/goruntime/goroutine_formats.h"
+#include "agent/goruntime/goroutine_reader.h"
+#include "agent/leaks/leak_detector.h"
+#include "agent/proc/target_pause.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 

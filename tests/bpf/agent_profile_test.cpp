@@ -18,7 +18,7 @@
 #include <set>
 #include <thread>
 
-#include "agent/bpf_loader.h"
+#include "agent/probes/bpf_loader.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/processes.h"

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/bpf_loader.h"
+#include "agent/probes/bpf_loader.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/recording.h"

@@ -14,7 +14,7 @@
 #include <map>
 #include <string>
 
-#include "agent/bpf_loader.h"
+#include "agent/probes/bpf_loader.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/recording.h"

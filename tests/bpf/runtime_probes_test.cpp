@@ -19,11 +19,11 @@
 #include <string>
 #include <vector>
 
-#include "agent/attacher.h"
-#include "agent/bpf_loader.h"
-#include "agent/gc_cycles.h"
+#include "agent/probes/attacher.h"
+#include "agent/probes/bpf_loader.h"
+#include "agent/probes/gc_cycles.h"
 #include "symbolizer/runtime_layout.h"
-#include "agent/privileges.h"
+#include "agent/proc/privileges.h"
 #include "symbolizer/elf_file.h"
 #include "tests/support/child.h"
 #include "tests/support/fixtures.h"

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/attacher.h"
-#include "agent/privileges.h"
+#include "agent/probes/attacher.h"
+#include "agent/proc/privileges.h"
 #include "symbolizer/process.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"

@@ -12,7 +12,7 @@
 namespace goscry::testing {
 
 // Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
-// (Expands in test files, which include agent/bpf_loader.h.)
+// (Expands in test files, which include agent/probes/bpf_loader.h.)
 #define SKIP_OR_FAIL_WITHOUT_BPF()                                              \
   if (auto probe = CpuSampler::open(1); !probe) {                               \
     const char* ci = std::getenv("CI");                                         \

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "agent/target_metrics.h"
+#include "agent/daemon/target_metrics.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/processes.h"
 

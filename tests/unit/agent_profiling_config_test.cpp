@@ -3,8 +3,8 @@
 // ingest URL, query and application name pyroscope-go would send for the same profile.
 #include <gtest/gtest.h>
 
-#include "agent/agent_config.h"
-#include "agent/pyroscope_push.h"
+#include "agent/daemon/agent_config.h"
+#include "agent/daemon/pyroscope_push.h"
 
 namespace goscry {
 namespace {

@@ -5,11 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/agent_config.h"
-#include "agent/basic_auth.h"
-#include "agent/go_version.h"
-#include "agent/log.h"
-#include "agent/target_metrics.h"
+#include "agent/daemon/agent_config.h"
+#include "agent/http/basic_auth.h"
+#include "agent/goruntime/go_version.h"
+#include "agent/base/log.h"
+#include "agent/daemon/target_metrics.h"
 #include "tests/support/fixtures.h"
 
 namespace goscry {

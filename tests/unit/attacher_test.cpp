@@ -4,7 +4,7 @@
 // callers of newproc1 and the exit probe on the JBE of the stack check (cheaper: emulated,
 // see symbolizer/emulated_probes.h), and the exit / STW probes are those of the binary's
 // Go release (GO_RUNTIME.md).
-#include "agent/attacher.h"
+#include "agent/probes/attacher.h"
 
 #include <elf.h>
 #include <gtest/gtest.h>

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/container_identity.h"
+#include "agent/proc/container_identity.h"
 
 namespace goscry {
 namespace {

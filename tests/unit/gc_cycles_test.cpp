@@ -1,6 +1,6 @@
 // GcCycles on event sequences the runtime produces: a plain cycle, a mark restart, attach
 // in the middle of a cycle, other pauses, and 1.19-1.20's preemptoff reasons.
-#include "agent/gc_cycles.h"
+#include "agent/probes/gc_cycles.h"
 
 #include <gtest/gtest.h>
 

@@ -15,7 +15,7 @@
 #include <map>
 #include <thread>
 
-#include "agent/target_pause.h"
+#include "agent/proc/target_pause.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 

@@ -1,7 +1,7 @@
 // LeakDetector on synthetic snapshots: what separates a leak (steady growth, members stay)
 // from the controls (a pool started at once, members replaced by turnover, bursts that
 // finish, a plateau). The end-to-end check on real programs is tests/bpf/leaks_test.cpp.
-#include "agent/leak_detector.h"
+#include "agent/leaks/leak_detector.h"
 
 #include <gtest/gtest.h>
 

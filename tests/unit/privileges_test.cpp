@@ -1,6 +1,6 @@
 // missing_privileges() names exactly the capabilities a process lacks. A forked child
 // drops capabilities from its effective set for real and reports what it sees.
-#include "agent/privileges.h"
+#include "agent/proc/privileges.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,121 @@
+// `goscry dump --pid P`: every goroutine of a running Go program, like a SIGQUIT traceback
+// without the kill, or like /debug/pprof/goroutine without net/http/pprof.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "agent/cli/cli.h"
+#include "agent/goruntime/goroutine_formats.h"
+#include "agent/proc/target_pause.h"
+#include "exporters/json_report.h"
+
+namespace goscry {
+
+namespace {
+
+struct DumpOptions {
+  TargetOptions target;
+  std::string format = "text";
+  std::string output;
+  bool pause = false;
+  int debug = -1;  // pprof: 0 proto, 1 counts, 2 traceback; -1 = 0 for files, 1 for a tty
+  bool system = false;
+};
+
+std::string ms(std::int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f ms", double(ns) / 1e6);
+  return buf;
+}
+
+Result<void> write_output(const std::string& path, const std::string& bytes) {
+  if (path.empty() || path == "-") {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fflush(stdout);
+    return {};
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  out.close();
+  if (!out) return fail(path + ": cannot write the dump");
+  return {};
+}
+
+Result<std::string> render(const DumpOptions& o, const GoProcess& t, const GoroutineList& list,
+                           const std::vector<GoroutineView>& views) {
+  FormatOptions fo{o.system};
+  if (o.format == "json") return json_report::to_pretty(dump_json(t, list, views, fo)) + "\n";
+  if (o.format == "text") return traceback_text(views, fo);
+  int debug = o.debug;
+  if (debug < 0) debug = (o.output.empty() && isatty(STDOUT_FILENO)) ? 1 : 0;
+  if (debug == 0) return goroutine_profile_proto(t, views, fo);
+  if (debug == 1) return goroutine_profile_debug1(views, fo);
+  return traceback_text(views, fo);
+}
+
+int run_dump(const DumpOptions& o) {
+  auto target = GoProcess::open(o.target.pid);
+  if (!target) {
+    std::cerr << "goscry dump: " << target.error().message << "\n";
+    return 2;
+  }
+  std::unique_ptr<TargetPause> pause;
+  if (o.pause) {
+    auto p = TargetPause::stop(o.target.pid);
+    if (!p) {
+      std::cerr << "goscry dump: " << p.error().message << "\n";
+      return 2;
+    }
+    pause = std::move(*p);
+  }
+  auto list = read_goroutines(**target);
+  const std::int64_t paused_ns = pause ? pause->resume() : 0;
+  if (!list) {
+    std::cerr << "goscry dump: " << list.error().message << "\n";
+    return 2;
+  }
+  const auto views = symbolize_goroutines(**target, *list);
+  auto bytes = render(o, **target, *list, views);
+  if (!bytes) {
+    std::cerr << "goscry dump: " << bytes.error().message << "\n";
+    return 2;
+  }
+  if (auto w = write_output(o.output, *bytes); !w) {
+    std::cerr << "goscry dump: " << w.error().message << "\n";
+    return 2;
+  }
+  std::cerr << "goscry dump: pid " << o.target.pid << " (" << target.value()->go_version()
+            << "): " << list->goroutines.size() << " goroutines read in " << ms(list->read_ns)
+            << ", " << list->attempts << (list->attempts == 1 ? " attempt" : " attempts") << ", "
+            << list->syscalls << " syscalls";
+  if (!list->consistent) std::cerr << "; the goroutine list kept changing, the last read is shown";
+  if (pause) std::cerr << "; target paused for " << ms(paused_ns);
+  std::cerr << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_dump_verb(CLI::App& app, VerbRun& run) {
+  auto o = std::make_shared<DumpOptions>();
+  auto* cmd = app.add_subcommand(
+      "dump", "every goroutine with state, wait reason, wait time, stack and creator");
+  add_target_options(*cmd, o->target, false);
+  cmd->get_option("--pid")->required();
+  cmd->add_option("--format", o->format, "text (Go's traceback), json, or pprof")
+      ->check(CLI::IsMember({"text", "json", "pprof"}))
+      ->default_val("text");
+  cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
+  cmd->add_flag("--pause", o->pause,
+                "stop the target (SIGSTOP) for the read, resume it right after");
+  cmd->add_option("--debug", o->debug,
+                  "pprof shape: 0 profile.proto (gzipped), 1 counted stacks, 2 traceback")
+      ->check(CLI::Range(0, 2));
+  cmd->add_flag("--system", o->system, "include the runtime's own goroutines");
+  cmd->callback([o, &run] { run = [o] { return run_dump(*o); }; });
+}
+
+}  // namespace goscry

@@ -1,0 +1,127 @@
+// `goscry info`: what goscry knows about a Go binary before probing it — Go version,
+// module, stripped or not, pclntab format, DWARF, build-id, and every runtime probe point
+// with its address or the reason it is missing. With --pid the addresses are the
+// process's (file address + load bias), which is what a uprobe or a stack sample shows.
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/cli/cli.h"
+#include "agent/goruntime/go_target.h"
+#include "symbolizer/probe_points.h"
+
+namespace goscry {
+namespace {
+
+struct InfoOptions {
+  TargetOptions target;
+  std::string format = "text";
+};
+
+nlohmann::ordered_json info_json(const GoTarget& t) {
+  const GoBinary& b = *t.binary;
+  nlohmann::ordered_json j;
+  j["path"] = b.elf().path();
+  if (t.pid) {
+    j["pid"] = t.pid;
+    j["exe"] = t.exe;
+    j["load_bias"] = to_hex(t.bias);
+  }
+  // "runtime": the process's addresses (file address + load bias); "file": ELF vaddrs.
+  j["addresses"] = t.pid ? "runtime" : "file";
+  j["go_version"] = b.go_version();
+  if (const auto& bi = b.build_info()) {
+    j["package"] = bi->path;
+    j["module"] = {{"path", bi->main_path}, {"version", bi->main_version}};
+    nlohmann::ordered_json settings = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : bi->settings) settings[k] = v;
+    j["build_settings"] = settings;
+  }
+  j["stripped"] = b.stripped();
+  j["dwarf"] = b.has_dwarf();
+  j["pclntab"] = {{"format", b.pclntab_format()},
+                  {"address", to_hex(b.pclntab_vaddr())},
+                  {"functions", b.pclntab().num_functions()},
+                  {"text_start", to_hex(b.text_start())}};
+  j["build_id"] = b.elf().build_id().value_or("");
+  j["go_build_id"] = b.elf().go_build_id().value_or("");
+  nlohmann::ordered_json probes = nlohmann::ordered_json::array();
+  for (const auto& p : probe_points(b)) {
+    nlohmann::ordered_json pj = {{"function", p.function}, {"purpose", p.purpose}};
+    if (p.bounds) {
+      pj["address"] = to_hex(p.bounds->entry + t.bias);
+      pj["end"] = to_hex(p.bounds->end + t.bias);
+      if (t.pid) pj["file_address"] = to_hex(p.bounds->entry);
+    } else {
+      pj["missing"] = p.missing;
+    }
+    probes.push_back(pj);
+  }
+  j["probe_points"] = probes;
+  return j;
+}
+
+void print_text(const nlohmann::ordered_json& j) {
+  auto line = [](const char* key, const std::string& v) {
+    std::printf("%-14s %s\n", key, v.c_str());
+  };
+  line("path:", j["path"]);
+  if (j.contains("pid")) {
+    line("pid:", std::to_string(j["pid"].get<int>()));
+    line("exe:", j["exe"]);
+    line("load bias:", j["load_bias"]);
+  }
+  line("go version:", j["go_version"].get<std::string>().empty() ? "unknown (no .go.buildinfo)"
+                                                                 : j["go_version"].get<std::string>());
+  if (j.contains("module")) {
+    line("package:", j["package"]);
+    std::string m = j["module"]["path"], v = j["module"]["version"];
+    // The toolchain's own commands (cmd/compile) belong to no module.
+    line("module:", m.empty() ? "none" : m + (v.empty() ? "" : " " + v));
+  }
+  line("stripped:", j["stripped"].get<bool>() ? "yes" : "no");
+  line("dwarf:", j["dwarf"].get<bool>() ? "yes" : "no");
+  const auto& pt = j["pclntab"];
+  line("pclntab:", "format " + pt["format"].get<std::string>() + " at " +
+                       pt["address"].get<std::string>() + ", " +
+                       std::to_string(pt["functions"].get<std::size_t>()) +
+                       " functions, text at " + pt["text_start"].get<std::string>());
+  std::string id = j["build_id"];
+  line("build-id:", id.empty() ? "none" : id);
+  line("go build-id:", j["go_build_id"].get<std::string>().empty() ? "none" : j["go_build_id"].get<std::string>());
+  if (j["addresses"] == "runtime")
+    std::printf("probe points (runtime addresses of process %d: file address + load bias %s):\n",
+                j["pid"].get<int>(), j["load_bias"].get<std::string>().c_str());
+  else
+    std::printf("probe points (file addresses):\n");
+  for (const auto& p : j["probe_points"]) {
+    std::string where = p.contains("address") ? p["address"].get<std::string>()
+                                              : "missing: " + p["missing"].get<std::string>();
+    std::printf("  %-32s %s\n", p["function"].get<std::string>().c_str(), where.c_str());
+  }
+}
+
+int run_info(const InfoOptions& o) {
+  auto t = open_go_target(o.target);
+  if (!t) {
+    std::fprintf(stderr, "goscry info: %s\n", t.error().message.c_str());
+    return 1;
+  }
+  auto j = info_json(*t);
+  if (o.format == "json") std::printf("%s\n", j.dump(2).c_str());
+  else print_text(j);
+  return 0;
+}
+
+}  // namespace
+
+void add_info_verb(CLI::App& app, VerbRun& run) {
+  auto opts = std::make_shared<InfoOptions>();
+  auto* cmd = app.add_subcommand("info", "Go version, module, tables and probe points of a Go binary");
+  add_target_options(*cmd, opts->target, true);
+  add_format_option(*cmd, opts->format);
+  cmd->callback([opts, &run] { run = [opts] { return run_info(*opts); }; });
+}
+
+}  // namespace goscry

@@ -1,0 +1,250 @@
+// `goscry record --pid P`: a CPU profile of a running process from a cpu-clock perf event
+// per CPU (bpf/cpu.bpf.c), written as pprof, an interactive SVG flame graph or folded
+// stacks. Stacks are symbolized while the target lives (each new stack id once per second)
+// so that a target exiting mid-record still gives named frames; Ctrl-C stops early and
+// the file is still written. The profile itself (stacks, pprof labels, goids, the pprof
+// and flame graph input) is agent/cpu/cpu_recording.h's; the pprof encoding agent/cpu/cpu_profile.h's,
+// shared with the agent.
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <tuple>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/probes/bpf_loader.h"
+#include "agent/cli/cli.h"
+#include "agent/cpu/cpu_profile.h"
+#include "agent/cpu/cpu_recording.h"
+#include "agent/cpu/cpu_target.h"
+#include "agent/goruntime/go_process.h"
+#include "exporters/flamegraph.h"
+#include "exporters/pprof.h"
+#include "symbolizer/process_symbolizer.h"
+
+namespace goscry {
+namespace {
+
+struct RecordOptions {
+  int pid = 0;
+  std::string duration = "30s";
+  std::string output;
+  std::string format;
+  int hz = 99;
+  bool goid_labels = false;
+};
+
+std::atomic<bool> interrupted{false};
+
+// "30s", "500ms", "2m", "1h", or a number of seconds.
+Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (...) {
+    return fail("not a duration: " + s + " (use 30s, 500ms, 2m)");
+  }
+  std::string unit = s.substr(used);
+  double ms = unit == "ms"                ? v
+              : unit == "s" || unit == "" ? v * 1e3
+              : unit == "m"               ? v * 60e3
+              : unit == "h"               ? v * 3600e3
+                                          : -1;
+  if (ms <= 0) return fail("not a positive duration: " + s + " (use 30s, 500ms, 2m)");
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+// The format named by --format, else by the output's extension.
+Result<std::string> output_format(const RecordOptions& o) {
+  if (!o.format.empty()) {
+    if (o.format == "pprof" || o.format == "svg" || o.format == "folded") return o.format;
+    return fail("unknown --format " + o.format + " (pprof, svg or folded)");
+  }
+  auto ends = [&](const char* ext) { return o.output.ends_with(ext); };
+  if (ends(".svg")) return std::string("svg");
+  if (ends(".folded") || ends(".txt")) return std::string("folded");
+  if (ends(".pb.gz") || ends(".pprof") || ends(".pb")) return std::string("pprof");
+  return fail("cannot tell the format from " + o.output +
+              " (.pb.gz, .svg or .folded; or give --format)");
+}
+
+bool target_alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+Result<void> write_text(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return fail(path + ": cannot write: " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return fail(path + ": cannot write: " + std::strerror(errno));
+  return {};
+}
+
+int run_record(const RecordOptions& o) {
+  auto duration = parse_duration(o.duration);
+  if (!duration) return std::fprintf(stderr, "goscry record: %s\n", duration.error().message.c_str()), 2;
+  RecordOptions opts = o;
+  if (opts.output.empty()) opts.output = "goscry-" + std::to_string(o.pid) + ".pb.gz";
+  auto format = output_format(opts);
+  if (!format) return std::fprintf(stderr, "goscry record: %s\n", format.error().message.c_str()), 2;
+  if (o.hz <= 0 || o.hz > 10000)
+    return std::fprintf(stderr, "goscry record: --hz must be in 1..10000\n"), 2;
+  if (o.hz > 250)
+    std::fprintf(stderr,
+                 "goscry record: warning: %d Hz costs the target noticeably more than the "
+                 "default 99 Hz\n",
+                 o.hz);
+  if (!target_alive(o.pid))
+    return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), 1;
+
+  auto symbolizer = ProcessSymbolizer::create(o.pid);
+  if (!symbolizer)
+    return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), 1;
+  // Open the modules now (and keep their build-ids): once the target is gone they cannot
+  // be reached through it.
+  const ModuleIds module_ids = read_module_ids(**symbolizer);
+  // A Go target's goroutines and pprof labels; any other process gets stacks only.
+  auto go = GoProcess::open(o.pid);
+  goscry_cpu_target what{};
+  if (go)
+    what = go_cpu_target(**go, o.goid_labels);
+  else
+    std::fprintf(stderr, "goscry record: no goroutines nor pprof labels: %s\n",
+                 go.error().message.c_str());
+
+  auto sampler = CpuSampler::open(o.hz);
+  if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), 1;
+  if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid), what); !r)
+    return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), 1;
+
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { interrupted = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  // The test waits for this exact line to read the target's CPU time at the start.
+  std::fprintf(stderr, "goscry record: recording pid %d at %d Hz\n", o.pid, o.hz);
+  std::fflush(stderr);
+  CpuRecording rec(**sampler, symbolizer->get(), go ? go->get() : nullptr,
+                 static_cast<std::uint32_t>(o.pid), {.goid_labels = o.goid_labels});
+  const bool tty = isatty(2);
+  const auto start = std::chrono::steady_clock::now();
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto deadline = start + *duration;
+  auto next_tick = start + std::chrono::seconds(1);
+  bool exited = false;
+  while (!interrupted) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    if (!target_alive(o.pid)) {
+      exited = true;
+      break;
+    }
+    if (now >= next_tick) {
+      next_tick += std::chrono::seconds(1);
+      auto keys = (*sampler)->peek_keys();
+      // Half full: take the counts out now rather than lose samples to a full map.
+      if (keys.size() > CpuSampler::counts_capacity / 2)
+        rec.add((*sampler)->drain_counts());
+      else
+        rec.resolve_new(keys);
+      if (tty) {
+        auto c = (*sampler)->counters();
+        double secs = std::chrono::duration<double>(now - start).count();
+        std::fprintf(stderr, "\rrecording pid %d: %.0f/%.0f s, %llu samples   ", o.pid, secs,
+                     std::chrono::duration<double>(*duration).count(),
+                     c ? static_cast<unsigned long long>((*c)[GOSCRY_CPU_SAMPLES]) : 0ULL);
+      }
+    }
+    auto wake = std::min({deadline, next_tick, now + std::chrono::milliseconds(100)});
+    std::this_thread::sleep_until(wake);  // a timer: nothing to poll for between ticks
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  (*sampler)->stop();
+  if (tty) std::fputs("\n", stderr);
+  // The end of the window the samples cover (the test reads the target's CPU time here).
+  std::fputs("goscry record: sampling stopped\n", stderr);
+  std::fflush(stderr);
+  rec.add((*sampler)->drain_counts());
+
+  auto counters = (*sampler)->counters();
+  std::string lost;
+  if (counters) {
+    auto& c = *counters;
+    if (c[GOSCRY_CPU_COUNTS_FULL] + c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST] +
+            c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER] >
+        0)
+      lost = ", lost: " + std::to_string(c[GOSCRY_CPU_COUNTS_FULL]) + " samples, " +
+             std::to_string(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]) +
+             " stacks to collisions, " +
+             std::to_string(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]) + " other";
+    if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
+      lost += ", " + std::to_string(c[GOSCRY_CPU_G_UNREADABLE]) +
+              " samples without a readable goroutine (no goid, no labels)";
+  }
+
+  if (rec.unreadable_label_sets() > 0)
+    lost += ", " + std::to_string(rec.unreadable_label_sets()) + " pprof label sets unreadable";
+  const double secs = std::chrono::duration<double>(elapsed).count();
+  Result<void> written;
+  if (*format == "pprof") {
+    const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      wall_start.time_since_epoch())
+                                      .count();
+    auto b = cpu_pprof(cpu_samples(rec, o.hz), symbolizer->get(), module_ids, o.hz, start_ns,
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+    if (auto w = b.write_file(opts.output); !w) written = fail(w.error());
+  } else if (*format == "folded") {
+    written = write_text(opts.output, flame::folded(flame_stacks(rec)));
+  } else {
+    flame::SvgOptions so;
+    so.title = "goscry record: pid " + std::to_string(o.pid);
+    char sub[128];
+    std::snprintf(sub, sizeof sub, "%.1f s at %d Hz, %llu samples", secs, o.hz,
+                  static_cast<unsigned long long>(rec.total()));
+    so.subtitle = sub;
+    written = write_text(opts.output, flame::svg(flame_stacks(rec), so));
+  }
+  if (!written) return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()), 1;
+  std::fprintf(stderr, "goscry record: %llu samples in %.1f s%s%s -> %s\n",
+               static_cast<unsigned long long>(rec.total()), secs,
+               exited ? " (the target exited)" : interrupted ? " (interrupted)" : "", lost.c_str(),
+               opts.output.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_record_verb(CLI::App& app, VerbRun& run) {
+  auto opts = std::make_shared<RecordOptions>();
+  auto* cmd = app.add_subcommand("record", "a CPU profile of a running process (pprof, svg, folded)");
+  cmd->add_option("--pid,-p", opts->pid, "the process to profile")->required();
+  cmd->add_option("-d,--duration", opts->duration, "how long (30s, 500ms, 2m); Ctrl-C stops early");
+  cmd->add_option("-o,--output", opts->output, "the file to write (default goscry-PID.pb.gz)");
+  cmd->add_option("--format", opts->format, "pprof|svg|folded (default: from -o's extension)");
+  cmd->add_option("--hz", opts->hz, "samples per second per CPU (default 99)");
+  cmd->add_flag("--goid-labels", opts->goid_labels,
+                "label each pprof sample with its goroutine id (goid)");
+  cmd->callback([opts, &run] { run = [opts] { return run_record(*opts); }; });
+}
+
+}  // namespace goscry

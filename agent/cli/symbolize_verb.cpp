@@ -1,0 +1,200 @@
+// `goscry symbolize`: every frame at each address, inlined frames included, innermost
+// first — `addr2line -i` for Go, from .gopclntab (so stripped binaries work).
+//   --exe FILE: the addresses are the file's (ELF vaddrs); Go code only.
+//   --pid P:    the addresses are the process's, in any mapping: the Go binary, shared
+//               libraries and cgo code (ELF symbols, demangled) and the kernel (kallsyms),
+//               through ProcessSymbolizer, the code path every verb shares.
+// ADDR `-` reads the addresses from stdin, one or more per line, like addr2line. Many
+// addresses go through the batch API (one pass per function).
+#include <charconv>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/cli/cli.h"
+#include "agent/goruntime/go_target.h"
+
+namespace goscry {
+namespace {
+
+struct SymbolizeOptions {
+  TargetOptions target;
+  std::string format = "text";
+  std::vector<std::string> addresses;
+};
+
+// Hexadecimal with or without 0x, as `go tool addr2line` reads them.
+Result<std::uint64_t> parse_address(std::string_view s) {
+  std::string_view digits = s.starts_with("0x") || s.starts_with("0X") ? s.substr(2) : s;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+    return fail("not a hexadecimal address: " + std::string(s));
+  return v;
+}
+
+// The arguments, with `-` replaced by every whitespace-separated word of stdin.
+Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>& args) {
+  std::vector<std::uint64_t> out;
+  auto add = [&](std::string_view word) -> Result<void> {
+    auto v = parse_address(word);
+    if (!v) return std::unexpected(v.error());
+    out.push_back(*v);
+    return {};
+  };
+  for (const auto& a : args) {
+    if (a != "-") {
+      if (auto r = add(a); !r) return std::unexpected(r.error());
+      continue;
+    }
+    // One read of all of stdin, then split: 100,000 addresses through iostreams cost more
+    // than symbolizing them.
+    std::string in;
+    char buf[1 << 16];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) in.append(buf, n);
+    const char* ws = " \t\r\n";
+    for (std::size_t at = in.find_first_not_of(ws); at != std::string::npos;) {
+      std::size_t end = in.find_first_of(ws, at);
+      std::string_view word(in);
+      word = word.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      if (auto r = add(word); !r) return std::unexpected(r.error());
+      at = end == std::string::npos ? end : in.find_first_not_of(ws, end);
+    }
+  }
+  return out;
+}
+
+// Text output is appended to one buffer straight from the tables' string_views and
+// written in large blocks: with 100,000 addresses, printf or JSON for each would cost
+// more than the lookups.
+class TextOut {
+ public:
+  ~TextOut() { flush(); }
+  void add(std::uint64_t v, int base) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, base);
+    (void)ec;
+    buf_.append(buf, end);
+  }
+  void add(std::string_view s) {
+    buf_.append(s);
+    if (buf_.size() >= (1u << 20)) flush();
+  }
+  void flush() {
+    std::fwrite(buf_.data(), 1, buf_.size(), stdout);
+    buf_.clear();
+  }
+
+ private:
+  std::string buf_;
+};
+
+void print_frame(TextOut& out, std::string_view function, std::string_view file, int line, bool inlined) {
+  out.add("  ");
+  out.add(function);
+  out.add(" ");
+  out.add(file);
+  out.add(":");
+  if (line < 0) out.add("-");
+  out.add(line < 0 ? -std::int64_t(line) : line, 10);
+  out.add(inlined ? " (inlined)\n" : "\n");
+}
+
+int run_exe(const GoBinary& bin, const std::vector<std::uint64_t>& addrs, const std::string& format) {
+  PclntabBatch batch;
+  bin.pclntab().frames_batch(addrs, batch);
+  if (format == "json") {
+    nlohmann::ordered_json all = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+      nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+      for (const auto& f : batch.at(i))
+        frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
+                          {"inlined", f.inlined}});
+      all.push_back({{"address", to_hex(addrs[i])}, {"frames", frames}});
+    }
+    std::printf("%s\n", all.dump(2).c_str());
+    return 0;
+  }
+  TextOut out;
+  for (std::size_t i = 0; i < addrs.size(); ++i) {
+    out.add("0x");
+    out.add(addrs[i], 16);
+    out.add("\n");
+    if (batch.count[i] == 0) out.add("  ?? (not Go code)\n");
+    for (const auto& f : batch.at(i)) print_frame(out, f.function, f.file, f.line, f.inlined);
+  }
+  return 0;
+}
+
+nlohmann::ordered_json address_json(const SymbolizedAddress& a) {
+  nlohmann::ordered_json j = {{"address", to_hex(a.address)}, {"kind", address_kind_name(a.kind)}};
+  if (!a.module.empty()) j["module"] = a.module;
+  if (a.kind == AddressKind::Go || a.kind == AddressKind::Native) j["module_address"] = to_hex(a.module_vaddr);
+  if (a.kind == AddressKind::Native || a.kind == AddressKind::Kernel) j["offset"] = to_hex(a.offset);
+  nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+  for (const auto& f : a.frames)
+    frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}, {"inlined", f.inlined}});
+  j["frames"] = frames;
+  if (a.kind == AddressKind::Unknown) j["error"] = a.error;
+  return j;
+}
+
+int run_pid(ProcessSymbolizer& p, const std::vector<std::uint64_t>& addrs, const std::string& format) {
+  auto results = p.symbolize(addrs);
+  if (format == "json") {
+    nlohmann::ordered_json all = nlohmann::ordered_json::array();
+    for (const auto& a : results) all.push_back(address_json(a));
+    std::printf("%s\n", all.dump(2).c_str());
+    return 0;
+  }
+  TextOut out;
+  for (const auto& a : results) {
+    out.add(to_hex(a.address) + " " + address_kind_name(a.kind) + (a.module.empty() ? "" : " ") +
+            a.module + "\n");
+    switch (a.kind) {
+      case AddressKind::Go:
+        for (const auto& f : a.frames) print_frame(out, f.function, f.file, f.line, f.inlined);
+        break;
+      case AddressKind::Native:
+      case AddressKind::Kernel:
+        out.add("  " + a.frames.at(0).function + "+" + to_hex(a.offset) + "\n");
+        break;
+      case AddressKind::Unknown:
+        out.add("  ?? (" + a.error + ")\n");
+        break;
+    }
+  }
+  return 0;
+}
+
+int run_symbolize(const SymbolizeOptions& o) {
+  auto addrs = read_addresses(o.addresses);
+  if (!addrs) {
+    std::fprintf(stderr, "goscry symbolize: %s\n", addrs.error().message.c_str());
+    return 2;
+  }
+  auto t = open_go_target(o.target);
+  if (!t) {
+    std::fprintf(stderr, "goscry symbolize: %s\n", t.error().message.c_str());
+    return 1;
+  }
+  if (t->process) return run_pid(*t->process, *addrs, o.format);
+  return run_exe(*t->binary, *addrs, o.format);
+}
+
+}  // namespace
+
+void add_symbolize_verb(CLI::App& app, VerbRun& run) {
+  auto opts = std::make_shared<SymbolizeOptions>();
+  auto* cmd = app.add_subcommand("symbolize", "every frame (inlined too) at each address");
+  add_target_options(*cmd, opts->target, true);
+  add_format_option(*cmd, opts->format);
+  cmd->add_option("addresses", opts->addresses, "hexadecimal addresses; - reads them from stdin")
+      ->required();
+  cmd->callback([opts, &run] { run = [opts] { return run_symbolize(*opts); }; });
+}
+
+}  // namespace goscry

@@ -1,0 +1,155 @@
+#include "agent/cpu/cpu_recording.h"
+
+#include <algorithm>
+
+namespace goscry {
+namespace {
+
+std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return call_address(pc, leaf); }
+
+}  // namespace
+
+CpuRecording::CpuRecording(const CpuSampler& sampler, ProcessSymbolizer* symbolizer,
+                       const GoProcess* go, std::uint32_t tgid, CpuRecordingOptions options)
+    : sampler_(sampler), symbolizer_(symbolizer), go_(go), tgid_(tgid), options_(options) {}
+
+CpuRecording::Key CpuRecording::key_of(const goscry_cpu_key& k) {
+  return {k.tgid, k.user_stack_id, k.kernel_stack_id, k.goid, k.labels, k.sp_ret};
+}
+
+// The pcsp table of the leaf's Go function says SP is still at its entry value: the
+// return address is the word at SP (what the sampler stored as sp_ret), and the frame
+// pointer still belongs to the caller, whose own return address is the walk's next frame.
+bool CpuRecording::leaf_is_frameless(std::uint64_t pc) {
+  if (auto it = frameless_.find(pc); it != frameless_.end()) return it->second;
+  bool frameless = false;
+  auto s = symbols_.find(pc);
+  if (symbolizer_ && s != symbols_.end() && s->second.kind == AddressKind::Go)
+    if (auto mod = symbolizer_->module(s->second.module); mod && mod->payload->go) {
+      auto d = mod->payload->go->pclntab().sp_delta(s->second.module_vaddr);
+      frameless = d && *d == 0;
+    }
+  frameless_[pc] = frameless;
+  return frameless;
+}
+
+void CpuRecording::resolve_new(const std::vector<goscry_cpu_key>& keys) {
+  std::vector<std::uint64_t> lookups;
+  auto want = [&](std::uint64_t a) {
+    if (!symbols_.count(a)) lookups.push_back(a);
+  };
+  for (const auto& k : keys) {
+    if (k.tgid != tgid_) continue;
+    for (std::int32_t id : {k.user_stack_id, k.kernel_stack_id}) {
+      if (id < 0 || stacks_.count(id)) continue;
+      auto pcs = sampler_.stack(id);
+      for (std::size_t i = 0; i < pcs.size(); ++i) want(lookup_address(pcs[i], i == 0));
+      stacks_[id] = std::move(pcs);
+    }
+    if (k.sp_ret) want(lookup_address(k.sp_ret, false));
+    if (k.labels && go_ && !label_sets_.count(k.labels)) {
+      auto l = read_pprof_labels(go_->process(), go_->binary().go_minor(), k.labels);
+      if (!l) ++unreadable_labels_;
+      label_sets_[k.labels] = l ? std::move(*l) : PprofLabels{};
+    }
+  }
+  if (!symbolizer_) return;
+  std::sort(lookups.begin(), lookups.end());
+  lookups.erase(std::unique(lookups.begin(), lookups.end()), lookups.end());
+  auto resolved = symbolizer_->symbolize(lookups);
+  for (std::size_t i = 0; i < lookups.size(); ++i) symbols_[lookups[i]] = resolved[i];
+  for (const auto& k : keys) {  // decide while the module is surely open
+    auto it = stacks_.find(k.user_stack_id);
+    if (k.tgid == tgid_ && k.sp_ret && it != stacks_.end() && !it->second.empty())
+      leaf_is_frameless(it->second[0]);
+  }
+}
+
+void CpuRecording::add(const std::vector<CpuCount>& counts) {
+  std::vector<goscry_cpu_key> keys;
+  for (const auto& c : counts) {
+    if (c.key.tgid != tgid_) continue;
+    auto& n = counts_[key_of(c.key)];
+    n.first = c.key;
+    n.second += c.count;
+    keys.push_back(c.key);
+  }
+  resolve_new(keys);
+}
+
+std::uint64_t CpuRecording::total() const {
+  std::uint64_t t = 0;
+  for (const auto& [k, v] : counts_) t += v.second;
+  return t;
+}
+
+std::vector<CpuRecording::Pc> CpuRecording::leaf_first(const goscry_cpu_key& k) const {
+  std::vector<Pc> out;
+  auto push = [&](std::uint64_t pc, bool leaf) {
+    auto s = symbols_.find(lookup_address(pc, leaf));
+    out.push_back({pc, s == symbols_.end() ? nullptr : &s->second});
+  };
+  for (std::int32_t id : {k.kernel_stack_id, k.user_stack_id}) {
+    auto it = stacks_.find(id);
+    if (it == stacks_.end()) continue;
+    for (std::size_t i = 0; i < it->second.size(); ++i) {
+      push(it->second[i], i == 0);
+      if (i == 0 && id == k.user_stack_id && k.sp_ret) {
+        auto f = frameless_.find(it->second[0]);
+        if (f != frameless_.end() && f->second) push(k.sp_ret, false);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<pprof::Label> CpuRecording::labels(const goscry_cpu_key& k) const {
+  std::vector<pprof::Label> out;
+  if (auto it = label_sets_.find(k.labels); it != label_sets_.end())
+    for (const auto& [key, value] : it->second) out.push_back(pprof::Label::string(key, value));
+  if (options_.goid_labels && k.goid) out.push_back(pprof::Label::string("goid", std::to_string(k.goid)));
+  return out;
+}
+
+namespace {
+
+// The frame names of one PC, innermost first, as the flame graphs show them.
+std::vector<std::string> frame_names(const CpuRecording::Pc& pc) {
+  if (!pc.sym || pc.sym->frames.empty()) return {to_hex(pc.pc)};
+  std::vector<std::string> names;
+  for (const auto& f : pc.sym->frames)
+    names.push_back(pc.sym->kind == AddressKind::Kernel ? f.function + " [k]" : f.function);
+  return names;
+}
+
+}  // namespace
+
+std::vector<flame::StackCount> flame_stacks(const CpuRecording& profile) {
+  std::vector<flame::StackCount> out;
+  for (const auto& [k, v] : profile.counts()) {
+    flame::StackCount sc;
+    for (const auto& pc : profile.leaf_first(v.first))
+      for (auto& n : frame_names(pc)) sc.frames.push_back(std::move(n));
+    if (sc.frames.empty()) sc.frames.push_back("[no stack]");
+    std::reverse(sc.frames.begin(), sc.frames.end());
+    sc.count = v.second;
+    out.push_back(std::move(sc));
+  }
+  return out;
+}
+
+std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz) {
+  const std::int64_t period = 1'000'000'000LL / hz;
+  std::vector<CpuSample> out;
+  for (const auto& [k, v] : recording.counts()) {
+    CpuSample s;
+    s.leaf_first = recording.leaf_first(v.first);
+    s.count = static_cast<std::int64_t>(v.second);
+    s.cpu_ns = s.count * period;
+    s.labels = recording.labels(v.first);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace goscry

@@ -1,0 +1,159 @@
+#include "agent/daemon/agent_config.h"
+#include "agent/daemon/profiling_config.h"
+#include "agent/daemon/yaml_value.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace goscry {
+namespace {
+
+const std::set<std::string> kKeys = {"targets",     "all",          "listen",
+                                     "web_config_file", "max_targets", "site_cap",
+                                     "grace_period", "scan_interval", "log_level",
+                                     "log_format", "profile_hz",  "pyroscope_url",
+                                     "pyroscope_interval", "pyroscope_labels"};
+
+Result<size_t> positive(const YAML::Node& n, const std::string& key, size_t max) {
+  auto v = yaml_value<long long>(n, key);
+  if (!v) return std::unexpected(v.error());
+  if (*v < 1 || size_t(*v) > max)
+    return fail(key + ": must be between 1 and " + std::to_string(max));
+  return size_t(*v);
+}
+
+Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node& v) {
+  if (key == "targets") {
+    if (!v.IsSequence()) return fail("targets: must be a list of pids");
+    c.targets.clear();
+    for (const auto& item : v) {
+      auto pid = positive(item, "targets", 1u << 22);  // PID_MAX_LIMIT
+      if (!pid) return std::unexpected(pid.error());
+      c.targets.push_back(pid_t(*pid));
+    }
+  } else if (key == "all") {
+    auto b = yaml_value<bool>(v, key);
+    if (!b) return std::unexpected(b.error());
+    c.all = *b;
+  } else if (key == "listen" || key == "web_config_file") {
+    auto s = yaml_value<std::string>(v, key);
+    if (!s) return std::unexpected(s.error());
+    (key == "listen" ? c.listen : c.web_config_file) = *s;
+  } else if (key == "max_targets" || key == "site_cap") {
+    auto n = positive(v, key, key == "max_targets" ? 100000 : 1000);
+    if (!n) return std::unexpected(n.error());
+    (key == "max_targets" ? c.max_targets : c.site_cap) = *n;
+  } else if (key == "grace_period" || key == "scan_interval") {
+    auto s = yaml_value<std::string>(v, key);
+    if (!s) return std::unexpected(s.error());
+    auto d = parse_duration(*s);
+    if (!d) return fail(key + ": " + d.error().message);
+    (key == "grace_period" ? c.grace_period : c.scan_interval) = *d;
+  } else if (key == "log_level") {
+    auto s = yaml_value<std::string>(v, key);
+    if (!s) return std::unexpected(s.error());
+    auto l = log::parse_level(*s);
+    if (!l) return fail(key + ": " + l.error().message);
+    c.log_level = *l;
+  } else if (key == "log_format") {
+    auto s = yaml_value<std::string>(v, key);
+    if (!s) return std::unexpected(s.error());
+    auto f = log::parse_format(*s);
+    if (!f) return fail(key + ": " + f.error().message);
+    c.log_format = *f;
+  } else {
+    return apply_profiling_key(c, key, v);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == 0 || i > 9) return fail("\"" + s + "\" is not a duration like 30s or 500ms");
+  long long n = std::stoll(s.substr(0, i));
+  std::string unit = s.substr(i);
+  long long ms_per = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000
+                   : unit == "h" ? 3600000 : 0;
+  if (ms_per == 0) return fail("\"" + s + "\" is not a duration like 30s or 500ms");
+  return std::chrono::milliseconds(n * ms_per);
+}
+
+Result<AgentConfig> parse_agent_config(const std::string& yaml) {
+  AgentConfig c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return fail("not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
+  }
+  if (root.IsNull()) return c;  // an empty file: all defaults
+  if (!root.IsMap()) return fail("must be a YAML mapping of settings");
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    if (!kKeys.contains(key)) return fail("unknown key \"" + key + "\"");
+    if (auto r = apply_key(c, key, kv.second); !r) return std::unexpected(r.error());
+  }
+  if (c.scan_interval < std::chrono::milliseconds(10))
+    return fail("scan_interval: must be at least 10ms");
+  return c;
+}
+
+Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
+  AgentConfig c;
+  if (!flags.config_file.empty()) {
+    std::ifstream in(flags.config_file);
+    if (!in) return fail(flags.config_file + ": cannot read");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_agent_config(text.str());
+    if (!parsed) return fail(flags.config_file + ": " + parsed.error().message);
+    c = *parsed;
+  }
+  // Flags win; --pid adds to the file's targets rather than replacing them.
+  c.targets.insert(c.targets.end(), flags.pids.begin(), flags.pids.end());
+  if (flags.all) c.all = *flags.all;
+  if (flags.listen) c.listen = *flags.listen;
+  if (flags.web_config_file) c.web_config_file = *flags.web_config_file;
+  if (flags.log_level) {
+    auto l = log::parse_level(*flags.log_level);
+    if (!l) return fail("--log-level: " + l.error().message);
+    c.log_level = *l;
+  }
+  if (flags.log_format) {
+    auto f = log::parse_format(*flags.log_format);
+    if (!f) return fail("--log-format: " + f.error().message);
+    c.log_format = *f;
+  }
+  if (flags.profile_hz) {
+    if (auto r = check_profile_hz(*flags.profile_hz); !r) return fail("--profile-hz: " + r.error().message);
+    c.profile_hz = *flags.profile_hz;
+  }
+  if (auto a = parse_listen_address(c.listen); !a) return std::unexpected(a.error());
+  return c;
+}
+
+Result<std::pair<std::string, int>> parse_listen_address(const std::string& addr) {
+  auto bad = [&](const std::string& why) {
+    return fail("listen address \"" + addr + "\": " + why + " (want HOST:PORT, e.g. " +
+                kDefaultListen + ")");
+  };
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  std::string host = addr.substr(0, colon);
+  std::string port = addr.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
+    return bad("bad port");
+  return std::pair{host, std::stoi(port)};
+}
+
+}  // namespace goscry

@@ -1,0 +1,65 @@
+// The agent's settings: defaults, then the YAML file of --config, then the command-line
+// flags (a flag given on the command line wins over the file, also after a reload).
+// docs/agent.md lists every key. Unknown keys are errors, so a typo never goes unnoticed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/base/log.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+// 19464: outside 9100-9999 (Prometheus' exporter port list, used up), and no port a common
+// service listens on by default.
+inline constexpr const char* kDefaultListen = "127.0.0.1:19464";
+
+struct AgentConfig {
+  std::vector<pid_t> targets;
+  bool all = false;
+  std::string listen = kDefaultListen;
+  std::string web_config_file;  // empty: plain HTTP, no auth
+  size_t max_targets = 500;
+  size_t site_cap = 50;
+  std::chrono::milliseconds grace_period{30000};
+  std::chrono::milliseconds scan_interval{2000};
+  log::Level log_level = log::Level::kInfo;
+  log::Format log_format = log::Format::kText;
+  // Continuous CPU profiling (agent/daemon/cpu_profiler.h): samples per second per CPU, 0 = off.
+  int profile_hz = 19;
+  std::string pyroscope_url;  // base URL of a Pyroscope-compatible server; empty: no push
+  std::chrono::milliseconds pyroscope_interval{15000};
+  std::map<std::string, std::string> pyroscope_labels;  // added to every pushed profile
+};
+
+// What the command line set; empty means "not given", so the file (or default) applies.
+struct ConfigFlags {
+  std::vector<pid_t> pids;
+  std::optional<bool> all;
+  std::optional<std::string> listen;
+  std::optional<std::string> web_config_file;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  std::optional<int> profile_hz;
+  std::string config_file;
+};
+
+// "30s", "500ms", "2m", "1h" (Prometheus' duration syntax, one unit).
+Result<std::chrono::milliseconds> parse_duration(const std::string& s);
+
+// Parses YAML text over the defaults. Errors name the key: "config: grace_period: ...".
+Result<AgentConfig> parse_agent_config(const std::string& yaml);
+
+// Defaults, then flags.config_file when given, then the flags.
+Result<AgentConfig> load_agent_config(const ConfigFlags& flags);
+
+// "127.0.0.1:19464", "[::1]:19464", ":19464" -> host, port. Port 0 is allowed (any).
+Result<std::pair<std::string, int>> parse_listen_address(const std::string& addr);
+
+}  // namespace goscry

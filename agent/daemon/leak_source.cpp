@@ -1,0 +1,213 @@
+#include "agent/daemon/leak_source.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+
+#include "agent/goruntime/goroutine_formats.h"
+#include "agent/goruntime/goroutine_reader.h"
+#include "agent/base/log.h"
+#include "agent/base/monotonic_clock.h"
+
+namespace goscry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<prometheus::Ranked> suspects_by_site(const std::vector<LeakSuspect>& suspects) {
+  std::vector<prometheus::Ranked> out;
+  // Duplicates (one creation site, several blocking sites) are summed by the cap's top_n.
+  for (const auto& s : suspects) out.push_back({s.key.creation.function, double(s.count)});
+  return out;
+}
+
+}  // namespace
+
+LeakSource::LeakSource(LeakWatchOptions options, SiteCounters sites, BpfStatus status)
+    : options_(options), sites_(std::move(sites)), status_(std::move(status)) {}
+
+LeakSource::~LeakSource() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+// The target is opened by the snapshot thread, at its first snapshot: attach runs under
+// the agent's target lock (scrapes wait for it), and opening a binary is the costly part;
+// done by the thread it also counts in the duty cycle. A short-lived target may so never
+// be opened at all.
+Result<void> LeakSource::attach(const TargetInfo& info) {
+  auto w = std::make_shared<Watched>();
+  w->info = info;
+  w->detector = LeakDetector(options_.detector);
+  w->started_ns = monotonic_ns();
+  w->due = Clock::now() + options_.first_after;
+  {
+    std::lock_guard lock(mu_);
+    targets_[info.pid] = w;
+    // Started by the daemon's thread, after it blocked the signals it takes from a
+    // signalfd: this thread inherits the mask (see bpf_source.cpp).
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  stop_cv_.notify_all();  // the thread looks at the new due time
+  return {};
+}
+
+void LeakSource::detach(const TargetInfo& info) {
+  std::shared_ptr<Watched> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(info.pid);
+    if (it == targets_.end() || it->second->info.start_ticks != info.start_ticks) return;
+    gone = std::move(it->second);
+    targets_.erase(it);
+  }
+  bool opened;
+  {
+    std::lock_guard lock(gone->mu);  // a snapshot in progress ends first
+    opened = gone->process != nullptr;
+  }
+  gone.reset();
+  // A binary's index is a few large blocks; glibc keeps freed ones in its arenas (the
+  // snapshot thread has its own), so an agent whose targets come and go would grow.
+  // Handing the free pages back keeps its RSS flat (agent_churn_test).
+  if (opened) malloc_trim(0);
+}
+
+void LeakSource::read(const TargetInfo& info, TargetFigures& f) {
+  auto w = find(info.pid);
+  if (!w || w->info.start_ticks != info.start_ticks) return;
+  std::lock_guard lock(w->figures_mu);
+  if (w->by_site) f.leak_suspects_by_site = w->by_site;
+}
+
+std::shared_ptr<LeakSource::Watched> LeakSource::find(pid_t pid) const {
+  std::lock_guard lock(mu_);
+  auto it = targets_.find(pid);
+  return it == targets_.end() ? nullptr : it->second;
+}
+
+bool LeakSource::tracks(pid_t pid) const { return find(pid) != nullptr; }
+
+void LeakSource::run() {
+  Clock::time_point not_before = Clock::now();
+  for (;;) {
+    // The target due first (the one read longest ago).
+    std::shared_ptr<Watched> next;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [pid, w] : targets_)
+        if (!w->gone && (!next || w->due < next->due)) next = w;
+    }
+    const auto wake = next ? std::max(next->due, not_before) : Clock::now() + std::chrono::seconds(1);
+    {
+      std::unique_lock lock(stop_mu_);
+      // An attach wakes the wait early; the loop then looks again.
+      if (stop_cv_.wait_until(lock, wake, [this] { return stop_; })) return;
+    }
+    if (!next || Clock::now() < std::max(next->due, not_before)) continue;
+    const auto t0 = Clock::now();
+    snapshot(*next);
+    const auto took = Clock::now() - t0;
+    next->due = t0 + options_.interval;
+    not_before = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    took * (1 / options_.max_duty - 1));
+  }
+}
+
+void LeakSource::snapshot(Watched& w) {
+  std::lock_guard lock(w.mu);
+  if (!w.process) {
+    auto process = GoProcess::open(w.info.pid);
+    if (!process) {
+      w.gone = true;
+      log::warn("leak detection off for this target",
+                {{"pid", std::to_string(w.info.pid)}, {"error", process.error().message}});
+      return;
+    }
+    w.process = std::move(*process);
+    w.started_ns = monotonic_ns();
+  }
+  auto list = read_goroutines(*w.process);
+  if (!list) {
+    // Gone, most likely: the agent notices at its next scan; keep the last figures.
+    w.gone = true;
+    log::debug("leak snapshots stopped",
+               {{"pid", std::to_string(w.info.pid)}, {"error", list.error().message}});
+    return;
+  }
+  if (list->goroutines.size() > options_.max_goroutines) {
+    // Symbolized views cost ~1 KB per goroutine and the detector keeps every goid: past
+    // the cap the memory would follow the target, so this target is left out.
+    w.gone = true;
+    w.process.reset();
+    log::warn("leak detection off for this target: too many goroutines",
+              {{"pid", std::to_string(w.info.pid)},
+               {"goroutines", std::to_string(list->goroutines.size())},
+               {"max", std::to_string(options_.max_goroutines)}});
+    list = {};
+    malloc_trim(0);
+    return;
+  }
+  auto views = symbolize_goroutines(*w.process, *list);
+  const auto sites = sites_ ? sites_(w.info.pid) : std::nullopt;
+  for (const auto& s : w.detector.observe(views, list->read_at, sites ? &*sites : nullptr))
+    log::warn("goroutine leak suspected", {{"pid", std::to_string(w.info.pid)},
+                                           {"created_by", s.key.creation.text()},
+                                           {"blocked_at", s.key.blocking.text()},
+                                           {"wait_reason", s.key.wait_reason},
+                                           {"goroutines", std::to_string(s.count)}});
+  std::erase_if(views, [&](const GoroutineView& g) { return !w.detector.in_suspect_group(g); });
+  w.suspect_views = std::move(views);
+  w.last_ns = list->read_at;
+  auto by_site = suspects_by_site(w.detector.suspects());
+  std::lock_guard figures(w.figures_mu);
+  w.by_site = std::move(by_site);
+}
+
+Result<std::string> LeakSource::goroutine_profile(pid_t pid, int debug) {
+  auto w = find(pid);
+  if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
+  std::lock_guard lock(w->mu);
+  if (!w->process) return goscry::goroutine_profile(int(pid), debug);  // not opened yet
+  return goscry::goroutine_profile(*w->process, debug);
+}
+
+Result<std::string> LeakSource::leak_profile(pid_t pid, int debug) {
+  auto w = find(pid);
+  if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
+  std::lock_guard lock(w->mu);
+  if (!w->process) return fail("pid " + std::to_string(pid) + ": no snapshot taken yet");
+  return goroutine_leak_profile(*w->process, w->detector, w->suspect_views, debug);
+}
+
+nlohmann::ordered_json LeakSource::report(Watched& w, const std::string& bpf) {
+  std::lock_guard lock(w.mu);
+  const double watched = w.last_ns ? double(w.last_ns - w.started_ns) / 1e9 : 0;
+  auto j = leaks_report_json(w.info.pid, w.info.go_version, std::max(watched, 0.0),
+                             w.detector.suspects(), bpf);
+  j["exe"] = w.info.exe;
+  return j;
+}
+
+std::optional<nlohmann::ordered_json> LeakSource::leaks_report(pid_t pid) {
+  auto w = find(pid);
+  if (!w) return std::nullopt;
+  return report(*w, status_ ? status_(pid) : "off");
+}
+
+nlohmann::ordered_json LeakSource::leaks_reports() {
+  std::vector<std::shared_ptr<Watched>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [pid, w] : targets_) all.push_back(w);
+  }
+  auto arr = nlohmann::ordered_json::array();
+  for (const auto& w : all) arr.push_back(report(*w, status_ ? status_(w->info.pid) : "off"));
+  return arr;
+}
+
+}  // namespace goscry

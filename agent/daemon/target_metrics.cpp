@@ -1,0 +1,164 @@
+#include "agent/daemon/target_metrics.h"
+
+namespace goscry {
+namespace {
+
+// On every per-target series, not only on goscry_target_info: the three container labels
+// are fixed for a process's life, so they add no series and no churn, only bytes per line,
+// and `sum by (namespace, pod)` then needs no group_left join (docs/metrics.md).
+const std::vector<std::string> kTargetLabels = {"pid",          "exe", "go_version",
+                                                "container_id", "pod", "namespace"};
+
+std::vector<std::string> with_phase() {
+  auto l = kTargetLabels;
+  l.push_back("phase");
+  return l;
+}
+
+// The two top-N per-site families (live goroutines, leak suspects): same labels, same cap.
+std::unique_ptr<prometheus::CappedGaugeFamily> make_site_family(prometheus::Registry& r,
+                                                               const char* name,
+                                                               const std::string& what,
+                                                               size_t cap) {
+  return std::make_unique<prometheus::CappedGaugeFamily>(
+      r, name,
+      what + " per creation site (go statement's function), top N sites per target; the rest "
+             "summed in site=\"other\".",
+      kTargetLabels, "site", cap);
+}
+
+std::unique_ptr<prometheus::CappedGaugeFamily> make_by_site(prometheus::Registry& r, size_t cap) {
+  return make_site_family(r, "goscry_goroutines_by_creation_site", "Live goroutines", cap);
+}
+
+std::unique_ptr<prometheus::CappedGaugeFamily> make_leaks(prometheus::Registry& r, size_t cap) {
+  return make_site_family(r, "goscry_goroutine_leak_suspects",
+                          "Goroutines in suspected leaks", cap);
+}
+
+}  // namespace
+
+TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
+    : registry_(registry),
+      info_(registry.gauge("goscry_target_info",
+                           "A Go process goscry tracks (1); its series stay for the grace "
+                           "period after it exits.",
+                           kTargetLabels)),
+      goroutines_(registry.gauge("goscry_goroutines", "Live goroutines of the target.",
+                                 kTargetLabels)),
+      created_(registry.counter("goscry_goroutines_created_total",
+                                "Goroutines the target created since goscry attached.",
+                                kTargetLabels)),
+      exited_(registry.counter("goscry_goroutines_exited_total",
+                               "Goroutines of the target that exited since goscry attached.",
+                               kTargetLabels)),
+      gc_cycles_(registry.counter("goscry_gc_cycles_total",
+                                  "GC cycles of the target since goscry attached.",
+                                  kTargetLabels)),
+      stw_(registry.histogram("goscry_gc_stw_pause_seconds",
+                              "Stop-the-world pauses of the target, by phase.", with_phase(),
+                              kStwPauseBucketsSeconds)),
+      mark_(registry.histogram("goscry_gc_mark_phase_seconds",
+                               "Concurrent mark phases of the target's GC cycles.",
+                               kTargetLabels, kMarkPhaseBucketsSeconds)),
+      by_site_(make_by_site(registry, site_cap)),
+      leaks_(make_leaks(registry, site_cap)) {}
+
+void TargetMetrics::set_site_cap(size_t cap) {
+  if (site_cap() == cap) return;
+  // Made outside mu_: registering takes the registry's write lock, which waits for renders
+  // in progress, whose collectors may be waiting for mu_ in publish().
+  auto next = make_by_site(registry_, cap);
+  auto next_leaks = make_leaks(registry_, cap);
+  std::lock_guard lock(mu_);
+  by_site_ = std::move(next);
+  leaks_ = std::move(next_leaks);
+}
+
+size_t TargetMetrics::site_cap() const {
+  std::lock_guard lock(mu_);
+  return by_site_->cap();
+}
+
+size_t TargetMetrics::max_samples_per_target(size_t site_cap) {
+  size_t per_histogram = kStwPauseBucketsSeconds.size() + 1 + 2;  // buckets, +Inf, sum, count
+  size_t per_mark = kMarkPhaseBucketsSeconds.size() + 1 + 2;
+  return 1 + 3 + 2 * (site_cap + 1) + 1 + stw_phase_count() * per_histogram + per_mark;
+}
+
+prometheus::LabelValues TargetMetrics::labels(const TargetInfo& t) {
+  return {std::to_string(t.pid), t.exe, t.go_version, t.container_id, t.pod, t.kube_namespace};
+}
+
+void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
+  auto l = labels(t);
+  info_.with(l).set(1);
+  if (f.goroutines) goroutines_.with(l).set(double(*f.goroutines));
+  if (f.goroutines_created_total) created_.with(l).set(double(*f.goroutines_created_total));
+  if (f.goroutines_exited_total) exited_.with(l).set(double(*f.goroutines_exited_total));
+  if (f.gc_cycles_total) gc_cycles_.with(l).set(double(*f.gc_cycles_total));
+  std::lock_guard lock(mu_);
+  if (f.goroutines_by_site) by_site_->update(l, *f.goroutines_by_site);
+  if (f.leak_suspects_by_site) leaks_->update(l, *f.leak_suspects_by_site);
+  publish_pauses(t, f);
+}
+
+// Adds what grew since the last publish; a source that restarted its counts (smaller
+// totals) starts the series over from its new totals.
+void TargetMetrics::publish_pauses(const TargetInfo& t, const TargetFigures& f) {
+  auto& seen = pauses_seen_[{t.pid, t.start_ticks}];
+  for (const auto& [phase, now] : f.stw_pauses) {
+    auto l = labels(t);
+    l.push_back(phase);
+    add_totals(stw_, l, now, seen[phase], kStwPauseBucketsSeconds.size() + 1);
+  }
+  if (f.gc_mark_phase)
+    add_totals(mark_, labels(t), *f.gc_mark_phase, seen[""], kMarkPhaseBucketsSeconds.size() + 1);
+}
+
+// Adds what grew since the last publish; a source that restarted its counts (smaller
+// totals) starts the series over from its new totals.
+void TargetMetrics::add_totals(prometheus::HistogramFamily& family,
+                               const prometheus::LabelValues& l, const PauseCounts& now,
+                               PauseCounts& before, size_t nb) {
+  if (now.buckets.size() != nb) return;  // a source bug; never export a wrong shape
+  bool restarted = before.buckets.size() != nb;
+  for (size_t i = 0; !restarted && i < nb; ++i) restarted = now.buckets[i] < before.buckets[i];
+  if (restarted) {
+    family.remove(l);
+    before = PauseCounts{std::vector<std::uint64_t>(nb, 0), 0};
+  }
+  auto& h = family.with(l);
+  double sum_delta = now.sum_seconds - before.sum_seconds;
+  for (size_t i = 0; i < nb; ++i) {
+    std::uint64_t delta = now.buckets[i] - before.buckets[i];
+    if (delta == 0) continue;
+    h.add_to_bucket(i, delta, sum_delta);  // the whole sum delta goes with the first bucket
+    sum_delta = 0;
+  }
+  before = now;
+}
+
+void TargetMetrics::remove(const TargetInfo& t) {
+  auto l = labels(t);
+  info_.remove(l);
+  goroutines_.remove(l);
+  created_.remove(l);
+  exited_.remove(l);
+  gc_cycles_.remove(l);
+  std::lock_guard lock(mu_);
+  by_site_->remove(l);
+  leaks_->remove(l);
+  mark_.remove(l);
+  auto seen = pauses_seen_.find({t.pid, t.start_ticks});
+  if (seen == pauses_seen_.end()) return;
+  for (const auto& [phase, counts] : seen->second) {
+    if (phase.empty()) continue;  // the mark phase, removed above
+    auto with = l;
+    with.push_back(phase);
+    stw_.remove(with);
+  }
+  pauses_seen_.erase(seen);
+}
+
+}  // namespace goscry

@@ -1,0 +1,185 @@
+#include "agent/daemon/targets.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "agent/base/log.h"
+#include "agent/daemon/proc_target.h"
+
+namespace goscry {
+
+TargetSet::TargetSet(std::vector<TargetSource*> sources, TargetMetrics& metrics,
+                     prometheus::Registry& registry)
+    : sources_(std::move(sources)),
+      metrics_(metrics),
+      targets_gauge_(
+          registry.gauge("goscry_targets", "Go processes goscry tracks now.").with({})),
+      attach_errors_(registry
+                         .counter("goscry_attach_errors_total",
+                                  "Targets goscry could not identify or attach to.")
+                         .with({})),
+      skipped_(registry
+                   .counter("goscry_targets_skipped_total",
+                            "Go processes left out, at least for a while, because max_targets "
+                            "were tracked (each counted once).")
+                   .with({})) {}
+
+void TargetSet::configure(TargetSettings settings) {
+  std::lock_guard lock(mu_);
+  settings_ = std::move(settings);
+  // A pid that was passed over may be listed now: look at everything again.
+  passed_over_.clear();
+}
+
+std::vector<pid_t> TargetSet::candidates() const {
+  std::vector<pid_t> pids = settings_.pids;
+  if (settings_.all) {
+    auto all = list_pids();
+    pids.insert(pids.end(), all.begin(), all.end());
+  }
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  std::erase_if(pids, [this](pid_t p) { return p == getpid() || tracked_.contains(p); });
+  return pids;
+}
+
+void TargetSet::refresh(Clock::time_point now) {
+  std::vector<pid_t> pids;
+  {
+    std::lock_guard lock(mu_);
+    note_exits(now);
+    drop_expired(now);
+    pids = candidates();
+  }
+  // Identify outside the lock: opening binaries must not hold up scrapes.
+  std::set<ProcessKey> alive_keys;
+  for (pid_t pid : pids) {
+    auto ticks = process_start_ticks(pid);
+    ProcessKey key{pid, ticks.value_or(0)};
+    alive_keys.insert(key);
+    bool listed;
+    {
+      std::lock_guard lock(mu_);
+      if (passed_over_.contains(key)) continue;
+      listed = std::find(settings_.pids.begin(), settings_.pids.end(), pid) !=
+               settings_.pids.end();
+    }
+    auto info = identify_target(pid);
+    std::lock_guard lock(mu_);
+    if (!info) {
+      skip(key, listed, info.error().message);
+    } else if (tracked_.size() >= settings_.max_targets) {
+      // Not cached as passed over: it is tracked as soon as a slot frees up. Counted once.
+      if (over_cap_.insert(key).second) {
+        skipped_.inc();
+        log::warn("target not tracked: max_targets reached",
+                  {{"pid", std::to_string(pid)},
+                   {"max_targets", std::to_string(settings_.max_targets)}});
+      }
+    } else {
+      over_cap_.erase(key);
+      add(*info);
+    }
+  }
+  std::lock_guard lock(mu_);
+  std::erase_if(passed_over_, [&](const ProcessKey& k) { return !alive_keys.contains(k); });
+  std::erase_if(over_cap_, [&](const ProcessKey& k) { return !alive_keys.contains(k); });
+  targets_gauge_.set(double(count_live()));
+}
+
+// Listed pids that cannot be tracked are errors the user should see (once per process);
+// the host's other processes are not Go programs most of the time, which is no news.
+void TargetSet::skip(const ProcessKey& key, bool listed, const std::string& why) {
+  passed_over_.insert(key);
+  if (!listed) {
+    log::debug("process not tracked", {{"pid", std::to_string(key.first)}, {"reason", why}});
+    return;
+  }
+  attach_errors_.inc();
+  log::warn("cannot track target", {{"pid", std::to_string(key.first)}, {"error", why}});
+}
+
+void TargetSet::add(const TargetInfo& info) {
+  Tracked t{info, {}, std::nullopt, {}};
+  for (TargetSource* s : sources_) {
+    if (auto r = s->attach(info); !r) {
+      attach_errors_.inc();
+      log::warn("attach failed", {{"pid", std::to_string(info.pid)},
+                                  {"source", std::string(s->name())},
+                                  {"error", r.error().message}});
+      continue;
+    }
+    t.attached.push_back(s);
+  }
+  log::info("target added", {{"pid", std::to_string(info.pid)},
+                             {"exe", info.exe},
+                             {"go_version", info.go_version}});
+  for (TargetSource* s : t.attached) s->read(info, t.figures);
+  metrics_.publish(info, t.figures);
+  tracked_.emplace(info.pid, std::move(t));
+}
+
+void TargetSet::note_exits(Clock::time_point now) {
+  for (auto& [pid, t] : tracked_) {
+    if (t.exited_at || target_alive(t.info)) continue;
+    t.exited_at = now;
+    t.figures.alive = false;
+    log::info("target exited", {{"pid", std::to_string(pid)}, {"exe", t.info.exe}});
+  }
+}
+
+void TargetSet::drop_expired(Clock::time_point now) {
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    Tracked& t = it->second;
+    if (!t.exited_at || now - *t.exited_at < settings_.grace_period) {
+      ++it;
+      continue;
+    }
+    for (TargetSource* s : t.attached) s->detach(t.info);
+    metrics_.remove(t.info);
+    log::debug("target removed", {{"pid", std::to_string(it->first)}});
+    it = tracked_.erase(it);
+  }
+}
+
+void TargetSet::publish(Clock::time_point now) {
+  std::lock_guard publishing(publish_mu_);
+  if (now - last_publish_ < std::chrono::milliseconds(100)) return;
+  last_publish_ = now;
+  std::lock_guard lock(mu_);
+  for (auto& [pid, t] : tracked_) {
+    TargetFigures f;
+    for (TargetSource* s : t.attached) s->read(t.info, f);
+    if (t.exited_at) f.alive = false;  // a dead target's last figures stay as they were
+    else t.figures = std::move(f);
+    metrics_.publish(t.info, t.figures);
+  }
+  targets_gauge_.set(double(count_live()));
+}
+
+std::vector<TargetView> TargetSet::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<TargetView> out;
+  auto now = Clock::now();
+  for (const auto& [pid, t] : tracked_) {
+    TargetView v{t.info, t.figures, std::nullopt};
+    if (t.exited_at)
+      v.exited_seconds_ago = std::chrono::duration<double>(now - *t.exited_at).count();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+size_t TargetSet::live_count() const {
+  std::lock_guard lock(mu_);
+  return count_live();
+}
+
+size_t TargetSet::count_live() const {
+  size_t n = 0;
+  for (const auto& [pid, t] : tracked_) n += !t.exited_at;
+  return n;
+}
+
+}  // namespace goscry

@@ -1,0 +1,70 @@
+#include "agent/goruntime/go_process.h"
+
+#include <elf.h>
+
+namespace goscry {
+
+namespace {
+
+std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
+
+}  // namespace
+
+Result<std::uint64_t> load_bias(const ElfFile& elf, const ProcMaps& maps,
+                                const std::string& exe_path) {
+  if (elf.elf_type() != ET_DYN) return 0;
+  for (const Mapping* m : maps.mappings_of(exe_path)) {
+    for (const auto& seg : elf.segments()) {
+      if (seg.type != PT_LOAD || m->offset < seg.offset ||
+          m->offset >= seg.offset + std::max(seg.filesz, std::uint64_t(1)))
+        continue;
+      // The mapping starts at file offset m->offset, which the segment puts at this vaddr.
+      const std::uint64_t vaddr = seg.vaddr + (m->offset - seg.offset);
+      return m->start - vaddr;
+    }
+  }
+  return fail(exe_path + ": no mapping of the executable in /proc/" + std::to_string(maps.pid()) +
+              "/maps");
+}
+
+Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
+  auto t = std::unique_ptr<GoProcess>(new GoProcess());
+  auto proc = Process::attach_readonly(pid);
+  if (!proc) return std::unexpected(proc.error());
+  t->process_ = std::move(*proc);
+  auto bin = GoBinary::open(t->process_->exe_host_path());
+  if (!bin) return fail(who(pid) + ": " + bin.error().message);
+  t->binary_ = std::move(*bin);
+  auto layout = runtime_layout(t->binary_->elf(), t->binary_->go_version());
+  if (!layout) return fail(who(pid) + ": " + layout.error().message);
+  t->layout_ = std::move(*layout);
+  auto fegr = t->binary_->find_function("runtime.forEachGRace");
+  auto allgs = find_allg(t->binary_->elf(), fegr ? std::optional<CodeRange>(CodeRange{fegr->entry, fegr->end})
+                                                 : std::nullopt);
+  if (!allgs) return fail(who(pid) + ": " + allgs.error().message);
+  t->allgs_ = *allgs;
+  auto goexit = t->binary_->find_function("runtime.goexit");
+  if (!goexit) return fail(who(pid) + ": the binary has no runtime.goexit in its .gopclntab");
+  t->goexit_ = *goexit;
+  auto maps = t->process_->maps();
+  if (!maps) return std::unexpected(maps.error());
+  auto bias = load_bias(t->binary_->elf(), *maps, t->process_->exe_path());
+  if (!bias) return fail(who(pid) + ": " + bias.error().message);
+  t->bias_ = *bias;
+  return t;
+}
+
+std::vector<Frame> GoProcess::frames(std::uint64_t runtime_pc) const {
+  return binary_->frames(runtime_pc - bias_);
+}
+
+std::optional<FuncBounds> GoProcess::function_at(std::uint64_t runtime_pc) const {
+  auto f = binary_->function_at(runtime_pc - bias_);
+  if (f) {
+    f->entry += bias_;
+    f->end += bias_;
+  }
+  return f;
+}
+
+}  // namespace goscry

@@ -1,0 +1,261 @@
+#include "agent/goruntime/goroutine_formats.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <tuple>
+#include <map>
+
+#include "exporters/json_report.h"
+#include "exporters/pprof.h"
+
+namespace goscry {
+
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool wanted(const GoroutineView& v, const FormatOptions& opt) { return opt.system || !v.system; }
+
+void append_hex(std::string& out, std::uint64_t v) {
+  char buf[20] = "0x";
+  auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
+  out.append(buf, r.ptr);
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// " +0x1d" after a physical frame's file:line, as printed by Go when pc > entry.
+void append_offset(std::string& out, std::uint64_t pc, std::uint64_t entry) {
+  if (entry == 0 || pc <= entry) return;
+  out += " +";
+  append_hex(out, pc - entry);
+}
+
+void header(std::string& out, const GoroutineView& v) {
+  out += "goroutine ";
+  append_int(out, std::int64_t(v.g.goid));
+  out += " [";
+  out += v.state;
+  if (v.g.scan) out += " (scan)";
+  // Go prints whole minutes, and only from the first one.
+  if (v.wait_ns >= 60'000'000'000) {
+    out += ", ";
+    append_int(out, v.wait_ns / 60'000'000'000);
+    out += " minutes";
+  }
+  out += "]:\n";
+}
+
+void created_by(std::string& out, const GoroutineView& v) {
+  if (!v.created_by || v.g.goid == 1 || !shown_in_traceback(v.created_by->function)) return;
+  const auto& c = *v.created_by;
+  out += "created by ";
+  out += c.function;
+  if (c.parent_goid != 0) {
+    out += " in goroutine ";
+    append_int(out, std::int64_t(c.parent_goid));
+  }
+  out += "\n\t";
+  out += c.file;
+  out += ':';
+  append_int(out, c.line);
+  append_offset(out, c.pc, c.entry);
+  out += '\n';
+}
+
+void frames(std::string& out, const GoroutineView& v) {
+  if (v.g.status == kGrunning) {
+    out += "\tgoroutine running on other thread; stack unavailable\n";
+    return;
+  }
+  for (const auto& f : v.frames) {
+    if (!shown_in_traceback(f.function)) continue;
+    out += f.function;
+    out += "(...)\n\t";
+    out += f.file;
+    out += ':';
+    append_int(out, f.line);
+    if (!f.inlined) append_offset(out, f.pc, f.entry);
+    out += '\n';
+  }
+  if (v.g.stack_truncated) out += "...additional frames elided...\n";
+}
+
+// The pcs a goroutine profile records for a stack: Go's "@" list.
+std::vector<std::uint64_t> stack_key(const GoroutineView& v) { return v.g.pcs; }
+
+struct Record {
+  std::int64_t count = 0;
+  const GoroutineView* example = nullptr;
+};
+
+// Stacks aggregated like Go's goroutine profile, most frequent first.
+std::vector<std::pair<std::vector<std::uint64_t>, Record>> aggregate(
+    const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+  std::map<std::vector<std::uint64_t>, Record> by_stack;
+  for (const auto& v : gs) {
+    if (!wanted(v, opt)) continue;
+    auto& r = by_stack[stack_key(v)];
+    ++r.count;
+    if (!r.example) r.example = &v;
+  }
+  std::vector<std::pair<std::vector<std::uint64_t>, Record>> out(by_stack.begin(),
+                                                                 by_stack.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second.count > b.second.count; });
+  return out;
+}
+
+// Go's printStackRecord: leading runtime frames are skipped, runtime.goexit never shown.
+void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
+  bool show = all_frames;
+  for (const auto& f : v.frames) {
+    const std::uint64_t pc = f.pc > f.entry ? f.pc - 1 : f.pc;
+    if (f.function != "runtime.goexit" && (show || !f.function.starts_with("runtime."))) {
+      show = true;
+      out += "#\t" + hex(pc) + "\t" + f.function + "+" + hex(pc - f.entry) + "\t" + f.file + ":" +
+             std::to_string(f.line) + "\n";
+    }
+  }
+  if (!show && !v.frames.empty()) return stack_record(out, v, true);
+  out += "\n";
+}
+
+}  // namespace
+
+std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+  std::string out;
+  // The frames part depends only on the shared stack: rendered once per distinct stack.
+  std::map<std::tuple<const void*, bool, bool>, std::string> stacks;
+  bool first = true;
+  for (const auto& v : gs) {
+    if (!wanted(v, opt)) continue;
+    if (!first) out += '\n';
+    first = false;
+    header(out, v);
+    auto [it, fresh] =
+        stacks.try_emplace({v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning});
+    if (fresh) frames(it->second, v);
+    out += it->second;
+    created_by(out, v);
+  }
+  return out;
+}
+
+std::string goroutine_profile_debug1(const std::vector<GoroutineView>& gs,
+                                     const FormatOptions& opt) {
+  std::int64_t total = 0;
+  for (const auto& v : gs) total += wanted(v, opt);
+  std::string out = "goroutine profile: total " + std::to_string(total) + "\n";
+  for (const auto& [pcs, r] : aggregate(gs, opt)) {
+    out += std::to_string(r.count) + " @";
+    for (auto pc : pcs) out += " " + hex(pc);
+    out += "\n";
+    stack_record(out, *r.example, false);
+  }
+  return out;
+}
+
+Result<std::string> goroutine_profile_proto(const GoProcess& t,
+                                            const std::vector<GoroutineView>& gs,
+                                            const FormatOptions& opt) {
+  pprof::ProfileBuilder b(std::vector<pprof::ValueType>{{"goroutine", "count"}});
+  b.set_period({"goroutine", "count"}, 1);
+  b.set_time(std::int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()),
+             0);
+  pprof::Mapping m;
+  m.filename = t.process().exe_path();
+  m.build_id = t.binary().elf().go_build_id().value_or("");
+  m.memory_start = t.binary().text_start() + t.bias();
+  m.memory_limit = ~std::uint64_t(0);
+  m.has_functions = m.has_filenames = m.has_line_numbers = m.has_inline_frames = true;
+  const auto mapping = b.add_mapping(m);
+  for (const auto& [pcs, r] : aggregate(gs, opt)) {
+    std::vector<std::uint64_t> locs;
+    // One location per physical frame: its lines are the inlined calls, innermost first.
+    pprof::Location loc;
+    for (std::size_t i = 0; i < r.example->frames.size(); ++i) {
+      const auto& f = r.example->frames[i];
+      loc.mapping_id = mapping;
+      loc.address = f.pc > f.entry ? f.pc - 1 : f.pc;
+      loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
+      if (!f.inlined) {
+        locs.push_back(b.add_location(loc));
+        loc = {};
+      }
+    }
+    if (!loc.lines.empty()) locs.push_back(b.add_location(loc));
+    b.add_sample(locs, {r.count});
+  }
+  auto gz = b.serialize_gzip();
+  if (!gz) return fail("goroutine profile: " + gz.error());
+  return *gz;
+}
+
+nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
+                                 const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+  auto j = json_report::envelope("goroutines", 1);
+  j["pid"] = t.pid();
+  j["exe"] = t.process().exe_path();
+  j["go_version"] = t.go_version();
+  j["allglen"] = list.allglen;
+  j["consistent"] = list.consistent;
+  j["attempts"] = list.attempts;
+  j["read_seconds"] = double(list.read_ns) / 1e9;
+  auto arr = nlohmann::ordered_json::array();
+  for (const auto& v : gs) {
+    if (!wanted(v, opt)) continue;
+    nlohmann::ordered_json g;
+    g["id"] = v.g.goid;
+    g["state"] = v.state;
+    g["status"] = v.g.status < t.layout().g_statuses.size() ? t.layout().g_statuses[v.g.status]
+                                                           : std::to_string(v.g.status);
+    g["wait_reason"] = v.g.status == kGwaiting ? v.state : "";
+    if (v.wait_ns >= 0)
+      g["wait_seconds"] = double(v.wait_ns) / 1e9;
+    else
+      g["wait_seconds"] = nullptr;
+    g["system"] = v.system;
+    auto fr = nlohmann::ordered_json::array();
+    for (const auto& f : v.frames)
+      fr.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
+                    {"inlined", f.inlined}, {"pc", hex(f.pc)}});
+    g["frames"] = fr;
+    g["stack_truncated"] = v.g.stack_truncated;
+    if (v.created_by)
+      g["created_by"] = {{"function", v.created_by->function}, {"file", v.created_by->file},
+                         {"line", v.created_by->line},
+                         {"goroutine", v.created_by->parent_goid}};
+    arr.push_back(std::move(g));
+  }
+  j["goroutines"] = std::move(arr);
+  return j;
+}
+
+Result<std::string> goroutine_profile(int pid, int debug) {
+  auto t = GoProcess::open(pid);
+  if (!t) return std::unexpected(t.error());
+  return goroutine_profile(**t, debug);
+}
+
+Result<std::string> goroutine_profile(const GoProcess& t, int debug) {
+  auto list = read_goroutines(t);
+  if (!list) return std::unexpected(list.error());
+  const auto views = symbolize_goroutines(t, *list);
+  if (debug <= 0) return goroutine_profile_proto(t, views);
+  if (debug == 1) return goroutine_profile_debug1(views);
+  return traceback_text(views);
+}
+
+}  // namespace goscry

@@ -1,0 +1,91 @@
+// Every goroutine of a running Go program, read from its memory: runtime.allgs, then each
+// g (id, status, wait reason, wait start, creator, scheduler registers), then each parked
+// goroutine's stack unwound by frame pointers from g.sched.{pc,sp,bp}. `goscry dump`, the
+// leak detector and the agent's /debug/pprof/goroutine share it.
+//
+// The target runs on while we read. The runtime only ever appends to allgs (it reuses dead
+// g structs instead of freeing them) and publishes allgptr before allglen, so reading
+// allglen first and then allgptr gives a valid prefix; when either changed by the end of
+// the read, the whole read is retried (a bounded number of times) so that one result
+// describes one moment. A goroutine can still change state between its g read and its
+// stack walk; the walk then stops where the chain leaves the goroutine's stack.
+//
+// Reads are batched (Process::read_batch, neighbouring ranges merged): the g structs a
+// slice at a time, then each goroutine's stack from sched.sp up in one piece, walked
+// locally; only stacks deeper than that window go on one frame record per read, in lock
+// step. 100,000 goroutines cost a few hundred syscalls and page walks, not a million.
+#pragma once
+
+#include "agent/base/monotonic_clock.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/goruntime/go_process.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+// g.atomicstatus values (stable since Go 1.0; 10 and 11 are 1.26+).
+enum GStatus : std::uint32_t {
+  kGidle = 0,
+  kGrunnable = 1,
+  kGrunning = 2,
+  kGsyscall = 3,
+  kGwaiting = 4,
+  kGdead = 6,
+  kGcopystack = 8,
+  kGpreempted = 9,
+  kGleaked = 10,
+  kGdeadextra = 11,
+  kGscan = 0x1000,
+};
+
+struct Goroutine {
+  std::uint64_t g = 0;  // address of the runtime.g
+  std::uint64_t goid = 0;
+  std::uint32_t status = 0;  // _Gscan masked off
+  bool scan = false;         // the _Gscan bit was set
+  std::uint8_t wait_reason = 0;
+  std::int64_t waitsince = 0;  // nanotime (CLOCK_MONOTONIC); 0 = unknown (set by the GC)
+  std::uint64_t parent_goid = 0;  // 0 before Go 1.21
+  std::uint64_t gopc = 0;         // run-time pc of the `go` statement
+  std::uint64_t startpc = 0;      // run-time entry of the goroutine's function
+  std::uint64_t sched_pc = 0, sched_sp = 0, sched_bp = 0;
+  std::uint64_t stack_lo = 0, stack_hi = 0;
+  // Run-time pcs, innermost first: [0] = sched.pc, then return addresses, runtime.goexit
+  // excluded. Empty for a running goroutine (its registers are on a CPU, not in g.sched).
+  std::vector<std::uint64_t> pcs;
+  bool stack_truncated = false;  // the walk stopped before runtime.goexit
+};
+
+struct GoroutineList {
+  std::vector<Goroutine> goroutines;  // allgs order; dead and idle g structs left out
+  std::uint64_t allglen = 0;
+  int attempts = 0;         // reads made (1 when nothing changed under the first)
+  bool consistent = false;  // allglen/allgptr were the same before and after the read
+  std::uint64_t unreadable = 0;  // g structs whose read failed
+  std::int64_t read_at = 0;      // CLOCK_MONOTONIC ns when the read ended (vs. waitsince)
+  std::int64_t read_ns = 0;      // wall time of the last attempt
+  std::uint64_t syscalls = 0;    // process_vm_readv calls of all attempts
+};
+
+struct ReadOptions {
+  bool stacks = true;
+  int max_attempts = 5;
+  std::size_t max_depth = 1024;
+};
+
+Result<GoroutineList> read_goroutines(const GoProcess& target, const ReadOptions& opt = {});
+
+// What Go's traceback prints between the brackets: the wait reason of a waiting goroutine,
+// else the status name ("running", "syscall"), from the binary's own tables.
+std::string state_name(const GoProcess& target, const Goroutine& g);
+
+// Go's isSystemGoroutine: started in a runtime.* function other than runtime.main (and
+// runtime.corostart). Go's own tracebacks and goroutine profiles leave them out.
+bool is_system_goroutine(const GoProcess& target, const Goroutine& g);
+
+
+}  // namespace goscry

@@ -1,0 +1,102 @@
+// Goroutines read from memory, symbolized: each pc of a stack becomes the frames Go's
+// traceback would print for it (inlined calls included), with the "+0x1d" offset, and the
+// creator's `go` statement becomes "created by F in goroutine N / file:line". Formats
+// (traceback text, goroutine profiles, JSON) are drawn from this one view.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/goruntime/go_process.h"
+#include "agent/goruntime/goroutine_reader.h"
+
+namespace goscry {
+
+struct StackFrame {
+  std::string function;
+  std::string file;
+  int line = 0;
+  bool inlined = false;     // an inlined call: Go prints "(...)" and no offset
+  std::uint64_t pc = 0;     // run-time pc of the physical frame (a return address but [0])
+  std::uint64_t entry = 0;  // run-time entry of the physical function (0 if unknown)
+};
+
+struct CreatedBy {
+  std::string function;  // the physical function holding the `go` statement
+  std::string file;
+  int line = 0;
+  std::uint64_t pc = 0;  // gopc
+  std::uint64_t entry = 0;
+  std::uint64_t parent_goid = 0;  // 0 when the Go version does not record it (< 1.21)
+};
+
+// The frames of one stack, read-only and shared by every goroutine with that stack: the
+// 100,000 goroutines of a server mostly have a handful of stacks, and copying their frames
+// (two strings each) per goroutine was most of the cost of a dump. Reads like a vector.
+class SharedFrames {
+ public:
+  SharedFrames() = default;
+  SharedFrames(std::vector<StackFrame> frames)
+      : p_(std::make_shared<const std::vector<StackFrame>>(std::move(frames))) {}
+  SharedFrames(std::initializer_list<StackFrame> frames)
+      : SharedFrames(std::vector<StackFrame>(frames)) {}
+
+  const std::vector<StackFrame>& get() const { return p_ ? *p_ : empty_; }
+  auto begin() const { return get().begin(); }
+  auto end() const { return get().end(); }
+  std::size_t size() const { return get().size(); }
+  bool empty() const { return get().empty(); }
+  const StackFrame& front() const { return get().front(); }
+  const StackFrame& operator[](std::size_t i) const { return get()[i]; }
+  // The same for every goroutine sharing these frames (formats render a stack once).
+  const void* id() const { return p_.get(); }
+
+ private:
+  static inline const std::vector<StackFrame> empty_;
+  std::shared_ptr<const std::vector<StackFrame>> p_;
+};
+
+struct GoroutineView {
+  Goroutine g;
+  std::string state;         // "chan receive", "running", ...
+  std::int64_t wait_ns = -1;  // how long it has waited (waiting goroutines with waitsince)
+  bool system = false;        // Go's isSystemGoroutine
+  SharedFrames frames;        // innermost first, runtime frames included
+  std::optional<CreatedBy> created_by;
+};
+
+// Symbolizes each distinct stack, pc, creator and start function once (a dump of 100,000
+// goroutines holds few of each).
+class StackSymbolizer {
+ public:
+  explicit StackSymbolizer(const GoProcess& t) : target_(t) {}
+  // The frames of one pc of a stack; `innermost` is true for pcs[0], which Go looks up at
+  // pc itself when it is a function entry (a goroutine that has not started).
+  const std::vector<StackFrame>& frames(std::uint64_t pc, bool innermost);
+  // The frames of a whole stack (Goroutine::pcs).
+  const SharedFrames& stack(const std::vector<std::uint64_t>& pcs);
+  std::optional<CreatedBy> created_by(const Goroutine& g);
+  bool system(const Goroutine& g);
+
+ private:
+  struct PcsHash {
+    std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
+  };
+  const GoProcess& target_;
+  std::unordered_map<std::uint64_t, std::vector<StackFrame>> cache_;
+  std::unordered_map<std::vector<std::uint64_t>, SharedFrames, PcsHash> stacks_;
+  std::unordered_map<std::uint64_t, std::optional<CreatedBy>> creators_;  // by gopc
+  std::unordered_map<std::uint64_t, bool> system_;                         // by startpc
+};
+
+std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const GoroutineList& list);
+
+// Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
+bool shown_in_traceback(const std::string& function);
+
+}  // namespace goscry

@@ -1,0 +1,267 @@
+#include "agent/probes/attacher.h"
+
+#include <elf.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include "symbolizer/proc_maps.h"
+#include "symbolizer/runtime_globals.h"
+#include "symbolizer/runtime_layout.h"
+#include "symbolizer/emulated_probes.h"
+#include "symbolizer/ret_finder.h"
+
+namespace goscry {
+
+namespace {
+
+// Function bounds come from the .gopclntab, which stripped binaries keep.
+Result<FuncBounds> find_function(const GoBinary& sym, std::string_view name) {
+  auto f = sym.find_function(name);
+  if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
+  return *f;
+}
+
+// Builds the uprobes of one function: at its entry, or at each of its RETs.
+class PlanBuilder {
+ public:
+  PlanBuilder(const GoBinary& sym, const std::string& binary, int pid, ProbePlan& plan)
+      : sym_(sym), elf_(sym.elf()), binary_(binary), pid_(pid), plan_(plan) {}
+
+  Result<void> at_entry(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(sym_, function);
+    if (!f) return std::unexpected(f.error());
+    return add(program, f->entry, function);
+  }
+
+  // Where a stack-checking Go function's Jcc is (emulated by the kernel, arguments still in
+  // their registers), else its entry (symbolizer/emulated_probes.h).
+  Result<void> at_stack_check(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(sym_, function);
+    if (!f) return std::unexpected(f.error());
+    auto code = elf_.read_vaddr(f->entry, f->end - f->entry);
+    if (!code) return fail(elf_.path() + ": " + std::string(function) + ": " + code.error().message);
+    auto jcc = stack_check_branch(code->bytes(), f->entry);
+    return add(program, jcc.value_or(f->entry), function);
+  }
+
+  // The new g after every CALL of runtime.newproc1, at the cheapest instruction that still
+  // has it in a register (the cookie tells the program which); the RETs of newproc1 when
+  // some call site has no such place.
+  Result<void> at_newproc1_results(RuntimeProgram program) {
+    auto f = find_function(sym_, "runtime.newproc1");
+    if (!f) return std::unexpected(f.error());
+    auto sites = handoff_sites(f->entry);
+    if (!sites) return at_rets("runtime.newproc1", program);
+    for (const auto& p : *sites)
+      if (auto r = add(program, p.vaddr, "runtime.newproc1 (caller)", static_cast<std::uint64_t>(p.reg)); !r)
+        return r;
+    return {};
+  }
+
+  Result<void> at_rets(std::string_view function, RuntimeProgram program) {
+    auto f = find_function(sym_, function);
+    if (!f) return std::unexpected(f.error());
+    auto code = decode_function(elf_, f->entry, f->end, std::string(function));
+    if (!code) return std::unexpected(code.error());
+    if (code->rets.empty()) return fail(elf_.path() + ": " + std::string(function) + " has no RET");
+    for (auto off : code->rets)
+      if (auto r = add(program, f->entry + off, function); !r) return r;
+    return {};
+  }
+
+ private:
+  Result<void> add(RuntimeProgram program, std::uint64_t vaddr, std::string_view function,
+                   std::uint64_t cookie = 0) {
+    auto off = elf_.vaddr_to_offset(vaddr);
+    if (!off)
+      return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
+                  " is in no loadable segment");
+    plan_.uprobes.push_back({program, binary_, *off, pid_, cookie});
+    return {};
+  }
+
+  // One probe per call site of newproc1; nullopt when there is none or one has no usable
+  // place (then the RETs, which are always right, serve every call).
+  std::optional<std::vector<ValueProbe>> handoff_sites(std::uint64_t newproc1) {
+    auto calls = runtime_calls_to(sym_, newproc1);
+    if (!calls || calls->empty()) return std::nullopt;
+    std::vector<ValueProbe> out;
+    for (auto call : *calls) {
+      auto caller = sym_.function_at(call);
+      if (!caller) return std::nullopt;
+      auto code = elf_.read_vaddr(caller->entry, caller->end - caller->entry);
+      if (!code) return std::nullopt;
+      auto probe = result_after_call(code->bytes(), caller->entry, call);
+      if (!probe) return std::nullopt;
+      out.push_back(*probe);
+    }
+    return out;
+  }
+
+  const GoBinary& sym_;
+  const ElfFile& elf_;
+  const std::string& binary_;
+  int pid_;
+  ProbePlan& plan_;
+};
+
+// Offsets in the settings are u16: runtime.g and runtime.m are a few hundred bytes.
+Result<std::uint16_t> offset16(int offset, const char* field) {
+  if (offset < 0 || offset >= GOSCRY_NO_OFFSET)
+    return fail(std::string("runtime layout: no usable offset for ") + field);
+  return static_cast<std::uint16_t>(offset);
+}
+
+Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
+  goscry_settings s{};
+  auto goid = offset16(l.g_goid, "g.goid");
+  auto gopc = offset16(l.g_gopc, "g.gopc");
+  auto startpc = offset16(l.g_startpc, "g.startpc");
+  auto g_m = offset16(l.g_m, "g.m");
+  auto preemptoff = offset16(l.m_preemptoff, "m.preemptoff");
+  for (const auto* r : {&goid, &gopc, &startpc, &g_m, &preemptoff})
+    if (!*r) return std::unexpected(r->error());
+  s.g_goid = *goid;
+  s.g_gopc = *gopc;
+  s.g_startpc = *startpc;
+  // The per-goroutine probes read goid..startpc at once: one read costs less than three.
+  const int lo = std::min({l.g_goid, l.g_gopc, l.g_startpc});
+  const int hi = std::max({l.g_goid, l.g_gopc, l.g_startpc}) + 8;
+  if ((l.g_goid | l.g_gopc | l.g_startpc) % 8 != 0 || hi - lo > GOSCRY_G_BLOCK_WORDS * 8)
+    return fail("runtime layout: g.goid, g.gopc and g.startpc span " + std::to_string(hi - lo) +
+                " bytes, not the " + std::to_string(GOSCRY_G_BLOCK_WORDS * 8) +
+                " aligned ones goscry reads at once");
+  s.g_block_off = static_cast<std::uint16_t>(lo);
+  s.g_block_words = static_cast<std::uint8_t>((hi - lo) / 8);
+  // Every goroutine is an event until the agent knows which ones were alive before the
+  // probes (Attachment::set_event_goid_max).
+  s.event_goid_max = ~std::uint64_t(0);
+  s.g_m = *g_m;
+  s.m_preemptoff = *preemptoff;
+  // parentGoid exists from 1.21 on.
+  s.g_parent_goid = l.g_parent_goid >= 0 ? *offset16(l.g_parent_goid, "g.parentGoid")
+                                         : GOSCRY_NO_OFFSET;
+  s.go_minor = static_cast<std::uint16_t>(minor);
+  s.stw_abi = minor <= 20   ? GOSCRY_STW_PREEMPTOFF
+              : minor == 21 ? GOSCRY_STW_REASON_ARG
+                            : GOSCRY_STW_WORLDSTOP;
+  // Go <= 1.21 time GC pauses by work.pauseStart / work.tEnd (runtime.bpf.c); 1.22+ pass
+  // the clock to startTheWorldWithSema and have no pauseStart.
+  if (minor <= 21 && l.work_pause_start > 0 && l.work_t_end > 0 &&
+      l.work_pause_start < GOSCRY_NO_OFFSET && l.work_t_end < GOSCRY_NO_OFFSET) {
+    s.work_pause_start = static_cast<std::uint16_t>(l.work_pause_start);
+    s.work_t_end = static_cast<std::uint16_t>(l.work_t_end);
+  }
+  s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
+  return s;
+}
+
+}  // namespace
+
+Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
+  if (elf.elf_type() != ET_DYN) return 0;
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  struct stat st {};
+  if (::stat(exe.c_str(), &st) != 0) return fail(exe + ": " + std::strerror(errno));
+  auto maps = ProcMaps::read(pid);
+  if (!maps) return std::unexpected(maps.error());
+  // Any mapping of the executable's inode: its start minus the ELF address of its offset.
+  for (const auto& m : maps->mappings()) {
+    if (m.inode != st.st_ino || !m.file_backed()) continue;
+    if (auto vaddr = file_offset_to_vaddr(elf, m, m.offset)) return m.start - *vaddr;
+  }
+  return fail("pid " + std::to_string(pid) + ": the executable is not mapped");
+}
+
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
+                              std::string_view go_version) {
+  const ElfFile& elf = sym.elf();
+  auto minor = go_minor_version(go_version);
+  if (!minor) return std::unexpected(minor.error());
+  if (*minor < 19 || *minor > 27)
+    return fail(std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
+  auto layout = runtime_layout(elf, go_version);
+  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  auto settings = settings_for(*layout, *minor);
+  if (!settings) return fail(elf.path() + ": " + settings.error().message);
+  ProbePlan plan;
+  plan.settings = *settings;
+  if (plan.settings.work_pause_start) {
+    // Without it (a binary goscry cannot read runtime.work's address from), the probes
+    // time GC pauses themselves: a few us short of the runtime's figure per pause.
+    std::optional<CodeRange> gmt;
+    if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
+    if (auto work = find_runtime_work(elf, gmt, layout->work_pause_start, layout->work_t_end))
+      plan.settings.work_addr = *work;
+  }
+  PlanBuilder b(sym, binary_path, pid, plan);
+  using P = RuntimeProgram;
+  // GO_RUNTIME.md: exit, creation, then the STW convention of the release. Exit first:
+  // attached in this order, no goroutine is seen created whose end the probes miss.
+  const bool worldstop = *minor >= 22;
+  for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
+                                  P::GoroutineExit),
+                 b.at_newproc1_results(P::NewprocRet),
+                 worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
+                           : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
+                 b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
+                 b.at_rets("runtime.startTheWorldWithSema", P::StwStartRet)})
+    if (!r) return std::unexpected(r.error());
+  auto last = worldstop ? b.at_entry("runtime.startTheWorldWithSema", P::StwStartEntry)
+                        : b.at_rets("runtime.gcControllerCommit", P::GcPauseEnd);
+  if (!last) return std::unexpected(last.error());
+  return plan;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pid,
+                                                       std::string_view go_version,
+                                                       std::uint32_t flags) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto elf = ElfFile::open(exe);
+  if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
+  auto sym = GoBinary::from_elf(*elf);
+  if (!sym) return fail("pid " + std::to_string(pid) + ": " + sym.error().message);
+  return attach(loader, **sym, pid, go_version, flags);
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoBinary& sym,
+                                                       int pid, std::string_view go_version,
+                                                       std::uint32_t flags) {
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  auto plan = plan_probes(sym, exe, pid, go_version);
+  if (!plan) return std::unexpected(plan.error());
+  plan->settings.flags = flags;
+  if (plan->settings.work_addr) {
+    auto bias = load_bias(pid, sym.elf());
+    if (!bias) return std::unexpected(bias.error());
+    plan->settings.work_addr += *bias;
+  }
+  std::unique_ptr<Attachment> a(new Attachment(loader, pid));
+  a->settings_ = plan->settings;
+  // Settings first: a probe that fires before them would count SETTINGS_MISSING.
+  if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)
+    return std::unexpected(r.error());
+  for (const auto& req : plan->uprobes) {
+    auto link = loader.attach_uprobe(req);
+    if (!link) return std::unexpected(link.error());  // ~Attachment undoes the rest
+    a->links_.push_back(std::move(*link));
+  }
+  return a;
+}
+
+Result<void> Attachment::set_event_goid_max(std::uint64_t goid) {
+  settings_.event_goid_max = goid;
+  return loader_.add_target(static_cast<std::uint32_t>(pid_), settings_);
+}
+
+Attachment::~Attachment() {
+  links_.clear();
+  loader_.remove_target(static_cast<std::uint32_t>(pid_));
+}
+
+}  // namespace goscry

@@ -1,0 +1,65 @@
+// Puts the runtime probes on one Go process: which functions for its Go version
+// (GO_RUNTIME.md), where (file offsets of entries and RETs, and for the per-goroutine probes
+// instructions the kernel emulates, symbolizer/emulated_probes.h; decoded with Zydis), the
+// settings the BPF side needs, and the links — removed again when the Attachment goes
+// (destructor), so Ctrl-C, an error or the end of a verb leave no probe behind.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/probes/bpf_loader.h"
+#include "symbolizer/go_binary.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/error.h"
+
+namespace goscry {
+
+struct ProbePlan {
+  goscry_settings settings{};
+  std::vector<UprobeRequest> uprobes;
+};
+
+// The probes for `sym`'s binary (the file at `binary_path`, run as `pid`, built by
+// `go_version`). Addresses in the settings (work_addr) are link-time ones: attach() adds
+// the load bias.
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
+                              std::string_view go_version);
+
+// How far a PIE is loaded from its link-time addresses (0 for ET_EXEC), from where
+// /proc/PID/maps puts the executable's file.
+Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
+
+class Attachment {
+ public:
+  // Probes process `pid` through /proc/PID/exe. `flags`: enum goscry_settings_flags
+  // (GOSCRY_TRACE_GOROUTINES: one ring-buffer event per goroutine created and ended).
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, int pid,
+                                                    std::string_view go_version,
+                                                    std::uint32_t flags = 0);
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoBinary& sym,
+                                                    int pid, std::string_view go_version,
+                                                    std::uint32_t flags = 0);
+  // Detaches every probe, then forgets the target's map entries.
+  ~Attachment();
+  Attachment(const Attachment&) = delete;
+  Attachment& operator=(const Attachment&) = delete;
+
+  int pid() const { return pid_; }
+  std::size_t probe_count() const { return links_.size(); }
+  // Lowers settings.event_goid_max (attach starts with every goroutine an event): from
+  // then on only goroutines with a goid up to `goid` come as events (bpf/runtime.h).
+  Result<void> set_event_goid_max(std::uint64_t goid);
+
+ private:
+  Attachment(BpfLoader& loader, int pid) : loader_(loader), pid_(pid) {}
+  BpfLoader& loader_;
+  int pid_;
+  std::vector<UprobeLink> links_;
+  goscry_settings settings_{};
+};
+
+}  // namespace goscry

@@ -1,0 +1,46 @@
+// GC figures for `goscry top` and `goscry gc`: the cycles GcCycles assembles from the
+// stop-the-world events, the pauses that were not the GC's, and per phase the
+// distribution of durations (p50 / p99 / max, nearest rank over every value seen — a GC
+// cycle is a few per second at most, so keeping them all is cheap).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/probes/gc_cycles.h"
+
+namespace goscry {
+
+struct DurationStats {
+  std::uint64_t count = 0;
+  std::uint64_t p50_ns = 0, p99_ns = 0, max_ns = 0;
+};
+// Nearest-rank percentiles of `values` (taken by value: it is sorted).
+DurationStats duration_stats(std::vector<std::uint64_t> values);
+
+// What one STW event changed.
+struct GcUpdate {
+  std::optional<GcCycle> cycle;     // a cycle completed
+  std::optional<StwPause> other;    // a pause that was not the GC's
+};
+
+class GcTracker {
+ public:
+  GcUpdate add(const goscry_event& e);
+
+  std::uint64_t cycles() const { return cycles_.completed(); }
+  // Every GC pause (sweep termination, mark termination, restarts), for top's STW figure.
+  DurationStats gc_pauses() const { return duration_stats(gc_pause_ns_); }
+  DurationStats sweep_termination() const { return duration_stats(sweep_ns_); }
+  DurationStats mark_phase() const { return duration_stats(mark_ns_); }
+  DurationStats mark_termination() const { return duration_stats(mark_term_ns_); }
+  DurationStats other_pauses() const { return duration_stats(other_ns_); }
+
+ private:
+  GcCycles cycles_;
+  std::vector<std::uint64_t> gc_pause_ns_, sweep_ns_, mark_ns_, mark_term_ns_, other_ns_;
+};
+
+}  // namespace goscry

@@ -1,0 +1,85 @@
+// One Go process watched by the runtime probes, as `goscry top` and `goscry gc` need it:
+// checks the PID and the binary, loads the BPF programs, attaches, reads the goroutines
+// that were alive before the probes (after attaching them, so none falls between the two),
+// and then feeds the goroutine and GC trackers from the ring buffer and the counters.
+//
+// Errors a user can cause end in one sentence: "no process with pid 4242", "pid 4242
+// (/usr/bin/sleep): not a Go binary (no .go.buildinfo)", the missing capabilities.
+// Everything attached goes when the watch is destroyed.
+#pragma once
+
+#include "agent/base/monotonic_clock.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/probes/attacher.h"
+#include "agent/probes/bpf_loader.h"
+#include "agent/probes/gc_tracker.h"
+#include "symbolizer/go_binary.h"
+#include "agent/probes/goroutine_tracker.h"
+#include "symbolizer/process.h"
+
+namespace goscry {
+
+
+// Whether `pid` still runs (a zombie does not).
+bool process_alive(int pid);
+
+// Events and counts lost in BPF, all targets of `loader` (sum of the drop counters).
+std::uint64_t events_lost(const BpfLoader& loader);
+
+class TargetWatch {
+ public:
+  // `shared`: a loader the caller owns and keeps alive longer than the watch (the agent's
+  // one loader for all its targets); without it the watch opens its own.
+  static Result<std::unique_ptr<TargetWatch>> open(int pid, BpfLoader* shared = nullptr);
+  ~TargetWatch();
+
+  int pid() const { return pid_; }
+  std::string go_version() const { return symbols_->go_version(); }
+  const std::string& exe() const { return exe_; }
+
+  // Waits up to `timeout_ms` for STW / goroutine events and feeds them to the
+  // trackers; `on_gc` sees each GC update as it comes.
+  Result<void> poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc = {});
+  // Reads the per-site counters into the goroutine tracker (one interval).
+  Result<void> refresh();
+  // With a shared loader the caller drains the ring buffer for every target: it hands
+  // this target's events here and then calls update_sites(), never poll()/refresh()
+  // (which would swallow the other targets' events).
+  GcUpdate feed(const goscry_event& e);
+  Result<void> update_sites();
+  // Per site, the goroutines created since attach and how many of them ended, as of the
+  // last refresh()/update_sites() (GoroutineTracker::born_counts).
+  const std::vector<SiteCounts>& site_counts() const { return last_counts_; }
+  std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
+
+  const GoroutineTracker& goroutines() const { return goroutines_; }
+  const GcTracker& gc() const { return gc_; }
+  // Events and counts lost in BPF (sum of the drop counters), for the summary.
+  std::uint64_t lost() const;
+
+ private:
+  TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
+      : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
+  Result<void> snapshot(std::uint64_t bias);
+
+  int pid_;
+  std::string exe_;
+  std::shared_ptr<GoBinary> symbols_;
+  std::unique_ptr<Process> process_;
+  std::unique_ptr<BpfLoader> own_loader_;
+  BpfLoader* loader_ = nullptr;
+  std::unique_ptr<Attachment> attachment_;
+  std::vector<SiteCounts> last_counts_;
+  std::optional<std::uint64_t> forget_above_;  // GoroutineTracker::forget_born_above, once
+  bool forget_ready_ = false;
+  GoroutineTracker goroutines_;
+  GcTracker gc_;
+};
+
+}  // namespace goscry
