@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* runtime.bpf.c — goroutine lifecycle and stop-the-world pauses of Go programs, seen from
- * uprobes on the Go runtime (GO_RUNTIME.md has the registers and offsets per release).
+ * uprobes on the Go runtime (docs/go-runtime.md has the registers and offsets per release).
  *
  * - creation: a uprobe after each CALL of runtime.newproc1 where the new g sits in a
  *   register, or on every RET of newproc1 (never a uretprobe: Go moves stacks and a

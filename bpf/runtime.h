@@ -9,7 +9,7 @@
 #include <linux/types.h> /* __u8 ... __u64, as libbpf's headers use them */
 #endif
 
-/* How stop/startTheWorldWithSema pass their data (GO_RUNTIME.md "GC and stop-the-world"). */
+/* How stop/startTheWorldWithSema pass their data (docs/go-runtime.md "Stop-the-world and GC"). */
 enum goscry_stw_abi {
   /* 1.19-1.20: stopTheWorldWithSema(); reason = m.preemptoff ("" sweep termination,
    * "gcing" mark termination); startTheWorldWithSema(bool) int64 returns now in RAX. */

@@ -1,8 +1,8 @@
-// The hard cap on label cardinality (DESIGN.md "Metrics"): a label whose values come from
-// the target — a creation site, i.e. a Go function name — may only appear in a top-N
-// metric. Per group (a target: pid, exe, ...) the N largest values keep their own series;
-// all the others are summed into one series whose capped label is "other". So a family
-// holds at most groups x (N + 1) series whatever the targets do.
+// The hard cap on label cardinality (docs/metrics.md "The cardinality cap"): a label whose
+// values come from the target — a creation site, i.e. a Go function name — may only appear
+// in a top-N metric. Per group (a target: pid, exe, ...) the N largest values keep their
+// own series; all the others are summed into one series whose capped label is "other". So a
+// family holds at most groups x (N + 1) series whatever the targets do.
 //
 // How many series were folded away is exported too, as the gauge
 //   goscry_label_cap_folded_series{metric="<family>"}

@@ -10,7 +10,8 @@ struct Spec {
   int max_minor;  // last one (0: still used)
 };
 
-// GO_RUNTIME.md: creation, exit, stop/start the world, GC phases, the allgs anchors.
+// docs/go-runtime.md "Where the probes sit": creation, exit, stop/start the world, GC
+// phases, the allgs anchors.
 constexpr Spec kSpecs[] = {
     {"runtime.newproc1", "goroutine creation (after each CALL of it, else its RETs)", 0, 0},
     {"runtime.gdestroy", "goroutine exit (stack-check JBE: gp in RAX)", 22, 0},

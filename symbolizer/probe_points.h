@@ -1,4 +1,4 @@
-// The runtime functions goscry hooks (GO_RUNTIME.md), resolved in one binary: each with its
+// The runtime functions goscry hooks (docs/go-runtime.md), resolved in one binary: each with its
 // entry and end, or the reason it cannot be hooked there.
 #pragma once
 

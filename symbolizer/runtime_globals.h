@@ -1,7 +1,7 @@
 // Where the runtime keeps the list of all goroutines: runtime.allglen (how many) and
 // runtime.allgptr (= &allgs[0]), the pair the runtime itself reads without a lock
 // (atomicAllG, used by forEachGRace). goscry reads them from a live process to count
-// the goroutines that were alive before its probes were attached (DESIGN.md decision 6).
+// the goroutines that were alive before its probes were attached (docs/architecture.md decision 3).
 //
 // With .symtab the addresses are the symbols'. Stripped binaries keep no data symbols, so
 // they are recovered from the machine code of runtime.forEachGRace, whose first two

@@ -1,4 +1,4 @@
-// The per-target metric families of DESIGN.md ("Metrics"), fed from TargetFigures. A
+// The per-target metric families of docs/agent.md ("Metrics"), fed from TargetFigures. A
 // figure a source did not fill in is not exported: with only the /proc source a target
 // has just goscry_target_info; the BPF trackers add the goroutine and GC families.
 //

@@ -201,8 +201,9 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   }
   PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
-  // GO_RUNTIME.md: exit, creation, then the STW convention of the release. Exit first:
-  // attached in this order, no goroutine is seen created whose end the probes miss.
+  // docs/go-runtime.md "Where the probes sit": exit, creation, then the STW convention of
+  // the release. Exit first: attached in this order, no goroutine is seen created whose end
+  // the probes miss.
   const bool worldstop = *minor >= 22;
   for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
                                   P::GoroutineExit),

@@ -1,5 +1,5 @@
 // Puts the runtime probes on one Go process: which functions for its Go version
-// (GO_RUNTIME.md), where (file offsets of entries and RETs, and for the per-goroutine probes
+// (docs/go-runtime.md), where (file offsets of entries and RETs, and for the per-goroutine probes
 // instructions the kernel emulates, symbolizer/emulated_probes.h; decoded with Zydis), the
 // settings the BPF side needs, and the links — removed again when the Attachment goes
 // (destructor), so Ctrl-C, an error or the end of a verb leave no probe behind.

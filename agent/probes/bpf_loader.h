@@ -1,6 +1,7 @@
-// The one place that owns the BPF skeletons (STYLE.md): opens and loads runtime.bpf.o
-// once, fills the per-target settings, attaches uprobes, reads the per-site counters and
-// the drop counters, and drains the ring buffer. Everything above talks to this class.
+// The one place that owns the BPF skeletons (docs/contributing.md, "BPF"): opens and loads
+// runtime.bpf.o once, fills the per-target settings, attaches uprobes, reads the per-site
+// counters and the drop counters, and drains the ring buffer. Everything above talks to
+// this class.
 //
 // Every uprobe goes through attach_uprobe(), whose options come from entry_uprobe_opts():
 // goscry never asks libbpf for a uretprobe (a rewritten return address kills Go programs).

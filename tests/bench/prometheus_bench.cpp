@@ -1,5 +1,5 @@
 // /metrics render time and size at the size issue 4 sets the goal for: 100 targets, each
-// with the per-target metrics of DESIGN.md "Metrics" and top-50 creation sites.
+// with the per-target metrics of docs/agent.md "Metrics" and top-50 creation sites.
 // Goal: render < 5 ms. Reports bytes and series per render as counters.
 #include <benchmark/benchmark.h>
 

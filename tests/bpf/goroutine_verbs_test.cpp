@@ -214,7 +214,7 @@ std::vector<std::uint64_t> gc_pauses_of(const json& cycle) {
 
 // `goscry gc --format json`: one report per cycle; their number is the runtime's
 // /gc/cycles/total, and their pauses fill the runtime's own pause histogram bucket by
-// bucket (1.22+ exactly; <= 1.21 within 10 %, GO_RUNTIME.md). Ctrl-C ends it with a
+// bucket (1.22+ exactly; <= 1.21 within 10 %, docs/go-runtime.md). Ctrl-C ends it with a
 // summary.
 TEST(GcVerb, ReportsEveryCycleAndPauseLikeRuntimeMetrics) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();

@@ -3,7 +3,7 @@
 // RET probes sit on `ret`s, entry probes on function entries, the creation probes in the
 // callers of newproc1 and the exit probe on the JBE of the stack check (cheaper: emulated,
 // see symbolizer/emulated_probes.h), and the exit / STW probes are those of the binary's
-// Go release (GO_RUNTIME.md).
+// Go release (docs/go-runtime.md "Where the probes sit").
 #include "agent/probes/attacher.h"
 
 #include <elf.h>

@@ -184,7 +184,7 @@ TEST(RuntimeLayout, ExperimentBuildsMatchTheirMinorVersionEntry) {
   EXPECT_EQ(table->g_statuses, dwarf->g_statuses);
 }
 
-// Spot checks against the numbers in /work/shared/GO_RUNTIME.md (read off the Go sources).
+// Spot checks against the numbers in docs/go-runtime.md (read off the Go sources).
 TEST(RuntimeLayout, DwarfAgreesWithGoRuntimeNotes) {
   struct Row {
     int atomicstatus, goid, waitreason, parent_goid, gopc, startpc, sched_bp, m_curg;
