@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "symbolizer/proc_file.h"
+#include "symbolizer/proc_stat.h"
 
 namespace goscry {
 namespace {
@@ -31,12 +32,8 @@ std::unexpected<Error> no_process(pid_t pid) {
 
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 when there is no such process.
 char process_state(pid_t pid) {
-  auto stat = read_proc_file(proc_dir(pid) + "/stat", 1 << 16);
-  if (!stat) return 0;
-  // comm may contain ')' and spaces: the state follows the last ')'.
-  std::size_t close = stat->rfind(')');
-  if (close == std::string::npos || close + 2 >= stat->size()) return 0;
-  return (*stat)[close + 2];
+  auto stat = read_proc_stat(pid);
+  return stat ? stat->state : 0;
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 #include "symbolizer/process_symbolizer.h"
 
 #include <elf.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -58,6 +61,7 @@ const char* address_kind_name(AddressKind k) {
 }
 
 Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const std::string& path) {
+  if (elf.elf_type() != ET_DYN) return 0;
   auto ms = maps.mappings_of(path);
   if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps.pid()));
   const Mapping* low = ms.front();
@@ -67,6 +71,21 @@ Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const 
   if (!vaddr)
     return fail(path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
   return low->start - *vaddr;
+}
+
+Result<std::uint64_t> load_bias(pid_t pid, const ElfFile& elf) {
+  if (elf.elf_type() != ET_DYN) return 0;
+  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  char buf[4096];
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n < 0) return fail(link + ": " + std::strerror(errno));
+  std::string exe(buf, static_cast<std::size_t>(n));
+  // As in /proc/PID/maps, whose mappings_of() compares paths without the suffix.
+  if (constexpr std::string_view kDeleted = " (deleted)"; exe.ends_with(kDeleted))
+    exe.resize(exe.size() - kDeleted.size());
+  auto maps = ProcMaps::read(pid);
+  if (!maps) return std::unexpected(maps.error());
+  return load_bias(*maps, elf, exe);
 }
 
 Result<std::unique_ptr<ProcessSymbolizer>> ProcessSymbolizer::create(

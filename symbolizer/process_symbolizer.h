@@ -51,9 +51,13 @@ struct SymbolizedAddress {
   std::string error;         // Unknown: why (unmapped, anonymous memory, no symbol, ...)
 };
 
-// The address at which a file's ELF vaddrs appear in the process (0 for a non-PIE
-// executable): from the mapping of `path` (as the target names it) with the lowest offset.
+// The load bias: how far the file's ELF vaddrs are from where the process has them (runtime
+// address = vaddr + bias). 0 for ET_EXEC; for a PIE or a shared library, from the mapping of
+// `path` (as the target names it) with the lowest file offset. The one computation of it:
+// symbolization, the probes' addresses and the goroutine reader all take it from here.
 Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const std::string& path);
+// The same for the executable of process `pid` (/proc/PID/exe), reading its maps now.
+Result<std::uint64_t> load_bias(pid_t pid, const ElfFile& elf);
 
 class ProcessSymbolizer {
  public:

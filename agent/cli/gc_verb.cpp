@@ -106,12 +106,12 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
 int run_gc(const GcOptions& o) {
   std::uint64_t duration = 0;
   if (!o.duration.empty()) {
-    auto d = parse_duration(o.duration);
+    auto d = parse_window("--duration", o.duration);
     if (!d) {
       std::fprintf(stderr, "goscry gc: %s\n", d.error().message.c_str());
       return 2;
     }
-    duration = *d;
+    duration = d->count();
   }
   install_stop_handlers();
   auto watch = TargetWatch::open(o.target.pid);

@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "agent/daemon/agent_config.h"
+#include "agent/base/duration.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/goroutine_reader.h"
 #include "agent/leaks/leak_detector.h"
@@ -59,8 +59,8 @@ struct SiteProbes {
 };
 
 int run_leaks(const LeaksOptions& o) {
-  auto duration = parse_duration(o.duration);
-  auto interval = parse_duration(o.interval);
+  auto duration = parse_window("--duration", o.duration);
+  auto interval = parse_window("--interval", o.interval);
   if (!duration || !interval) {
     std::cerr << "goscry leaks: " << (duration ? interval.error() : duration.error()).message
               << "\n";

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/base/duration.h"
+#include "symbolizer/proc_stat.h"
 #include "agent/probes/bpf_loader.h"
 #include "agent/cli/cli.h"
 #include "agent/cpu/cpu_profile.h"
@@ -47,25 +49,6 @@ struct RecordOptions {
 
 std::atomic<bool> interrupted{false};
 
-// "30s", "500ms", "2m", "1h", or a number of seconds.
-Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (...) {
-    return fail("not a duration: " + s + " (use 30s, 500ms, 2m)");
-  }
-  std::string unit = s.substr(used);
-  double ms = unit == "ms"                ? v
-              : unit == "s" || unit == "" ? v * 1e3
-              : unit == "m"               ? v * 60e3
-              : unit == "h"               ? v * 3600e3
-                                          : -1;
-  if (ms <= 0) return fail("not a positive duration: " + s + " (use 30s, 500ms, 2m)");
-  return std::chrono::milliseconds(static_cast<long long>(ms));
-}
-
 // The format named by --format, else by the output's extension.
 Result<std::string> output_format(const RecordOptions& o) {
   if (!o.format.empty()) {
@@ -80,14 +63,6 @@ Result<std::string> output_format(const RecordOptions& o) {
               " (.pb.gz, .svg or .folded; or give --format)");
 }
 
-bool target_alive(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
-}
-
 Result<void> write_text(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -100,7 +75,7 @@ Result<void> write_text(const std::string& path, const std::string& text) {
 }
 
 int run_record(const RecordOptions& o) {
-  auto duration = parse_duration(o.duration);
+  auto duration = parse_window("--duration", o.duration);
   if (!duration) return std::fprintf(stderr, "goscry record: %s\n", duration.error().message.c_str()), 2;
   RecordOptions opts = o;
   if (opts.output.empty()) opts.output = "goscry-" + std::to_string(o.pid) + ".pb.gz";
@@ -113,7 +88,7 @@ int run_record(const RecordOptions& o) {
                  "goscry record: warning: %d Hz costs the target noticeably more than the "
                  "default 99 Hz\n",
                  o.hz);
-  if (!target_alive(o.pid))
+  if (!process_alive(o.pid))
     return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), 1;
 
   auto symbolizer = ProcessSymbolizer::create(o.pid);
@@ -155,7 +130,7 @@ int run_record(const RecordOptions& o) {
   while (!interrupted) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
-    if (!target_alive(o.pid)) {
+    if (!process_alive(o.pid)) {
       exited = true;
       break;
     }

@@ -96,12 +96,12 @@ std::string top_text(const TargetWatch& w, std::size_t n) {
 }
 
 int run_top(const TopOptions& o) {
-  auto interval = parse_duration(o.interval);
-  if (!interval || *interval < 10000000) {
-    std::fprintf(stderr, "goscry top: %s\n",
-                 interval ? "--interval must be at least 10ms" : interval.error().message.c_str());
+  auto window = parse_window("--interval", o.interval);
+  if (!window) {
+    std::fprintf(stderr, "goscry top: %s\n", window.error().message.c_str());
     return 2;
   }
+  const std::uint64_t interval = window->count();
   install_stop_handlers();
   auto watch = TargetWatch::open(o.target.pid);
   if (!watch) {
@@ -117,7 +117,7 @@ int run_top(const TopOptions& o) {
                  w.go_version().c_str());
   bool exited = false;
   for (;;) {
-    const std::uint64_t until = monotonic_ns() + *interval;
+    const std::uint64_t until = monotonic_ns() + interval;
     while (!stop_requested() && !exited) {
       const std::uint64_t now = monotonic_ns();
       if (now >= until) break;
@@ -136,7 +136,7 @@ int run_top(const TopOptions& o) {
       exited = true;
     }
     if (json) {
-      auto j = top_json(w, *interval, o.top);
+      auto j = top_json(w, interval, o.top);
       if (exited) j["target_exited"] = true;
       writer.write(j);
     } else {

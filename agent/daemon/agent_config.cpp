@@ -1,6 +1,7 @@
 #include "agent/daemon/agent_config.h"
 #include "agent/daemon/profiling_config.h"
 #include "agent/daemon/yaml_value.h"
+#include "agent/base/duration.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -49,9 +50,10 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
   } else if (key == "grace_period" || key == "scan_interval") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
-    auto d = parse_duration(*s);
-    if (!d) return fail(key + ": " + d.error().message);
-    (key == "grace_period" ? c.grace_period : c.scan_interval) = *d;
+    auto d = parse_window(key, *s);
+    if (!d) return std::unexpected(d.error());
+    (key == "grace_period" ? c.grace_period : c.scan_interval) =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   } else if (key == "log_level") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
@@ -72,18 +74,6 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
 
 }  // namespace
 
-Result<std::chrono::milliseconds> parse_duration(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0 || i > 9) return fail("\"" + s + "\" is not a duration like 30s or 500ms");
-  long long n = std::stoll(s.substr(0, i));
-  std::string unit = s.substr(i);
-  long long ms_per = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000
-                   : unit == "h" ? 3600000 : 0;
-  if (ms_per == 0) return fail("\"" + s + "\" is not a duration like 30s or 500ms");
-  return std::chrono::milliseconds(n * ms_per);
-}
-
 Result<AgentConfig> parse_agent_config(const std::string& yaml) {
   AgentConfig c;
   YAML::Node root;
@@ -99,8 +89,6 @@ Result<AgentConfig> parse_agent_config(const std::string& yaml) {
     if (!kKeys.contains(key)) return fail("unknown key \"" + key + "\"");
     if (auto r = apply_key(c, key, kv.second); !r) return std::unexpected(r.error());
   }
-  if (c.scan_interval < std::chrono::milliseconds(10))
-    return fail("scan_interval: must be at least 10ms");
   return c;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/base/log.h"
+#include "agent/daemon/profiling_config.h"
 #include "symbolizer/error.h"
 
 namespace goscry {
@@ -20,7 +21,7 @@ namespace goscry {
 // service listens on by default.
 inline constexpr const char* kDefaultListen = "127.0.0.1:19464";
 
-struct AgentConfig {
+struct AgentConfig : ProfilingConfig {
   std::vector<pid_t> targets;
   bool all = false;
   std::string listen = kDefaultListen;
@@ -31,11 +32,6 @@ struct AgentConfig {
   std::chrono::milliseconds scan_interval{2000};
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kText;
-  // Continuous CPU profiling (agent/daemon/cpu_profiler.h): samples per second per CPU, 0 = off.
-  int profile_hz = 19;
-  std::string pyroscope_url;  // base URL of a Pyroscope-compatible server; empty: no push
-  std::chrono::milliseconds pyroscope_interval{15000};
-  std::map<std::string, std::string> pyroscope_labels;  // added to every pushed profile
 };
 
 // What the command line set; empty means "not given", so the file (or default) applies.
@@ -49,9 +45,6 @@ struct ConfigFlags {
   std::optional<int> profile_hz;
   std::string config_file;
 };
-
-// "30s", "500ms", "2m", "1h" (Prometheus' duration syntax, one unit).
-Result<std::chrono::milliseconds> parse_duration(const std::string& s);
 
 // Parses YAML text over the defaults. Errors name the key: "config: grace_period: ...".
 Result<AgentConfig> parse_agent_config(const std::string& yaml);

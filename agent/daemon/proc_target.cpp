@@ -10,37 +10,13 @@
 #include "agent/proc/container_identity.h"
 #include "agent/goruntime/go_version.h"
 #include "symbolizer/proc_file.h"
+#include "symbolizer/proc_stat.h"
 
 namespace goscry {
 namespace {
 
 std::string proc_path(pid_t pid, const char* leaf) {
   return "/proc/" + std::to_string(pid) + "/" + leaf;
-}
-
-// /proc/PID/stat: "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
-// the fields are counted from the LAST ')'.
-struct Stat {
-  char state = '?';
-  std::uint64_t start_ticks = 0;
-};
-std::optional<Stat> read_stat(pid_t pid) {
-  // Not an ifstream: a process that dies between open and read fails the read with ESRCH,
-  // which libstdc++'s filebuf throws from underflow() through istreambuf_iterator — it
-  // aborted the agent under target churn.
-  auto read = read_proc_file(proc_path(pid, "stat"), 4096);
-  if (!read) return std::nullopt;
-  const std::string& text = *read;
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(text.substr(close + 1));
-  Stat s;
-  std::string field;
-  rest >> s.state;  // field 3
-  for (int i = 4; i < 22 && rest >> field; ++i) {
-  }
-  if (!(rest >> s.start_ticks)) return std::nullopt;  // field 22
-  return s;
 }
 
 Result<std::string> read_exe_link(pid_t pid) {
@@ -53,8 +29,8 @@ Result<std::string> read_exe_link(pid_t pid) {
 }  // namespace
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
-  auto s = read_stat(pid);
-  if (!s || s->state == 'Z' || s->state == 'X') return std::nullopt;
+  auto s = read_proc_stat(pid);
+  if (!s || s->gone()) return std::nullopt;
   return s->start_ticks;
 }
 

@@ -1,8 +1,11 @@
 #include "agent/daemon/profiling_config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <regex>
 
 #include "agent/daemon/yaml_value.h"
+#include "agent/base/duration.h"
 
 namespace goscry {
 namespace {
@@ -24,7 +27,8 @@ Result<void> check_profile_hz(int hz) {
   return {};
 }
 
-Result<void> apply_profiling_key(AgentConfig& c, const std::string& key, const YAML::Node& v) {
+Result<void> apply_profiling_key(ProfilingConfig& c, const std::string& key,
+                                 const YAML::Node& v) {
   if (key == "profile_hz") {
     auto hz = yaml_value<int>(v, key);
     if (!hz) return std::unexpected(hz.error());
@@ -39,10 +43,10 @@ Result<void> apply_profiling_key(AgentConfig& c, const std::string& key, const Y
   } else if (key == "pyroscope_interval") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
-    auto d = parse_duration(*s);
-    if (!d) return fail(key + ": " + d.error().message);
+    auto d = parse_window(key, *s);
+    if (!d) return std::unexpected(d.error());
     if (*d < std::chrono::seconds(1)) return fail(key + ": must be at least 1s");
-    c.pyroscope_interval = *d;
+    c.pyroscope_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   } else if (key == "pyroscope_labels") {
     if (!v.IsMap()) return fail(key + ": must be a mapping of label names to values");
     c.pyroscope_labels.clear();

@@ -2,6 +2,8 @@
 
 #include <elf.h>
 
+#include "symbolizer/process_symbolizer.h"  // load_bias
+
 namespace goscry {
 
 namespace {
@@ -9,23 +11,6 @@ namespace {
 std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
 
 }  // namespace
-
-Result<std::uint64_t> load_bias(const ElfFile& elf, const ProcMaps& maps,
-                                const std::string& exe_path) {
-  if (elf.elf_type() != ET_DYN) return 0;
-  for (const Mapping* m : maps.mappings_of(exe_path)) {
-    for (const auto& seg : elf.segments()) {
-      if (seg.type != PT_LOAD || m->offset < seg.offset ||
-          m->offset >= seg.offset + std::max(seg.filesz, std::uint64_t(1)))
-        continue;
-      // The mapping starts at file offset m->offset, which the segment puts at this vaddr.
-      const std::uint64_t vaddr = seg.vaddr + (m->offset - seg.offset);
-      return m->start - vaddr;
-    }
-  }
-  return fail(exe_path + ": no mapping of the executable in /proc/" + std::to_string(maps.pid()) +
-              "/maps");
-}
 
 Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   auto t = std::unique_ptr<GoProcess>(new GoProcess());
@@ -48,7 +33,7 @@ Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   t->goexit_ = *goexit;
   auto maps = t->process_->maps();
   if (!maps) return std::unexpected(maps.error());
-  auto bias = load_bias(t->binary_->elf(), *maps, t->process_->exe_path());
+  auto bias = load_bias(*maps, t->binary_->elf(), t->process_->exe_path());
   if (!bias) return fail(who(pid) + ": " + bias.error().message);
   t->bias_ = *bias;
   return t;

@@ -56,9 +56,4 @@ class GoProcess {
   std::uint64_t bias_ = 0;
 };
 
-// The load bias of `elf` mapped in `maps` from `exe_path`: 0 for ET_EXEC; for a PIE, where
-// the mapping of file offset 0 starts minus the vaddr of the segment that holds offset 0.
-Result<std::uint64_t> load_bias(const ElfFile& elf, const ProcMaps& maps,
-                                const std::string& exe_path);
-
 }  // namespace goscry

@@ -9,6 +9,8 @@
 #include <memory>
 #include <unordered_map>
 
+#include "agent/goruntime/system_goroutines.h"
+
 namespace goscry {
 
 namespace {
@@ -348,9 +350,7 @@ std::string state_name(const GoProcess& t, const Goroutine& g) {
 
 bool is_system_goroutine(const GoProcess& t, const Goroutine& g) {
   auto f = t.function_at(g.startpc);
-  if (!f) return false;
-  if (f->name == "runtime.main" || f->name == "runtime.corostart") return false;
-  return f->name.starts_with("runtime.");
+  return f && is_system_start_function(f->name);
 }
 
 }  // namespace goscry

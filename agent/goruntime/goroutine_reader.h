@@ -83,8 +83,8 @@ Result<GoroutineList> read_goroutines(const GoProcess& target, const ReadOptions
 // else the status name ("running", "syscall"), from the binary's own tables.
 std::string state_name(const GoProcess& target, const Goroutine& g);
 
-// Go's isSystemGoroutine: started in a runtime.* function other than runtime.main (and
-// runtime.corostart). Go's own tracebacks and goroutine profiles leave them out.
+// Go's isSystemGoroutine (is_system_start_function of its start function, one rule for
+// all of goscry). Go's own tracebacks and goroutine profiles leave them out.
 bool is_system_goroutine(const GoProcess& target, const Goroutine& g);
 
 

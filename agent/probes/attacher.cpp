@@ -163,21 +163,6 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
 
 }  // namespace
 
-Result<std::uint64_t> load_bias(int pid, const ElfFile& elf) {
-  if (elf.elf_type() != ET_DYN) return 0;
-  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
-  struct stat st {};
-  if (::stat(exe.c_str(), &st) != 0) return fail(exe + ": " + std::strerror(errno));
-  auto maps = ProcMaps::read(pid);
-  if (!maps) return std::unexpected(maps.error());
-  // Any mapping of the executable's inode: its start minus the ELF address of its offset.
-  for (const auto& m : maps->mappings()) {
-    if (m.inode != st.st_ino || !m.file_backed()) continue;
-    if (auto vaddr = file_offset_to_vaddr(elf, m, m.offset)) return m.start - *vaddr;
-  }
-  return fail("pid " + std::to_string(pid) + ": the executable is not mapped");
-}
-
 Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version) {
   const ElfFile& elf = sym.elf();

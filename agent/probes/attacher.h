@@ -15,6 +15,7 @@
 #include "symbolizer/go_binary.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
+#include "symbolizer/process_symbolizer.h"  // load_bias
 
 namespace goscry {
 
@@ -28,10 +29,6 @@ struct ProbePlan {
 // the load bias.
 Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version);
-
-// How far a PIE is loaded from its link-time addresses (0 for ET_EXEC), from where
-// /proc/PID/maps puts the executable's file.
-Result<std::uint64_t> load_bias(int pid, const ElfFile& elf);
 
 class Attachment {
  public:

@@ -6,15 +6,6 @@
 
 namespace goscry {
 
-bool is_system_start_function(std::string_view f) {
-  // runtime.isSystemGoroutine (traceback.go, 1.19-1.27): runtime.main, runtime.corostart
-  // (1.23+) and runtime.handleAsyncEvent (wasm) are user goroutines; the finalizer and
-  // cleanup goroutines are system ones when created, which is when sched.ngsys counts them.
-  if (f == "runtime.main" || f == "runtime.corostart" || f == "runtime.handleAsyncEvent")
-    return false;
-  return f.starts_with("runtime.");
-}
-
 bool GoroutineTracker::system_start(std::uint64_t startpc) {
   auto [it, fresh] = system_by_startpc_.try_emplace(startpc, false);
   if (fresh) {

@@ -42,11 +42,9 @@
 #include "agent/probes/bpf_loader.h"
 #include "symbolizer/go_binary.h"
 #include "agent/goruntime/goroutine_snapshot.h"
+#include "agent/goruntime/system_goroutines.h"
 
 namespace goscry {
-
-// Whether runtime.isSystemGoroutine calls a goroutine starting in `function` a system one.
-bool is_system_start_function(std::string_view function);
 
 struct SiteStats {
   std::uint64_t gopc = 0;  // run-time address

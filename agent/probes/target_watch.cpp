@@ -27,16 +27,6 @@ bool wait_for_running_programs() {
 
 }  // namespace
 
-bool process_alive(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  // "pid (comm) S ...": the state follows the last ')'; comm may hold anything.
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
-         line[close + 2] != 'X';
-}
-
 Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
   const std::string who = "pid " + std::to_string(pid);
   if (pid <= 0 || !process_alive(pid)) return fail("no process with pid " + std::to_string(pid));

@@ -21,13 +21,13 @@
 #include "agent/probes/gc_tracker.h"
 #include "symbolizer/go_binary.h"
 #include "agent/probes/goroutine_tracker.h"
+#include "symbolizer/proc_stat.h"  // process_alive
 #include "symbolizer/process.h"
 
 namespace goscry {
 
 
-// Whether `pid` still runs (a zombie does not).
-bool process_alive(int pid);
+// process_alive(pid) (symbolizer/proc_stat.h) tells whether a watched target still runs.
 
 // Events and counts lost in BPF, all targets of `loader` (sum of the drop counters).
 std::uint64_t events_lost(const BpfLoader& loader);

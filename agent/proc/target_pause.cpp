@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "symbolizer/proc_stat.h"
 
 namespace goscry {
 
@@ -54,14 +57,9 @@ std::int64_t now_ns() {
   return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-char state_of(const std::string& stat_path) {
-  std::ifstream in(stat_path);
-  std::string line;
-  if (!std::getline(in, line)) return 0;
-  // "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return 0;
-  return line[close + 2];
+char state_of(pid_t pid, pid_t tid) {
+  auto stat = read_proc_stat(pid, tid);
+  return stat ? stat->state : 0;
 }
 
 // True when every thread is stopped ('T' or 't') or gone.
@@ -72,7 +70,7 @@ bool all_threads_stopped(pid_t pid) {
   bool all = true;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    const char s = state_of(dir + "/" + e->d_name + "/stat");
+    const char s = state_of(pid, std::atoi(e->d_name));
     if (s != 0 && s != 'T' && s != 't' && s != 'Z' && s != 'X') {
       all = false;
       break;
@@ -85,8 +83,7 @@ bool all_threads_stopped(pid_t pid) {
 }  // namespace
 
 char process_state(pid_t pid, pid_t tid) {
-  return state_of("/proc/" + std::to_string(pid) +
-                  (tid ? "/task/" + std::to_string(tid) : std::string()) + "/stat");
+  return state_of(pid, tid);
 }
 
 Result<std::unique_ptr<TargetPause>> TargetPause::stop(pid_t pid, std::chrono::milliseconds timeout) {

@@ -33,7 +33,8 @@ TEST(AgentConfig, ParsesEveryKeyAndRejectsUnknownOnes) {
 
   EXPECT_EQ(parse_agent_config("sitecap: 3\n").error().message, "unknown key \"sitecap\"");
   EXPECT_EQ(parse_agent_config("grace_period: 5 minutes\n").error().message,
-            "grace_period: \"5 minutes\" is not a duration like 30s or 500ms");
+            "grace_period: bad duration \"5 minutes\": unknown unit \" minutes\" (Go's syntax: "
+            "500ms, 30s, 1.5m, 2h45m)");
   EXPECT_EQ(parse_agent_config("targets: 12\n").error().message,
             "targets: must be a list of pids");
   EXPECT_EQ(parse_agent_config("targets: [0]\n").error().message,
@@ -41,7 +42,7 @@ TEST(AgentConfig, ParsesEveryKeyAndRejectsUnknownOnes) {
   EXPECT_EQ(parse_agent_config("log_level: loud\n").error().message,
             "log_level: unknown log level \"loud\" (debug, info, warn or error)");
   EXPECT_EQ(parse_agent_config("scan_interval: 1ms\n").error().message,
-            "scan_interval: must be at least 10ms");
+            "scan_interval: must be at least 10ms, not 1ms");
   EXPECT_EQ(parse_agent_config("- a\n- b\n").error().message,
             "must be a YAML mapping of settings");
   EXPECT_TRUE(parse_agent_config(""));  // all defaults
