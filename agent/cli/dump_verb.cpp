@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/goroutine_formats.h"
 #include "agent/proc/target_pause.h"
@@ -60,14 +61,14 @@ int run_dump(const DumpOptions& o) {
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry dump: " << target.error().message << "\n";
-    return 2;
+    return kExitFailed;
   }
   std::unique_ptr<TargetPause> pause;
   if (o.pause) {
     auto p = TargetPause::stop(o.target.pid);
     if (!p) {
       std::cerr << "goscry dump: " << p.error().message << "\n";
-      return 2;
+      return kExitFailed;
     }
     pause = std::move(*p);
   }
@@ -75,17 +76,17 @@ int run_dump(const DumpOptions& o) {
   const std::int64_t paused_ns = pause ? pause->resume() : 0;
   if (!list) {
     std::cerr << "goscry dump: " << list.error().message << "\n";
-    return 2;
+    return kExitFailed;
   }
   const auto views = symbolize_goroutines(**target, *list);
   auto bytes = render(o, **target, *list, views);
   if (!bytes) {
     std::cerr << "goscry dump: " << bytes.error().message << "\n";
-    return 2;
+    return kExitFailed;
   }
   if (auto w = write_output(o.output, *bytes); !w) {
     std::cerr << "goscry dump: " << w.error().message << "\n";
-    return 2;
+    return kExitFailed;
   }
   std::cerr << "goscry dump: pid " << o.target.pid << " (" << target.value()->go_version()
             << "): " << list->goroutines.size() << " goroutines read in " << ms(list->read_ns)
@@ -94,7 +95,7 @@ int run_dump(const DumpOptions& o) {
   if (!list->consistent) std::cerr << "; the goroutine list kept changing, the last read is shown";
   if (pause) std::cerr << "; target paused for " << ms(paused_ns);
   std::cerr << "\n";
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/base/duration.h"
 #include "agent/base/stop_signal.h"
@@ -109,7 +110,7 @@ int run_gc(const GcOptions& o) {
     auto d = parse_window("--duration", o.duration);
     if (!d) {
       std::fprintf(stderr, "goscry gc: %s\n", d.error().message.c_str());
-      return 2;
+      return kExitBadInput;
     }
     duration = d->count();
   }
@@ -117,7 +118,7 @@ int run_gc(const GcOptions& o) {
   auto watch = TargetWatch::open(o.target.pid);
   if (!watch) {
     std::fprintf(stderr, "goscry gc: %s\n", watch.error().message.c_str());
-    return 1;
+    return kExitFailed;
   }
   TargetWatch& w = **watch;
   const bool json = o.format == "json";
@@ -142,7 +143,7 @@ int run_gc(const GcOptions& o) {
     if (duration && monotonic_ns() - start >= duration) break;
     if (auto r = w.poll(100, on_gc); !r) {
       std::fprintf(stderr, "goscry gc: %s\n", r.error().message.c_str());
-      return 1;
+      return kExitFailed;
     }
     if (!process_alive(w.pid())) {
       exited = true;
@@ -152,7 +153,7 @@ int run_gc(const GcOptions& o) {
   (void)w.poll(0, on_gc);  // what the target did last
   if (exited) std::fprintf(stderr, "goscry gc: process %d exited\n", w.pid());
   print_summary(w, json, monotonic_ns() - start, exited);
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/go_target.h"
 #include "symbolizer/probe_points.h"
@@ -106,12 +107,12 @@ int run_info(const InfoOptions& o) {
   auto t = open_go_target(o.target);
   if (!t) {
     std::fprintf(stderr, "goscry info: %s\n", t.error().message.c_str());
-    return 1;
+    return kExitFailed;
   }
   auto j = info_json(*t);
   if (o.format == "json") std::printf("%s\n", j.dump(2).c_str());
   else print_text(j);
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace

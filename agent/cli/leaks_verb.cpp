@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "agent/base/exit_codes.h"
 #include "agent/base/duration.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/goroutine_reader.h"
@@ -64,12 +65,12 @@ int run_leaks(const LeaksOptions& o) {
   if (!duration || !interval) {
     std::cerr << "goscry leaks: " << (duration ? interval.error() : duration.error()).message
               << "\n";
-    return 2;
+    return kExitBadInput;
   }
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry leaks: " << target.error().message << "\n";
-    return 2;
+    return kExitFailed;
   }
   const GoProcess& t = **target;
   SiteProbes probes;
@@ -122,7 +123,7 @@ int run_leaks(const LeaksOptions& o) {
     if (!bytes || !out) {
       std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile"
                 << (bytes ? "" : ": " + bytes.error().message) << "\n";
-      return 2;
+      return kExitFailed;
     }
   }
   if (json) {
@@ -136,7 +137,7 @@ int run_leaks(const LeaksOptions& o) {
     for (std::size_t i = 0; i < suspects.size(); ++i)
       std::cout << "\n#" << i + 1 << " " << suspect_text(suspects[i], true);
   }
-  return suspects.empty() ? 0 : 1;
+  return suspects.empty() ? kExitOk : kExitLeaks;
 }
 
 }  // namespace

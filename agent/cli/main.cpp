@@ -1,6 +1,7 @@
 // goscry: see inside running Go programs with eBPF, with zero instrumentation.
 #include <cstdio>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 
 int main(int argc, char** argv) {
@@ -25,7 +26,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here with 0; a wrong command line is bad input, whatever
+    // CLI11's own number for the kind of mistake.
+    return app.exit(e) == 0 ? goscry::kExitOk : goscry::kExitBadInput;
   }
-  return run ? run() : 1;
+  return run ? run() : goscry::kExitBadInput;
 }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/base/exit_codes.h"
 #include "agent/base/duration.h"
 #include "symbolizer/proc_stat.h"
 #include "agent/probes/bpf_loader.h"
@@ -76,24 +77,24 @@ Result<void> write_text(const std::string& path, const std::string& text) {
 
 int run_record(const RecordOptions& o) {
   auto duration = parse_window("--duration", o.duration);
-  if (!duration) return std::fprintf(stderr, "goscry record: %s\n", duration.error().message.c_str()), 2;
+  if (!duration) return std::fprintf(stderr, "goscry record: %s\n", duration.error().message.c_str()), kExitBadInput;
   RecordOptions opts = o;
   if (opts.output.empty()) opts.output = "goscry-" + std::to_string(o.pid) + ".pb.gz";
   auto format = output_format(opts);
-  if (!format) return std::fprintf(stderr, "goscry record: %s\n", format.error().message.c_str()), 2;
+  if (!format) return std::fprintf(stderr, "goscry record: %s\n", format.error().message.c_str()), kExitBadInput;
   if (o.hz <= 0 || o.hz > 10000)
-    return std::fprintf(stderr, "goscry record: --hz must be in 1..10000\n"), 2;
+    return std::fprintf(stderr, "goscry record: --hz must be in 1..10000\n"), kExitBadInput;
   if (o.hz > 250)
     std::fprintf(stderr,
                  "goscry record: warning: %d Hz costs the target noticeably more than the "
                  "default 99 Hz\n",
                  o.hz);
   if (!process_alive(o.pid))
-    return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), 1;
+    return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), kExitFailed;
 
   auto symbolizer = ProcessSymbolizer::create(o.pid);
   if (!symbolizer)
-    return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), 1;
+    return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), kExitFailed;
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
   const ModuleIds module_ids = read_module_ids(**symbolizer);
@@ -107,9 +108,9 @@ int run_record(const RecordOptions& o) {
                  go.error().message.c_str());
 
   auto sampler = CpuSampler::open(o.hz);
-  if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), 1;
+  if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), kExitFailed;
   if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid), what); !r)
-    return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), 1;
+    return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), kExitFailed;
 
   struct sigaction sa {};
   sa.sa_handler = [](int) { interrupted = true; };
@@ -199,12 +200,12 @@ int run_record(const RecordOptions& o) {
     so.subtitle = sub;
     written = write_text(opts.output, flame::svg(flame_stacks(rec), so));
   }
-  if (!written) return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()), 1;
+  if (!written) return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()), kExitFailed;
   std::fprintf(stderr, "goscry record: %llu samples in %.1f s%s%s -> %s\n",
                static_cast<unsigned long long>(rec.total()), secs,
                exited ? " (the target exited)" : interrupted ? " (interrupted)" : "", lost.c_str(),
                opts.output.c_str());
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/go_target.h"
 
@@ -174,12 +175,12 @@ int run_symbolize(const SymbolizeOptions& o) {
   auto addrs = read_addresses(o.addresses);
   if (!addrs) {
     std::fprintf(stderr, "goscry symbolize: %s\n", addrs.error().message.c_str());
-    return 2;
+    return kExitBadInput;
   }
   auto t = open_go_target(o.target);
   if (!t) {
     std::fprintf(stderr, "goscry symbolize: %s\n", t.error().message.c_str());
-    return 1;
+    return kExitFailed;
   }
   if (t->process) return run_pid(*t->process, *addrs, o.format);
   return run_exe(*t->binary, *addrs, o.format);

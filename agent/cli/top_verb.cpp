@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/base/duration.h"
 #include "agent/base/stop_signal.h"
@@ -99,14 +100,14 @@ int run_top(const TopOptions& o) {
   auto window = parse_window("--interval", o.interval);
   if (!window) {
     std::fprintf(stderr, "goscry top: %s\n", window.error().message.c_str());
-    return 2;
+    return kExitBadInput;
   }
   const std::uint64_t interval = window->count();
   install_stop_handlers();
   auto watch = TargetWatch::open(o.target.pid);
   if (!watch) {
     std::fprintf(stderr, "goscry top: %s\n", watch.error().message.c_str());
-    return 1;
+    return kExitFailed;
   }
   TargetWatch& w = **watch;
   const bool json = o.format == "json";
@@ -123,7 +124,7 @@ int run_top(const TopOptions& o) {
       if (now >= until) break;
       if (auto r = w.poll(int(std::min<std::uint64_t>((until - now) / 1000000 + 1, 100))); !r) {
         std::fprintf(stderr, "goscry top: %s\n", r.error().message.c_str());
-        return 1;
+        return kExitFailed;
       }
       exited = !process_alive(w.pid());
     }
@@ -131,7 +132,7 @@ int run_top(const TopOptions& o) {
     if (auto r = w.refresh(); !r) {
       if (process_alive(w.pid())) {
         std::fprintf(stderr, "goscry top: %s\n", r.error().message.c_str());
-        return 1;
+        return kExitFailed;
       }
       exited = true;
     }
@@ -148,9 +149,9 @@ int run_top(const TopOptions& o) {
     }
     if (exited) {
       std::fprintf(stderr, "goscry top: process %d exited\n", w.pid());
-      return 0;
+      return kExitOk;
     }
-    if (o.once || stop_requested()) return 0;
+    if (o.once || stop_requested()) return kExitOk;
   }
 }
 

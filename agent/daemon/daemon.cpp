@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "agent/base/exit_codes.h"
 #include "agent/base/log.h"
 #include "agent/daemon/proc_target.h"
 #include "agent/daemon/status_pages.h"
@@ -183,18 +184,18 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   auto config = load_agent_config(flags);
   if (!config) {
     log::error("bad configuration: " + config.error().message);
-    return 2;
+    return kExitBadInput;
   }
   apply_logging(*config);
   auto web = load_web_config_of(*config);
   if (!web) {
     log::error("bad web config: " + web.error().message);
-    return 2;
+    return kExitBadInput;
   }
   auto server = HttpServer::create(*web);
   if (!server) {
     log::error(server.error().message);
-    return 2;
+    return kExitBadInput;
   }
   auto listen = parse_listen_address(config->listen);
   Daemon daemon(flags, *config, **server, hooks);
@@ -203,7 +204,7 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   auto bound = (*server)->bind(listen->first, listen->second);
   if (!bound) {
     log::error(bound.error().message);
-    return 2;
+    return kExitFailed;
   }
   (*server)->start();
   // The bound address on stdout whatever the log level: with --listen HOST:0 this is how a

@@ -48,8 +48,8 @@ void chain_hook(std::function<void(A...)>& hook,
   };
 }
 
-// Returns the exit status: 0 after SIGINT/SIGTERM, 2 when the configuration is bad or the
-// server cannot start (one clear sentence logged).
+// Returns the exit status (agent/base/exit_codes.h): 0 after SIGINT/SIGTERM, 2 when the
+// configuration is bad, 1 when the server cannot listen (one clear sentence logged).
 int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks = {});
 
 }  // namespace goscry

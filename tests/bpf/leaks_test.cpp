@@ -101,7 +101,7 @@ TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
       EXPECT_EQ(suspects.size(), 0u) << report.dump(2);
       continue;
     }
-    EXPECT_EQ(w->result.exit_code, 1) << w->result.err;
+    EXPECT_EQ(w->result.exit_code, 3) << w->result.err;
     bool found = false;
     for (const auto& s : suspects) {
       const bool sites = s["creation_site"]["line"] == markers.at("creation:" + w->mode) &&

@@ -241,8 +241,8 @@ TEST(GoroutineDump, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
     started = true;
     auto r = run_command({testing::goscry_binary(), "dump", "--pid", std::to_string(pid)});
     killer.join();
-    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 2) << r.exit_code << " " << r.err;
-    if (r.exit_code == 2) {
+    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << " " << r.err;
+    if (r.exit_code == 1) {
       EXPECT_TRUE(r.err.find("exited") != std::string::npos ||
                   r.err.find("no process") != std::string::npos)
           << r.err;
@@ -300,7 +300,7 @@ TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
 
 TEST(GoroutineDump, UnknownPidIsAClearError) {
   auto r = run_command({testing::goscry_binary(), "dump", "--pid", "999999999"});
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no process with pid 999999999"), std::string::npos) << r.err;
 }
 
