@@ -1,5 +1,5 @@
 // Which capabilities goscry lacks to probe a process, named in one sentence (docs/architecture.md
-// decision 11): CAP_BPF and CAP_PERFMON load programs and create uprobes, CAP_SYS_PTRACE
+// decision 12): CAP_BPF and CAP_PERFMON load programs and create uprobes, CAP_SYS_PTRACE
 // reads the target's memory. CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON.
 #pragma once
 
