@@ -145,9 +145,9 @@ struct g_fields {
 #define BLOCK_WORD(block, s, off) ((block)[(((off) - (s)->g_block_off) >> 3) & (GOSCRY_G_BLOCK_WORDS - 1)])
 
 /* goid, gopc and startpc of g, with one read of the block of the g that holds them. The
- * block is zeroed first: verifiers before 6.3 (docs/kernels.md) let a helper write a
- * variable number of bytes only into initialised stack ("invalid indirect read from
- * stack"); the stores cost a few instructions once per goroutine. */
+ * block is zeroed first: older verifiers (6.1's, not 6.12's: docs/kernels.md) let a helper
+ * write a variable number of bytes only into initialised stack ("invalid indirect read
+ * from stack"); the 32 stores cost a few nanoseconds once per goroutine. */
 static __always_inline int read_g(struct goscry_settings *s, __u64 g, struct g_fields *f) {
   __u64 block[GOSCRY_G_BLOCK_WORDS];
   __builtin_memset(block, 0, sizeof(block));
