@@ -94,6 +94,33 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
   read_u64(curg + t->g_labels, &key->labels);
 }
 
+/* The user registers saved on entry to the kernel: bpf_task_pt_regs (5.15+), else where
+ * x86-64's task_pt_regs puts them, at the top of the task's kernel stack (THREAD_SIZE
+ * 16 KiB, 32 KiB with KASAN). The fallback is checked: the saved CS must be the 64-bit
+ * user code segment, else the registers are counted unknown. */
+#define GOSCRY_USER_CS 0x33
+static __always_inline struct pt_regs *user_regs(struct task_struct *task) {
+  if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+    return (struct pt_regs *)bpf_task_pt_regs(task);
+  __u64 stack = (__u64)BPF_CORE_READ(task, stack);
+  if (stack == 0) return 0;
+  for (__u64 size = 16384; size <= 32768; size *= 2) {
+    struct pt_regs *regs =
+        (struct pt_regs *)(stack + size - bpf_core_type_size(struct pt_regs));
+    if (BPF_CORE_READ(regs, cs) == GOSCRY_USER_CS) return regs;
+  }
+  count(GOSCRY_CPU_REGS_UNKNOWN);
+  return 0;
+}
+
+/* The task the sample interrupted: a BTF pointer (5.11+) or, before, the plain one that
+ * BPF_CORE_READ reads through bpf_probe_read_kernel all the same. */
+static __always_inline struct task_struct *current_task(void) {
+  if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+    return bpf_get_current_task_btf();
+  return (struct task_struct *)bpf_get_current_task();
+}
+
 /* The word at the user SP when it points into Go text (see goscry_cpu_key.sp_ret). The
  * user registers: the sample's own when it hit user mode, else those saved on entry to the
  * kernel. */
@@ -106,7 +133,7 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   if (ctx->regs.ip < (1ULL << 47)) {
     sp = ctx->regs.sp;
   } else {
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    struct pt_regs *regs = user_regs(task);
     if (!regs) return 0;
     sp = BPF_CORE_READ(regs, sp);
   }
@@ -124,7 +151,7 @@ int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
 
   struct goscry_cpu_key key = {.tgid = tgid};
   if (t->tls_g != 0) {
-    struct task_struct *task = bpf_get_current_task_btf();
+    struct task_struct *task = current_task();
     read_goroutine(t, task, &key);
     key.sp_ret = sp_word(t, ctx, task);
   }

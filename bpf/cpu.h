@@ -54,7 +54,9 @@ enum goscry_cpu_counter {
   GOSCRY_CPU_KERNEL_EEXIST = 5,    /* kernel stack collided */
   GOSCRY_CPU_KERNEL_OTHER = 6,     /* any other kernel stack error (-EFAULT: in user mode) */
   GOSCRY_CPU_G_UNREADABLE = 7,     /* TLS g, g.m or m.curg unreadable: no goid, no labels */
-  GOSCRY_CPU_CNT_MAX = 8,
+  GOSCRY_CPU_REGS_UNKNOWN = 8,     /* < 5.15: a kernel-mode sample's saved user registers
+                                    * not found: no frameless leaf's caller (sp_ret) */
+  GOSCRY_CPU_CNT_MAX = 9,
 };
 
 #endif

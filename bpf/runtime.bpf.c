@@ -23,6 +23,7 @@
  * results in RAX, RBX, RCX, ...; the current g in R14. */
 #include "vmlinux.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -60,6 +61,19 @@ struct {
   __type(key, __u32);
   __type(value, struct goscry_stw_inflight);
 } stw_inflight SEC(".maps");
+
+/* Key: (tgid, probe address) -> the register of a creation probe (enum goscry_reg), for
+ * kernels without bpf_get_attach_cookie (before 5.15: docs/kernels.md). The kernel sets
+ * regs->ip back to the breakpoint's address before it runs the handlers, so the address
+ * tells the probe sites apart, as libbpf's USDT support does. The agent fills it per target
+ * and probe site (a few per target) and deletes a target's keys when it goes; on newer
+ * kernels it stays empty. Full: the agent's attach fails with E2BIG. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct goscry_probe_key);
+  __type(value, __u32);
+} probe_regs SEC(".maps");
 
 /* Rare events: one per STW pause (a few per GC cycle); the creations and exits of
  * goroutines with a goid <= settings.event_goid_max: those made while the agent attaches,
@@ -130,9 +144,13 @@ struct g_fields {
 /* The word of the block at byte offset `off` of the g (the agent checked it is inside). */
 #define BLOCK_WORD(block, s, off) ((block)[(((off) - (s)->g_block_off) >> 3) & (GOSCRY_G_BLOCK_WORDS - 1)])
 
-/* goid, gopc and startpc of g, with one read of the block of the g that holds them. */
+/* goid, gopc and startpc of g, with one read of the block of the g that holds them. The
+ * block is zeroed first: older verifiers (6.1's, not 6.12's: docs/kernels.md) let a helper
+ * write a variable number of bytes only into initialised stack ("invalid indirect read
+ * from stack"); the 32 stores cost a few nanoseconds once per goroutine. */
 static __always_inline int read_g(struct goscry_settings *s, __u64 g, struct g_fields *f) {
   __u64 block[GOSCRY_G_BLOCK_WORDS];
+  __builtin_memset(block, 0, sizeof(block));
   __u32 size = (__u32)s->g_block_words * 8;
   if (size > sizeof(block)) size = sizeof(block);
   if (bpf_probe_read_user(block, size, (const void *)(g + s->g_block_off)) != 0) {
@@ -164,7 +182,7 @@ static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u32 flags,
   bpf_ringbuf_submit(e, 0);
 }
 
-/* The register the probe's cookie names (enum goscry_reg). Each field is read on its own
+/* The value of a register named by enum goscry_reg. Each field is read on its own
  * (the empty asm): clang would otherwise turn the switch into one load at a computed
  * offset into ctx, which the verifier refuses. */
 #define GOSCRY_REG(field)                  \
@@ -173,8 +191,28 @@ static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u32 flags,
     asm volatile("" : "+r"(v_));           \
     v_;                                    \
   })
-static __always_inline __u64 cookie_register(struct pt_regs *ctx) {
-  switch (bpf_get_attach_cookie(ctx)) {
+/* The probe's register: its BPF cookie (5.15+), else the agent's entry for this probe's
+ * address. The test is a CO-RE relocation, a constant at load time, so the verifier drops
+ * the branch the kernel cannot run (an unknown helper id is refused only where it is
+ * reachable). No entry: counted, and RAX (as at a RET of newproc1) would be a guess, so
+ * the caller gives up. */
+static __always_inline int probe_register(struct pt_regs *ctx, __u32 tgid, __u64 *reg) {
+  if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_attach_cookie)) {
+    *reg = bpf_get_attach_cookie(ctx);
+    return 0;
+  }
+  struct goscry_probe_key key = {.tgid = tgid, .ip = PT_REGS_IP(ctx)};
+  __u32 *r = bpf_map_lookup_elem(&probe_regs, &key);
+  if (!r) {
+    count(GOSCRY_CNT_PROBE_REG_MISSING);
+    return -1;
+  }
+  *reg = *r;
+  return 0;
+}
+
+static __always_inline __u64 register_value(struct pt_regs *ctx, __u64 reg) {
+  switch (reg) {
     case GOSCRY_REG_BX: return GOSCRY_REG(bx);
     case GOSCRY_REG_CX: return GOSCRY_REG(cx);
     case GOSCRY_REG_DX: return GOSCRY_REG(dx);
@@ -202,7 +240,9 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
-  __u64 g = cookie_register(ctx);
+  __u64 reg;
+  if (probe_register(ctx, tgid, &reg)) return 0;
+  __u64 g = register_value(ctx, reg);
   struct g_fields f;
   if (read_g(s, g, &f)) return 0;
   struct goscry_site_counts *c = site_counts(tgid, f.gopc);

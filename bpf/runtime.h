@@ -69,6 +69,14 @@ enum goscry_reg {
  * reads of a word each; the agent refuses a layout whose block is longer. */
 #define GOSCRY_G_BLOCK_WORDS 32
 
+/* Key of probe_regs (kernels without BPF cookies): the probed instruction's address in
+ * the target (PT_REGS_IP in the handler). */
+struct goscry_probe_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 ip;
+};
+
 /* Per-target settings, keyed by tgid, filled by the agent before it attaches: the same
  * .bpf.o serves every Go version. Offsets are bytes into runtime.g / runtime.m. */
 struct goscry_settings {
@@ -131,6 +139,8 @@ enum goscry_counter {
                                    * creation was not counted either (sites map full) */
   GOSCRY_CNT_STW_UNMATCHED,       /* start-the-world without a recorded stop */
   GOSCRY_CNT_STW_MAP_FULL,        /* in-flight STW map full: a pause is lost */
+  GOSCRY_CNT_PROBE_REG_MISSING,   /* < 5.15: a creation probe whose address has no
+                                   * probe_regs entry: a creation is not counted */
   GOSCRY_CNT_MAX,
 };
 

@@ -176,6 +176,9 @@ int run_record(const RecordOptions& o) {
     if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
       lost += ", " + std::to_string(c[GOSCRY_CPU_G_UNREADABLE]) +
               " samples without a readable goroutine (no goid, no labels)";
+    if (c[GOSCRY_CPU_REGS_UNKNOWN] > 0)
+      lost += ", " + std::to_string(c[GOSCRY_CPU_REGS_UNKNOWN]) +
+              " kernel-mode samples without the user registers (no frameless leaf's caller)";
   }
 
   if (rec.unreadable_label_sets() > 0)

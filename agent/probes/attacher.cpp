@@ -81,7 +81,7 @@ class PlanBuilder {
     if (!off)
       return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
                   " is in no loadable segment");
-    plan_.uprobes.push_back({program, binary_, *off, pid_, cookie});
+    plan_.uprobes.push_back({program, binary_, *off, pid_, cookie, vaddr});
     return {};
   }
 
@@ -222,11 +222,10 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const 
   auto plan = plan_probes(sym, exe, pid, go_version);
   if (!plan) return std::unexpected(plan.error());
   plan->settings.flags = flags;
-  if (plan->settings.work_addr) {
-    auto bias = load_bias(pid, sym.elf());
-    if (!bias) return std::unexpected(bias.error());
-    plan->settings.work_addr += *bias;
-  }
+  auto bias = load_bias(pid, sym.elf());
+  if (!bias) return std::unexpected(bias.error());
+  if (plan->settings.work_addr) plan->settings.work_addr += *bias;
+  for (auto& req : plan->uprobes) req.address += *bias;
   std::unique_ptr<Attachment> a(new Attachment(loader, pid));
   a->settings_ = plan->settings;
   // Settings first: a probe that fires before them would count SETTINGS_MISSING.

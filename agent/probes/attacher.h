@@ -25,8 +25,8 @@ struct ProbePlan {
 };
 
 // The probes for `sym`'s binary (the file at `binary_path`, run as `pid`, built by
-// `go_version`). Addresses in the settings (work_addr) are link-time ones: attach() adds
-// the load bias.
+// `go_version`). Addresses in the settings (work_addr) and of the uprobes are link-time
+// ones: attach() adds the load bias.
 Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
                               std::string_view go_version);
 

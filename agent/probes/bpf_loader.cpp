@@ -1,8 +1,10 @@
 #include "agent/probes/bpf_loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <optional>
+#include <string_view>
 
 #include "agent/proc/privileges.h"
 #include "cpu.skel.h"
@@ -19,19 +22,79 @@ namespace goscry {
 
 namespace {
 
-// libbpf's own messages: kept (the last one explains a failed load) and printed only when
-// GOSCRY_LIBBPF_DEBUG is set.
-std::string last_libbpf_message;
+// libbpf's messages of this thread go to the LibbpfMessages alive in it (libbpf calls the
+// print function in the thread that called it), whole: a failed load's message holds the
+// verifier's entire log. Printed as well when GOSCRY_LIBBPF_DEBUG is set.
+thread_local std::string* libbpf_sink = nullptr;
 
 int libbpf_print(libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  std::vsnprintf(buf, sizeof buf, fmt, args);
-  if (level != LIBBPF_DEBUG) last_libbpf_message = buf;
-  if (std::getenv("GOSCRY_LIBBPF_DEBUG")) std::fputs(buf, stderr);
+  va_list copy;
+  va_copy(copy, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string text(static_cast<std::size_t>(n) + 1, '\0');
+  std::vsnprintf(text.data(), text.size(), fmt, args);
+  text.resize(static_cast<std::size_t>(n));
+  if (level != LIBBPF_DEBUG && libbpf_sink) *libbpf_sink += text;
+  if (std::getenv("GOSCRY_LIBBPF_DEBUG")) std::fputs(text.c_str(), stderr);
   return 0;
 }
 
+// Collects libbpf's warnings and errors of this thread while it lives.
+class LibbpfMessages {
+ public:
+  LibbpfMessages() : outer_(libbpf_sink) {
+    libbpf_set_print(libbpf_print);
+    libbpf_sink = &text_;
+  }
+  ~LibbpfMessages() { libbpf_sink = outer_; }
+  LibbpfMessages(const LibbpfMessages&) = delete;
+  LibbpfMessages& operator=(const LibbpfMessages&) = delete;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::string* outer_;
+};
+
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// Whether the kernel's enum bpf_func_id has `helper`: the same test as the programs'
+// bpf_core_enum_value_exists, so user space and BPF take the same path.
+bool kernel_has_helper(const btf* vmlinux, std::string_view helper) {
+  const int id = btf__find_by_name_kind(vmlinux, "bpf_func_id", BTF_KIND_ENUM);
+  if (id <= 0) return false;
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  const struct btf_enum* e = btf_enum(t);
+  for (int i = 0; i < btf_vlen(t); ++i)
+    if (helper == btf__name_by_offset(vmlinux, e[i].name_off)) return true;
+  return false;
+}
+
+// Drops the trailing newlines of libbpf's last message, for a one-line error.
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Why the kernel refused `object`: the verifier's explanation and whole log when there is
+// one, else libbpf's messages.
+std::string load_failure(const char* object, int err, const std::string& messages) {
+  std::string head = std::string(object) + ": the kernel (Linux " + kernel_release() +
+                     ") refused to load it (" + errno_text(err) + ")";
+  if (auto v = verifier_failure(messages); !v.empty()) return head + ": " + v;
+  return head + ": " + trimmed(messages);
+}
+
+// The capabilities, then the kernel: a probe that fails for want of CAP_BPF looks like a
+// missing feature.
+std::optional<std::string> cannot_run(const KernelFeatures& f) {
+  auto why = unsupported_kernel(kernel_release(), f);
+  if (!why) return std::nullopt;
+  if (auto caps = missing_privileges()) return caps;
+  return why;
+}
 
 // Map types whose number of entries says how full they are.
 bool has_countable_entries(bpf_map_type type) {
@@ -108,6 +171,71 @@ std::vector<MapOccupancy> occupancy_of(const bpf_object* obj) {
 
 }  // namespace
 
+std::string kernel_release() {
+  utsname u{};
+  if (uname(&u) != 0) return "(unknown release)";
+  return u.release;
+}
+
+KernelFeatures probe_kernel_features() {
+  KernelFeatures f;
+  if (btf* vmlinux = btf__load_vmlinux_btf()) {
+    f.btf = true;
+    f.attach_cookie = kernel_has_helper(vmlinux, "BPF_FUNC_get_attach_cookie");
+    btf__free(vmlinux);
+  }
+  f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+  f.probe_read_user =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_probe_read_user, nullptr) == 1;
+  return f;
+}
+
+std::optional<std::string> unsupported_kernel(const std::string& release,
+                                              const KernelFeatures& f) {
+  std::string lacks;
+  auto lack = [&](bool has, const char* what) {
+    if (!has) lacks += (lacks.empty() ? "" : ", ") + std::string(what);
+  };
+  lack(f.btf, "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)");
+  lack(f.ringbuf, "the BPF ring buffer (5.8)");
+  lack(f.probe_read_user, "bpf_probe_read_user (5.5)");
+  if (lacks.empty()) return std::nullopt;
+  return "Linux " + release + " cannot run goscry, which needs Linux 5.8 or newer with BTF: " +
+         "it lacks " + lacks;
+}
+
+std::string verifier_failure(const std::string& m) {
+  constexpr std::string_view kBegin = "-- BEGIN PROG LOAD LOG --\n";
+  constexpr std::string_view kEnd = "-- END PROG LOAD LOG --";
+  const auto begin = m.find(kBegin);
+  if (begin == std::string::npos) return "";
+  const auto from = begin + kBegin.size();
+  const auto end = std::min(m.find(kEnd, from), m.size());
+  const std::string log = m.substr(from, end - from);
+  // libbpf's line: "libbpf: prog 'NAME': -- BEGIN PROG LOAD LOG --".
+  const auto line = m.rfind('\n', begin);
+  const auto name_at = m.find("prog '", line == std::string::npos ? 0 : line + 1);
+  std::string name = "?";
+  if (name_at < begin) {
+    const auto q = m.find('\'', name_at + 6);
+    if (q < begin) name = m.substr(name_at + 6, q - name_at - 6);
+  }
+  // The cause is the last line before the verifier's statistics.
+  std::string cause;
+  std::size_t pos = 0;
+  while (pos < log.size()) {
+    auto nl = log.find('\n', pos);
+    if (nl == std::string::npos) nl = log.size();
+    std::string_view l(log.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (l.empty() || l.starts_with("processed ") || l.starts_with("verification time ") ||
+        l.starts_with("stack depth "))
+      continue;
+    cause = l;
+  }
+  return "prog '" + name + "': " + cause + "; the verifier's whole log:\n" + log;
+}
+
 const char* program_name(RuntimeProgram p) {
   switch (p) {
     case RuntimeProgram::NewprocRet: return "newproc1 RET";
@@ -136,14 +264,15 @@ UprobeLink::~UprobeLink() {
 }
 
 Result<std::unique_ptr<BpfLoader>> BpfLoader::open() {
-  libbpf_set_print(libbpf_print);
+  LibbpfMessages messages;
   std::unique_ptr<BpfLoader> loader(new BpfLoader());
+  loader->features_ = probe_kernel_features();
+  if (auto why = cannot_run(loader->features_)) return fail(*why);
   loader->skel_ = runtime_bpf::open();
   if (!loader->skel_) return fail("runtime.bpf.o: cannot open: " + errno_text(errno));
   if (int err = runtime_bpf::load(loader->skel_); err != 0) {
     if (auto why = missing_privileges()) return fail(*why);
-    return fail("runtime.bpf.o: the kernel refused to load it (" + errno_text(err) +
-                "): " + last_libbpf_message);
+    return fail(load_failure("runtime.bpf.o", err, messages.text()));
   }
   auto on_record = [](void* ctx, void* data, std::size_t size) -> int {
     auto* self = static_cast<BpfLoader*>(ctx);
@@ -208,11 +337,32 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
   bpf_map__delete_elem(skel_->maps.settings, &tgid, sizeof tgid, 0);
   bpf_map__delete_elem(skel_->maps.stw_inflight, &tgid, sizeof tgid, 0);
   delete_keys_of<goscry_site_key>(skel_->maps.sites, tgid);
+  delete_keys_of<goscry_probe_key>(skel_->maps.probe_regs, tgid);
+}
+
+Result<void> BpfLoader::add_probe_register(const UprobeRequest& request) {
+  const goscry_probe_key key{static_cast<std::uint32_t>(request.pid), 0, request.address};
+  const auto reg = static_cast<std::uint32_t>(request.cookie);
+  if (request.address == 0)
+    return fail(request.binary + ": the probe at file offset " + to_hex(request.file_offset) +
+                " has no address in pid " + std::to_string(request.pid) +
+                ", which a kernel without BPF cookies needs to find its register");
+  if (bpf_map__update_elem(skel_->maps.probe_regs, &key, sizeof key, &reg, sizeof reg,
+                           BPF_ANY) != 0)
+    return fail("pid " + std::to_string(request.pid) + ": cannot add a probe's register (" +
+                errno_text(errno) + (errno == E2BIG ? ": too many probes)" : ")"));
+  return {};
 }
 
 Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
   bpf_uprobe_opts opts = entry_uprobe_opts();
-  opts.bpf_cookie = request.cookie;
+  // Without cookies (< 5.15) libbpf refuses a non-zero one (EOPNOTSUPP): the register goes
+  // into probe_regs instead, before the probe, so that its first hit finds it.
+  if (features_.attach_cookie) {
+    opts.bpf_cookie = request.cookie;
+  } else if (request.program == RuntimeProgram::NewprocRet) {
+    if (auto r = add_probe_register(request); !r) return std::unexpected(r.error());
+  }
   attach_log_.push_back({request, opts.retprobe});
   bpf_link* link = bpf_program__attach_uprobe_opts(program(request.program), request.pid,
                                                    request.binary.c_str(),
@@ -221,6 +371,10 @@ Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
     int err = errno;
     if (err == EPERM || err == EACCES)
       if (auto why = missing_privileges()) return fail(*why);
+    if (err == EOPNOTSUPP && opts.bpf_cookie != 0)
+      return fail("Linux " + kernel_release() + " has bpf_get_attach_cookie but cannot attach " +
+                  "a uprobe with a BPF cookie (BPF perf links, 5.15), which goscry's " +
+                  "goroutine creation probes need");
     return fail(request.binary + ": cannot attach a uprobe (" + program_name(request.program) +
                 ") at file offset " + to_hex(request.file_offset) + " for pid " +
                 std::to_string(request.pid) + ": " + errno_text(err));
@@ -291,14 +445,14 @@ std::vector<MapOccupancy> BpfLoader::map_occupancy() const { return occupancy_of
 std::vector<MapOccupancy> CpuSampler::map_occupancy() const { return occupancy_of(skel_->obj); }
 
 Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
-  libbpf_set_print(libbpf_print);
+  LibbpfMessages messages;
   std::unique_ptr<CpuSampler> s(new CpuSampler());
+  if (auto why = cannot_run(probe_kernel_features())) return fail(*why);
   s->skel_ = cpu_bpf::open();
   if (!s->skel_) return fail("cpu.bpf.o: cannot open: " + errno_text(errno));
   if (int err = cpu_bpf::load(s->skel_); err != 0) {
     if (auto why = missing_privileges()) return fail(*why);
-    return fail("cpu.bpf.o: the kernel refused to load it (" + errno_text(err) +
-                "): " + last_libbpf_message);
+    return fail(load_failure("cpu.bpf.o", err, messages.text()));
   }
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,34 @@ struct UprobeRequest {
   std::uint64_t file_offset; // of the probed instruction in that file
   int pid;                   // the only process the probe fires for
   // bpf_get_attach_cookie() of the program: for NewprocRet, the register that holds the
-  // new g (enum goscry_reg; 0 = RAX, as at a RET of newproc1).
+  // new g (enum goscry_reg; 0 = RAX, as at a RET of newproc1). Kernels without BPF
+  // cookies (< 5.15) get it from the probe_regs map instead, keyed by `address`.
   std::uint64_t cookie = 0;
+  // The probed instruction's address in the process (plan_probes gives the link-time one;
+  // Attachment::attach adds the load bias).
+  std::uint64_t address = 0;
 };
+
+// What goscry's BPF programs need of a kernel, probed at start (docs/kernels.md).
+struct KernelFeatures {
+  bool btf = false;              // /sys/kernel/btf/vmlinux: CO-RE (5.4+ with BTF on)
+  bool ringbuf = false;          // BPF_MAP_TYPE_RINGBUF (5.8)
+  bool probe_read_user = false;  // bpf_probe_read_user (5.5)
+  bool attach_cookie = false;    // bpf_get_attach_cookie (5.15); else the probe_regs map
+};
+
+// The release of the running kernel (uname -r).
+std::string kernel_release();
+// Probes the running kernel (needs CAP_BPF: a few tiny programs and maps are loaded).
+KernelFeatures probe_kernel_features();
+// One sentence naming the kernel and what it lacks, when goscry cannot run on it; nullopt
+// when it can.
+std::optional<std::string> unsupported_kernel(const std::string& release,
+                                              const KernelFeatures& f);
+// The verifier's own explanation in libbpf's messages of a failed load: "prog 'P': <the
+// verifier's last error line>", then its whole log, so a user can file it. Empty when the
+// messages hold no verifier log.
+std::string verifier_failure(const std::string& libbpf_messages);
 
 // What the loader asked libbpf for, kept so a test can check it.
 struct AttachRecord {
@@ -107,6 +133,9 @@ class BpfLoader {
 
   Result<UprobeLink> attach_uprobe(const UprobeRequest& request);
   const std::vector<AttachRecord>& attach_log() const { return attach_log_; }
+  // Whether the programs read their probe's register from the BPF cookie (5.15+) or from
+  // the probe_regs map this loader fills (older kernels).
+  bool uses_cookies() const { return features_.attach_cookie; }
 
   Result<std::vector<SiteCounts>> site_counts(std::uint32_t tgid) const;
   // Runs and run time of one of the loaded programs (the cost benchmarks).
@@ -129,7 +158,10 @@ class BpfLoader {
   template <typename Key>
   void delete_keys_of(bpf_map* map, std::uint32_t tgid);
 
+  Result<void> add_probe_register(const UprobeRequest& request);
+
   runtime_bpf* skel_ = nullptr;
+  KernelFeatures features_;
   ring_buffer* ring_ = nullptr;
   std::function<void(const goscry_event&)> on_event_;
   std::vector<AttachRecord> attach_log_;

@@ -148,7 +148,8 @@ std::uint64_t events_lost(const BpfLoader& loader) {
   auto c = loader.counters();
   if (!c) return 0;
   return (*c)[GOSCRY_CNT_RINGBUF_FULL] + (*c)[GOSCRY_CNT_READ_FAILED] +
-         (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL];
+         (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL] +
+         (*c)[GOSCRY_CNT_PROBE_REG_MISSING];
 }
 
 }  // namespace goscry
