@@ -29,7 +29,7 @@ venv=${GOSCRY_VENV:-$HOME/.cache/goscry/venv}
 # The covering subset CI runs: every BPF program (runtime probes, the CPU profiler), every
 # probe kind (uprobes on the runtime, the cpu-clock perf event) and every verb that loads them
 # (top, gc, leaks, record, agent). See docs/kernels.md for what each test adds and the timings.
-SUBSET='^(RuntimeProbes\.|GoroutineVerbs\.|Leaks\.|Record\.|AgentBpf\.)'
+SUBSET='^(RuntimeProbes\.|TopVerb\.OnceCounts|GcVerb\.|Leaks\.|Record\.FindsTheTwoToOneSplit|RecordOracles\.SamplesCarryTheProgramsPprofLabels|AgentBpf\.PrometheusSees)'
 
 usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 
@@ -210,15 +210,19 @@ kernel_of_series() {
 # --- Guests --------------------------------------------------------------------------------
 
 # The guest's script: run ctest in the build dir, with the host's PATH, and leave its status
-# in files the host reads (vng's own exit status is 255 whenever the guest has no udev).
+# in files the host reads (vng's own exit status is 255 whenever the guest has no udev). With
+# a toolchain named, the fixtures of the others leave the guest's copy of the manifest.
 write_guest_script() {
-  local out=$1 sel=$2
+  local out=$1 sel=$2 go=$3
   cat > "$out/guest.sh" <<EOF
 #!/bin/sh
-export PATH='$PATH' HOME='$HOME' CI='${CI:-}' GOSCRY_FIXTURE_DIR='${GOSCRY_FIXTURE_DIR:-}'
+export PATH='$PATH' HOME='$HOME' CI='${CI:-}'
 echo "\$(uname -r)" > '$out/started'
 cd '$build' || exit 1
-ctest --timeout 600 --output-on-failure $sel > '$out/ctest.log' 2>&1
+if [ -n '$go' ]; then
+  grep '^$go ' fixtures/manifest.txt > /tmp/manifest.txt && cat /tmp/manifest.txt > fixtures/manifest.txt
+fi
+ctest --timeout 900 --output-on-failure $sel > '$out/ctest.log' 2>&1
 status=\$?
 echo "\$status" > '$out/done'
 echo "goscry-guest-exit \$status"
@@ -229,16 +233,24 @@ EOF
 boot_once() {
   local kver=$1 out=$2
   rm -f "$out/started" "$out/done" "$out/ctest.log"
-  # The guest's /root is an overlay so Go may write its caches; results leave through $build.
+  # The guest's /root and build dir are overlays: Go may write its caches, ctest its files,
+  # and the host's build dir stays as it is; results leave through the writable $out.
   # no_timer_check: an emulated CPU on a busy host is too slow for the boot's IO-APIC timer
   # check, which then panics 5.10 ("IO-APIC + timer doesn't work!").
   # vng runs virtme-run, which it finds on PATH.
-  PATH="$venv/bin:$PATH" timeout --kill-after=30 "${GOSCRY_KERNEL_TIMEOUT:-5400}" \
+  # timeout runs QEMU in a process group of its own: the trap stops it with this script.
+  PATH="$venv/bin:$PATH" timeout --kill-after=30 "$kernel_timeout" \
     "$venv/bin/vng" --run "$cache/$kver/boot/vmlinuz-$kver" --force-9p --disable-kvm \
-      --cpus 2 --memory 4G --rwdir "$build" --overlay-rwdir /root --verbose \
-      --append no_timer_check \
-      --exec "sh $out/guest.sh" > "$out/console.log" 2>&1 < /dev/null || true
+      --cpus 2 --memory 4G --overlay-rwdir /root --overlay-rwdir "$build" --rwdir "$out" \
+      --verbose --append no_timer_check \
+      --exec "sh $out/guest.sh" > "$out/console.log" 2>&1 < /dev/null &
+  guest_pid=$!
+  wait "$guest_pid" || true
+  guest_pid=""
 }
+guest_pid=""
+trap '[ -z "$guest_pid" ] || kill "$guest_pid" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 
 # Counts ctest's per-test result lines: Passed; ***Failed/Timeout/Exception…; ***Skipped/Not Run.
 count_results() {
@@ -255,9 +267,9 @@ mtime() { stat -c %Y "$1"; }
 # Boots one kernel (again once if its console shows an oops or panic), prints its line and
 # returns non-zero when a test failed or was skipped, or the guest gave no result.
 run_kernel() {
-  local kver=$1 sel=$2 out=$build/kernels/$1 t0 attempt passed failed skipped note=""
+  local kver=$1 sel=$2 go=$3 out=$build/kernels/$1 t0 attempt passed failed skipped note=""
   mkdir -p "$out"
-  write_guest_script "$out" "$sel"
+  write_guest_script "$out" "$sel" "$go"
   for attempt in 1 2; do
     t0=$(date +%s)
     boot_once "$kver" "$out"
@@ -300,11 +312,18 @@ if [ "$fetch_only" = 1 ]; then printf '%s\n' "${kvers[@]}"; exit 0; fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing; run scripts/setup.sh"
 [ -f "$build/CTestTestfile.cmake" ] || die "$build is not a built goscry build dir (run scripts/test.sh)"
 
-if [ -n "$regex" ]; then sel="-R '$regex'"
-elif [ "$full" = 1 ]; then sel="-L bpf"
-else sel="-L bpf -R '$SUBSET'"
+# The subset runs the fixtures of the newest toolchain only (the host's suite runs them all:
+# the kernel decides what the BPF programs can do, the toolchain where they attach);
+# --full and -R run every toolchain's, GOSCRY_KERNEL_GO=goX.Y.Z picks one.
+newest_go=$(awk '{ print $1 }' "$build/fixtures/manifest.txt" | sort -uV | tail -n1)
+if [ -n "$regex" ]; then sel="-R '$regex'" go=""
+elif [ "$full" = 1 ]; then sel="-L bpf" go=""
+else sel="-L bpf -R '$SUBSET'" go=$newest_go
 fi
+go=${GOSCRY_KERNEL_GO:-$go}
+[ "$go" = all ] && go=""
+kernel_timeout=${GOSCRY_KERNEL_TIMEOUT:-$([ "$full" = 1 ] && echo 7200 || echo 900)}
 
 status=0
-for k in "${kvers[@]}"; do run_kernel "$k" "$sel" || status=1; done
+for k in "${kvers[@]}"; do run_kernel "$k" "$sel" "$go" || status=1; done
 exit "$status"
