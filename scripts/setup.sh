@@ -31,6 +31,9 @@ PACKAGES=(
   chromium
   # the container image (scripts/build-image.sh, opt-in test label `image`)
   buildah debootstrap
+  # the kernel matrix (scripts/test-kernels.sh): QEMU, the venv virtme-ng is installed in,
+  # and what unpacks Debian's kernel packages and what virtme-ng reads kernels with
+  qemu-system-x86 python3-venv xz-utils zstd kmod file binutils
 )
 
 missing=()
@@ -41,6 +44,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# virtme-ng boots the kernel matrix's guests; Debian 12 does not package it, so it comes from
+# PyPI, pinned, into a venv of its own (the one scripts/test-kernels.sh runs).
+VIRTME_NG_VERSION=1.42
+venv=${GOSCRY_VENV:-$HOME/.cache/goscry/venv}
+if [ "$("$venv/bin/vng" --version 2>/dev/null)" != "virtme-ng $VIRTME_NG_VERSION" ]; then
+  echo "setup: installing virtme-ng $VIRTME_NG_VERSION into $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "virtme-ng==$VIRTME_NG_VERSION"
 fi
 
 # A Go of at least 1.21 (toolchain switching through GOTOOLCHAIN) must be on PATH.

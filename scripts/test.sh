@@ -3,6 +3,9 @@
 #   scripts/test.sh                 all tiers (unit, bpf) for the default toolchains
 #   scripts/test.sh -L unit         only one CTest label (any ctest arguments pass through)
 #   GOSCRY_FUZZ_SMOKE=1 scripts/test.sh   also a 10 s run of each fuzz target (always under CI=true)
+#   GOSCRY_KERNEL_MATRIX=1 scripts/test.sh  also the BPF tests inside Debian's 5.10, 6.1, 6.12
+#                                   and 7.x kernels under QEMU (scripts/test-kernels.sh; always
+#                                   under CI=true)
 # GOSCRY_GO_VERSIONS picks the fixture toolchains (default: oldest, one between, newest).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,9 +23,20 @@ fuzz_status=0
 if [ "${CI:-}" = true ] || [ "${GOSCRY_FUZZ_SMOKE:-}" = 1 ]; then
   "$root/scripts/fuzz.sh" --smoke || fuzz_status=$?
 fi
+# CI also runs the covering subset of the bpf label inside each kernel of the matrix (QEMU
+# without KVM: minutes per kernel, see docs/kernels.md); before the host's ctest for the
+# same reason.
+kernels_status=0
+if [ "${CI:-}" = true ] || [ "${GOSCRY_KERNEL_MATRIX:-}" = 1 ]; then
+  GOSCRY_BUILD_DIR="$build" "$root/scripts/test-kernels.sh" || kernels_status=$?
+fi
 cd "$build"
 ctest --output-on-failure --timeout 600 -j2 "$@"
 if [ "$fuzz_status" -ne 0 ]; then
   echo "test.sh: the fuzz smoke run failed (scripts/fuzz.sh --smoke)" >&2
   exit "$fuzz_status"
+fi
+if [ "$kernels_status" -ne 0 ]; then
+  echo "test.sh: the kernel matrix failed (scripts/test-kernels.sh; logs in $build/kernels/)" >&2
+  exit "$kernels_status"
 fi
