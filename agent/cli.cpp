@@ -4,12 +4,36 @@ namespace goscry {
 
 void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe) {
   auto* pid = cmd.add_option("-p,--pid", t.pid, "process id of the Go program")
-                  ->check(CLI::PositiveNumber);
+                  ->check(pid_validator());
   if (allow_exe) {
     auto* exe = cmd.add_option("--exe", t.exe, "a Go binary on disk instead of a process");
     pid->excludes(exe);
     exe->excludes(pid);
   }
+}
+
+CLI::Validator pid_validator() {
+  constexpr long kPidMaxLimit = 4194304;  // PID_MAX_LIMIT: no pid is larger on any kernel
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.size() <= 7 &&
+                            s.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && std::stol(s) >= 1 && std::stol(s) <= kPidMaxLimit) return {};
+        return "\"" + s.substr(0, 32) + "\" is not a process id (a decimal number from 1 to " +
+               std::to_string(kPidMaxLimit) + ")";
+      },
+      "PID");
+}
+
+std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return {};
+  std::string verbs;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == argv[1]) return {};
+    verbs += (verbs.empty() ? "" : ", ") + sub->get_name();
+  }
+  return "goscry: no verb \"" + std::string(argv[1]).substr(0, 32) + "\"; the verbs are " +
+         verbs + " (goscry --help)";
 }
 
 void add_format_option(CLI::App& cmd, std::string& format) {
