@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -83,7 +84,8 @@ struct HttpServer::Impl {
   };
   struct Listener {
     Listener(net::io_context& ioc, bool health, int max)
-        : acceptor(ioc), health(health), max_connections(max) {}
+        : ioc(ioc), acceptor(ioc), health(health), max_connections(max) {}
+    net::io_context& ioc;
     tcp::acceptor acceptor;
     bool health;  // light routes only, plain HTTP, no auth
     int max_connections;
@@ -105,6 +107,9 @@ struct HttpServer::Impl {
   // Declared first so that it is destroyed last: pending completions hold sessions, whose
   // destructors touch the listeners.
   net::io_context ioc{kIoThreads};
+  // The health listener's own loop and thread: a flood of the data port keeps its loop
+  // busy, and the kubelet's probes must not wait behind it.
+  net::io_context health_ioc{1};
   std::unique_ptr<Tls> tls;
   std::optional<ssl::context> ssl_ctx;
   std::map<std::string, Route> routes;
@@ -215,6 +220,16 @@ void gzip_when_asked(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Vary", "Accept-Encoding");
 }
 
+// Handler threads run at nice 10 (set by each on its first request): under CPU
+// contention a burst of scrapes must not take the CPU from the event loops that answer
+// /healthz (with 16 busy handlers at equal weight, a loop thread got a twentieth of it).
+void lower_handler_priority() {
+  thread_local bool lowered = false;
+  if (lowered) return;
+  lowered = true;
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+}
+
 void run_handler(const HttpServer::Handler& h, const httplib::Request& req,
                  httplib::Response& res) {
   try {
@@ -318,6 +333,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // No read is pending while the handler runs, so its thread may poll the socket.
     net::post(server_.handlers, [self = this->shared_from_this(), route, req, res, version,
                                  head, keep] {
+      lower_handler_priority();
       current_request_fd = self->socket().native_handle();
       run_handler(route->handler, *req, *res);
       current_request_fd = -1;
@@ -412,7 +428,7 @@ void detect_tls(HttpServer::Impl& s, HttpServer::Impl::Listener& l, beast::tcp_s
 }  // namespace
 
 void HttpServer::Impl::accept(Listener& l) {
-  l.acceptor.async_accept(net::make_strand(ioc), [this, &l](beast::error_code ec,
+  l.acceptor.async_accept(net::make_strand(l.ioc), [this, &l](beast::error_code ec,
                                                             tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;  // stop()
     if (!ec) {
@@ -442,7 +458,7 @@ Result<std::string> HttpServer::Impl::listen(const std::string& host, int port, 
   beast::error_code ec;
   auto address = net::ip::make_address(host, ec);
   if (ec) return fail("cannot listen on " + where + ": not an IP address");
-  auto l = std::make_unique<Listener>(ioc, health,
+  auto l = std::make_unique<Listener>(health ? health_ioc : ioc, health,
                                       health ? kMaxHealthConnections : kMaxConnections);
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   l->acceptor.open(endpoint.protocol(), ec);
@@ -530,12 +546,18 @@ void HttpServer::start() {
   for (auto& l : impl_->listeners) impl_->accept(*l);
   for (int i = 0; i < kIoThreads; ++i)
     impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& l : impl_->listeners)
+    if (l->health) {
+      impl_->io_threads.emplace_back([this] { impl_->health_ioc.run(); });
+      break;
+    }
 }
 
 void HttpServer::stop() {
   if (!impl_ || !impl_->started) return;
   impl_->started = false;
   impl_->ioc.stop();
+  impl_->health_ioc.stop();
   for (auto& t : impl_->io_threads) t.join();
   impl_->io_threads.clear();
   // Handlers still running finish (the profiler's stop hook has woken its waiters); their

@@ -25,6 +25,8 @@ using namespace std::chrono_literals;
 // The goal of issue 14 is a p99 under 100 ms; the assertion leaves room for the two cores
 // this suite shares with four other builds (the figure measured is printed and recorded).
 constexpr auto kHealthzP99Limit = 300ms;
+// /healthz on the data port itself while a thousand requests per wave are answered there.
+constexpr auto kDataPortUnderFloodLimit = 1500ms;
 // The agent's memory budget with no targets' data to hold: the attacks must not grow it.
 constexpr std::size_t kRssBudget = 96u << 20;
 
@@ -74,17 +76,22 @@ class AgentHttpAttack : public ::testing::Test {
   void SetUp() override {
     raise_fd_limit();
     target_ = std::make_unique<HeldProcess>(std::vector<std::string>{hello_fixture(), "wait"});
-    agent_ = std::make_unique<AgentProcess>(
-        std::vector<std::string>{"--no-bpf", "--pid", std::to_string(target_->pid())});
+    agent_ = std::make_unique<AgentProcess>(std::vector<std::string>{
+        "--no-bpf", "--pid", std::to_string(target_->pid()), "--health.listen", "127.0.0.1:0"});
     ASSERT_TRUE(agent_->wait_listening()) << agent_->log();
     port_ = agent_->port();
+    const std::string log = agent_->log();
+    auto at = log.find("health on 127.0.0.1:");
+    ASSERT_NE(at, std::string::npos) << log;
+    health_port_ = std::stoi(log.substr(at + 20));
     int status = 0;
     ASSERT_TRUE(poll_until([&] {
       timed_get(port_, "/healthz", &status, 2s);
       return status == 200;
     }));
   }
-  void report(const char* attack, HealthProbe& probe) {
+  void report(const char* attack, HealthProbe& probe,
+              std::chrono::milliseconds limit = kHealthzP99Limit) {
     probe.finish();
     auto p99 = probe.p99();
     std::printf("%s: /healthz p99 %.1f ms over %zu probes, %d failed; agent RSS %.1f MiB\n",
@@ -92,13 +99,14 @@ class AgentHttpAttack : public ::testing::Test {
                 double(agent_->rss_bytes()) / (1 << 20));
     RecordProperty("healthz_p99_us", std::to_string(p99.count()));
     EXPECT_EQ(probe.failures(), 0);
-    EXPECT_LT(p99, kHealthzP99Limit);
+    EXPECT_LT(p99, limit);
     EXPECT_LT(agent_->rss_bytes(), kRssBudget);
   }
 
   std::unique_ptr<HeldProcess> target_;
   std::unique_ptr<AgentProcess> agent_;
   int port_ = 0;
+  int health_port_ = 0;  // the health listener (--health.listen), as a kubelet probes it
 };
 
 // Slowloris: a thousand connections each send a request line and then one header line a
@@ -111,13 +119,14 @@ TEST_F(AgentHttpAttack, HealthzAnswersWhileAThousandClientsDripHeaders) {
     ASSERT_TRUE(slow.back().ok()) << "connection " << i;
     slow.back().send("GET /metrics HTTP/1.1\r\nHost: x\r\n");
   }
-  HealthProbe probe(port_);
+  HealthProbe probe(port_), health_port_probe(health_port_);
   // Six seconds of dripping: one header line per connection per second (the attack's pace).
   for (int second = 0; second < 6; ++second) {
     for (auto& c : slow) c.send("X-Drip-" + std::to_string(second) + ": 1\r\n");
     std::this_thread::sleep_for(1s);
   }
-  report("slowloris x1000", probe);
+  report("slowloris x1000 (data port)", probe);
+  report("slowloris x1000 (health port)", health_port_probe);
   // And the agent ends them itself: a request head has 10 s to arrive, whatever its pace.
   EXPECT_TRUE(poll_until(
       [&] {
@@ -132,7 +141,7 @@ TEST_F(AgentHttpAttack, HealthzAnswersWhileAThousandClientsDripHeaders) {
 // Five waves of a thousand complete /metrics requests at once, each on its own connection:
 // all are answered, and /healthz meanwhile too.
 TEST_F(AgentHttpAttack, AThousandConcurrentRequestsAreAllAnsweredAndHealthzStaysFast) {
-  HealthProbe probe(port_);
+  HealthProbe probe(port_), health_port_probe(health_port_);
   for (int wave = 0; wave < 5; ++wave) {
     std::vector<RawConnection> conns;
     for (int i = 0; i < 1000; ++i) conns.emplace_back(port_);
@@ -144,7 +153,10 @@ TEST_F(AgentHttpAttack, AThousandConcurrentRequestsAreAllAnsweredAndHealthzStays
     }
     EXPECT_EQ(ok, 1000) << "wave " << wave;
   }
-  report("5 x 1000 concurrent requests", probe);
+  // The data port's own /healthz waits in the same loop as the thousand connections being
+  // answered; it must answer, but the probes' figure is the health listener's.
+  report("5 x 1000 concurrent requests (data port)", probe, kDataPortUnderFloodLimit);
+  report("5 x 1000 concurrent requests (health port)", health_port_probe);
 }
 
 // Prometheus keeps its connection alive: every scrape after the first must not wait for a
