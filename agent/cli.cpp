@@ -13,14 +13,14 @@ void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe) {
 }
 
 CLI::Validator pid_validator() {
-  constexpr long kPidMaxLimit = 4194304;  // PID_MAX_LIMIT: no pid is larger on any kernel
   return CLI::Validator(
       [](std::string& s) -> std::string {
-        const bool digits = !s.empty() && s.size() <= 7 &&
+        const bool digits = !s.empty() && s.size() <= 10 &&
                             s.find_first_not_of("0123456789") == std::string::npos;
-        if (digits && std::stol(s) >= 1 && std::stol(s) <= kPidMaxLimit) return {};
-        return "\"" + s.substr(0, 32) + "\" is not a process id (a decimal number from 1 to " +
-               std::to_string(kPidMaxLimit) + ")";
+        // Up to INT_MAX: a larger number is no pid either, but one that fits is left to
+        // say "no process with pid N" when there is none.
+        if (digits && std::stoll(s) >= 1 && std::stoll(s) <= 2147483647) return {};
+        return "\"" + s.substr(0, 32) + "\" is not a process id (a positive decimal number)";
       },
       "PID");
 }

@@ -23,8 +23,8 @@ struct TargetOptions {
 void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe);
 
 // A process id as a user types it: decimal digits only (CLI11 would take 0x10 as 16 and
-// 0b11 as 3), from 1 to PID_MAX_LIMIT; the refusal is one short sentence (CLI::PositiveNumber
-// printed a range 300 digits long).
+// 0b11 as 3), positive, fitting an int; the refusal is one short sentence
+// (CLI::PositiveNumber printed a range 300 digits long).
 CLI::Validator pid_validator();
 
 // When argv names a verb goscry does not have, the sentence that says so (CLI11 said "A

@@ -38,8 +38,8 @@ TEST(CarelessCli, BadPidsAreRefusedInOneShortSentence) {
   for (const char* bad : {"0", "0x10", "99999999999999999999", "12abc"}) {
     auto r = goscry({"dump", "--pid", bad});
     EXPECT_NE(r.exit_code, 0) << bad;
-    EXPECT_NE(r.err.find(std::string("\"") + bad + "\" is not a process id (a decimal number "
-                                                     "from 1 to 4194304)"),
+    EXPECT_NE(r.err.find(std::string("\"") + bad +
+                         "\" is not a process id (a positive decimal number)"),
               std::string::npos)
         << bad << ": " << r.err;
     EXPECT_LT(r.err.size(), 300u) << r.err;
