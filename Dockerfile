@@ -15,7 +15,7 @@ RUN apt-get update -qq && \
       libelf-dev libdw-dev zlib1g-dev libzydis-dev \
       clang llvm libbpf-dev bpftool \
       libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev \
-      libyaml-cpp-dev libcpp-httplib-dev libssl-dev libcrypt-dev >/dev/null && \
+      libyaml-cpp-dev libcpp-httplib-dev libboost1.74-dev libssl-dev libcrypt-dev >/dev/null && \
     rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DGOSCRY_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null && \

@@ -207,30 +207,4 @@ std::expected<std::string, std::string> gzip(std::string_view bytes, int level) 
   return out;
 }
 
-std::expected<void, std::string> ProfileBuilder::write_file(const std::string& path) const {
-  auto bytes = serialize_gzip();
-  if (!bytes) return std::unexpected(path + ": " + bytes.error());
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return std::unexpected(tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes->size()) {
-    ssize_t n = ::write(fd, bytes->data() + done, bytes->size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string err = tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return std::unexpected(err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return std::unexpected(err);
-  }
-  return {};
-}
-
 }  // namespace goscry::pprof

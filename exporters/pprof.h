@@ -110,9 +110,6 @@ class ProfileBuilder {
   std::string serialize() const;
   // What a .pb.gz file holds and what /debug/pprof/* answers with.
   std::expected<std::string, std::string> serialize_gzip() const;
-  // Writes the gzipped profile to `path` (via a temporary file and rename, so a reader
-  // never sees half a profile). The error names the path and the cause.
-  std::expected<void, std::string> write_file(const std::string& path) const;
 
  private:
   std::int64_t intern(std::string_view s);

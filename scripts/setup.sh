@@ -17,7 +17,7 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool
   # agent and exporters
   libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev
-  libyaml-cpp-dev libcpp-httplib-dev libssl-dev libcrypt-dev
+  libyaml-cpp-dev libcpp-httplib-dev libboost1.74-dev libssl-dev libcrypt-dev
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   # fuzzing (scripts/fuzz.sh): clang 14 cannot compile libstdc++ 12's <expected>; clang 16

@@ -1,5 +1,7 @@
 #include "symbolizer/elf_file.h"
 
+#include "symbolizer/input_file.h"
+
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -57,24 +59,16 @@ std::string hex(ByteReader r) {
 }  // namespace
 
 Result<std::shared_ptr<ElfFile>> ElfFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return fail(path + ": not a regular file");
-  }
-  if (st.st_size < 16) {
-    ::close(fd);
-    return fail(path + ": not an ELF file (too short)");
-  }
-  void* p = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  // Not open(2) directly: a FIFO given as --exe would block it (symbolizer/input_file.h).
+  auto file = InputFile::open(path, "");
+  if (!file) return std::unexpected(file.error());
+  if (file->size() < 16) return fail(path + ": not an ELF file (too short)");
+  void* p = mmap(nullptr, file->size(), PROT_READ, MAP_PRIVATE, file->fd(), 0);
   if (p == MAP_FAILED) return fail(path + ": cannot map: " + std::strerror(errno));
   std::shared_ptr<ElfFile> f(new ElfFile());
   f->path_ = path;
   f->data_ = static_cast<const std::uint8_t*>(p);
-  f->size_ = static_cast<std::size_t>(st.st_size);
+  f->size_ = file->size();
   f->mapped_ = true;
   if (auto r = f->parse(); !r) return fail(path + ": " + r.error().message);
   return f;

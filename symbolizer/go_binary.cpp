@@ -59,8 +59,43 @@ Result<std::shared_ptr<GoBinary>> GoBinary::open(const std::string& path) {
   return from_elf(*elf);
 }
 
+namespace {
+
+// GOARCH of an ELF machine, for the refusal of programs goscry cannot read.
+std::string goarch_of(const ElfFile& elf) {
+  switch (elf.machine()) {
+    case EM_386: return "386";
+    case EM_X86_64: return elf.ptr_size() == 8 ? "amd64" : "amd64p32";
+    case EM_ARM: return "arm";
+    case EM_AARCH64: return "arm64";
+    case EM_RISCV: return "riscv64";
+    case EM_PPC64: return "ppc64";
+    case EM_S390: return "s390x";
+    case EM_MIPS: return elf.ptr_size() == 8 ? "mips64" : "mips";
+    case 258: return "loong64";  // EM_LOONGARCH, newer than some elf.h
+  }
+  return "machine " + std::to_string(elf.machine());
+}
+
+#if defined(__x86_64__)
+constexpr std::uint16_t kHostMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr std::uint16_t kHostMachine = EM_AARCH64;
+#endif
+
+}  // namespace
+
+Result<void> check_architecture(const ElfFile& elf) {
+  if (elf.machine() == kHostMachine && elf.ptr_size() == 8) return {};
+  const std::string arch = goarch_of(elf);
+  return fail(elf.path() + ": a GOARCH=" + arch + (elf.ptr_size() == 4 ? " (32-bit)" : "") +
+              " program; goscry reads 64-bit Go programs of its own architecture (" +
+              (kHostMachine == EM_X86_64 ? "amd64" : "arm64") + ") only");
+}
+
 Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFile> elf) {
   const std::string& path = elf->path();
+  if (auto arch = check_architecture(*elf); !arch) return std::unexpected(arch.error());
   std::shared_ptr<GoBinary> b(new GoBinary());
   b->elf_ = elf;
   auto bi = read_buildinfo(*elf);

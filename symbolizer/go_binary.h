@@ -75,4 +75,10 @@ class GoBinary {
   std::uint64_t pclntab_vaddr_ = 0;
 };
 
+// Whether goscry can read a program built as `elf`: 64-bit, of this host's architecture.
+// Else one sentence naming its GOARCH: "PATH: a GOARCH=386 (32-bit) program; goscry reads
+// 64-bit Go programs of its own architecture (amd64) only" (read with 64-bit layouts, a
+// 386 program gave 0 goroutines and garbage, silently).
+Result<void> check_architecture(const ElfFile& elf);
+
 }  // namespace goscry

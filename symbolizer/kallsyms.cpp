@@ -70,6 +70,9 @@ KernelSymbol Kallsyms::symbol(const Entry& e, std::uint64_t addr) const {
           addr - e.address};
 }
 
+// Larger than any kernel function (the largest are tens of KiB).
+constexpr std::uint64_t kMaxFunctionBytes = 1u << 20;
+
 Result<KernelSymbol> Kallsyms::lookup(std::uint64_t addr) const {
   if (hidden_) return fail(kHidden);
   auto it = std::upper_bound(entries_.begin(), entries_.end(), addr,
@@ -85,6 +88,11 @@ Result<KernelSymbol> Kallsyms::lookup(std::uint64_t addr) const {
       return fail("no kernel text symbol at " + to_hex(addr) + " (past the kernel's text)");
     return fail("no kernel text symbol at " + to_hex(addr) + " (between kernel and modules)");
   }
+  // The last symbol (a module's or a trampoline's) would otherwise cover everything up to
+  // 0xffffffffffffffff: no kernel function is anywhere near this long.
+  if (addr - it->address > kMaxFunctionBytes)
+    return fail("no kernel text symbol at " + to_hex(addr) + " (" +
+                to_hex(addr - it->address) + " past the nearest one)");
   return symbol(*it, addr);
 }
 

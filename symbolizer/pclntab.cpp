@@ -41,7 +41,12 @@ Result<PclntabHeader> read_pclntab_header(ByteReader t) {
     case kMagic116: h.version = PclntabVersion::Go116; break;
     case kMagic118: h.version = PclntabVersion::Go118; break;
     case kMagic120: h.version = PclntabVersion::Go120; break;
-    default: return fail("unknown pclntab magic " + to_hex(h.magic));
+    // garble (github.com/burrowers/garble) writes a random magic so that tools like this
+    // one cannot find the table: say so rather than "unknown".
+    default:
+      return fail("pclntab magic " + to_hex(h.magic) +
+                  " is none a Go release writes: an obfuscated binary (garble randomizes it), "
+                  "which goscry cannot read");
   }
   auto pad1 = t.u8(4), pad2 = t.u8(5), quantum = t.u8(6), ptr = t.u8(7);
   if (!pad1 || !pad2 || !quantum || !ptr) return fail("header: truncated");

@@ -57,4 +57,25 @@ std::string_view next_field(std::string_view* line, std::string_view separators)
   return f;
 }
 
+std::string why_no_process(int pid) {
+  const std::string who = "pid " + std::to_string(pid);
+  auto stat = pid > 0 ? read_proc_file("/proc/" + std::to_string(pid) + "/stat", 1 << 16)
+                      : Result<std::string>(fail(""));
+  // comm may hold ')' and spaces: the fields after it are state, ppid, pgrp, session,
+  // tty_nr, tpgid, flags.
+  const std::size_t close = stat ? stat->rfind(')') : std::string::npos;
+  if (close == std::string::npos || close + 2 >= stat->size())
+    return "no process with pid " + std::to_string(pid);
+  const char state = (*stat)[close + 2];
+  if (state == 'Z' || state == 'X') return who + " has exited (a zombie its parent has not reaped yet)";
+  std::string_view rest(*stat);
+  rest.remove_prefix(close + 2);
+  std::string_view flags;
+  for (int i = 0; i < 7; ++i) flags = next_field(&rest);
+  constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD, include/linux/sched.h
+  if (!flags.empty() && (std::stoul(std::string(flags)) & kPfKthread))
+    return who + " is a kernel thread, not a program";
+  return "no process with pid " + std::to_string(pid);
+}
+
 }  // namespace goscry

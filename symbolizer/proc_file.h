@@ -28,4 +28,9 @@ int last_proc_errno();
 // runs up to the next one (empty at the end of the line) and leaves `line` after it.
 std::string_view next_field(std::string_view* line, std::string_view separators = " ");
 
+// Why `pid` cannot be a target although its number was given: "no process with pid N",
+// "pid N has exited (a zombie its parent has not reaped yet)" or "pid N is a kernel thread,
+// not a program" (zombies and kernel threads used to be "no process").
+std::string why_no_process(int pid);
+
 }  // namespace goscry

@@ -63,7 +63,7 @@ Result<ProcMaps> ProcMaps::read(pid_t pid) {
   auto text = read_proc_file(file);
   if (!text) {
     if (last_proc_errno() == ENOENT || last_proc_errno() == ESRCH)
-      return fail("no process with pid " + std::to_string(pid));
+      return fail(why_no_process(pid));
     return std::unexpected(text.error());
   }
   auto maps = parse(*text, pid);

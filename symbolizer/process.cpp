@@ -26,9 +26,7 @@ std::unexpected<Error> permission_denied(pid_t pid, const std::string& file) {
               ": run as root or grant CAP_SYS_PTRACE");
 }
 
-std::unexpected<Error> no_process(pid_t pid) {
-  return fail("no process with pid " + std::to_string(pid));
-}
+std::unexpected<Error> no_process(pid_t pid) { return fail(why_no_process(pid)); }
 
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 when there is no such process.
 char process_state(pid_t pid) {
@@ -56,7 +54,7 @@ Result<std::unique_ptr<Process>> Process::attach_readonly(pid_t pid) {
   }
   char state = process_state(pid);
   if (state == 0) return no_process(pid);
-  if (state == 'Z' || state == 'X') return fail("process " + std::to_string(pid) + " exited");
+  if (state == 'Z' || state == 'X') return no_process(pid);
 
   if (auto comm = read_proc_file(proc_dir(pid) + "/comm", 4096); comm) {
     p->comm_ = *comm;
@@ -67,8 +65,7 @@ Result<std::unique_ptr<Process>> Process::attach_readonly(pid_t pid) {
   if (n < 0) {
     int err = errno;
     if (err == EACCES || err == EPERM) return permission_denied(pid, "exe");
-    if (err == ENOENT)
-      return fail("process " + std::to_string(pid) + " has no executable (a kernel thread?)");
+    if (err == ENOENT) return no_process(pid);
     return fail(proc_dir(pid) + "/exe: " + std::strerror(err));
   }
   std::string exe(buf, static_cast<std::size_t>(n));

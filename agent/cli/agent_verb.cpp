@@ -19,12 +19,15 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
       "over HTTP(S); "
       "SIGHUP reloads --config.");
   cmd->add_option("-p,--pid", flags->pids, "process id of a Go program to track (repeatable)")
-      ->check(CLI::PositiveNumber);
+      ->check(pid_validator());
   cmd->add_flag("--all", *all, "track every Go process of the host");
   cmd->add_option("--config", flags->config_file, "YAML settings file (docs/agent.md)");
   cmd->add_option("--listen", flags->listen,
                   std::string("HOST:PORT to serve on (default ") + kDefaultListen +
                       "; port 0 picks a free one and logs it)");
+  cmd->add_option("--health.listen", flags->health_listen,
+                  "HOST:PORT serving /healthz only, plain HTTP without auth, for probes "
+                  "(default: none)");
   cmd->add_option("--web.config.file", flags->web_config_file,
                   "TLS and basic auth settings, as Prometheus exporters read them");
   cmd->add_option("--log-format", flags->log_format, "text (default) or json")

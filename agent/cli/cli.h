@@ -19,6 +19,15 @@ using VerbRun = std::function<int()>;
 // --pid or --exe (TargetOptions, agent/goruntime/go_target.h).
 void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe);
 
+// A process id as a user types it: decimal digits only (CLI11 would take 0x10 as 16 and
+// 0b11 as 3), positive, fitting an int; the refusal is one short sentence
+// (CLI::PositiveNumber printed a range 300 digits long).
+CLI::Validator pid_validator();
+
+// When argv names a verb goscry does not have, the sentence that says so (CLI11 said "A
+// subcommand is required"); empty otherwise.
+std::string unknown_verb(const CLI::App& app, int argc, char** argv);
+
 // --format text|json (the default is text).
 void add_format_option(CLI::App& cmd, std::string& format);
 

@@ -11,6 +11,7 @@
 #include "agent/cli/cli.h"
 #include "agent/goruntime/goroutine_formats.h"
 #include "agent/proc/target_pause.h"
+#include "symbolizer/output_file.h"
 #include "exporters/json_report.h"
 
 namespace goscry {
@@ -38,11 +39,7 @@ Result<void> write_output(const std::string& path, const std::string& bytes) {
     std::fflush(stdout);
     return {};
   }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-  out.close();
-  if (!out) return fail(path + ": cannot write the dump");
-  return {};
+  return write_output_file(path, bytes);
 }
 
 Result<std::string> render(const DumpOptions& o, const GoProcess& t, const GoroutineList& list,
@@ -58,6 +55,12 @@ Result<std::string> render(const DumpOptions& o, const GoProcess& t, const Gorou
 }
 
 int run_dump(const DumpOptions& o) {
+  // Before the read (and any pause of the target): a bad path must not cost the target.
+  if (!o.output.empty() && o.output != "-")
+    if (auto w = check_output_path(o.output, "--output"); !w) {
+      std::cerr << "goscry dump: " << w.error().message << "\n";
+      return 2;
+    }
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry dump: " << target.error().message << "\n";

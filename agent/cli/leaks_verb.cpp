@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "agent/leaks/leak_detector.h"
 #include "agent/probes/target_watch.h"
 #include "exporters/json_report.h"
+#include "symbolizer/output_file.h"
 
 namespace goscry {
 
@@ -67,6 +69,23 @@ int run_leaks(const LeaksOptions& o) {
               << "\n";
     return kExitBadInput;
   }
+  // A suspect needs min_span_seconds of history: a shorter watch could only ever say "0
+  // suspected leaks", which reads as "no leak" (it said so on a target leaking 1,200/min).
+  const auto min_span = std::chrono::duration<double>(LeakDetectorOptions{}.min_span_seconds);
+  if (*duration < min_span + *interval) {
+    std::cerr << "goscry leaks: -d " << o.duration << " is too short: a leak is reported after "
+              << int(min_span.count()) << " s of history, so watch at least "
+              << int(std::ceil(std::chrono::duration<double>(min_span + *interval).count()))
+              << "s at --interval "
+              << o.interval << "\n";
+    return kExitBadInput;
+  }
+  // Before the watch: a bad path must not cost the whole duration.
+  if (!o.leak_profile.empty())
+    if (auto w = check_output_path(o.leak_profile, "--leak-profile"); !w) {
+      std::cerr << "goscry leaks: " << w.error().message << "\n";
+      return kExitBadInput;
+    }
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry leaks: " << target.error().message << "\n";
@@ -118,11 +137,11 @@ int run_leaks(const LeaksOptions& o) {
   const auto suspects = detector.suspects();
   if (!o.leak_profile.empty()) {
     auto bytes = goroutine_leak_profile(t, detector, last_views, 0);
-    std::ofstream out(o.leak_profile, std::ios::binary | std::ios::trunc);
-    if (bytes) out.write(bytes->data(), std::streamsize(bytes->size()));
-    if (!bytes || !out) {
-      std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile"
-                << (bytes ? "" : ": " + bytes.error().message) << "\n";
+    Result<void> written = bytes ? write_output_file(o.leak_profile, *bytes)
+                                 : Result<void>(std::unexpected(bytes.error()));
+    if (!written) {
+      std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile: "
+                << written.error().message << "\n";
       return kExitFailed;
     }
   }
@@ -137,6 +156,9 @@ int run_leaks(const LeaksOptions& o) {
     for (std::size_t i = 0; i < suspects.size(); ++i)
       std::cout << "\n#" << i + 1 << " " << suspect_text(suspects[i], true);
   }
+  // A watch cut short by a read error decided nothing about the rest of the time: not a
+  // clean "no leak" (README.md "Exit status": 1).
+  if (!ended_by.empty()) return kExitFailed;
   return suspects.empty() ? kExitOk : kExitLeaks;
 }
 

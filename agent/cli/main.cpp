@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   goscry::add_gc_verb(app, run);
   goscry::add_record_verb(app, run);
 
+  if (auto why = goscry::unknown_verb(app, argc, argv); !why.empty()) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

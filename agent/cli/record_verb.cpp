@@ -34,6 +34,7 @@
 #include "agent/goruntime/go_process.h"
 #include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
+#include "symbolizer/output_file.h"
 #include "symbolizer/process_symbolizer.h"
 
 namespace goscry {
@@ -64,16 +65,6 @@ Result<std::string> output_format(const RecordOptions& o) {
               " (.pb.gz, .svg or .folded; or give --format)");
 }
 
-Result<void> write_text(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return fail(path + ": cannot write: " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    return fail(path + ": cannot write: " + std::strerror(errno));
-  return {};
-}
 
 int run_record(const RecordOptions& o) {
   auto duration = parse_window("--duration", o.duration);
@@ -82,6 +73,9 @@ int run_record(const RecordOptions& o) {
   if (opts.output.empty()) opts.output = "goscry-" + std::to_string(o.pid) + ".pb.gz";
   auto format = output_format(opts);
   if (!format) return std::fprintf(stderr, "goscry record: %s\n", format.error().message.c_str()), kExitBadInput;
+  // Before the recording: a bad path must not cost the whole duration.
+  if (auto w = check_output_path(opts.output, "--output"); !w)
+    return std::fprintf(stderr, "goscry record: %s\n", w.error().message.c_str()), kExitBadInput;
   if (o.hz <= 0 || o.hz > 10000)
     return std::fprintf(stderr, "goscry record: --hz must be in 1..10000\n"), kExitBadInput;
   if (o.hz > 250)
@@ -191,9 +185,11 @@ int run_record(const RecordOptions& o) {
                                       .count();
     auto b = cpu_pprof(cpu_samples(rec, o.hz), symbolizer->get(), module_ids, o.hz, start_ns,
                        std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
-    if (auto w = b.write_file(opts.output); !w) written = fail(w.error());
+    auto bytes = b.serialize_gzip();
+    if (bytes) written = write_output_file(opts.output, *bytes);
+    else written = fail(opts.output + ": " + bytes.error());
   } else if (*format == "folded") {
-    written = write_text(opts.output, flame::folded(flame_stacks(rec)));
+    written = write_output_file(opts.output, flame::folded(flame_stacks(rec)));
   } else {
     flame::SvgOptions so;
     so.title = "goscry record: pid " + std::to_string(o.pid);
@@ -201,7 +197,7 @@ int run_record(const RecordOptions& o) {
     std::snprintf(sub, sizeof sub, "%.1f s at %d Hz, %llu samples", secs, o.hz,
                   static_cast<unsigned long long>(rec.total()));
     so.subtitle = sub;
-    written = write_text(opts.output, flame::svg(flame_stacks(rec), so));
+    written = write_output_file(opts.output, flame::svg(flame_stacks(rec), so));
   }
   if (!written) return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()), kExitFailed;
   std::fprintf(stderr, "goscry record: %llu samples in %.1f s%s%s -> %s\n",

@@ -28,14 +28,35 @@ struct SymbolizeOptions {
 };
 
 // Hexadecimal with or without 0x, as `go tool addr2line` reads them.
+// `s` as it can be shown on a terminal: at most 40 bytes, bytes outside printable ASCII as
+// \xNN (binary on stdin was echoed raw).
+std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < 40; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (s.size() > 40) out += "...";
+  return out;
+}
+
 Result<std::uint64_t> parse_address(std::string_view s) {
   std::string_view digits = s.starts_with("0x") || s.starts_with("0X") ? s.substr(2) : s;
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
-    return fail("not a hexadecimal address: " + std::string(s));
+    return fail("not a hexadecimal address: \"" + printable(s) + "\"");
   return v;
 }
+
+// stdin is read whole before it is split: bounded, since it may be /dev/zero.
+constexpr std::size_t kMaxStdinBytes = 64u << 20;
 
 // The arguments, with `-` replaced by every whitespace-separated word of stdin.
 Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>& args) {
@@ -55,7 +76,12 @@ Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>
     // than symbolizing them.
     std::string in;
     char buf[1 << 16];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) in.append(buf, n);
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) {
+      if (in.size() + n > kMaxStdinBytes)
+        return fail("stdin: more than " + std::to_string(kMaxStdinBytes >> 20) +
+                    " MiB; give at most a few million addresses at a time");
+      in.append(buf, n);
+    }
     const char* ws = " \t\r\n";
     for (std::size_t at = in.find_first_not_of(ws); at != std::string::npos;) {
       std::size_t end = in.find_first_of(ws, at);

@@ -2,6 +2,8 @@
 #include "agent/daemon/profiling_config.h"
 #include "agent/daemon/yaml_value.h"
 #include "agent/base/duration.h"
+#include "agent/profiling_config.h"
+#include "symbolizer/input_file.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -12,7 +14,7 @@
 namespace goscry {
 namespace {
 
-const std::set<std::string> kKeys = {"targets",     "all",          "listen",
+const std::set<std::string> kKeys = {"targets",     "all",          "listen", "health_listen",
                                      "web_config_file", "max_targets", "site_cap",
                                      "grace_period", "scan_interval", "log_level",
                                      "log_format", "profile_hz",  "pyroscope_url",
@@ -39,10 +41,11 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     auto b = yaml_value<bool>(v, key);
     if (!b) return std::unexpected(b.error());
     c.all = *b;
-  } else if (key == "listen" || key == "web_config_file") {
+  } else if (key == "listen" || key == "health_listen" || key == "web_config_file") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
-    (key == "listen" ? c.listen : c.web_config_file) = *s;
+    (key == "listen" ? c.listen : key == "health_listen" ? c.health_listen : c.web_config_file) =
+        *s;
   } else if (key == "max_targets" || key == "site_cap") {
     auto n = positive(v, key, key == "max_targets" ? 100000 : 1000);
     if (!n) return std::unexpected(n.error());
@@ -95,11 +98,9 @@ Result<AgentConfig> parse_agent_config(const std::string& yaml) {
 Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
   AgentConfig c;
   if (!flags.config_file.empty()) {
-    std::ifstream in(flags.config_file);
-    if (!in) return fail(flags.config_file + ": cannot read");
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = parse_agent_config(text.str());
+    auto text = read_input_file(flags.config_file, "--config");
+    if (!text) return std::unexpected(text.error());
+    auto parsed = parse_agent_config(*text);
     if (!parsed) return fail(flags.config_file + ": " + parsed.error().message);
     c = *parsed;
   }
@@ -107,6 +108,7 @@ Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
   c.targets.insert(c.targets.end(), flags.pids.begin(), flags.pids.end());
   if (flags.all) c.all = *flags.all;
   if (flags.listen) c.listen = *flags.listen;
+  if (flags.health_listen) c.health_listen = *flags.health_listen;
   if (flags.web_config_file) c.web_config_file = *flags.web_config_file;
   if (flags.log_level) {
     auto l = log::parse_level(*flags.log_level);
@@ -123,6 +125,9 @@ Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
     c.profile_hz = *flags.profile_hz;
   }
   if (auto a = parse_listen_address(c.listen); !a) return std::unexpected(a.error());
+  if (!c.health_listen.empty())
+    if (auto a = parse_listen_address(c.health_listen); !a)
+      return fail("health_listen: " + a.error().message);
   return c;
 }
 

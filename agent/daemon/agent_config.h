@@ -25,6 +25,9 @@ struct AgentConfig : ProfilingConfig {
   std::vector<pid_t> targets;
   bool all = false;
   std::string listen = kDefaultListen;
+  // A second listener serving /healthz only, plain HTTP and without auth, for probes of a
+  // kubelet that cannot present the data port's credentials; empty: none.
+  std::string health_listen;
   std::string web_config_file;  // empty: plain HTTP, no auth
   size_t max_targets = 500;
   size_t site_cap = 50;
@@ -39,6 +42,7 @@ struct ConfigFlags {
   std::vector<pid_t> pids;
   std::optional<bool> all;
   std::optional<std::string> listen;
+  std::optional<std::string> health_listen;
   std::optional<std::string> web_config_file;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;

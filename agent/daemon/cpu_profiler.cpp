@@ -305,8 +305,11 @@ std::vector<PyroscopePush> CpuProfiler::take_pushes_locked() {
   return out;
 }
 
-std::expected<std::string, ProfileRefusal> CpuProfiler::collect(pid_t pid,
-                                                                std::chrono::seconds duration) {
+// How often a collection looks whether its requester is still there.
+constexpr auto kAbandonCheck = std::chrono::milliseconds(200);
+
+std::expected<std::string, ProfileRefusal> CpuProfiler::collect(
+    pid_t pid, std::chrono::seconds duration, const std::function<bool()>& abandoned) {
   std::unique_lock lock(mu_);
   auto it = targets_.find(pid);
   if (it == targets_.end())
@@ -324,10 +327,17 @@ std::expected<std::string, ProfileRefusal> CpuProfiler::collect(pid_t pid,
   c->target = it->second;
   collections_.push_back(c);
   const std::int64_t start_ns = unix_ns();
-  cv_.wait_until(lock, SteadyClock::now() + duration, [this] { return stopping_; });
+  const auto end = SteadyClock::now() + duration;
+  bool gone = false;
+  while (!stopping_ && !gone && SteadyClock::now() < end) {
+    cv_.wait_until(lock, std::min(end, SteadyClock::now() + kAbandonCheck),
+                   [this] { return stopping_; });
+    gone = abandoned();
+  }
   drain_locked();
   std::erase(collections_, c);
   if (stopping_) return std::unexpected(ProfileRefusal{503, "the agent is stopping"});
+  if (gone) return std::unexpected(ProfileRefusal{499, "the client closed the connection"});
   auto gz = build_locked(*c->target, c->window, start_ns, unix_ns());
   if (!gz) return std::unexpected(ProfileRefusal{500, gz.error().message});
   return std::move(*gz);

@@ -64,8 +64,12 @@ class CpuProfiler : public TargetSource {
   // Wakes the requests waiting for their profile (503) and ends the drain thread.
   void stop();
 
-  // Collects `pid`'s samples for `duration` from now, then returns its gzipped pprof.
-  std::expected<std::string, ProfileRefusal> collect(pid_t pid, std::chrono::seconds duration);
+  // Collects `pid`'s samples for `duration` from now, then returns its gzipped pprof. Stops
+  // early, freeing its slot, when `abandoned` says the requester has gone (as Go's
+  // net/http/pprof does when the client disconnects).
+  std::expected<std::string, ProfileRefusal> collect(
+      pid_t pid, std::chrono::seconds duration,
+      const std::function<bool()>& abandoned = [] { return false; });
 
   // Adds this profiler to the daemon: its source, route, metrics, config and stop hooks,
   // each chained after what `hooks` already holds.

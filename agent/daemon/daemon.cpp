@@ -93,7 +93,7 @@ class Daemon {
       registry_.render(body);
       res.set_content(std::move(body), std::string(prometheus::kContentType).c_str());
     });
-    server.get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    server.get_light("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain; charset=utf-8");
     });
     server.get("/api/v1/targets", [this](const httplib::Request&, httplib::Response& res) {
@@ -147,8 +147,10 @@ class Daemon {
     auto web = load_web_config_of(*next);
     if (!web) return failed(web.error().message);
     if (auto r = server_.reload(*web); !r) return failed(r.error().message);
-    if (next->listen != config_.listen) log::warn("listen takes effect only at restart");
+    if (next->listen != config_.listen || next->health_listen != config_.health_listen)
+      log::warn("listen and health_listen take effect only at restart");
     next->listen = config_.listen;
+    next->health_listen = config_.health_listen;
     config_ = *next;
     apply_logging(config_);
     metrics_.set_site_cap(config_.site_cap);
@@ -205,6 +207,16 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   if (!bound) {
     log::error(bound.error().message);
     return kExitFailed;
+  }
+  if (!config->health_listen.empty()) {
+    auto h = parse_listen_address(config->health_listen);
+    auto health = (*server)->bind_health(h->first, h->second);
+    if (!health) {
+      log::error("health_listen: " + health.error().message);
+      return 2;
+    }
+    log::info("health listener", {{"address", *health}});
+    std::printf("health on %s\n", health->c_str());
   }
   (*server)->start();
   // The bound address on stdout whatever the log level: with --listen HOST:0 this is how a

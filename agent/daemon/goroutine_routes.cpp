@@ -40,7 +40,7 @@ int debug_param(const httplib::Request& req, httplib::Response& res) {
 // Go's net/http/pprof answers debug=0 as a download named after the profile.
 void profile_route(HttpServer& server, LeakSource& leaks, const std::string& name,
                    Result<std::string> (LeakSource::*make)(pid_t, int)) {
-  server.get("/debug/pprof/" + name, [&leaks, name, make](const httplib::Request& req,
+  server.get_heavy("/debug/pprof/" + name, [&leaks, name, make](const httplib::Request& req,
                                                           httplib::Response& res) {
     const pid_t pid = pid_param(req, res);
     if (!pid) return;

@@ -8,6 +8,7 @@
 #include "agent/goruntime/goroutine_reader.h"
 #include "agent/base/log.h"
 #include "agent/base/monotonic_clock.h"
+#include "agent/daemon/proc_target.h"
 
 namespace goscry {
 namespace {
@@ -124,8 +125,13 @@ void LeakSource::snapshot(Watched& w) {
     auto process = GoProcess::open(w.info.pid);
     if (!process) {
       w.gone = true;
-      log::warn("leak detection off for this target",
-                {{"pid", std::to_string(w.info.pid)}, {"error", process.error().message}});
+      // A target that simply exited (under --all, short-lived programs do all the time) is
+      // no news; one that lives on without leak detection is.
+      const bool exited = !target_alive(w.info);
+      (exited ? log::debug : log::warn)(
+          exited ? "leak detection off for this target: it exited"
+                 : "leak detection off for this target",
+          {{"pid", std::to_string(w.info.pid)}, {"error", process.error().message}});
       return;
     }
     w.process = std::move(*process);

@@ -43,7 +43,8 @@ void add_profile_route(HttpServer& server, CpuProfiler& profiler) {
                 "seconds must be a whole number from 1 to " + std::to_string(kMaxProfileSeconds));
           seconds = *s;
         }
-        auto profile = profiler.collect(static_cast<pid_t>(*pid), std::chrono::seconds(seconds));
+        auto profile = profiler.collect(static_cast<pid_t>(*pid), std::chrono::seconds(seconds),
+                                        HttpServer::client_gone);
         if (!profile) return refuse(res, profile.error().status, profile.error().message);
         res.set_header("X-Content-Type-Options", "nosniff");
         res.set_header("Content-Disposition", "attachment; filename=\"profile\"");

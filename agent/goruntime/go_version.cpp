@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "symbolizer/buildinfo.h"
+#include "symbolizer/go_binary.h"
 
 namespace goscry {
 namespace {
@@ -36,6 +37,7 @@ bool has_buildinfo(const ElfFile& elf) {
 
 Result<std::string> go_version_of(const ElfFile& elf) {
   if (!has_buildinfo(elf)) return fail("no .go.buildinfo (not a Go binary?)");
+  if (auto arch = check_architecture(elf); !arch) return std::unexpected(arch.error());
   auto bi = read_buildinfo(elf);
   if (!bi) return std::unexpected(bi.error());
   return bi->go_version;

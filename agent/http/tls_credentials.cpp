@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "symbolizer/input_file.h"
+
 namespace goscry {
 namespace {
 
@@ -17,14 +19,26 @@ std::string openssl_error() {
 
 using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 
-Bio open_file(const std::string& path) { return Bio(BIO_new_file(path.c_str(), "r"), BIO_free); }
+// The PEM bytes of a bounded, regular file (symbolizer/input_file.h: a FIFO named as
+// cert_file blocked the reload thread, and with it SIGHUP and SIGTERM).
+Result<std::string> read_pem(const std::string& path, const std::string& what) {
+  return read_input_file(path, what, 1u << 20);
+}
+
+Bio memory_bio(const std::string& bytes) {
+  return Bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())), BIO_free);
+}
 
 }  // namespace
 
 Result<std::shared_ptr<const TlsCredentials>> TlsCredentials::load(const std::string& cert_file,
                                                                    const std::string& key_file) {
   std::shared_ptr<TlsCredentials> c(new TlsCredentials);
-  Bio certs = open_file(cert_file);
+  auto cert_pem = read_pem(cert_file, "cert_file");
+  if (!cert_pem) return std::unexpected(cert_pem.error());
+  auto key_pem = read_pem(key_file, "key_file");
+  if (!key_pem) return std::unexpected(key_pem.error());
+  Bio certs = memory_bio(*cert_pem);
   if (certs) c->leaf_ = PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr);
   if (!c->leaf_)
     return fail("cert_file " + cert_file + ": cannot load certificate: " + openssl_error());
@@ -32,7 +46,7 @@ Result<std::shared_ptr<const TlsCredentials>> TlsCredentials::load(const std::st
   while (X509* x = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr))
     sk_X509_push(c->chain_, x);
   ERR_clear_error();  // the loop ends on "no start line"
-  Bio key = open_file(key_file);
+  Bio key = memory_bio(*key_pem);
   if (key) c->key_ = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr);
   if (!c->key_)
     return fail("key_file " + key_file + ": cannot load private key: " + openssl_error());

@@ -10,6 +10,7 @@
 
 #include "agent/http/basic_auth.h"
 #include "agent/http/tls_credentials.h"
+#include "symbolizer/input_file.h"
 
 namespace goscry {
 namespace {
@@ -106,11 +107,9 @@ Result<WebConfig> parse_web_config(const std::string& yaml, const std::string& n
 }
 
 Result<WebConfig> load_web_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail(path + ": cannot read the web config file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_web_config(text.str(), path);
+  auto text = read_input_file(path, "web config file");
+  if (!text) return std::unexpected(text.error());
+  return parse_web_config(*text, path);
 }
 
 }  // namespace goscry

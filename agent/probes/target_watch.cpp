@@ -11,6 +11,7 @@
 
 #include "agent/goruntime/goroutine_snapshot.h"
 #include "agent/proc/privileges.h"
+#include "symbolizer/proc_file.h"
 #include "symbolizer/runtime_globals.h"
 #include "symbolizer/runtime_layout.h"
 
@@ -29,7 +30,7 @@ bool wait_for_running_programs() {
 
 Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
   const std::string who = "pid " + std::to_string(pid);
-  if (pid <= 0 || !process_alive(pid)) return fail("no process with pid " + std::to_string(pid));
+  if (pid <= 0 || !process_alive(pid)) return fail(why_no_process(pid));
   // Before reading anything of the target: the sentence names every missing capability.
   if (auto why = missing_privileges()) return fail(*why);
   auto process = Process::attach_readonly(pid);

@@ -1,5 +1,7 @@
 #include "agent/proc/target_pause.h"
 
+#include "symbolizer/proc_file.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <time.h>
@@ -90,7 +92,7 @@ Result<std::unique_ptr<TargetPause>> TargetPause::stop(pid_t pid, std::chrono::m
   auto p = std::unique_ptr<TargetPause>(new TargetPause());
   p->pid_ = pid;
   const char before = process_state(pid);
-  if (before == 0) return fail("no process with pid " + std::to_string(pid));
+  if (before == 0 || before == 'Z' || before == 'X') return fail(why_no_process(pid));
   if (before == 'T' || before == 't') {
     p->already_stopped_ = true;
     p->resumed_ = true;

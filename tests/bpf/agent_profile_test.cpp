@@ -22,6 +22,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/processes.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/recording.h"
 
 namespace goscry::testing {
@@ -214,6 +215,34 @@ TEST_F(AgentProfile, RefusesUnknownPidsAndBadSecondsAndStopsPromptly) {
   ASSERT_TRUE(status) << agent.log();
   EXPECT_EQ(*status, 0) << agent.log();
   EXPECT_LT(std::chrono::steady_clock::now() - sent, 5s);
+}
+
+// Four clients ask for 300 s profiles and hang up: their slots are free again within a
+// second, as with Go's net/http/pprof (before, every profile request was a 429 for five
+// minutes).
+TEST_F(AgentProfile, AbandonedProfileRequestsFreeTheirSlots) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  AgentProcess agent({"--pid", pid()});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
+  const std::string url = "/debug/pprof/profile?pid=" + pid();
+  {
+    std::vector<RawConnection> abandoned;
+    for (int i = 0; i < 4; ++i) {
+      abandoned.emplace_back(agent.port());
+      ASSERT_TRUE(abandoned.back().send(get_request(url + "&seconds=300")));
+    }
+    // All four are collecting once a fifth is refused.
+    ASSERT_TRUE(poll_until([&] {
+      return http_get(agent.url(url + "&seconds=1")).status == 429;
+    }, 20s)) << agent.log();
+  }  // the four hang up
+  HttpReply reply;
+  EXPECT_TRUE(poll_until([&] {
+    reply = http_get(agent.url(url + "&seconds=1"));
+    return reply.status != 429;
+  }, 5s)) << "the abandoned requests still hold their slots";
+  EXPECT_EQ(reply.status, 200) << reply.body;
 }
 
 TEST_F(AgentProfile, SighupTurnsProfilingOnAtTheNewRate) {

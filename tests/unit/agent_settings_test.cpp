@@ -60,7 +60,7 @@ TEST(AgentConfig, FlagsWinOverTheFile) {
   EXPECT_EQ(c->log_level, log::Level::kWarn);
   EXPECT_EQ(c->grace_period, 30s);
   flags.config_file = "/nonexistent/agent.yml";
-  EXPECT_EQ(load_agent_config(flags).error().message, "/nonexistent/agent.yml: cannot read");
+  EXPECT_EQ(load_agent_config(flags).error().message, "--config /nonexistent/agent.yml: No such file or directory");
 }
 
 TEST(AgentConfig, ListenAddresses) {

@@ -70,7 +70,7 @@ TEST(ElfFile, RejectsWhatIsNotAnElfFile) {
 
   auto dir = ElfFile::open("/");
   ASSERT_FALSE(dir);
-  EXPECT_EQ(dir.error().message, "/: not a regular file");
+  EXPECT_EQ(dir.error().message, "/: a directory, not a regular file");
 }
 
 TEST(ElfFile, TruncatedCopiesGiveErrorsNotCrashes) {

@@ -117,5 +117,18 @@ TEST(Kallsyms, KeepsModuleNamesAndRejectsGarbage) {
   EXPECT_EQ(bad.error().message, "line 2: not \"ADDRESS TYPE NAME [MODULE]\"");
 }
 
+// The last symbol of the machine's own table (a module's, or ftrace_trampoline's) must not
+// cover the rest of the address space: `symbolize 0xffffffffffffffff` named
+// ftrace_trampoline+0x3fdfefff.
+TEST(Kallsyms, TheTopOfTheAddressSpaceIsNoSymbolsCode) {
+  auto t = Kallsyms::load("/proc/kallsyms");
+  ASSERT_TRUE(t) << t.error().message;
+  if (t->addresses_hidden()) GTEST_SKIP() << "kernel addresses are hidden from this user";
+  auto top = t->lookup(0xffffffffffffffffull);
+  ASSERT_FALSE(top) << top->name << "+" << top->offset;
+  EXPECT_EQ(top.error().message.rfind("no kernel text symbol at 0xffffffffffffffff", 0), 0u)
+      << top.error().message;
+}
+
 }  // namespace
 }  // namespace goscry

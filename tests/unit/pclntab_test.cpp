@@ -151,13 +151,16 @@ std::string plain_fixture() {
 
 void put_u64(std::uint8_t* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
 
-TEST(Pclntab, RejectsGarbageHeader) {
+// What garble does to a binary: a random magic. The refusal says what the binary is.
+TEST(Pclntab, RefusesAnObfuscatedMagicSayingWhatItIs) {
   auto b = patched(plain_fixture(), [](std::uint8_t* t, std::size_t) {
     std::uint32_t m = 0x12345678;
     std::memcpy(t, &m, 4);
   });
   ASSERT_FALSE(b);
-  EXPECT_EQ(b.error().message, "patched: .gopclntab: unknown pclntab magic 0x12345678");
+  EXPECT_EQ(b.error().message,
+            "patched: .gopclntab: pclntab magic 0x12345678 is none a Go release writes: an "
+            "obfuscated binary (garble randomizes it), which goscry cannot read");
 }
 
 TEST(Pclntab, RejectsOutOfRangeOffsets) {
