@@ -2,7 +2,6 @@
 #include "agent/daemon/profiling_config.h"
 #include "agent/daemon/yaml_value.h"
 #include "agent/base/duration.h"
-#include "agent/profiling_config.h"
 #include "symbolizer/input_file.h"
 
 #include <yaml-cpp/yaml.h>
