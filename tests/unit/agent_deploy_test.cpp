@@ -70,7 +70,7 @@ TEST(AgentDeploy, GeneratedSecretsGiveTlsAndAuthOnDataAndOpenProbesOnHealthOnly)
 
   // The manifest runs the agent this way and points both probes at the health port.
   const std::string manifest = slurp(std::string(GOSCRY_SOURCE_DIR) + "/deploy/daemonset.yaml");
-  EXPECT_NE(manifest.find("\"--web.config.file\", \"/etc/goscry/web/web.yml\""),
+  EXPECT_NE(manifest.find("\"--web.config.file\", \"/etc/goscry-web/web.yml\""),
             std::string::npos);
   EXPECT_NE(manifest.find("\"--health.listen\", \"0.0.0.0:19465\""), std::string::npos);
   EXPECT_EQ(count_of(manifest, "httpGet: {path: /healthz, port: health}"), 2u);
