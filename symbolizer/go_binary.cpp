@@ -137,6 +137,7 @@ Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFi
   auto table = Pclntab::parse(loc->bytes, std::move(ctx));
   if (!table) return fail(path + ": .gopclntab: " + table.error().message);
   b->pclntab_ = std::move(*table);
+  b->wrapper_ids_ = read_wrapper_func_ids(*b->pclntab_);
   return b;
 }
 
@@ -167,7 +168,8 @@ std::vector<Frame> GoBinary::frames(std::uint64_t pc) const {
   std::vector<Frame> out;
   out.reserve(raw.size());
   for (const auto& f : raw)
-    out.push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined});
+    out.push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined,
+                          wrapper_ids_.kind(f.func_id)});
   return out;
 }
 
@@ -178,7 +180,8 @@ std::vector<std::vector<Frame>> GoBinary::frames_batch(std::span<const std::uint
   for (std::size_t i = 0; i < pcs.size(); ++i) {
     out[i].reserve(batch.count[i]);
     for (const auto& f : batch.at(i))
-      out[i].push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined});
+      out[i].push_back(Frame{std::string(f.function), std::string(f.file), f.line, f.inlined,
+                          wrapper_ids_.kind(f.func_id)});
   }
   return out;
 }

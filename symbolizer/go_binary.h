@@ -16,6 +16,7 @@
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
 #include "symbolizer/pclntab.h"
+#include "symbolizer/wrapper_frames.h"
 
 namespace goscry {
 
@@ -30,6 +31,9 @@ struct Frame {
   std::string file;  // "?" when the table has none
   int line = 0;
   bool inlined = false;  // true for every frame but the physical function's
+  // What the runtime's wrapper elision asks of it (symbolizer/wrapper_frames.h); kNormal for
+  // native and kernel frames.
+  FuncKind kind = FuncKind::kNormal;
 };
 
 class GoBinary {
@@ -48,6 +52,9 @@ class GoBinary {
   int go_minor() const {
     return build_info_ ? go_minor_version(build_info_->go_version).value_or(0) : 0;
   }
+
+  // The funcIDs the runtime's wrapper elision compares (symbolizer/wrapper_frames.h).
+  const WrapperFuncIds& wrapper_func_ids() const { return wrapper_ids_; }
 
   std::string pclntab_format() const;  // "1.20" etc.
   std::uint64_t pclntab_vaddr() const { return pclntab_vaddr_; }
@@ -73,6 +80,7 @@ class GoBinary {
   std::optional<BuildInfo> build_info_;
   std::unique_ptr<Pclntab> pclntab_;
   std::uint64_t pclntab_vaddr_ = 0;
+  WrapperFuncIds wrapper_ids_;
 };
 
 // Whether goscry can read a program built as `elf`: 64-bit, of this host's architecture.

@@ -118,6 +118,7 @@ struct Pclntab::FuncRecord {
   std::uint32_t name_off = 0;
   std::uint32_t pcsp = 0, pcfile = 0, pcln = 0, npcdata = 0, cu_off = 0;
   std::uint8_t nfuncdata = 0;
+  std::uint8_t func_id = 0;
   std::uint64_t pcdata_off = 0;  // of the pcdata array in the table
 };
 
@@ -185,6 +186,18 @@ std::uint64_t func_off_of(const ByteReader& pcln, const PclntabHeader& h, std::s
   return v ? *v : ~0ull;
 }
 
+// _func.funcID: after npcdata (1.2 format, Go 1.12-1.15), cuOffset (1.16-1.19), startLine
+// (1.20+).
+std::uint64_t func_id_offset(const PclntabHeader& h) {
+  const unsigned p = h.ptr_size;
+  switch (h.version) {
+    case PclntabVersion::Go12: return p + 28;
+    case PclntabVersion::Go116: return p + 32;
+    case PclntabVersion::Go118: return 36;
+    default: return 40;
+  }
+}
+
 Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
   FuncRecord f;
   f.off = func_off_of(pcln_, header_, i);
@@ -210,8 +223,33 @@ Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
   f.npcdata = *rec->u32(npc);
   f.cu_off = cu ? *rec->u32(cu) : 0;
   f.nfuncdata = *rec->u8(nfd);
+  f.func_id = *rec->u8(func_id_offset(header_));
   f.pcdata_off = f.off + pcd;
   return f;
+}
+
+bool Pclntab::has_arg_info(std::size_t i) const {
+  constexpr std::uint32_t kFuncdataArgInfo = 5;  // FUNCDATA_ArgInfo, Go 1.17+
+  auto rec = func_record(i);
+  if (!rec || rec->nfuncdata <= kFuncdataArgInfo) return false;
+  const std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
+  if (header_.version >= PclntabVersion::Go118) {
+    auto off = pcln_.u32(fd + 4 * kFuncdataArgInfo);
+    return off && *off != 0xffffffffu;
+  }
+  const unsigned p = header_.ptr_size;
+  std::uint64_t at = fd;
+  const std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
+  if (p == 8 && abs % 8 != 0) at += 4;
+  auto ptr = pcln_.uptr(at + std::uint64_t(p) * kFuncdataArgInfo, p);
+  return ptr && *ptr != 0;
+}
+
+std::uint8_t Pclntab::func_id(std::size_t i) const {
+  // The byte func_record() reads, without the rest of the record: read_wrapper_func_ids
+  // asks it of every function when a binary opens.
+  auto v = pcln_.u8(func_off_of(pcln_, header_, i) + func_id_offset(header_));
+  return v ? *v : 0;
 }
 
 void Pclntab::index_names() {
@@ -512,12 +550,15 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
       if (r) {
         fr.function = cstring_at(funcnames_, *r->u32(wide ? 12 : 4));
         fr.inlined = true;
+        // inlinedCall.funcID: after the int16 parent (to 1.19), first (1.20+).
+        fr.func_id = *r->u8(wide ? 2 : 0);
         out.push_back(fr);
         off = *r->u32(wide ? 16 : 8);
         continue;
       }
     }
     fr.function = names_[idx];
+    fr.func_id = rec.func_id;
     out.push_back(fr);
     break;
   }

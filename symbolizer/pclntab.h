@@ -64,6 +64,9 @@ struct PclntabFrame {
   std::string_view file;  // "?" when unknown
   std::int32_t line = 0;
   bool inlined = false;
+  // The runtime's funcID of the frame's function (_func.funcID, or the inline tree's
+  // record's for an inlined call): the traceback elides frames of the wrapper funcID.
+  std::uint8_t func_id = 0;
 };
 
 // Frames of many PCs at once (Pclntab::frames_batch): the frames of pcs[i] are
@@ -88,6 +91,12 @@ class Pclntab {
   // End of function i: the next function's entry (or the table's end address).
   std::uint64_t end(std::size_t i) const { return entries_[i + 1]; }
   std::string_view name(std::size_t i) const;
+  // _func.funcID of function i (the runtime's special-function tag; 0 = normal, and 0 for
+  // tables older than Go 1.12, which had none).
+  std::uint8_t func_id(std::size_t i) const;
+  // Function i has argument-info funcdata (FUNCDATA_ArgInfo): what the runtime's
+  // printArgs prints from; without it a traceback shows "()".
+  bool has_arg_info(std::size_t i) const;
 
   // Index of the function containing pc, if pc is inside the table's range.
   std::optional<std::size_t> function_index(std::uint64_t pc) const;

@@ -75,7 +75,10 @@ int run_dump(const DumpOptions& o) {
     }
     pause = std::move(*p);
   }
-  auto list = read_goroutines(**target);
+  ReadOptions ro;
+  // A stopped target cannot change under the read: one read is exact.
+  ro.validate = !pause;
+  auto list = read_goroutines(**target, ro);
   const std::int64_t paused_ns = pause ? pause->resume() : 0;
   if (!list) {
     std::cerr << "goscry dump: " << list.error().message << "\n";
@@ -95,7 +98,15 @@ int run_dump(const DumpOptions& o) {
             << "): " << list->goroutines.size() << " goroutines read in " << ms(list->read_ns)
             << ", " << list->attempts << (list->attempts == 1 ? " attempt" : " attempts") << ", "
             << list->syscalls << " syscalls";
+  std::size_t system = 0;
+  for (const auto& v : views) system += v.system;
+  if (system && !o.system)
+    std::cerr << "; " << system << " of them the runtime's own, left out as Go leaves them out "
+              << "(--system shows them)";
   if (!list->consistent) std::cerr << "; the goroutine list kept changing, the last read is shown";
+  if (list->torn)
+    std::cerr << "; " << list->torn
+              << " goroutines kept running under every read, their stacks are not shown";
   if (pause) std::cerr << "; target paused for " << ms(paused_ns);
   std::cerr << "\n";
   return kExitOk;
@@ -114,7 +125,8 @@ void add_dump_verb(CLI::App& app, VerbRun& run) {
       ->default_val("text");
   cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
   cmd->add_flag("--pause", o->pause,
-                "stop the target (SIGSTOP) for the read, resume it right after");
+                "stop every thread of the target (ptrace) for the read; it runs on when "
+                "goscry ends, however it ends");
   cmd->add_option("--debug", o->debug,
                   "pprof shape: 0 profile.proto (gzipped), 1 counted stacks, 2 traceback")
       ->check(CLI::Range(0, 2));

@@ -51,7 +51,8 @@ nlohmann::ordered_json top_json(const TargetWatch& w, std::uint64_t interval_ns,
                      {"exited_per_s", t.exited_per_s},
                      {"alive_at_attach", w.goroutines().snapshot_alive()}};
   auto by_live = nlohmann::ordered_json::array();
-  for (const auto& s : w.goroutines().top_by_live(n)) by_live.push_back(site_json(s));
+  for (const auto& s : w.goroutines().top_by_live(n))
+    if (s.live > 0) by_live.push_back(site_json(s));  // a site all of whose goroutines ended
   auto by_growth = nlohmann::ordered_json::array();
   for (const auto& s : w.goroutines().top_by_growth(n))
     if (s.growth > 0) by_growth.push_back(site_json(s));
@@ -88,7 +89,8 @@ std::string top_text(const TargetWatch& w, std::size_t n) {
                 format_duration(p.p99_ns).c_str(), format_duration(p.max_ns).c_str());
   out += buf;
   out += "top creation sites by live goroutines:\n      live   growth  site\n";
-  for (const auto& s : w.goroutines().top_by_live(n)) out += site_line(s);
+  for (const auto& s : w.goroutines().top_by_live(n))
+    if (s.live > 0) out += site_line(s);
   std::string growing;
   for (const auto& s : w.goroutines().top_by_growth(n))
     if (s.growth > 0) growing += site_line(s);

@@ -44,6 +44,7 @@ pprof::ProfileBuilder cpu_pprof(const std::vector<CpuSample>& samples,
   }
   for (const auto& s : samples) {
     std::vector<std::uint64_t> locs;
+    WrapperElision elision;  // runtime/pprof's own stacks leave wrappers out
     for (const auto& pc : s.leaf_first) {
       pprof::Location loc;
       loc.address = pc.pc;
@@ -53,8 +54,10 @@ pprof::ProfileBuilder cpu_pprof(const std::vector<CpuSample>& samples,
             loc.mapping_id = it->second;
       if (pc.sym && !pc.sym->frames.empty()) {
         for (const auto& f : pc.sym->frames)
-          loc.lines.push_back(
-              {{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
+          if (!elision.elided(f.kind))
+            loc.lines.push_back(
+                {{f.function, f.function, f.file == "?" ? "" : f.file, 0}, f.line, 0});
+        if (loc.lines.empty()) continue;  // a wrapper's frame alone
       } else {
         loc.lines.push_back({{to_hex(pc.pc), to_hex(pc.pc), "", 0}, 0, 0});
       }

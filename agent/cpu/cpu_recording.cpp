@@ -113,12 +113,14 @@ std::vector<pprof::Label> CpuRecording::labels(const goscry_cpu_key& k) const {
 
 namespace {
 
-// The frame names of one PC, innermost first, as the flame graphs show them.
-std::vector<std::string> frame_names(const CpuRecording::Pc& pc) {
+// The frame names of one PC, innermost first, as the flame graphs show them: wrappers the
+// runtime elides left out, as in runtime/pprof's profiles.
+std::vector<std::string> frame_names(const CpuRecording::Pc& pc, WrapperElision& elision) {
   if (!pc.sym || pc.sym->frames.empty()) return {to_hex(pc.pc)};
   std::vector<std::string> names;
   for (const auto& f : pc.sym->frames)
-    names.push_back(pc.sym->kind == AddressKind::Kernel ? f.function + " [k]" : f.function);
+    if (!elision.elided(f.kind))
+      names.push_back(pc.sym->kind == AddressKind::Kernel ? f.function + " [k]" : f.function);
   return names;
 }
 
@@ -128,8 +130,9 @@ std::vector<flame::StackCount> flame_stacks(const CpuRecording& profile) {
   std::vector<flame::StackCount> out;
   for (const auto& [k, v] : profile.counts()) {
     flame::StackCount sc;
+    WrapperElision elision;
     for (const auto& pc : profile.leaf_first(v.first))
-      for (auto& n : frame_names(pc)) sc.frames.push_back(std::move(n));
+      for (auto& n : frame_names(pc, elision)) sc.frames.push_back(std::move(n));
     if (sc.frames.empty()) sc.frames.push_back("[no stack]");
     std::reverse(sc.frames.begin(), sc.frames.end());
     sc.count = v.second;

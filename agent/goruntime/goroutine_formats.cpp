@@ -72,26 +72,55 @@ void created_by(std::string& out, const GoroutineView& v) {
   out += '\n';
 }
 
+void frame_line(std::string& out, const StackFrame& f, const char* args) {
+  out += f.function;
+  out += args;
+  out += "\n\t";
+  out += f.file;
+  out += ':';
+  append_int(out, f.line);
+  if (!f.inlined) append_offset(out, f.pc, f.entry);
+  out += '\n';
+}
+
 void frames(std::string& out, const GoroutineView& v) {
   if (v.g.status == kGrunning) {
     out += "\tgoroutine running on other thread; stack unavailable\n";
     return;
   }
+  if (v.g.torn) {
+    // Go's own wording for a stack it cannot show; the state above is the last one read.
+    out += "\tgoroutine kept running while goscry read it; stack unavailable\n";
+    return;
+  }
+  bool any = false;
   for (const auto& f : v.frames) {
-    if (!shown_in_traceback(f.function)) continue;
-    out += f.function;
-    out += "(...)\n\t";
-    out += f.file;
-    out += ':';
-    append_int(out, f.line);
-    if (!f.inlined) append_offset(out, f.pc, f.entry);
-    out += '\n';
+    if (!shown_in_traceback(f)) continue;
+    frame_line(out, f, "(...)");
+    any = true;
+  }
+  // traceback1: when hiding runtime frames and wrappers leaves nothing (a goroutine not
+  // started yet sits at its `go` wrapper's entry), Go prints every frame down to goexit.
+  if (!any && !v.frames.empty()) {
+    for (const auto& f : v.frames) frame_line(out, f, "(...)");
+    if (v.goexit) frame_line(out, v.goexit->frame, v.goexit->args.c_str());
   }
   if (v.g.stack_truncated) out += "...additional frames elided...\n";
 }
 
-// The pcs a goroutine profile records for a stack: Go's "@" list.
-std::vector<std::uint64_t> stack_key(const GoroutineView& v) { return v.g.pcs; }
+// The pcs a goroutine profile records for a stack: Go's "@" list, whose pc buffer leaves
+// out the elided wrappers (tracebackPCs). A pc stays while any of its frames is kept.
+std::vector<std::uint64_t> stack_key(const GoroutineView& v) {
+  std::vector<std::uint64_t> out;
+  bool kept = false;
+  for (const auto& f : v.frames) {
+    kept = kept || !f.elided;
+    if (f.inlined) continue;
+    if (kept) out.push_back(f.pc);
+    kept = false;
+  }
+  return out;
+}
 
 struct Record {
   std::int64_t count = 0;
@@ -120,6 +149,7 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
   bool show = all_frames;
   for (const auto& f : v.frames) {
     const std::uint64_t pc = f.pc > f.entry ? f.pc - 1 : f.pc;
+    if (f.elided) continue;
     if (f.function != "runtime.goexit" && (show || !f.function.starts_with("runtime."))) {
       show = true;
       out += "#\t" + hex(pc) + "\t" + f.function + "+" + hex(pc - f.entry) + "\t" + f.file + ":" +
@@ -135,15 +165,15 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
 std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
   std::string out;
   // The frames part depends only on the shared stack: rendered once per distinct stack.
-  std::map<std::tuple<const void*, bool, bool>, std::string> stacks;
+  std::map<std::tuple<const void*, bool, bool, bool>, std::string> stacks;
   bool first = true;
   for (const auto& v : gs) {
     if (!wanted(v, opt)) continue;
     if (!first) out += '\n';
     first = false;
     header(out, v);
-    auto [it, fresh] =
-        stacks.try_emplace({v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning});
+    auto [it, fresh] = stacks.try_emplace(
+        {v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning, v.g.torn});
     if (fresh) frames(it->second, v);
     out += it->second;
     created_by(out, v);
@@ -189,9 +219,9 @@ Result<std::string> goroutine_profile_proto(const GoProcess& t,
       const auto& f = r.example->frames[i];
       loc.mapping_id = mapping;
       loc.address = f.pc > f.entry ? f.pc - 1 : f.pc;
-      loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
+      if (!f.elided) loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
       if (!f.inlined) {
-        locs.push_back(b.add_location(loc));
+        if (!loc.lines.empty()) locs.push_back(b.add_location(loc));
         loc = {};
       }
     }
@@ -212,6 +242,7 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
   j["allglen"] = list.allglen;
   j["consistent"] = list.consistent;
   j["attempts"] = list.attempts;
+  j["torn"] = list.torn;
   j["read_seconds"] = double(list.read_ns) / 1e9;
   auto arr = nlohmann::ordered_json::array();
   for (const auto& v : gs) {
@@ -228,11 +259,17 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
       g["wait_seconds"] = nullptr;
     g["system"] = v.system;
     auto fr = nlohmann::ordered_json::array();
+    // The runtime's pc buffers leave elided wrappers out, unless nothing else is left.
+    const bool all = std::all_of(v.frames.begin(), v.frames.end(),
+                                 [](const StackFrame& f) { return f.elided; });
     for (const auto& f : v.frames)
-      fr.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
+      if (all || !f.elided)
+        fr.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
                     {"inlined", f.inlined}, {"pc", hex(f.pc)}});
     g["frames"] = fr;
     g["stack_truncated"] = v.g.stack_truncated;
+    // false: the goroutine changed under every read of it; no stack is given.
+    g["consistent"] = !v.g.torn;
     if (v.created_by)
       g["created_by"] = {{"function", v.created_by->function}, {"file", v.created_by->file},
                          {"line", v.created_by->line},

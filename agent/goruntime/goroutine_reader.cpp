@@ -92,6 +92,38 @@ constexpr std::size_t kGChunk = 2048;
 // of one heap span sit a size class apart, goroutine stacks of one span close together.
 constexpr std::size_t kMergeGap = 4095;
 
+// Reads the g structs at `addrs`, a chunk at a time, and hands each decoded one to
+// `take(index, goroutine)`; unreadable ones are counted and skipped.
+template <typename Take>
+Result<void> read_g_structs(const GoProcess& t, const std::vector<std::uint64_t>& addrs,
+                            std::uint64_t& unreadable, Take take) {
+  const auto& l = t.layout();
+  const std::size_t gsize = g_prefix(l);
+  // Not zeroed: the reads overwrite it, and zeroing would touch every page before they do.
+  const std::size_t chunk = std::min<std::size_t>(kGChunk, addrs.size());
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(gsize * chunk);
+  std::vector<RemoteRead> reads;
+  for (std::size_t first = 0; first < addrs.size(); first += kGChunk) {
+    const std::size_t n = std::min<std::size_t>(kGChunk, addrs.size() - first);
+    reads.resize(n);
+    for (std::size_t i = 0; i < n; ++i) reads[i] = {addrs[first + i], gsize, buf.get() + i * gsize};
+    auto ok = t.process().read_batch(reads, kMergeGap);
+    if (!ok) return std::unexpected(ok.error());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!reads[i].ok) {
+        ++unreadable;
+        continue;
+      }
+      take(first + i, decode_g(buf.get() + i * gsize, addrs[first + i], l));
+    }
+  }
+  return {};
+}
+
+bool is_live(const Goroutine& g) {
+  return g.status != kGidle && g.status != kGdead && g.status != kGdeadextra;
+}
+
 // Reads every g struct in allgs[0..len) and keeps the live ones.
 Result<void> read_gs(const GoProcess& t, const AllgsHeader& h, GoroutineList& out) {
   std::vector<std::uint64_t> gptrs(h.len);
@@ -100,30 +132,18 @@ Result<void> read_gs(const GoProcess& t, const AllgsHeader& h, GoroutineList& ou
         h.ptr, {reinterpret_cast<std::uint8_t*>(gptrs.data()), gptrs.size() * 8});
     if (!r) return std::unexpected(r.error());
   }
-  const auto& l = t.layout();
-  const std::size_t gsize = g_prefix(l);
-  // Not zeroed: the reads overwrite it, and zeroing would touch every page before they do.
-  const std::size_t chunk = std::min<std::size_t>(kGChunk, h.len);
-  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(gsize * chunk);
-  std::vector<RemoteRead> reads;
   out.goroutines.reserve(h.len);
-  for (std::size_t first = 0; first < h.len; first += kGChunk) {
-    const std::size_t n = std::min<std::size_t>(kGChunk, h.len - first);
-    reads.resize(n);
-    for (std::size_t i = 0; i < n; ++i) reads[i] = {gptrs[first + i], gsize, buf.get() + i * gsize};
-    auto ok = t.process().read_batch(reads, kMergeGap);
-    if (!ok) return std::unexpected(ok.error());
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!reads[i].ok) {
-        ++out.unreadable;
-        continue;
-      }
-      Goroutine g = decode_g(buf.get() + i * gsize, gptrs[first + i], l);
-      if (g.status == kGidle || g.status == kGdead || g.status == kGdeadextra) continue;
-      out.goroutines.push_back(std::move(g));
-    }
-  }
-  return {};
+  return read_g_structs(t, gptrs, out.unreadable, [&](std::size_t, Goroutine g) {
+    if (is_live(g)) out.goroutines.push_back(std::move(g));
+  });
+}
+
+// FNV-1a over bytes, continuing from `h` (0 starts a fresh hash).
+std::uint64_t fnv1a(std::uint64_t h, const void* data, std::size_t len) {
+  if (h == 0) h = 0xcbf29ce484222325ull;
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  for (std::size_t i = 0; i < len; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
 }
 
 bool in_goexit(const GoProcess& t, std::uint64_t pc) {
@@ -178,14 +198,86 @@ std::uint64_t scan_for_frame_record(const GoProcess& t, const Goroutine& g) {
 // goroutine's stack.
 class Unwinder {
  public:
-  Unwinder(const GoProcess& t, std::size_t max_depth) : t_(t), max_depth_(max_depth) {}
+  Unwinder(const GoProcess& t, std::size_t max_depth) : t_(t), max_depth_(max_depth) {
+    if (auto f = t.binary().find_function("runtime.asyncPreempt"))
+      async_preempt_ = {f->entry + t.bias(), f->end + t.bias()};
+  }
 
   // Where the walk of g starts: the first frame record, 0 when there is none to follow.
-  std::uint64_t start(Goroutine& g) const {
+  std::uint64_t start(Goroutine& g) {
     if (!has_stack(g.status) || g.sched_pc == 0 || in_goexit(t_, g.sched_pc)) return 0;
     g.pcs.push_back(g.sched_pc);
     if (g.status == kGsyscall && t_.binary().go_minor() < 23) return scan_for_frame_record(t_, g);
+    if (!caller_without_record(g)) return 0;
     return g.sched_bp;
+  }
+
+  // A goroutine stopped where its innermost function has no frame record (yet): morestack
+  // in a prologue saves g.sched there when a preemption request makes it yield, and the
+  // record at sched.bp is then the caller's, whose own pc would be skipped. The function's
+  // frame size at sched.pc (pcsp) says where the return address is, as Go's unwinder
+  // reads it; that pc is added. False when the walk ends here.
+  bool caller_without_record(Goroutine& g) {
+    auto [it, fresh] = sp_delta_.try_emplace(g.sched_pc, -1);
+    if (fresh)
+      it->second = t_.binary().pclntab().sp_delta(g.sched_pc - t_.bias()).value_or(-1);
+    if (it->second < 0) return true;
+    const std::uint64_t ret_at = g.sched_sp + std::uint64_t(it->second);
+    if (g.sched_bp == ret_at - 8) return true;  // the usual case: its record is in place
+    auto caller = t_.process().read_u64(ret_at);
+    if (!caller || *caller == 0 || in_goexit(t_, *caller)) {
+      if (!caller) g.stack_truncated = true;
+      return false;
+    }
+    if (!in_code(*caller)) {
+      g.stack_truncated = true;
+      return false;
+    }
+    g.pcs.push_back(*caller);
+    return true;
+  }
+
+  // True when the frame just walked is runtime.asyncPreempt's: the signal handler made it
+  // look called from the interrupted pc, which may lie in a prologue, an epilogue or a
+  // frameless function, where that function's own frame record is not (or no longer) set.
+  bool in_async_preempt(const Goroutine& g) const {
+    return !g.pcs.empty() && g.pcs.back() >= async_preempt_.first &&
+           g.pcs.back() < async_preempt_.second;
+  }
+
+  // asyncPreempt's record {bp at the interrupt, interrupted pc} at bp: the interrupted
+  // function's sp was bp + 16. Its frame size at that pc (pcsp) says where its return
+  // address is; when its frame record is not where that frame would put it, the caller's
+  // pc is read from there and the walk goes on from the bp of the interrupt (the caller's
+  // record), as Go's own unwinder, which uses pcsp everywhere, does.
+  std::uint64_t follow_preempted(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
+    const std::uint64_t pc = record[1], sp = bp + 16;
+    auto delta = t_.binary().pclntab().sp_delta(pc - t_.bias());
+    if (!in_code(pc) || !delta || *delta < 0) {
+      g.stack_truncated = true;
+      return 0;
+    }
+    g.pcs.push_back(pc);
+    const std::uint64_t ret_at = sp + std::uint64_t(*delta);
+    if (record[0] == ret_at - 8 || g.pcs.size() >= max_depth_) {
+      // The frame record is in place: the usual walk from it.
+      if (g.pcs.size() >= max_depth_ || record[0] <= bp || !on_stack(g, record[0])) {
+        g.stack_truncated = true;
+        return 0;
+      }
+      return record[0];
+    }
+    auto caller = t_.process().read_u64(ret_at);
+    if (!caller || *caller == 0 || in_goexit(t_, *caller)) {
+      if (!caller) g.stack_truncated = true;
+      return 0;
+    }
+    if (!in_code(*caller) || record[0] <= bp || !on_stack(g, record[0])) {
+      g.stack_truncated = true;
+      return 0;
+    }
+    g.pcs.push_back(*caller);
+    return record[0];
   }
 
   // A frame record lies on the goroutine's own stack, above the saved sp.
@@ -198,6 +290,7 @@ class Unwinder {
   std::uint64_t follow(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
     const std::uint64_t ret = record[1];
     if (ret == 0 || in_goexit(t_, ret)) return 0;  // the bottom: done
+    if (in_async_preempt(g)) return follow_preempted(g, bp, record);
     // A return address outside Go code ends a walk: the chain went through a frame without
     // a frame pointer, or the goroutine moved on while we read it.
     if (!in_code(ret) || (g.pcs.push_back(ret), g.pcs.size() >= max_depth_) ||
@@ -217,6 +310,8 @@ class Unwinder {
 
   const GoProcess& t_;
   std::size_t max_depth_;
+  std::pair<std::uint64_t, std::uint64_t> async_preempt_{0, 0};
+  std::unordered_map<std::uint64_t, std::int32_t> sp_delta_;  // by sched.pc; -1 unknown
   std::unordered_map<std::uint64_t, bool> is_code_;
 };
 
@@ -252,11 +347,16 @@ Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::v
     for (std::size_t i = 0; i < reads.size(); ++i) {
       Walk w = walks[first + i];
       const RemoteRead& r = reads[i];
+      std::uint64_t used_end = r.addr;
       while (r.ok && w.bp >= r.addr && w.bp + 16 <= r.addr + r.len) {
         std::uint64_t record[2];
         std::memcpy(record, static_cast<const std::uint8_t*>(r.dest) + (w.bp - r.addr), 16);
+        used_end = std::max(used_end, w.bp + 16);
         w.bp = u.follow(*w.g, w.bp, record);
       }
+      // Every byte from sched.sp to the last record used: locals of the frames included,
+      // which differ between two moments of a goroutine that ran in between.
+      w.g->stack_hash = fnv1a(w.g->stack_hash, r.dest, used_end - r.addr);
       if (w.bp != 0) deeper.push_back(w);
     }
     first = end;
@@ -295,11 +395,75 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::siz
         w.g->stack_truncated = true;
         continue;
       }
+      w.g->stack_hash = fnv1a(w.g->stack_hash, records[i].data(), 16);
       w.bp = u.follow(*w.g, w.bp, records[i].data());
       if (w.bp != 0) next.push_back(w);
     }
     walks.swap(next);
   }
+  return {};
+}
+
+// What two reads of one goroutine must agree on to describe one moment of it: the g's
+// state and scheduler registers, its stack bounds (a stack copy moves them), and the
+// stack's frames and bytes. A goroutine parks at the same pc and sp on every round of a
+// loop, so the g alone cannot tell that it ran in between; the bytes under sched.sp can.
+bool same_moment(const Goroutine& a, const Goroutine& b) {
+  return a.goid == b.goid && a.status == b.status && a.wait_reason == b.wait_reason &&
+         a.sched_pc == b.sched_pc && a.sched_sp == b.sched_sp && a.sched_bp == b.sched_bp &&
+         a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi && a.pcs == b.pcs &&
+         a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash;
+}
+
+// Reads every goroutine of `out` again (g, then stack) and keeps a record only when the
+// second read agrees with the first: a stack read while the goroutine ran is then never
+// shown under the state its g had before. Those that changed are read again, each new read
+// checked against the one before, up to opt.validate_rounds times; those still changing
+// are marked torn. Goroutines that exited meanwhile are dropped.
+Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList& out) {
+  std::vector<std::size_t> pending(out.goroutines.size());
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  std::vector<bool> gone(out.goroutines.size(), false);
+  for (int round = 0; round < opt.validate_rounds && !pending.empty(); ++round) {
+    std::vector<std::uint64_t> addrs;
+    addrs.reserve(pending.size());
+    for (auto i : pending) addrs.push_back(out.goroutines[i].g);
+    std::vector<Goroutine> again(addrs.size());
+    std::vector<bool> read(addrs.size(), false);
+    std::uint64_t unreadable = 0;
+    auto r = read_g_structs(t, addrs, unreadable, [&](std::size_t k, Goroutine g) {
+      again[k] = std::move(g);
+      read[k] = true;
+    });
+    if (!r) return r;
+    if (auto u = unwind_all(t, again, opt.max_depth); !u) return u;
+    std::vector<std::size_t> changed;
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      const std::size_t i = pending[k];
+      if (read[k] && !is_live(again[k])) {
+        gone[i] = true;
+      } else if (!read[k] || !same_moment(out.goroutines[i], again[k])) {
+        if (read[k]) out.goroutines[i] = std::move(again[k]);
+        changed.push_back(i);
+      }
+    }
+    if (round > 0) out.reread += pending.size();
+    pending.swap(changed);
+  }
+  for (auto i : pending) {
+    auto& g = out.goroutines[i];
+    g.torn = true;
+    g.pcs.clear();
+    g.stack_truncated = false;
+  }
+  out.torn = pending.size();
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < out.goroutines.size(); ++i) {
+    if (gone[i]) continue;
+    if (kept != i) out.goroutines[kept] = std::move(out.goroutines[i]);  // never onto itself
+    ++kept;
+  }
+  out.goroutines.resize(kept);
   return {};
 }
 
@@ -310,9 +474,12 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
   out.unreadable = 0;
   out.allglen = h->len;
   if (auto r = read_gs(t, *h, out); !r) return std::unexpected(r.error());
+  out.reread = out.torn = 0;
   if (opt.stacks) {
     if (auto r = unwind_all(t, out.goroutines, opt.max_depth); !r)
       return std::unexpected(r.error());
+    if (opt.validate)
+      if (auto r = validate(t, opt, out); !r) return std::unexpected(r.error());
   }
   return h;
 }

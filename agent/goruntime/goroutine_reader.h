@@ -58,6 +58,13 @@ struct Goroutine {
   // excluded. Empty for a running goroutine (its registers are on a CPU, not in g.sched).
   std::vector<std::uint64_t> pcs;
   bool stack_truncated = false;  // the walk stopped before runtime.goexit
+  // FNV-1a of the stack bytes the walk read (sched.sp up to its last frame record): a
+  // second read of the same g that finds other bytes saw the goroutine run in between.
+  std::uint64_t stack_hash = 0;
+  // The goroutine kept running under every read of it (ReadOptions::validate): its g or its
+  // stack changed between two reads each time, so no stack is given (pcs empty) rather
+  // than one it may never have had.
+  bool torn = false;
 };
 
 struct GoroutineList {
@@ -69,12 +76,19 @@ struct GoroutineList {
   std::int64_t read_at = 0;      // CLOCK_MONOTONIC ns when the read ended (vs. waitsince)
   std::int64_t read_ns = 0;      // wall time of the last attempt
   std::uint64_t syscalls = 0;    // process_vm_readv calls of all attempts
+  std::uint64_t reread = 0;      // goroutines read again because they changed under a read
+  std::uint64_t torn = 0;        // goroutines left torn (Goroutine::torn)
 };
 
 struct ReadOptions {
   bool stacks = true;
   int max_attempts = 5;
   std::size_t max_depth = 1024;
+  // Read every goroutine's g and stack twice and keep only what both reads agree on;
+  // re-read those that changed, up to validate_rounds times, then mark them torn. Off when
+  // the target is stopped (nothing can change under the read).
+  bool validate = true;
+  int validate_rounds = 4;
 };
 
 Result<GoroutineList> read_goroutines(const GoProcess& target, const ReadOptions& opt = {});

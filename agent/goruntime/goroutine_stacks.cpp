@@ -15,7 +15,7 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool in
   const std::uint64_t entry = f ? f->entry : 0;
   const std::uint64_t lookup = (f && pc > entry) ? pc - 1 : pc;
   for (const auto& fr : target_.frames(lookup))
-    out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry});
+    out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind});
   if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry});
   return cache_.emplace(key, std::move(out)).first->second;
 }
@@ -28,6 +28,8 @@ const SharedFrames& StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs
     const auto& fr = frames(pcs[i], i == 0);
     out.insert(out.end(), fr.begin(), fr.end());
   }
+  WrapperElision elision;
+  for (auto& f : out) f.elided = elision.elided(f.kind);
   return stacks_.emplace(pcs, SharedFrames(std::move(out))).first->second;
 }
 
@@ -38,12 +40,14 @@ std::size_t StackSymbolizer::PcsHash::operator()(const std::vector<std::uint64_t
 }
 
 std::optional<CreatedBy> StackSymbolizer::created_by(const Goroutine& g) {
-  if (g.gopc == 0) return std::nullopt;
+  // printcreatedby: never for goroutine 1 (the runtime's assembly started it, through the
+  // ABI wrapper of runtime.newproc), nor when the creator is a wrapper the runtime elides.
+  if (g.gopc == 0 || g.goid == 1) return std::nullopt;
   auto [it, fresh] = creators_.try_emplace(g.gopc);
   if (fresh) {
     auto f = target_.function_at(g.gopc);
-    if (f) {
-      const auto& fr = frames(g.gopc, false);
+    const auto& fr = frames(g.gopc, false);
+    if (f && !elided_wrapper(fr.back().kind, FuncKind::kNormal)) {
       it->second = CreatedBy{f->name, fr.front().file, fr.front().line, g.gopc, f->entry, 0};
     }
   }
@@ -56,6 +60,19 @@ bool StackSymbolizer::system(const Goroutine& g) {
   auto [it, fresh] = system_.try_emplace(g.startpc, false);
   if (fresh) it->second = is_system_goroutine(target_, g);
   return it->second;
+}
+
+const std::shared_ptr<const BottomFrame>& StackSymbolizer::goexit() {
+  // newproc pushes goexit's entry + PCQuantum (1 on amd64) as the first frame's return
+  // address.
+  if (!goexit_ && target_.goexit_entry() != 0) {
+    const auto& t = target_.binary().pclntab();
+    auto i = t.function_index(target_.goexit_entry() - target_.bias());
+    goexit_ = std::make_shared<const BottomFrame>(
+        BottomFrame{frames(target_.goexit_entry() + 1, false).front(),
+                    i && t.has_arg_info(*i) ? "({})" : "()"});
+  }
+  return goexit_;
 }
 
 bool shown_in_traceback(const std::string& name) {
@@ -73,10 +90,13 @@ std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const Gorout
     GoroutineView v;
     v.g = g;
     v.state = state_name(t, g);
-    if (g.status == kGwaiting && g.waitsince > 0 && list.read_at > g.waitsince)
+    // goroutineheader: waiting and syscall goroutines have a wait time.
+    if ((g.status == kGwaiting || g.status == kGsyscall) && g.waitsince > 0 &&
+        list.read_at > g.waitsince)
       v.wait_ns = list.read_at - g.waitsince;
     v.system = sym.system(g);
     v.frames = sym.stack(g.pcs);
+    if (!g.stack_truncated && !g.pcs.empty()) v.goexit = sym.goexit();
     v.created_by = sym.created_by(g);
     out.push_back(std::move(v));
   }

@@ -24,6 +24,17 @@ struct StackFrame {
   bool inlined = false;     // an inlined call: Go prints "(...)" and no offset
   std::uint64_t pc = 0;     // run-time pc of the physical frame (a return address but [0])
   std::uint64_t entry = 0;  // run-time entry of the physical function (0 if unknown)
+  FuncKind kind = FuncKind::kNormal;
+  // The runtime leaves this frame out of its tracebacks and pc buffers (a wrapper: the
+  // `go f(x)` closure, a method-value wrapper; symbolizer/wrapper_frames.h).
+  bool elided = false;
+};
+
+// A frame printed with its arguments: runtime.goexit's one argument is an empty struct,
+// "({})" where the binary has its argument info (newer toolchains), "()" without.
+struct BottomFrame {
+  StackFrame frame;
+  std::string args;
 };
 
 struct CreatedBy {
@@ -67,6 +78,9 @@ struct GoroutineView {
   std::int64_t wait_ns = -1;  // how long it has waited (waiting goroutines with waitsince)
   bool system = false;        // Go's isSystemGoroutine
   SharedFrames frames;        // innermost first, runtime frames included
+  // runtime.goexit's frame under a stack walked to its end: Go prints it when every other
+  // frame is hidden, as for a goroutine not started.
+  std::shared_ptr<const BottomFrame> goexit;
   std::optional<CreatedBy> created_by;
 };
 
@@ -82,8 +96,11 @@ class StackSymbolizer {
   const SharedFrames& stack(const std::vector<std::uint64_t>& pcs);
   std::optional<CreatedBy> created_by(const Goroutine& g);
   bool system(const Goroutine& g);
+  // The frame of runtime.goexit at the return address every goroutine stack ends with.
+  const std::shared_ptr<const BottomFrame>& goexit();
 
  private:
+  std::shared_ptr<const BottomFrame> goexit_;
   struct PcsHash {
     std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
   };
@@ -98,5 +115,9 @@ std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const Gorout
 
 // Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
 bool shown_in_traceback(const std::string& function);
+// The same for a frame: its function is shown and it is not an elided wrapper.
+inline bool shown_in_traceback(const StackFrame& f) {
+  return !f.elided && shown_in_traceback(f.function);
+}
 
 }  // namespace goscry

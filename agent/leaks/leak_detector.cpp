@@ -36,13 +36,14 @@ bool is_program_code(const std::string& fn) {
 }
 
 bool can_leak(const GoroutineView& g) {
-  return !g.system && g.created_by && g.g.goid != 1 &&
+  // A torn goroutine kept running under every read: it has no blocking site to group by.
+  return !g.system && !g.g.torn && g.created_by && g.g.goid != 1 &&
          (g.g.status == kGwaiting || g.g.status == kGsyscall || g.g.status == kGleaked);
 }
 
 std::string innermost_shown(const GoroutineView& g) {
   for (const auto& f : g.frames)
-    if (shown_in_traceback(f.function)) return f.function;
+    if (shown_in_traceback(f)) return f.function;
   return g.frames.empty() ? "?" : g.frames.front().function;
 }
 
@@ -70,9 +71,9 @@ std::string CodeSite::text() const {
 
 CodeSite blocking_site(const GoroutineView& g) {
   for (const auto& f : g.frames)
-    if (is_program_code(f.function)) return {f.function, f.file, f.line};
+    if (!f.elided && is_program_code(f.function)) return {f.function, f.file, f.line};
   for (const auto& f : g.frames)
-    if (shown_in_traceback(f.function)) return {f.function, f.file, f.line};
+    if (shown_in_traceback(f)) return {f.function, f.file, f.line};
   if (!g.frames.empty()) return {g.frames[0].function, g.frames[0].file, g.frames[0].line};
   return {"?", "?", 0};
 }

@@ -17,6 +17,7 @@
 
 #include "agent/proc/target_pause.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/go_traceback.h"
 #include "tests/support/live_process.h"
 
 namespace goscry {
@@ -27,51 +28,8 @@ using testing::LiveProcess;
 using testing::run_command;
 using testing::split_lines;
 
-struct ParsedGoroutine {
-  std::string state;  // "chan receive" (", N minutes" dropped)
-  std::vector<std::string> functions;
-  std::string created_by;  // "main.main in goroutine 1"
-};
-
-// "main.deeper(0x0?, 0x0?)" -> "main.deeper"; "internal/poll.(*FD).Read({...})" -> "...Read".
-std::string function_of(const std::string& line) {
-  if (line.empty() || line.back() != ')') return line;
-  int depth = 0;
-  for (std::size_t i = line.size(); i-- > 0;) {
-    if (line[i] == ')') ++depth;
-    if (line[i] == '(' && --depth == 0) return line.substr(0, i);
-  }
-  return line;
-}
-
-// Go's traceback text: "goroutine N [state]:" blocks of "func(args)" + "\tfile:line" lines.
-std::map<std::uint64_t, ParsedGoroutine> parse_traceback(const std::string& text) {
-  std::map<std::uint64_t, ParsedGoroutine> out;
-  ParsedGoroutine* cur = nullptr;
-  for (const auto& line : split_lines(text)) {
-    if (line.starts_with("goroutine ")) {
-      auto open = line.find('['), close = line.rfind(']');
-      std::uint64_t id = std::stoull(line.substr(10));
-      cur = &out[id];
-      cur->state = line.substr(open + 1, close - open - 1);
-      if (auto comma = cur->state.find(", "); comma != std::string::npos)
-        cur->state.resize(comma);
-    } else if (!cur || line.empty() || line[0] == '\t') {
-      continue;
-    } else if (line.starts_with("created by ")) {
-      cur->created_by = line.substr(11);
-    } else if (!line.starts_with("...")) {
-      cur->functions.push_back(function_of(line));
-    }
-  }
-  return out;
-}
-
-std::string oracle_traceback(const std::string& output) {
-  auto b = output.find("begin traceback\n"), e = output.find("end traceback\n");
-  if (b == std::string::npos || e == std::string::npos) return "";
-  return output.substr(b + 16, e - b - 16);
-}
+using testing::oracle_traceback;
+using testing::parse_traceback;
 
 // Dump and oracle agree on every goroutine that was parked when the fixture printed.
 void expect_same_goroutines(const std::string& label, const std::string& oracle_text,
@@ -98,6 +56,9 @@ void expect_same_goroutines(const std::string& label, const std::string& oracle_
     EXPECT_TRUE(oracle.count(id)) << label << ": goroutine " << id << " [" << got.state
                                   << "] is not in the fixture's own traceback";
 }
+
+// A stopped process: 'T' (a signal) or 't' (a ptrace stop, how goscry pauses).
+bool stopped(char state) { return state == 'T' || state == 't'; }
 
 bool under_ci() {
   const char* ci = std::getenv("CI");
@@ -131,7 +92,7 @@ TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
       {testing::goscry_binary(), "dump", "--pause", "--pid", std::to_string((*proc)->pid())});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("target paused for"), std::string::npos) << r.err;
-  EXPECT_NE(process_state((*proc)->pid()), 'T');
+  EXPECT_FALSE(stopped(process_state((*proc)->pid())));
   expect_same_goroutines(f.label(), oracle_traceback((*proc)->output()), r.out);
 }
 
@@ -221,7 +182,7 @@ TEST(GoroutineDump, TargetCreatingGoroutinesGivesAConsistentDumpAndIsNeverLeftSt
     auto dump = parse_traceback(r.out);
     EXPECT_GE(dump.size(), 12u);
     for (const auto& [id, g] : dump) EXPECT_FALSE(g.state.empty()) << id;
-    EXPECT_NE(process_state((*proc)->pid()), 'T');
+    EXPECT_FALSE(stopped(process_state((*proc)->pid())));
   }
 }
 
@@ -275,7 +236,7 @@ TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (process_state(target) == 'T') {
+      if (stopped(process_state(target))) {
         kill(dumper, SIGINT);
         interrupted_while_stopped = true;
         break;
@@ -289,11 +250,11 @@ TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
     if (interrupted_while_stopped && WIFSIGNALED(status)) {
       EXPECT_EQ(WTERMSIG(status), SIGINT);
     }
-    // SIGCONT is sent before goscry dies; the state follows within microseconds.
+    // The kernel detaches goscry's tracees as it dies; the state follows within microseconds.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (process_state(target) == 'T' && std::chrono::steady_clock::now() < until)
+    while (stopped(process_state(target)) && std::chrono::steady_clock::now() < until)
       std::this_thread::yield();
-    EXPECT_NE(process_state(target), 'T') << "goscry left the target stopped";
+    EXPECT_FALSE(stopped(process_state(target))) << "goscry left the target stopped";
   }
   EXPECT_TRUE(interrupted_while_stopped) << "never caught the target stopped to interrupt";
 }
