@@ -15,7 +15,7 @@
 # GOSCRY_KERNEL_CACHE (default ~/.cache/goscry/kernels): a second run downloads nothing.
 # Guests boot with virtme-ng (scripts/setup.sh installs it) on the host's root filesystem,
 # read-only over 9p, so the built tests, fixtures and Go toolchains run unchanged; the build
-# dir is writable. QEMU emulates the CPU (TCG): this machine's KVM cannot run stock kernels.
+# dir is an overlay (the guest's writes stay in the guest). QEMU emulates the CPU (TCG): this machine's KVM cannot run stock kernels.
 #
 # Prints one line per kernel, `kernel K: N passed, N failed, N skipped (boot Ns, tests Ns)`;
 # a test skipped inside a guest counts as a failure. Exit status 1 when any kernel fails.
@@ -256,6 +256,7 @@ trap 'exit 130' INT TERM
 # Counts ctest's per-test result lines: Passed; ***Failed/Timeout/Exception…; ***Skipped/Not Run.
 count_results() {
   local ctest_log=$1
+  [ -f "$ctest_log" ] || { echo "0 0 0"; return 0; }
   awk '/ Test +#[0-9]+: / {
          if ($0 ~ / Passed /) p++
          else if ($0 ~ /(\*\*\*Skipped|\*\*\*Not Run|Skipped +[0-9.]+ sec)/) s++
@@ -276,6 +277,7 @@ run_kernel() {
     boot_once "$kver" "$out"
     if grep -qE 'Oops|Kernel panic' "$out/console.log" && [ "$attempt" = 1 ]; then
       cp "$out/console.log" "$out/console.oops.log"
+      [ ! -f "$out/ctest.log" ] || cp "$out/ctest.log" "$out/ctest.oops.log"
       log "kernel $kver: the guest kernel oopsed (QEMU TCG; $out/console.oops.log), booting it once more"
       note=", retried after a guest oops"
       continue
