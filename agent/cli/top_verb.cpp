@@ -51,8 +51,9 @@ nlohmann::ordered_json top_json(const TargetWatch& w, std::uint64_t interval_ns,
                      {"exited_per_s", t.exited_per_s},
                      {"alive_at_attach", w.goroutines().snapshot_alive()}};
   auto by_live = nlohmann::ordered_json::array();
-  for (const auto& s : w.goroutines().top_by_live(n))
-    if (s.live > 0) by_live.push_back(site_json(s));  // a site all of whose goroutines ended
+  // Every site, live 0 included: JSON consumers sum created/exited over the sites (the text
+  // view leaves out sites whose goroutines all ended).
+  for (const auto& s : w.goroutines().top_by_live(n)) by_live.push_back(site_json(s));
   auto by_growth = nlohmann::ordered_json::array();
   for (const auto& s : w.goroutines().top_by_growth(n))
     if (s.growth > 0) by_growth.push_back(site_json(s));

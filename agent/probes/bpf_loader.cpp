@@ -169,6 +169,22 @@ std::vector<MapOccupancy> occupancy_of(const bpf_object* obj) {
   return out;
 }
 
+// The per-CPU counters of an array map of N slots, summed over the possible CPUs.
+template <std::size_t N>
+Result<std::array<std::uint64_t, N>> sum_per_cpu(const bpf_map* map, const std::string& what) {
+  std::array<std::uint64_t, N> sums{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  std::vector<std::uint64_t> per_cpu(cpus);
+  for (std::uint32_t i = 0; i < N; ++i) {
+    if (bpf_map__lookup_elem(map, &i, sizeof i, per_cpu.data(),
+                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
+      return fail("cannot read " + what + ": " + errno_text(errno));
+    for (auto v : per_cpu) sums[i] += v;
+  }
+  return sums;
+}
+
 }  // namespace
 
 std::string kernel_release() {
@@ -409,17 +425,7 @@ Result<ProgramStats> BpfLoader::program_stats(RuntimeProgram p) const {
 }
 
 Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> BpfLoader::counters() const {
-  std::array<std::uint64_t, GOSCRY_CNT_MAX> sums{};
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
-  std::vector<std::uint64_t> per_cpu(cpus);
-  for (std::uint32_t i = 0; i < GOSCRY_CNT_MAX; ++i) {
-    if (bpf_map__lookup_elem(skel_->maps.counters, &i, sizeof i, per_cpu.data(),
-                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
-      return fail("cannot read the BPF drop counters: " + errno_text(errno));
-    for (auto v : per_cpu) sums[i] += v;
-  }
-  return sums;
+  return sum_per_cpu<GOSCRY_CNT_MAX>(skel_->maps.counters, "the BPF drop counters");
 }
 
 Result<int> BpfLoader::drain(const std::function<void(const goscry_event&)>& on_event) {
@@ -557,17 +563,7 @@ std::vector<std::uint64_t> CpuSampler::stack(std::int32_t id) const {
 }
 
 Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> CpuSampler::counters() const {
-  std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX> sums{};
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
-  std::vector<std::uint64_t> per_cpu(cpus);
-  for (std::uint32_t i = 0; i < GOSCRY_CPU_CNT_MAX; ++i) {
-    if (bpf_map__lookup_elem(skel_->maps.cpu_counters, &i, sizeof i, per_cpu.data(),
-                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
-      return fail("cannot read the CPU sampler's counters: " + errno_text(errno));
-    for (auto v : per_cpu) sums[i] += v;
-  }
-  return sums;
+  return sum_per_cpu<GOSCRY_CPU_CNT_MAX>(skel_->maps.cpu_counters, "the CPU sampler's counters");
 }
 
 }  // namespace goscry
