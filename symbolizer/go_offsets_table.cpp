@@ -24,6 +24,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 296;
          l.g_startpc = 312;
          l.g_labels = 360;
+         l.g_tracking_seq = 189;
          l.g_size = 392;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -74,6 +75,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 296;
          l.g_startpc = 312;
          l.g_labels = 360;
+         l.g_tracking_seq = 189;
          l.g_size = 392;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -126,6 +128,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_tracking_seq = 188;
          l.g_size = 408;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -178,6 +181,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_tracking_seq = 191;
          l.g_size = 424;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -232,6 +236,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_tracking_seq = 199;
          l.g_size = 432;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -286,6 +291,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_tracking_seq = 199;
          l.g_size = 440;
          l.m_g0 = 0;
          l.m_procid = 72;
@@ -342,6 +348,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_tracking_seq = 191;
          l.g_size = 440;
          l.m_g0 = 0;
          l.m_procid = 64;
@@ -399,6 +406,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_tracking_seq = 191;
          l.g_size = 456;
          l.m_g0 = 0;
          l.m_procid = 64;
@@ -456,6 +464,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_tracking_seq = 191;
          l.g_size = 456;
          l.m_g0 = 0;
          l.m_procid = 64;

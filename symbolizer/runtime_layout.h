@@ -46,6 +46,7 @@ namespace goscry {
   X(g_gopc, "runtime.g", "gopc")                            \
   X(g_startpc, "runtime.g", "startpc")                      \
   X(g_labels, "runtime.g", "labels")                        \
+  X(g_tracking_seq, "runtime.g", "trackingSeq")             \
   X(g_size, "runtime.g", "")                                \
   X(m_g0, "runtime.m", "g0")                                \
   X(m_procid, "runtime.m", "procid")                        \

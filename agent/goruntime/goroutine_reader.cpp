@@ -70,6 +70,7 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
   g.sched_bp = field<std::uint64_t>(b, l.g_sched_bp);
   g.stack_lo = field<std::uint64_t>(b, l.g_stack_lo);
   g.stack_hi = field<std::uint64_t>(b, l.g_stack_hi);
+  if (l.g_tracking_seq >= 0) g.tracking_seq = field<std::uint8_t>(b, l.g_tracking_seq);
   return g;
 }
 
@@ -80,7 +81,7 @@ std::size_t g_prefix(const RuntimeLayout& l) {
   for (int off : {l.g_stack_lo, l.g_stack_hi, l.g_sched_sp, l.g_sched_pc, l.g_sched_bp,
                   l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc})
     end = std::max(end, off + 8);
-  end = std::max({end, l.g_atomicstatus + 4, l.g_waitreason + 1});
+  end = std::max({end, l.g_atomicstatus + 4, l.g_waitreason + 1, l.g_tracking_seq + 1});
   return std::size_t(std::min(end, l.g_size));
 }
 
@@ -289,7 +290,13 @@ class Unwinder {
   // address, or 0 when the walk ends (at runtime.goexit, or truncated).
   std::uint64_t follow(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
     const std::uint64_t ret = record[1];
-    if (ret == 0 || in_goexit(t_, ret)) return 0;  // the bottom: done
+    if (in_goexit(t_, ret)) return 0;  // the bottom: done
+    // Every goroutine's first frame returns to runtime.goexit; a zero before it is a walk
+    // through bytes the goroutine rewrote while it was read, not an end.
+    if (ret == 0) {
+      g.stack_truncated = true;
+      return 0;
+    }
     if (in_async_preempt(g)) return follow_preempted(g, bp, record);
     // A return address outside Go code ends a walk: the chain went through a frame without
     // a frame pointer, or the goroutine moved on while we read it.
@@ -405,11 +412,14 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::siz
 }
 
 // What two reads of one goroutine must agree on to describe one moment of it: the g's
-// state and scheduler registers, its stack bounds (a stack copy moves them), and the
-// stack's frames and bytes. A goroutine parks at the same pc and sp on every round of a
-// loop, so the g alone cannot tell that it ran in between; the bytes under sched.sp can.
+// state and scheduler registers, its stack bounds (a stack copy moves them), the count of
+// its stops (g.trackingSeq), and the stack's frames and bytes. A goroutine parks at the
+// same pc and sp on every round of a loop and may leave the same bytes where a walk cut
+// short by its running reads them, so neither the registers nor the bytes alone can tell
+// that it ran in between; the count can (docs/go-runtime.md, "Reading a moving goroutine").
 bool same_moment(const Goroutine& a, const Goroutine& b) {
   return a.goid == b.goid && a.status == b.status && a.wait_reason == b.wait_reason &&
+         a.tracking_seq == b.tracking_seq &&
          a.sched_pc == b.sched_pc && a.sched_sp == b.sched_sp && a.sched_bp == b.sched_bp &&
          a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi && a.pcs == b.pcs &&
          a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash;
