@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "symbolizer/proc_file.h"
 
 namespace goscry {
 
@@ -29,16 +31,16 @@ std::vector<pid_t> list_threads(pid_t pid) {
 
 // The TracerPid line of /proc/PID/status; 0 when none or unreadable.
 pid_t tracer_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.starts_with("TracerPid:")) return pid_t(std::atol(line.c_str() + 10));
-  return 0;
+  auto text = read_proc_file("/proc/" + std::to_string(pid) + "/status", 64 << 10);
+  if (!text) return 0;
+  const auto at = text->find("\nTracerPid:");
+  return at == std::string::npos ? 0 : pid_t(std::atol(text->c_str() + at + 11));
 }
 
+// Yama's ptrace_scope; 0 (classic ptrace rules) when Yama is not built in.
 int yama_scope() {
-  std::ifstream in("/proc/sys/kernel/yama/ptrace_scope");
-  int v = 0;
-  return (in >> v) ? v : 0;
+  auto text = read_proc_file("/proc/sys/kernel/yama/ptrace_scope", 64);
+  return text ? std::atoi(text->c_str()) : 0;
 }
 
 }  // namespace

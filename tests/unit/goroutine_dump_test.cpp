@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -94,6 +96,23 @@ TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
   EXPECT_NE(r.err.find("target paused for"), std::string::npos) << r.err;
   EXPECT_FALSE(stopped(process_state((*proc)->pid())));
   expect_same_goroutines(f.label(), oracle_traceback((*proc)->output()), r.out);
+}
+
+// A process has one tracer: with a debugger (here, this test) attached, --pause names it and
+// changes nothing, and the target runs on once the debugger leaves.
+TEST(GoroutineDump, PauseOfATracedTargetNamesItsTracer) {
+  auto fixtures = all_fixtures("quiescent");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.front().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const pid_t pid = (*proc)->pid();
+  ASSERT_EQ(ptrace(PTRACE_SEIZE, pid, nullptr, nullptr), 0) << std::strerror(errno);
+  auto r = run_command({testing::goscry_binary(), "dump", "--pause", "--pid", std::to_string(pid)});
+  ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.err.find("already traced by pid " + std::to_string(getpid())), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(stopped(process_state(pid)));
 }
 
 // A pprof profile of goroutines, as `go tool pprof -traces` prints it: one block per sample,
