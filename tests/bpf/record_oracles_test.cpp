@@ -239,6 +239,62 @@ TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
   }
 }
 
+// The main.* functions of every stack of a pprof profile (`go tool pprof -traces`).
+std::set<std::string> main_functions(const std::string& profile) {
+  auto r = run_command({testing::go_command(), "tool", "pprof", "-traces", profile});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> out;
+  for (const auto& line : split_lines(r.out)) {
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w)
+      if (w.starts_with("main.")) out.insert(w);
+  }
+  return out;
+}
+
+// The main.* functions of folded stacks ("a;b;c N").
+std::set<std::string> main_functions_folded(const std::string& path) {
+  std::set<std::string> out;
+  for (const auto& [stack, n] : folded_stacks(path)) {
+    std::istringstream frames(stack);
+    for (std::string f; std::getline(frames, f, ';');)
+      if (f.starts_with("main.")) out.insert(f);
+  }
+  return out;
+}
+
+// Every toolchain (plain build), 3 s each. The fixture's CPU-burning goroutines start with
+// `go sharesUntil(seed, stop, done)`, through the compiler's wrapper closure, which
+// runtime/pprof leaves out of its stacks: goscry's profile and folded stacks must hold no
+// main.* function the target's own profile has not (the wrapper above all), and the same
+// wrapper-free set (main.sharesUntil and its callees are in both).
+TEST(RecordOracles, StacksLeaveOutTheGoStatementWrapperLikeRuntimePprof) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    const std::string own = temp_path("own.pb.gz"), ours = temp_path("ours.pb.gz"),
+                      folded = temp_path("ours.folded");
+    auto target = LiveProcess::start({f.path, "selfprof", own, "3s"});
+    ASSERT_TRUE(target) << target.error().message;
+    auto rec = record((*target)->pid(), {"-d", "1s", "-o", ours}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    rec = record((*target)->pid(), {"-d", "1s", "--format", "folded", "-o", folded}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    auto done = (*target)->wait_for_line("done", std::chrono::seconds(60));
+    ASSERT_TRUE(done) << done.error().message;
+    const auto theirs = main_functions(own);
+    ASSERT_TRUE(theirs.count("main.sharesUntil")) << "runtime/pprof's own profile lacks it";
+    for (const auto& [what, mine] : {std::pair{"pprof", main_functions(ours)},
+                                     std::pair{"folded", main_functions_folded(folded)}}) {
+      SCOPED_TRACE(what);
+      EXPECT_TRUE(mine.count("main.sharesUntil"));
+      for (const auto& fn : mine)
+        EXPECT_TRUE(theirs.count(fn)) << fn << " is in goscry's stacks, not in runtime/pprof's";
+    }
+  }
+}
+
 // /proc/kallsyms names, the oracle for kernel frames.
 std::set<std::string> kallsyms_names() {
   std::set<std::string> names;
