@@ -47,6 +47,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 544;
          l.work_pause_start = 400;
          l.work_t_end = 384;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -97,6 +109,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = 392;
          l.work_t_end = 376;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -149,6 +173,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = 456;
          l.work_t_end = 440;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -201,6 +237,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 440;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -255,6 +303,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -309,6 +369,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -365,6 +437,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 552;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -422,6 +506,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",
@@ -479,6 +575,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 16;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = -1;
+         l.mrc_free_bytes = -1;
+         l.mrc_size = 16;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",
