@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <unordered_map>
 
 #include "agent/goruntime/pprof_mapping.h"
@@ -66,6 +67,14 @@ std::vector<std::uint64_t> hide_runtime(const std::vector<std::uint64_t>& stack,
   return stack;
 }
 
+// The locations made so far, by their first pc, with how many pcs of a stack each stands
+// for: runtime/pprof's profileBuilder.locs, which also makes one location per address.
+struct CachedLocation {
+  std::shared_ptr<const HeapLocation> location;
+  std::size_t pcs = 0;
+};
+using LocationCache = std::unordered_map<std::uint64_t, CachedLocation>;
+
 // runtime/pprof's pcDeck: consecutive return PCs that are the inlined frames of one
 // physical call site become one location.
 struct Deck {
@@ -86,9 +95,12 @@ struct Deck {
     entry = info.entry;
     return true;
   }
-  void emit(std::vector<HeapLocation>& out) {
+  void emit(HeapLocations& out, LocationCache& cache) {
     if (pcs.empty()) return;
-    out.push_back({pcs.front() - 1, std::move(frames)});
+    auto loc =
+        std::make_shared<const HeapLocation>(HeapLocation{pcs.front() - 1, std::move(frames)});
+    cache.try_emplace(pcs.front(), CachedLocation{loc, pcs.size()});
+    out.push_back(std::move(loc));
     *this = {};
   }
 };
@@ -96,28 +108,34 @@ struct Deck {
 // appendLocsForStack: one location per physical frame, the inlined calls as its lines;
 // runtime.goexit left out; a last pc inside inlined code gets its callers' lines
 // (expandFinalInlineFrame: a stack cut at the depth limit).
-std::vector<HeapLocation> locations(const std::vector<std::uint64_t>& stack, const PcTable& pcs) {
-  std::vector<HeapLocation> out;
+HeapLocations locations(const std::vector<std::uint64_t>& stack, const PcTable& pcs,
+                        LocationCache& cache) {
+  HeapLocations out;
   Deck deck;
   for (std::size_t i = 0; i < stack.size(); ++i) {
     const PcInfo& info = pcs.at(stack[i]);
     if (info.frames.empty()) {  // not Go code: a location of its own, no lines
-      deck.emit(out);
-      out.push_back({stack[i] - 1, {}});
+      deck.emit(out, cache);
+      out.push_back(std::make_shared<const HeapLocation>(HeapLocation{stack[i] - 1, {}}));
       continue;
     }
     if (info.frames.front().function == "runtime.goexit") {
-      deck.emit(out);
+      deck.emit(out, cache);
       continue;
     }
-    if (!deck.try_add(stack[i], info)) {
-      deck.emit(out);
+    if (deck.pcs.empty() || !deck.try_add(stack[i], info)) {
+      deck.emit(out, cache);
+      if (auto it = cache.find(stack[i]); it != cache.end()) {
+        out.push_back(it->second.location);
+        i += std::max<std::size_t>(it->second.pcs, 1) - 1;
+        continue;
+      }
       deck.try_add(stack[i], info);
     }
     if (i + 1 == stack.size() && info.frames.size() > 1)
       for (std::size_t k = 1; k < info.frames.size(); ++k) deck.frames.push_back(info.frames[k]);
   }
-  deck.emit(out);
+  deck.emit(out, cache);
   return out;
 }
 
@@ -145,13 +163,14 @@ std::int64_t now_nanos() {
       .count();
 }
 
-HeapSample sample_of(const HeapRecord& r, const PcTable& pcs, std::int64_t rate, int minor) {
+HeapSample sample_of(const HeapRecord& r, const PcTable& pcs, LocationCache& cache,
+                     std::int64_t rate, int minor) {
   HeapSample s;
   s.stack = hide_runtime(r.stack, pcs, minor);
-  s.locations = locations(s.stack, pcs);
+  s.locations = locations(s.stack, pcs, cache);
   if (s.locations.empty()) {  // the second try: every frame shown
     s.stack = r.stack;
-    s.locations = locations(s.stack, pcs);
+    s.locations = locations(s.stack, pcs, cache);
   }
   std::tie(s.values[kAllocObjects], s.values[kAllocSpace]) =
       scale(r.alloc_objects, r.alloc_bytes, r.object_size, rate, minor);
@@ -170,11 +189,13 @@ HeapSample sample_of(const HeapRecord& r, const PcTable& pcs, std::int64_t rate,
 HeapProfile heap_profile(const GoProcess& t, const HeapRecords& records) {
   const int minor = go_minor_version(t.go_version()).value_or(0);
   const PcTable pcs(t, records);
+  LocationCache cache;
   HeapProfile p;
   p.rate = records.rate;
   p.time_nanos = now_nanos();
   p.samples.reserve(records.records.size());
-  for (const auto& r : records.records) p.samples.push_back(sample_of(r, pcs, records.rate, minor));
+  for (const auto& r : records.records)
+    p.samples.push_back(sample_of(r, pcs, cache, records.rate, minor));
   return p;
 }
 
@@ -213,15 +234,21 @@ Result<std::string> heap_profile_proto(const GoProcess& t, const HeapProfile& p)
   // writeAlloc names alloc_space the default; the heap profile names none.
   if (p.delta) b.set_default_sample_type("alloc_space");
   const auto mapping = b.add_mapping(go_text_mapping(t));
+  // Samples share their locations: each is encoded once.
+  std::unordered_map<const HeapLocation*, std::uint64_t> location_ids;
   for (const auto& s : p.samples) {
     std::vector<std::uint64_t> locs;
     for (const auto& l : s.locations) {
-      pprof::Location loc;
-      loc.mapping_id = mapping;
-      loc.address = l.address;
-      for (const auto& f : l.lines)
-        loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
-      locs.push_back(b.add_location(loc));
+      auto [it, fresh] = location_ids.try_emplace(l.get(), 0);
+      if (fresh) {
+        pprof::Location loc;
+        loc.mapping_id = mapping;
+        loc.address = l->address;
+        for (const auto& f : l->lines)
+          loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
+        it->second = b.add_location(loc);
+      }
+      locs.push_back(it->second);
     }
     std::vector<pprof::Label> labels;
     if (s.bytes_label != 0) labels.push_back(pprof::Label::number("bytes", s.bytes_label));
@@ -238,7 +265,7 @@ namespace {
 // runtime frames and runtime.goexit left out (all shown when nothing else is left).
 void stack_record(std::string& out, const HeapSample& s) {
   for (const auto& l : s.locations)
-    for (const auto& f : l.lines) out += "#\t" + to_hex(l.address) + "\t" + f.function + "\t" +
+    for (const auto& f : l->lines) out += "#\t" + to_hex(l->address) + "\t" + f.function + "\t" +
                                          f.file + ":" + std::to_string(f.line) + "\n";
   out += "\n";
 }
@@ -298,11 +325,11 @@ nlohmann::ordered_json heap_profile_json(const GoProcess& t, const HeapProfile& 
     o["object_bytes"] = s.bytes_label;
     auto frames = nlohmann::ordered_json::array();
     for (const auto& l : s.locations)
-      for (const auto& f : l.lines)
+      for (const auto& f : l->lines)
         frames.push_back({{"function", f.function},
                           {"file", f.file},
                           {"line", f.line},
-                          {"pc", to_hex(l.address)},
+                          {"pc", to_hex(l->address)},
                           {"inlined", f.inlined}});
     o["stack"] = std::move(frames);
     arr.push_back(std::move(o));

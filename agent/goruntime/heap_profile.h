@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,14 @@ struct HeapLocation {
   std::vector<Frame> lines;
 };
 
+// Shared by every sample whose stack passes through it.
+using HeapLocations = std::vector<std::shared_ptr<const HeapLocation>>;
+
 enum HeapValue { kAllocObjects, kAllocSpace, kInuseObjects, kInuseSpace, kHeapValues };
 
 struct HeapSample {
   std::vector<std::uint64_t> stack;       // the record's return PCs, leading runtime ones hidden
-  std::vector<HeapLocation> locations;    // leaf first
+  HeapLocations locations;                // leaf first
   std::int64_t values[kHeapValues] = {};  // unsampled, as runtime/pprof writes them
   std::int64_t bytes_label = 0;           // the "bytes" label; 0: none
   HeapRecord record;                      // the raw counts (the debug=1 text shows them)

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <span>
+#include <unordered_map>
 
 #include "symbolizer/runtime_globals.h"
 
@@ -55,6 +57,44 @@ Result<void> check_layout(const GoProcess& t) {
   return {};
 }
 
+// The target's memory in aligned blocks, each read once: the runtime allocates buckets one
+// after another from persistentalloc chunks, so a walk of thousands of buckets touches a
+// few blocks, one syscall each instead of one per bucket. Headers never change once a
+// bucket is published (docs/go-runtime.md "The heap profile"), so a block read after the
+// head holds every header reachable from it. A block that cannot be read whole (the end of
+// a mapping) and reads beyond the cache's bound go to the target directly.
+class BlockReader {
+ public:
+  explicit BlockReader(const Process& p) : p_(p) {}
+
+  Result<void> read(std::uint64_t addr, std::span<std::uint8_t> out) {
+    const std::uint64_t block = addr & ~(kBlock - 1);
+    if (addr + out.size() <= block + kBlock)
+      if (const auto* bytes = cached(block)) {
+        std::memcpy(out.data(), bytes->data() + (addr - block), out.size());
+        return {};
+      }
+    return p_.read_into(addr, out);
+  }
+
+ private:
+  static constexpr std::uint64_t kBlock = 64 << 10;
+  static constexpr std::size_t kMaxBlocks = 1024;  // 64 MiB at the most
+
+  const std::vector<std::uint8_t>* cached(std::uint64_t block) {
+    auto it = blocks_.find(block);
+    if (it == blocks_.end()) {
+      if (blocks_.size() == kMaxBlocks) return nullptr;
+      auto bytes = p_.read(block, kBlock);
+      it = blocks_.emplace(block, bytes ? std::move(*bytes) : std::vector<std::uint8_t>()).first;
+    }
+    return it->second.empty() ? nullptr : &it->second;
+  }
+
+  const Process& p_;
+  std::unordered_map<std::uint64_t, std::vector<std::uint8_t>> blocks_;
+};
+
 // A bucket of the list: where it is and what its header says.
 struct BucketRef {
   std::uint64_t addr = 0;
@@ -75,11 +115,12 @@ Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t he
   std::vector<BucketRef> out;
   std::vector<std::uint8_t> header(l.bucket_header);
   std::size_t body_bytes = 0;
+  BlockReader memory(t.process());
   for (std::uint64_t b = head; b != 0;) {
     if (out.size() == opt.max_buckets)
       return fail(who(t) + ": the heap profile has more than " + std::to_string(opt.max_buckets) +
                   " buckets; goscry reads no more");
-    if (auto r = t.process().read_into(b, header); !r)
+    if (auto r = memory.read(b, header); !r)
       return fail(who(t) + ": heap profile bucket at " + to_hex(b) + ": " + r.error().message);
     const std::uint64_t typ = u64_at(header.data(), l.bucket_typ);
     const std::uint64_t nstk = u64_at(header.data(), l.bucket_nstk);
