@@ -311,10 +311,10 @@ nlohmann::ordered_json heap_profile_json(const GoProcess& t, const HeapProfile& 
   j["exe"] = t.process().exe_path();
   j["go_version"] = t.go_version();
   j["mem_profile_rate"] = p.rate;
-  if (p.delta) j["duration_seconds"] = double(p.duration_nanos) / 1e9;
+  if (p.delta) j["duration_ns"] = p.duration_nanos;
   j["consistent"] = last_read.consistent;
   j["attempts"] = last_read.attempts;
-  j["read_seconds"] = double(last_read.read_ns) / 1e9;
+  j["read_ns"] = last_read.read_ns;
   auto arr = nlohmann::ordered_json::array();
   for (const auto& s : p.samples) {
     nlohmann::ordered_json o;
@@ -323,6 +323,10 @@ nlohmann::ordered_json heap_profile_json(const GoProcess& t, const HeapProfile& 
     o["inuse_objects"] = s.values[kInuseObjects];
     o["inuse_bytes"] = s.values[kInuseSpace];
     o["object_bytes"] = s.bytes_label;
+    o["sampled"] = {{"alloc_objects", s.record.alloc_objects},
+                    {"free_objects", s.record.free_objects},
+                    {"alloc_bytes", s.record.alloc_bytes},
+                    {"free_bytes", s.record.free_bytes}};
     auto frames = nlohmann::ordered_json::array();
     for (const auto& l : s.locations)
       for (const auto& f : l->lines)
