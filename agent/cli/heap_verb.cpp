@@ -4,6 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -37,10 +39,16 @@ Result<HeapRead> read_profile(const GoProcess& t) {
   return HeapRead{heap_profile(t, *r), std::move(*r)};
 }
 
-// Sleeps `seconds` unless a stop signal comes first.
-void wait_window(int seconds) {
-  timespec left{seconds, 0};
-  while (!stop_requested() && nanosleep(&left, &left) != 0) {
+// Sleeps `seconds`, less when a stop signal comes or the target exits (then the second
+// read says so at once, not at the end of the window).
+void wait_window(const GoProcess& t, int seconds) {
+  using namespace std::chrono;
+  const auto end = steady_clock::now() + std::chrono::seconds(seconds);
+  for (auto now = steady_clock::now(); now < end && !stop_requested() && t.process().alive();
+       now = steady_clock::now()) {
+    const auto step = std::min<nanoseconds>(end - now, milliseconds(200));
+    timespec ts{time_t(step.count() / 1'000'000'000), long(step.count() % 1'000'000'000)};
+    nanosleep(&ts, nullptr);
   }
 }
 
@@ -49,7 +57,9 @@ Result<HeapRead> collect(const GoProcess& t, int seconds) {
   auto first = read_profile(t);
   if (!first || seconds == 0) return first;
   install_stop_handlers();
-  wait_window(seconds);
+  std::cerr << "goscry heap: pid " << t.pid() << ": " << first->profile.samples.size()
+            << " stacks read; the allocations of the next " << seconds << " s follow" << std::endl;
+  wait_window(t, seconds);
   auto second = read_profile(t);
   if (!second) return second;
   second->profile = heap_delta(first->profile, second->profile);

@@ -16,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 
@@ -206,6 +209,35 @@ TEST(HeapProfile, AllocsDeltaNamesTheSitesInTheirProportions) {
   }
 }
 
+// A target allocating as fast as it can, with GCs every few milliseconds publishing new
+// cycles under the reads: every read either is a snapshot of one published cycle (no stack
+// has freed more than it allocated) or says it is not.
+TEST(HeapProfile, ReadsUnderConstantGcAreSnapshotsOrSaySo) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path, "-churn", "-rate", "512"});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  int consistent = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = run_command({testing::goscry_binary(), "heap", "--pid", pid, "--format", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    if (!j["consistent"].get<bool>()) {
+      EXPECT_NE(r.err.find("the last read is shown"), std::string::npos) << r.err;
+      continue;
+    }
+    ++consistent;
+    for (const auto& s : j["samples"]) {
+      EXPECT_LE(s["sampled"]["free_objects"].get<long long>(),
+                s["sampled"]["alloc_objects"].get<long long>())
+          << s.dump();
+      EXPECT_GE(s["inuse_bytes"].get<long long>(), 0) << s.dump();
+    }
+  }
+  EXPECT_GT(consistent, 0);
+}
+
 TEST(HeapProfile, TargetWithoutMemoryProfilingIsOneSentenceAndFails) {
   // hello never calls runtime.MemProfile (nor imports runtime/pprof): its linker sets
   // disableMemoryProfiling and the runtime sets MemProfileRate to 0.
@@ -237,17 +269,16 @@ TEST(HeapProfile, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
   {
     auto proc = LiveProcess::start({fixtures.front().path});
     ASSERT_TRUE(proc) << proc.error().message;
-    const std::string pid = std::to_string((*proc)->pid());
-    std::thread closer([&] {
-      std::this_thread::sleep_for(500ms);  // inside the 5 s window, however loaded
-      (*proc)->close_stdin();
-    });
-    auto r = run_command({testing::goscry_binary(), "heap", "--pid", pid, "--seconds", "5"});
-    closer.join();
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_TRUE(r.err.find("exited") != std::string::npos ||
-                r.err.find("no process") != std::string::npos)
-        << r.err;
+    testing::ChildProcess heap({testing::goscry_binary(), "heap", "--pid",
+                                std::to_string((*proc)->pid()), "--seconds", "60"});
+    auto first = heap.read_err_line();
+    ASSERT_TRUE(first && first->find("stacks read") != std::string::npos) << first.value_or("");
+    (*proc)->close_stdin();  // the fixture exits on EOF
+    ASSERT_TRUE((*proc)->wait_exit(60s));
+    EXPECT_EQ(heap.wait(), 1);
+    const std::string err = heap.rest_of_stderr();
+    EXPECT_NE(err.find("exited"), std::string::npos) << err;
+    EXPECT_EQ(split_lines(err).size(), 1u) << err;
   }
   // A kill during a read of 16384 stacks: done or one sentence, never a crash.
   for (int i = 0; i < 5; ++i) {
