@@ -32,7 +32,8 @@ using testing::split_lines;
 using namespace std::chrono_literals;
 
 using Values = std::vector<long long>;  // alloc_objects, alloc_space, inuse_objects, inuse_space
-// A sample's stack as lines "function file:line", leaf first, and its "bytes" label.
+// A sample's stack, one "function file:line | caller file:line" per location (its inlined
+// calls, innermost first), leaf first, and its "bytes" label.
 using StackKey = std::pair<std::vector<std::string>, long long>;
 
 struct RawProfile {
@@ -86,9 +87,14 @@ RawProfile raw_profile(const std::string& path) {
   }
   for (const auto& s : raws) {
     if (s.values == Values{0, 0, 0, 0}) continue;
+    // One entry per location, its lines joined: the inlined calls must be folded into the
+    // same locations as Go folds them.
     StackKey key{{}, s.bytes};
-    for (int id : s.locs)
-      for (const auto& l : lines[id]) key.first.push_back(l);
+    for (int id : s.locs) {
+      std::string loc;
+      for (const auto& l : lines[id]) loc += (loc.empty() ? "" : " | ") + l;
+      key.first.push_back(loc);
+    }
     auto& v = p.samples[key];
     v.resize(4);
     for (int i = 0; i < 4; ++i) v[i] += s.values[i];
@@ -112,7 +118,7 @@ long long sum_with(const RawProfile& p, const std::string& function, int value) 
   long long sum = 0;
   for (const auto& [k, v] : p.samples)
     for (const auto& l : k.first)
-      if (l.starts_with(function + " ")) {
+      if (l.starts_with(function + " ") || l.find("| " + function + " ") != std::string::npos) {
         sum += v[value];
         break;
       }
