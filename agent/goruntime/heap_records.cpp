@@ -46,6 +46,9 @@ Result<HeapGlobals> heap_globals(const GoProcess& t) {
                      a->mprof_cycle + t.bias(), a->source};
 }
 
+// The layout comes from the binary's DWARF, as untrusted as the rest of it: every word
+// goscry reads must lie inside the struct it reads (a bucket header of 48 bytes, a
+// memRecordCycle of 16 or 32).
 Result<void> check_layout(const GoProcess& t) {
   const RuntimeLayout& l = t.layout();
   for (int offset : {l.bucket_allnext, l.bucket_typ, l.bucket_size, l.bucket_nstk,
@@ -54,6 +57,16 @@ Result<void> check_layout(const GoProcess& t) {
     if (offset < 0)
       return fail(who(t) + ": no layout of runtime.bucket/memRecord for " + t.go_version() +
                   " (" + l.source + ")");
+  auto inside = [](int offset, int size) { return offset < 0 || offset + 8 <= size; };
+  const bool plausible =
+      l.bucket_header <= 256 && l.mrc_size <= 64 &&
+      inside(l.bucket_allnext, l.bucket_header) && inside(l.bucket_typ, l.bucket_header) &&
+      inside(l.bucket_size, l.bucket_header) && inside(l.bucket_nstk, l.bucket_header) &&
+      inside(l.mrc_allocs, l.mrc_size) && inside(l.mrc_frees, l.mrc_size) &&
+      inside(l.mrc_alloc_bytes, l.mrc_size) && inside(l.mrc_free_bytes, l.mrc_size) &&
+      l.memrecord_active + l.mrc_size <= l.memrecord_future && l.memrecord_future <= 256;
+  if (!plausible)
+    return fail(who(t) + ": implausible layout of runtime.bucket/memRecord (" + l.source + ")");
   return {};
 }
 
