@@ -174,7 +174,7 @@ TEST(HeapProfile, EqualsTheTargetsOwnHeapProfileOnEveryToolchainAndVariant) {
   }
 }
 
-TEST(HeapProfile, TextAndJsonShowTheSameSites) {
+TEST(HeapProfile, TextAndJsonNameTheKnownSites) {
   auto fixtures = all_fixtures("heapsites");
   ASSERT_FALSE(fixtures.empty());
   auto proc = LiveProcess::start({fixtures.back().path});
