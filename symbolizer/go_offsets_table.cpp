@@ -48,6 +48,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 544;
          l.work_pause_start = 400;
          l.work_t_end = 384;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -99,6 +111,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = 392;
          l.work_t_end = 376;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -152,6 +176,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = 456;
          l.work_t_end = 440;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -205,6 +241,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 440;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -260,6 +308,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -315,6 +375,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -372,6 +444,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 552;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -430,6 +514,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 32;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = 16;
+         l.mrc_free_bytes = 24;
+         l.mrc_size = 32;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",
@@ -488,6 +584,18 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.bucket_allnext = 8;
+         l.bucket_typ = 16;
+         l.bucket_size = 32;
+         l.bucket_nstk = 40;
+         l.bucket_header = 48;
+         l.memrecord_active = 0;
+         l.memrecord_future = 16;
+         l.mrc_allocs = 0;
+         l.mrc_frees = 8;
+         l.mrc_alloc_bytes = -1;
+         l.mrc_free_bytes = -1;
+         l.mrc_size = 16;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -84,6 +85,13 @@ Result<void> write_output_file(const std::string& path, std::string_view bytes) 
     ::unlink(name.c_str());
     return fail(path + ": cannot write: " + std::strerror(err));
   }
+  return {};
+}
+
+Result<void> write_output(const std::string& path, std::string_view bytes) {
+  if (!path.empty() && path != "-") return write_output_file(path, bytes);
+  std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  std::fflush(stdout);
   return {};
 }
 

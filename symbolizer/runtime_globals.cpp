@@ -107,6 +107,51 @@ Result<std::vector<std::uint64_t>> rip_relative_loads(std::span<const std::uint8
   return out;
 }
 
+namespace {
+
+// The `index`th RIP-relative load of a function, or an error naming the function.
+Result<std::uint64_t> nth_load(const ElfFile& elf, std::optional<CodeRange> range,
+                               const std::string& name, std::size_t index) {
+  if (!range) return fail(elf.path() + ": no .symtab and no " + name + " in the .gopclntab");
+  const auto [entry, end] = *range;
+  if (end <= entry || end - entry > kMaxFunctionSize)
+    return fail(elf.path() + ": " + name + ": implausible range [" + to_hex(entry) + ", " +
+                to_hex(end) + ")");
+  auto bytes = elf.read_vaddr(entry, end - entry);
+  if (!bytes) return fail(elf.path() + ": " + name + ": " + bytes.error().message);
+  auto loads = rip_relative_loads(bytes->bytes(), entry, name);
+  if (!loads) return fail(elf.path() + ": " + loads.error().message);
+  if (loads->size() <= index)
+    return fail(elf.path() + ": " + name + " does not load the heap profile's globals as "
+                "goscry expects");
+  return (*loads)[index];
+}
+
+}  // namespace
+
+Result<HeapProfileAddresses> find_heap_profile(const ElfFile& elf, const HeapProfileCode& code) {
+  auto buckets = data_symbol(elf, "runtime.mbuckets");
+  auto rate = data_symbol(elf, "runtime.MemProfileRate");
+  auto cycle = data_symbol(elf, "runtime.mProfCycle");
+  if (buckets && rate && cycle) return HeapProfileAddresses{*buckets, *rate, *cycle, ".symtab"};
+  return heap_profile_from_code(elf, code);
+}
+
+Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
+                                                    const HeapProfileCode& code) {
+  auto b = nth_load(elf, code.mprof_flush_locked, "runtime.mProf_FlushLocked", 0);
+  if (!b) return std::unexpected(b.error());
+  auto c = nth_load(elf, code.mprof_free, "runtime.mProf_Free", 0);
+  if (!c) return std::unexpected(c.error());
+  auto mcache0 = nth_load(elf, code.profilealloc, "runtime.profilealloc", 0);
+  auto r = nth_load(elf, code.profilealloc, "runtime.profilealloc", 1);
+  if (!r) return std::unexpected(r.error());
+  if (*b == *c || *r == *b || *r == *c || (mcache0 && *mcache0 == *r))
+    return fail(elf.path() + ": the heap profile's globals found in the runtime's code are not "
+                "distinct");
+  return HeapProfileAddresses{*b, *r, *c, "runtime code"};
+}
+
 Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for_each_g_race) {
   auto len = data_symbol(elf, "runtime.allglen");
   auto ptr = data_symbol(elf, "runtime.allgptr");

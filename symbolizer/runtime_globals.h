@@ -56,4 +56,31 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
                                         std::optional<CodeRange> gc_mark_termination,
                                         int pause_start, int t_end);
 
+// Where the heap profile lives (docs/go-runtime.md "The heap profile"): runtime.mbuckets
+// (the head of the list of every memory-profile bucket), runtime.MemProfileRate and
+// runtime.mProfCycle, link-time addresses.
+struct HeapProfileAddresses {
+  std::uint64_t mbuckets = 0;
+  std::uint64_t mem_profile_rate = 0;
+  std::uint64_t mprof_cycle = 0;
+  std::string source;  // ".symtab" or "runtime code"
+};
+
+// The functions whose code names the heap profile's globals when there is no .symtab, each
+// present in every release 1.19-1.27 (the GC and malloc call them, whatever the program
+// links): runtime.mProf_FlushLocked's first RIP-relative load is mbuckets,
+// runtime.mProf_Free's is mProfCycle, runtime.profilealloc's second is MemProfileRate (its
+// first is mcache0).
+struct HeapProfileCode {
+  std::optional<CodeRange> mprof_flush_locked;
+  std::optional<CodeRange> mprof_free;
+  std::optional<CodeRange> profilealloc;
+};
+
+// .symtab first; else heap_profile_from_code.
+Result<HeapProfileAddresses> find_heap_profile(const ElfFile& elf, const HeapProfileCode& code);
+// Decodes the functions of `code` (each required).
+Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
+                                                    const HeapProfileCode& code);
+
 }  // namespace goscry

@@ -1,10 +1,12 @@
 // Where the Go runtime keeps what goscry reads from a live process: byte offsets of fields of
-// runtime.g, runtime.m, runtime.moduledata and runtime.workType (the clock of GC pauses on
-// Go <= 1.21: work.pauseStart, work.tEnd), and the names Go prints for goroutine states
-// and wait reasons ("[chan receive]"). They change between Go releases, so they come from
-// the binary's own DWARF when it has some, else from a table keyed by the Go minor version,
-// generated from the DWARF of fixtures built with every supported toolchain
-// (scripts/gen-go-offsets.sh -> go_offsets_table.cpp) and re-verified by a test.
+// runtime.g, runtime.m, runtime.moduledata, runtime.workType (the clock of GC pauses on
+// Go <= 1.21: work.pauseStart, work.tEnd) and the heap profile's runtime.bucket,
+// runtime.memRecord and runtime.memRecordCycle (docs/go-runtime.md "The heap profile"), and
+// the names Go prints for goroutine states and wait reasons ("[chan receive]"). They change
+// between Go releases, so they come from the binary's own DWARF when it has some, else from
+// a table keyed by the Go minor version, generated from the DWARF of fixtures built with
+// every supported toolchain (scripts/gen-go-offsets.sh -> go_offsets_table.cpp) and
+// re-verified by a test.
 //
 // Wait-reason and status names are read from the binary's own runtime.waitReasonStrings and
 // runtime.gStatusStrings arrays (located through DWARF): they are exactly what that binary's
@@ -69,11 +71,24 @@ namespace goscry {
   X(md_ebss, "runtime.moduledata", "ebss")                  \
   X(md_next, "runtime.moduledata", "next")                  \
   X(work_pause_start, "runtime.workType", "pauseStart")     \
-  X(work_t_end, "runtime.workType", "tEnd")
+  X(work_t_end, "runtime.workType", "tEnd")                 \
+  X(bucket_allnext, "runtime.bucket", "allnext")            \
+  X(bucket_typ, "runtime.bucket", "typ")                    \
+  X(bucket_size, "runtime.bucket", "size")                  \
+  X(bucket_nstk, "runtime.bucket", "nstk")                  \
+  X(bucket_header, "runtime.bucket", "")                    \
+  X(memrecord_active, "runtime.memRecord", "active")        \
+  X(memrecord_future, "runtime.memRecord", "future")        \
+  X(mrc_allocs, "runtime.memRecordCycle", "allocs")         \
+  X(mrc_frees, "runtime.memRecordCycle", "frees")           \
+  X(mrc_alloc_bytes, "runtime.memRecordCycle", "alloc_bytes") \
+  X(mrc_free_bytes, "runtime.memRecordCycle", "free_bytes") \
+  X(mrc_size, "runtime.memRecordCycle", "")
 
 struct RuntimeLayout {
-  // Byte offsets (g_size: sizeof(runtime.g)); -1 where the field does not exist in that
-  // version (parentGoid before 1.21).
+  // Byte offsets (g_size: sizeof(runtime.g), bucket_header and mrc_size likewise); -1 where
+  // the field does not exist in that version (parentGoid before 1.21, memRecordCycle's
+  // alloc_bytes and free_bytes from 1.27).
 #define GOSCRY_DECLARE_FIELD(name, type, path) int name = -1;
   GOSCRY_RUNTIME_LAYOUT_FIELDS(GOSCRY_DECLARE_FIELD)
 #undef GOSCRY_DECLARE_FIELD

@@ -34,6 +34,7 @@ void add_format_option(CLI::App& cmd, std::string& format);
 void add_info_verb(CLI::App& app, VerbRun& run);
 void add_symbolize_verb(CLI::App& app, VerbRun& run);
 void add_dump_verb(CLI::App& app, VerbRun& run);
+void add_heap_verb(CLI::App& app, VerbRun& run);
 void add_leaks_verb(CLI::App& app, VerbRun& run);
 
 void add_agent_verb(CLI::App& app, VerbRun& run);

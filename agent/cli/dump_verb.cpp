@@ -33,15 +33,6 @@ std::string ms(std::int64_t ns) {
   return buf;
 }
 
-Result<void> write_output(const std::string& path, const std::string& bytes) {
-  if (path.empty() || path == "-") {
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-    std::fflush(stdout);
-    return {};
-  }
-  return write_output_file(path, bytes);
-}
-
 Result<std::string> render(const DumpOptions& o, const GoProcess& t, const GoroutineList& list,
                            const std::vector<GoroutineView>& views) {
   FormatOptions fo{o.system};

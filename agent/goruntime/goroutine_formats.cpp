@@ -6,6 +6,7 @@
 #include <tuple>
 #include <map>
 
+#include "agent/goruntime/pprof_mapping.h"
 #include "exporters/json_report.h"
 #include "exporters/pprof.h"
 
@@ -204,13 +205,7 @@ Result<std::string> goroutine_profile_proto(const GoProcess& t,
                               std::chrono::system_clock::now().time_since_epoch())
                               .count()),
              0);
-  pprof::Mapping m;
-  m.filename = t.process().exe_path();
-  m.build_id = t.binary().elf().go_build_id().value_or("");
-  m.memory_start = t.binary().text_start() + t.bias();
-  m.memory_limit = ~std::uint64_t(0);
-  m.has_functions = m.has_filenames = m.has_line_numbers = m.has_inline_frames = true;
-  const auto mapping = b.add_mapping(m);
+  const auto mapping = b.add_mapping(go_text_mapping(t));
   for (const auto& [pcs, r] : aggregate(gs, opt)) {
     std::vector<std::uint64_t> locs;
     // One location per physical frame: its lines are the inlined calls, innermost first.

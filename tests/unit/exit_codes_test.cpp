@@ -34,7 +34,7 @@ int goscry(std::vector<std::string> args) {
 
 TEST(ExitCodes, ATargetThatIsNotThereIsOneForEveryVerb) {
   const std::string pid = vanished_pid();
-  for (const char* verb : {"info", "dump", "top", "gc", "leaks", "record"}) {
+  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks", "record"}) {
     SCOPED_TRACE(verb);
     EXPECT_EQ(goscry({verb, "--pid", pid}), kExitFailed);
   }
@@ -51,6 +51,8 @@ TEST(ExitCodes, BadInputIsTwoForEveryVerb) {
       {"record", "--pid", pid, "--duration=0"},
       {"record", "--pid", pid, "--hz=0"},
       {"dump", "--pid", pid, "--format=xml"},
+      {"heap", "--pid", pid, "--format=svg"},
+      {"heap", "--pid", pid, "--seconds=0"},
       {"info", "--pid", pid, "--exe", "/bin/true"},
       {"symbolize", "--pid", pid, "not-an-address"},
       {"agent", "--config", "/nonexistent/goscry.yml", "--listen", "127.0.0.1:0"},

@@ -81,6 +81,7 @@ TEST_F(OutputFile, VerbsFailFastOnAnUnusableOutputPath) {
       {"record", "--pid", pid, "-d", "20s", "-o", bad + ".pb.gz"},
       {"leaks", "--pid", pid, "-d", "20s", "--leak-profile", bad + ".pb.gz"},
       {"dump", "--pid", pid, "-o", bad + ".txt"},
+      {"heap", "--pid", pid, "--seconds", "20", "-o", bad + ".pb.gz"},
   };
   for (const auto& args : verbs) {
     std::vector<std::string> argv = {"timeout", "15", goscry_binary()};

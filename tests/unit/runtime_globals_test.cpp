@@ -127,5 +127,47 @@ TEST(RuntimeGlobals, StrippedBinaryWithoutTheFunctionIsAnError) {
   }
 }
 
+// runtime.mbuckets, runtime.MemProfileRate, runtime.mProfCycle from the code of
+// mProf_FlushLocked, mProf_Free and profilealloc (docs/go-runtime.md "The heap profile"),
+// on plain, stripped and PIE builds of every toolchain, against `go tool nm` of the plain
+// twin; with .symtab, find_heap_profile takes the symbols.
+TEST(RuntimeGlobals, HeapProfileGlobalsFromRuntimeCodeMatchGoToolNm) {
+  std::map<std::string, std::string> plain;  // go version -> unstripped path
+  for (const auto& f : all_fixtures("heapsites"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("heapsites")) {
+    if (f.variant == "cgo") continue;
+    SCOPED_TRACE(f.label());
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin) << bin.error().message;
+    auto range = [&](const char* name) -> std::optional<CodeRange> {
+      auto fn = (*bin)->find_function(name);
+      EXPECT_TRUE(fn) << name;
+      if (!fn) return std::nullopt;
+      return CodeRange{fn->entry, fn->end};
+    };
+    HeapProfileCode code{range("runtime.mProf_FlushLocked"), range("runtime.mProf_Free"),
+                         range("runtime.profilealloc")};
+    auto found = heap_profile_from_code((*bin)->elf(), code);
+    ASSERT_TRUE(found) << found.error().message;
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    auto nm = nm_addresses(plain.at(f.go_version));
+    const ElfFile& elf = (*bin)->elf();
+    EXPECT_EQ(place(elf, found->mbuckets), place(**twin, nm.at("runtime.mbuckets")));
+    EXPECT_EQ(place(elf, found->mem_profile_rate), place(**twin, nm.at("runtime.MemProfileRate")));
+    EXPECT_EQ(place(elf, found->mprof_cycle), place(**twin, nm.at("runtime.mProfCycle")));
+    auto preferred = find_heap_profile(elf, code);
+    ASSERT_TRUE(preferred) << preferred.error().message;
+    EXPECT_EQ(preferred->source, f.variant == "stripped" ? "runtime code" : ".symtab");
+    EXPECT_EQ(preferred->mbuckets, found->mbuckets);
+    EXPECT_EQ(preferred->mem_profile_rate, found->mem_profile_rate);
+    EXPECT_EQ(preferred->mprof_cycle, found->mprof_cycle);
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 }  // namespace
 }  // namespace goscry

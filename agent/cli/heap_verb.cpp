@@ -1,0 +1,140 @@
+// `goscry heap --pid P`: the program's heap profile read from its own memory, as
+// /debug/pprof/heap would answer without net/http/pprof; with --seconds N the allocations
+// of the next N seconds, as /debug/pprof/allocs?seconds=N would.
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "agent/base/exit_codes.h"
+#include "agent/base/stop_signal.h"
+#include "agent/cli/cli.h"
+#include "agent/goruntime/heap_profile.h"
+#include "exporters/json_report.h"
+#include "symbolizer/output_file.h"
+
+namespace goscry {
+
+namespace {
+
+struct HeapOptions {
+  TargetOptions target;
+  std::string format;  // pprof | text | json; default pprof with -o, text on stdout
+  std::string output;
+  int seconds = 0;
+};
+
+struct HeapRead {
+  HeapProfile profile;
+  HeapRecords last;  // the last read, for its consistency and timing
+};
+
+Result<HeapRead> read_profile(const GoProcess& t) {
+  auto r = read_heap_records(t);
+  if (!r) return std::unexpected(r.error());
+  return HeapRead{heap_profile(t, *r), std::move(*r)};
+}
+
+// Sleeps `seconds`, less when a stop signal comes or the target exits (then the second
+// read says so at once, not at the end of the window).
+void wait_window(const GoProcess& t, int seconds) {
+  using namespace std::chrono;
+  const auto end = steady_clock::now() + std::chrono::seconds(seconds);
+  for (auto now = steady_clock::now(); now < end && !stop_requested() && t.process().alive();
+       now = steady_clock::now()) {
+    const auto step = std::min<nanoseconds>(end - now, milliseconds(200));
+    timespec ts{time_t(step.count() / 1'000'000'000), long(step.count() % 1'000'000'000)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// The profile, or the delta of two reads `seconds` apart.
+Result<HeapRead> collect(const GoProcess& t, int seconds) {
+  auto first = read_profile(t);
+  if (!first || seconds == 0) return first;
+  install_stop_handlers();
+  std::cerr << "goscry heap: pid " << t.pid() << ": " << first->profile.samples.size()
+            << " stacks read; the allocations of the next " << seconds << " s follow" << std::endl;
+  wait_window(t, seconds);
+  auto second = read_profile(t);
+  if (!second) return second;
+  second->profile = heap_delta(first->profile, second->profile);
+  second->last.consistent = second->last.consistent && first->last.consistent;
+  return second;
+}
+
+Result<std::string> render(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
+  if (o.format == "json")
+    return json_report::to_pretty(heap_profile_json(t, h.profile, h.last)) + "\n";
+  if (o.format == "text") return heap_profile_text(h.profile);
+  return heap_profile_proto(t, h.profile);
+}
+
+void summary(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
+  std::cerr << "goscry heap: pid " << o.target.pid << " (" << t.go_version() << "): "
+            << h.profile.samples.size() << " stacks";
+  if (o.seconds) std::cerr << " allocating over " << double(h.profile.duration_nanos) / 1e9 << " s";
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.2f ms", double(h.last.read_ns) / 1e6);
+  std::cerr << ", MemProfileRate " << h.profile.rate << ", read in " << ms << ", "
+            << h.last.attempts << (h.last.attempts == 1 ? " attempt" : " attempts");
+  if (!h.last.consistent)
+    std::cerr << "; a GC published a cycle under every read, the last read is shown";
+  std::cerr << "\n";
+}
+
+int run_heap(HeapOptions o) {
+  if (!o.output.empty() && o.output != "-")
+    if (auto w = check_output_path(o.output, "--output"); !w) {
+      std::cerr << "goscry heap: " << w.error().message << "\n";
+      return kExitBadInput;
+    }
+  if (o.format.empty()) o.format = o.output.empty() || o.output == "-" ? "text" : "pprof";
+  auto target = GoProcess::open(o.target.pid);
+  if (!target) {
+    std::cerr << "goscry heap: " << target.error().message << "\n";
+    return kExitFailed;
+  }
+  auto h = collect(**target, o.seconds);
+  if (!h) {
+    std::cerr << "goscry heap: " << h.error().message << "\n";
+    return kExitFailed;
+  }
+  auto bytes = render(o, **target, *h);
+  if (!bytes) {
+    std::cerr << "goscry heap: " << bytes.error().message << "\n";
+    return kExitFailed;
+  }
+  if (auto w = write_output(o.output, *bytes); !w) {
+    std::cerr << "goscry heap: " << w.error().message << "\n";
+    return kExitFailed;
+  }
+  summary(o, **target, *h);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_heap_verb(CLI::App& app, VerbRun& run) {
+  auto o = std::make_shared<HeapOptions>();
+  auto* cmd = app.add_subcommand(
+      "heap", "the heap profile from the target's memory (in-use and allocated, by stack)");
+  add_target_options(*cmd, o->target, false);
+  cmd->get_option("--pid")->required();
+  cmd->add_option("--format", o->format,
+                  "pprof (profile.proto, gzipped), text (Go's debug=1) or json; default pprof "
+                  "with -o, text on stdout")
+      ->check(CLI::IsMember({"text", "json", "pprof"}));
+  cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
+  cmd->add_option("--seconds", o->seconds,
+                  "the allocations of the next N seconds (a delta, as "
+                  "/debug/pprof/allocs?seconds=N)")
+      ->check(CLI::Range(1, 86400));
+  cmd->callback([o, &run] { run = [o] { return run_heap(*o); }; });
+}
+
+}  // namespace goscry

@@ -1,0 +1,311 @@
+// goscry heap against the oracle of the target itself: the heapsites fixture allocates from
+// known sites, holds still after two GCs and writes its own heap profile with runtime/pprof
+// (what /debug/pprof/heap answers). goscry's profile, read from the fixture's memory at the
+// same quiescent point, must be the same stack for stack and value for value, on every
+// toolchain and variant. Both profiles are read with `go tool pprof -raw`, the reference
+// reader, not with goscry's code.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/child_process.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::LiveProcess;
+using testing::run_command;
+using testing::split_lines;
+using namespace std::chrono_literals;
+
+using Values = std::vector<long long>;  // alloc_objects, alloc_space, inuse_objects, inuse_space
+// A sample's stack, one "function file:line | caller file:line" per location (its inlined
+// calls, innermost first), leaf first, and its "bytes" label.
+using StackKey = std::pair<std::vector<std::string>, long long>;
+
+struct RawProfile {
+  long long period = 0;
+  std::map<StackKey, Values> samples;  // summed per key; all-zero samples left out
+  std::string text;
+};
+
+// Parses `go tool pprof -raw`: the samples ("v v v v: loc loc ..." then label lines) and
+// the locations ("id: 0xaddr M=n func file:line:col s=n", then one line per inlined caller).
+RawProfile raw_profile(const std::string& path) {
+  RawProfile p;
+  auto r = run_command({testing::go_command(), "tool", "pprof", "-raw", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  p.text = r.out;
+  static const std::regex sample(R"(^\s*(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+):((?: \d+)*)\s*$)");
+  static const std::regex label(R"(^\s+bytes:\[(\d+)\]\s*$)");
+  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S+):(\d+):\d+ s=\d+$)");
+  static const std::regex inlined(R"(^\s+(\S+) (\S+):(\d+):\d+ s=\d+$)");
+  static const std::regex period(R"(^Period: (\d+)$)");
+  struct Raw {
+    Values values;
+    std::vector<int> locs;
+    long long bytes = 0;
+  };
+  std::vector<Raw> raws;
+  std::map<int, std::vector<std::string>> lines;
+  int current = -1;
+  std::string section;
+  for (const auto& line : split_lines(r.out)) {
+    std::smatch m;
+    if (line == "Samples:" || line == "Locations" || line == "Mappings") {
+      section = line;
+      continue;
+    }
+    if (std::regex_match(line, m, period)) p.period = std::stoll(m[1]);
+    if (section == "Samples:" && std::regex_match(line, m, sample)) {
+      Raw s;
+      for (int i = 1; i <= 4; ++i) s.values.push_back(std::stoll(m[i]));
+      std::istringstream ids(m[5].str());
+      for (int id; ids >> id;) s.locs.push_back(id);
+      raws.push_back(s);
+    } else if (section == "Samples:" && std::regex_match(line, m, label) && !raws.empty()) {
+      raws.back().bytes = std::stoll(m[1]);
+    } else if (section == "Locations" && std::regex_match(line, m, location)) {
+      current = std::stoi(m[1]);
+      lines[current].push_back(m[2].str() + " " + m[3].str() + ":" + m[4].str());
+    } else if (section == "Locations" && std::regex_match(line, m, inlined) && current >= 0) {
+      lines[current].push_back(m[1].str() + " " + m[2].str() + ":" + m[3].str());
+    }
+  }
+  for (const auto& s : raws) {
+    if (s.values == Values{0, 0, 0, 0}) continue;
+    // One entry per location, its lines joined: the inlined calls must be folded into the
+    // same locations as Go folds them.
+    StackKey key{{}, s.bytes};
+    for (int id : s.locs) {
+      std::string loc;
+      for (const auto& l : lines[id]) loc += (loc.empty() ? "" : " | ") + l;
+      key.first.push_back(loc);
+    }
+    auto& v = p.samples[key];
+    v.resize(4);
+    for (int i = 0; i < 4; ++i) v[i] += s.values[i];
+  }
+  return p;
+}
+
+std::string describe(const std::map<StackKey, Values>& samples) {
+  std::string out;
+  for (const auto& [k, v] : samples) {
+    out += std::to_string(v[0]) + " " + std::to_string(v[1]) + " " + std::to_string(v[2]) + " " +
+           std::to_string(v[3]) + " bytes=" + std::to_string(k.second) + ":";
+    for (const auto& l : k.first) out += "\n    " + l;
+    out += "\n";
+  }
+  return out;
+}
+
+// The sum of a value over the samples whose stack holds `function`.
+long long sum_with(const RawProfile& p, const std::string& function, int value) {
+  long long sum = 0;
+  for (const auto& [k, v] : p.samples)
+    for (const auto& l : k.first)
+      if (l.starts_with(function + " ") || l.find("| " + function + " ") != std::string::npos) {
+        sum += v[value];
+        break;
+      }
+  return sum;
+}
+
+std::string temp_file(const std::string& name) {
+  return ::testing::TempDir() + "/" + std::to_string(getpid()) + "-" + name;
+}
+
+// The NumGC the fixture printed after `prefix`.
+long numgc_after(LiveProcess& p, const std::string& prefix) {
+  auto line = p.wait_for_prefix(prefix, 60s);
+  EXPECT_TRUE(line) << (line ? "" : line.error().message);
+  return line ? std::stol(line->substr(prefix.size())) : -1;
+}
+
+TEST(HeapProfile, EqualsTheTargetsOwnHeapProfileOnEveryToolchainAndVariant) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty()) << "no heapsites fixtures were built";
+  for (const auto& f : fixtures) {
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const std::string pid = std::to_string((*proc)->pid());
+    const std::string ours = temp_file("goscry-heap.pb.gz");
+    const std::string theirs = temp_file("own-heap.pb.gz");
+    bool compared = false;
+    // A GC between the two reads (the runtime's 2-minute one, say) publishes a new cycle:
+    // then the round is taken again.
+    for (int round = 0; round < 5 && !compared; ++round) {
+      (*proc)->send("gc\n");
+      const long before = numgc_after(**proc, "quiet ");
+      auto r = run_command({testing::goscry_binary(), "heap", "--pid", pid, "-o", ours});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      (*proc)->send("heap " + theirs + "\n");
+      const long after = numgc_after(**proc, "written ");
+      if (before != after) continue;
+      compared = true;
+      RawProfile got = raw_profile(ours), want = raw_profile(theirs);
+      EXPECT_EQ(got.period, want.period);
+      EXPECT_EQ(got.period, 512 * 1024);
+      EXPECT_EQ(got.samples, want.samples) << "goscry:\n"
+                                           << describe(got.samples) << "the program's own:\n"
+                                           << describe(want.samples);
+      // The known sites are there, the inlined one as an inlined call.
+      EXPECT_GT(sum_with(want, "main.liveSmall", 3), 0) << want.text;
+      EXPECT_GT(sum_with(want, "main.liveLarge", 3), 0) << want.text;
+      EXPECT_GT(sum_with(want, "main.fromGoroutine", 3), 0) << want.text;
+      EXPECT_GT(sum_with(want, "main.deep", 1), 0) << want.text;
+    }
+    EXPECT_TRUE(compared) << "the fixture kept running GCs between the two reads";
+  }
+}
+
+TEST(HeapProfile, TextAndJsonNameTheKnownSites) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  auto text = run_command({testing::goscry_binary(), "heap", "--pid", pid, "--format", "text"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(text.out.starts_with("heap profile: ")) << text.out;
+  EXPECT_TRUE(text.out.find(" @ heap/1048576\n") != std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("\tmain.liveSmall\t"), std::string::npos) << text.out;
+  auto json = run_command({testing::goscry_binary(), "heap", "--pid", pid, "--format", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"function\": \"main.liveSmall\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"mem_profile_rate\": 524288"), std::string::npos) << json.out;
+}
+
+TEST(HeapProfile, AllocsDeltaNamesTheSitesInTheirProportions) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    if (f.variant != "plain" && f.variant != "stripped") continue;
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path, "-churn", "-rate", "4096"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const std::string out = temp_file("allocs.pb.gz");
+    auto r = run_command({testing::goscry_binary(), "heap", "--pid",
+                          std::to_string((*proc)->pid()), "--seconds", "3", "-o", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    RawProfile p = raw_profile(out);
+    const long long one = sum_with(p, "main.churnOne", 1);
+    const long long three = sum_with(p, "main.churnThree", 1);
+    ASSERT_GT(one, 0) << p.text;
+    const double ratio = double(three) / double(one);
+    EXPECT_NEAR(ratio, 3.0, 0.3) << "churnOne " << one << " churnThree " << three;
+    // Sites that allocated only before the window are not in the delta.
+    EXPECT_EQ(sum_with(p, "main.liveSmall", 1), 0) << p.text;
+    EXPECT_EQ(sum_with(p, "main.garbage", 1), 0) << p.text;
+  }
+}
+
+// A target allocating as fast as it can, with GCs every few milliseconds publishing new
+// cycles under the reads: every read either is a snapshot of one published cycle (no stack
+// has freed more than it allocated) or says it is not.
+TEST(HeapProfile, ReadsUnderConstantGcAreSnapshotsOrSaySo) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path, "-churn", "-rate", "512"});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  int consistent = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = run_command({testing::goscry_binary(), "heap", "--pid", pid, "--format", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    if (!j["consistent"].get<bool>()) {
+      EXPECT_NE(r.err.find("the last read is shown"), std::string::npos) << r.err;
+      continue;
+    }
+    ++consistent;
+    for (const auto& s : j["samples"]) {
+      EXPECT_LE(s["sampled"]["free_objects"].get<long long>(),
+                s["sampled"]["alloc_objects"].get<long long>())
+          << s.dump();
+      EXPECT_GE(s["inuse_bytes"].get<long long>(), 0) << s.dump();
+    }
+  }
+  EXPECT_GT(consistent, 0);
+}
+
+TEST(HeapProfile, TargetWithoutMemoryProfilingIsOneSentenceAndFails) {
+  // hello never calls runtime.MemProfile (nor imports runtime/pprof): its linker sets
+  // disableMemoryProfiling and the runtime sets MemProfileRate to 0.
+  for (const auto& f : all_fixtures("hello")) {
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path, "wait"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    auto r = run_command(
+        {testing::goscry_binary(), "heap", "--pid", std::to_string((*proc)->pid())});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("runtime.MemProfileRate is 0"), std::string::npos) << r.err;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+  }
+}
+
+TEST(HeapProfile, NonGoProcessIsAClearError) {
+  auto proc = LiveProcess::start({"sh", "-c", "echo ready; exec cat"});
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto r =
+      run_command({testing::goscry_binary(), "heap", "--pid", std::to_string((*proc)->pid())});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("not a Go binary"), std::string::npos) << r.err;
+}
+
+TEST(HeapProfile, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  // The window of a delta: the target exits between the two reads, every time.
+  {
+    auto proc = LiveProcess::start({fixtures.front().path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    testing::ChildProcess heap({testing::goscry_binary(), "heap", "--pid",
+                                std::to_string((*proc)->pid()), "--seconds", "60"});
+    auto first = heap.read_err_line();
+    ASSERT_TRUE(first && first->find("stacks read") != std::string::npos) << first.value_or("");
+    (*proc)->close_stdin();  // the fixture exits on EOF
+    ASSERT_TRUE((*proc)->wait_exit(60s));
+    EXPECT_EQ(heap.wait(), 1);
+    const std::string err = heap.rest_of_stderr();
+    EXPECT_NE(err.find("exited"), std::string::npos) << err;
+    EXPECT_EQ(split_lines(err).size(), 1u) << err;
+  }
+  // A kill during a read of 16384 stacks: done or one sentence, never a crash.
+  for (int i = 0; i < 5; ++i) {
+    auto proc = LiveProcess::start({fixtures.front().path, "-stacks", "16384", "-rate", "1"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    const pid_t pid = (*proc)->pid();
+    std::thread killer([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(500 * i));
+      (*proc)->kill();
+    });
+    auto r = run_command({testing::goscry_binary(), "heap", "--pid", std::to_string(pid),
+                          "--format", "json"});
+    killer.join();
+    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << " " << r.err;
+    if (r.exit_code == 1) {
+      EXPECT_TRUE(r.err.find("exited") != std::string::npos ||
+                  r.err.find("no process") != std::string::npos)
+          << r.err;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace goscry
