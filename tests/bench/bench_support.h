@@ -3,7 +3,10 @@
 // goscry's own CPU time and peak RSS from /proc.
 #pragma once
 
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -23,11 +26,22 @@ namespace goscry::bench {
 
 // The plain fixture `name` built by the installed Go (the newest in the default run).
 inline std::string fixture(const std::string& name) {
-  std::string best;
-  for (const auto& f : testing::all_fixtures(name))
-    if (f.variant == "plain" && (best.empty() || f.go_version > best)) best = f.path;
-  if (best.empty()) throw std::runtime_error("no fixture " + name + " (build the fixtures)");
-  return best;
+  auto f = testing::newest_fixture(name);
+  if (!f) throw std::runtime_error("no fixture " + name + " (build the fixtures)");
+  return f->path;
+}
+
+using Clock = std::chrono::steady_clock;
+inline double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// CPU time of this process (user + system, the kernel's copying of the target's memory
+// included): the figure that does not depend on how busy the machine is.
+inline double cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
 }
 
 // `goscry top` watching pid, its reports thrown away; returns once it is attached.

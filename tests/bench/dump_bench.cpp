@@ -19,30 +19,15 @@
 #include "agent/goruntime/goroutine_reader.h"
 #include "agent/leaks/leak_detector.h"
 #include "agent/proc/target_pause.h"
+#include "tests/bench/bench_support.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-// CPU time of this process (user + system, which includes the kernel's copying of the
-// target's memory): the figure that does not depend on how busy the machine is.
-double cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
-}
-
-std::optional<goscry::testing::Fixture> pick(const std::string& name) {
-  std::optional<goscry::testing::Fixture> f;
-  for (const auto& x : goscry::testing::all_fixtures(name))
-    if (x.variant == "plain") f = x;  // newest toolchain (the manifest is sorted)
-  return f;
-}
+using goscry::bench::Clock;
+using goscry::bench::cpu_ms;
+using goscry::bench::ms_since;
 
 int bench_dump(const std::string& path, int n) {
   auto proc = goscry::testing::LiveProcess::start({path, "-n", std::to_string(n)}, "ready",
@@ -133,8 +118,8 @@ int bench_leak_latency(const std::string& path) {
 }  // namespace
 
 int main() {
-  const auto q = pick("quiescent");
-  const auto l = pick("leaks");
+  const auto q = goscry::testing::newest_fixture("quiescent");
+  const auto l = goscry::testing::newest_fixture("leaks");
   if (!q || !l) return std::fprintf(stderr, "fixtures not built\n"), 1;
   std::printf("fixtures: %s, %s\n", q->label().c_str(), l->label().c_str());
   int rc = 0;

@@ -16,30 +16,15 @@
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/heap_profile.h"
 #include "agent/goruntime/heap_records.h"
+#include "tests/bench/bench_support.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-// CPU time of this process (user + system, the kernel's copying of the target's memory
-// included): the figure that does not depend on how busy the machine is.
-double cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
-}
-
-std::optional<goscry::testing::Fixture> newest_plain(const std::string& name) {
-  std::optional<goscry::testing::Fixture> f;
-  for (const auto& x : goscry::testing::all_fixtures(name))
-    if (x.variant == "plain") f = x;  // the manifest is sorted: the newest toolchain last
-  return f;
-}
+using goscry::bench::Clock;
+using goscry::bench::cpu_ms;
+using goscry::bench::ms_since;
 
 struct Run {
   double open = 0, read = 0, profile = 0, encode = 0, total = 0, cpu = 0;
@@ -76,7 +61,7 @@ std::optional<Run> one_run(pid_t pid) {
 }  // namespace
 
 int main() {
-  const auto f = newest_plain("heapsites");
+  const auto f = goscry::testing::newest_fixture("heapsites");
   if (!f) return std::fprintf(stderr, "fixtures not built\n"), 1;
   // Every allocation sampled (rate 1), one live object per stack: 10,000 buckets.
   auto proc = goscry::testing::LiveProcess::start(

@@ -56,15 +56,6 @@ nlohmann::json final_report(const std::string& out) {
   return nullptr;
 }
 
-// The newest toolchain's plain leaks fixture, or a test failure.
-const testing::Fixture* newest_leaks_fixture() {
-  static const auto fixtures = testing::all_fixtures("leaks");
-  const testing::Fixture* fixture = nullptr;
-  for (const auto& f : fixtures)
-    if (f.variant == "plain") fixture = &f;  // the newest toolchain: the manifest is sorted
-  return fixture;
-}
-
 bool is_control(const std::string& mode) {
   return std::find(kControls.begin(), kControls.end(), mode) != kControls.end();
 }
@@ -138,8 +129,8 @@ void needs_root() {
 TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
   needs_root();
   if (IsSkipped() || HasFailure()) return;
-  const auto* fixture = newest_leaks_fixture();
-  ASSERT_NE(fixture, nullptr) << "no leaks fixture was built";
+  const auto fixture = testing::newest_fixture("leaks");
+  ASSERT_TRUE(fixture) << "no leaks fixture was built";
   std::vector<std::string> modes = kLeaks;
   modes.insert(modes.end(), kControls.begin(), kControls.end());
   const auto markers = marker_lines();
@@ -151,8 +142,8 @@ TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
 TEST(Leaks, ReportsOneLeakAtItsCreationAndBlockingLines) {
   needs_root();
   if (IsSkipped() || HasFailure()) return;
-  const auto* fixture = newest_leaks_fixture();
-  ASSERT_NE(fixture, nullptr) << "no leaks fixture was built";
+  const auto fixture = testing::newest_fixture("leaks");
+  ASSERT_TRUE(fixture) << "no leaks fixture was built";
   const auto markers = marker_lines();
   auto watches = watch_all(*fixture, {"recv"});
   ASSERT_EQ(watches.size(), 1u);

@@ -46,11 +46,8 @@ TEST(RecordSvgBrowser, ChromiumRendersTheFrameNamesAndRunsTheScript) {
     if (ci && std::string(ci) == "true") FAIL() << "chromium missing: run scripts/setup.sh";
     GTEST_SKIP() << "chromium missing: run scripts/setup.sh";
   }
-  const testing::Fixture* f = nullptr;
-  static const auto fixtures = testing::all_fixtures("cpuburn");
-  for (const auto& x : fixtures)
-    if (x.variant == "plain") f = &x;
-  ASSERT_NE(f, nullptr);
+  const auto f = testing::newest_fixture("cpuburn");
+  ASSERT_TRUE(f) << "no cpuburn fixture was built";
   auto target = LiveProcess::start({f->path});
   ASSERT_TRUE(target) << target.error().message;
   const std::string dir = testing::temp_path("browser");

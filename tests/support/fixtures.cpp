@@ -31,6 +31,13 @@ std::vector<Fixture> all_fixtures(const std::string& name) {
   return out;
 }
 
+std::optional<Fixture> newest_fixture(const std::string& name, const std::string& variant) {
+  std::optional<Fixture> out;
+  for (auto& f : all_fixtures(name))
+    if (f.variant == variant) out = std::move(f);  // the manifest is sorted: the newest last
+  return out;
+}
+
 std::string goscry_binary() { return GOSCRY_BINARY; }
 std::string source_dir() { return GOSCRY_SOURCE_DIR; }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct Fixture {
 
 // Every fixture binary the build produced, optionally only those named `name`.
 std::vector<Fixture> all_fixtures(const std::string& name = "");
+
+// The fixture `name` in `variant` built with the newest toolchain; nullopt when none was.
+std::optional<Fixture> newest_fixture(const std::string& name,
+                                      const std::string& variant = "plain");
 
 std::string goscry_binary();
 std::string source_dir();

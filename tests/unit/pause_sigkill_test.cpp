@@ -77,11 +77,9 @@ pid_t start_dump(pid_t target) {
 }
 
 TEST(PauseSigkill, TargetRunsOnAfterGoscryIsKilledMidPause) {
-  testing::Fixture fixture;
-  for (const auto& f : all_fixtures("waker"))
-    if (f.variant == "plain") fixture = f;  // the last toolchain's: one is enough here
-  ASSERT_FALSE(fixture.path.empty()) << "no waker fixture was built";
-  auto proc = LiveProcess::start({fixture.path, "-parked", "100000"}, "ready",
+  const auto fixture = testing::newest_fixture("waker");  // one toolchain is enough here
+  ASSERT_TRUE(fixture) << "no waker fixture was built";
+  auto proc = LiveProcess::start({fixture->path, "-parked", "100000"}, "ready",
                                  std::chrono::seconds(60));
   ASSERT_TRUE(proc) << proc.error().message;
   const pid_t target = (*proc)->pid();
@@ -115,7 +113,7 @@ TEST(PauseSigkill, TargetRunsOnAfterGoscryIsKilledMidPause) {
     EXPECT_GT(cpu_ticks(target), cpu0 + 2) << "the target does not run after goscry died";
   }
   std::printf("%s: one --pause dump %.1f ms; 20 SIGKILLs, %d while threads were stopped\n",
-              fixture.label().c_str(), double(whole.count()) / 1000, caught_stopped);
+              fixture->label().c_str(), double(whole.count()) / 1000, caught_stopped);
   EXPECT_GT(caught_stopped, 0) << "no kill landed during the pause";
 }
 
