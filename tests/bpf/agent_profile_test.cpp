@@ -15,6 +15,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -227,14 +228,23 @@ TEST_F(AgentProfile, AbandonedProfileRequestsFreeTheirSlots) {
   ASSERT_TRUE(poll_until([&] { return tracks(agent, target_->pid()); })) << agent.log();
   const std::string url = "/debug/pprof/profile?pid=" + pid();
   {
-    std::vector<RawConnection> abandoned;
-    for (int i = 0; i < 4; ++i) {
-      abandoned.emplace_back(agent.port());
-      ASSERT_TRUE(abandoned.back().send(get_request(url + "&seconds=300")));
-    }
-    // All four are collecting once a fifth is refused.
+    std::vector<std::optional<RawConnection>> abandoned(4);
+    auto ask = [&](std::optional<RawConnection>& c) {
+      c.emplace(agent.port());
+      return c->send(get_request(url + "&seconds=300"));
+    };
+    for (auto& c : abandoned) ASSERT_TRUE(ask(c));
+    // All four are collecting once a fifth is refused. A poll can take a slot before one of
+    // the four does, which is then refused (429) at once: that one asks again, and the next
+    // poll waits for the next round, when no poll holds a slot.
     ASSERT_TRUE(poll_until([&] {
-      return http_get(agent.url(url + "&seconds=1")).status == 429;
+      bool asked = false;
+      for (auto& c : abandoned) {
+        if (c->responses(1, 1ms).empty()) continue;
+        if (!ask(c)) return false;
+        asked = true;
+      }
+      return !asked && http_get(agent.url(url + "&seconds=1")).status == 429;
     }, 20s)) << agent.log();
   }  // the four hang up
   HttpReply reply;
