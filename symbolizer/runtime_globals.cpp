@@ -39,6 +39,32 @@ Result<void> each_rip_operand(std::span<const std::uint8_t> code, std::uint64_t 
   return {};
 }
 
+// The 64-bit register an instruction writes as its first operand (MOVL $16, CX writes RCX).
+ZydisRegister written_register(const Instruction& d) {
+  if (d.insn.operand_count_visible < 1 || d.ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER)
+    return ZYDIS_REGISTER_NONE;
+  return ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, d.ops[0].reg.value);
+}
+
+bool loads_goid_batch(const Instruction& d) {
+  return d.insn.mnemonic == ZYDIS_MNEMONIC_MOV && d.insn.operand_count_visible == 2 &&
+         d.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[1].imm.value.u == 16 &&
+         written_register(d) != ZYDIS_REGISTER_NONE;
+}
+
+// LOCK XADDQ src, 0(base)
+bool adds_to_register_address(const Instruction& d, ZydisRegister src, ZydisRegister base) {
+  if (d.insn.mnemonic != ZYDIS_MNEMONIC_XADD || !(d.insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
+      d.insn.operand_width != 64 || d.insn.operand_count_visible != 2)
+    return false;
+  const ZydisDecodedOperand& mem = d.ops[0];
+  const ZydisDecodedOperand& reg = d.ops[1];
+  return mem.type == ZYDIS_OPERAND_TYPE_MEMORY && mem.mem.base == base &&
+         mem.mem.index == ZYDIS_REGISTER_NONE && mem.mem.disp.value == 0 &&
+         reg.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+         ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg.reg.value) == src;
+}
+
 }  // namespace
 
 Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uint8_t> code,
@@ -150,6 +176,40 @@ Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
     return fail(elf.path() + ": the heap profile's globals found in the runtime's code are not "
                 "distinct");
   return HeapProfileAddresses{*b, *r, *c, "runtime code"};
+
+Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1) {
+  const auto [entry, end] = newproc1;
+  if (end <= entry || end - entry > kMaxFunctionSize)
+    return fail(elf.path() + ": runtime.newproc1: implausible range [" + to_hex(entry) + ", " +
+                to_hex(end) + ")");
+  auto bytes = elf.read_vaddr(entry, end - entry);
+  if (!bytes) return fail(elf.path() + ": runtime.newproc1: " + bytes.error().message);
+  // The three instructions in a row: MOVL $16, R1; LEAQ target(SB), R2; LOCK XADDQ R1, 0(R2).
+  std::set<std::uint64_t> found;
+  ZydisRegister batch = ZYDIS_REGISTER_NONE, base = ZYDIS_REGISTER_NONE;
+  std::uint64_t target = 0;
+  auto walked = for_each_instruction(bytes->bytes(), entry, [&](const Instruction& d) {
+    if (base != ZYDIS_REGISTER_NONE && adds_to_register_address(d, batch, base))
+      found.insert(target);
+    const bool lea_after_batch = batch != ZYDIS_REGISTER_NONE &&
+                                 d.insn.mnemonic == ZYDIS_MNEMONIC_LEA &&
+                                 d.ops[1].mem.base == ZYDIS_REGISTER_RIP;
+    ZyanU64 t = 0;
+    if (lea_after_batch &&
+        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &d.ops[1], d.address, &t))) {
+      base = written_register(d);
+      target = t;
+      return true;
+    }
+    base = ZYDIS_REGISTER_NONE;
+    batch = loads_goid_batch(d) ? written_register(d) : ZYDIS_REGISTER_NONE;
+    return true;
+  });
+  if (!walked) return fail(elf.path() + ": runtime.newproc1: " + walked.error().message);
+  if (found.size() != 1)
+    return fail(elf.path() + ": runtime.newproc1: " + std::to_string(found.size()) +
+                " candidates for runtime.sched.goidgen");
+  return *found.begin();
 }
 
 Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for_each_g_race) {

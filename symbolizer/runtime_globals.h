@@ -83,4 +83,12 @@ Result<HeapProfileAddresses> find_heap_profile(const ElfFile& elf, const HeapPro
 Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
                                                     const HeapProfileCode& code);
 
+// runtime.sched.goidgen, the goid generator: every goid the runtime ever handed out is at
+// most its value (the Ps take goids from it in batches of 16, _GoidCacheBatch). Found in
+// runtime.newproc1's `pp.goidcache = sched.goidgen.Add(_GoidCacheBatch)`, which every
+// release 1.19-1.27 compiles to `MOVL $16, R1; LEAQ runtime.sched+off(SB), R2;
+// LOCK XADDQ R1, 0(R2)` (the other 64-bit XADD of newproc1, gcController.maxStackScan's,
+// adds a variable): the LEA's target. One path for every binary, stripped or not.
+Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1);
+
 }  // namespace goscry

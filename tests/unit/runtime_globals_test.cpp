@@ -114,6 +114,34 @@ TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
   std::printf("runtime.work checked in %d binaries\n", checked);
 }
 
+// runtime.sched.goidgen (schedt's first field in 1.19-1.27) from newproc1's code, where the
+// twin's nm puts runtime.sched, in every variant of every toolchain.
+TEST(RuntimeGlobals, GoidGeneratorFromNewproc1CodeMatchesGoToolNm) {
+  std::map<std::string, std::string> plain;
+  for (const auto& f : all_fixtures("hello"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("hello")) {
+    SCOPED_TRACE(f.label());
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin);
+    auto np = (*bin)->find_function("runtime.newproc1");
+    ASSERT_TRUE(np);
+    auto found = find_goid_generator((*bin)->elf(), CodeRange{np->entry, np->end});
+    ASSERT_TRUE(found) << found.error().message;
+    if (f.variant == "stripped" || f.variant == "plain") {
+      auto twin = ElfFile::open(plain.at(f.go_version));
+      ASSERT_TRUE(twin);
+      const auto nm = nm_addresses(plain.at(f.go_version));
+      EXPECT_EQ(place((*bin)->elf(), *found), place(**twin, nm.at("runtime.sched")));
+    } else {
+      EXPECT_EQ(*found, nm_addresses(f.path).at("runtime.sched"));
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(RuntimeGlobals, StrippedBinaryWithoutTheFunctionIsAnError) {
   for (const auto& f : all_fixtures("hello")) {
     if (f.variant != "stripped") continue;
