@@ -15,9 +15,11 @@
  *   worldStop argument and result, <= 1.21 from runtime.work.{pauseStart,tEnd}.
  *
  * Hot paths (creation, exit) are one read of the g and one lookup of its site's counters
- * (plus the settings): no per-goroutine map entry. The ring buffer carries the rare STW
- * events, the goroutines of the attach window (settings.event_goid_max), and every
- * goroutine only when a target asks for a trace. The same object
+ * (plus the settings): no per-goroutine map entry, except for the goroutines of the attach
+ * window (goid <= settings.event_goid_max), which go into the bounded `window` map that
+ * the agent reads when it is ready, however late (docs/architecture.md decision 3). The
+ * ring buffer carries the rare STW events, and every goroutine only when a target asks
+ * for a trace. The same object
  * serves every Go version: what differs (offsets, register conventions) comes from the
  * settings map the agent fills per tgid. Go's ABIInternal is used as is: arguments and
  * results in RAX, RBX, RCX, ...; the current g in R14. */
@@ -75,15 +77,47 @@ struct {
   __type(value, __u32);
 } probe_regs SEC(".maps");
 
-/* Rare events: one per STW pause (a few per GC cycle); the creations and exits of
- * goroutines with a goid <= settings.event_goid_max: those made while the agent attaches,
- * the exits of those alive at attach (once each), and the few made later from goids the
- * Ps had cached; every goroutine when a target is traced. The attach sizes it: a program
- * creating goroutines as fast as it can while the probes go in and allgs is read (tens of
- * ms on a loaded machine) sent ~32,000 events in one measured case, more than 2 MiB held.
- * 8 MiB holds ~87,000 events (88 bytes + 8 of header). The agent maps the data pages
- * twice, so its RSS carries 2 x the size (16 MiB: 56 MiB peak RSS against 28, too close
- * to the 64 MiB goal). Full: the event is lost (GOSCRY_CNT_RINGBUF_FULL). */
+/* Key: (tgid, goid) of a goroutine with goid <= settings.event_goid_max -> what the probes
+ * saw of it (docs/architecture.md decision 3). While the window is open (the probes go in,
+ * the agent reads the goid generator) it holds the goroutines born since that are still
+ * alive, the ends of goroutines born before the probes, and per thread the last goroutine
+ * whose end it ran (window_exiting): an end that was seen born drops the thread's previous
+ * one, surely dead by then. Closed, it holds the ends of goroutines born before the probes
+ * and the few born later from goids the Ps had cached (<= 16 per P) until the agent has
+ * read them. So its size follows the target's goroutines, never the time the agent takes:
+ * 65,536 entries (~6 MiB preallocated, less than the ring buffer they replace held for
+ * the window) cover a target with some 30,000 goroutines attached while all of them end.
+ * Preallocated: a run-time allocation in a uprobe is refused on PREEMPT_RT kernels and warns
+ * before 6.1. Full: the goroutine is not recorded and GOSCRY_CNT_WINDOW_FULL counts it, a
+ * lost event that flags the target's figures. The agent deletes a target's keys when it
+ * goes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct goscry_window_key);
+  __type(value, struct goscry_window_entry);
+} window SEC(".maps");
+
+/* Key: a thread (pid_tgid) -> the goid of the last goroutine seen born whose end it ran
+ * while the window was open: that one keeps its window entry, since the snapshot of allgs
+ * may yet read its g alive (the exit probe fires before gdestroy marks it dead); the
+ * thread's next end drops it. One per thread of the targets: 16,384 covers Go's default
+ * limit of 10,000 threads. Full: counted as GOSCRY_CNT_WINDOW_FULL (the entries it would
+ * have dropped stay). The agent deletes a target's keys when it goes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, __u64);
+} window_exiting SEC(".maps");
+
+/* Rare events: one per STW pause (a few per GC cycle); every goroutine when a target is
+ * traced (tests). The goroutines of the attach window no longer come this way (`window`):
+ * a ring buffer holds them only if user space drains it in time, which a loaded machine
+ * does not (23,564 events lost once in CI). Size kept from when it did carry them, for
+ * traced targets: 8 MiB holds ~87,000 events (88 bytes + 8 of header); the agent maps the
+ * data pages twice, so its RSS carries 2 x the size. Full: the event is lost
+ * (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 8 * 1024 * 1024);
@@ -182,6 +216,61 @@ static __always_inline void emit_goroutine(__u32 kind, __u32 tgid, __u32 flags,
   bpf_ringbuf_submit(e, 0);
 }
 
+/* A goroutine of the attach window created: recorded until the agent reads it. */
+static __always_inline void window_created(__u32 tgid, const struct g_fields *f, __u64 parent,
+                                           int counted) {
+  struct goscry_window_key key = {.tgid = tgid, .goid = f->goid};
+  struct goscry_window_entry e = {.gopc = f->gopc, .startpc = f->startpc, .parent_goid = parent};
+  e.flags = GOSCRY_WIN_CREATED | (counted ? GOSCRY_WIN_COUNTED : 0);
+  if (bpf_map_update_elem(&window, &key, &e, BPF_ANY) != 0) count(GOSCRY_CNT_WINDOW_FULL);
+}
+
+/* While the window is open: the entry of the goroutine whose end this thread ran before
+ * goes (gdestroy marked it dead before the thread could run another end, so the snapshot
+ * of allgs, read after the window closes, cannot see it alive), and this one's stays. */
+static __always_inline void drop_previous_end(__u32 tgid, __u64 goid) {
+  __u64 thread = bpf_get_current_pid_tgid();
+  __u64 *prev = bpf_map_lookup_elem(&window_exiting, &thread);
+  if (!prev) {
+    if (bpf_map_update_elem(&window_exiting, &thread, &goid, BPF_NOEXIST) != 0)
+      count(GOSCRY_CNT_WINDOW_FULL);
+    return;
+  }
+  struct goscry_window_key old = {.tgid = tgid, .goid = *prev};
+  *prev = goid;
+  bpf_map_delete_elem(&window, &old);
+}
+
+/* A goroutine of the attach window ended. Seen born: its end counts at its site like any
+ * other (the entry says so). Not seen born (alive before the probes): recorded for the
+ * agent, which takes it off its snapshot of allgs; its site created none of it. */
+static __always_inline void window_exited(struct goscry_settings *s, __u32 tgid,
+                                          const struct g_fields *f) {
+  struct goscry_window_key key = {.tgid = tgid, .goid = f->goid};
+  struct goscry_window_entry *e = bpf_map_lookup_elem(&window, &key);
+  if (!e) {
+    struct goscry_window_entry ended = {.gopc = f->gopc, .startpc = f->startpc};
+    ended.flags = GOSCRY_WIN_EXITED;
+    if (bpf_map_update_elem(&window, &key, &ended, BPF_NOEXIST) != 0)
+      count(GOSCRY_CNT_WINDOW_FULL);
+    return;
+  }
+  __u32 flags = e->flags | GOSCRY_WIN_EXITED;
+  if (flags & GOSCRY_WIN_COUNTED) {
+    struct goscry_site_key site = {.tgid = tgid, .gopc = f->gopc};
+    struct goscry_site_counts *c = bpf_map_lookup_elem(&sites, &site);
+    if (c) {
+      __sync_fetch_and_add(&c->exited, 1);
+      flags |= GOSCRY_WIN_EXIT_COUNTED;
+    } else {
+      count(GOSCRY_CNT_EXIT_UNKNOWN_SITE);
+    }
+  }
+  /* Only this goroutine's own end writes its entry after its creation did. */
+  e->flags = flags;
+  if (!(s->flags & GOSCRY_WINDOW_CLOSED)) drop_previous_end(tgid, f->goid);
+}
+
 /* The value of a register named by enum goscry_reg. Each field is read on its own
  * (the empty asm): clang would otherwise turn the switch into one load at a computed
  * offset into ctx, which the verifier refuses. */
@@ -250,18 +339,21 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
     __sync_fetch_and_add(&c->created, 1);
     c->startpc = f.startpc;
   }
-  if (f.goid <= s->event_goid_max || (s->flags & GOSCRY_TRACE_GOROUTINES)) {
+  const int in_window = f.goid <= s->event_goid_max;
+  if (in_window || (s->flags & GOSCRY_TRACE_GOROUTINES)) {
     __u64 parent = 0;
     if (s->g_parent_goid != GOSCRY_NO_OFFSET) read_u64(g + s->g_parent_goid, &parent);
-    emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, c ? GOSCRY_GO_COUNTED : 0, &f, parent);
+    if (in_window) window_created(tgid, &f, parent, c != 0);
+    if (s->flags & GOSCRY_TRACE_GOROUTINES)
+      emit_goroutine(GOSCRY_EV_GO_CREATE, tgid, c ? GOSCRY_GO_COUNTED : 0, &f, parent);
   }
   return 0;
 }
 
 /* runtime.gdestroy (1.22+) or runtime.goexit0 (<= 1.21), at the entry's registers:
  * RAX = gp, whose goid, gopc and startpc are still intact. Counted on its site, or for a
- * goid <= event_goid_max sent to user space instead, which tells a goroutine created
- * since attach from one of its snapshot of allgs (agent/probes/goroutine_tracker.h). */
+ * goid <= event_goid_max first looked up in the window map, which tells a goroutine
+ * created since attach from one of the snapshot of allgs (agent/probes/goroutine_tracker.h). */
 SEC("uprobe")
 int goscry_goroutine_exit(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
@@ -270,7 +362,8 @@ int goscry_goroutine_exit(struct pt_regs *ctx) {
   struct g_fields f;
   if (read_g(s, ctx->ax, &f)) return 0;
   if (f.goid <= s->event_goid_max) {
-    emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, 0, &f, 0);
+    window_exited(s, tgid, &f);
+    if (s->flags & GOSCRY_TRACE_GOROUTINES) emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, 0, &f, 0);
     return 0;
   }
   struct goscry_site_key key = {.tgid = tgid, .gopc = f.gopc};

@@ -41,6 +41,10 @@ enum goscry_settings_flags {
   /* Emit one ring-buffer event per goroutine creation/exit (off by default: a busy
    * program creates millions; the per-site counters are the normal path). */
   GOSCRY_TRACE_GOROUTINES = 1 << 0,
+  /* The attach window is closed: event_goid_max is the goid generator read after every
+   * probe was attached, and the window map keeps every entry until the agent reads it
+   * (while open, a thread's previous ended goroutine is dropped at its next end). */
+  GOSCRY_WINDOW_CLOSED = 1 << 1,
 };
 
 #define GOSCRY_NO_OFFSET 0xffff
@@ -102,18 +106,18 @@ struct goscry_settings {
   __u8 g_block_words;
   __u8 pad1;
   __u64 work_addr;
-  /* Goroutines with a goid up to this one come to user space as events when they are
-   * created and when they end (GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT), and their exit
-   * is not counted in the site counters; the others only count. The agent starts with
-   * ~0 (every goroutine while it attaches) and lowers it once to the largest goid of its
-   * snapshot of allgs (agent/probes/goroutine_tracker.h has why that keeps the counts exact). */
+  /* Goroutines with a goid up to this one are recorded in the window map when they are
+   * created and when they end (struct goscry_window_entry); the others only count. The
+   * agent starts with ~0 (every goroutine while it attaches) and lowers it once, with
+   * GOSCRY_WINDOW_CLOSED, to runtime.sched.goidgen read after the probes: no goroutine
+   * alive before them has a larger goid (agent/probes/goroutine_tracker.h has why that
+   * keeps the counts exact). */
   __u64 event_goid_max;
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
- * `created` counts every goroutine created since attach; `exited` the ends of goroutines
- * whose goid is above settings.event_goid_max (the others come as GOSCRY_EV_GO_EXIT
- * events). */
+ * `created` counts every goroutine created since attach; `exited` the ends of those among
+ * them (a goroutine alive before the probes ends in the window map, uncounted). */
 struct goscry_site_key {
   __u32 tgid;
   __u32 pad;
@@ -129,6 +133,29 @@ struct goscry_site_counts {
   __u64 startpc;
 };
 
+/* Key of the window map: a goroutine of a target, by goid (never reused in a process). */
+struct goscry_window_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 goid;
+};
+
+/* What the probes saw of a goroutine whose goid is <= settings.event_goid_max. */
+enum goscry_window_flags {
+  GOSCRY_WIN_CREATED = 1 << 0,      /* seen created (after every probe went in) */
+  GOSCRY_WIN_COUNTED = 1 << 1,      /* ... and counted in its site's `created` */
+  GOSCRY_WIN_EXITED = 1 << 2,       /* seen ending */
+  GOSCRY_WIN_EXIT_COUNTED = 1 << 3, /* ... and counted in its site's `exited` */
+};
+
+struct goscry_window_entry {
+  __u64 gopc;
+  __u64 startpc;
+  __u64 parent_goid; /* 1.21+, at creation */
+  __u32 flags;       /* enum goscry_window_flags */
+  __u32 pad;
+};
+
 /* Per-CPU counters of drops and failed reads; the agent sums the CPUs. */
 enum goscry_counter {
   GOSCRY_CNT_RINGBUF_FULL = 0,    /* bpf_ringbuf_reserve failed: an event is lost */
@@ -141,15 +168,17 @@ enum goscry_counter {
   GOSCRY_CNT_STW_MAP_FULL,        /* in-flight STW map full: a pause is lost */
   GOSCRY_CNT_PROBE_REG_MISSING,   /* < 5.15: a creation probe whose address has no
                                    * probe_regs entry: a creation is not counted */
+  GOSCRY_CNT_WINDOW_FULL,         /* window or window_exiting map full: a goroutine of
+                                   * the attach window is not recorded, so the live
+                                   * count may be off (flagged as lost) */
   GOSCRY_CNT_MAX,
 };
 
 enum goscry_event_kind {
   GOSCRY_EV_STW = 1, /* one stop-the-world pause, reported when the world starts */
   /* A goroutine created / ended, with goid, gopc, startpc (and parent goid at creation,
-   * 1.21+): sent for every goroutine whose goid is <= settings.event_goid_max (then an
-   * exit is not in the counters), and for all of them when a target is traced
-   * (GOSCRY_TRACE_GOROUTINES). flags: enum goscry_go_flags. */
+   * 1.21+): sent for every goroutine when a target is traced (GOSCRY_TRACE_GOROUTINES);
+   * the agent also turns the window map's entries into them. flags: enum goscry_go_flags. */
   GOSCRY_EV_GO_CREATE = 2,
   GOSCRY_EV_GO_EXIT = 3,
 };

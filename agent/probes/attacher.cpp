@@ -138,8 +138,8 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
                 " aligned ones goscry reads at once");
   s.g_block_off = static_cast<std::uint16_t>(lo);
   s.g_block_words = static_cast<std::uint8_t>((hi - lo) / 8);
-  // Every goroutine is an event until the agent knows which ones were alive before the
-  // probes (Attachment::set_event_goid_max).
+  // Every goroutine goes into the window map until the agent knows which ones were alive
+  // before the probes (Attachment::close_window).
   s.event_goid_max = ~std::uint64_t(0);
   s.g_m = *g_m;
   s.m_preemptoff = *preemptoff;
@@ -241,6 +241,12 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const 
 
 Result<void> Attachment::set_event_goid_max(std::uint64_t goid) {
   settings_.event_goid_max = goid;
+  return loader_.add_target(static_cast<std::uint32_t>(pid_), settings_);
+}
+
+Result<void> Attachment::close_window(std::uint64_t goid_generator) {
+  settings_.event_goid_max = goid_generator;
+  settings_.flags |= GOSCRY_WINDOW_CLOSED;
   return loader_.add_target(static_cast<std::uint32_t>(pid_), settings_);
 }
 

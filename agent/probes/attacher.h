@@ -47,9 +47,13 @@ class Attachment {
 
   int pid() const { return pid_; }
   std::size_t probe_count() const { return links_.size(); }
-  // Lowers settings.event_goid_max (attach starts with every goroutine an event): from
-  // then on only goroutines with a goid up to `goid` come as events (bpf/runtime.h).
+  // Lowers settings.event_goid_max (attach starts with every goroutine in the window map):
+  // from then on only goroutines with a goid up to `goid` go there (bpf/runtime.h).
   Result<void> set_event_goid_max(std::uint64_t goid);
+  // Closes the attach window (GOSCRY_WINDOW_CLOSED): from then on only goroutines with a
+  // goid up to `goid_generator` (runtime.sched.goidgen read after the probes) go into the
+  // window map, which keeps each entry until the agent has read it.
+  Result<void> close_window(std::uint64_t goid_generator);
 
  private:
   Attachment(BpfLoader& loader, int pid) : loader_(loader), pid_(pid) {}

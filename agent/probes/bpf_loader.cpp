@@ -354,6 +354,45 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
   bpf_map__delete_elem(skel_->maps.stw_inflight, &tgid, sizeof tgid, 0);
   delete_keys_of<goscry_site_key>(skel_->maps.sites, tgid);
   delete_keys_of<goscry_probe_key>(skel_->maps.probe_regs, tgid);
+  delete_keys_of<goscry_window_key>(skel_->maps.window, tgid);
+  forget_window_threads(tgid);
+}
+
+std::vector<WindowEntry> BpfLoader::window_entries(std::uint32_t tgid) const {
+  std::vector<WindowEntry> out;
+  goscry_window_key key{}, next{};
+  const goscry_window_key* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.window, prev, &next, sizeof next) == 0) {
+    key = next;
+    prev = &key;
+    if (key.tgid != tgid) continue;
+    WindowEntry e{key.goid, {}};
+    if (bpf_map__lookup_elem(skel_->maps.window, &key, sizeof key, &e.seen, sizeof e.seen, 0) ==
+        0)
+      out.push_back(e);
+  }
+  return out;
+}
+
+void BpfLoader::forget_window_entries(std::uint32_t tgid,
+                                      const std::vector<std::uint64_t>& goids) {
+  for (auto goid : goids) {
+    const goscry_window_key key{tgid, 0, goid};
+    bpf_map__delete_elem(skel_->maps.window, &key, sizeof key, 0);
+  }
+}
+
+void BpfLoader::forget_window_threads(std::uint32_t tgid) {
+  // Keyed by pid_tgid: the tgid is the upper half.
+  std::vector<std::uint64_t> doomed;
+  std::uint64_t key = 0, next = 0;
+  const std::uint64_t* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.window_exiting, prev, &next, sizeof next) == 0) {
+    if (next >> 32 == tgid) doomed.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const auto& k : doomed) bpf_map__delete_elem(skel_->maps.window_exiting, &k, sizeof k, 0);
 }
 
 Result<void> BpfLoader::add_probe_register(const UprobeRequest& request) {

@@ -110,6 +110,12 @@ struct SiteCounts {
   std::uint64_t startpc = 0;  // of the last goroutine created there
 };
 
+// One entry of the window map: a goroutine of the attach window (bpf/runtime.h).
+struct WindowEntry {
+  std::uint64_t goid = 0;
+  goscry_window_entry seen{};
+};
+
 // How full one BPF map is, for goscry_bpf_map_entries / goscry_bpf_map_capacity. Only maps
 // whose entries come and go (hash-like, stack traces) are listed: an array always holds
 // max_entries, a ring buffer has no entries to count.
@@ -138,6 +144,12 @@ class BpfLoader {
   bool uses_cookies() const { return features_.attach_cookie; }
 
   Result<std::vector<SiteCounts>> site_counts(std::uint32_t tgid) const;
+  // The target's entries of the window map (goroutines of the attach window), and their
+  // deletion once read for good. Bounded by the map's size, not by time.
+  std::vector<WindowEntry> window_entries(std::uint32_t tgid) const;
+  void forget_window_entries(std::uint32_t tgid, const std::vector<std::uint64_t>& goids);
+  // Drops the threads' hold on their last ended goroutine, once the window is closed.
+  void forget_window_threads(std::uint32_t tgid);
   // Runs and run time of one of the loaded programs (the cost benchmarks).
   Result<ProgramStats> program_stats(RuntimeProgram p) const;
   // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).

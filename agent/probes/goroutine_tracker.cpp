@@ -102,10 +102,6 @@ void GoroutineTracker::retire(std::uint64_t goid, std::uint64_t startpc) {
   }
 }
 
-void GoroutineTracker::forget_born_above(std::uint64_t goid) {
-  std::erase_if(born_, [goid](const auto& m) { return m.first > goid; });
-}
-
 void GoroutineTracker::update(const std::vector<SiteCounts>& counts, std::uint64_t now_ns) {
   for (const auto& c : counts) {
     site(c.gopc, c.startpc);

@@ -2,28 +2,33 @@
 // ended since attach, per creation site (the `go` statement, g.gopc).
 //
 // Three sources meet here. Every goroutine created since the creation probes is in the
-// per-site counters the probes keep in the kernel (`created`). Goroutines alive before the
-// probes come from one read of allgs taken after every probe is attached
-// (GoroutineSnapshot, the set S). Goroutines whose goid is at most settings.event_goid_max
-// (T) come as events when created and when they end, and their ends are not counted in the
-// kernel; the others' ends are (`exited`). live(site) = members of S still alive +
-// created - exited - ends that came as events of goroutines seen created.
+// per-site counters the probes keep in the kernel (`created`), and so is its end
+// (`exited`). Goroutines alive before the probes come from one read of allgs taken after
+// every probe is attached (GoroutineSnapshot, the set S). Goroutines whose goid is at most
+// settings.event_goid_max (T) are recorded in the kernel's window map when created and when
+// they end (bpf/runtime.bpf.c); TargetWatch hands its entries here as events. live(site) =
+// members of S still alive + created - exited.
 //
 // Why that is exact (TargetWatch::open does the steps in this order): the exit probe is
 // attached before the creation probes, so no goroutine is seen created whose end is
-// missed. T is ~0 while the probes are attached and allgs is read, then the largest goid
-// of the snapshot, and never rises again. So:
-//  - a goroutine of S ends with goid <= T: as an event, which takes it off S;
-//  - one that was alive before the probes but ended before the snapshot read it ended
-//    while T was ~0: as an event, for no goroutine we know of — ignored;
-//  - one seen created and also read by the snapshot (born during the attach) has a goid
-//    <= T, so it came as a creation event (set R): it is taken off S, `created` has it;
-//  - one seen created ends either as an event (its goid was <= T then, hence also at its
-//    creation: it is in R, which names its site) or in `exited` — never both.
-// Events can arrive before or after the snapshot is installed (the ring buffer is drained
-// when the caller chooses): an exit of a goid that is neither in R nor yet in S waits for
-// the snapshot. R keeps a goroutine seen created until its exit event, or until
-// forget_born_above(T), once no event sent before T was lowered can be on its way.
+// missed. T is ~0 while the probes go in; then T = runtime.sched.goidgen read after them
+// (G), and the window closes. No goroutine born before the probes has a goid above G, and
+// above G every goroutine was seen created: the snapshot, read after the close, keeps only
+// goids <= G. So:
+//  - a goroutine of S ends with goid <= T: as a window entry not seen created, which takes
+//    it off S;
+//  - one that was alive before the probes but ended before the snapshot read it ended as
+//    such an entry too, for no goroutine we know of: counted as ended, off no site;
+//  - one seen created with a goid <= G (born while the window was open, or later from a
+//    goid a P had cached: at most 16 per P) has a window entry saying so (set R): it is
+//    taken off S if the snapshot read it, `created` has it. While the window was open, a
+//    thread's end of such a goroutine drops the entry of the one it ended before, which
+//    gdestroy has marked dead since, so the snapshot cannot read it alive; the last one
+//    per thread stays (window_exiting). Once closed, entries stay until read.
+// Window entries are read after the snapshot is installed and whenever the counters are,
+// in any order with respect to them: an entry is handed over once for its creation, once
+// for its end. So nothing here depends on how soon user space runs after the probes: the
+// window map's size follows the target's goroutines, not the agent's delay.
 //
 // NumGoroutine leaves out system goroutines (runtime.isSystemGoroutine): those whose start
 // function is in package runtime, except runtime.main and runtime.corostart. The runtime
@@ -78,14 +83,11 @@ class GoroutineTracker {
   void set_snapshot(const GoroutineSnapshot& snap);
   // A GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT event (others are ignored).
   void on_event(const goscry_event& e);
-  // Drops the goroutines seen created with a goid above `goid` (the final T): their ends
-  // are counted in the kernel. Only once every event sent before T was lowered is in.
-  void forget_born_above(std::uint64_t goid);
   // The probes' per-site counters (cumulative since attach), read at `now_ns`.
   void update(const std::vector<SiteCounts>& counts, std::uint64_t now_ns);
   // Per site, the goroutines created since attach and how many of them ended (the kernel's
-  // counts with the ends that came as events added), as the BPF counters meant before
-  // some ends became events: what the leak detector compares.
+  // counts with any ends that came as uncounted events added): what the leak detector
+  // compares.
   std::vector<SiteCounts> born_counts() const;
 
   GoroutineTotals totals() const { return totals_; }

@@ -65,22 +65,40 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
     return std::unexpected(a.error());
   }
   w->attachment_ = std::move(*a);
-  // After the probes: a goroutine born meanwhile is in both, and its creation event says
-  // so (GoroutineTracker has the whole argument).
-  if (auto r = w->snapshot(*bias); !r) {
+  // After the probes: the window closes, then a goroutine born meanwhile is in the snapshot
+  // and in the window map, which says so (GoroutineTracker has the whole argument).
+  auto closed = w->close_window(*bias);
+  auto snapped = closed ? w->snapshot(*bias) : closed;
+  if (!snapped) {
     if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
-    return std::unexpected(r.error());
+    return std::unexpected(snapped.error());
   }
   if (auto r = shared ? w->update_sites() : w->refresh(); !r) return std::unexpected(r.error());
-  // From the next read of the counters on (after a drain of the ring buffer, which the
-  // caller does first), the goroutines seen created above T can be forgotten.
-  w->forget_ready_ = true;
   return w;
 }
 
 TargetWatch::~TargetWatch() {
   attachment_.reset();  // probes and map entries go before the loader
   own_loader_.reset();
+}
+
+Result<void> TargetWatch::close_window(std::uint64_t bias) {
+  const ElfFile& elf = symbols_->elf();
+  auto newproc1 = symbols_->find_function("runtime.newproc1");
+  if (!newproc1) return fail(elf.path() + ": no runtime.newproc1 in the pclntab");
+  auto goidgen = find_goid_generator(elf, CodeRange{newproc1->entry, newproc1->end});
+  if (!goidgen) return std::unexpected(goidgen.error());
+  // Read after every probe went in: a goroutine born before them has a goid up to it.
+  auto g0 = process_->read_u64(*goidgen + bias);
+  if (!g0) return fail("pid " + std::to_string(pid_) + ": runtime.sched.goidgen: " +
+                       g0.error().message);
+  goid_generator_ = *g0;
+  if (auto r = attachment_->close_window(goid_generator_); !r) return r;
+  // A probe that still runs under the open window could drop an entry the snapshot needs;
+  // without the wait the figures are flagged (lost()).
+  window_synced_ = wait_for_running_programs();
+  loader_->forget_window_threads(std::uint32_t(pid_));
+  return {};
 }
 
 Result<void> TargetWatch::snapshot(std::uint64_t bias) {
@@ -95,17 +113,41 @@ Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   allg->allgptr += bias;
   auto snap = read_goroutines(*process_, *allg, *layout);
   if (!snap) return std::unexpected(snap.error());
-  // Every goroutine alive before the probes is in the snapshot with a goid up to its
-  // largest: only those (and the few made later from goids the Ps had cached) still need
-  // events. T only ever falls.
-  std::uint64_t t = 0;
-  for (const auto& g : snap->alive) t = std::max(t, g.goid);
-  if (auto r = attachment_->set_event_goid_max(t); !r) return r;
-  // Events sent under the old T are all in the ring buffer after this; once they are
-  // drained, R can drop what the counters now cover.
-  if (wait_for_running_programs()) forget_above_ = t;
+  // A goid above the generator read after the probes was handed out after them: the probes
+  // saw that goroutine born, and `created` counts it.
+  std::erase_if(snap->alive, [this](const auto& g) { return g.goid > goid_generator_; });
   goroutines_.set_snapshot(*snap);
   return {};
+}
+
+void TargetWatch::read_window() {
+  const auto tgid = std::uint32_t(pid_);
+  std::vector<std::uint64_t> done;
+  for (const auto& w : loader_->window_entries(tgid)) {
+    // Born while the window was open with a goid the snapshot left out: nothing to say.
+    if (w.goid > goid_generator_) {
+      done.push_back(w.goid);
+      continue;
+    }
+    goscry_event e{};
+    e.tgid = tgid;
+    e.goid = w.goid;
+    e.gopc = w.seen.gopc;
+    e.startpc = w.seen.startpc;
+    e.parent_goid = w.seen.parent_goid;
+    if ((w.seen.flags & GOSCRY_WIN_CREATED) && window_born_.insert(w.goid).second) {
+      e.kind = GOSCRY_EV_GO_CREATE;
+      e.flags = (w.seen.flags & GOSCRY_WIN_COUNTED) ? GOSCRY_GO_COUNTED : 0;
+      goroutines_.on_event(e);
+    }
+    if (!(w.seen.flags & GOSCRY_WIN_EXITED)) continue;  // read again at its end
+    e.kind = GOSCRY_EV_GO_EXIT;
+    e.flags = (w.seen.flags & GOSCRY_WIN_EXIT_COUNTED) ? GOSCRY_GO_COUNTED : 0;
+    goroutines_.on_event(e);
+    window_born_.erase(w.goid);
+    done.push_back(w.goid);
+  }
+  loader_->forget_window_entries(tgid, done);
 }
 
 Result<void> TargetWatch::poll(int timeout_ms, const std::function<void(const GcUpdate&)>& on_gc) {
@@ -126,31 +168,34 @@ GcUpdate TargetWatch::feed(const goscry_event& e) {
 }
 
 Result<void> TargetWatch::refresh() {
-  // Events first: an exit event must not be missing from the counts read after it.
+  // STW events first; the window map is read by update_sites().
   if (auto r = poll(0); !r) return r;
   return update_sites();
 }
 
 Result<void> TargetWatch::update_sites() {
+  // Before the reads: what the target did before this instant is in them, however late
+  // this thread runs on (a time taken after could be ahead of the figures).
+  const std::uint64_t now = monotonic_ns();
+  read_window();
   auto counts = loader_->site_counts(std::uint32_t(pid_));
   if (!counts) return std::unexpected(counts.error());
-  if (forget_ready_ && forget_above_) {
-    goroutines_.forget_born_above(*forget_above_);
-    forget_above_.reset();
-  }
-  goroutines_.update(*counts, monotonic_ns());
+  counted_at_ns_ = now;
+  goroutines_.update(*counts, now);
   last_counts_ = goroutines_.born_counts();
   return {};
 }
 
-std::uint64_t TargetWatch::lost() const { return events_lost(*loader_); }
+std::uint64_t TargetWatch::lost() const {
+  return events_lost(*loader_) + (window_synced_ ? 0 : 1);
+}
 
 std::uint64_t events_lost(const BpfLoader& loader) {
   auto c = loader.counters();
   if (!c) return 0;
   return (*c)[GOSCRY_CNT_RINGBUF_FULL] + (*c)[GOSCRY_CNT_READ_FAILED] +
          (*c)[GOSCRY_CNT_SITE_MAP_FULL] + (*c)[GOSCRY_CNT_STW_MAP_FULL] +
-         (*c)[GOSCRY_CNT_PROBE_REG_MISSING];
+         (*c)[GOSCRY_CNT_PROBE_REG_MISSING] + (*c)[GOSCRY_CNT_WINDOW_FULL];
 }
 
 }  // namespace goscry

@@ -1,7 +1,8 @@
 // One Go process watched by the runtime probes, as `goscry top` and `goscry gc` need it:
-// checks the PID and the binary, loads the BPF programs, attaches, reads the goroutines
-// that were alive before the probes (after attaching them, so none falls between the two),
-// and then feeds the goroutine and GC trackers from the ring buffer and the counters.
+// checks the PID and the binary, loads the BPF programs, attaches, closes the attach window,
+// reads the goroutines that were alive before the probes (after attaching them, so none
+// falls between the two), and then feeds the goroutine tracker from the window map and the
+// counters, the GC tracker from the ring buffer.
 //
 // Errors a user can cause end in one sentence: "no process with pid 4242", "pid 4242
 // (/usr/bin/sleep): not a Go binary (no .go.buildinfo)", the missing capabilities.
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "agent/probes/attacher.h"
 #include "agent/probes/bpf_loader.h"
@@ -56,6 +58,8 @@ class TargetWatch {
   // Per site, the goroutines created since attach and how many of them ended, as of the
   // last refresh()/update_sites() (GoroutineTracker::born_counts).
   const std::vector<SiteCounts>& site_counts() const { return last_counts_; }
+  // CLOCK_MONOTONIC just before the last refresh()/update_sites() read the kernel's figures.
+  std::uint64_t counted_at_ns() const { return counted_at_ns_; }
   std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
 
   const GoroutineTracker& goroutines() const { return goroutines_; }
@@ -66,7 +70,12 @@ class TargetWatch {
  private:
   TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
       : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
+  // Reads runtime.sched.goidgen and closes the attach window at it.
+  Result<void> close_window(std::uint64_t bias);
   Result<void> snapshot(std::uint64_t bias);
+  // Feeds the window map's new entries to the goroutine tracker as events, and deletes
+  // those it will not need again (ended, or above the goid generator).
+  void read_window();
 
   int pid_;
   std::string exe_;
@@ -76,8 +85,10 @@ class TargetWatch {
   BpfLoader* loader_ = nullptr;
   std::unique_ptr<Attachment> attachment_;
   std::vector<SiteCounts> last_counts_;
-  std::optional<std::uint64_t> forget_above_;  // GoroutineTracker::forget_born_above, once
-  bool forget_ready_ = false;
+  std::uint64_t counted_at_ns_ = 0;
+  std::uint64_t goid_generator_ = 0;  // runtime.sched.goidgen once the probes were in
+  bool window_synced_ = true;  // no probe of the open window ran on past its close
+  std::unordered_set<std::uint64_t> window_born_;  // window entries whose birth was fed
   GoroutineTracker goroutines_;
   GcTracker gc_;
 };
