@@ -42,7 +42,7 @@ nlohmann::ordered_json top_json(const TargetWatch& w, std::uint64_t interval_ns,
   auto j = json_report::envelope("top", 1);
   j["pid"] = w.pid();
   j["go_version"] = w.go_version();
-  j["monotonic_ns"] = monotonic_ns();
+  j["monotonic_ns"] = w.counted_at_ns();  // docs/json-schemas.md: when the counters were read
   j["interval_ns"] = interval_ns;
   j["goroutines"] = {{"live", t.live},
                      {"created", t.created},
