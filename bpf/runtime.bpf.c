@@ -80,17 +80,16 @@ struct {
 /* Key: (tgid, goid) of a goroutine with goid <= settings.event_goid_max -> what the probes
  * saw of it (docs/architecture.md decision 3). While the window is open (the probes go in,
  * the agent reads the goid generator) it holds the goroutines born since that are still
- * alive, the ends of goroutines born before the probes, and per thread the last goroutine
- * whose end it ran (window_exiting): an end that was seen born drops the thread's previous
- * one, surely dead by then. Closed, it holds the ends of goroutines born before the probes
- * and the few born later from goids the Ps had cached (<= 16 per P) until the agent has
- * read them. So its size follows the target's goroutines, never the time the agent takes:
- * 65,536 entries (~6 MiB preallocated, less than the ring buffer they replace held for
- * the window) cover a target with some 30,000 goroutines attached while all of them end.
- * Preallocated: a run-time allocation in a uprobe is refused on PREEMPT_RT kernels and warns
- * before 6.1. Full: the goroutine is not recorded and GOSCRY_CNT_WINDOW_FULL counts it, a
- * lost event that flags the target's figures. The agent deletes a target's keys when it
- * goes. */
+ * alive and per thread the last goroutine whose end it ran (window_exiting): each end drops
+ * the thread's previous one, surely dead by then. Closed, it holds those that were alive at
+ * the close (until they end and the agent has read the end), the ends of goroutines born
+ * before the probes, and the few born later from goids the Ps had cached (<= 16 per P).
+ * So its size follows the target's goroutines at attach, never the time the agent takes:
+ * 65,536 entries (~6 MiB preallocated, less than the 8 MiB ring buffer that carried the
+ * window before) cover a target with ~60,000 goroutines when it is attached. Preallocated:
+ * a run-time allocation in a uprobe is refused on PREEMPT_RT kernels and warns before 6.1.
+ * Full: the goroutine is not recorded and GOSCRY_CNT_WINDOW_FULL counts it, a lost event
+ * that flags the target's figures. The agent deletes a target's keys when it goes. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
@@ -98,10 +97,10 @@ struct {
   __type(value, struct goscry_window_entry);
 } window SEC(".maps");
 
-/* Key: a thread (pid_tgid) -> the goid of the last goroutine seen born whose end it ran
- * while the window was open: that one keeps its window entry, since the snapshot of allgs
- * may yet read its g alive (the exit probe fires before gdestroy marks it dead); the
- * thread's next end drops it. One per thread of the targets: 16,384 covers Go's default
+/* Key: a thread (pid_tgid) -> the goid of the last goroutine whose end it ran while the
+ * window was open: that one keeps its window entry, since the snapshot of allgs may yet
+ * read its g alive (the exit probe fires before gdestroy marks it dead); the thread's next
+ * end drops it. One per thread of the targets: 16,384 covers Go's default
  * limit of 10,000 threads. Full: counted as GOSCRY_CNT_WINDOW_FULL (the entries it would
  * have dropped stay). The agent deletes a target's keys when it goes. */
 struct {
@@ -110,6 +109,19 @@ struct {
   __type(key, __u64);
   __type(value, __u64);
 } window_exiting SEC(".maps");
+
+/* Key: (tgid, startpc) -> how many goroutines born before the probes (never seen born)
+ * ended while the window was open and had their entry dropped: they ended before the
+ * snapshot of allgs, and the agent adds them to the ends since attach (a startpc tells it
+ * whether they were system goroutines). A few start functions per target; 8192 leaves
+ * room for many targets. Full: GOSCRY_CNT_WINDOW_FULL. The agent deletes a target's keys
+ * when it goes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct goscry_site_key);
+  __type(value, __u64);
+} window_unseen_ends SEC(".maps");
 
 /* Rare events: one per STW pause (a few per GC cycle); every goroutine when a target is
  * traced (tests). The goroutines of the attach window no longer come this way (`window`):
@@ -225,9 +237,27 @@ static __always_inline void window_created(__u32 tgid, const struct g_fields *f,
   if (bpf_map_update_elem(&window, &key, &e, BPF_ANY) != 0) count(GOSCRY_CNT_WINDOW_FULL);
 }
 
+/* An end of a goroutine born before the probes whose window entry goes unread. */
+static __always_inline void count_unseen_end(__u32 tgid, __u64 startpc) {
+  struct goscry_site_key key = {.tgid = tgid, .gopc = startpc};
+  __u64 *n = bpf_map_lookup_elem(&window_unseen_ends, &key);
+  if (!n) {
+    __u64 zero = 0;
+    bpf_map_update_elem(&window_unseen_ends, &key, &zero, BPF_NOEXIST);
+    n = bpf_map_lookup_elem(&window_unseen_ends, &key);
+  }
+  if (n)
+    __sync_fetch_and_add(n, 1);
+  else
+    count(GOSCRY_CNT_WINDOW_FULL);
+}
+
 /* While the window is open: the entry of the goroutine whose end this thread ran before
  * goes (gdestroy marked it dead before the thread could run another end, so the snapshot
- * of allgs, read after the window closes, cannot see it alive), and this one's stays. */
+ * of allgs, read after the window closes, cannot see it alive), and this one's stays. A
+ * goroutine seen born had its end counted at its site; one born before the probes is
+ * counted by start function (window_unseen_ends). So the open window holds the live
+ * goroutines born in it and one end per thread, however long it stays open. */
 static __always_inline void drop_previous_end(__u32 tgid, __u64 goid) {
   __u64 thread = bpf_get_current_pid_tgid();
   __u64 *prev = bpf_map_lookup_elem(&window_exiting, &thread);
@@ -238,6 +268,8 @@ static __always_inline void drop_previous_end(__u32 tgid, __u64 goid) {
   }
   struct goscry_window_key old = {.tgid = tgid, .goid = *prev};
   *prev = goid;
+  struct goscry_window_entry *e = bpf_map_lookup_elem(&window, &old);
+  if (e && !(e->flags & GOSCRY_WIN_CREATED)) count_unseen_end(tgid, e->startpc);
   bpf_map_delete_elem(&window, &old);
 }
 
@@ -253,6 +285,8 @@ static __always_inline void window_exited(struct goscry_settings *s, __u32 tgid,
     ended.flags = GOSCRY_WIN_EXITED;
     if (bpf_map_update_elem(&window, &key, &ended, BPF_NOEXIST) != 0)
       count(GOSCRY_CNT_WINDOW_FULL);
+    else if (!(s->flags & GOSCRY_WINDOW_CLOSED))
+      drop_previous_end(tgid, f->goid);
     return;
   }
   __u32 flags = e->flags | GOSCRY_WIN_EXITED;

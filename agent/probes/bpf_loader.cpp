@@ -355,7 +355,24 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
   delete_keys_of<goscry_site_key>(skel_->maps.sites, tgid);
   delete_keys_of<goscry_probe_key>(skel_->maps.probe_regs, tgid);
   delete_keys_of<goscry_window_key>(skel_->maps.window, tgid);
+  delete_keys_of<goscry_site_key>(skel_->maps.window_unseen_ends, tgid);
   forget_window_threads(tgid);
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> BpfLoader::window_unseen_ends(
+    std::uint32_t tgid) const {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  goscry_site_key key{}, next{};
+  const goscry_site_key* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.window_unseen_ends, prev, &next, sizeof next) == 0) {
+    key = next;
+    prev = &key;
+    std::uint64_t n = 0;
+    if (key.tgid == tgid && bpf_map__lookup_elem(skel_->maps.window_unseen_ends, &key,
+                                                 sizeof key, &n, sizeof n, 0) == 0)
+      out.emplace_back(key.gopc, n);
+  }
+  return out;
 }
 
 std::vector<WindowEntry> BpfLoader::window_entries(std::uint32_t tgid) const {

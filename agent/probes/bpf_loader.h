@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/runtime.h"
@@ -150,6 +151,10 @@ class BpfLoader {
   void forget_window_entries(std::uint32_t tgid, const std::vector<std::uint64_t>& goids);
   // Drops the threads' hold on their last ended goroutine, once the window is closed.
   void forget_window_threads(std::uint32_t tgid);
+  // Per start function (run-time startpc), the goroutines born before the probes that
+  // ended while the window was open and whose entry went unread (window_unseen_ends).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> window_unseen_ends(
+      std::uint32_t tgid) const;
   // Runs and run time of one of the loaded programs (the cost benchmarks).
   Result<ProgramStats> program_stats(RuntimeProgram p) const;
   // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).

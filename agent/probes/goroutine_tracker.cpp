@@ -55,6 +55,10 @@ void GoroutineTracker::set_snapshot(const GoroutineSnapshot& snap) {
   recompute(last_ns_);
 }
 
+void GoroutineTracker::ended_unseen(std::uint64_t startpc, std::uint64_t n) {
+  if (!system_start(startpc)) untracked_user_exits_ += n;
+}
+
 void GoroutineTracker::on_event(const goscry_event& e) {
   if (e.kind == GOSCRY_EV_GO_CREATE) on_created(e);
   if (e.kind == GOSCRY_EV_GO_EXIT) on_exited(e);

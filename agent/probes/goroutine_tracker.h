@@ -18,7 +18,9 @@
 //  - a goroutine of S ends with goid <= T: as a window entry not seen created, which takes
 //    it off S;
 //  - one that was alive before the probes but ended before the snapshot read it ended as
-//    such an entry too, for no goroutine we know of: counted as ended, off no site;
+//    such an entry too, for no goroutine we know of: counted as ended, off no site (while
+//    the window was open, a thread's next end drops that entry and the kernel counts it
+//    by start function instead: ended_unseen);
 //  - one seen created with a goid <= G (born while the window was open, or later from a
 //    goid a P had cached: at most 16 per P) has a window entry saying so (set R): it is
 //    taken off S if the snapshot read it, `created` has it. While the window was open, a
@@ -81,6 +83,9 @@ class GoroutineTracker {
 
   // The snapshot of allgs taken after every probe was attached (once).
   void set_snapshot(const GoroutineSnapshot& snap);
+  // `n` goroutines started at `startpc`, alive before the probes, ended before the
+  // snapshot read allgs without an event (window_unseen_ends, bpf/runtime.bpf.c).
+  void ended_unseen(std::uint64_t startpc, std::uint64_t n);
   // A GOSCRY_EV_GO_CREATE / GOSCRY_EV_GO_EXIT event (others are ignored).
   void on_event(const goscry_event& e);
   // The probes' per-site counters (cumulative since attach), read at `now_ns`.

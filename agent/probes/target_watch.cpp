@@ -98,6 +98,9 @@ Result<void> TargetWatch::close_window(std::uint64_t bias) {
   // without the wait the figures are flagged (lost()).
   window_synced_ = wait_for_running_programs();
   loader_->forget_window_threads(std::uint32_t(pid_));
+  // Final now: only the open window adds to them.
+  for (const auto& [startpc, n] : loader_->window_unseen_ends(std::uint32_t(pid_)))
+    goroutines_.ended_unseen(startpc, n);
   return {};
 }
 
