@@ -176,6 +176,7 @@ Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
     return fail(elf.path() + ": the heap profile's globals found in the runtime's code are not "
                 "distinct");
   return HeapProfileAddresses{*b, *r, *c, "runtime code"};
+}
 
 Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1) {
   const auto [entry, end] = newproc1;
