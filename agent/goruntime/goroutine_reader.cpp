@@ -269,11 +269,8 @@ class Unwinder {
       return record[0];
     }
     auto caller = t_.process().read_u64(ret_at);
-    if (!caller || *caller == 0 || in_goexit(t_, *caller)) {
-      if (!caller) g.stack_truncated = true;
-      return 0;
-    }
-    if (!in_code(*caller) || record[0] <= bp || !on_stack(g, record[0])) {
+    if (caller && in_goexit(t_, *caller)) return 0;
+    if (!caller || !in_code(*caller) || record[0] <= bp || !on_stack(g, record[0])) {
       g.stack_truncated = true;
       return 0;
     }
@@ -291,15 +288,10 @@ class Unwinder {
   std::uint64_t follow(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
     const std::uint64_t ret = record[1];
     if (in_goexit(t_, ret)) return 0;  // the bottom: done
-    // Every goroutine's first frame returns to runtime.goexit; a zero before it is a walk
-    // through bytes the goroutine rewrote while it was read, not an end.
-    if (ret == 0) {
-      g.stack_truncated = true;
-      return 0;
-    }
     if (in_async_preempt(g)) return follow_preempted(g, bp, record);
-    // A return address outside Go code ends a walk: the chain went through a frame without
-    // a frame pointer, or the goroutine moved on while we read it.
+    // A return address outside Go code (zero included: every goroutine's first frame
+    // returns to runtime.goexit) ends a walk truncated: the chain went through a frame
+    // without a frame pointer, or the goroutine moved on while we read it.
     if (!in_code(ret) || (g.pcs.push_back(ret), g.pcs.size() >= max_depth_) ||
         record[0] <= bp || !on_stack(g, record[0])) {
       g.stack_truncated = true;
