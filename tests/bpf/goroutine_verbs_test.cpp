@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/base/monotonic_clock.h"
 #include "agent/probes/attacher.h"
 #include "agent/proc/privileges.h"
 #include "symbolizer/runtime_layout.h"
@@ -20,6 +21,7 @@
 #include "tests/support/churn_state.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/goscry_verb.h"
+#include "tests/support/top_reports.h"
 
 namespace goscry {
 namespace {
@@ -31,78 +33,14 @@ using testing::ChurnState;
 using testing::Fixture;
 using testing::for_each_watched_churn;
 using testing::goscry_binary;
-using testing::parse_churn_state;
-
-// Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
-#define SKIP_OR_FAIL_WITHOUT_PRIVILEGES()                              \
-  if (auto why = missing_privileges()) {                               \
-    const char* ci = std::getenv("CI");                                \
-    if (ci && std::string(ci) == "true") FAIL() << *why;               \
-    GTEST_SKIP() << *why;                                              \
-  }
-
-std::uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
-}
+using testing::expect_top_matches;
+using testing::next_state;
+using testing::report_after;
+using testing::site_of;
 
 // Every variant: plain, stripped (addresses from the pclntab and machine code), PIE (load
 // bias), cgo (external linking).
 bool probed_variant(const Fixture&) { return true; }
-
-ChurnState next_state(ChildProcess& fixture) {
-  auto line = fixture.read_line();
-  EXPECT_TRUE(line && line->starts_with("state ")) << "fixture said: " << line.value_or("EOF");
-  return parse_churn_state(line.value_or(""));
-}
-
-// The entry of `sites` for the `go` statement in `function` ("main.spawnShort ...").
-const json* site_of(const json& sites, const std::string& function) {
-  for (const auto& s : sites)
-    if (s["site"].get<std::string>() == function ||
-        s["site"].get<std::string>().starts_with(function + " "))
-      return &s;
-  return nullptr;
-}
-
-// Checks one top report against the fixture's state: live = NumGoroutine, and per site
-// live, created and exited since attach (`begin` is the state right after attach).
-void expect_top_matches(const json& top, const ChurnState& st, const ChurnState& begin,
-                        bool since_attach) {
-  SCOPED_TRACE(st.label);
-  EXPECT_EQ(top["goroutines"]["live"].get<std::int64_t>(), st.goroutines);
-  std::uint64_t created = 0, exited = 0;
-  for (const auto& [name, truth] : st.sites) {
-    const json* s = site_of(top["sites_by_live"], name);
-    const std::int64_t live = std::int64_t(truth.created) - std::int64_t(truth.exited);
-    if (!s) {
-      EXPECT_EQ(live, 0) << name << " missing from " << top["sites_by_live"].dump();
-      continue;
-    }
-    EXPECT_EQ((*s)["live"].get<std::int64_t>(), live) << name;
-    if (!since_attach) continue;
-    const auto& b = begin.sites.at(name);
-    EXPECT_EQ((*s)["created"].get<std::uint64_t>(), truth.created - b.created) << name;
-    EXPECT_EQ((*s)["exited"].get<std::uint64_t>(), truth.exited - b.exited) << name;
-    created += truth.created - b.created;
-    exited += truth.exited - b.exited;
-  }
-  if (since_attach) {
-    EXPECT_EQ(top["goroutines"]["created"].get<std::uint64_t>(), created);
-    EXPECT_EQ(top["goroutines"]["exited"].get<std::uint64_t>(), exited);
-  }
-}
-
-// The first top report sampled after `after_ns` (reports come every interval).
-json report_after(ChildProcess& top, std::uint64_t after_ns) {
-  for (;;) {
-    auto line = top.read_line(30000);
-    if (!line) return json();
-    json j = json::parse(*line, nullptr, false);
-    if (j.is_object() && j.value("monotonic_ns", std::uint64_t(0)) > after_ns) return j;
-  }
-}
 
 // `goscry top` streaming JSON through the churn fixture's phases: goroutines alive before
 // attach (spawnEarly's, from allgs), created and ended after (the probes), per site.
@@ -114,7 +52,7 @@ TEST(TopVerb, FollowsNumGoroutineAndEverySiteThroughThePhases) {
     for (int phase = 0; phase < 4; ++phase) {
       ChurnState st = next_state(fixture);
       if (phase == 0) begin = st;
-      json report = report_after(top, now_ns());
+      json report = report_after(top, monotonic_ns());
       ASSERT_TRUE(report.is_object()) << top.rest_of_stderr();
       expect_top_matches(report, st, begin, true);
       EXPECT_EQ(report["lost"].get<std::uint64_t>(), 0u);
@@ -133,51 +71,9 @@ TEST(TopVerb, FollowsNumGoroutineAndEverySiteThroughThePhases) {
                          {"--interval", "100ms", "--format", "json", "--top", "50"}, follow);
 }
 
-// `goscry top` attached while the fixture creates and ends goroutines as fast as it can:
-// some are born while the probes go in or the snapshot of allgs is read, some alive before
-// end after, some the probes see born are read by the snapshot too. Every one must count
-// once: at each quiescent point after, live = NumGoroutine and per site, and the ends
-// between two points are what the fixture counted.
 TEST(TopVerb, AttachedWhileGoroutinesComeAndGoAtFullSpeed) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
-  for (const auto& f : all_fixtures("churn")) {
-    if (f.variant != "plain") continue;  // the other variants change where, not what
-    SCOPED_TRACE(f.label());
-    ChildProcess fixture({f.path}, {"CHURN_MODE=busy"});
-    ASSERT_EQ(fixture.read_line(), "ready");
-    ChildProcess top({goscry_binary(), "top", "--pid", std::to_string(fixture.pid()),
-                      "--interval", "100ms", "--format", "json", "--top", "50"});
-    ASSERT_TRUE(attached(top));
-    usleep(200000);  // churn on under the probes
-    fixture.write_line();
-    json before;
-    ChurnState prev;
-    for (int phase = 0; phase < 3; ++phase) {
-      ChurnState st = next_state(fixture);
-      json report = report_after(top, now_ns());
-      ASSERT_TRUE(report.is_object()) << top.rest_of_stderr();
-      expect_top_matches(report, st, st, false);
-      EXPECT_EQ(report["lost"].get<std::uint64_t>(), 0u);
-      if (phase == 0) {
-        const json* parked = site_of(report["sites_by_live"], "main.spawnBusyParked");
-        ASSERT_NE(parked, nullptr);
-        EXPECT_GT(st.sites["main.spawnBusyParked"].created, 0u);
-      } else {
-        // Between two quiescent points the probes know every goroutine.
-        for (const auto& [name, truth] : st.sites) {
-          const json* s = site_of(report["sites_by_live"], name);
-          const json* b = site_of(before["sites_by_live"], name);
-          const std::uint64_t exited = s ? (*s)["exited"].get<std::uint64_t>() : 0;
-          const std::uint64_t exited_before = b ? (*b)["exited"].get<std::uint64_t>() : 0;
-          EXPECT_EQ(exited - exited_before, truth.exited - prev.sites[name].exited) << name;
-        }
-      }
-      before = report;
-      prev = st;
-      fixture.write_line();
-    }
-    EXPECT_EQ(fixture.wait(), 0);
-  }
+  testing::attach_while_goroutines_come_and_go("idle", 0);
 }
 
 // `goscry top --once` attached afresh at each quiescent point: everything alive comes from

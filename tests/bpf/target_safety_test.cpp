@@ -32,13 +32,6 @@ using testing::for_each_watched_churn;
 using testing::goscry_binary;
 using testing::run_command;
 
-#define SKIP_OR_FAIL_WITHOUT_PRIVILEGES()                              \
-  if (auto why = missing_privileges()) {                               \
-    const char* ci = std::getenv("CI");                                \
-    if (ci && std::string(ci) == "true") FAIL() << *why;               \
-    GTEST_SKIP() << *why;                                              \
-  }
-
 // How long the torture runs under goscry: GOSCRY_TORTURE_SECONDS, default 20 (the issue
 // asks for 60: scripts/torture.sh runs that).
 int torture_seconds() {

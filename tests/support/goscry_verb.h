@@ -4,12 +4,22 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "agent/proc/privileges.h"
 #include "tests/support/fixtures.h"
+
+// Fails under CI=true, skips otherwise: a missing privilege must not pass silently in CI.
+#define SKIP_OR_FAIL_WITHOUT_PRIVILEGES()                              \
+  if (auto why = ::goscry::missing_privileges()) {                     \
+    const char* ci = std::getenv("CI");                                \
+    if (ci && std::string(ci) == "true") FAIL() << *why;               \
+    GTEST_SKIP() << *why;                                              \
+  }
 
 namespace goscry::testing {
 
