@@ -29,7 +29,7 @@ venv=${GOSCRY_VENV:-$HOME/.cache/goscry/venv}
 # The covering subset CI runs: every BPF program (runtime probes, the CPU profiler), every
 # probe kind (uprobes on the runtime, the cpu-clock perf event), the verbs top, gc, leaks,
 # record and agent. See docs/kernels.md for what each test adds and the timings.
-SUBSET='^(RuntimeProbes\.|TopVerb\.OnceCounts|GcVerb\.|Leaks\.ReportsOneLeak|RecordOracles\.SamplesCarryTheProgramsPprofLabels|AgentBpf\.GoroutineRoutesAndLeaks)'
+SUBSET='^(RuntimeProbes\.|TopVerb\.OnceCounts|GcVerb\.|Leaks\.ReportsOneLeak|RecordOracles\.(SamplesCarryTheProgramsPprofLabels|FlatProfileMatches)|AgentBpf\.GoroutineRoutesAndLeaks)'
 
 usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 
