@@ -24,6 +24,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 296;
          l.g_startpc = 312;
          l.g_labels = 360;
+         l.g_lockedm = 232;
          l.g_tracking_seq = 189;
          l.g_size = 392;
          l.m_g0 = 0;
@@ -87,6 +88,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 296;
          l.g_startpc = 312;
          l.g_labels = 360;
+         l.g_lockedm = 232;
          l.g_tracking_seq = 189;
          l.g_size = 392;
          l.m_g0 = 0;
@@ -152,6 +154,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_lockedm = 208;
          l.g_tracking_seq = 188;
          l.g_size = 408;
          l.m_g0 = 0;
@@ -217,6 +220,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_lockedm = 208;
          l.g_tracking_seq = 191;
          l.g_size = 424;
          l.m_g0 = 0;
@@ -284,6 +288,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_lockedm = 216;
          l.g_tracking_seq = 199;
          l.g_size = 432;
          l.m_g0 = 0;
@@ -351,6 +356,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_lockedm = 216;
          l.g_tracking_seq = 199;
          l.g_size = 440;
          l.m_g0 = 0;
@@ -420,6 +426,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 280;
          l.g_startpc = 296;
          l.g_labels = 344;
+         l.g_lockedm = 208;
          l.g_tracking_seq = 191;
          l.g_size = 440;
          l.m_g0 = 0;
@@ -490,6 +497,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_lockedm = 208;
          l.g_tracking_seq = 191;
          l.g_size = 456;
          l.m_g0 = 0;
@@ -560,6 +568,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_gopc = 288;
          l.g_startpc = 304;
          l.g_labels = 352;
+         l.g_lockedm = 208;
          l.g_tracking_seq = 191;
          l.g_size = 456;
          l.m_g0 = 0;

@@ -48,6 +48,7 @@ namespace goscry {
   X(g_gopc, "runtime.g", "gopc")                            \
   X(g_startpc, "runtime.g", "startpc")                      \
   X(g_labels, "runtime.g", "labels")                        \
+  X(g_lockedm, "runtime.g", "lockedm")                      \
   X(g_tracking_seq, "runtime.g", "trackingSeq")             \
   X(g_size, "runtime.g", "")                                \
   X(m_g0, "runtime.m", "g0")                                \

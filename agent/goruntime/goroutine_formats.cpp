@@ -53,6 +53,7 @@ void header(std::string& out, const GoroutineView& v) {
     append_int(out, v.wait_ns / 60'000'000'000);
     out += " minutes";
   }
+  if (v.g.locked_to_thread) out += ", locked to thread";
   out += "]:\n";
 }
 
@@ -253,6 +254,7 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
     else
       g["wait_seconds"] = nullptr;
     g["system"] = v.system;
+    g["locked_to_thread"] = v.g.locked_to_thread;
     auto fr = nlohmann::ordered_json::array();
     // The runtime's pc buffers leave elided wrappers out, unless nothing else is left.
     const bool all = std::all_of(v.frames.begin(), v.frames.end(),

@@ -70,6 +70,7 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
   g.sched_bp = field<std::uint64_t>(b, l.g_sched_bp);
   g.stack_lo = field<std::uint64_t>(b, l.g_stack_lo);
   g.stack_hi = field<std::uint64_t>(b, l.g_stack_hi);
+  g.locked_to_thread = field<std::uint64_t>(b, l.g_lockedm) != 0;
   if (l.g_tracking_seq >= 0) g.tracking_seq = field<std::uint8_t>(b, l.g_tracking_seq);
   return g;
 }
@@ -79,7 +80,7 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
 std::size_t g_prefix(const RuntimeLayout& l) {
   int end = 0;
   for (int off : {l.g_stack_lo, l.g_stack_hi, l.g_sched_sp, l.g_sched_pc, l.g_sched_bp,
-                  l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc})
+                  l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc, l.g_lockedm})
     end = std::max(end, off + 8);
   end = std::max({end, l.g_atomicstatus + 4, l.g_waitreason + 1, l.g_tracking_seq + 1});
   return std::size_t(std::min(end, l.g_size));

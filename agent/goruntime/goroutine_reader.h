@@ -54,6 +54,7 @@ struct Goroutine {
   std::uint64_t startpc = 0;      // run-time entry of the goroutine's function
   std::uint64_t sched_pc = 0, sched_sp = 0, sched_bp = 0;
   std::uint64_t stack_lo = 0, stack_hi = 0;
+  bool locked_to_thread = false;  // g.lockedm set: runtime.LockOSThread wired it to its M
   // g.trackingSeq: the runtime adds one each time the goroutine stops running (wrapping at
   // 256), so two reads that agree on it saw no run-and-park in between.
   std::uint8_t tracking_seq = 0;

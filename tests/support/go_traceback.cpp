@@ -25,6 +25,7 @@ std::map<std::uint64_t, TracebackGoroutine> parse_traceback(const std::string& t
       cur = &out[id];
       cur->header = line;
       cur->state = line.substr(open + 1, close - open - 1);
+      cur->locked = cur->state.find(", locked to thread") != std::string::npos;
       if (auto comma = cur->state.find(", "); comma != std::string::npos)
         cur->state.resize(comma);
       in_created_by = false;

@@ -12,6 +12,7 @@ namespace goscry::testing {
 struct TracebackGoroutine {
   std::string header;  // the whole "goroutine 7 [chan receive, 2 minutes]:" line
   std::string state;   // "chan receive" (", N minutes" and ", locked to thread" dropped)
+  bool locked = false;  // ", locked to thread"
   std::vector<std::string> functions;  // "main.deeper" (arguments dropped)
   // Every frame as "function\tfile:line +0xoff", arguments dropped: what two tracebacks of
   // one stack share byte for byte.

@@ -45,6 +45,7 @@ void expect_same_goroutines(const std::string& label, const std::string& oracle_
     auto it = dump.find(id);
     ASSERT_NE(it, dump.end()) << "missing from the dump:\n" << dump_text;
     EXPECT_EQ(it->second.state, want.state);
+    EXPECT_EQ(it->second.locked, want.locked) << it->second.header;
     EXPECT_EQ(it->second.functions, want.functions) << dump_text;
     EXPECT_EQ(it->second.created_by, want.created_by);
   }
