@@ -64,10 +64,28 @@ export out src
 # Two builds at a time: two cores. xargs fails when any build fails.
 xargs -P 2 -L 1 bash -c 'build_one "$@"' _ < "$jobs_file"
 # Targets goscry must refuse (one sentence naming why), kept out of the manifest so that
-# the tests iterating over every fixture never see them: hello built for GOARCH=386.
+# the tests iterating over every fixture never see them: hello built for GOARCH=386, and
+# goplugin (below).
 mkdir -p "$out/unsupported"
 (cd "$src" && GOARCH=386 CGO_ENABLED=0 "$("$here/go-env.sh" --go-for local)" build \
    -o "$out/unsupported/hello-386.tmp" ./hello && mv "$out/unsupported/hello-386.tmp" \
    "$out/unsupported/hello-386") || { echo "build-fixtures: hello GOARCH=386 failed" >&2; exit 1; }
+# A host that plugin.Open's a Go plugin (which goscry refuses until it reads plugins), per
+# toolchain: a plugin needs cgo and the very toolchain (and package builds) of its host.
+# OUTDIR/unsupported/<go-version>/goplugin-host and goplugin.so.
+for v in $versions; do
+  go=$("$here/go-env.sh" --go-for "$v")
+  case $v in
+    1.19 | local) tc=local ;;
+    *) tc=go$v ;;
+  esac
+  dir="$out/unsupported/$(GOTOOLCHAIN=$tc "$go" env GOVERSION)"
+  mkdir -p "$dir"
+  (cd "$src" && export GOTOOLCHAIN=$tc CGO_ENABLED=1 \
+     && "$go" build -o "$dir/goplugin-host.tmp" ./goplugin/host \
+     && "$go" build -buildmode=plugin -o "$dir/goplugin.so.tmp" ./goplugin/plugin \
+     && mv "$dir/goplugin-host.tmp" "$dir/goplugin-host" && mv "$dir/goplugin.so.tmp" "$dir/goplugin.so") \
+    || { echo "build-fixtures: goplugin with $v failed" >&2; exit 1; }
+done
 sort "$manifest" > "$out/manifest.txt"
 echo "build-fixtures: $(wc -l < "$out/manifest.txt") fixture binaries in $out"

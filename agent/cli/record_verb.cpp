@@ -31,7 +31,9 @@
 #include "agent/cpu/cpu_profile.h"
 #include "agent/cpu/cpu_recording.h"
 #include "agent/cpu/cpu_target.h"
+#include "agent/goruntime/go_plugins.h"
 #include "agent/goruntime/go_process.h"
+#include "agent/goruntime/go_version.h"
 #include "exporters/flamegraph.h"
 #include "exporters/pprof.h"
 #include "symbolizer/output_file.h"
@@ -86,6 +88,12 @@ int run_record(const RecordOptions& o) {
   if (!process_alive(o.pid))
     return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), kExitFailed;
 
+  // A Go program that loaded a plugin is refused as by every verb, before anything is opened;
+  // a C program that dlopen'ed a c-shared Go library is not a Go target and is recorded as
+  // native code.
+  if (go_version_of_file("/proc/" + std::to_string(o.pid) + "/exe"))
+    if (auto r = refuse_go_plugins(o.pid); !r)
+      return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), kExitFailed;
   auto symbolizer = ProcessSymbolizer::create(o.pid);
   if (!symbolizer)
     return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), kExitFailed;

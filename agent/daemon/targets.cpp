@@ -6,6 +6,7 @@
 
 #include "agent/base/log.h"
 #include "agent/daemon/proc_target.h"
+#include "agent/goruntime/go_plugins.h"
 
 namespace goscry {
 
@@ -66,9 +67,14 @@ void TargetSet::refresh(Clock::time_point now) {
                settings_.pids.end();
     }
     auto info = identify_target(pid);
+    // A Go program goscry cannot read right (a plugin loaded) is news even under --all: it is
+    // logged like a listed pid's failure, once per process, and no source attaches to it.
+    auto readable = info ? refuse_go_plugins(pid) : Result<void>{};
     std::lock_guard lock(mu_);
     if (!info) {
       skip(key, listed, info.error().message);
+    } else if (!readable) {
+      skip(key, /*listed=*/true, readable.error().message);
     } else if (tracked_.size() >= settings_.max_targets) {
       // Not cached as passed over: it is tracked as soon as a slot frees up. Counted once.
       if (over_cap_.insert(key).second) {

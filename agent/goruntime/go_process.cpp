@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include "agent/goruntime/go_plugins.h"
 #include "symbolizer/process_symbolizer.h"  // load_bias
 
 namespace goscry {
@@ -20,6 +21,8 @@ Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   auto bin = GoBinary::open(t->process_->exe_host_path());
   if (!bin) return fail(who(pid) + ": " + bin.error().message);
   t->binary_ = std::move(*bin);
+  // Before reading the runtime: with a plugin loaded, what it would find is wrong, not absent.
+  if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   auto layout = runtime_layout(t->binary_->elf(), t->binary_->go_version());
   if (!layout) return fail(who(pid) + ": " + layout.error().message);
   t->layout_ = std::move(*layout);

@@ -12,13 +12,15 @@ namespace {
 
 constexpr std::string_view kMagic = "\xff Go buildinf:";
 
+}  // namespace
+
 // Whether the binary has Go build info, decided cheaply: the .go.buildinfo section, else
 // (section headers stripped) the magic at a 16-byte boundary in the first 64 KiB of the
 // first writable PT_LOAD segment, where the Go linker puts it. `--all` asks this of every
 // process on the host, so it must not read whole binaries: symbolizer's read_buildinfo
 // searches the whole file when there is no section, which is right for one binary a user
 // names and too much for every binary of a host.
-bool has_buildinfo(const ElfFile& elf) {
+bool has_go_buildinfo(const ElfFile& elf) {
   if (elf.section(".go.buildinfo")) return true;
   for (const ElfSegment& seg : elf.segments()) {
     if (seg.type != PT_LOAD || !(seg.flags & PF_W)) continue;
@@ -33,10 +35,8 @@ bool has_buildinfo(const ElfFile& elf) {
   return false;
 }
 
-}  // namespace
-
 Result<std::string> go_version_of(const ElfFile& elf) {
-  if (!has_buildinfo(elf)) return fail("no .go.buildinfo (not a Go binary?)");
+  if (!has_go_buildinfo(elf)) return fail("no .go.buildinfo (not a Go binary?)");
   if (auto arch = check_architecture(elf); !arch) return std::unexpected(arch.error());
   auto bi = read_buildinfo(elf);
   if (!bi) return std::unexpected(bi.error());

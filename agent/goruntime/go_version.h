@@ -10,6 +10,11 @@
 
 namespace goscry {
 
+// Whether the ELF file has Go build info (the .go.buildinfo section, or its magic where the
+// Go linker puts it when section headers are stripped): Go executables, Go plugins and
+// c-shared Go libraries have it. Reads at most 64 KiB of the file.
+bool has_go_buildinfo(const ElfFile& elf);
+
 // The version string, or why there is none: "no .go.buildinfo (not a Go binary?)".
 Result<std::string> go_version_of(const ElfFile& elf);
 

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "agent/goruntime/go_plugins.h"
 #include "agent/goruntime/goroutine_snapshot.h"
 #include "agent/proc/privileges.h"
 #include "symbolizer/proc_file.h"
@@ -46,6 +47,8 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
   }
   if ((*sym)->go_version().empty())
     return fail(who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
+  // Before any probe: nothing is attached to a target that is refused.
+  if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   auto bias = load_bias(pid, **elf);
   if (!bias) return fail(who + ": " + bias.error().message);
   std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
