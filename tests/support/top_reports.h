@@ -25,7 +25,7 @@ void expect_top_matches(const nlohmann::json& top, const ChurnState& st, const C
                         bool since_attach);
 
 // The first top report sampled after `after_ns` (CLOCK_MONOTONIC; reports come every
-// interval), or null when none came within 30 s.
+// interval), or null when none came within two minutes.
 nlohmann::json report_after(ChildProcess& top, std::int64_t after_ns);
 
 // `goscry top` (at `goscry_nice`) attached to the plain churn fixtures of every toolchain
