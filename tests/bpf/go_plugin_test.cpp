@@ -18,12 +18,11 @@
 #include <string>
 #include <vector>
 
-#include "agent/probes/attacher.h"
-#include "agent/proc/privileges.h"
 #include "symbolizer/proc_stat.h"
-#include "symbolizer/process.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/goscry_verb.h"
+#include "tests/support/probe_bytes.h"
 #include "tests/support/processes.h"
 
 namespace goscry {
@@ -36,13 +35,6 @@ using testing::goscry_binary;
 using testing::http_get;
 using testing::poll_until;
 using testing::run_command;
-
-#define SKIP_OR_FAIL_WITHOUT_PRIVILEGES()                \
-  if (auto why = missing_privileges()) {                 \
-    const char* ci = std::getenv("CI");                  \
-    if (ci && std::string(ci) == "true") FAIL() << *why; \
-    GTEST_SKIP() << *why;                                \
-  }
 
 struct PluginBuild {
   std::string go_version, host, plugin;
@@ -95,29 +87,6 @@ std::string refusal(pid_t pid, const std::string& path) {
          ": goscry does not read plugins' code and goroutines yet";
 }
 
-// Probed instructions of the host's executable whose first byte is not the file's: an int3,
-// or (Linux 6.18+, a probe on a 5-byte NOP) the CALL to the uprobe trampoline. The plan is
-// the one goscry would attach (plan_probes), so a probe left behind would show here.
-std::size_t breakpoints(pid_t pid, const std::string& exe, const std::string& go_version) {
-  auto elf = ElfFile::open(exe);
-  auto sym = elf ? GoBinary::from_elf(*elf) : Result<std::shared_ptr<GoBinary>>(fail("no elf"));
-  auto plan = sym ? plan_probes(**sym, exe, pid, go_version) : Result<ProbePlan>(fail("no sym"));
-  auto bias = elf ? load_bias(pid, **elf) : Result<std::uint64_t>(fail("no elf"));
-  auto proc = Process::attach_readonly(pid);
-  EXPECT_TRUE(plan && bias && proc);
-  if (!plan || !bias || !proc) return 0;
-  EXPECT_FALSE(plan->uprobes.empty());
-  std::size_t n = 0;
-  for (const auto& u : plan->uprobes) {
-    auto vaddr = (*elf)->offset_to_vaddr(u.file_offset);
-    auto file = (*elf)->file_bytes().u8(u.file_offset);
-    auto mem = vaddr ? (*proc)->read_u8(*vaddr + *bias) : Result<std::uint8_t>(fail("?"));
-    EXPECT_TRUE(file && mem);
-    if (file && mem && *mem != *file && (*mem == 0xCC || (*mem == 0xE8 && *file == 0x0F))) ++n;
-  }
-  return n;
-}
-
 std::vector<std::vector<std::string>> verbs(pid_t pid, const std::string& out_file) {
   const std::string p = std::to_string(pid);
   return {{"top", "--once", "--pid", p},
@@ -138,7 +107,9 @@ TEST(GoPlugin, EveryVerbRefusesAProcessThatLoadedAGoPluginAndLeavesItAsItWas) {
     ASSERT_FALSE(host.path.empty());
     ASSERT_EQ(std::filesystem::path(host.path).filename(), "goplugin.so");
     const pid_t pid = host.process->pid();
-    ASSERT_EQ(breakpoints(pid, b.host, b.go_version), 0u);
+    const auto before = testing::probe_bytes(pid, b.host, b.go_version);
+    ASSERT_FALSE(before.file.empty());
+    ASSERT_EQ(before.breakpoints(), 0u);
     const std::string profile =
         (std::filesystem::temp_directory_path() / ("goplugin-" + std::to_string(pid) + ".pb.gz"))
             .string();
@@ -151,7 +122,7 @@ TEST(GoPlugin, EveryVerbRefusesAProcessThatLoadedAGoPluginAndLeavesItAsItWas) {
       EXPECT_NE(r.exit_code, 124) << "timed out";
       EXPECT_EQ(r.err, "goscry " + verb[0] + ": " + refusal(pid, host.path) + "\n");
       EXPECT_EQ(r.out, "");
-      EXPECT_EQ(breakpoints(pid, b.host, b.go_version), 0u);
+      EXPECT_EQ(testing::probe_bytes(pid, b.host, b.go_version).breakpoints(), 0u);
     }
     EXPECT_FALSE(std::filesystem::exists(profile)) << "record wrote " << profile;
     std::filesystem::remove(profile);
@@ -241,7 +212,7 @@ TEST(GoPlugin, TheAgentSkipsAProcessThatLoadedAGoPluginAndSaysWhyOnce) {
   const std::string metrics = http_get(agent.url("/metrics")).body;
   EXPECT_EQ(metrics.find("pid=\"" + p + "\""), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("pid=\"" + c1 + "\""), std::string::npos) << metrics;
-  EXPECT_EQ(breakpoints(pid, b.host, b.go_version), 0u);
+  EXPECT_EQ(testing::probe_bytes(pid, b.host, b.go_version).breakpoints(), 0u);
   std::filesystem::remove(config);
   host.process->close_stdin();
   EXPECT_EQ(host.process->wait(), 0);

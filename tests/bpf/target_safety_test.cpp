@@ -14,12 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "agent/probes/attacher.h"
 #include "agent/proc/privileges.h"
-#include "symbolizer/process.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/goscry_verb.h"
+#include "tests/support/probe_bytes.h"
 
 namespace goscry {
 namespace {
@@ -30,6 +29,7 @@ using testing::ChildProcess;
 using testing::Fixture;
 using testing::for_each_watched_churn;
 using testing::goscry_binary;
+using testing::probe_bytes;
 using testing::run_command;
 
 // How long the torture runs under goscry: GOSCRY_TORTURE_SECONDS, default 20 (the issue
@@ -38,41 +38,6 @@ int torture_seconds() {
   const char* v = std::getenv("GOSCRY_TORTURE_SECONDS");
   int n = v ? std::atoi(v) : 0;
   return n > 0 ? n : 20;
-}
-
-// The first byte of every probed instruction, as the file has it and as the target's
-// memory has it now (a uprobe shows as 0xCC, int3, in the process's copy of the page).
-struct ProbeBytes {
-  std::vector<std::uint8_t> file, memory;
-  // Probed instructions whose first byte is not the file's: an int3, or on Linux 6.18+ for
-  // a probe on a 5-byte NOP, the CALL (e8) to the uprobe trampoline the kernel puts there
-  // after the first hit.
-  std::size_t breakpoints() const {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < file.size(); ++i)
-      n += memory[i] != file[i] && (memory[i] == 0xCC || (memory[i] == 0xE8 && file[i] == 0x0F));
-    return n;
-  }
-};
-
-ProbeBytes probe_bytes(int pid, const std::string& path, const std::string& go_version) {
-  ProbeBytes out;
-  auto elf = ElfFile::open(path);
-  auto sym = elf ? GoBinary::from_elf(*elf) : Result<std::shared_ptr<GoBinary>>(fail("no elf"));
-  auto plan = sym ? plan_probes(**sym, path, pid, go_version) : Result<ProbePlan>(fail("no sym"));
-  auto bias = elf ? load_bias(pid, **elf) : Result<std::uint64_t>(fail("no elf"));
-  auto proc = Process::attach_readonly(pid);
-  EXPECT_TRUE(plan && bias && proc);
-  if (!plan || !bias || !proc) return out;
-  for (const auto& u : plan->uprobes) {
-    auto vaddr = (*elf)->offset_to_vaddr(u.file_offset);
-    auto f = (*elf)->file_bytes().u8(u.file_offset);
-    auto m = vaddr ? (*proc)->read_u8(*vaddr + *bias) : Result<std::uint8_t>(fail("?"));
-    EXPECT_TRUE(f && m);
-    out.file.push_back(f ? *f : 0);
-    out.memory.push_back(m ? *m : 0);
-  }
-  return out;
 }
 
 // The torture's output without goscry: it does not depend on how long it runs.
