@@ -166,9 +166,9 @@ bool follows_call(const GoProcess& t, std::uint64_t ret) {
   return b[2] == 0xff && (b[3] & 0xf8) == 0x50 && (b[3] & 7) != 4;
 }
 
-// Before Go 1.23, entersyscall's save() leaves g.sched.bp stale; the frame record of the
-// function that made the syscall is found by scanning up from g.sched.sp for a frame record
-// {saved bp, return address after a CALL} whose saved bp leads to another such record.
+// The fallback for a syscall goroutine's first record before Go 1.23 (Unwinder::
+// syscall_frame_record): scanning up from g.sched.sp for a frame record {saved bp, return
+// address after a CALL} whose saved bp leads to another such record.
 constexpr std::size_t kSyscallScan = 4096;
 
 std::uint64_t scan_for_frame_record(const GoProcess& t, const Goroutine& g) {
@@ -209,9 +209,22 @@ class Unwinder {
   std::uint64_t start(Goroutine& g) {
     if (!has_stack(g.status) || g.sched_pc == 0 || in_goexit(t_, g.sched_pc)) return 0;
     g.pcs.push_back(g.sched_pc);
-    if (g.status == kGsyscall && t_.binary().go_minor() < 23) return scan_for_frame_record(t_, g);
+    if (g.status == kGsyscall && t_.binary().go_minor() < 23) return syscall_frame_record(g);
     if (!caller_without_record(g)) return 0;
     return g.sched_bp;
+  }
+
+  // Before Go 1.23 entersyscall's save() leaves g.sched.bp stale, but g.sched.sp is the sp
+  // of the function that entered the syscall (getcallersp) and g.sched.pc a pc in it: its
+  // frame size there (pcsp) puts its return address at sp + size and its frame record just
+  // below, as Go's unwinder finds it. Scanning up the stack for something shaped like a
+  // record instead can stop at a stale one among the function's locals (a cgo build on
+  // 1.19 showed a Write and sync.Pool.pin under a blocked Read); the scan is kept only for a
+  // function without a frame there.
+  std::uint64_t syscall_frame_record(const Goroutine& g) {
+    const auto delta = t_.binary().pclntab().sp_delta(g.sched_pc - t_.bias());
+    if (delta && *delta >= 8) return g.sched_sp + std::uint64_t(*delta) - 8;
+    return scan_for_frame_record(t_, g);
   }
 
   // A goroutine stopped where its innermost function has no frame record (yet): morestack

@@ -34,28 +34,9 @@ using testing::ChildProcess;
 using testing::goscry_binary;
 using testing::http_get;
 using testing::poll_until;
+using testing::PluginBuild;
+using testing::plugin_builds;
 using testing::run_command;
-
-struct PluginBuild {
-  std::string go_version, host, plugin;
-};
-
-// Every toolchain's goplugin build: OUTDIR/unsupported/<go-version>/goplugin-host and .so.
-std::vector<PluginBuild> plugin_builds() {
-  const char* env = std::getenv("GOSCRY_FIXTURE_DIR");
-  const std::filesystem::path dir = std::filesystem::path(env ? env : GOSCRY_FIXTURE_DIR) /
-                                    "unsupported";
-  std::vector<PluginBuild> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (!std::filesystem::exists(e.path() / "goplugin-host")) continue;
-    out.push_back({e.path().filename().string(), (e.path() / "goplugin-host").string(),
-                   (e.path() / "goplugin.so").string()});
-  }
-  std::sort(out.begin(), out.end(),
-            [](const PluginBuild& a, const PluginBuild& b) { return a.go_version < b.go_version; });
-  return out;
-}
 
 // The host started with the plugin (or without, the control), past its "ready"; `path` is
 // what it printed after "plugin ": the plugin's path as its own mappings name it.

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -20,9 +21,17 @@ extern char** environ;
 
 namespace goscry::testing {
 
-std::vector<Fixture> all_fixtures(const std::string& name) {
+namespace {
+
+std::string fixture_dir() {
   const char* dir = std::getenv("GOSCRY_FIXTURE_DIR");
-  std::ifstream in(std::string(dir ? dir : GOSCRY_FIXTURE_DIR) + "/manifest.txt");
+  return dir ? dir : GOSCRY_FIXTURE_DIR;
+}
+
+}  // namespace
+
+std::vector<Fixture> all_fixtures(const std::string& name) {
+  std::ifstream in(fixture_dir() + "/manifest.txt");
   std::vector<Fixture> out;
   Fixture f;
   while (in >> f.go_version >> f.name >> f.variant >> f.path) {
@@ -35,6 +44,20 @@ std::optional<Fixture> newest_fixture(const std::string& name, const std::string
   std::optional<Fixture> out;
   for (auto& f : all_fixtures(name))
     if (f.variant == variant) out = std::move(f);  // the manifest is sorted: the newest last
+  return out;
+}
+
+std::vector<PluginBuild> plugin_builds() {
+  const std::filesystem::path dir = std::filesystem::path(fixture_dir()) / "unsupported";
+  std::vector<PluginBuild> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (!std::filesystem::exists(e.path() / "goplugin-host")) continue;
+    out.push_back({e.path().filename().string(), (e.path() / "goplugin-host").string(),
+                   (e.path() / "goplugin.so").string()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PluginBuild& a, const PluginBuild& b) { return a.go_version < b.go_version; });
   return out;
 }
 

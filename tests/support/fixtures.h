@@ -26,6 +26,15 @@ std::vector<Fixture> all_fixtures(const std::string& name = "");
 std::optional<Fixture> newest_fixture(const std::string& name,
                                       const std::string& variant = "plain");
 
+// The goplugin fixture of one toolchain: a host program and a Go plugin it can load. It sits
+// out of the manifest (goscry refuses a process that loaded a plugin); the host run without
+// the plugin is an ordinary cgo program.
+struct PluginBuild {
+  std::string go_version, host, plugin;
+};
+// Every toolchain's goplugin build (OUTDIR/unsupported/<go-version>/), oldest first.
+std::vector<PluginBuild> plugin_builds();
+
 std::string goscry_binary();
 std::string source_dir();
 

@@ -85,6 +85,48 @@ TEST(GoroutineDump, MatchesTheTargetsOwnTracebackOnEveryFixture) {
   }
 }
 
+// The goroutines of the traceback a Go program prints on SIGQUIT (and then exits): the
+// oracle for the one goroutine runtime.Stack cannot show parked, the caller's own.
+std::map<std::uint64_t, testing::TracebackGoroutine> sigquit_traceback(LiveProcess& p) {
+  kill(p.pid(), SIGQUIT);
+  EXPECT_TRUE(p.wait_exit(std::chrono::seconds(30)));
+  std::string text = p.output();
+  text.erase(0, text.find("SIGQUIT: quit"));
+  text.resize(std::min(text.size(), text.find("\nrax ")));  // the registers, after the stacks
+  return parse_traceback(text);
+}
+
+// Every toolchain and variant of quiescent, and every toolchain's goplugin host without its
+// plugin (a cgo program where a scan for the syscall's frame record once stopped at a stale
+// one on 1.19: a Write and sync.Pool.pin under a blocked Read): goroutine 1 sits in a read(2)
+// of stdin, which the fixture's own runtime.Stack cannot show (it was running then); its
+// SIGQUIT traceback, taken after the dump, shows the same function list.
+TEST(GoroutineDump, TheGoroutineInASyscallMatchesItsSigquitTraceback) {
+  std::vector<std::pair<std::string, std::string>> targets;  // label, path
+  for (const auto& f : all_fixtures("quiescent")) targets.emplace_back(f.label(), f.path);
+  for (const auto& b : testing::plugin_builds())
+    targets.emplace_back(b.go_version + "/goplugin-host", b.host);
+  ASSERT_GT(targets.size(), 4u) << "quiescent or goplugin not built";
+  for (const auto& [label, path] : targets) {
+    SCOPED_TRACE(label);
+    auto proc = LiveProcess::start({path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    auto r = run_command({testing::goscry_binary(), "dump", "--pid",
+                          std::to_string((*proc)->pid())});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto dump = parse_traceback(r.out);
+    auto oracle = sigquit_traceback(**proc);
+    ASSERT_TRUE(oracle.count(1)) << (*proc)->output();
+    EXPECT_EQ(oracle[1].state, "syscall");
+    EXPECT_EQ(dump[1].state, "syscall");
+    // SIGQUIT's traceback also shows the runtime's frames (runtime.main, runtime.goexit),
+    // which runtime.Stack and goscry leave out.
+    std::erase_if(oracle[1].functions,
+                  [](const std::string& fn) { return fn.starts_with("runtime."); });
+    EXPECT_EQ(dump[1].functions, oracle[1].functions) << r.out << "\n" << (*proc)->output();
+  }
+}
+
 TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
   auto fixtures = all_fixtures("quiescent");
   ASSERT_FALSE(fixtures.empty());
