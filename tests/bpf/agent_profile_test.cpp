@@ -235,17 +235,19 @@ TEST_F(AgentProfile, AbandonedProfileRequestsFreeTheirSlots) {
     };
     for (auto& c : abandoned) ASSERT_TRUE(ask(c));
     // All four are collecting once a fifth is refused. A poll can take a slot before one of
-    // the four does, which is then refused (429) at once: that one asks again, and the next
-    // poll waits for the next round, when no poll holds a slot.
+    // the four does, which is then refused (429) at once: that one asks again, and polls
+    // wait until the last ask is half a second old, so that on a loaded machine it reaches
+    // the agent before the next poll does (else the two can trade places every round).
+    auto last_ask = std::chrono::steady_clock::now();
     ASSERT_TRUE(poll_until([&] {
-      bool asked = false;
       for (auto& c : abandoned) {
         if (c->responses(1, 1ms).empty()) continue;
         if (!ask(c)) return false;
-        asked = true;
+        last_ask = std::chrono::steady_clock::now();
       }
-      return !asked && http_get(agent.url(url + "&seconds=1")).status == 429;
-    }, 20s)) << agent.log();
+      return std::chrono::steady_clock::now() - last_ask > 500ms &&
+             http_get(agent.url(url + "&seconds=1")).status == 429;
+    }, 30s)) << agent.log();
   }  // the four hang up
   HttpReply reply;
   EXPECT_TRUE(poll_until([&] {
