@@ -68,6 +68,13 @@ std::string refusal(pid_t pid, const std::string& path) {
          ": goscry does not read plugins' code and goroutines yet";
 }
 
+// `goscry <verb...>` bounded to a minute (a verb that hangs is a failure, 124).
+testing::CommandResult run_goscry(const std::vector<std::string>& verb) {
+  std::vector<std::string> argv = {"timeout", "60", goscry_binary()};
+  argv.insert(argv.end(), verb.begin(), verb.end());
+  return run_command(argv);
+}
+
 std::vector<std::vector<std::string>> verbs(pid_t pid, const std::string& out_file) {
   const std::string p = std::to_string(pid);
   return {{"top", "--once", "--pid", p},
@@ -96,9 +103,7 @@ TEST(GoPlugin, EveryVerbRefusesAProcessThatLoadedAGoPluginAndLeavesItAsItWas) {
             .string();
     for (const auto& verb : verbs(pid, profile)) {
       SCOPED_TRACE(verb[0]);
-      std::vector<std::string> argv = {"timeout", "60", goscry_binary()};
-      argv.insert(argv.end(), verb.begin(), verb.end());
-      auto r = run_command(argv);
+      auto r = run_goscry(verb);
       EXPECT_NE(r.exit_code, 0) << r.out;
       EXPECT_NE(r.exit_code, 124) << "timed out";
       EXPECT_EQ(r.err, "goscry " + verb[0] + ": " + refusal(pid, host.path) + "\n");
@@ -127,13 +132,11 @@ TEST(GoPlugin, TheSameHostWithoutAPluginIsAccepted) {
     for (const std::vector<std::string>& verb : std::vector<std::vector<std::string>>{
              {"top", "--once", "--pid", p}, {"dump", "--pid", p}, {"gc", "-d", "1s", "--pid", p}}) {
       SCOPED_TRACE(verb[0]);
-      std::vector<std::string> argv = {"timeout", "60", goscry_binary()};
-      argv.insert(argv.end(), verb.begin(), verb.end());
-      auto r = run_command(argv);
+      auto r = run_goscry(verb);
       EXPECT_EQ(r.exit_code, 0) << r.err;
       EXPECT_EQ(r.err.find("plugin"), std::string::npos) << r.err;
-      // The host's main goroutine is in any dump of it (not "main.main": with go1.19 its
-      // stack in the read syscall comes out wrong, a matter of its own).
+      // The host's main goroutine, blocked reading stdin, is in any dump of it (its whole
+      // stack: GoroutineDump.TheGoroutineInASyscallMatchesItsSigquitTraceback).
       if (verb[0] == "dump") {
         EXPECT_NE(r.out.find("goroutine 1 ["), std::string::npos) << r.out;
       }
