@@ -335,17 +335,23 @@ Result<void> BpfLoader::add_target(std::uint32_t tgid, const goscry_settings& se
   return {};
 }
 
+// Calls fn(key) for each key of `map` that belongs to process `tgid` (a Key with a tgid).
+template <typename Key, typename Fn>
+void for_each_key_of(const bpf_map* map, std::uint32_t tgid, Fn fn) {
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
+    key = next;
+    prev = &key;
+    if (key.tgid == tgid) fn(key);
+  }
+}
+
 template <typename Key>
 void BpfLoader::delete_keys_of(bpf_map* map, std::uint32_t tgid) {
   // Collect first: deleting while iterating restarts get_next_key from the beginning.
   std::vector<Key> doomed;
-  Key key{}, next{};
-  const Key* prev = nullptr;
-  while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
-    if (next.tgid == tgid) doomed.push_back(next);
-    key = next;
-    prev = &key;
-  }
+  for_each_key_of<Key>(map, tgid, [&](const Key& k) { doomed.push_back(k); });
   for (const auto& k : doomed) bpf_map__delete_elem(map, &k, sizeof k, 0);
 }
 
@@ -362,32 +368,23 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
 std::vector<std::pair<std::uint64_t, std::uint64_t>> BpfLoader::window_unseen_ends(
     std::uint32_t tgid) const {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-  goscry_site_key key{}, next{};
-  const goscry_site_key* prev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.window_unseen_ends, prev, &next, sizeof next) == 0) {
-    key = next;
-    prev = &key;
+  const bpf_map* map = skel_->maps.window_unseen_ends;
+  for_each_key_of<goscry_site_key>(map, tgid, [&](const goscry_site_key& key) {
     std::uint64_t n = 0;
-    if (key.tgid == tgid && bpf_map__lookup_elem(skel_->maps.window_unseen_ends, &key,
-                                                 sizeof key, &n, sizeof n, 0) == 0)
+    if (bpf_map__lookup_elem(map, &key, sizeof key, &n, sizeof n, 0) == 0)
       out.emplace_back(key.gopc, n);
-  }
+  });
   return out;
 }
 
 std::vector<WindowEntry> BpfLoader::window_entries(std::uint32_t tgid) const {
   std::vector<WindowEntry> out;
-  goscry_window_key key{}, next{};
-  const goscry_window_key* prev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.window, prev, &next, sizeof next) == 0) {
-    key = next;
-    prev = &key;
-    if (key.tgid != tgid) continue;
+  const bpf_map* map = skel_->maps.window;
+  for_each_key_of<goscry_window_key>(map, tgid, [&](const goscry_window_key& key) {
     WindowEntry e{key.goid, {}};
-    if (bpf_map__lookup_elem(skel_->maps.window, &key, sizeof key, &e.seen, sizeof e.seen, 0) ==
-        0)
+    if (bpf_map__lookup_elem(map, &key, sizeof key, &e.seen, sizeof e.seen, 0) == 0)
       out.push_back(e);
-  }
+  });
   return out;
 }
 
@@ -456,17 +453,13 @@ Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
 
 Result<std::vector<SiteCounts>> BpfLoader::site_counts(std::uint32_t tgid) const {
   std::vector<SiteCounts> out;
-  goscry_site_key key{}, next{};
-  const goscry_site_key* prev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.sites, prev, &next, sizeof next) == 0) {
-    key = next;
-    prev = &key;
-    if (key.tgid != tgid) continue;
+  const bpf_map* map = skel_->maps.sites;
+  for_each_key_of<goscry_site_key>(map, tgid, [&](const goscry_site_key& key) {
     goscry_site_counts c{};
-    if (bpf_map__lookup_elem(skel_->maps.sites, &key, sizeof key, &c, sizeof c, 0) != 0)
-      continue;  // deleted meanwhile
-    out.push_back({key.gopc, c.created, c.exited, c.startpc});
-  }
+    // A key deleted meanwhile is left out.
+    if (bpf_map__lookup_elem(map, &key, sizeof key, &c, sizeof c, 0) == 0)
+      out.push_back({key.gopc, c.created, c.exited, c.startpc});
+  });
   return out;
 }
 
