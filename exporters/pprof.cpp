@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "exporters/gzip.h"
 #include "exporters/profile.pb.h"
 
 namespace goscry::pprof {
@@ -184,27 +184,6 @@ std::string ProfileBuilder::serialize() const { return data_->proto.SerializeAsS
 
 std::expected<std::string, std::string> ProfileBuilder::serialize_gzip() const {
   return gzip(serialize());
-}
-
-std::expected<std::string, std::string> gzip(std::string_view bytes, int level) {
-  if (bytes.size() > 0xffffffffu) return std::unexpected(std::string("gzip: input over 4 GiB"));
-  z_stream zs{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return std::unexpected(std::string("gzip: deflateInit2 failed"));
-  std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  zs.avail_in = static_cast<uInt>(bytes.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  size_t written = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END)
-    return std::unexpected("gzip: deflate failed (" + std::to_string(rc) + ")");
-  out.resize(written);
-  return out;
 }
 
 }  // namespace goscry::pprof

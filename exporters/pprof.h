@@ -117,7 +117,4 @@ class ProfileBuilder {
   std::unique_ptr<ProfileData> data_;
 };
 
-// gzip (RFC 1952) of `bytes`, as pprof expects on disk and over HTTP.
-std::expected<std::string, std::string> gzip(std::string_view bytes, int level = 6);
-
 }  // namespace goscry::pprof

@@ -137,7 +137,7 @@ int run_leaks(const LeaksOptions& o) {
   const auto suspects = detector.suspects();
   if (!o.leak_profile.empty()) {
     auto bytes = goroutine_leak_profile(t, detector, last_views, 0);
-    Result<void> written = bytes ? write_output_file(o.leak_profile, *bytes)
+    Result<void> written = bytes ? write_output_file(o.leak_profile, bytes->body)
                                  : Result<void>(std::unexpected(bytes.error()));
     if (!written) {
       std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile: "

@@ -37,9 +37,23 @@ int debug_param(const httplib::Request& req, httplib::Response& res) {
   return -1;
 }
 
+// The tracebacks leave in chunks as they are written (HttpServer streams a chunked content
+// provider), never whole in memory.
+void stream_text(httplib::Response& res, std::function<bool(const PieceSink&)> stream) {
+  res.set_chunked_content_provider(
+      kText, [stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
+        if (!stream([&sink](std::string_view piece) {
+              return sink.write(piece.data(), piece.size());
+            }))
+          return false;
+        sink.done();
+        return true;
+      });
+}
+
 // Go's net/http/pprof answers debug=0 as a download named after the profile.
 void profile_route(HttpServer& server, LeakSource& leaks, const std::string& name,
-                   Result<std::string> (LeakSource::*make)(pid_t, int)) {
+                   Result<GoroutineAnswer> (LeakSource::*make)(pid_t, int)) {
   server.get_heavy("/debug/pprof/" + name, [&leaks, name, make](const httplib::Request& req,
                                                           httplib::Response& res) {
     const pid_t pid = pid_param(req, res);
@@ -48,13 +62,14 @@ void profile_route(HttpServer& server, LeakSource& leaks, const std::string& nam
     if (debug < 0) return;
     if (!leaks.tracks(pid)) return answer(res, 404, "pid " + std::to_string(pid) +
                                                         " is not a target of this agent");
-    auto body = (leaks.*make)(pid, debug);
-    if (!body) return answer(res, 500, body.error().message);
+    auto made = (leaks.*make)(pid, debug);
+    if (!made) return answer(res, 500, made.error().message);
+    if (made->stream) return stream_text(res, std::move(made->stream));
     if (debug == 0) {
       res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
-      res.set_content(std::move(*body), "application/octet-stream");
+      res.set_content(std::move(made->body), "application/octet-stream");
     } else {
-      res.set_content(std::move(*body), kText);
+      res.set_content(std::move(made->body), kText);
     }
   });
 }

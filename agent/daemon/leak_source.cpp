@@ -174,7 +174,7 @@ void LeakSource::snapshot(Watched& w) {
   w.by_site = std::move(by_site);
 }
 
-Result<std::string> LeakSource::goroutine_profile(pid_t pid, int debug) {
+Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {
   auto w = find(pid);
   if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
@@ -182,7 +182,7 @@ Result<std::string> LeakSource::goroutine_profile(pid_t pid, int debug) {
   return goscry::goroutine_profile(*w->process, debug);
 }
 
-Result<std::string> LeakSource::leak_profile(pid_t pid, int debug) {
+Result<GoroutineAnswer> LeakSource::leak_profile(pid_t pid, int debug) {
   auto w = find(pid);
   if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);

@@ -64,9 +64,9 @@ class LeakSource : public TargetSource {
   // For the routes. Errors: "pid 42 is not a target of this agent" (is_unknown() true).
   bool tracks(pid_t pid) const;
   // /debug/pprof/goroutine: a fresh read of the target's goroutines (goroutine_formats.h).
-  Result<std::string> goroutine_profile(pid_t pid, int debug);
+  Result<GoroutineAnswer> goroutine_profile(pid_t pid, int debug);
   // /debug/pprof/goroutineleak: the goroutines of the current suspects, as last read.
-  Result<std::string> leak_profile(pid_t pid, int debug);
+  Result<GoroutineAnswer> leak_profile(pid_t pid, int debug);
   // /api/v1/leaks: the "leaks" report of one target, or of each (an array).
   std::optional<nlohmann::ordered_json> leaks_report(pid_t pid);
   nlohmann::ordered_json leaks_reports();

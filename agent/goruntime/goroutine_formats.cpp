@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <tuple>
 #include <map>
+#include <memory>
+#include <tuple>
 
 #include "agent/goruntime/pprof_mapping.h"
 #include "exporters/json_report.h"
@@ -164,7 +165,9 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
 
 }  // namespace
 
-std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink& sink,
+                          const FormatOptions& opt) {
+  constexpr std::size_t kPiece = 64 * 1024;
   std::string out;
   // The frames part depends only on the shared stack: rendered once per distinct stack.
   std::map<std::tuple<const void*, bool, bool, bool>, std::string> stacks;
@@ -179,8 +182,29 @@ std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOpt
     if (fresh) frames(it->second, v);
     out += it->second;
     created_by(out, v);
+    if (out.size() >= kPiece) {
+      if (!sink(out)) return false;
+      out.clear();
+    }
   }
-  return out;
+  return out.empty() || sink(out);
+}
+
+std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+  std::string all;
+  write_traceback_text(
+      gs,
+      [&all](std::string_view piece) {
+        all += piece;
+        return true;
+      },
+      opt);
+  return all;
+}
+
+GoroutineAnswer streamed_traceback(std::vector<GoroutineView> gs) {
+  auto views = std::make_shared<const std::vector<GoroutineView>>(std::move(gs));
+  return {"", [views](const PieceSink& sink) { return write_traceback_text(*views, sink); }};
 }
 
 std::string goroutine_profile_debug1(const std::vector<GoroutineView>& gs,
@@ -277,19 +301,21 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
   return j;
 }
 
-Result<std::string> goroutine_profile(int pid, int debug) {
+Result<GoroutineAnswer> goroutine_profile(int pid, int debug) {
   auto t = GoProcess::open(pid);
   if (!t) return std::unexpected(t.error());
   return goroutine_profile(**t, debug);
 }
 
-Result<std::string> goroutine_profile(const GoProcess& t, int debug) {
+Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug) {
   auto list = read_goroutines(t);
   if (!list) return std::unexpected(list.error());
-  const auto views = symbolize_goroutines(t, *list);
-  if (debug <= 0) return goroutine_profile_proto(t, views);
-  if (debug == 1) return goroutine_profile_debug1(views);
-  return traceback_text(views);
+  auto views = symbolize_goroutines(t, *list);
+  if (debug >= 2) return streamed_traceback(std::move(views));
+  if (debug == 1) return GoroutineAnswer{goroutine_profile_debug1(views), {}};
+  auto proto = goroutine_profile_proto(t, views);
+  if (!proto) return std::unexpected(proto.error());
+  return GoroutineAnswer{std::move(*proto), {}};
 }
 
 }  // namespace goscry

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +26,14 @@ struct FormatOptions {
   bool system = false;  // include the runtime's own goroutines (GOTRACEBACK=system)
 };
 
+// Takes the pieces of a text as they are made (about 64 KiB each); false stops the writer
+// (the reader went away).
+using PieceSink = std::function<bool(std::string_view)>;
+
+// The traceback text in pieces, so that the tracebacks of a target with a million goroutines
+// (hundreds of MiB) are never held whole; false when `sink` stopped it.
+bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink& sink,
+                          const FormatOptions& opt = {});
 std::string traceback_text(const std::vector<GoroutineView>& gs, const FormatOptions& opt = {});
 std::string goroutine_profile_debug1(const std::vector<GoroutineView>& gs,
                                      const FormatOptions& opt = {});
@@ -35,10 +45,20 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
                                  const std::vector<GoroutineView>& gs,
                                  const FormatOptions& opt = {});
 
+// An answer of the agent's goroutine routes: whole in `body` (the gzipped proto, the
+// counts: one record per distinct stack), or, for the tracebacks (one per goroutine), a
+// `stream` that writes them in pieces to a sink after the read, holding only the read
+// goroutines and one piece.
+struct GoroutineAnswer {
+  std::string body;
+  std::function<bool(const PieceSink&)> stream;
+};
+GoroutineAnswer streamed_traceback(std::vector<GoroutineView> gs);
+
 // What /debug/pprof/goroutine?pid=P&debug=N answers (0: gzipped proto, 1, 2: text): opens
-// the target, reads and formats in one call, for the agent's HTTP route.
-Result<std::string> goroutine_profile(int pid, int debug);
+// the target, reads and formats, for the agent's HTTP route.
+Result<GoroutineAnswer> goroutine_profile(int pid, int debug);
 // The same for a target already open (the agent keeps its targets open).
-Result<std::string> goroutine_profile(const GoProcess& t, int debug);
+Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug);
 
 }  // namespace goscry

@@ -6,8 +6,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "agent/base/log.h"
-#include "agent/http/tls_credentials.h"
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -16,12 +14,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "agent/base/log.h"
 #include "agent/http/basic_auth.h"
-#include "exporters/pprof.h"
+#include "agent/http/tls_credentials.h"
+#include "exporters/gzip.h"
 
 namespace goscry {
 
@@ -42,10 +44,12 @@ using namespace std::chrono_literals;
 constexpr auto kRequestDeadline = 10s;
 // TLS handshake and the first bytes of a connection, together.
 constexpr auto kHandshakeDeadline = 10s;
-// Writing one answer. Goroutine dumps of big targets are tens of megabytes: at the 10 MB/s
+// Writing one answer, whole or streamed. Goroutine dumps of big targets are tens of megabytes: at the 10 MB/s
 // of a poor link that is seconds, so this is generous; a client that does not read at all
 // is dropped after it.
 constexpr auto kWriteDeadline = 60s;
+// The pieces a streamed answer is written in: one at a time is in memory.
+constexpr std::size_t kStreamPiece = 64 * 1024;
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kBodyLimit = 64 * 1024;  // only GETs: nothing big comes in
 // Connections open at once on the data port; more are closed at accept. Each costs a socket
@@ -205,18 +209,33 @@ bool refused_before_routing(HttpServer::Impl& s, bool health, const httplib::Req
   return false;
 }
 
-// Text answers of some size go gzipped to clients that ask (Prometheus does: /metrics of a
-// big node is megabytes of text that compress ~10x).
-void gzip_when_asked(const httplib::Request& req, httplib::Response& res) {
-  if (res.body.size() < 1024 || res.has_header("Content-Encoding")) return;
-  if (req.get_header_value("Accept-Encoding").find("gzip") == std::string::npos) return;
+// Text answers go gzipped to clients that ask (Prometheus does: /metrics of a big node is
+// megabytes of text that compress ~10x), at level 1: most of the gain for a fraction of the
+// CPU.
+constexpr int kGzipLevel = 1;
+bool gzip_wanted(const httplib::Request& req, const httplib::Response& res) {
+  if (res.has_header("Content-Encoding")) return false;
+  if (req.get_header_value("Accept-Encoding").find("gzip") == std::string::npos) return false;
   const std::string type = res.get_header_value("Content-Type");
-  if (!type.starts_with("text/") && !type.starts_with("application/json")) return;
-  auto z = pprof::gzip(res.body, 1);  // level 1: most of the gain for a fraction of the CPU
+  return type.starts_with("text/") || type.starts_with("application/json");
+}
+
+void mark_gzipped(http::fields& f) {
+  f.set(http::field::content_encoding, "gzip");
+  f.set(http::field::vary, "Accept-Encoding");
+}
+
+void gzip_when_asked(const httplib::Request& req, httplib::Response& res) {
+  if (res.body.size() < 1024 || !gzip_wanted(req, res)) return;
+  auto z = gzip(res.body, kGzipLevel);
   if (!z) return;
   res.body = std::move(*z);
   res.set_header("Content-Encoding", "gzip");
   res.set_header("Vary", "Accept-Encoding");
+}
+
+bool streamed(const httplib::Response& res) {
+  return res.content_provider_ && res.is_chunked_content_provider_;
 }
 
 // Handler threads run at nice 10 (set by each on its first request): under CPU
@@ -336,6 +355,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       current_request_fd = self->socket().native_handle();
       run_handler(route->handler, *req, *res);
       current_request_fd = -1;
+      if (streamed(*res)) {
+        const bool ok = self->stream(*req, *res, version, head, keep);
+        if (route->heavy) self->server_.heavy_done(0);
+        net::post(self->stream_.get_executor(), [self, ok, keep] {
+          if (ok && keep) return self->read();
+          self->close();
+        });
+        return;
+      }
       std::size_t held = 0;
       if (route->heavy) {
         held = res->body.size();
@@ -363,6 +391,85 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (ec || !out->keep_alive()) return self->close();
       self->read();
     });
+  }
+
+  // A chunked answer (the handler set a chunked content provider), written from the
+  // handler's thread: each piece (kStreamPiece of text, gzipped when asked) is handed to the
+  // loop and waited for, so one piece is in memory at a time and a slow reader slows the
+  // writer down instead of filling a buffer. The whole answer has kWriteDeadline, as a
+  // built one has. False when the client went, the deadline passed or the server stopped.
+  bool stream(const httplib::Request& req, httplib::Response& res, unsigned version, bool head,
+              bool keep) {
+    const auto deadline = std::chrono::steady_clock::now() + kWriteDeadline;
+    auto header = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(res.status), version);
+    for (const auto& [k, v] : res.headers) header->insert(k, v);
+    std::optional<GzipStream> z;
+    if (!head && gzip_wanted(req, res)) {
+      z.emplace(kGzipLevel);
+      mark_gzipped(*header);
+    }
+    header->chunked(true);
+    header->keep_alive(keep);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    bool ok = write_and_wait(deadline, [this, header, serializer](auto done) {
+      http::async_write_header(stream_, *serializer,
+                               [header, serializer, done](beast::error_code ec, std::size_t) {
+                                 done(ec);
+                               });
+    });
+    if (head || !ok) return ok;
+
+    std::string piece;
+    auto send_piece = [&] {
+      auto chunk = std::make_shared<std::string>(std::exchange(piece, {}));
+      return chunk->empty() || write_and_wait(deadline, [this, chunk](auto done) {
+               net::async_write(stream_, http::make_chunk(net::buffer(*chunk)),
+                                [chunk, done](beast::error_code ec, std::size_t) { done(ec); });
+             });
+    };
+    bool finished = false;
+    std::size_t offset = 0;  // what cpp-httplib's providers are given: the bytes so far
+    httplib::DataSink sink;
+    sink.write = [&](const char* data, std::size_t n) {
+      if (!ok) return false;
+      offset += n;
+      if (z)
+        ok = z->append({data, n}, piece);
+      else
+        piece.append(data, n);
+      if (ok && piece.size() >= kStreamPiece) ok = send_piece();
+      return ok;
+    };
+    sink.is_writable = [&] { return ok; };
+    sink.done = [&] { finished = true; };
+    // A chunked provider is stored with a length argument, which it ignores.
+    while (ok && !finished) ok = res.content_provider_(offset, 0, sink);
+    if (ok && z) ok = z->finish(piece);
+    if (ok) ok = send_piece();
+    if (ok)
+      ok = write_and_wait(deadline, [this](auto done) {
+        net::async_write(stream_, http::make_chunk_last(),
+                         [done](beast::error_code ec, std::size_t) { done(ec); });
+      });
+    if (res.content_provider_resource_releaser_) res.content_provider_resource_releaser_(ok);
+    return ok;
+  }
+
+  // Starts `write(done)` on the connection's strand and waits for it to call done(ec), from
+  // a handler thread. False on an error, or when the server stops first.
+  template <class Write>
+  bool write_and_wait(std::chrono::steady_clock::time_point deadline, Write write) {
+    auto result = std::make_shared<std::promise<beast::error_code>>();
+    auto written = result->get_future();
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), deadline, write,
+                                       result]() mutable {
+      beast::get_lowest_layer(self->stream_).expires_at(deadline);
+      write([result](beast::error_code ec) { result->set_value(ec); });
+    });
+    while (written.wait_for(100ms) != std::future_status::ready)
+      if (server_.ioc.stopped()) return false;
+    return !written.get();
   }
 
   void close() {

@@ -60,7 +60,11 @@ class HttpServer {
   // A route whose answers are large (goroutine dumps: tens of MiB on big targets). They are
   // admitted by a memory budget: at most kHeavySlots at once, and none while the answers
   // already built and not yet sent hold kHeavyBudget bytes; others get 503 with
-  // Retry-After at once instead of piling up in memory.
+  // Retry-After at once instead of piling up in memory. A handler of any route may stream
+  // its answer instead of building it: res.set_chunked_content_provider(type, provider)
+  // (cpp-httplib's API); the provider runs on the handler's thread after it returns, and
+  // each DataSink::write is sent in chunks of 64 KiB before the next is taken (false once
+  // the client has gone).
   static constexpr int kHeavySlots = 2;
   static constexpr std::size_t kHeavyBudget = 128u << 20;
   void get_heavy(const std::string& path, Handler handler);

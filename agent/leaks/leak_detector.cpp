@@ -278,18 +278,21 @@ nlohmann::ordered_json leaks_report_json(int pid, const std::string& go_version,
   return j;
 }
 
-Result<std::string> goroutine_leak_profile(const GoProcess& t, const LeakDetector& d,
-                                           const std::vector<GoroutineView>& gs, int debug) {
+Result<GoroutineAnswer> goroutine_leak_profile(const GoProcess& t, const LeakDetector& d,
+                                               const std::vector<GoroutineView>& gs,
+                                               int debug) {
   std::vector<GoroutineView> leaked;
   for (const auto& g : gs)
     if (d.in_suspect_group(g)) leaked.push_back(g);
-  if (debug <= 0) return goroutine_profile_proto(t, leaked);
+  if (debug >= 2) return streamed_traceback(std::move(leaked));
   if (debug == 1) {
     // Go names the profile in its header: "goroutineleak profile: total N".
     std::string text = goroutine_profile_debug1(leaked);
-    return "goroutineleak" + text.substr(std::string("goroutine").size());
+    return GoroutineAnswer{"goroutineleak" + text.substr(std::string("goroutine").size()), {}};
   }
-  return traceback_text(leaked);
+  auto proto = goroutine_profile_proto(t, leaked);
+  if (!proto) return std::unexpected(proto.error());
+  return GoroutineAnswer{std::move(*proto), {}};
 }
 
 std::string suspect_text(const LeakSuspect& s, bool with_stack) {

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/goruntime/goroutine_formats.h"
 #include "agent/goruntime/goroutine_stacks.h"
 
 namespace goscry {
@@ -133,7 +134,8 @@ std::string suspect_text(const LeakSuspect& s, bool with_stack);
 
 // /debug/pprof/goroutineleak?pid=P: a goroutine profile (debug=0 gzipped proto, 1 counts,
 // 2 traceback) of the goroutines in the detector's current suspect groups.
-Result<std::string> goroutine_leak_profile(const GoProcess& t, const LeakDetector& d,
-                                           const std::vector<GoroutineView>& gs, int debug);
+Result<GoroutineAnswer> goroutine_leak_profile(const GoProcess& t, const LeakDetector& d,
+                                               const std::vector<GoroutineView>& gs,
+                                               int debug);
 
 }  // namespace goscry

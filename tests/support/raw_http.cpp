@@ -50,12 +50,39 @@ bool RawConnection::send(const std::string& bytes) {
 
 namespace {
 
+std::string lower_head(const std::string& response, std::size_t end) {
+  std::string head = response.substr(0, end);
+  std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+  return head;
+}
+
+bool chunked(const std::string& head) {
+  return head.find("\r\ntransfer-encoding: chunked") != std::string::npos;
+}
+
+// Walks the chunks of a chunked body from `at`: appends their data to `data` and their
+// sizes to `sizes` (each if given) and returns the offset after the last chunk, or 0 when
+// the body is not all there yet.
+std::size_t walk_chunks(const std::string& b, std::size_t at, std::string* data,
+                        std::vector<std::size_t>* sizes = nullptr) {
+  for (;;) {
+    auto eol = b.find("\r\n", at);
+    if (eol == std::string::npos) return 0;
+    const std::size_t size = std::stoul(b.substr(at, eol - at), nullptr, 16);
+    if (b.size() < eol + 2 + size + 2) return 0;
+    if (data) data->append(b, eol + 2, size);
+    if (sizes && size) sizes->push_back(size);
+    at = eol + 2 + size + 2;
+    if (size == 0) return at;
+  }
+}
+
 // The length of the first whole response in `b`, or 0 when it is not all there yet.
 std::size_t whole_response(const std::string& b) {
   auto end = b.find("\r\n\r\n");
   if (end == std::string::npos) return 0;
-  std::string head = b.substr(0, end);
-  std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+  const std::string head = lower_head(b, end);
+  if (chunked(head)) return walk_chunks(b, end + 4, nullptr);
   std::size_t length = 0;
   auto cl = head.find("\r\ncontent-length:");
   if (cl != std::string::npos) length = std::stoul(head.substr(cl + 17));
@@ -121,7 +148,19 @@ int status_of(const std::string& response) {
 
 std::string body_of(const std::string& response) {
   auto end = response.find("\r\n\r\n");
-  return end == std::string::npos ? "" : response.substr(end + 4);
+  if (end == std::string::npos) return "";
+  if (!chunked(lower_head(response, end))) return response.substr(end + 4);
+  std::string data;
+  walk_chunks(response, end + 4, &data);
+  return data;
+}
+
+std::vector<std::size_t> chunk_sizes(const std::string& response) {
+  std::vector<std::size_t> sizes;
+  auto end = response.find("\r\n\r\n");
+  if (end != std::string::npos && chunked(lower_head(response, end)))
+    walk_chunks(response, end + 4, nullptr, &sizes);
+  return sizes;
 }
 
 std::chrono::microseconds timed_get(int port, const std::string& path, int* status,

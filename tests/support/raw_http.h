@@ -21,9 +21,9 @@ class RawConnection {
   int fd() const { return fd_; }
   // Writes all of `bytes` (false when the peer has closed or reset).
   bool send(const std::string& bytes);
-  // Bytes until `n` whole responses (status line, headers, Content-Length body) have arrived,
-  // the peer closes, or `timeout` passes. Responses after the first stay in the buffer for
-  // the next call.
+  // Bytes until `n` whole responses (status line, headers, a Content-Length or chunked
+  // body) have arrived, the peer closes, or `timeout` passes. Responses after the first stay
+  // in the buffer for the next call.
   std::vector<std::string> responses(std::size_t n, std::chrono::milliseconds timeout);
   // Whatever arrives until the peer closes or `timeout` passes.
   std::string until_close(std::chrono::milliseconds timeout);
@@ -42,6 +42,8 @@ std::string get_request(const std::string& path, bool keep_alive = true);
 // The status of one raw response ("HTTP/1.1 200 OK..." -> 200), 0 when unparseable.
 int status_of(const std::string& response);
 std::string body_of(const std::string& response);
+// The sizes of a chunked answer's chunks (Transfer-Encoding: chunked), none for another.
+std::vector<std::size_t> chunk_sizes(const std::string& response);
 
 // One GET on a fresh connection, as a kubelet probe does: the time until its whole answer,
 // or `timeout` when none came. `status` gets the answer's status (0: none).

@@ -4,12 +4,14 @@
 // a kubelet-like /healthz probe on a fresh connection every 50 ms throughout the attack,
 // and the agent's own VmRSS from /proc. Every attack is bounded in connections and time.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/support/fixtures.h"
@@ -233,11 +235,21 @@ std::string quiescent_fixture() {
   return "";
 }
 
+// The number of tracebacks in a debug=2 text.
+std::size_t tracebacks_in(const std::string& text) {
+  std::size_t n = 0;
+  for (auto at = text.find("goroutine "); at != std::string::npos;
+       at = text.find("\n\ngoroutine ", at + 1))
+    ++n;
+  return n;
+}
+
 // 32 clients ask at once for the tracebacks (debug=2, ~35 MB each) of a target with 100,000
 // goroutines. Before, each was built in memory at once: 10 such requests on 200k goroutines
 // took the agent from 171 MB to 842 MB, 32 to 1.73 GB with 15 never answered. Now they are
 // admitted by a budget: every request is answered, at once with 503 and Retry-After when
-// over it, and the agent's peak RSS stays bounded.
+// over it, and the agent's peak RSS stays bounded. The admitted ones are streamed: chunks
+// of about 64 KiB, never the whole text (before, one Content-Length answer of 35 MB).
 TEST(AgentHttpBudget, ThirtyTwoConcurrentTracebacksOfAHugeTargetStayWithinTheBudget) {
   const std::string path = quiescent_fixture();
   ASSERT_FALSE(path.empty()) << "no quiescent fixture built";
@@ -269,12 +281,10 @@ TEST(AgentHttpBudget, ThirtyTwoConcurrentTracebacksOfAHugeTargetStayWithinTheBud
     const int s = status_of(r[0]);
     if (s == 200) {
       ++ok;
-      const std::string body = body_of(r[0]);
-      std::size_t n = 0;
-      for (auto at = body.find("goroutine "); at != std::string::npos;
-           at = body.find("\n\ngoroutine ", at + 1))
-        ++n;
-      goroutines = std::max(goroutines, n);
+      goroutines = std::max(goroutines, tracebacks_in(body_of(r[0])));
+      const auto chunks = chunk_sizes(r[0]);
+      EXPECT_GE(chunks.size(), 100u) << "streamed in pieces";
+      for (auto size : chunks) EXPECT_LE(size, 1u << 20);
     } else if (s == 503 && r[0].find("\r\nRetry-After: ") != std::string::npos) {
       ++busy;
     } else {
@@ -290,6 +300,35 @@ TEST(AgentHttpBudget, ThirtyTwoConcurrentTracebacksOfAHugeTargetStayWithinTheBud
   EXPECT_EQ(ok + busy, 32);
   EXPECT_GE(goroutines, 100000u);
   EXPECT_LT(peak, before + (640u << 20));
+
+  // Gzipped when asked (Prometheus-style clients do), still in pieces: curl undoes both.
+  const auto headers = std::filesystem::temp_directory_path() /
+                       ("goscry-gz-headers-" + std::to_string(getpid()));
+  auto gz = http_get(agent.url(route), {"--compressed", "-D", headers.string()});
+  std::ifstream hin(headers);
+  const std::string head((std::istreambuf_iterator<char>(hin)), {});
+  std::filesystem::remove(headers);
+  EXPECT_EQ(gz.status, 200) << gz.error;
+  EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << head;
+  EXPECT_NE(head.find("Transfer-Encoding: chunked"), std::string::npos) << head;
+  EXPECT_GE(tracebacks_in(gz.body), 100000u);
+
+  // Two clients take both slots and vanish mid-answer (35 MB cannot have fit in the socket
+  // buffers when the first bytes arrive): the streams stop and free their slots, so two new
+  // requests at once are both answered.
+  for (int i = 0; i < 2; ++i) {
+    RawConnection gone(agent.port());
+    ASSERT_TRUE(gone.send(get_request(route)));
+    pollfd p{gone.fd(), POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 60'000), 1) << "no answer began within 60 s";
+    gone.reset_on_close();
+  }
+  EXPECT_TRUE(poll_until([&] {
+    RawConnection a(agent.port()), b(agent.port());
+    if (!a.send(get_request(route)) || !b.send(get_request(route))) return false;
+    auto ra = a.responses(1, 60s), rb = b.responses(1, 60s);
+    return !ra.empty() && !rb.empty() && status_of(ra[0]) == 200 && status_of(rb[0]) == 200;
+  })) << "a slot stayed with a client that had gone";
 }
 
 }  // namespace
