@@ -46,6 +46,11 @@ bool write_all(int fd, std::string_view bytes) {
   return true;
 }
 
+// A writer of one piece.
+PieceWriter whole(std::string_view bytes) {
+  return [bytes](const PieceSink& sink) { return sink(bytes); };
+}
+
 }  // namespace
 
 Result<void> check_output_path(const std::string& path, const std::string& what) {
@@ -70,6 +75,14 @@ Result<void> check_output_path(const std::string& path, const std::string& what)
 }
 
 Result<void> write_output_file(const std::string& path, std::string_view bytes) {
+  return write_output_file(path, whole(bytes));
+}
+
+Result<void> write_output(const std::string& path, std::string_view bytes) {
+  return write_output(path, whole(bytes));
+}
+
+Result<void> write_output_file(const std::string& path, const PieceWriter& writer) {
   auto tmp = create_temp_beside(path);
   if (!tmp) return std::unexpected(tmp.error());
   auto [fd, name] = *tmp;
@@ -77,8 +90,13 @@ Result<void> write_output_file(const std::string& path, std::string_view bytes) 
   mode_t mask = umask(0);
   umask(mask);
   fchmod(fd, 0644 & ~mask);
-  bool ok = write_all(fd, bytes);
-  int err = errno;
+  int err = 0;
+  bool ok = writer([&](std::string_view piece) {
+    if (write_all(fd, piece)) return true;
+    err = errno;
+    return false;
+  });
+  if (!ok && err == 0) err = EIO;  // the writer stopped on its own
   if (::close(fd) != 0 && ok) ok = false, err = errno;
   if (ok && ::rename(name.c_str(), path.c_str()) != 0) ok = false, err = errno;
   if (!ok) {
@@ -88,10 +106,13 @@ Result<void> write_output_file(const std::string& path, std::string_view bytes) 
   return {};
 }
 
-Result<void> write_output(const std::string& path, std::string_view bytes) {
-  if (!path.empty() && path != "-") return write_output_file(path, bytes);
-  std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-  std::fflush(stdout);
+Result<void> write_output(const std::string& path, const PieceWriter& writer) {
+  if (!path.empty() && path != "-") return write_output_file(path, writer);
+  const bool ok = writer([](std::string_view piece) {
+    return std::fwrite(piece.data(), 1, piece.size(), stdout) == piece.size();
+  });
+  if (std::fflush(stdout) != 0 || !ok)
+    return fail(std::string("stdout: cannot write: ") + std::strerror(errno));
   return {};
 }
 

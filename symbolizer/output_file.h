@@ -6,6 +6,7 @@
 //   the write), then renamed over the target, so a reader never sees half a file.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,11 +19,21 @@ namespace goscry {
 // directory /nonexistent does not exist".
 Result<void> check_output_path(const std::string& path, const std::string& what);
 
-// Replaces `path` with `bytes` as the header says; the error names the path and the cause.
+// Takes the pieces of an output as they are made; false stops the writer (a write failed,
+// the reader went away).
+using PieceSink = std::function<bool(std::string_view)>;
+// Makes an output piece by piece into a sink, so that a large one (the tracebacks of a
+// million goroutines) is never held whole; false when the sink stopped it.
+using PieceWriter = std::function<bool(const PieceSink&)>;
+
+// Replaces `path` with what `writer` makes, as the header says; the error names the path and
+// the cause.
+Result<void> write_output_file(const std::string& path, const PieceWriter& writer);
 Result<void> write_output_file(const std::string& path, std::string_view bytes);
 
 // `-o PATH` of a verb that writes to stdout without one: "" and "-" are stdout, anything
 // else write_output_file.
+Result<void> write_output(const std::string& path, const PieceWriter& writer);
 Result<void> write_output(const std::string& path, std::string_view bytes);
 
 }  // namespace goscry

@@ -33,16 +33,28 @@ std::string ms(std::int64_t ns) {
   return buf;
 }
 
-Result<std::string> render(const DumpOptions& o, const GoProcess& t, const GoroutineList& list,
+// The dump in the asked shape. The tracebacks and the JSON are written as they are
+// formatted, never held whole (a million goroutines are ~350 MB of text).
+Result<PieceWriter> render(const DumpOptions& o, const GoProcess& t, const GoroutineList& list,
                            const std::vector<GoroutineView>& views) {
-  FormatOptions fo{o.system};
-  if (o.format == "json") return json_report::to_pretty(dump_json(t, list, views, fo)) + "\n";
-  if (o.format == "text") return traceback_text(views, fo);
+  const FormatOptions fo{o.system};
   int debug = o.debug;
   if (debug < 0) debug = (o.output.empty() && isatty(STDOUT_FILENO)) ? 1 : 0;
-  if (debug == 0) return goroutine_profile_proto(t, views, fo);
-  if (debug == 1) return goroutine_profile_debug1(views, fo);
-  return traceback_text(views, fo);
+  if (o.format == "text" || (o.format == "pprof" && debug == 2))
+    return [&views, fo](const PieceSink& sink) { return write_traceback_text(views, sink, fo); };
+  if (o.format == "json")
+    return [&t, &list, &views, fo](const PieceSink& sink) {
+      return write_dump_json(t, list, views, sink, fo);
+    };
+  std::string whole;
+  if (debug == 1) {
+    whole = goroutine_profile_debug1(views, fo);
+  } else {
+    auto proto = goroutine_profile_proto(t, views, fo);
+    if (!proto) return std::unexpected(proto.error());
+    whole = std::move(*proto);
+  }
+  return [whole = std::move(whole)](const PieceSink& sink) { return sink(whole); };
 }
 
 int run_dump(const DumpOptions& o) {
@@ -76,12 +88,12 @@ int run_dump(const DumpOptions& o) {
     return kExitFailed;
   }
   const auto views = symbolize_goroutines(**target, *list);
-  auto bytes = render(o, **target, *list, views);
-  if (!bytes) {
-    std::cerr << "goscry dump: " << bytes.error().message << "\n";
+  auto writer = render(o, **target, *list, views);
+  if (!writer) {
+    std::cerr << "goscry dump: " << writer.error().message << "\n";
     return kExitFailed;
   }
-  if (auto w = write_output(o.output, *bytes); !w) {
+  if (auto w = write_output(o.output, *writer); !w) {
     std::cerr << "goscry dump: " << w.error().message << "\n";
     return kExitFailed;
   }

@@ -39,7 +39,7 @@ int debug_param(const httplib::Request& req, httplib::Response& res) {
 
 // The tracebacks leave in chunks as they are written (HttpServer streams a chunked content
 // provider), never whole in memory.
-void stream_text(httplib::Response& res, std::function<bool(const PieceSink&)> stream) {
+void stream_text(httplib::Response& res, PieceWriter stream) {
   res.set_chunked_content_provider(
       kText, [stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
         if (!stream([&sink](std::string_view piece) {

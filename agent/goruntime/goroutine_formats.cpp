@@ -253,8 +253,57 @@ Result<std::string> goroutine_profile_proto(const GoProcess& t,
   return *gz;
 }
 
-nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
-                                 const std::vector<GoroutineView>& gs, const FormatOptions& opt) {
+namespace {
+
+nlohmann::ordered_json goroutine_json(const GoProcess& t, const GoroutineView& v) {
+  nlohmann::ordered_json g;
+  g["id"] = v.g.goid;
+  g["state"] = v.state;
+  g["status"] = v.g.status < t.layout().g_statuses.size() ? t.layout().g_statuses[v.g.status]
+                                                         : std::to_string(v.g.status);
+  g["wait_reason"] = v.g.status == kGwaiting ? v.state : "";
+  if (v.wait_ns >= 0)
+    g["wait_seconds"] = double(v.wait_ns) / 1e9;
+  else
+    g["wait_seconds"] = nullptr;
+  g["system"] = v.system;
+  g["locked_to_thread"] = v.g.locked_to_thread;
+  auto fr = nlohmann::ordered_json::array();
+  // The runtime's pc buffers leave elided wrappers out, unless nothing else is left.
+  const bool all = std::all_of(v.frames.begin(), v.frames.end(),
+                               [](const StackFrame& f) { return f.elided; });
+  for (const auto& f : v.frames)
+    if (all || !f.elided)
+      fr.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
+                    {"inlined", f.inlined}, {"pc", hex(f.pc)}});
+  g["frames"] = fr;
+  g["stack_truncated"] = v.g.stack_truncated;
+  // false: the goroutine changed under every read of it; no stack is given.
+  g["consistent"] = !v.g.torn;
+  if (v.created_by)
+    g["created_by"] = {{"function", v.created_by->function}, {"file", v.created_by->file},
+                       {"line", v.created_by->line},
+                       {"goroutine", v.created_by->parent_goid}};
+  return g;
+}
+
+// `text` with every line after the first indented by `indent` more spaces.
+void append_indented(std::string& out, const std::string& text, const std::string& indent) {
+  std::size_t from = 0;
+  for (auto nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', from)) {
+    out.append(text, from, nl + 1 - from);
+    out += indent;
+    from = nl + 1;
+  }
+  out.append(text, from);
+}
+
+}  // namespace
+
+bool write_dump_json(const GoProcess& t, const GoroutineList& list,
+                     const std::vector<GoroutineView>& gs, const PieceSink& sink,
+                     const FormatOptions& opt) {
+  constexpr std::size_t kPiece = 64 * 1024;
   auto j = json_report::envelope("goroutines", 1);
   j["pid"] = t.pid();
   j["exe"] = t.process().exe_path();
@@ -264,41 +313,27 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
   j["attempts"] = list.attempts;
   j["torn"] = list.torn;
   j["read_seconds"] = double(list.read_ns) / 1e9;
-  auto arr = nlohmann::ordered_json::array();
+  j["goroutines"] = nlohmann::ordered_json::array();
+  // The envelope as json_report::to_pretty prints it, its last member the empty array; the
+  // goroutines go between the brackets one by one, printed as the whole tree would print them.
+  std::string out = json_report::to_pretty(j);
+  const std::string_view tail = "[]\n}";
+  if (!out.ends_with(tail)) return false;
+  out.resize(out.size() - tail.size());
+  out += '[';
+  bool first = true;
   for (const auto& v : gs) {
     if (!wanted(v, opt)) continue;
-    nlohmann::ordered_json g;
-    g["id"] = v.g.goid;
-    g["state"] = v.state;
-    g["status"] = v.g.status < t.layout().g_statuses.size() ? t.layout().g_statuses[v.g.status]
-                                                           : std::to_string(v.g.status);
-    g["wait_reason"] = v.g.status == kGwaiting ? v.state : "";
-    if (v.wait_ns >= 0)
-      g["wait_seconds"] = double(v.wait_ns) / 1e9;
-    else
-      g["wait_seconds"] = nullptr;
-    g["system"] = v.system;
-    g["locked_to_thread"] = v.g.locked_to_thread;
-    auto fr = nlohmann::ordered_json::array();
-    // The runtime's pc buffers leave elided wrappers out, unless nothing else is left.
-    const bool all = std::all_of(v.frames.begin(), v.frames.end(),
-                                 [](const StackFrame& f) { return f.elided; });
-    for (const auto& f : v.frames)
-      if (all || !f.elided)
-        fr.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
-                    {"inlined", f.inlined}, {"pc", hex(f.pc)}});
-    g["frames"] = fr;
-    g["stack_truncated"] = v.g.stack_truncated;
-    // false: the goroutine changed under every read of it; no stack is given.
-    g["consistent"] = !v.g.torn;
-    if (v.created_by)
-      g["created_by"] = {{"function", v.created_by->function}, {"file", v.created_by->file},
-                         {"line", v.created_by->line},
-                         {"goroutine", v.created_by->parent_goid}};
-    arr.push_back(std::move(g));
+    out += first ? "\n    " : ",\n    ";
+    first = false;
+    append_indented(out, json_report::to_pretty(goroutine_json(t, v)), "    ");
+    if (out.size() >= kPiece) {
+      if (!sink(out)) return false;
+      out.clear();
+    }
   }
-  j["goroutines"] = std::move(arr);
-  return j;
+  out += first ? "]\n}\n" : "\n  ]\n}\n";
+  return sink(out);
 }
 
 Result<GoroutineAnswer> goroutine_profile(int pid, int debug) {

@@ -19,6 +19,7 @@
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/goroutine_stacks.h"
 #include "symbolizer/error.h"
+#include "symbolizer/output_file.h"  // PieceSink, PieceWriter
 
 namespace goscry {
 
@@ -26,11 +27,7 @@ struct FormatOptions {
   bool system = false;  // include the runtime's own goroutines (GOTRACEBACK=system)
 };
 
-// Takes the pieces of a text as they are made (about 64 KiB each); false stops the writer
-// (the reader went away).
-using PieceSink = std::function<bool(std::string_view)>;
-
-// The traceback text in pieces, so that the tracebacks of a target with a million goroutines
+// The traceback text in pieces of about 64 KiB, so that the tracebacks of a target with a million goroutines
 // (hundreds of MiB) are never held whole; false when `sink` stopped it.
 bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink& sink,
                           const FormatOptions& opt = {});
@@ -41,9 +38,11 @@ std::string goroutine_profile_debug1(const std::vector<GoroutineView>& gs,
 Result<std::string> goroutine_profile_proto(const GoProcess& t,
                                             const std::vector<GoroutineView>& gs,
                                             const FormatOptions& opt = {});
-nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
-                                 const std::vector<GoroutineView>& gs,
-                                 const FormatOptions& opt = {});
+// The JSON report "goroutines" (docs/json-schemas.md), pretty-printed, in pieces: one
+// goroutine's subtree at a time, never the whole tree (which took 700 MiB at 100,000).
+bool write_dump_json(const GoProcess& t, const GoroutineList& list,
+                     const std::vector<GoroutineView>& gs, const PieceSink& sink,
+                     const FormatOptions& opt = {});
 
 // An answer of the agent's goroutine routes: whole in `body` (the gzipped proto, the
 // counts: one record per distinct stack), or, for the tracebacks (one per goroutine), a
@@ -51,7 +50,7 @@ nlohmann::ordered_json dump_json(const GoProcess& t, const GoroutineList& list,
 // goroutines and one piece.
 struct GoroutineAnswer {
   std::string body;
-  std::function<bool(const PieceSink&)> stream;
+  PieceWriter stream;
 };
 GoroutineAnswer streamed_traceback(std::vector<GoroutineView> gs);
 
