@@ -13,10 +13,21 @@ namespace goscry::testing {
 // A TCP port that was free a moment ago on 127.0.0.1.
 int free_port();
 
+// How Prometheus reaches the target: the fields of the scrape config that docs/agent.md and
+// deploy/podmonitor.yaml use for the secure DaemonSet. Empty fields are left out of the
+// config, so the default is plain HTTP without credentials.
+struct ScrapeSettings {
+  std::string scheme = "http";
+  std::string ca_file;        // tls_config.ca_file
+  std::string server_name;    // tls_config.server_name
+  std::string username;       // basic_auth.username
+  std::string password_file;  // basic_auth.password_file
+};
+
 class PrometheusServer {
  public:
   // Scrapes 127.0.0.1:target_port every 200 ms (job "goscry").
-  explicit PrometheusServer(int target_port);
+  explicit PrometheusServer(int target_port, const ScrapeSettings& scrape = {});
   ~PrometheusServer();
   PrometheusServer(const PrometheusServer&) = delete;
   PrometheusServer& operator=(const PrometheusServer&) = delete;
@@ -26,6 +37,9 @@ class PrometheusServer {
   // Polls until `promql` returns `want` series (the first scrapes may not have landed);
   // adds a test failure and returns the last answer after 60 s.
   nlohmann::json wait_for(const std::string& promql, size_t want) const;
+  // GET /api/v1/targets: the "activeTargets" array (with each one's health and lastError),
+  // or null if the server is not answering yet.
+  nlohmann::json active_targets() const;
 
  private:
   std::filesystem::path dir_;

@@ -5,14 +5,14 @@
 // and the agent's own VmRSS from /proc. Every attack is bounded in connections and time.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <thread>
-
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
@@ -138,6 +138,56 @@ TEST_F(AgentHttpAttack, HealthzAnswersWhileAThousandClientsDripHeaders) {
       },
       15s))
       << "slow connections still open after the request deadline";
+}
+
+// A connection flood: more connections to the data port than its cap (4,096), opened as fast
+// as the test can, every other one with half a request head and the rest with nothing, all
+// held. Connections over the cap are closed at accept; the health listener has its own
+// loop, thread and cap, so a kubelet's probe must not notice the flood; and when it ends
+// the data port answers a scrape again.
+TEST_F(AgentHttpAttack, HealthPortAnswersWhileTheDataPortIsFloodedBeyondItsConnectionCap) {
+  constexpr int kFlood = 5000;
+  constexpr int kDataPortCap = 4096;  // kMaxConnections in agent/http/http_server.cpp
+  rlimit fds{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &fds), 0);
+  ASSERT_GE(fds.rlim_cur, rlim_t{kFlood + 200}) << "the test's own fd limit";
+
+  HealthProbe probe(health_port_);
+  const std::size_t rss_before = agent_->rss_bytes();
+  std::vector<RawConnection> flood;
+  flood.reserve(kFlood);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kFlood; ++i) {
+    flood.emplace_back(port_);
+    ASSERT_TRUE(flood.back().ok()) << "connection " << i << " refused";
+    if (i % 2 == 0) flood.back().send("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+  }
+  const auto opened = std::chrono::steady_clock::now() - start;
+  // Held for six seconds, short of the 10 s the agent gives a request head.
+  std::size_t peak_rss = 0;
+  while (std::chrono::steady_clock::now() - start < 6s) {
+    peak_rss = std::max(peak_rss, agent_->rss_bytes());
+    std::this_thread::sleep_for(100ms);  // the RSS sampling period
+  }
+  int closed = 0;
+  for (auto& c : flood) closed += c.closed_by_peer();
+  std::printf("connection flood x%d: opened in %.2f s, %d closed by the agent at its cap; "
+              "agent RSS %.1f MiB before, peak %.1f MiB\n",
+              kFlood, std::chrono::duration<double>(opened).count(), closed,
+              double(rss_before) / (1 << 20), double(peak_rss) / (1 << 20));
+  report("connection flood x5000 on the data port (health port)", probe, 100ms);
+  EXPECT_GE(closed, kFlood - kDataPortCap) << "the data port held more than its cap";
+  // A few more when the agent still counted SetUp's probe; many more would mean it dropped
+  // connections under its cap.
+  EXPECT_LE(closed, kFlood - kDataPortCap + 16);
+  EXPECT_LT(peak_rss, kRssBudget);
+
+  flood.clear();  // the flood ends: every connection closed by the client
+  int status = 0;
+  EXPECT_TRUE(poll_until([&] {
+    timed_get(port_, "/metrics", &status, 2s);
+    return status == 200;
+  })) << "no /metrics on the data port after the flood; last status " << status;
 }
 
 // Five waves of a thousand complete /metrics requests at once, each on its own connection:
