@@ -3,10 +3,23 @@
 //     targets with 1,000 / 10,000 / 100,000 parked goroutines (goal: 100,000 in < 1 s);
 //   - how long --pause keeps a 10,000-goroutine target stopped (goal: < 50 ms);
 //   - leak detection latency at 1 leak/s, from the first leaked goroutine to the report
-//     (goal: <= 30 s).
+//     (goal: <= 30 s);
+//   - the `goscry dump` verb itself, as a user runs it, at 100,000 goroutines: wall time and
+//     peak RSS of --format json (goals < 2 s, < 150 MiB) and text (< 100 MiB), and the
+//     target's stop under --pause (<= 300 ms) (issue 13, streams not trees).
 // usage: dump_bench [FIXTURE_DIR_VERSION]   (scripts/bench-dump.sh builds and runs it)
-#include <algorithm>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <vector>
 
 #include <chrono>
 #include <thread>
@@ -91,6 +104,62 @@ int bench_dump(const std::string& path, int n) {
   return 0;
 }
 
+// Runs `goscry dump --pid PID ARGS... -o FILE`; its wall time, peak RSS and stderr.
+struct VerbRun {
+  double wall_ms = 0;
+  double max_rss_mib = 0;
+  std::string err;
+  int status = -1;
+};
+VerbRun run_dump_verb(pid_t pid, std::vector<std::string> args) {
+  const std::string out = "/tmp/goscry-dump-bench." + std::to_string(getpid());
+  const std::string err = out + ".err";
+  std::vector<std::string> argv = {goscry::testing::goscry_binary(), "dump", "--pid",
+                                   std::to_string(pid), "-o", out};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  VerbRun r;
+  const auto t = Clock::now();
+  pid_t child = -1;
+  if (posix_spawn(&child, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) return r;
+  posix_spawn_file_actions_destroy(&fa);
+  rusage ru{};
+  wait4(child, &r.status, 0, &ru);
+  r.wall_ms = ms_since(t);
+  r.max_rss_mib = double(ru.ru_maxrss) / 1024;
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  unlink(out.c_str());
+  unlink(err.c_str());
+  return r;
+}
+
+int bench_dump_verb(const std::string& path, int n) {
+  auto proc = goscry::testing::LiveProcess::start({path, "-n", std::to_string(n)}, "ready",
+                                                  std::chrono::seconds(120));
+  if (!proc) return std::fprintf(stderr, "%s\n", proc.error().message.c_str()), 1;
+  int rc = 0;
+  for (const auto& [name, args] :
+       std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"text", {}}, {"json", {"--format", "json"}}, {"text --pause", {"--pause"}}}) {
+    const VerbRun r = run_dump_verb((*proc)->pid(), args);
+    std::smatch paused;
+    std::regex_search(r.err, paused, std::regex("target paused for ([0-9.]+ ms)"));
+    std::printf("goscry dump %-12s at %d goroutines: %7.1f ms wall, peak RSS %6.1f MiB%s%s\n",
+                name.c_str(), n, r.wall_ms, r.max_rss_mib, paused.empty() ? "" : ", target stopped ",
+                paused.empty() ? "" : paused[1].str().c_str());
+    if (r.status != 0) std::fprintf(stderr, "%s", r.err.c_str()), rc = 1;
+  }
+  return rc;
+}
+
 int bench_leak_latency(const std::string& path) {
   auto proc = goscry::testing::LiveProcess::start({path, "-rate", "1", "recv"});
   if (!proc) return std::fprintf(stderr, "%s\n", proc.error().message.c_str()), 1;
@@ -123,6 +192,9 @@ int main() {
   if (!q || !l) return std::fprintf(stderr, "fixtures not built\n"), 1;
   std::printf("fixtures: %s, %s\n", q->label().c_str(), l->label().c_str());
   int rc = 0;
+  // First, while this process is small: a child's peak RSS (wait4) starts from its parent's,
+  // since spawn and fork copy the parent's mappings before exec.
+  rc |= bench_dump_verb(q->path, 100000);
   for (int n : {1000, 10000, 100000}) rc |= bench_dump(q->path, n);
   rc |= bench_leak_latency(l->path);
   return rc;
