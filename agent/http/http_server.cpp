@@ -44,9 +44,9 @@ using namespace std::chrono_literals;
 constexpr auto kRequestDeadline = 10s;
 // TLS handshake and the first bytes of a connection, together.
 constexpr auto kHandshakeDeadline = 10s;
-// Writing one answer, whole or streamed. Goroutine dumps of big targets are tens of megabytes: at the 10 MB/s
-// of a poor link that is seconds, so this is generous; a client that does not read at all
-// is dropped after it.
+// Writing one answer, whole or streamed. Goroutine dumps of big targets are tens of
+// megabytes: at the 10 MB/s of a poor link that is seconds, so this is generous; a client
+// that does not read at all is dropped after it.
 constexpr auto kWriteDeadline = 60s;
 // The pieces a streamed answer is written in: one at a time is in memory.
 constexpr std::size_t kStreamPiece = 64 * 1024;
@@ -418,7 +418,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                  done(ec);
                                });
     });
-    if (head || !ok) return ok;
+    auto release = [&res](bool sent) {
+      if (res.content_provider_resource_releaser_) res.content_provider_resource_releaser_(sent);
+      return sent;
+    };
+    if (head || !ok) return release(ok);
 
     std::string piece;
     auto send_piece = [&] {
@@ -452,8 +456,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         net::async_write(stream_, http::make_chunk_last(),
                          [done](beast::error_code ec, std::size_t) { done(ec); });
       });
-    if (res.content_provider_resource_releaser_) res.content_provider_resource_releaser_(ok);
-    return ok;
+    return release(ok);
   }
 
   // Starts `write(done)` on the connection's strand and waits for it to call done(ec), from
