@@ -7,6 +7,8 @@
 #   scripts/test-kernels.sh -R REGEX            only the CTest tests matching REGEX
 #   scripts/test-kernels.sh --refresh           resolve the newest kernel of each series again
 #   scripts/test-kernels.sh --fetch-only        only fetch and unpack the kernels into the cache
+#   scripts/test-kernels.sh --programs          no tests: each kernel's verifier figures of the
+#                                               BPF objects (scripts/bpf-program-figures.sh)
 #
 # Tests run from the existing build dir (GOSCRY_BUILD_DIR, default build/; scripts/test.sh
 # builds it). Each kernel is Debian's amd64 package, fetched once with `apt-get download`
@@ -31,14 +33,15 @@ venv=${GOSCRY_VENV:-$HOME/.cache/goscry/venv}
 # record and agent. See docs/kernels.md for what each test adds and the timings.
 SUBSET='^(RuntimeProbes\.|TopVerb\.OnceCounts|GcVerb\.|Leaks\.ReportsOneLeak|RecordOracles\.(SamplesCarryTheProgramsPprofLabels|FlatProfileMatches)|AgentBpf\.GoroutineRoutesAndLeaks)'
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 
-full=0 refresh=0 fetch_only=0 regex="" series_wanted="5.10 6.1 6.12 7"
+full=0 refresh=0 fetch_only=0 programs=0 regex="" series_wanted="5.10 6.1 6.12 7"
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) full=1 ;;
     --refresh) refresh=1 ;;
     --fetch-only) fetch_only=1 ;;
+    --programs) programs=1 ;;
     --kernels) series_wanted=$2; shift ;;
     -R) regex=$2; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -222,7 +225,11 @@ cd '$build' || exit 1
 if [ -n '$go' ]; then
   grep '^$go ' fixtures/manifest.txt > /tmp/manifest.txt && cat /tmp/manifest.txt > fixtures/manifest.txt
 fi
-ctest --timeout 900 --output-on-failure $sel > '$out/ctest.log' 2>&1
+if [ '$sel' = programs ]; then
+  bash '$root/scripts/bpf-program-figures.sh' '$build' > '$out/programs.log' 2>&1
+else
+  ctest --timeout 900 --output-on-failure $sel > '$out/ctest.log' 2>&1
+fi
 status=\$?
 echo "\$status" > '$out/done'
 echo "goscry-guest-exit \$status"
@@ -318,6 +325,12 @@ run_kernel() {
     return 1
   fi
   tests=$(( $(mtime "$out/done") - $(mtime "$out/started") ))
+  if [ "$sel" = programs ]; then
+    echo "kernel $kver: boot ${boot}s$note"
+    tail -n +2 "$out/programs.log" | sed 's/^/  /'  # its first line names the kernel again
+    [ "$(cat "$out/done")" = 0 ]
+    return
+  fi
   read -r passed failed skipped < <(count_results "$out/ctest.log")
   echo "kernel $kver: $passed passed, $failed failed, $skipped skipped (boot ${boot}s, tests ${tests}s$note)"
   if [ "$failed" -ne 0 ] || [ "$skipped" -ne 0 ] || [ "$passed" -eq 0 ] || [ "$(cat "$out/done")" != 0 ]; then
@@ -340,7 +353,8 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing; run
 # the kernel decides what the BPF programs can do, the toolchain where they attach);
 # --full and -R run every toolchain's, GOSCRY_KERNEL_GO=goX.Y.Z picks one.
 newest_go=$(awk '{ print $1 }' "$build/fixtures/manifest.txt" | sort -uV | tail -n1)
-if [ -n "$regex" ]; then sel="-R '$regex'" go=""
+if [ "$programs" = 1 ]; then sel=programs go=""
+elif [ -n "$regex" ]; then sel="-R '$regex'" go=""
 elif [ "$full" = 1 ]; then sel="-L bpf" go=""
 else sel="-L bpf -R '$SUBSET'" go=$newest_go
 fi
