@@ -86,7 +86,9 @@ struct {
  * before the probes, and the few born later from goids the Ps had cached (<= 16 per P).
  * So its size follows the target's goroutines at attach, never the time the agent takes:
  * 65,536 entries (~6 MiB preallocated, less than the 8 MiB ring buffer that carried the
- * window before) cover a target with ~60,000 goroutines when it is attached. Preallocated:
+ * window before) cover a target with ~60,000 goroutines when it is attached: the agent's
+ * shared loader. A verb's own loader sets 262,144 or more at load time
+ * (TargetWatch::window_entries). Preallocated:
  * a run-time allocation in a uprobe is refused on PREEMPT_RT kernels and warns before 6.1.
  * Full: the goroutine is not recorded and GOSCRY_CNT_WINDOW_FULL counts it, a lost event
  * that flags the target's figures. The agent deletes a target's keys when it goes. */

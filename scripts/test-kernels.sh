@@ -216,7 +216,13 @@ kernel_of_series() {
 # in files the host reads (vng's own exit status is 255 whenever the guest has no udev). With
 # a toolchain named, the fixtures of the others leave the guest's copy of the manifest.
 write_guest_script() {
-  local out=$1 sel=$2 go=$3
+  local out=$1 sel=$2 go=$3 run
+  # $sel holds quotes of its own (-R '...'): chosen here, not compared in the guest's shell.
+  if [ "$sel" = programs ]; then
+    run="bash '$root/scripts/bpf-program-figures.sh' '$build' > '$out/programs.log' 2>&1"
+  else
+    run="ctest --timeout 900 --output-on-failure $sel > '$out/ctest.log' 2>&1"
+  fi
   cat > "$out/guest.sh" <<EOF
 #!/bin/sh
 export PATH='$PATH' HOME='$HOME' CI='${CI:-}'
@@ -225,11 +231,7 @@ cd '$build' || exit 1
 if [ -n '$go' ]; then
   grep '^$go ' fixtures/manifest.txt > /tmp/manifest.txt && cat /tmp/manifest.txt > fixtures/manifest.txt
 fi
-if [ '$sel' = programs ]; then
-  bash '$root/scripts/bpf-program-figures.sh' '$build' > '$out/programs.log' 2>&1
-else
-  ctest --timeout 900 --output-on-failure $sel > '$out/ctest.log' 2>&1
-fi
+$run
 status=\$?
 echo "\$status" > '$out/done'
 echo "goscry-guest-exit \$status"

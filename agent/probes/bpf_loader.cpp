@@ -279,13 +279,15 @@ UprobeLink::~UprobeLink() {
   if (link_) bpf_link__destroy(link_);
 }
 
-Result<std::unique_ptr<BpfLoader>> BpfLoader::open() {
+Result<std::unique_ptr<BpfLoader>> BpfLoader::open(std::uint32_t window_entries) {
   LibbpfMessages messages;
   std::unique_ptr<BpfLoader> loader(new BpfLoader());
   loader->features_ = probe_kernel_features();
   if (auto why = cannot_run(loader->features_)) return fail(*why);
   loader->skel_ = runtime_bpf::open();
   if (!loader->skel_) return fail("runtime.bpf.o: cannot open: " + errno_text(errno));
+  if (int err = bpf_map__set_max_entries(loader->skel_->maps.window, window_entries); err != 0)
+    return fail("runtime.bpf.o: cannot size the window map: " + errno_text(-err));
   if (int err = runtime_bpf::load(loader->skel_); err != 0) {
     if (auto why = missing_privileges()) return fail(*why);
     return fail(load_failure("runtime.bpf.o", err, messages.text()));

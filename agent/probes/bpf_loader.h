@@ -128,8 +128,12 @@ struct MapOccupancy {
 
 class BpfLoader {
  public:
-  // Opens and loads runtime.bpf.o. Missing privileges end in one sentence naming them.
-  static Result<std::unique_ptr<BpfLoader>> open();
+  // The attach window map's size when nothing says more (bpf/runtime.bpf.c): a target with
+  // ~60,000 goroutines at attach.
+  static constexpr std::uint32_t kWindowEntries = 65536;
+  // Opens and loads runtime.bpf.o, its attach window map sized for `window_entries`
+  // goroutines. Missing privileges end in one sentence naming them.
+  static Result<std::unique_ptr<BpfLoader>> open(std::uint32_t window_entries = kWindowEntries);
   ~BpfLoader();
   BpfLoader(const BpfLoader&) = delete;
   BpfLoader& operator=(const BpfLoader&) = delete;

@@ -57,7 +57,7 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
   if (shared) {
     w->loader_ = shared;
   } else {
-    auto loader = BpfLoader::open();
+    auto loader = BpfLoader::open(w->window_entries(*bias));
     if (!loader) return std::unexpected(loader.error());
     w->own_loader_ = std::move(*loader);
     w->loader_ = w->own_loader_.get();
@@ -107,16 +107,35 @@ Result<void> TargetWatch::close_window(std::uint64_t bias) {
   return {};
 }
 
+Result<AllgAddresses> TargetWatch::allg_addresses(std::uint64_t bias) const {
+  std::optional<CodeRange> fegr;
+  if (auto f = symbols_->find_function("runtime.forEachGRace")) fegr = CodeRange{f->entry, f->end};
+  auto allg = find_allg(symbols_->elf(), fegr);
+  if (!allg) return std::unexpected(allg.error());
+  allg->allglen += bias;
+  allg->allgptr += bias;
+  return allg;
+}
+
+std::uint32_t TargetWatch::window_entries(std::uint64_t bias) const {
+  // The goroutines alive when the probes go in, not now: a program that spawns fast while
+  // a starved goscry attaches (the saturated-machine test: 173,838 at nice 19 in CI) has
+  // many more by then. So a floor of 262,144 (~24 MiB of kernel memory, for the life of
+  // one verb), 1.5 x allglen now above it, and a ceiling of 2^20 (~100 MiB) past which the
+  // excess is counted as lost.
+  constexpr std::uint64_t kFloor = 1u << 18, kCeiling = 1u << 20;
+  auto allg = allg_addresses(bias);
+  auto allglen = allg ? process_->read_u64(allg->allglen) : Result<std::uint64_t>(0);
+  const std::uint64_t n = allglen ? *allglen + *allglen / 2 : 0;
+  return std::uint32_t(std::clamp<std::uint64_t>(n, kFloor, kCeiling));
+}
+
 Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   const ElfFile& elf = symbols_->elf();
   auto layout = runtime_layout(elf, symbols_->go_version());
   if (!layout) return fail(elf.path() + ": " + layout.error().message);
-  std::optional<CodeRange> fegr;
-  if (auto f = symbols_->find_function("runtime.forEachGRace")) fegr = CodeRange{f->entry, f->end};
-  auto allg = find_allg(elf, fegr);
+  auto allg = allg_addresses(bias);
   if (!allg) return std::unexpected(allg.error());
-  allg->allglen += bias;
-  allg->allgptr += bias;
   auto snap = read_goroutines(*process_, *allg, *layout);
   if (!snap) return std::unexpected(snap.error());
   // A goid above the generator read after the probes was handed out after them: the probes

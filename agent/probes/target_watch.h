@@ -21,6 +21,7 @@
 #include "agent/probes/attacher.h"
 #include "agent/probes/bpf_loader.h"
 #include "agent/probes/gc_tracker.h"
+#include "symbolizer/runtime_globals.h"
 #include "symbolizer/go_binary.h"
 #include "agent/probes/goroutine_tracker.h"
 #include "symbolizer/proc_stat.h"  // process_alive
@@ -70,6 +71,11 @@ class TargetWatch {
  private:
   TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
       : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
+  // runtime.allglen and allgptr at run time.
+  Result<AllgAddresses> allg_addresses(std::uint64_t bias) const;
+  // The attach window map's size for this target: every goroutine alive at attach may leave
+  // an entry there until the agent reads it, so it follows allglen (bpf/runtime.bpf.c).
+  std::uint32_t window_entries(std::uint64_t bias) const;
   // Reads runtime.sched.goidgen and closes the attach window at it.
   Result<void> close_window(std::uint64_t bias);
   Result<void> snapshot(std::uint64_t bias);
