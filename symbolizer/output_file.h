@@ -6,6 +6,7 @@
 //   the write), then renamed over the target, so a reader never sees half a file.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@ namespace goscry {
 // directory /nonexistent does not exist".
 Result<void> check_output_path(const std::string& path, const std::string& what);
 
+// The size of the pieces a long output is made in: one at a time is held.
+constexpr std::size_t kOutputPiece = 64 * 1024;
 // Takes the pieces of an output as they are made; false stops the writer (a write failed,
 // the reader went away).
 using PieceSink = std::function<bool(std::string_view)>;

@@ -167,7 +167,6 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
 
 bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink& sink,
                           const FormatOptions& opt) {
-  constexpr std::size_t kPiece = 64 * 1024;
   std::string out;
   // The frames part depends only on the shared stack: rendered once per distinct stack.
   std::map<std::tuple<const void*, bool, bool, bool>, std::string> stacks;
@@ -182,7 +181,7 @@ bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink&
     if (fresh) frames(it->second, v);
     out += it->second;
     created_by(out, v);
-    if (out.size() >= kPiece) {
+    if (out.size() >= kOutputPiece) {
       if (!sink(out)) return false;
       out.clear();
     }
@@ -303,7 +302,6 @@ void append_indented(std::string& out, const std::string& text, const std::strin
 bool write_dump_json(const GoProcess& t, const GoroutineList& list,
                      const std::vector<GoroutineView>& gs, const PieceSink& sink,
                      const FormatOptions& opt) {
-  constexpr std::size_t kPiece = 64 * 1024;
   auto j = json_report::envelope("goroutines", 1);
   j["pid"] = t.pid();
   j["exe"] = t.process().exe_path();
@@ -327,7 +325,7 @@ bool write_dump_json(const GoProcess& t, const GoroutineList& list,
     out += first ? "\n    " : ",\n    ";
     first = false;
     append_indented(out, json_report::to_pretty(goroutine_json(t, v)), "    ");
-    if (out.size() >= kPiece) {
+    if (out.size() >= kOutputPiece) {
       if (!sink(out)) return false;
       out.clear();
     }

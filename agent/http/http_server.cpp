@@ -24,6 +24,7 @@
 #include "agent/http/basic_auth.h"
 #include "agent/http/tls_credentials.h"
 #include "exporters/gzip.h"
+#include "symbolizer/output_file.h"  // kOutputPiece
 
 namespace goscry {
 
@@ -48,8 +49,6 @@ constexpr auto kHandshakeDeadline = 10s;
 // megabytes: at the 10 MB/s of a poor link that is seconds, so this is generous; a client
 // that does not read at all is dropped after it.
 constexpr auto kWriteDeadline = 60s;
-// The pieces a streamed answer is written in: one at a time is in memory.
-constexpr std::size_t kStreamPiece = 64 * 1024;
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kBodyLimit = 64 * 1024;  // only GETs: nothing big comes in
 // Connections open at once on the data port; more are closed at accept. Each costs a socket
@@ -394,7 +393,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // A chunked answer (the handler set a chunked content provider), written from the
-  // handler's thread: each piece (kStreamPiece of text, gzipped when asked) is handed to the
+  // handler's thread: each piece (kOutputPiece of text, gzipped when asked) is handed to the
   // loop and waited for, so one piece is in memory at a time and a slow reader slows the
   // writer down instead of filling a buffer. The whole answer has kWriteDeadline, as a
   // built one has. False when the client went, the deadline passed or the server stopped.
@@ -442,7 +441,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         ok = z->append({data, n}, piece);
       else
         piece.append(data, n);
-      if (ok && piece.size() >= kStreamPiece) ok = send_piece();
+      if (ok && piece.size() >= kOutputPiece) ok = send_piece();
       return ok;
     };
     sink.is_writable = [&] { return ok; };

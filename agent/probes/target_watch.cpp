@@ -120,7 +120,7 @@ Result<AllgAddresses> TargetWatch::allg_addresses(std::uint64_t bias) const {
 std::uint32_t TargetWatch::window_entries(std::uint64_t bias) const {
   // The goroutines alive when the probes go in, not now: a program that spawns fast while
   // a starved goscry attaches (the saturated-machine test: 173,838 at nice 19 in CI) has
-  // many more by then. So a floor of 262,144 (~24 MiB of kernel memory, for the life of
+  // many more by then. So a floor of 262,144 (28 MiB of kernel memory, for the life of
   // one verb), 1.5 x allglen now above it, and a ceiling of 2^20 (~100 MiB) past which the
   // excess is counted as lost.
   constexpr std::uint64_t kFloor = 1u << 18, kCeiling = 1u << 20;
