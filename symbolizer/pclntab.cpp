@@ -228,21 +228,34 @@ Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
   return f;
 }
 
-bool Pclntab::has_arg_info(std::size_t i) const {
-  constexpr std::uint32_t kFuncdataArgInfo = 5;  // FUNCDATA_ArgInfo, Go 1.17+
-  auto rec = func_record(i);
-  if (!rec || rec->nfuncdata <= kFuncdataArgInfo) return false;
-  const std::uint64_t fd = rec->pcdata_off + std::uint64_t(rec->npcdata) * 4;
+// Where funcdata `index` of a function lies in the image: an offset from go:func.* in 1.18+
+// (~0 = none), an address before (0 = none). 0 when it has none or it cannot be read.
+std::uint64_t Pclntab::funcdata_vaddr(const FuncRecord& rec, std::uint32_t index) const {
+  if (rec.nfuncdata <= index) return 0;
+  std::uint64_t fd = rec.pcdata_off + std::uint64_t(rec.npcdata) * 4;
   if (header_.version >= PclntabVersion::Go118) {
-    auto off = pcln_.u32(fd + 4 * kFuncdataArgInfo);
-    return off && *off != 0xffffffffu;
+    auto off = pcln_.u32(fd + 4 * index);
+    return off && *off != 0xffffffffu && ctx_.gofunc != 0 ? ctx_.gofunc + *off : 0;
   }
   const unsigned p = header_.ptr_size;
-  std::uint64_t at = fd;
   const std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
-  if (p == 8 && abs % 8 != 0) at += 4;
-  auto ptr = pcln_.uptr(at + std::uint64_t(p) * kFuncdataArgInfo, p);
-  return ptr && *ptr != 0;
+  if (p == 8 && abs % 8 != 0) fd += 4;
+  auto ptr = pcln_.uptr(fd + std::uint64_t(p) * index, p);
+  return ptr ? *ptr : 0;
+}
+
+// Up to `max` bytes of the image at vaddr, fewer when the image ends sooner (funcdata of the
+// last function may end a section).
+std::vector<std::uint8_t> Pclntab::image_bytes(std::uint64_t vaddr, std::size_t max) const {
+  std::vector<std::uint8_t> out;
+  if (vaddr == 0 || !ctx_.read_image) return out;
+  for (std::size_t len = max; len > 0; len /= 2) {
+    if (auto r = ctx_.read_image(vaddr, len)) {
+      for (std::size_t k = 0; k < len; ++k) out.push_back(*r->u8(k));
+      return out;
+    }
+  }
+  return out;
 }
 
 std::uint8_t Pclntab::func_id(std::size_t i) const {
@@ -404,6 +417,34 @@ std::optional<std::int32_t> Pclntab::sp_delta(std::uint64_t pc) const {
   return v;
 }
 
+PclntabArgInfo Pclntab::arg_info(std::size_t i, std::uint64_t pc) const {
+  // runtime/traceback.go printArgs: FUNCDATA_ArgInfo = 5, FUNCDATA_ArgLiveInfo = 6,
+  // PCDATA_ArgLiveIndex = 3; a program is at most (maxDepth*3+2)*limit+1 = 171 bytes.
+  constexpr std::uint32_t kFuncdataArgInfo = 5, kFuncdataArgLiveInfo = 6, kPcdataArgLive = 3;
+  constexpr std::size_t kMaxProgram = 171, kMaxLiveBytes = 32;
+  PclntabArgInfo out;
+  auto rec = func_record(i);
+  if (!rec) return out;
+  out.program = image_bytes(funcdata_vaddr(*rec, kFuncdataArgInfo), kMaxProgram);
+  auto last = std::find(out.program.begin(), out.program.end(), std::uint8_t{0xff});
+  if (last == out.program.end()) {
+    out.program.clear();  // no end byte: not a program the runtime would print from
+    return out;
+  }
+  out.program.erase(last + 1, out.program.end());
+  const std::uint64_t live = funcdata_vaddr(*rec, kFuncdataArgLiveInfo);
+  if (live == 0 || rec->npcdata <= kPcdataArgLive) return out;
+  auto start = image_bytes(live, 1);
+  if (start.empty()) return out;
+  out.live_start = start[0];
+  auto tab = pcln_.u32(rec->pcdata_off + 4 * kPcdataArgLive);
+  if (!tab) return out;
+  const std::int32_t idx = pcvalue_at(pctab_, *tab, trunc32(pc - entry(i)), end(i) - entry(i),
+                                      header_.quantum);
+  if (idx > 0) out.live = image_bytes(live + std::uint64_t(idx), kMaxLiveBytes);
+  return out;
+}
+
 std::string_view Pclntab::file_name(const FuncRecord& f, std::int32_t fileno) const {
   if (fileno < 0) return "?";
   if (header_.version == PclntabVersion::Go12) {
@@ -434,17 +475,7 @@ Pclntab::InlineTree Pclntab::inline_tree(const FuncRecord& rec) const {
   if (rec.npcdata <= kPcdataInlTreeIndex || rec.nfuncdata <= kFuncdataInlTree) return inl;
   auto inl_off = pcln_.u32(rec.pcdata_off + 4 * kPcdataInlTreeIndex);
   if (inl_off) inl.tab = *inl_off;
-  std::uint64_t fd = rec.pcdata_off + std::uint64_t(rec.npcdata) * 4;
-  if (header_.version >= PclntabVersion::Go118) {
-    auto off = pcln_.u32(fd + 4 * kFuncdataInlTree);
-    if (off && *off != 0xffffffffu && ctx_.gofunc != 0) inl.tree = ctx_.gofunc + *off;
-  } else {
-    const unsigned p = header_.ptr_size;
-    std::uint64_t abs = fd + (header_.version == PclntabVersion::Go116 ? header_.pcln_off : 0);
-    if (p == 8 && abs % 8 != 0) fd += 4;
-    auto ptr = pcln_.uptr(fd + std::uint64_t(p) * kFuncdataInlTree, p);
-    if (ptr) inl.tree = *ptr;
-  }
+  inl.tree = funcdata_vaddr(rec, kFuncdataInlTree);
   return inl;
 }
 

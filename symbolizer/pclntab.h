@@ -69,6 +69,18 @@ struct PclntabFrame {
   std::uint8_t func_id = 0;
 };
 
+// What the runtime's printArgs reads for a function at a pc (runtime/traceback.go;
+// docs/go-runtime.md "Arguments in tracebacks"): the argument program (FUNCDATA_ArgInfo,
+// Go 1.17+: offset and size of each word to print from the frame's argument pointer,
+// aggregate braces, "..." and "_" marks, up to its end byte 0xff) and the liveness of the
+// register arguments' spill slots at that pc (FUNCDATA_ArgLiveInfo and PCDATA_ArgLiveIndex,
+// Go 1.18+). An empty program: the function has none, and Go prints "()".
+struct PclntabArgInfo {
+  std::vector<std::uint8_t> program;
+  std::uint8_t live_start = 0xff;  // slots below this offset are always live
+  std::vector<std::uint8_t> live;  // the liveness bitmap at pc; empty = every slot live
+};
+
 // Frames of many PCs at once (Pclntab::frames_batch): the frames of pcs[i] are
 // frames[first[i] .. first[i] + count[i]), innermost first; count 0 = not Go code.
 struct PclntabBatch {
@@ -94,9 +106,9 @@ class Pclntab {
   // _func.funcID of function i (the runtime's special-function tag; 0 = normal, and 0 for
   // tables older than Go 1.12, which had none).
   std::uint8_t func_id(std::size_t i) const;
-  // Function i has argument-info funcdata (FUNCDATA_ArgInfo): what the runtime's
-  // printArgs prints from; without it a traceback shows "()".
-  bool has_arg_info(std::size_t i) const;
+  // What the runtime's printArgs reads to print function i's arguments in a traceback
+  // taken at pc (PclntabArgInfo).
+  PclntabArgInfo arg_info(std::size_t i, std::uint64_t pc) const;
 
   // Index of the function containing pc, if pc is inside the table's range.
   std::optional<std::size_t> function_index(std::uint64_t pc) const;
@@ -136,6 +148,8 @@ class Pclntab {
   Result<FuncRecord> func_record(std::size_t i) const;
   struct InlineTree;
   InlineTree inline_tree(const FuncRecord& rec) const;
+  std::uint64_t funcdata_vaddr(const FuncRecord& rec, std::uint32_t index) const;
+  std::vector<std::uint8_t> image_bytes(std::uint64_t vaddr, std::size_t max) const;
   // A function's file, line and inline-index tables decoded once (frames_batch).
   struct DecodedTables;
   void decode_tables(const FuncRecord& rec, const InlineTree& inl, std::uint64_t size,

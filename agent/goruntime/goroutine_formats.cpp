@@ -75,7 +75,7 @@ void created_by(std::string& out, const GoroutineView& v) {
   out += '\n';
 }
 
-void frame_line(std::string& out, const StackFrame& f, const char* args) {
+void frame_line(std::string& out, const StackFrame& f, std::string_view args) {
   out += f.function;
   out += args;
   out += "\n\t";
@@ -85,6 +85,35 @@ void frame_line(std::string& out, const StackFrame& f, const char* args) {
   if (!f.inlined) append_offset(out, f.pc, f.entry);
   out += '\n';
 }
+
+// The frames' lines of a goroutine, each physical frame with the arguments Go prints when
+// they were read (ReadOptions::args), "(...)" otherwise, as for an inlined call.
+class FrameLines {
+ public:
+  explicit FrameLines(const GoroutineView& v) : v_(v) {}
+
+  void line(std::string& out, const StackFrame& f, bool shown) {
+    if (f.inlined) {
+      if (shown) frame_line(out, f, "(...)");
+      return;
+    }
+    const std::size_t n = f.args ? f.args->offsets.size() : 0;
+    const bool have = f.args && physical_ < v_.g.arg_frames && word_ + n <= v_.g.arg_words.size();
+    if (shown) {
+      args_.clear();
+      if (have)
+        append_args(args_, *f.args, std::span(v_.g.arg_words).subspan(word_, n));
+      frame_line(out, f, have ? std::string_view(args_) : "(...)");
+    }
+    ++physical_;
+    if (have) word_ += n;
+  }
+
+ private:
+  const GoroutineView& v_;
+  std::size_t physical_ = 0, word_ = 0;
+  std::string args_;
+};
 
 void frames(std::string& out, const GoroutineView& v) {
   if (v.g.status == kGrunning) {
@@ -97,16 +126,17 @@ void frames(std::string& out, const GoroutineView& v) {
     return;
   }
   bool any = false;
+  FrameLines lines(v);
   for (const auto& f : v.frames) {
-    if (!shown_in_traceback(f)) continue;
-    frame_line(out, f, "(...)");
-    any = true;
+    lines.line(out, f, shown_in_traceback(f));
+    any = any || shown_in_traceback(f);
   }
   // traceback1: when hiding runtime frames and wrappers leaves nothing (a goroutine not
   // started yet sits at its `go` wrapper's entry), Go prints every frame down to goexit.
   if (!any && !v.frames.empty()) {
-    for (const auto& f : v.frames) frame_line(out, f, "(...)");
-    if (v.goexit) frame_line(out, v.goexit->frame, v.goexit->args.c_str());
+    FrameLines all(v);
+    for (const auto& f : v.frames) all.line(out, f, true);
+    if (v.goexit) frame_line(out, v.goexit->frame, v.goexit->args);
   }
   if (v.g.stack_truncated) out += "...additional frames elided...\n";
 }
@@ -168,7 +198,8 @@ void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
 bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink& sink,
                           const FormatOptions& opt) {
   std::string out;
-  // The frames part depends only on the shared stack: rendered once per distinct stack.
+  // Without arguments the frames part depends only on the shared stack: rendered once per
+  // distinct stack.
   std::map<std::tuple<const void*, bool, bool, bool>, std::string> stacks;
   bool first = true;
   for (const auto& v : gs) {
@@ -176,10 +207,14 @@ bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink&
     if (!first) out += '\n';
     first = false;
     header(out, v);
-    auto [it, fresh] = stacks.try_emplace(
-        {v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning, v.g.torn});
-    if (fresh) frames(it->second, v);
-    out += it->second;
+    if (v.g.arg_frames != 0) {
+      frames(out, v);  // its arguments are its own
+    } else {
+      auto [it, fresh] = stacks.try_emplace(
+          {v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning, v.g.torn});
+      if (fresh) frames(it->second, v);
+      out += it->second;
+    }
     created_by(out, v);
     if (out.size() >= kOutputPiece) {
       if (!sink(out)) return false;
@@ -341,7 +376,9 @@ Result<GoroutineAnswer> goroutine_profile(int pid, int debug) {
 }
 
 Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug) {
-  auto list = read_goroutines(t);
+  ReadOptions ro;
+  ro.args = debug >= 2;  // the traceback prints each frame's arguments
+  auto list = read_goroutines(t, ro);
   if (!list) return std::unexpected(list.error());
   auto views = symbolize_goroutines(t, *list);
   if (debug >= 2) return streamed_traceback(std::move(views));

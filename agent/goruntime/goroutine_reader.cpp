@@ -9,6 +9,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "agent/goruntime/frame_args.h"
 #include "agent/goruntime/system_goroutines.h"
 
 namespace goscry {
@@ -90,9 +91,6 @@ std::size_t g_prefix(const RuntimeLayout& l) {
 // would be 40 MB of fresh memory to fault in, for a few fields of each.
 constexpr std::size_t kGChunk = 2048;
 
-// Neighbouring reads closer than this are read as one range (Process::read_batch): g structs
-// of one heap span sit a size class apart, goroutine stacks of one span close together.
-constexpr std::size_t kMergeGap = 4095;
 
 // Reads the g structs at `addrs`, a chunk at a time, and hands each decoded one to
 // `take(index, goroutine)`; unreadable ones are counted and skipped.
@@ -379,8 +377,8 @@ Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::v
 
 // Unwinds all goroutines: their stack windows first, then what lies deeper in lock step,
 // one frame record of every walk per read_batch.
-Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::size_t max_depth) {
-  Unwinder u(t, max_depth);
+Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, const ReadOptions& opt) {
+  Unwinder u(t, opt.max_depth);
   std::vector<Walk> walks;
   for (auto& g : gs) {
     const std::uint64_t bp = u.start(g);
@@ -414,6 +412,7 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, std::siz
     }
     walks.swap(next);
   }
+  if (opt.args) return read_frame_args(t, gs);
   return {};
 }
 
@@ -428,7 +427,8 @@ bool same_moment(const Goroutine& a, const Goroutine& b) {
          a.tracking_seq == b.tracking_seq &&
          a.sched_pc == b.sched_pc && a.sched_sp == b.sched_sp && a.sched_bp == b.sched_bp &&
          a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi && a.pcs == b.pcs &&
-         a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash;
+         a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash &&
+         a.arg_frames == b.arg_frames && a.arg_words == b.arg_words;
 }
 
 // Reads every goroutine of `out` again (g, then stack) and keeps a record only when the
@@ -452,7 +452,7 @@ Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList&
       read[k] = true;
     });
     if (!r) return r;
-    if (auto u = unwind_all(t, again, opt.max_depth); !u) return u;
+    if (auto u = unwind_all(t, again, opt); !u) return u;
     std::vector<std::size_t> changed;
     for (std::size_t k = 0; k < pending.size(); ++k) {
       const std::size_t i = pending[k];
@@ -470,6 +470,8 @@ Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList&
     auto& g = out.goroutines[i];
     g.torn = true;
     g.pcs.clear();
+    g.arg_words.clear();
+    g.arg_frames = 0;
     g.stack_truncated = false;
   }
   out.torn = pending.size();
@@ -492,7 +494,7 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
   if (auto r = read_gs(t, *h, out); !r) return std::unexpected(r.error());
   out.reread = out.torn = 0;
   if (opt.stacks) {
-    if (auto r = unwind_all(t, out.goroutines, opt.max_depth); !r)
+    if (auto r = unwind_all(t, out.goroutines, opt); !r)
       return std::unexpected(r.error());
     if (opt.validate)
       if (auto r = validate(t, opt, out); !r) return std::unexpected(r.error());

@@ -69,6 +69,10 @@ struct Goroutine {
   // stack changed between two reads each time, so no stack is given (pcs empty) rather
   // than one it may never have had.
   bool torn = false;
+  // The words the arguments of pcs[0 .. arg_frames) print from, frame after frame, each
+  // frame's in the order of its FrameArgs offsets (ReadOptions::args; frame_args.h).
+  std::vector<std::uint64_t> arg_words;
+  std::uint32_t arg_frames = 0;
 };
 
 struct GoroutineList {
@@ -93,7 +97,14 @@ struct ReadOptions {
   // the target is stopped (nothing can change under the read).
   bool validate = true;
   int validate_rounds = 4;
+  // Read the words each frame's arguments print from (Goroutine::arg_words), for formats
+  // that print them as Go's traceback does.
+  bool args = false;
 };
+
+// Neighbouring reads closer than this are read as one range (Process::read_batch): g structs
+// of one heap span sit a size class apart, goroutine stacks of one span close together.
+constexpr std::size_t kMergeGap = 4095;
 
 Result<GoroutineList> read_goroutines(const GoProcess& target, const ReadOptions& opt = {});
 

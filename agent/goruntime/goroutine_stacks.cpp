@@ -17,6 +17,7 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool in
   for (const auto& fr : target_.frames(lookup))
     out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind});
   if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry});
+  out.back().args = args_.at(pc);
   return cache_.emplace(key, std::move(out)).first->second;
 }
 
@@ -66,11 +67,13 @@ const std::shared_ptr<const BottomFrame>& StackSymbolizer::goexit() {
   // newproc pushes goexit's entry + PCQuantum (1 on amd64) as the first frame's return
   // address.
   if (!goexit_ && target_.goexit_entry() != 0) {
-    const auto& t = target_.binary().pclntab();
-    auto i = t.function_index(target_.goexit_entry() - target_.bias());
-    goexit_ = std::make_shared<const BottomFrame>(
-        BottomFrame{frames(target_.goexit_entry() + 1, false).front(),
-                    i && t.has_arg_info(*i) ? "({})" : "()"});
+    const StackFrame& f = frames(target_.goexit_entry() + 1, false).front();
+    std::string args = "()";
+    if (f.args && f.args->offsets.empty()) {
+      args.clear();
+      append_args(args, *f.args, {});
+    }
+    goexit_ = std::make_shared<const BottomFrame>(BottomFrame{f, std::move(args)});
   }
   return goexit_;
 }

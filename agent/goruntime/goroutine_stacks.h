@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/goruntime/frame_args.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/goroutine_reader.h"
 
@@ -28,10 +29,12 @@ struct StackFrame {
   // The runtime leaves this frame out of its tracebacks and pc buffers (a wrapper: the
   // `go f(x)` closure, a method-value wrapper; symbolizer/wrapper_frames.h).
   bool elided = false;
+  // The layout of a physical frame's arguments (null for an inlined call or unknown pc).
+  std::shared_ptr<const FrameArgs> args = nullptr;
 };
 
-// A frame printed with its arguments: runtime.goexit's one argument is an empty struct,
-// "({})" where the binary has its argument info (newer toolchains), "()" without.
+// runtime.goexit's frame, printed with its arguments: its one argument is an empty
+// struct, "({})" where the binary has its argument info (newer toolchains), "()" without.
 struct BottomFrame {
   StackFrame frame;
   std::string args;
@@ -88,7 +91,7 @@ struct GoroutineView {
 // goroutines holds few of each).
 class StackSymbolizer {
  public:
-  explicit StackSymbolizer(const GoProcess& t) : target_(t) {}
+  explicit StackSymbolizer(const GoProcess& t) : target_(t), args_(t) {}
   // The frames of one pc of a stack; `innermost` is true for pcs[0], which Go looks up at
   // pc itself when it is a function entry (a goroutine that has not started).
   const std::vector<StackFrame>& frames(std::uint64_t pc, bool innermost);
@@ -105,6 +108,7 @@ class StackSymbolizer {
     std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
   };
   const GoProcess& target_;
+  FrameArgsTable args_;
   std::unordered_map<std::uint64_t, std::vector<StackFrame>> cache_;
   std::unordered_map<std::vector<std::uint64_t>, SharedFrames, PcsHash> stacks_;
   std::unordered_map<std::uint64_t, std::optional<CreatedBy>> creators_;  // by gopc

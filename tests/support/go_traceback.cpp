@@ -35,13 +35,14 @@ std::map<std::uint64_t, TracebackGoroutine> parse_traceback(const std::string& t
       if (in_created_by)
         cur->created_at = line.substr(1);
       else if (!cur->frames.empty())
-        cur->frames.back() += line;
+        cur->frames.back() += line, cur->printed.back() += line;
     } else if (line.starts_with("created by ")) {
       cur->created_by = line.substr(11);
       in_created_by = true;
     } else if (!line.starts_with("...")) {
       cur->functions.push_back(traceback_function(line));
       cur->frames.push_back(cur->functions.back());
+      cur->printed.push_back(line);
     }
   }
   return out;

@@ -17,6 +17,8 @@ struct TracebackGoroutine {
   // Every frame as "function\tfile:line +0xoff", arguments dropped: what two tracebacks of
   // one stack share byte for byte.
   std::vector<std::string> frames;
+  // Every frame as printed, arguments included: "main.deeper(0x0?, 0x0?)\tfile:line +0xoff".
+  std::vector<std::string> printed;
   std::string created_by;     // "main.main in goroutine 1"
   std::string created_at;     // its "file:line +0xoff"
 };

@@ -47,6 +47,9 @@ void expect_same_goroutines(const std::string& label, const std::string& oracle_
     EXPECT_EQ(it->second.state, want.state);
     EXPECT_EQ(it->second.locked, want.locked) << it->second.header;
     EXPECT_EQ(it->second.functions, want.functions) << dump_text;
+    // Byte for byte, each frame's arguments included: the fixture holds still after
+    // printing, so the words its runtime read are the ones goscry reads.
+    EXPECT_EQ(it->second.printed, want.printed) << dump_text;
     EXPECT_EQ(it->second.created_by, want.created_by);
   }
   // The main goroutine sits in a read(2) of stdin: its stack from g.sched (Go >= 1.23) or

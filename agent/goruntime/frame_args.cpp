@@ -1,0 +1,223 @@
+#include "agent/goruntime/frame_args.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "agent/goruntime/goroutine_reader.h"
+
+namespace goscry {
+
+namespace {
+
+// The program's marks (runtime/traceback.go); any other byte is an offset, then a size.
+constexpr std::uint8_t kEndSeq = 0xff, kStartAgg = 0xfe, kEndAgg = 0xfd, kDotDotDot = 0xfc,
+                       kOffsetTooLarge = 0xfb;
+
+void append_hex(std::string& out, std::uint64_t v) {
+  char buf[20] = "0x";
+  auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
+  out.append(buf, r.ptr);
+}
+
+// isLive of printArgs: slots below live_start (stack-passed arguments) always are; a
+// register argument's spill slot is when the bitmap at the pc says so.
+bool is_live(const PclntabArgInfo& info, std::uint8_t offset, std::size_t slot) {
+  if (info.live.empty() || offset < info.live_start) return true;
+  if (slot / 8 >= info.live.size()) return true;
+  return (info.live[slot / 8] >> (slot % 8)) & 1;
+}
+
+}  // namespace
+
+std::uint32_t FrameArgs::extent() const {
+  std::uint32_t end = 0;
+  for (auto off : offsets) end = std::max<std::uint32_t>(end, off + 8u);
+  return end;
+}
+
+FrameArgs decode_frame_args(PclntabArgInfo info) {
+  FrameArgs out;
+  const auto& p = info.program;
+  for (std::size_t i = 0; i < p.size() && p[i] != kEndSeq; ++i) {
+    const std::uint8_t o = p[i];
+    if (o == kStartAgg || o == kEndAgg || o == kDotDotDot || o == kOffsetTooLarge) continue;
+    if (i + 1 >= p.size()) break;
+    out.offsets.push_back(o);
+    out.sizes.push_back(p[++i]);
+  }
+  out.info = std::move(info);
+  return out;
+}
+
+std::uint64_t arg_word(const std::uint8_t* at, std::uint8_t size) {
+  std::uint64_t x;
+  std::memcpy(&x, at, 8);
+  if (size < 8) {
+    const unsigned shift = 64 - 8u * size;
+    x = x << shift >> shift;
+  }
+  return x;
+}
+
+void append_args(std::string& out, const FrameArgs& args, std::span<const std::uint64_t> words) {
+  out += '(';
+  const auto& p = args.info.program;
+  bool start = true;
+  auto comma = [&] {
+    if (!start) out += ", ";
+  };
+  std::size_t word = 0, slot = 0;
+  for (std::size_t i = 0; i < p.size() && p[i] != kEndSeq; ++i) {
+    switch (const std::uint8_t o = p[i]) {
+      case kStartAgg:
+        comma();
+        out += '{';
+        start = true;
+        continue;
+      case kEndAgg:
+        out += '}';
+        break;
+      case kDotDotDot:
+        comma();
+        out += "...";
+        break;
+      case kOffsetTooLarge:
+        comma();
+        out += '_';
+        break;
+      default:
+        comma();
+        ++i;  // the size, already in args.sizes
+        append_hex(out, word < words.size() ? words[word] : 0);
+        ++word;
+        if (!is_live(args.info, o, slot)) out += '?';
+        if (o >= args.info.live_start) ++slot;
+    }
+    start = false;
+  }
+  out += ')';
+}
+
+const std::shared_ptr<const FrameArgs>& FrameArgsTable::at(std::uint64_t pc) {
+  auto [it, fresh] = by_pc_.try_emplace(pc);
+  if (!fresh) return it->second;
+  const auto& table = target_.binary().pclntab();
+  const std::uint64_t rel = pc - target_.bias();
+  auto idx = table.function_index(rel);
+  if (!idx) return it->second;
+  // printArgs looks liveness up at the frame's symbolic pc: a return address minus 1.
+  const std::uint64_t lookup = rel > table.entry(*idx) ? rel - 1 : rel;
+  it->second = std::make_shared<const FrameArgs>(decode_frame_args(table.arg_info(*idx, lookup)));
+  return it->second;
+}
+
+}  // namespace goscry
+
+namespace goscry {
+
+namespace {
+
+// Stack bytes held at once, and the most read for one goroutine: deeper frames of a
+// deeper stack print "(...)".
+constexpr std::size_t kArgsBuffer = 4 << 20;
+constexpr std::uint64_t kMaxArgsRange = 256 << 10;
+
+// The argument pointers of a goroutine's frames, innermost first: as many frames as could
+// be placed, and the end of the range their words lie in.
+struct ArgsPlan {
+  Goroutine* g = nullptr;
+  std::vector<std::uint64_t> argps;
+  std::vector<const FrameArgs*> args;
+  std::uint64_t top = 0;
+};
+
+class ArgsPlanner {
+ public:
+  explicit ArgsPlanner(const GoProcess& t) : t_(t), layouts_(t) {}
+
+  ArgsPlan plan(Goroutine& g) {
+    ArgsPlan p{&g, {}, {}, g.sched_sp};
+    std::uint64_t sp = g.sched_sp;
+    for (auto pc : g.pcs) {
+      const auto& a = layouts_.at(pc);
+      const std::int32_t d = sp_delta(pc);
+      if (!a || d < 0) break;
+      const std::uint64_t fp = sp + std::uint64_t(d) + 8;  // past the return address
+      const std::uint64_t top = std::max(p.top, fp + a->extent());
+      if (top - g.sched_sp > kMaxArgsRange) break;
+      p.argps.push_back(fp);
+      p.args.push_back(a.get());
+      p.top = top;
+      sp = fp;
+    }
+    return p;
+  }
+
+ private:
+  std::int32_t sp_delta(std::uint64_t pc) {
+    auto [it, fresh] = deltas_.try_emplace(pc, -1);
+    if (fresh) it->second = t_.binary().pclntab().sp_delta(pc - t_.bias()).value_or(-1);
+    return it->second;
+  }
+
+  const GoProcess& t_;
+  FrameArgsTable layouts_;
+  std::unordered_map<std::uint64_t, std::int32_t> deltas_;
+};
+
+// Takes the words of each planned frame from the bytes read at [sched.sp, top), as long as
+// each frame's return address is where its argument pointer puts it.
+void take_words(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* bytes) {
+  Goroutine& g = *p.g;
+  auto at = [&](std::uint64_t addr) { return bytes + (addr - g.sched_sp); };
+  for (std::size_t k = 0; k < p.argps.size(); ++k) {
+    std::uint64_t ret;
+    std::memcpy(&ret, at(p.argps[k] - 8), 8);
+    const bool last = k + 1 == g.pcs.size();
+    const bool placed = last ? !g.stack_truncated && ret >= t.goexit_entry() &&
+                                   ret < t.goexit_end()
+                             : ret == g.pcs[k + 1];
+    if (!placed) return;
+    const FrameArgs& a = *p.args[k];
+    for (std::size_t i = 0; i < a.offsets.size(); ++i)
+      g.arg_words.push_back(arg_word(at(p.argps[k] + a.offsets[i]), a.sizes[i]));
+    ++g.arg_frames;
+  }
+}
+
+}  // namespace
+
+Result<void> read_frame_args(const GoProcess& t, std::vector<Goroutine>& gs) {
+  ArgsPlanner planner(t);
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kArgsBuffer);
+  std::vector<ArgsPlan> plans;
+  std::vector<RemoteRead> reads;
+  std::size_t used = 0;
+  auto flush = [&]() -> Result<void> {
+    auto n = t.process().read_batch(reads, kMergeGap);
+    if (!n) return std::unexpected(n.error());
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      if (reads[i].ok) take_words(t, plans[i], static_cast<const std::uint8_t*>(reads[i].dest));
+    plans.clear();
+    reads.clear();
+    used = 0;
+    return {};
+  };
+  for (auto& g : gs) {
+    g.arg_words.clear();
+    g.arg_frames = 0;
+    if (g.pcs.empty() || g.torn) continue;
+    ArgsPlan p = planner.plan(g);
+    if (p.argps.empty()) continue;
+    const std::size_t len = p.top - g.sched_sp;
+    if (used + len > kArgsBuffer)
+      if (auto r = flush(); !r) return r;
+    reads.push_back({g.sched_sp, len, buf.get() + used});
+    plans.push_back(std::move(p));
+    used += len;
+  }
+  return flush();
+}
+
+}  // namespace goscry
