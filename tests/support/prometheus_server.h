@@ -41,6 +41,10 @@ class PrometheusServer {
   // or null if the server is not answering yet.
   nlohmann::json active_targets() const;
 
+  pid_t pid() const { return pid_; }
+  // Its own web port: the API, /metrics and /debug/pprof/*.
+  int port() const { return port_; }
+
  private:
   std::filesystem::path dir_;
   int port_ = 0;
