@@ -81,6 +81,8 @@ int run_dump(const DumpOptions& o) {
   ReadOptions ro;
   // A stopped target cannot change under the read: one read is exact.
   ro.validate = !pause;
+  // Running goroutines' stacks start from their threads' registers, as a debugger's do.
+  if (pause) ro.threads = pause->registers();
   // Tracebacks print each frame's arguments, read from the same moment as its stack.
   ro.args = o.format == "text" || (o.format == "pprof" && o.debug == 2);
   auto list = read_goroutines(**target, ro);

@@ -116,7 +116,7 @@ class FrameLines {
 };
 
 void frames(std::string& out, const GoroutineView& v) {
-  if (v.g.status == kGrunning) {
+  if (v.g.status == kGrunning && !v.g.from_registers) {
     out += "\tgoroutine running on other thread; stack unavailable\n";
     return;
   }
@@ -211,7 +211,8 @@ bool write_traceback_text(const std::vector<GoroutineView>& gs, const PieceSink&
       frames(out, v);  // its arguments are its own
     } else {
       auto [it, fresh] = stacks.try_emplace(
-          {v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning, v.g.torn});
+          {v.frames.id(), v.g.stack_truncated, v.g.status == kGrunning && !v.g.from_registers,
+           v.g.torn});
       if (fresh) frames(it->second, v);
       out += it->second;
     }

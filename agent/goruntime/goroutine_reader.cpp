@@ -205,7 +205,9 @@ class Unwinder {
 
   // Where the walk of g starts: the first frame record, 0 when there is none to follow.
   std::uint64_t start(Goroutine& g) {
-    if (!has_stack(g.status) || g.sched_pc == 0 || in_goexit(t_, g.sched_pc)) return 0;
+    if ((!has_stack(g.status) && !g.from_registers) || g.sched_pc == 0 ||
+        in_goexit(t_, g.sched_pc))
+      return 0;
     g.pcs.push_back(g.sched_pc);
     if (g.status == kGsyscall && t_.binary().go_minor() < 23) return syscall_frame_record(g);
     if (!caller_without_record(g)) return 0;
@@ -485,6 +487,24 @@ Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList&
   return {};
 }
 
+// A running goroutine's registers are on its thread, not in g.sched: the thread that holds
+// its g in Go's g register, with a sp on its stack, gives them (the thread may as well run
+// the scheduler or C code, with another g or none there).
+void place_running(const std::vector<ThreadRegisters>& threads, std::vector<Goroutine>& gs) {
+  if (threads.empty()) return;
+  for (auto& g : gs) {
+    if (g.status != kGrunning) continue;
+    for (const auto& r : threads) {
+      if (r.g != g.g || r.sp < g.stack_lo || r.sp >= g.stack_hi) continue;
+      g.sched_pc = r.pc;
+      g.sched_sp = r.sp;
+      g.sched_bp = r.bp;
+      g.from_registers = true;
+      break;
+    }
+  }
+}
+
 Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, GoroutineList& out) {
   auto h = read_header(t);
   if (!h) return h;
@@ -493,6 +513,7 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
   out.allglen = h->len;
   if (auto r = read_gs(t, *h, out); !r) return std::unexpected(r.error());
   out.reread = out.torn = 0;
+  place_running(opt.threads, out.goroutines);
   if (opt.stacks) {
     if (auto r = unwind_all(t, out.goroutines, opt); !r)
       return std::unexpected(r.error());

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "agent/goruntime/go_process.h"
+#include "agent/proc/thread_seize.h"
 #include "symbolizer/error.h"
 
 namespace goscry {
@@ -69,6 +70,9 @@ struct Goroutine {
   // stack changed between two reads each time, so no stack is given (pcs empty) rather
   // than one it may never have had.
   bool torn = false;
+  // A running goroutine unwound from its thread's registers (ReadOptions::threads): pcs[0]
+  // is the pc it was stopped at, not a return address.
+  bool from_registers = false;
   // The words the arguments of pcs[0 .. arg_frames) print from, frame after frame, each
   // frame's in the order of its FrameArgs offsets (ReadOptions::args; frame_args.h).
   std::vector<std::uint64_t> arg_words;
@@ -97,6 +101,9 @@ struct ReadOptions {
   // the target is stopped (nothing can change under the read).
   bool validate = true;
   int validate_rounds = 4;
+  // The registers of the stopped target's threads (TargetPause::registers): a running
+  // goroutine whose g one of them holds is unwound from them, as a debugger shows it.
+  std::vector<ThreadRegisters> threads = {};
   // Read the words each frame's arguments print from (Goroutine::arg_words), for formats
   // that print them as Go's traceback does.
   bool args = false;

@@ -4,16 +4,14 @@
 
 namespace goscry {
 
-const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool innermost) {
-  // Return addresses point after the call: Go looks up pc-1 to land in the call's line.
-  // Key by (pc, innermost) folded into the low bit-free space: innermost pcs are rare.
-  const std::uint64_t key = pc * 2 + (innermost ? 1 : 0);
+const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool exact) {
+  const std::uint64_t key = pc * 2 + (exact ? 1 : 0);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   std::vector<StackFrame> out;
   auto f = target_.function_at(pc);
   const std::uint64_t entry = f ? f->entry : 0;
-  const std::uint64_t lookup = (f && pc > entry) ? pc - 1 : pc;
+  const std::uint64_t lookup = (f && pc > entry && !exact) ? pc - 1 : pc;
   for (const auto& fr : target_.frames(lookup))
     out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind});
   if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry});
@@ -21,16 +19,20 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool in
   return cache_.emplace(key, std::move(out)).first->second;
 }
 
-const SharedFrames& StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs) {
-  auto it = stacks_.find(pcs);
-  if (it != stacks_.end()) return it->second;
+SharedFrames StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs, bool exact_first) {
+  // Stacks from a thread's registers are few (one per running goroutine) and not shared.
+  if (!exact_first) {
+    auto it = stacks_.find(pcs);
+    if (it != stacks_.end()) return it->second;
+  }
   std::vector<StackFrame> out;
   for (std::size_t i = 0; i < pcs.size(); ++i) {
-    const auto& fr = frames(pcs[i], i == 0);
+    const auto& fr = frames(pcs[i], exact_first && i == 0);
     out.insert(out.end(), fr.begin(), fr.end());
   }
   WrapperElision elision;
   for (auto& f : out) f.elided = elision.elided(f.kind);
+  if (exact_first) return SharedFrames(std::move(out));
   return stacks_.emplace(pcs, SharedFrames(std::move(out))).first->second;
 }
 
@@ -98,7 +100,7 @@ std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const Gorout
         list.read_at > g.waitsince)
       v.wait_ns = list.read_at - g.waitsince;
     v.system = sym.system(g);
-    v.frames = sym.stack(g.pcs);
+    v.frames = sym.stack(g.pcs, g.from_registers);
     if (!g.stack_truncated && !g.pcs.empty()) v.goexit = sym.goexit();
     v.created_by = sym.created_by(g);
     out.push_back(std::move(v));

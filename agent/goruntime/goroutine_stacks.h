@@ -92,11 +92,12 @@ struct GoroutineView {
 class StackSymbolizer {
  public:
   explicit StackSymbolizer(const GoProcess& t) : target_(t), args_(t) {}
-  // The frames of one pc of a stack; `innermost` is true for pcs[0], which Go looks up at
-  // pc itself when it is a function entry (a goroutine that has not started).
-  const std::vector<StackFrame>& frames(std::uint64_t pc, bool innermost);
-  // The frames of a whole stack (Goroutine::pcs).
-  const SharedFrames& stack(const std::vector<std::uint64_t>& pcs);
+  // The frames of one pc of a stack. A return address is looked up at pc - 1, in the call's
+  // line, except at a function's entry (a goroutine that has not started); an `exact` pc,
+  // where a running goroutine was stopped, at pc itself.
+  const std::vector<StackFrame>& frames(std::uint64_t pc, bool exact);
+  // The frames of a whole stack (Goroutine::pcs); `exact_first`: pcs[0] is exact.
+  SharedFrames stack(const std::vector<std::uint64_t>& pcs, bool exact_first = false);
   std::optional<CreatedBy> created_by(const Goroutine& g);
   bool system(const Goroutine& g);
   // The frame of runtime.goexit at the return address every goroutine stack ends with.

@@ -32,6 +32,10 @@ class TargetPause {
   std::int64_t resume();
   bool was_already_stopped() const { return already_stopped_; }
   std::size_t threads() const { return threads_ ? threads_->size() : 0; }
+  // Each stopped thread's registers: where the goroutines running at the stop were.
+  std::vector<ThreadRegisters> registers() const {
+    return threads_ ? threads_->registers() : std::vector<ThreadRegisters>{};
+  }
 
  private:
   TargetPause() = default;

@@ -2,7 +2,10 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <elf.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -182,6 +185,22 @@ void SeizedThreads::release() {
     }
   }
   threads_.clear();
+}
+
+std::vector<ThreadRegisters> SeizedThreads::registers() const {
+  std::vector<ThreadRegisters> out;
+  for (const auto& [tid, t] : threads_) {
+    if (!t.stopped) continue;
+    user_regs_struct r{};
+    iovec io{&r, sizeof r};
+    if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &io) != 0) continue;
+#if defined(__x86_64__)
+    out.push_back({tid, r.rip, r.rsp, r.rbp, r.r14});
+#elif defined(__aarch64__)
+    out.push_back({tid, r.pc, r.sp, r.regs[29], r.regs[28]});
+#endif
+  }
+  return out;
 }
 
 }  // namespace goscry

@@ -15,11 +15,20 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <vector>
 
 #include "symbolizer/error.h"
 
 namespace goscry {
+
+// A stopped thread's registers that place the code it runs: pc, sp, frame pointer, and
+// the register Go's ABIInternal keeps the current g in (R14 on amd64, R28 on arm64).
+struct ThreadRegisters {
+  pid_t tid = 0;
+  std::uint64_t pc = 0, sp = 0, bp = 0, g = 0;
+};
 
 class SeizedThreads {
  public:
@@ -37,6 +46,9 @@ class SeizedThreads {
   // Detaches every thread (they run on), handing back signals that arrived meanwhile.
   void release();
   std::size_t size() const { return threads_.size(); }
+  // The registers of every stopped thread (a thread whose registers cannot be read is
+  // left out).
+  std::vector<ThreadRegisters> registers() const;
 
  private:
   explicit SeizedThreads(pid_t pid) : pid_(pid) {}

@@ -130,6 +130,39 @@ TEST(GoroutineDump, TheGoroutineInASyscallMatchesItsSigquitTraceback) {
   }
 }
 
+// Under --pause a running goroutine's stack starts from the registers of the thread that
+// runs it. cpuburn's burners run main.burn, which calls burnOnce/burnTwice in a loop: the
+// oracle is the program's shape, and each burner's start function, which the runtime
+// recorded in its g apart from any stack (JSON "start").
+TEST(GoroutineDump, PauseShowsTheStacksOfRunningGoroutinesFromTheirThreads) {
+  auto fixtures = all_fixtures("cpuburn");
+  ASSERT_FALSE(fixtures.empty()) << "no cpuburn fixtures were built";
+  int running_with_stack = 0;
+  for (const auto& f : fixtures) {
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    auto r = run_command({testing::goscry_binary(), "dump", "--pause", "--pid",
+                          std::to_string((*proc)->pid())});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const auto& [id, g] : parse_traceback(r.out)) {
+      if (!g.created_by.starts_with("main.main")) continue;  // a burner
+      if (g.functions.empty()) {
+        // Only a thread caught outside the goroutine's own code (the scheduler, a signal
+        // handler: another g in its g register) leaves it without one.
+        EXPECT_EQ(g.state, "running") << r.out;
+        continue;
+      }
+      EXPECT_EQ(g.functions.back(), "main.burn") << r.out;
+      for (const auto& fn : g.functions)  // burn's callees: burnOnce, burnTwice, spin...
+        EXPECT_TRUE(fn.starts_with("main.")) << fn << "\n" << r.out;
+      if (g.state == "running") ++running_with_stack;
+    }
+  }
+  // Two burners per fixture run on a 2-CPU machine: most stops find some on their CPUs.
+  EXPECT_GE(running_with_stack, int(fixtures.size()) / 2);
+}
+
 TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
   auto fixtures = all_fixtures("quiescent");
   ASSERT_FALSE(fixtures.empty());
