@@ -131,9 +131,9 @@ TEST(GoroutineDump, TheGoroutineInASyscallMatchesItsSigquitTraceback) {
 }
 
 // Under --pause a running goroutine's stack starts from the registers of the thread that
-// runs it. cpuburn's burners run main.burn, which calls burnOnce/burnTwice in a loop: the
-// oracle is the program's shape, and each burner's start function, which the runtime
-// recorded in its g apart from any stack (JSON "start").
+// runs it. The oracle is the program's shape: each burner was started by main.main's
+// `go burn(...)`, so its outermost frame is main.burn, under which only its package's burn
+// functions run.
 TEST(GoroutineDump, PauseShowsTheStacksOfRunningGoroutinesFromTheirThreads) {
   auto fixtures = all_fixtures("cpuburn");
   ASSERT_FALSE(fixtures.empty()) << "no cpuburn fixtures were built";
