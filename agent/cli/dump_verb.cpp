@@ -91,7 +91,8 @@ int run_dump(const DumpOptions& o) {
     std::cerr << "goscry dump: " << list.error().message << "\n";
     return kExitFailed;
   }
-  const auto views = symbolize_goroutines(**target, *list);
+  const std::size_t read = list->goroutines.size();
+  const auto views = symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
   auto writer = render(o, **target, *list, views);
   if (!writer) {
     std::cerr << "goscry dump: " << writer.error().message << "\n";
@@ -102,7 +103,7 @@ int run_dump(const DumpOptions& o) {
     return kExitFailed;
   }
   std::cerr << "goscry dump: pid " << o.target.pid << " (" << target.value()->go_version()
-            << "): " << list->goroutines.size() << " goroutines read in " << ms(list->read_ns)
+            << "): " << read << " goroutines read in " << ms(list->read_ns)
             << ", " << list->attempts << (list->attempts == 1 ? " attempt" : " attempts") << ", "
             << list->syscalls << " syscalls";
   std::size_t system = 0;

@@ -117,7 +117,7 @@ int run_leaks(const LeaksOptions& o) {
       ended_by = list.error().message;
       break;
     }
-    auto views = symbolize_goroutines(t, *list);
+    auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
     const auto sites = probes.counts();
     for (const auto& s : detector.observe(views, list->read_at, sites ? &*sites : nullptr)) {
       if (json) {

@@ -158,7 +158,7 @@ void LeakSource::snapshot(Watched& w) {
     malloc_trim(0);
     return;
   }
-  auto views = symbolize_goroutines(*w.process, *list);
+  auto views = symbolize_goroutines(*w.process, std::move(list->goroutines), list->read_at);
   const auto sites = sites_ ? sites_(w.info.pid) : std::nullopt;
   for (const auto& s : w.detector.observe(views, list->read_at, sites ? &*sites : nullptr))
     log::warn("goroutine leak suspected", {{"pid", std::to_string(w.info.pid)},

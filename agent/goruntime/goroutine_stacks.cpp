@@ -87,18 +87,20 @@ bool shown_in_traceback(const std::string& name) {
   return name.size() > 8 && std::isupper(static_cast<unsigned char>(name[8]));
 }
 
-std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const GoroutineList& list) {
+std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
+                                                std::int64_t read_at) {
   StackSymbolizer sym(t);
   std::vector<GoroutineView> out;
-  out.reserve(list.goroutines.size());
-  for (const auto& g : list.goroutines) {
+  out.reserve(gs.size());
+  for (auto& g_read : gs) {
     GoroutineView v;
-    v.g = g;
+    v.g = std::move(g_read);
+    const Goroutine& g = v.g;
     v.state = state_name(t, g);
     // goroutineheader: waiting and syscall goroutines have a wait time.
     if ((g.status == kGwaiting || g.status == kGsyscall) && g.waitsince > 0 &&
-        list.read_at > g.waitsince)
-      v.wait_ns = list.read_at - g.waitsince;
+        read_at > g.waitsince)
+      v.wait_ns = read_at - g.waitsince;
     v.system = sym.system(g);
     v.frames = sym.stack(g.pcs, g.from_registers);
     if (!g.stack_truncated && !g.pcs.empty()) v.goexit = sym.goexit();

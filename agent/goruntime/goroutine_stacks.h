@@ -116,7 +116,10 @@ class StackSymbolizer {
   std::unordered_map<std::uint64_t, bool> system_;                         // by startpc
 };
 
-std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, const GoroutineList& list);
+// The goroutines of a read (GoroutineList::goroutines, moved in: their stacks and argument
+// words are not copied) as views; `read_at` is the list's, for the wait times.
+std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
+                                                std::int64_t read_at);
 
 // Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
 bool shown_in_traceback(const std::string& function);

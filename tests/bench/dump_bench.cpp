@@ -66,18 +66,20 @@ int bench_dump(const std::string& path, int n) {
   if (!target) return std::fprintf(stderr, "%s\n", target.error().message.c_str()), 1;
   const std::string open = p.done("open");
   p = Phase();
-  auto list = goscry::read_goroutines(**target);
+  goscry::ReadOptions ro;
+  ro.args = true;  // as `goscry dump` reads for its text
+  auto list = goscry::read_goroutines(**target, ro);
   if (!list) return std::fprintf(stderr, "%s\n", list.error().message.c_str()), 1;
   const std::string read = p.done("read");
   p = Phase();
-  auto views = goscry::symbolize_goroutines(**target, *list);
+  auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
   const std::string sym = p.done("symbolize");
   p = Phase();
   auto text = goscry::traceback_text(views);
   const std::string fmt = p.done("format");
   std::printf("dump %6d goroutines: total %7.1f ms wall, %7.1f ms CPU (ms wall/CPU: %s, %s [%llu "
               "syscalls, %d attempt], %s, %s; %zu bytes of text)\n",
-              int(list->goroutines.size()), ms_since(all.t), cpu_ms() - all.cpu, open.c_str(),
+              int(views.size()), ms_since(all.t), cpu_ms() - all.cpu, open.c_str(),
               read.c_str(), (unsigned long long)list->syscalls, list->attempts, sym.c_str(),
               fmt.c_str(), text.size());
   if (n == 10000) {
@@ -170,7 +172,7 @@ int bench_leak_latency(const std::string& path) {
   for (auto next = Clock::now(); ms_since(start) < 90000; next += std::chrono::seconds(1)) {
     auto list = goscry::read_goroutines(**target);
     if (!list) return 1;
-    auto views = goscry::symbolize_goroutines(**target, *list);
+    auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
     auto fresh = detector.observe(views, list->read_at, nullptr);
     if (!fresh.empty()) {
       std::printf("leak at 1/s reported %.1f s after the first leaked goroutine (%zu goroutines, "
