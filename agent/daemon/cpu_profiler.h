@@ -78,6 +78,8 @@ class CpuProfiler : public TargetSource {
  private:
   struct StackKey {
     std::vector<std::uint64_t> kernel, user;  // leaf first
+    // A stack lost: why (the sampler's stack id < 0, see goscry_cpu_key), else 0.
+    std::int32_t kernel_lost = 0, user_lost = 0;
     auto operator<=>(const StackKey&) const = default;
   };
   struct Counts {
