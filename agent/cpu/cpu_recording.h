@@ -6,9 +6,10 @@
 // recording; the agent's continuous profiling can use one per target and period:
 //
 //   CpuRecording r(sampler, symbolizer, go_process, pid, {.goid_labels = false});
-//   each second: r.resolve_new(sampler.peek_keys());   (or r.add(sampler.drain_counts()))
-//   at the end:  r.add(sampler.drain_counts());
-//                auto b = cpu_pprof(cpu_samples(r, hz), symbolizer, read_module_ids(...), ...);
+//   every 100 ms: sampler.read_ring();
+//   each second:  r.add(sampler.drain_counts());
+//   at the end:   r.add(sampler.drain_counts());
+//                 auto b = cpu_pprof(cpu_samples(r, hz, kernel), symbolizer, ...);
 //
 // Counts of other tgids (a sampler shared by many targets) are ignored by add().
 #pragma once
