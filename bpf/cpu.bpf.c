@@ -4,9 +4,16 @@
  * User space opens one software cpu-clock event per CPU at the sampling rate and attaches
  * `goscry_cpu_sample` to each. A sample of a thread whose tgid is in `cpu_targets` takes
  * its user stack by frame pointer (Go keeps frame pointers on amd64 since 1.7) and its
- * kernel stack into `stacks`, and adds one to the count of {tgid, user, kernel}. The agent
- * reads and symbolizes the stacks at the end of a recording (or earlier when `counts`
- * fills up) and deletes what it read.
+ * kernel stack, and sends both in one record through the `samples` ring; the agent counts
+ * the records per {tgid, stacks, goroutine, labels} as it drains the ring.
+ *
+ * The stacks travel in the record, not in a stack trace map: that map hashes a stack into
+ * one of max_entries buckets and does not chain, so a second stack in a taken bucket is
+ * refused (-EEXIST) and its sample keeps no stack; with n stacks stored about n / max_entries
+ * of new ones collide (12 % of 4,857 samples of 65,536 distinct paths with 16,384 entries).
+ * BPF_F_REUSE_STACKID would instead overwrite a stack that counts already refer to. The
+ * record costs a copy of the frames (~0.3 KiB for a 30-frame Go stack); the map's hashing
+ * and bucket compare are gone (docs/verbs/record.md, "Cost").
  *
  * For a Go target (goscry_cpu_target.tls_g != 0) the key also holds the goroutine the
  * thread ran (m.curg, as runtime/pprof's sigprof charges it: a sample on g0 or gsignal
@@ -25,8 +32,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define EEXIST 17
 #define EFAULT 14
+#define ENODATA 61
 
 /* Key: tgid -> what to read of each process to sample. 1024 targets, as runtime.bpf.c's settings.
  * Full: the agent's add_cpu_target fails with E2BIG (nothing is dropped in BPF). Threads
@@ -38,27 +45,26 @@ struct {
   __type(value, struct goscry_cpu_target);
 } cpu_targets SEC(".maps");
 
-/* Key: stack id -> up to GOSCRY_CPU_MAX_FRAMES return addresses, user and kernel stacks
- * alike. 16384 distinct stacks (~16 MiB preallocated) cover a 30 s recording of a busy
- * server at 99 Hz. The kernel hashes stacks into buckets and does not chain: a different
- * stack in an occupied bucket returns -EEXIST (GOSCRY_CPU_USER_EEXIST /
- * GOSCRY_CPU_KERNEL_EEXIST), the sample is still counted with that error as its stack id. */
+/* One record per sample (struct goscry_cpu_sample, cut after its last frame: ~0.5 KiB for a
+ * 30-frame Go stack under a 20-frame kernel one, 2 KiB at most). The agent sizes the ring at
+ * load for 2 s of samples of 1 KiB on every CPU at its rate (CpuSampler::open, 1-64 MiB) and
+ * drains it every 100 ms (record) or 1 s (agent). Full: the sample is lost
+ * (GOSCRY_CPU_RING_FULL). */
 struct {
-  __uint(type, BPF_MAP_TYPE_STACK_TRACE);
-  __uint(max_entries, 16384);
-  __uint(key_size, sizeof(__u32));
-  __uint(value_size, GOSCRY_CPU_MAX_FRAMES * sizeof(__u64));
-} stacks SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} samples SEC(".maps");
 
-/* Key: {tgid, user stack id, kernel stack id} -> samples. One entry per distinct stack
- * pair: 32768 entries leave room for two pairs per stored stack. The agent drains it when
- * more than half full. Full: the sample is lost (GOSCRY_CPU_COUNTS_FULL). */
+/* Key: 0 -> this CPU's record being built: bpf_get_stack writes the stacks there and
+ * bpf_ringbuf_output copies the used part into the ring (bpf_ringbuf_reserve takes a
+ * constant size: every record would take the largest one's 2 KiB of the ring). One entry,
+ * never full; a perf event program does not nest on its CPU. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 32768);
-  __type(key, struct goscry_cpu_key);
-  __type(value, __u64);
-} counts SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct goscry_cpu_sample);
+} scratch SEC(".maps");
 
 /* Key: enum goscry_cpu_counter -> per-CPU count. Fixed size, never full. */
 struct {
@@ -81,7 +87,7 @@ static __always_inline int read_u64(__u64 addr, __u64 *out) {
  * curg) leaves both 0; an unreadable chain is counted. */
 static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
                                            struct task_struct *task,
-                                           struct goscry_cpu_key *key) {
+                                           struct goscry_cpu_sample *s) {
   __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
   __u64 g = 0, m = 0, curg = 0;
   if (fsbase == 0 || read_u64(fsbase + t->tls_g, &g) || g == 0 || read_u64(g + t->g_m, &m) ||
@@ -90,8 +96,8 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
     return;
   }
   if (curg == 0) return;
-  if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &key->goid);
-  read_u64(curg + t->g_labels, &key->labels);
+  if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &s->goid);
+  read_u64(curg + t->g_labels, &s->labels);
 }
 
 /* The user registers saved on entry to the kernel: bpf_task_pt_regs (5.15+), else where
@@ -141,6 +147,23 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   return word >= t->text_lo && word < t->text_hi ? word : 0;
 }
 
+/* The kernel stack of a kernel-mode sample (the interrupted IP is a kernel address, above
+ * the canonical-address hole); a user-mode sample has none and bpf_get_stack gives 0. */
+static __always_inline int in_kernel(struct bpf_perf_event_data *ctx) {
+  return ctx->regs.ip >= (1ULL << 47);
+}
+
+/* Frames from bpf_get_stack's result: its byte count / 8 (at most GOSCRY_CPU_MAX_FRAMES, said
+ * again for verifiers that do not bound the helper's result), else 0 and *error set. */
+static __always_inline __u32 frames_of(long got, __s32 *error) {
+  if (got <= 0) {
+    *error = got < 0 ? (__s32)got : -ENODATA;
+    return 0;
+  }
+  __u32 n = (__u32)got / sizeof(__u64);
+  return n > GOSCRY_CPU_MAX_FRAMES ? GOSCRY_CPU_MAX_FRAMES : n;
+}
+
 SEC("perf_event")
 int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -148,40 +171,35 @@ int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
   const struct goscry_cpu_target *t = bpf_map_lookup_elem(&cpu_targets, &tgid);
   if (!t) return 0;
   count(GOSCRY_CPU_SAMPLES);
-
-  struct goscry_cpu_key key = {.tgid = tgid};
+  __u32 zero = 0;
+  struct goscry_cpu_sample *s = bpf_map_lookup_elem(&scratch, &zero);
+  if (!s) return 0;
+  s->tgid = tgid;
+  s->user_error = s->kernel_error = 0;
+  s->goid = s->labels = s->sp_ret = 0;
   if (t->tls_g != 0) {
     struct task_struct *task = current_task();
-    read_goroutine(t, task, &key);
-    key.sp_ret = sp_word(t, ctx, task);
+    read_goroutine(t, task, s);
+    s->sp_ret = sp_word(t, ctx, task);
   }
-  key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-  if (key.user_stack_id == -EEXIST)
-    count(GOSCRY_CPU_USER_EEXIST);
-  else if (key.user_stack_id == -EFAULT)
-    count(GOSCRY_CPU_USER_EFAULT);
-  else if (key.user_stack_id < 0)
-    count(GOSCRY_CPU_USER_OTHER);
-  key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-  /* -EFAULT here is normal: the sample hit user mode, there is no kernel stack. */
-  if (key.kernel_stack_id == -EEXIST)
-    count(GOSCRY_CPU_KERNEL_EEXIST);
-  else if (key.kernel_stack_id < 0 && key.kernel_stack_id != -EFAULT)
-    count(GOSCRY_CPU_KERNEL_OTHER);
 
-  __u64 *n = bpf_map_lookup_elem(&counts, &key);
-  if (n) {
-    __sync_fetch_and_add(n, 1);
-    return 0;
+  const __u32 stack_bytes = GOSCRY_CPU_MAX_FRAMES * sizeof(__u64);
+  long got = bpf_get_stack(ctx, s->ips, stack_bytes, BPF_F_USER_STACK);
+  __u32 user = frames_of(got, &s->user_error);
+  if (s->user_error == -EFAULT)
+    count(GOSCRY_CPU_USER_EFAULT);
+  else if (s->user_error != 0)
+    count(GOSCRY_CPU_USER_OTHER);
+  got = bpf_get_stack(ctx, &s->ips[user], stack_bytes, 0);
+  __u32 kernel = 0;
+  if (in_kernel(ctx)) {
+    kernel = frames_of(got, &s->kernel_error);
+    if (s->kernel_error != 0) count(GOSCRY_CPU_KERNEL_LOST);
   }
-  __u64 one = 1;
-  if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) != 0) {
-    /* Another CPU may have created it meanwhile. */
-    n = bpf_map_lookup_elem(&counts, &key);
-    if (n)
-      __sync_fetch_and_add(n, 1);
-    else
-      count(GOSCRY_CPU_COUNTS_FULL);
-  }
+  s->user_frames = user;
+  s->kernel_frames = kernel;
+  __u64 size = GOSCRY_CPU_SAMPLE_HEADER + (user + kernel) * sizeof(__u64);
+  /* No wakeup: the agent drains the ring on its own clock, never waiting on it. */
+  if (bpf_ringbuf_output(&samples, s, size, BPF_RB_NO_WAKEUP) != 0) count(GOSCRY_CPU_RING_FULL);
   return 0;
 }

@@ -10,7 +10,7 @@
 #endif
 
 /* Frames kept per stack: Go stacks of deep handlers reach 60-100 frames; 127 is the
- * kernel's default perf_event_max_stack and what a stack trace map slot holds. */
+ * kernel's default perf_event_max_stack. */
 #define GOSCRY_CPU_MAX_FRAMES 127
 
 /* What the sampler reads of a target beyond its stacks (cpu_targets map value). A zero
@@ -29,33 +29,54 @@ struct goscry_cpu_target {
 
 #define GOSCRY_CPU_F_GOID 1u /* key samples by goroutine id too (--goid-labels) */
 
-/* One aggregated sample key. A stack id < 0 is the error bpf_get_stackid returned
- * (-EFAULT: no user stack, e.g. a kernel thread; -EEXIST: a hash collision). */
+/* One sample as the `samples` ring carries it: this header, then `user_frames` user return
+ * addresses (leaf first), then `kernel_frames` kernel ones. The record is cut after the last
+ * frame: GOSCRY_CPU_SAMPLE_HEADER + 8 x (user_frames + kernel_frames) bytes. */
+struct goscry_cpu_sample {
+  __u32 tgid;
+  __u16 user_frames;
+  __u16 kernel_frames;
+  __s32 user_error;   /* no user frame: bpf_get_stack's error, or -ENODATA if it gave none */
+  __s32 kernel_error; /* a kernel-mode sample without kernel frames: as user_error */
+  __u64 goid;         /* m.curg's goid with GOSCRY_CPU_F_GOID, else 0 */
+  __u64 labels;       /* m.curg.labels: the pprof label set's address in the target, 0 = none */
+  /* The word at the user SP when it lies in Go text: the return address of a leaf that has
+   * no frame yet (frameless function, prologue, epilogue), which a frame pointer walk
+   * skips. The agent keeps it only where the pcsp table says SP is at the entry value. */
+  __u64 sp_ret;
+  __u64 ips[2 * GOSCRY_CPU_MAX_FRAMES];
+};
+#define GOSCRY_CPU_SAMPLE_HEADER 40 /* offsetof(struct goscry_cpu_sample, ips) */
+
+/* One aggregated sample key, built by the agent from the ring's records: the stacks are
+ * ids in the agent's table of stacks (CpuSampler::stack). A stack id < 0 means no stack:
+ * -ENOENT for the kernel stack of a sample taken in user mode (there is none), else the
+ * stack was lost and the id says why (bpf_get_stack's error, -ENODATA: no frame,
+ * -ENOSPC: the agent's stack table was full). */
 struct goscry_cpu_key {
   __u32 tgid;
   __s32 user_stack_id;
   __s32 kernel_stack_id;
   __u32 pad;
-  __u64 goid;    /* m.curg's goid with GOSCRY_CPU_F_GOID, else 0 */
-  __u64 labels;  /* m.curg.labels: the pprof label set's address in the target, 0 = none */
-  /* The word at the user SP when it lies in Go text: the return address of a leaf that has
-   * no frame yet (frameless function, prologue, epilogue), which a frame pointer walk
-   * skips. The agent keeps it only where the pcsp table says SP is at the entry value. */
+  __u64 goid;
+  __u64 labels;
   __u64 sp_ret;
 };
 
-/* Per-CPU counters of what the profiler lost (cpu_counters map). */
+/* Per-CPU counters of what the profiler lost (cpu_counters map). Every sample taken is in
+ * the profile or in GOSCRY_CPU_RING_FULL; every stack lost is in one of the *_LOST ones and
+ * its sample in the profile under a "[stack lost: ...]" frame (docs/verbs/record.md). */
 enum goscry_cpu_counter {
   GOSCRY_CPU_SAMPLES = 0,          /* samples of a target taken (kept or not) */
-  GOSCRY_CPU_COUNTS_FULL = 1,      /* counts map full: the sample is lost */
-  GOSCRY_CPU_USER_EEXIST = 2,      /* user stack collided in the stack map: stack lost */
-  GOSCRY_CPU_USER_EFAULT = 3,      /* user stack unreadable */
-  GOSCRY_CPU_USER_OTHER = 4,       /* any other bpf_get_stackid error (user) */
-  GOSCRY_CPU_KERNEL_EEXIST = 5,    /* kernel stack collided */
-  GOSCRY_CPU_KERNEL_OTHER = 6,     /* any other kernel stack error (-EFAULT: in user mode) */
-  GOSCRY_CPU_G_UNREADABLE = 7,     /* TLS g, g.m or m.curg unreadable: no goid, no labels */
-  GOSCRY_CPU_REGS_UNKNOWN = 8,     /* < 5.15: a kernel-mode sample's saved user registers
+  GOSCRY_CPU_RING_FULL = 1,        /* samples ring full: the sample is lost */
+  GOSCRY_CPU_USER_EFAULT = 2,      /* user stack unreadable (-EFAULT): stack lost */
+  GOSCRY_CPU_USER_OTHER = 3,       /* any other bpf_get_stack error, or no frame (user) */
+  GOSCRY_CPU_KERNEL_LOST = 4,      /* a kernel-mode sample without its kernel stack */
+  GOSCRY_CPU_G_UNREADABLE = 5,     /* TLS g, g.m or m.curg unreadable: no goid, no labels */
+  GOSCRY_CPU_REGS_UNKNOWN = 6,     /* < 5.15: a kernel-mode sample's saved user registers
                                     * not found: no frameless leaf's caller (sp_ret) */
+  GOSCRY_CPU_USER_TABLE_FULL = 7,  /* counted by the agent, not BPF: its table of stacks */
+  GOSCRY_CPU_KERNEL_TABLE_FULL = 8,/* (CpuStackTable) was full, the stack is lost */
   GOSCRY_CPU_CNT_MAX = 9,
 };
 

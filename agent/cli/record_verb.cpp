@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -49,6 +50,7 @@ struct RecordOptions {
   std::string format;
   int hz = 99;
   bool goid_labels = false;
+  bool kernel = false;  // kernel frames in the pprof (folded and svg always have them)
 };
 
 std::atomic<bool> interrupted{false};
@@ -67,6 +69,29 @@ Result<std::string> output_format(const RecordOptions& o) {
               " (.pb.gz, .svg or .folded; or give --format)");
 }
 
+
+// What the BPF counters say was lost, "" when nothing was: samples (the ring was full),
+// then stacks, whose samples are in the profile under a "[stack lost: why]" frame.
+std::string lost_summary(const std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>& c) {
+  auto n = [](std::uint64_t v) { return std::to_string(v); };
+  const std::uint64_t user = c[GOSCRY_CPU_USER_EFAULT] + c[GOSCRY_CPU_USER_OTHER] +
+                             c[GOSCRY_CPU_USER_TABLE_FULL];
+  const std::uint64_t kernel = c[GOSCRY_CPU_KERNEL_LOST] + c[GOSCRY_CPU_KERNEL_TABLE_FULL];
+  std::string out;
+  if (c[GOSCRY_CPU_RING_FULL] + user + kernel > 0)
+    out = ", lost: " + n(c[GOSCRY_CPU_RING_FULL]) + " samples (ring full), " + n(user) +
+          " user stacks (" + n(c[GOSCRY_CPU_USER_EFAULT]) + " unreadable, " +
+          n(c[GOSCRY_CPU_USER_TABLE_FULL]) + " to a full stack table, " +
+          n(c[GOSCRY_CPU_USER_OTHER]) + " other), " + n(kernel) +
+          " kernel stacks; their samples are under a \"[stack lost: why]\" frame";
+  if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
+    out += ", " + n(c[GOSCRY_CPU_G_UNREADABLE]) +
+           " samples without a readable goroutine (no goid, no labels)";
+  if (c[GOSCRY_CPU_REGS_UNKNOWN] > 0)
+    out += ", " + n(c[GOSCRY_CPU_REGS_UNKNOWN]) +
+           " kernel-mode samples without the user registers (no frameless leaf's caller)";
+  return out;
+}
 
 int run_record(const RecordOptions& o) {
   auto duration = parse_window("--duration", o.duration);
@@ -137,14 +162,11 @@ int run_record(const RecordOptions& o) {
       exited = true;
       break;
     }
+    // Every wake (<= 100 ms): the ring holds ~2 s of samples, read it long before.
+    (*sampler)->read_ring();
     if (now >= next_tick) {
       next_tick += std::chrono::seconds(1);
-      auto keys = (*sampler)->peek_keys();
-      // Half full: take the counts out now rather than lose samples to a full map.
-      if (keys.size() > CpuSampler::counts_capacity / 2)
-        rec.add((*sampler)->drain_counts());
-      else
-        rec.resolve_new(keys);
+      rec.add((*sampler)->drain_counts());  // symbolized now, while the target lives
       if (tty) {
         auto c = (*sampler)->counters();
         double secs = std::chrono::duration<double>(now - start).count();
@@ -165,24 +187,8 @@ int run_record(const RecordOptions& o) {
   rec.add((*sampler)->drain_counts());
 
   auto counters = (*sampler)->counters();
-  std::string lost;
-  if (counters) {
-    auto& c = *counters;
-    if (c[GOSCRY_CPU_COUNTS_FULL] + c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST] +
-            c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER] >
-        0)
-      lost = ", lost: " + std::to_string(c[GOSCRY_CPU_COUNTS_FULL]) + " samples, " +
-             std::to_string(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]) +
-             " stacks to collisions, " +
-             std::to_string(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]) + " other";
-    if (c[GOSCRY_CPU_G_UNREADABLE] > 0)
-      lost += ", " + std::to_string(c[GOSCRY_CPU_G_UNREADABLE]) +
-              " samples without a readable goroutine (no goid, no labels)";
-    if (c[GOSCRY_CPU_REGS_UNKNOWN] > 0)
-      lost += ", " + std::to_string(c[GOSCRY_CPU_REGS_UNKNOWN]) +
-              " kernel-mode samples without the user registers (no frameless leaf's caller)";
-  }
-
+  std::string lost = counters ? lost_summary(*counters)
+                              : ", lost: unknown (" + counters.error().message + ")";
   if (rec.unreadable_label_sets() > 0)
     lost += ", " + std::to_string(rec.unreadable_label_sets()) + " pprof label sets unreadable";
   const double secs = std::chrono::duration<double>(elapsed).count();
@@ -191,7 +197,8 @@ int run_record(const RecordOptions& o) {
     const std::int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       wall_start.time_since_epoch())
                                       .count();
-    auto b = cpu_pprof(cpu_samples(rec, o.hz), symbolizer->get(), module_ids, o.hz, start_ns,
+    auto b = cpu_pprof(cpu_samples(rec, o.hz, o.kernel), symbolizer->get(), module_ids, o.hz,
+                       start_ns,
                        std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
     auto bytes = b.serialize_gzip();
     if (bytes) written = write_output_file(opts.output, *bytes);
@@ -227,6 +234,9 @@ void add_record_verb(CLI::App& app, VerbRun& run) {
   cmd->add_option("--hz", opts->hz, "samples per second per CPU (default 99)");
   cmd->add_flag("--goid-labels", opts->goid_labels,
                 "label each pprof sample with its goroutine id (goid)");
+  cmd->add_flag("--kernel", opts->kernel,
+                "keep kernel frames in the pprof profile (default: a sample taken in the kernel "
+                "ends at the Go function that entered it, as in Go's own profiles)");
   cmd->callback([opts, &run] { run = [opts] { return run_record(*opts); }; });
 }
 

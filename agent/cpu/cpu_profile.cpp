@@ -1,6 +1,43 @@
 #include "agent/cpu/cpu_profile.h"
 
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
 namespace goscry {
+
+namespace {
+
+std::string lost_reason(std::int32_t id) {
+  switch (-id) {
+    case EFAULT: return "unreadable";
+    case ENODATA: return "no frame";
+    case ENOSPC: return "goscry's stack table full";
+    default: {
+      const char* name = strerrorname_np(-id);
+      return "error " + (name ? std::string(name) : std::to_string(id));
+    }
+  }
+}
+
+}  // namespace
+
+const SymbolizedAddress* lost_stack_frame(std::int32_t id, bool kernel) {
+  if (id >= 0 || id == -ENOENT) return nullptr;
+  static std::mutex mu;
+  static std::map<std::pair<std::int32_t, bool>, SymbolizedAddress> frames;  // nodes stay put
+  std::lock_guard lock(mu);
+  auto [it, fresh] = frames.try_emplace({id, kernel});
+  if (fresh) {
+    Frame f;
+    f.function =
+        std::string(kernel ? "[kernel stack lost: " : "[stack lost: ") + lost_reason(id) + "]";
+    f.file = "?";
+    it->second.frames.push_back(f);
+    it->second.error = f.function;
+  }
+  return &it->second;
+}
 
 ModuleIds read_module_ids(ProcessSymbolizer& symbolizer) {
   ModuleIds ids;

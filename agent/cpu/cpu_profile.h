@@ -23,6 +23,12 @@ struct SampledPc {
   const SymbolizedAddress* sym;
 };
 
+// The one frame a sample shows in place of a stack it lost (stack id < 0 other than -ENOENT,
+// see goscry_cpu_key): "[stack lost: why]" (user stack) or "[kernel stack lost: why]", so
+// that no sample sits in a profile with no frame at all (docs/verbs/record.md). Null for a
+// stored id or -ENOENT. The pointer stays valid for the program's life.
+const SymbolizedAddress* lost_stack_frame(std::int32_t id, bool kernel);
+
 // One stack with its counts. `cpu_ns` is count x the sampling period of the sampler that
 // took the samples (the agent's rate may change between two drains).
 struct CpuSample {

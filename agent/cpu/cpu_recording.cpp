@@ -83,18 +83,22 @@ std::uint64_t CpuRecording::total() const {
   return t;
 }
 
-std::vector<CpuRecording::Pc> CpuRecording::leaf_first(const goscry_cpu_key& k) const {
+std::vector<CpuRecording::Pc> CpuRecording::leaf_first(const goscry_cpu_key& k,
+                                                      bool kernel) const {
   std::vector<Pc> out;
   auto push = [&](std::uint64_t pc, bool leaf) {
     auto s = symbols_.find(lookup_address(pc, leaf));
     out.push_back({pc, s == symbols_.end() ? nullptr : &s->second});
   };
-  for (std::int32_t id : {k.kernel_stack_id, k.user_stack_id}) {
+  for (const auto& [id, is_kernel] :
+       {std::pair{k.kernel_stack_id, true}, std::pair{k.user_stack_id, false}}) {
+    if (is_kernel && !kernel) continue;
+    if (const auto* lost = lost_stack_frame(id, is_kernel)) out.push_back({0, lost});
     auto it = stacks_.find(id);
     if (it == stacks_.end()) continue;
     for (std::size_t i = 0; i < it->second.size(); ++i) {
       push(it->second[i], i == 0);
-      if (i == 0 && id == k.user_stack_id && k.sp_ret) {
+      if (i == 0 && !is_kernel && k.sp_ret) {
         auto f = frameless_.find(it->second[0]);
         if (f != frameless_.end() && f->second) push(k.sp_ret, false);
       }
@@ -141,12 +145,12 @@ std::vector<flame::StackCount> flame_stacks(const CpuRecording& profile) {
   return out;
 }
 
-std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz) {
+std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz, bool kernel) {
   const std::int64_t period = 1'000'000'000LL / hz;
   std::vector<CpuSample> out;
   for (const auto& [k, v] : recording.counts()) {
     CpuSample s;
-    s.leaf_first = recording.leaf_first(v.first);
+    s.leaf_first = recording.leaf_first(v.first, kernel);
     s.count = static_cast<std::int64_t>(v.second);
     s.cpu_ns = s.count * period;
     s.labels = recording.labels(v.first);

@@ -6,9 +6,10 @@
 // recording; the agent's continuous profiling can use one per target and period:
 //
 //   CpuRecording r(sampler, symbolizer, go_process, pid, {.goid_labels = false});
-//   each second: r.resolve_new(sampler.peek_keys());   (or r.add(sampler.drain_counts()))
-//   at the end:  r.add(sampler.drain_counts());
-//                auto b = cpu_pprof(cpu_samples(r, hz), symbolizer, read_module_ids(...), ...);
+//   every 100 ms: sampler.read_ring();
+//   each second:  r.add(sampler.drain_counts());
+//   at the end:   r.add(sampler.drain_counts());
+//                 auto b = cpu_pprof(cpu_samples(r, hz, kernel), symbolizer, ...);
 //
 // Counts of other tgids (a sampler shared by many targets) are ignored by add().
 #pragma once
@@ -48,8 +49,10 @@ class CpuRecording {
   std::uint64_t total() const;
 
   using Pc = SampledPc;
-  // Leaf first: the kernel stack, then the user stack.
-  std::vector<Pc> leaf_first(const goscry_cpu_key& k) const;
+  // Leaf first: the kernel stack (with `kernel`), then the user stack. A lost stack is one
+  // "[stack lost: why]" frame (lost_stack_frame). Without `kernel` a sample taken in the
+  // kernel ends at the Go (or C) function that entered it, as SIGPROF's samples do.
+  std::vector<Pc> leaf_first(const goscry_cpu_key& k, bool kernel = true) const;
   // The labels of a sample: its pprof labels, then "goid" when asked for.
   std::vector<pprof::Label> labels(const goscry_cpu_key& k) const;
 
@@ -76,8 +79,9 @@ class CpuRecording {
   std::map<Key, std::pair<goscry_cpu_key, std::uint64_t>> counts_;
 };
 
-// The samples of a recording for cpu_pprof (agent/cpu/cpu_profile.h), taken at `hz`.
-std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz);
+// The samples of a recording for cpu_pprof (agent/cpu/cpu_profile.h), taken at `hz`; with
+// `kernel`, kernel frames on top of the user ones (else folded into the user leaf).
+std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz, bool kernel);
 
 // Root-first frame names ("f [k]" for kernel frames) of every stack, for folded and SVG.
 std::vector<flame::StackCount> flame_stacks(const CpuRecording& recording);

@@ -3,8 +3,10 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -154,8 +156,11 @@ void CpuProfiler::drain_locked() {
   for (const auto& c : counts) {
     auto t = targets_.find(static_cast<pid_t>(c.key.tgid));
     if (t == targets_.end()) continue;  // detached since: its samples have no window left
+    auto lost = [](std::int32_t id) { return id < 0 && id != -ENOENT ? id : 0; };
     by_target[t->second.get()].push_back(
-        {StackKey{stack_of(c.key.kernel_stack_id), stack_of(c.key.user_stack_id)}, c.count});
+        {StackKey{stack_of(c.key.kernel_stack_id), stack_of(c.key.user_stack_id),
+                  lost(c.key.kernel_stack_id), lost(c.key.user_stack_id)},
+         c.count});
   }
   for (auto& [target, samples] : by_target) {
     for (const auto& [key, n] : samples) target->unsymbolized.push_back(key);
@@ -271,11 +276,14 @@ Result<std::string> CpuProfiler::build_locked(Target& t, const Window& w, std::i
     CpuSample s;
     s.count = c.count;
     s.cpu_ns = c.cpu_ns;
-    for (const auto* stack : {&k.kernel, &k.user})
+    for (const auto& [stack, lost, kernel] :
+         {std::tuple{&k.kernel, k.kernel_lost, true}, std::tuple{&k.user, k.user_lost, false}}) {
+      if (const auto* frame = lost_stack_frame(lost, kernel)) s.leaf_first.push_back({0, frame});
       for (std::size_t i = 0; i < stack->size(); ++i) {
         auto sym = t.symbols.find(call_address((*stack)[i], i == 0));
         s.leaf_first.push_back({(*stack)[i], sym == t.symbols.end() ? nullptr : &sym->second});
       }
+    }
     samples.push_back(std::move(s));
   }
   if (!t.module_ids) t.module_ids = read_module_ids(*t.symbolizer);
@@ -350,12 +358,12 @@ void CpuProfiler::register_metrics(prometheus::Registry& registry) {
                         .with({});
   samples_lost_ = &registry
                        .counter("goscry_cpu_samples_lost_total",
-                                "CPU samples lost because the BPF counts map was full.")
+                                "CPU samples lost because the BPF samples ring was full.")
                        .with({});
   stacks_lost_ = &registry.counter(
       "goscry_cpu_stacks_lost_total",
-      "Stacks of CPU samples lost (the sample kept without it), by reason: collision in the "
-      "stack map, unreadable user stack, other error.",
+      "Stacks of CPU samples lost (the sample kept under a \"[stack lost: why]\" frame), by "
+      "reason: unreadable user stack, the agent's stack table full, kernel stack, other.",
       {"reason"});
   pushes_ = &registry.counter("goscry_profile_pushes_total",
                               "CPU profiles pushed to pyroscope_url, by result.", {"result"});
@@ -407,12 +415,12 @@ void CpuProfiler::publish_counters() {
       for (std::size_t i = 0; i < c.size(); ++i) c[i] += (*now)[i];
   if (map_metrics_) map_metrics_->publish("cpu", occupancy_);
   samples_total_->set(static_cast<double>(c[GOSCRY_CPU_SAMPLES]));
-  samples_lost_->set(static_cast<double>(c[GOSCRY_CPU_COUNTS_FULL]));
-  stacks_lost_->with({"collision"})
-      .set(static_cast<double>(c[GOSCRY_CPU_USER_EEXIST] + c[GOSCRY_CPU_KERNEL_EEXIST]));
+  samples_lost_->set(static_cast<double>(c[GOSCRY_CPU_RING_FULL]));
   stacks_lost_->with({"unreadable"}).set(static_cast<double>(c[GOSCRY_CPU_USER_EFAULT]));
-  stacks_lost_->with({"other"}).set(
-      static_cast<double>(c[GOSCRY_CPU_USER_OTHER] + c[GOSCRY_CPU_KERNEL_OTHER]));
+  stacks_lost_->with({"table_full"})
+      .set(static_cast<double>(c[GOSCRY_CPU_USER_TABLE_FULL] + c[GOSCRY_CPU_KERNEL_TABLE_FULL]));
+  stacks_lost_->with({"kernel"}).set(static_cast<double>(c[GOSCRY_CPU_KERNEL_LOST]));
+  stacks_lost_->with({"other"}).set(static_cast<double>(c[GOSCRY_CPU_USER_OTHER]));
 }
 
 void CpuProfiler::hook_into(DaemonHooks& hooks) {

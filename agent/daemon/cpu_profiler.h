@@ -1,14 +1,14 @@
 // Continuous CPU profiling in `goscry agent`: every tracked target is sampled at the agent
 // rate (profile_hz, default 19 Hz) by one CpuSampler (bpf/cpu.bpf.c) shared by all of
-// them. A thread drains the BPF maps every second, symbolizes the new stacks while the
+// them. A thread drains the sampler's ring every second, symbolizes the new stacks while the
 // target lives, and adds the counts to every open window of that target:
 //   - a /debug/pprof/profile?pid=P&seconds=N request, which like Go's own endpoint
 //     collects for N seconds from the moment it arrives and then answers the profile;
 //   - the current push period, when pyroscope_url is set: each period's profile is pushed
 //     to a Pyroscope-compatible server (agent/daemon/pyroscope_push.h).
-// Windows are keyed by the stacks' PCs, not by the BPF stack ids: the ids are freed after
-// every drain (CpuSampler::forget_stacks) so the stack map never fills up in an agent that
-// runs for months.
+// Windows are keyed by the stacks' PCs, not by the sampler's stack ids: the ids are freed
+// after every drain (CpuSampler::forget_stacks) so the sampler's stack table never fills
+// up in an agent that runs for months.
 #pragma once
 
 #include <sys/types.h>
@@ -78,6 +78,8 @@ class CpuProfiler : public TargetSource {
  private:
   struct StackKey {
     std::vector<std::uint64_t> kernel, user;  // leaf first
+    // A stack lost: why (the sampler's stack id < 0, see goscry_cpu_key), else 0.
+    std::int32_t kernel_lost = 0, user_lost = 0;
     auto operator<=>(const StackKey&) const = default;
   };
   struct Counts {

@@ -501,18 +501,38 @@ std::vector<MapOccupancy> BpfLoader::map_occupancy() const { return occupancy_of
 
 std::vector<MapOccupancy> CpuSampler::map_occupancy() const { return occupancy_of(skel_->obj); }
 
+static_assert(offsetof(goscry_cpu_sample, ips) == GOSCRY_CPU_SAMPLE_HEADER);
+
+namespace {
+
+// The samples ring for `hz` on `cpus`: 2 s of 1 KiB samples (a 60-frame Go stack under a
+// 60-frame kernel one) on every CPU, a power of two (the kernel's rule) in [1, 64] MiB.
+// goscry record drains it every 100 ms, the agent every second.
+std::uint32_t ring_bytes(int hz, int cpus) {
+  const std::uint64_t want = 2ULL * static_cast<std::uint64_t>(hz) * cpus * 1024;
+  std::uint64_t bytes = 1 << 20;
+  while (bytes < want && bytes < (64ULL << 20)) bytes *= 2;
+  return static_cast<std::uint32_t>(bytes);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
   LibbpfMessages messages;
   std::unique_ptr<CpuSampler> s(new CpuSampler());
   if (auto why = cannot_run(probe_kernel_features())) return fail(*why);
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
   s->skel_ = cpu_bpf::open();
   if (!s->skel_) return fail("cpu.bpf.o: cannot open: " + errno_text(errno));
+  if (int err = bpf_map__set_max_entries(s->skel_->maps.samples, ring_bytes(hz, cpus)); err != 0)
+    return fail("cpu.bpf.o: cannot size the samples ring: " + errno_text(err));
   if (int err = cpu_bpf::load(s->skel_); err != 0) {
     if (auto why = missing_privileges()) return fail(*why);
     return fail(load_failure("cpu.bpf.o", err, messages.text()));
   }
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  s->ring_ = ring_buffer__new(bpf_map__fd(s->skel_->maps.samples), on_record, s.get(), nullptr);
+  if (!s->ring_) return fail("cpu.bpf.o: cannot map the samples ring: " + errno_text(errno));
   for (int cpu = 0; cpu < cpus; ++cpu) {
     perf_event_attr attr;
     std::memset(&attr, 0, sizeof attr);
@@ -551,6 +571,7 @@ void CpuSampler::stop() {
 
 CpuSampler::~CpuSampler() {
   stop();
+  if (ring_) ring_buffer__free(ring_);
   if (skel_) cpu_bpf::destroy(skel_);
 }
 
@@ -567,54 +588,66 @@ void CpuSampler::remove_target(std::uint32_t tgid) {
 }
 
 void CpuSampler::forget_stacks(const std::vector<std::int32_t>& ids) {
-  for (std::int32_t id : ids) {
-    if (id < 0) continue;
-    std::uint32_t key = static_cast<std::uint32_t>(id);
-    bpf_map__delete_elem(skel_->maps.stacks, &key, sizeof key, 0);
-  }
+  for (std::int32_t id : ids) stacks_.forget(id);
 }
 
-std::vector<goscry_cpu_key> CpuSampler::peek_keys() const {
-  std::vector<goscry_cpu_key> keys;
-  goscry_cpu_key key{}, next{};
-  const goscry_cpu_key* prev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.counts, prev, &next, sizeof next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-    if (keys.size() > counts_capacity) break;  // a map changing under us cannot loop forever
-  }
-  return keys;
+// A stack's id in the table; a stack of no frame keeps the sampler's reason as its id.
+std::int32_t CpuSampler::stack_id(const __u64* pcs, std::uint32_t frames,
+                                  std::int32_t error, bool kernel) {
+  if (frames == 0) return error < 0 ? error : -ENODATA;
+  std::int32_t id = stacks_.intern(std::vector<std::uint64_t>(pcs, pcs + frames));
+  if (id < 0) ++(kernel ? kernel_table_full_ : user_table_full_);
+  return id;
 }
 
-std::size_t CpuSampler::count_entries() const { return peek_keys().size(); }
+void CpuSampler::count_sample(const goscry_cpu_sample& s) {
+  goscry_cpu_key k{};
+  k.tgid = s.tgid;
+  k.goid = s.goid;
+  k.labels = s.labels;
+  k.sp_ret = s.sp_ret;
+  k.user_stack_id = stack_id(s.ips, s.user_frames, s.user_error, false);
+  // No kernel frame and no error: the sample was taken in user mode.
+  k.kernel_stack_id = s.kernel_frames == 0 && s.kernel_error == 0
+                          ? -ENOENT
+                          : stack_id(s.ips + s.user_frames, s.kernel_frames, s.kernel_error, true);
+  auto& c = counts_[{k.tgid, k.user_stack_id, k.kernel_stack_id, k.goid, k.labels, k.sp_ret}];
+  c.key = k;
+  ++c.count;
+}
+
+int CpuSampler::on_record(void* self, void* data, std::size_t size) {
+  // Records are the program's own: no shorter than the header, frames within the record.
+  // Checked all the same; a record cut short keeps the frames it holds.
+  if (size < GOSCRY_CPU_SAMPLE_HEADER) return 0;
+  goscry_cpu_sample s;
+  std::memcpy(&s, data, std::min(size, sizeof s));
+  const std::size_t room = (std::min(size, sizeof s) - GOSCRY_CPU_SAMPLE_HEADER) / 8;
+  s.user_frames = static_cast<std::uint16_t>(std::min<std::size_t>(s.user_frames, room));
+  s.kernel_frames =
+      static_cast<std::uint16_t>(std::min<std::size_t>(s.kernel_frames, room - s.user_frames));
+  static_cast<CpuSampler*>(self)->count_sample(s);
+  return 0;
+}
+
+void CpuSampler::read_ring() { ring_buffer__consume(ring_); }
 
 std::vector<CpuCount> CpuSampler::drain_counts() {
+  read_ring();
   std::vector<CpuCount> out;
-  for (const auto& k : peek_keys()) {
-    std::uint64_t n = 0;
-    if (bpf_map__lookup_elem(skel_->maps.counts, &k, sizeof k, &n, sizeof n, 0) != 0) continue;
-    bpf_map__delete_elem(skel_->maps.counts, &k, sizeof k, 0);
-    out.push_back({k, n});
-  }
+  out.reserve(counts_.size());
+  for (auto& [k, c] : counts_) out.push_back(c);
+  counts_.clear();
   return out;
 }
 
-std::vector<std::uint64_t> CpuSampler::stack(std::int32_t id) const {
-  if (id < 0) return {};
-  std::vector<std::uint64_t> pcs(GOSCRY_CPU_MAX_FRAMES);
-  std::uint32_t key = static_cast<std::uint32_t>(id);
-  if (bpf_map__lookup_elem(skel_->maps.stacks, &key, sizeof key, pcs.data(),
-                           pcs.size() * sizeof(std::uint64_t), 0) != 0)
-    return {};
-  std::size_t n = 0;
-  while (n < pcs.size() && pcs[n] != 0) ++n;  // the kernel zero-fills after the last frame
-  pcs.resize(n);
-  return pcs;
-}
-
 Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> CpuSampler::counters() const {
-  return sum_per_cpu<GOSCRY_CPU_CNT_MAX>(skel_->maps.cpu_counters, "the CPU sampler's counters");
+  auto c = sum_per_cpu<GOSCRY_CPU_CNT_MAX>(skel_->maps.cpu_counters, "the CPU sampler's counters");
+  if (c) {
+    (*c)[GOSCRY_CPU_USER_TABLE_FULL] += user_table_full_;
+    (*c)[GOSCRY_CPU_KERNEL_TABLE_FULL] += kernel_table_full_;
+  }
+  return c;
 }
 
 }  // namespace goscry

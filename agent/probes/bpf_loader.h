@@ -12,9 +12,11 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -190,20 +192,23 @@ class BpfLoader {
 
 }  // namespace goscry
 
+#include "agent/probes/cpu_stack_table.h"
 #include "bpf/cpu.h"
 
 struct cpu_bpf;
 
 namespace goscry {
 
-// One aggregated CPU sample key with its stacks as the kernel stored them (leaf first).
-// A stack id < 0 is bpf_get_stackid's error and its stack is empty.
+// Samples counted under one key: {tgid, stack ids in the sampler's table, goroutine, labels,
+// frameless leaf's return address}. A stack id < 0 has no stack (see goscry_cpu_key).
 struct CpuCount {
   goscry_cpu_key key{};
   std::uint64_t count = 0;
 };
 
-// cpu.bpf.o: a cpu-clock perf event per CPU at `hz`, sampling the added tgids.
+// cpu.bpf.o: a cpu-clock perf event per CPU at `hz`, sampling the added tgids. Every sample
+// comes through a ring with its stacks; the sampler counts them per key as it reads the
+// ring and keeps each distinct stack once (CpuStackTable).
 class CpuSampler {
  public:
   // Loads the program and attaches it to one event per online CPU. Missing privileges end
@@ -216,35 +221,43 @@ class CpuSampler {
   // Samples `tgid`; `what` says where its goroutine, labels and Go text are (all zero: a
   // non-Go process or one whose runtime layout is unknown, stacks only).
   Result<void> add_target(std::uint32_t tgid, const goscry_cpu_target& what = {});
-  // Stops sampling the process (its counts already taken stay in the map until drained).
+  // Stops sampling the process (its samples already in the ring are still counted).
   void remove_target(std::uint32_t tgid);
-  // Stops sampling (closes the events); counts and stacks stay readable.
+  // Stops sampling (closes the events); the ring, counts and stacks stay readable.
   void stop();
-  // Entries in the counts map now (a walk of its keys).
-  std::size_t count_entries() const;
-  // Takes every count out of the map (lookup, then delete: increments between the two
-  // are lost, which the caller accepts by draining only when it must or after stop()).
+  // Counts the samples waiting in the ring. The ring holds ~2 s of samples of every CPU
+  // at the rate: a caller that drains less often than each second reads it in between.
+  void read_ring();
+  // Reads the ring, then takes every count out.
   std::vector<CpuCount> drain_counts();
-  // The keys now in the counts map, without removing them.
-  std::vector<goscry_cpu_key> peek_keys() const;
   // The return addresses of a stack id, leaf first; empty if the id is not stored.
-  std::vector<std::uint64_t> stack(std::int32_t id) const;
-  // Frees the slots of stacks already read, for a sampler that runs for ever (the agent):
-  // a stack sampled again is stored again. A count taken between the drain and this call
-  // keeps an id whose slot may be refilled by another stack — a window of microseconds
-  // against a 1 s drain period, accepted as Parca's agent accepts it.
+  std::vector<std::uint64_t> stack(std::int32_t id) const { return stacks_.stack(id); }
+  // Frees stacks already read, for a sampler that runs for ever (the agent): a stack
+  // sampled again is stored again, under a new id.
   void forget_stacks(const std::vector<std::int32_t>& ids);
-  // Sums over CPUs of enum goscry_cpu_counter.
+  // Sums over CPUs of enum goscry_cpu_counter (GOSCRY_CPU_*_TABLE_FULL: the sampler's own).
   Result<std::array<std::uint64_t, GOSCRY_CPU_CNT_MAX>> counters() const;
   // As BpfLoader::map_occupancy, for cpu.bpf.o.
   std::vector<MapOccupancy> map_occupancy() const;
-  static constexpr std::size_t counts_capacity = 32768;
 
  private:
   CpuSampler() = default;
+  static int on_record(void* self, void* data, std::size_t size);
+  void count_sample(const goscry_cpu_sample& s);
+  std::int32_t stack_id(const __u64* pcs, std::uint32_t frames, std::int32_t error,
+                        bool kernel);
+
   cpu_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
   std::vector<bpf_link*> links_;
   std::vector<int> event_fds_;
+  CpuStackTable stacks_;
+  std::map<std::tuple<std::uint32_t, std::int32_t, std::int32_t, std::uint64_t, std::uint64_t,
+                      std::uint64_t>,
+           CpuCount>
+      counts_;  // since the last drain
+  std::uint64_t user_table_full_ = 0;  // stacks refused by stacks_ (GOSCRY_CPU_*_TABLE_FULL)
+  std::uint64_t kernel_table_full_ = 0;
 };
 
 }  // namespace goscry

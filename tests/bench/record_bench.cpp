@@ -99,13 +99,17 @@ int main(int argc, char** argv) {
                 100 * bench::median(cpu[hz]), rss[hz] / 1024.0);
   }
   auto hot = run_once(path, 999, secs);
-  // goscry names what it lost only when something was (", lost: N samples, ...").
+  // goscry names what it lost only when something was (", lost: N samples (ring full), U
+  // user stacks ..."): samples, or stacks whose samples it kept.
+  const auto& said = hot.goscry_summary;
+  const char* verdict = said.find(", lost: ") == std::string::npos ? "nothing lost"
+                        : said.find(", lost: 0 samples") == std::string::npos
+                            ? "SAMPLES LOST"
+                            : "no sample lost, some stacks lost";
   std::printf("999 Hz: throughput ratio %.4f per CPU second; goscry CPU %.2f%% of a core; %s; "
               "goscry says: %s\n",
-              hot.per_cpu_s / a_cpu, 100 * hot.goscry_cpu / hot.goscry_window,
-              hot.goscry_summary.find(", lost: ") == std::string::npos ? "no sample lost"
-                                                                        : "SAMPLES LOST",
-              hot.goscry_summary.c_str());
+              hot.per_cpu_s / a_cpu, 100 * hot.goscry_cpu / hot.goscry_window, verdict,
+              said.c_str());
   std::printf("(per CPU second: the target's work per second of its own thread's CPU time, what "
               "the sampling costs it; per wall second also moves with the machine's load)\n");
   return 0;
