@@ -534,6 +534,17 @@ static __always_inline void runtime_gc_clock(struct goscry_settings *s,
   *start = pause_start;
 }
 
+/* The runtime's number of the GC cycle a GC pause belongs to: work.cycles, 0 = unknown. */
+static __always_inline __u32 gc_cycle_number(struct goscry_settings *s,
+                                            struct goscry_stw_inflight *w) {
+  if (w->reason != GOSCRY_STW_GC_MARK_TERM && w->reason != GOSCRY_STW_GC_SWEEP_TERM) return 0;
+  __u32 n = 0;
+  if (!s->work_addr || !s->work_cycles ||
+      bpf_probe_read_user(&n, sizeof(n), (const void *)(s->work_addr + s->work_cycles)) != 0)
+    return 0;
+  return n;
+}
+
 /* RETs of startTheWorldWithSema, all versions: RAX = the `now` the runtime used for the
  * pause (1.22+: `now - w.startedStopping` goes into /sched/pauses/total/{gc,other}). */
 SEC("uprobe")
@@ -546,8 +557,9 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
   }
   __u64 start = w->start_ns, end = w->end_ns ? w->end_ns : ctx->ax;
   struct goscry_settings *s = bpf_map_lookup_elem(&settings, &tgid);
-  if (s && s->stw_abi != GOSCRY_STW_WORLDSTOP && s->work_addr)
+  if (s && s->stw_abi != GOSCRY_STW_WORLDSTOP && s->work_addr && s->work_pause_start)
     runtime_gc_clock(s, w, ctx->ax, &start, &end);
+  const __u32 cycle = s ? gc_cycle_number(s, w) : 0;
   struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(GOSCRY_CNT_RINGBUF_FULL);
@@ -561,6 +573,7 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
   e->end_ns = end;
   e->reason = w->reason;
   e->flags = w->flags;
+  e->gc_cycle = cycle;
   __builtin_memcpy(e->preemptoff, w->preemptoff, sizeof(e->preemptoff));
   bpf_ringbuf_submit(e, 0);
   bpf_map_delete_elem(&stw_inflight, &tgid);

@@ -95,9 +95,9 @@ struct goscry_settings {
   __u8 pad0;
   __u32 probes; /* enum goscry_probe_bits */
   __u32 flags;  /* enum goscry_settings_flags */
-  /* Go <= 1.21 only: the address of runtime.work in the target (0 = unknown) and the
-   * offsets of work.pauseStart and work.tEnd, the clock the runtime's GC pause figures
-   * use; without them the pause is timed by the probes (a few us short per pause). */
+  /* The address of runtime.work in the target (0 = unknown; work_cycles below). Go <= 1.21
+   * only: the offsets of work.pauseStart and work.tEnd, the clock the runtime's GC pause
+   * figures use; without them the pause is timed by the probes (a few us short per pause). */
   __u16 work_pause_start;
   __u16 work_t_end;
   /* The block of a g the per-goroutine probes read: from g_block_off, g_block_words
@@ -113,6 +113,12 @@ struct goscry_settings {
    * alive before them has a larger goid (agent/probes/goroutine_tracker.h has why that
    * keeps the counts exact). */
   __u64 event_goid_max;
+  /* Offset of work.cycles (u32) in runtime.work, 0 = unknown: the runtime's count of GC
+   * cycles, read when a GC pause ends (every release 1.19-1.27: gcStart adds one inside the
+   * sweep-termination pause, so at the end of either pause of cycle N it is N, which is
+   * memstats.numgc after that cycle's mark termination, NumGC and gctrace's "gc N"). */
+  __u16 work_cycles;
+  __u16 pad2[3];
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
@@ -215,6 +221,9 @@ struct goscry_event {
   __u64 parent_goid;
   __u64 gopc;
   __u64 startpc;
+  /* STW of the GC: work.cycles when the world started (settings.work_cycles), 0 = unknown */
+  __u32 gc_cycle;
+  __u32 pad;
 };
 
 /* The state of a stopped world between its stop and its start (one per tgid: STW is

@@ -49,6 +49,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 544;
          l.work_pause_start = 400;
          l.work_t_end = 384;
+         l.work_pause_ns = 392;
+         l.work_cycles = 344;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -113,6 +115,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = 392;
          l.work_t_end = 376;
+         l.work_pause_ns = 384;
+         l.work_cycles = 336;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -179,6 +183,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = 456;
          l.work_t_end = 440;
+         l.work_pause_ns = 448;
+         l.work_cycles = 400;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -245,6 +251,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 440;
+         l.work_pause_ns = 448;
+         l.work_cycles = 400;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -313,6 +321,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.work_pause_ns = 472;
+         l.work_cycles = 424;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -381,6 +391,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 464;
+         l.work_pause_ns = 472;
+         l.work_cycles = 424;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -451,6 +463,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 576;
          l.work_pause_start = -1;
          l.work_t_end = 552;
+         l.work_pause_ns = 560;
+         l.work_cycles = 512;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -522,6 +536,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 584;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.work_pause_ns = 696;
+         l.work_cycles = 648;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;
@@ -593,6 +609,8 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.md_next = 560;
          l.work_pause_start = -1;
          l.work_t_end = 688;
+         l.work_pause_ns = 696;
+         l.work_cycles = 648;
          l.bucket_allnext = 8;
          l.bucket_typ = 16;
          l.bucket_size = 32;

@@ -79,29 +79,31 @@ Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uin
 
 Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
                                         std::optional<CodeRange> gc_mark_termination,
-                                        int pause_start, int t_end) {
+                                        int pause_ns, int t_end) {
   if (auto w = data_symbol(elf, "runtime.work")) return *w;
   if (!gc_mark_termination)
     return fail(elf.path() + ": cannot locate runtime.work: no .symtab and no "
                 "runtime.gcMarkTermination");
-  if (pause_start < 0 || t_end < 0)
-    return fail(elf.path() + ": runtime.work: no offsets of pauseStart/tEnd");
+  if (pause_ns < 0 || t_end < 0)
+    return fail(elf.path() + ": runtime.work: no offsets of pauseNS/tEnd");
   const auto [entry, end] = *gc_mark_termination;
   if (end <= entry || end - entry > kMaxFunctionSize)
     return fail(elf.path() + ": runtime.gcMarkTermination: implausible range");
   auto bytes = elf.read_vaddr(entry, end - entry);
   if (!bytes) return fail(elf.path() + ": runtime.gcMarkTermination: " + bytes.error().message);
-  // `work.pauseNS += now - work.pauseStart; work.tEnd = now`: a read of pauseStart
-  // followed within a few instructions by a write of tEnd, at the same base.
+  // `work.pauseNS += now - <start>; work.tEnd = now`: an add to pauseNS in memory (ADDQ,
+  // read and written) followed within a few instructions by a write of tEnd, at one base.
   struct Access {
     std::uint64_t target;
-    bool write;
+    bool read, write;
   };
   std::vector<Access> accesses;
   auto r = each_rip_operand(bytes->bytes(), entry, "runtime.gcMarkTermination",
                             [&](const Instruction& d, unsigned i, std::uint64_t target) {
-                              const bool write = d.ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
-                              accesses.push_back({target, write});
+                              const auto actions = d.ops[i].actions;
+                              accesses.push_back({target,
+                                                  bool(actions & ZYDIS_OPERAND_ACTION_MASK_READ),
+                                                  bool(actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)});
                             });
   if (!r) return fail(elf.path() + ": " + r.error().message);
   constexpr std::size_t kNear = 6;  // RIP-relative accesses between the read and the write
@@ -110,7 +112,8 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
     if (!accesses[w].write || accesses[w].target < std::uint64_t(t_end)) continue;
     const std::uint64_t base = accesses[w].target - t_end;
     for (std::size_t k = w > kNear ? w - kNear : 0; k < w; ++k)
-      if (!accesses[k].write && accesses[k].target == base + pause_start) bases.insert(base);
+      if (accesses[k].read && accesses[k].write && accesses[k].target == base + pause_ns)
+        bases.insert(base);
   }
   if (bases.size() != 1)
     return fail(elf.path() + ": runtime.gcMarkTermination: " + std::to_string(bases.size()) +

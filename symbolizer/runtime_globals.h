@@ -48,13 +48,13 @@ Result<std::vector<std::uint64_t>> rip_relative_targets(std::span<const std::uin
                                                         std::uint64_t entry,
                                                         const std::string& name);
 
-// runtime.work (Go <= 1.21, whose GC pause clock is work.pauseStart / work.tEnd): from
-// .symtab, else from runtime.gcMarkTermination, which reads work.pauseStart and writes
-// work.tEnd: the one base address B with both B + pause_start and B + t_end among its
-// RIP-relative operands.
+// runtime.work (Go <= 1.21 time GC pauses by work.pauseStart / work.tEnd; every release
+// counts GC cycles in work.cycles): from .symtab, else from runtime.gcMarkTermination, whose
+// `work.pauseNS += ...; work.tEnd = now` is in every release 1.19-1.27: the one base
+// address B with an add to B + pause_ns in memory shortly before a write of B + t_end.
 Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
                                         std::optional<CodeRange> gc_mark_termination,
-                                        int pause_start, int t_end);
+                                        int pause_ns, int t_end);
 
 // Where the heap profile lives (docs/go-runtime.md "The heap profile"): runtime.mbuckets
 // (the head of the list of every memory-profile bucket), runtime.MemProfileRate and

@@ -1,6 +1,7 @@
 // Where the Go runtime keeps what goscry reads from a live process: byte offsets of fields of
 // runtime.g, runtime.m, runtime.moduledata, runtime.workType (the clock of GC pauses on
-// Go <= 1.21: work.pauseStart, work.tEnd) and the heap profile's runtime.bucket,
+// Go <= 1.21: work.pauseStart, work.tEnd; the GC cycle count work.cycles, and pauseNS, which
+// locates runtime.work in every release) and the heap profile's runtime.bucket,
 // runtime.memRecord and runtime.memRecordCycle (docs/go-runtime.md "The heap profile"), and
 // the names Go prints for goroutine states and wait reasons ("[chan receive]"). They change
 // between Go releases, so they come from the binary's own DWARF when it has some, else from
@@ -73,6 +74,8 @@ namespace goscry {
   X(md_next, "runtime.moduledata", "next")                  \
   X(work_pause_start, "runtime.workType", "pauseStart")     \
   X(work_t_end, "runtime.workType", "tEnd")                 \
+  X(work_pause_ns, "runtime.workType", "pauseNS")           \
+  X(work_cycles, "runtime.workType", "cycles")              \
   X(bucket_allnext, "runtime.bucket", "allnext")            \
   X(bucket_typ, "runtime.bucket", "typ")                    \
   X(bucket_size, "runtime.bucket", "size")                  \

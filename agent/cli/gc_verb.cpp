@@ -1,7 +1,8 @@
-// `goscry gc --pid P [-d 30s]`: one line per GC cycle of a Go process — its number, the
-// sweep-termination pause, the concurrent mark phase, the mark-termination pause (and mark
-// restarts) — plus the stop-the-world pauses that were not the GC's, with their reason;
-// at the end (duration over, Ctrl-C, or the target gone) a summary per phase.
+// `goscry gc --pid P [-d 30s]`: one line per GC cycle of a Go process — its number (the
+// runtime's own, as gctrace and NumGC count), the sweep-termination pause, the concurrent
+// mark phase, the mark-termination pause (and mark restarts) — plus the stop-the-world
+// pauses that were not the GC's, with their reason; at the end (duration over, Ctrl-C, or
+// the target gone) a summary per phase.
 #include <cstdio>
 #include <iostream>
 
@@ -29,7 +30,10 @@ nlohmann::ordered_json stats_json(const DurationStats& d) {
 nlohmann::ordered_json cycle_json(int pid, const GcCycle& c) {
   auto j = json_report::envelope("gc_cycle", 1);
   j["pid"] = pid;
-  j["cycle"] = c.number;
+  // The runtime's number (NumGC after it, gctrace's "gc N"); null when it could not be read.
+  if (c.number) j["cycle"] = c.number;
+  else j["cycle"] = nullptr;
+  j["seen"] = c.seen;
   j["whole"] = c.whole;
   if (c.whole) {
     j["start_ns"] = c.sweep_term.start_ns;
@@ -54,7 +58,8 @@ nlohmann::ordered_json pause_json(int pid, const StwPause& p) {
 }
 
 std::string cycle_text(const GcCycle& c) {
-  std::string s = "gc " + std::to_string(c.number);
+  std::string s = c.number ? "gc " + std::to_string(c.number)
+                           : "gc ? (#" + std::to_string(c.seen) + " since attach)";
   if (c.whole)
     s += "  sweep-term STW " + format_duration(c.sweep_term.duration_ns()) + "  mark " +
          format_duration(c.mark_phase_ns);
@@ -84,6 +89,10 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
     j["go_version"] = w.go_version();
     j["watched_ns"] = watched_ns;
     j["cycles"] = gc.cycles();
+    if (gc.first_cycle()) {
+      j["first_cycle"] = gc.first_cycle();
+      j["last_cycle"] = gc.last_cycle();
+    }
     j["sweep_termination"] = stats_json(gc.sweep_termination());
     j["mark_phase"] = stats_json(gc.mark_phase());
     j["mark_termination"] = stats_json(gc.mark_termination());
@@ -93,8 +102,10 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
     json_report::Writer(std::cout, json_report::Writer::Style::kLines).write(j);
     return;
   }
-  std::string s = "summary: " + std::to_string(gc.cycles()) + " GC cycles in " +
-                  format_duration(watched_ns) + "\n";
+  std::string s = "summary: " + std::to_string(gc.cycles()) + " GC cycles";
+  if (gc.first_cycle())
+    s += " (gc " + std::to_string(gc.first_cycle()) + "-" + std::to_string(gc.last_cycle()) + ")";
+  s += " in " + format_duration(watched_ns) + "\n";
   s += stats_text("sweep termination STW", gc.sweep_termination());
   s += stats_text("mark phase", gc.mark_phase());
   s += stats_text("mark termination STW", gc.mark_termination());

@@ -1,6 +1,7 @@
 // `goscry info`: what goscry knows about a Go binary before probing it — Go version,
-// module, stripped or not, pclntab format, DWARF, build-id, and every runtime probe point
-// with its address or the reason it is missing. With --pid the addresses are the
+// module, stripped or not, pclntab format, DWARF, build-id, the runtime struct offsets it
+// reads the target's memory by (and whether they came from DWARF or the built-in table), and
+// every runtime probe point with its address or the reason it is missing. With --pid the addresses are the
 // process's (file address + load bias), which is what a uprobe or a stack sample shows.
 #include <cstdio>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "agent/cli/cli.h"
 #include "agent/goruntime/go_target.h"
 #include "symbolizer/probe_points.h"
+#include "symbolizer/runtime_layout.h"
 
 namespace goscry {
 namespace {
@@ -19,6 +21,32 @@ struct InfoOptions {
   TargetOptions target;
   std::string format = "text";
 };
+
+// The struct offsets every reader of the target's memory uses (symbolizer/runtime_layout.h):
+// per field the struct, the member path ("" = the struct's size) and the offset, null where
+// the field does not exist in that release; or why there are none.
+nlohmann::ordered_json layout_json(const GoBinary& b) {
+  auto l = runtime_layout(b.elf(), b.go_version());
+  if (!l) return {{"missing", l.error().message}};
+  struct Path {
+    const char* type;
+    const char* member;
+  };
+  static constexpr Path kPaths[] = {
+#define GOSCRY_FIELD_PATH(name, type, path) {type, path},
+      GOSCRY_RUNTIME_LAYOUT_FIELDS(GOSCRY_FIELD_PATH)
+#undef GOSCRY_FIELD_PATH
+  };
+  nlohmann::ordered_json fields = nlohmann::ordered_json::array();
+  std::size_t i = 0;
+  for (const auto& [name, offset] : layout_fields(*l)) {
+    const Path& p = kPaths[i++];
+    nlohmann::ordered_json f = {{"name", name}, {"struct", p.type}, {"member", p.member}};
+    f["offset"] = offset >= 0 ? nlohmann::ordered_json(offset) : nlohmann::ordered_json(nullptr);
+    fields.push_back(f);
+  }
+  return {{"source", l->source}, {"fields", fields}};
+}
 
 nlohmann::ordered_json info_json(const GoTarget& t) {
   const GoBinary& b = *t.binary;
@@ -47,6 +75,7 @@ nlohmann::ordered_json info_json(const GoTarget& t) {
                   {"text_start", to_hex(b.text_start())}};
   j["build_id"] = b.elf().build_id().value_or("");
   j["go_build_id"] = b.elf().go_build_id().value_or("");
+  j["runtime_layout"] = layout_json(b);
   nlohmann::ordered_json probes = nlohmann::ordered_json::array();
   for (const auto& p : probe_points(b)) {
     nlohmann::ordered_json pj = {{"function", p.function}, {"purpose", p.purpose}};
@@ -61,6 +90,28 @@ nlohmann::ordered_json info_json(const GoTarget& t) {
   }
   j["probe_points"] = probes;
   return j;
+}
+
+// Two fields a line: "runtime.g.goid 152", sizes as "sizeof(runtime.g) 392", "-" where the
+// field does not exist in that release.
+void print_layout(const nlohmann::ordered_json& layout) {
+  if (layout.contains("missing")) {
+    std::printf("runtime offsets: none: %s\n", layout["missing"].get<std::string>().c_str());
+    return;
+  }
+  std::printf("runtime offsets (bytes; from %s):\n", layout["source"].get<std::string>().c_str());
+  int column = 0;
+  for (const auto& f : layout["fields"]) {
+    const std::string type = f["struct"], member = f["member"];
+    const std::string what = member.empty() ? "sizeof(" + type + ")" : type + "." + member;
+    const std::string value = f["offset"].is_null() ? "-" : std::to_string(f["offset"].get<int>());
+    std::printf("  %-36s %5s", what.c_str(), value.c_str());
+    if (++column == 2) {
+      std::printf("\n");
+      column = 0;
+    }
+  }
+  if (column) std::printf("\n");
 }
 
 void print_text(const nlohmann::ordered_json& j) {
@@ -91,6 +142,7 @@ void print_text(const nlohmann::ordered_json& j) {
   std::string id = j["build_id"];
   line("build-id:", id.empty() ? "none" : id);
   line("go build-id:", j["go_build_id"].get<std::string>().empty() ? "none" : j["go_build_id"].get<std::string>());
+  print_layout(j["runtime_layout"]);
   if (j["addresses"] == "runtime")
     std::printf("probe points (runtime addresses of process %d: file address + load bias %s):\n",
                 j["pid"].get<int>(), j["load_bias"].get<std::string>().c_str());

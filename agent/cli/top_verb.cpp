@@ -50,15 +50,18 @@ nlohmann::ordered_json top_json(const TargetWatch& w, std::uint64_t interval_ns,
                      {"created_per_s", t.created_per_s},
                      {"exited_per_s", t.exited_per_s},
                      {"alive_at_attach", w.goroutines().snapshot_alive()}};
+  // A site whose goroutines all ended is no top site by live count; it is listed apart, so
+  // that JSON consumers can still sum created/exited over every site.
   auto by_live = nlohmann::ordered_json::array();
-  // Every site, live 0 included: JSON consumers sum created/exited over the sites (the text
-  // view leaves out sites whose goroutines all ended).
   for (const auto& s : w.goroutines().top_by_live(n)) by_live.push_back(site_json(s));
   auto by_growth = nlohmann::ordered_json::array();
   for (const auto& s : w.goroutines().top_by_growth(n))
     if (s.growth > 0) by_growth.push_back(site_json(s));
+  auto ended = nlohmann::ordered_json::array();
+  for (const auto& s : w.goroutines().ended_sites(n)) ended.push_back(site_json(s));
   j["sites_by_live"] = by_live;
   j["sites_by_growth"] = by_growth;
+  j["sites_ended"] = ended;
   j["gc"] = {{"cycles", w.gc().cycles()}, {"stw_pause", stats_json(w.gc().gc_pauses())}};
   j["lost"] = w.lost();
   return j;
@@ -90,8 +93,7 @@ std::string top_text(const TargetWatch& w, std::size_t n) {
                 format_duration(p.p99_ns).c_str(), format_duration(p.max_ns).c_str());
   out += buf;
   out += "top creation sites by live goroutines:\n      live   growth  site\n";
-  for (const auto& s : w.goroutines().top_by_live(n))
-    if (s.live > 0) out += site_line(s);
+  for (const auto& s : w.goroutines().top_by_live(n)) out += site_line(s);
   std::string growing;
   for (const auto& s : w.goroutines().top_by_growth(n))
     if (s.growth > 0) growing += site_line(s);

@@ -14,7 +14,11 @@ struct CreationSite {
   std::string function;  // "main.spawnShort"; the pc in hex when no function holds it
   std::string file;      // full path as in the pclntab; empty when unknown
   int line = 0;
-  // "main.spawnShort main.go:55" (file base name), for text output and JSON "site".
+  // Goroutine 1: started by the runtime's bootstrap (rt0_go calls newproc for runtime.main),
+  // not by a `go` statement, so Go's traceback names no creator for it.
+  bool bootstrap = false;
+  // "main.spawnShort main.go:55" (file base name), for text output and JSON "site";
+  // "runtime.rt0_go (runtime bootstrap)" for goroutine 1's.
   std::string display() const;
 };
 

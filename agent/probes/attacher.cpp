@@ -157,6 +157,8 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
     s.work_pause_start = static_cast<std::uint16_t>(l.work_pause_start);
     s.work_t_end = static_cast<std::uint16_t>(l.work_t_end);
   }
+  if (l.work_cycles > 0 && l.work_cycles < GOSCRY_NO_OFFSET)
+    s.work_cycles = static_cast<std::uint16_t>(l.work_cycles);
   s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
   return s;
 }
@@ -176,13 +178,16 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   if (!settings) return fail(elf.path() + ": " + settings.error().message);
   ProbePlan plan;
   plan.settings = *settings;
-  if (plan.settings.work_pause_start) {
-    // Without it (a binary goscry cannot read runtime.work's address from), the probes
-    // time GC pauses themselves: a few us short of the runtime's figure per pause.
-    std::optional<CodeRange> gmt;
-    if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
-    if (auto work = find_runtime_work(elf, gmt, layout->work_pause_start, layout->work_t_end))
-      plan.settings.work_addr = *work;
+  // runtime.work: the GC cycle count (work.cycles) in every release, and the clock of GC
+  // pauses on <= 1.21. Without it the cycles go unnumbered (runtime.bpf.c) and the probes
+  // time <= 1.21's GC pauses themselves: a few us short of the runtime's figure per pause.
+  std::optional<CodeRange> gmt;
+  if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
+  if (auto work = find_runtime_work(elf, gmt, layout->work_pause_ns, layout->work_t_end)) {
+    plan.settings.work_addr = *work;
+  } else {
+    plan.settings.work_pause_start = 0;
+    plan.settings.work_cycles = 0;
   }
   PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;

@@ -36,7 +36,7 @@ std::optional<GcCycle> GcCycles::add(const goscry_event& e) {
   if (e.kind != GOSCRY_EV_STW) return std::nullopt;
   const std::size_t len = strnlen(e.preemptoff, sizeof e.preemptoff);
   StwPause p{e.start_ns, e.end_ns, e.reason,
-             stw_reason_name(e.reason, std::string_view(e.preemptoff, len))};
+             stw_reason_name(e.reason, std::string_view(e.preemptoff, len)), e.gc_cycle};
   if (e.reason == GOSCRY_STW_GC_SWEEP_TERM) {
     // A cycle still open here never completed under our eyes (it cannot, in the runtime:
     // a new cycle starts only after the previous one's mark termination); start afresh.
@@ -48,6 +48,11 @@ std::optional<GcCycle> GcCycles::add(const goscry_event& e) {
     other_.push_back(std::move(p));
     return std::nullopt;
   }
+  // The sweep termination of another cycle (this one's was lost in BPF, or the other's
+  // mark termination was): the runtime's numbers tell them apart.
+  if (open_ && open_->whole && p.gc_cycle && open_->sweep_term.gc_cycle &&
+      open_->sweep_term.gc_cycle != p.gc_cycle)
+    open_.reset();
   if (!open_) {  // attached during the mark phase
     open_ = GcCycle{};
     open_->whole = false;
@@ -58,7 +63,8 @@ std::optional<GcCycle> GcCycles::add(const goscry_event& e) {
   }
   GcCycle done = std::move(*open_);
   open_.reset();
-  done.number = ++completed_;
+  done.seen = ++completed_;
+  done.number = p.gc_cycle ? p.gc_cycle : done.sweep_term.gc_cycle;
   if (done.whole) done.mark_phase_ns = p.start_ns - done.sweep_term.end_ns;
   done.mark_term = std::move(p);
   return done;

@@ -21,11 +21,15 @@ struct StwPause {
   std::uint64_t end_ns = 0;
   std::uint32_t reason = 0;  // Go 1.21+ stwReason numbering
   std::string reason_name;   // as the runtime names it: "GC sweep termination", ...
+  std::uint32_t gc_cycle = 0;  // a GC pause: the runtime's work.cycles then; 0 = unknown
   std::uint64_t duration_ns() const { return end_ns - start_ns; }
 };
 
 struct GcCycle {
-  std::uint64_t number = 0;  // 1, 2, ... since attach
+  // The runtime's number of the cycle (work.cycles at its pauses): the NumGC it completes,
+  // the N of gctrace's "gc N @..."; 0 when goscry could not read it (runtime.work unknown).
+  std::uint32_t number = 0;
+  std::uint64_t seen = 0;  // 1, 2, ...: the cycles completed since attach
   // false when attach happened mid-cycle: the sweep-termination pause was not seen, so
   // sweep_term and mark_phase are unknown (0).
   bool whole = true;

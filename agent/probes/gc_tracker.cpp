@@ -34,6 +34,8 @@ GcUpdate GcTracker::add(const goscry_event& e) {
       mark_ns_.push_back(u.cycle->mark_phase_ns);
     }
     mark_term_ns_.push_back(u.cycle->mark_term.duration_ns());
+    if (u.cycle->number && !first_cycle_) first_cycle_ = u.cycle->number;
+    if (u.cycle->number) last_cycle_ = u.cycle->number;
   }
   return u;
 }

@@ -31,6 +31,10 @@ class GcTracker {
   GcUpdate add(const goscry_event& e);
 
   std::uint64_t cycles() const { return cycles_.completed(); }
+  // The runtime's numbers of the first and last cycle completed since attach (0 = none
+  // completed, or their numbers unknown).
+  std::uint32_t first_cycle() const { return first_cycle_; }
+  std::uint32_t last_cycle() const { return last_cycle_; }
   // Every GC pause (sweep termination, mark termination, restarts), for top's STW figure.
   DurationStats gc_pauses() const { return duration_stats(gc_pause_ns_); }
   DurationStats sweep_termination() const { return duration_stats(sweep_ns_); }
@@ -40,6 +44,7 @@ class GcTracker {
 
  private:
   GcCycles cycles_;
+  std::uint32_t first_cycle_ = 0, last_cycle_ = 0;
   std::vector<std::uint64_t> gc_pause_ns_, sweep_ns_, mark_ns_, mark_term_ns_, other_ns_;
 };
 

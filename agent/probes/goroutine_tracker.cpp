@@ -158,10 +158,11 @@ void GoroutineTracker::recompute(std::uint64_t now_ns) {
 
 namespace {
 std::vector<SiteStats> top(const std::map<std::uint64_t, SiteStats>& sites, std::size_t n,
-                           bool (*before)(const SiteStats&, const SiteStats&)) {
+                           bool (*before)(const SiteStats&, const SiteStats&),
+                           bool (*wanted)(const SiteStats&)) {
   std::vector<SiteStats> v;
   for (const auto& [gopc, s] : sites)
-    if (!s.system) v.push_back(s);
+    if (!s.system && wanted(s)) v.push_back(s);
   std::sort(v.begin(), v.end(), before);
   if (v.size() > n) v.resize(n);
   return v;
@@ -169,15 +170,30 @@ std::vector<SiteStats> top(const std::map<std::uint64_t, SiteStats>& sites, std:
 }  // namespace
 
 std::vector<SiteStats> GoroutineTracker::top_by_live(std::size_t n) const {
-  return top(sites_, n, [](const SiteStats& a, const SiteStats& b) {
-    return a.live != b.live ? a.live > b.live : a.growth > b.growth;
-  });
+  return top(
+      sites_, n,
+      [](const SiteStats& a, const SiteStats& b) {
+        return a.live != b.live ? a.live > b.live : a.growth > b.growth;
+      },
+      [](const SiteStats& s) { return s.live > 0; });
 }
 
 std::vector<SiteStats> GoroutineTracker::top_by_growth(std::size_t n) const {
-  return top(sites_, n, [](const SiteStats& a, const SiteStats& b) {
-    return a.growth != b.growth ? a.growth > b.growth : a.live > b.live;
-  });
+  return top(
+      sites_, n,
+      [](const SiteStats& a, const SiteStats& b) {
+        return a.growth != b.growth ? a.growth > b.growth : a.live > b.live;
+      },
+      [](const SiteStats&) { return true; });
+}
+
+std::vector<SiteStats> GoroutineTracker::ended_sites(std::size_t n) const {
+  return top(
+      sites_, n,
+      [](const SiteStats& a, const SiteStats& b) {
+        return a.exited != b.exited ? a.exited > b.exited : a.gopc < b.gopc;
+      },
+      [](const SiteStats& s) { return s.live <= 0; });
 }
 
 }  // namespace goscry

@@ -96,9 +96,13 @@ class GoroutineTracker {
   std::vector<SiteCounts> born_counts() const;
 
   GoroutineTotals totals() const { return totals_; }
-  // User sites (system ones left out) ordered by live count, then by growth; top n.
+  // User sites (system ones left out) with goroutines alive, ordered by live count, then by
+  // growth; top n.
   std::vector<SiteStats> top_by_live(std::size_t n) const;
+  // User sites ordered by growth (negative too), then by live count; top n.
   std::vector<SiteStats> top_by_growth(std::size_t n) const;
+  // User sites whose goroutines all ended, the most ends first; top n.
+  std::vector<SiteStats> ended_sites(std::size_t n) const;
   const std::map<std::uint64_t, SiteStats>& sites() const { return sites_; }
   std::uint64_t snapshot_alive() const { return snapshot_alive_; }
 

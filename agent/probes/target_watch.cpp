@@ -76,7 +76,10 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
     if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
     return std::unexpected(snapped.error());
   }
-  if (auto r = shared ? w->update_sites() : w->refresh(); !r) return std::unexpected(r.error());
+  // The sites only: STW events stay in the ring buffer for the caller's first poll(), so a
+  // cycle that completed while this ran is shown, not only counted (`gc` printed no line
+  // for the cycle running at attach while its summary counted it).
+  if (auto r = w->update_sites(); !r) return std::unexpected(r.error());
   return w;
 }
 

@@ -26,6 +26,14 @@ const json* site_of(const json& sites, const std::string& function) {
   return nullptr;
 }
 
+namespace {
+// The site in either list of a report: sites_by_live or sites_ended.
+const json* any_site_of(const json& top, const std::string& function) {
+  const json* s = site_of(top["sites_by_live"], function);
+  return s ? s : site_of(top["sites_ended"], function);
+}
+}  // namespace
+
 void expect_top_matches(const json& top, const ChurnState& st, const ChurnState& begin,
                         bool since_attach) {
   SCOPED_TRACE(st.label);
@@ -33,9 +41,19 @@ void expect_top_matches(const json& top, const ChurnState& st, const ChurnState&
   std::uint64_t created = 0, exited = 0;
   for (const auto& [name, truth] : st.sites) {
     const json* s = site_of(top["sites_by_live"], name);
+    const json* ended = site_of(top["sites_ended"], name);
     const std::int64_t live = std::int64_t(truth.created) - std::int64_t(truth.exited);
+    // Top by live lists only sites with goroutines alive; those whose all ended, apart.
+    if (s) {
+      EXPECT_GT((*s)["live"].get<std::int64_t>(), 0) << name;
+    }
+    if (ended) {
+      EXPECT_EQ((*ended)["live"].get<std::int64_t>(), 0) << name;
+    }
+    EXPECT_FALSE(s && ended) << name;
+    if (!s) s = ended;
     if (!s) {
-      EXPECT_EQ(live, 0) << name << " missing from " << top["sites_by_live"].dump();
+      EXPECT_EQ(live, 0) << name << " missing from " << top.dump();
       continue;
     }
     EXPECT_EQ((*s)["live"].get<std::int64_t>(), live) << name;
@@ -96,8 +114,8 @@ void attach_while_goroutines_come_and_go(const char* machine, int goscry_nice) {
       } else {
         // Between two quiescent points the probes know every goroutine.
         for (const auto& [name, truth] : st.sites) {
-          const json* s = site_of(report["sites_by_live"], name);
-          const json* b = site_of(before["sites_by_live"], name);
+          const json* s = any_site_of(report, name);
+          const json* b = any_site_of(before, name);
           const std::uint64_t exited = s ? (*s)["exited"].get<std::uint64_t>() : 0;
           const std::uint64_t exited_before = b ? (*b)["exited"].get<std::uint64_t>() : 0;
           EXPECT_EQ(exited - exited_before, truth.exited - prev.sites[name].exited) << name;

@@ -10,8 +10,9 @@ namespace goscry {
 namespace {
 
 goscry_event stw(std::uint64_t start, std::uint64_t end, std::uint32_t reason,
-                 std::uint32_t flags = 0, const char* preemptoff = "") {
+                 std::uint32_t flags = 0, const char* preemptoff = "", std::uint32_t cycle = 0) {
   goscry_event e{};
+  e.gc_cycle = cycle;
   e.kind = GOSCRY_EV_STW;
   e.start_ns = start;
   e.end_ns = end;
@@ -26,7 +27,8 @@ TEST(GcCycles, ACycleIsSweepTerminationMarkPhaseAndMarkTermination) {
   EXPECT_FALSE(gc.add(stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM)));
   auto c = gc.add(stw(5000, 5300, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE));
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->number, 1u);
+  EXPECT_EQ(c->seen, 1u);
+  EXPECT_EQ(c->number, 0u);  // the runtime's work.cycles was not read
   EXPECT_TRUE(c->whole);
   EXPECT_EQ(c->sweep_term.duration_ns(), 100u);
   EXPECT_EQ(c->mark_phase_ns, 3900u);
@@ -54,6 +56,35 @@ TEST(GcCycles, AttachDuringTheMarkPhaseGivesAPartialCycle) {
   EXPECT_FALSE(c->whole);
   EXPECT_EQ(c->mark_phase_ns, 0u);
   EXPECT_EQ(c->mark_term.duration_ns(), 200u);
+}
+
+// work.cycles, read by the probes at the end of each GC pause, numbers the cycles as the
+// runtime does (NumGC, gctrace's "gc N"), from the first one seen after attach.
+TEST(GcCycles, CyclesCarryTheRuntimesNumber) {
+  GcCycles gc;
+  auto partial = gc.add(stw(100, 200, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE, "", 41));
+  ASSERT_TRUE(partial);
+  EXPECT_FALSE(partial->whole);
+  EXPECT_EQ(partial->number, 41u);
+  EXPECT_EQ(partial->seen, 1u);
+  gc.add(stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM, 0, "", 42));
+  auto c = gc.add(stw(5000, 5300, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE, "", 42));
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->whole);
+  EXPECT_EQ(c->number, 42u);
+  EXPECT_EQ(c->seen, 2u);
+}
+
+// A sweep termination whose cycle's mark termination never arrived (lost in BPF) is not
+// glued to the next cycle's mark termination: the numbers differ, the cycle is partial.
+TEST(GcCycles, ASweepTerminationOfAnotherCycleIsNotGluedOn) {
+  GcCycles gc;
+  gc.add(stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM, 0, "", 7));
+  auto c = gc.add(stw(9000, 9300, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE, "", 8));
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->whole);
+  EXPECT_EQ(c->number, 8u);
+  EXPECT_EQ(c->mark_phase_ns, 0u);
 }
 
 TEST(GcCycles, OtherPausesKeepTheirReason) {

@@ -78,8 +78,8 @@ TEST(RuntimeGlobals, AllgFromForEachGRaceCodeMatchesGoToolNm) {
   EXPECT_GT(checked, 0);
 }
 
-// Go <= 1.21: runtime.work from gcMarkTermination's operands (pauseStart read, tEnd
-// written), where the twin's nm puts it.
+// runtime.work from gcMarkTermination's operands (pauseNS read, tEnd written), in every
+// release, where the twin's nm puts it.
 TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
   std::map<std::string, std::string> plain;
   for (const auto& f : all_fixtures("hello"))
@@ -91,7 +91,6 @@ TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
     ASSERT_TRUE(bin);
     auto layout = runtime_layout((*bin)->elf(), (*bin)->go_version());
     ASSERT_TRUE(layout);
-    if (layout->work_pause_start < 0) continue;  // 1.22+ need no runtime.work
     SCOPED_TRACE(f.label());
     auto gmt = (*bin)->find_function("runtime.gcMarkTermination");
     ASSERT_TRUE(gmt);
@@ -99,7 +98,7 @@ TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
     ASSERT_TRUE(twin);
     const std::string want = place(**twin, nm_addresses(plain.at(f.go_version)).at("runtime.work"));
     auto found = find_runtime_work((*bin)->elf(), CodeRange{gmt->entry, gmt->end},
-                                   layout->work_pause_start, layout->work_t_end);
+                                   layout->work_pause_ns, layout->work_t_end);
     ASSERT_TRUE(found) << found.error().message;
     EXPECT_EQ(place((*bin)->elf(), *found), want);
     auto bytes = (*bin)->elf().read_vaddr(gmt->entry, gmt->end - gmt->entry);
@@ -107,10 +106,11 @@ TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
     auto targets = rip_relative_targets(bytes->bytes(), gmt->entry, "gcMarkTermination");
     ASSERT_TRUE(targets);
     std::set<std::uint64_t> t(targets->begin(), targets->end());
-    EXPECT_TRUE(t.count(*found + layout->work_pause_start));
+    EXPECT_TRUE(t.count(*found + layout->work_pause_ns));
     EXPECT_TRUE(t.count(*found + layout->work_t_end));
     ++checked;
   }
+  EXPECT_EQ(checked, int(2 * plain.size()));
   std::printf("runtime.work checked in %d binaries\n", checked);
 }
 

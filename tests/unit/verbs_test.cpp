@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -49,6 +50,70 @@ TEST(Verbs, InfoOnTheToolchainsCompilersMatchesGoVersionAndAddr2line) {
     ASSERT_GE(pcs.size(), 8u);
     auto want = testing::go_addr2line(compile, pcs);
     for (std::size_t i = 0; i < pcs.size(); ++i) EXPECT_EQ(want[i].function, names[i]);
+  }
+}
+
+// The offsets tests/tools/dwarfoffsets (Go's own debug/dwarf, not libdw) reads from
+// `binary` for each field of `info --format json`'s runtime_layout: "STRUCT PATH" -> offset.
+std::map<std::string, long> go_dwarf_offsets(const std::string& helper, const std::string& binary,
+                                             const nlohmann::json& fields) {
+  std::string requests;
+  for (const auto& f : fields)
+    requests += f["struct"].get<std::string>() + " " + f["member"].get<std::string>() + "\n";
+  auto r = run_command({helper, binary}, requests);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, long> out;
+  for (const auto& line : testing::split_lines(r.out)) {
+    std::istringstream in(line);
+    std::string type, member, offset;
+    in >> type >> member >> offset;
+    if (offset.empty()) out[type + " "] = std::stol(member);  // a size: empty member path
+    else out[type + " " + member] = std::stol(offset);
+  }
+  return out;
+}
+
+std::string build_dwarf_offsets_helper() {
+  const std::string out = ::testing::TempDir() + "/goscry-dwarfoffsets";
+  auto r = run_command({testing::go_command(), "build", "-o", out,
+                        testing::source_dir() + "/tests/tools/dwarfoffsets/main.go"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return out;
+}
+
+// `info` shows the runtime struct offsets goscry reads memory by: on binaries with DWARF,
+// the offsets Go's debug/dwarf reads (-1 = absent is null); on stripped ones the same
+// numbers, from the built-in table of that release, and marked so.
+TEST(Verbs, InfoShowsTheRuntimeOffsetsDwarfGivesOrTheTable) {
+  const std::string helper = build_dwarf_offsets_helper();
+  std::map<std::string, nlohmann::json> dwarf_fields;
+  int checked = 0;
+  for (const auto& f : testing::all_fixtures("hello")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto j = run_json({"info", "--exe", f.path});
+    const auto& layout = j["runtime_layout"];
+    EXPECT_EQ(layout["source"], "DWARF");
+    ASSERT_GE(layout["fields"].size(), 40u);
+    auto want = go_dwarf_offsets(helper, f.path, layout["fields"]);
+    for (const auto& field : layout["fields"]) {
+      const std::string key = field["struct"].get<std::string>() + " " +
+                              field["member"].get<std::string>();
+      ASSERT_TRUE(want.count(key)) << key;
+      const long got = field["offset"].is_null() ? -1 : field["offset"].get<long>();
+      EXPECT_EQ(got, want.at(key)) << key;
+      ++checked;
+    }
+    dwarf_fields[f.go_version] = layout["fields"];
+  }
+  EXPECT_GT(checked, 0);
+  for (const auto& f : testing::all_fixtures("hello")) {
+    if (f.variant != "stripped") continue;
+    SCOPED_TRACE(f.label());
+    auto j = run_json({"info", "--exe", f.path});
+    auto minor = f.go_version.substr(0, f.go_version.find('.', 4));  // "go1.27"
+    EXPECT_EQ(j["runtime_layout"]["source"], "table (" + minor + ")");
+    EXPECT_EQ(j["runtime_layout"]["fields"], dwarf_fields.at(f.go_version));
   }
 }
 
