@@ -9,8 +9,8 @@ namespace goscry {
 
 Result<FileIdentity> file_identity(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return fail(path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
+  if (::stat(path.c_str(), &st) != 0) return fail_errno(errno, path);
+  if (!S_ISREG(st.st_mode)) return fail(ErrorKind::Unsupported, path + ": not a regular file");
   return FileIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
                       static_cast<std::uint64_t>(st.st_size),
                       std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};

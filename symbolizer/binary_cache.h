@@ -81,7 +81,7 @@ class BinaryCache {
     // not stall lookups of other binaries. Two threads may build the same entry once each.
     std::shared_ptr<const ElfFile> shared_elf = *elf;
     auto payload = factory_(shared_elf);
-    if (!payload) return count_error(Error{path + ": " + payload.error().message});
+    if (!payload) return count_error(context(payload.error(), path).error());
     return insert(Entry{key, shared_elf, *payload}, *id);
   }
 

@@ -14,7 +14,8 @@ constexpr std::uint64_t kMaxString = 1 << 20;
 Result<std::string> inline_string(const ByteReader& r, std::uint64_t* off) {
   auto len = r.uvarint(off);
   if (!len) return std::unexpected(len.error());
-  if (*len > kMaxString) return fail("string of " + std::to_string(*len) + " bytes");
+  if (*len > kMaxString)
+    return fail(ErrorKind::Unsupported, "string of " + std::to_string(*len) + " bytes");
   auto s = r.string(*off, *len);
   if (!s) return std::unexpected(s.error());
   *off += *len;
@@ -27,8 +28,9 @@ Result<std::string> pointer_string(const ElfFile& elf, std::uint64_t hdr_vaddr, 
   if (!hdr) return std::unexpected(hdr.error());
   auto data = hdr->uptr(0, p);
   auto len = hdr->uptr(p, p);
-  if (!data || !len) return fail("bad string header");
-  if (*len > kMaxString) return fail("string of " + std::to_string(*len) + " bytes");
+  if (!data || !len) return fail(ErrorKind::Unsupported, "bad string header");
+  if (*len > kMaxString)
+    return fail(ErrorKind::Unsupported, "string of " + std::to_string(*len) + " bytes");
   if (*len == 0) return std::string();
   auto bytes = elf.read_vaddr(*data, *len);
   if (!bytes) return std::unexpected(bytes.error());
@@ -72,41 +74,44 @@ void parse_modinfo(BuildInfo& bi) {
 
 Result<int> go_minor_version(std::string_view v) {
   const std::string_view prefix = "go1.";
-  if (!v.starts_with(prefix)) return fail("unknown Go version \"" + std::string(v) + "\"");
+  if (!v.starts_with(prefix))
+    return fail(ErrorKind::Unsupported, "unknown Go version \"" + std::string(v) + "\"");
   std::size_t i = prefix.size();
   int minor = 0;
   while (i < v.size() && v[i] >= '0' && v[i] <= '9' && minor < 1000) minor = minor * 10 + (v[i++] - '0');
   bool ends_well = i == v.size() || v[i] == '.' || v[i] == '-' || v[i] == ' ' ||
                    v.substr(i).starts_with("rc") || v.substr(i).starts_with("beta");
   if (i == prefix.size() || !ends_well)
-    return fail("unknown Go version \"" + std::string(v) + "\"");
+    return fail(ErrorKind::Unsupported, "unknown Go version \"" + std::string(v) + "\"");
   return minor;
 }
 
 Result<BuildInfo> parse_buildinfo(ByteReader blob, const ElfFile& elf) {
   auto magic = blob.string(0, kMagic.size());
-  if (!magic || *magic != kMagic) return fail(".go.buildinfo: bad magic");
+  if (!magic || *magic != kMagic) return fail(ErrorKind::Unsupported, ".go.buildinfo: bad magic");
   auto ptr = blob.u8(14), flags = blob.u8(15);
-  if (!ptr || !flags) return fail(".go.buildinfo: truncated header");
+  if (!ptr || !flags) return fail(ErrorKind::Unsupported, ".go.buildinfo: truncated header");
   BuildInfo bi;
   if (*flags & 2) {
     std::uint64_t off = 32;
     auto version = inline_string(blob, &off);
-    if (!version) return fail(".go.buildinfo: version: " + version.error().message);
+    if (!version) return context(version.error(), ".go.buildinfo: version");
     auto mod = inline_string(blob, &off);
-    if (!mod) return fail(".go.buildinfo: modinfo: " + mod.error().message);
+    if (!mod) return context(mod.error(), ".go.buildinfo: modinfo");
     bi.go_version = *version;
     bi.modinfo = strip_sentinels(*mod);
   } else {
-    if (*flags & 1) return fail(".go.buildinfo: big-endian binaries are not supported");
+    if (*flags & 1)
+      return fail(ErrorKind::Unsupported, ".go.buildinfo: big-endian binaries are not supported");
     unsigned p = *ptr;
-    if (p != 4 && p != 8) return fail(".go.buildinfo: bad pointer size " + std::to_string(p));
+    if (p != 4 && p != 8)
+      return fail(ErrorKind::Unsupported, ".go.buildinfo: bad pointer size " + std::to_string(p));
     auto vptr = blob.uptr(16, p), mptr = blob.uptr(16 + p, p);
-    if (!vptr || !mptr) return fail(".go.buildinfo: truncated header");
+    if (!vptr || !mptr) return fail(ErrorKind::Unsupported, ".go.buildinfo: truncated header");
     auto version = pointer_string(elf, *vptr, p);
-    if (!version) return fail(".go.buildinfo: version: " + version.error().message);
+    if (!version) return context(version.error(), ".go.buildinfo: version");
     auto mod = pointer_string(elf, *mptr, p);
-    if (!mod) return fail(".go.buildinfo: modinfo: " + mod.error().message);
+    if (!mod) return context(mod.error(), ".go.buildinfo: modinfo");
     bi.go_version = *version;
     bi.modinfo = strip_sentinels(*mod);
   }
@@ -117,7 +122,7 @@ Result<BuildInfo> parse_buildinfo(ByteReader blob, const ElfFile& elf) {
 Result<BuildInfo> read_buildinfo(const ElfFile& elf) {
   if (const ElfSection* s = elf.section(".go.buildinfo")) {
     auto data = elf.section_data(*s);
-    if (!data) return fail(".go.buildinfo: " + data.error().message);
+    if (!data) return context(data.error(), ".go.buildinfo");
     return parse_buildinfo(*data, elf);
   }
   // No section headers: the blob is 16-byte aligned in a data segment; search the file.
@@ -130,7 +135,7 @@ Result<BuildInfo> read_buildinfo(const ElfFile& elf) {
     auto bi = parse_buildinfo(*blob, elf);
     if (bi) return bi;
   }
-  return fail("no .go.buildinfo");
+  return fail(ErrorKind::Unsupported, "no .go.buildinfo");
 }
 
 }  // namespace goscry

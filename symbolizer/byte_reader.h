@@ -52,7 +52,7 @@ class ByteReader {
       if (!v) return std::unexpected(v.error());
       return *v;
     }
-    return fail("unsupported pointer size " + std::to_string(ptr_size));
+    return fail(ErrorKind::Unsupported, "unsupported pointer size " + std::to_string(ptr_size));
   }
 
   // A NUL-terminated string starting at off, at most max_len bytes long.
@@ -61,7 +61,8 @@ class ByteReader {
     std::size_t limit = std::min<std::size_t>(bytes_.size() - off, max_len);
     const auto* start = reinterpret_cast<const char*>(bytes_.data() + off);
     const void* nul = std::memchr(start, 0, limit);
-    if (nul == nullptr) return fail("unterminated string at offset " + std::to_string(off));
+    if (nul == nullptr)
+      return fail(ErrorKind::Unsupported, "unterminated string at offset " + std::to_string(off));
     return std::string_view(start, static_cast<const char*>(nul) - start);
   }
 
@@ -80,7 +81,7 @@ class ByteReader {
       v |= std::uint64_t(*b & 0x7f) << shift;
       if ((*b & 0x80) == 0) return v;
     }
-    return fail("varint too long at offset " + std::to_string(*off));
+    return fail(ErrorKind::Unsupported, "varint too long at offset " + std::to_string(*off));
   }
 
  private:
@@ -93,8 +94,9 @@ class ByteReader {
   }
 
   std::unexpected<Error> out_of_range(std::uint64_t off, std::uint64_t len) const {
-    return fail("read of " + std::to_string(len) + " bytes at offset " + std::to_string(off) +
-                " is outside the " + std::to_string(bytes_.size()) + "-byte buffer");
+    return fail(ErrorKind::Unsupported, "read of " + std::to_string(len) + " bytes at offset " +
+                                            std::to_string(off) + " is outside the " +
+                                            std::to_string(bytes_.size()) + "-byte buffer");
   }
 
   std::span<const std::uint8_t> bytes_;

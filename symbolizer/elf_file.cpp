@@ -31,10 +31,11 @@ void init_libelf() {
 
 Result<std::vector<std::uint8_t>> inflate_exact(ByteReader in, std::uint64_t out_size) {
   if (out_size > kMaxDecompressed || out_size > 1000 * (in.size() + 1))
-    return fail("compressed section claims an implausible size of " + std::to_string(out_size));
+    return fail(ErrorKind::Unsupported,
+                "compressed section claims an implausible size of " + std::to_string(out_size));
   std::vector<std::uint8_t> out(out_size);
   z_stream zs{};
-  if (inflateInit(&zs) != Z_OK) return fail("zlib initialisation failed");
+  if (inflateInit(&zs) != Z_OK) return fail(ErrorKind::Io, "zlib initialisation failed");
   zs.next_in = const_cast<Bytef*>(in.bytes().data());
   zs.avail_in = static_cast<uInt>(in.size());
   zs.next_out = out.data();
@@ -42,7 +43,8 @@ Result<std::vector<std::uint8_t>> inflate_exact(ByteReader in, std::uint64_t out
   int rc = inflate(&zs, Z_FINISH);
   inflateEnd(&zs);
   if (rc != Z_STREAM_END || zs.total_out != out_size)
-    return fail("compressed section is corrupt (zlib status " + std::to_string(rc) + ")");
+    return fail(ErrorKind::Unsupported,
+                "compressed section is corrupt (zlib status " + std::to_string(rc) + ")");
   return out;
 }
 
@@ -62,15 +64,16 @@ Result<std::shared_ptr<ElfFile>> ElfFile::open(const std::string& path) {
   // Not open(2) directly: a FIFO given as --exe would block it (symbolizer/input_file.h).
   auto file = InputFile::open(path, "");
   if (!file) return std::unexpected(file.error());
-  if (file->size() < 16) return fail(path + ": not an ELF file (too short)");
+  if (file->size() < 16)
+    return fail(ErrorKind::Unsupported, path + ": not an ELF file (too short)");
   void* p = mmap(nullptr, file->size(), PROT_READ, MAP_PRIVATE, file->fd(), 0);
-  if (p == MAP_FAILED) return fail(path + ": cannot map: " + std::strerror(errno));
+  if (p == MAP_FAILED) return fail_errno(errno, path + ": cannot map");
   std::shared_ptr<ElfFile> f(new ElfFile());
   f->path_ = path;
   f->data_ = static_cast<const std::uint8_t*>(p);
   f->size_ = file->size();
   f->mapped_ = true;
-  if (auto r = f->parse(); !r) return fail(path + ": " + r.error().message);
+  if (auto r = f->parse(); !r) return context(r.error(), path);
   return f;
 }
 
@@ -81,7 +84,7 @@ Result<std::shared_ptr<ElfFile>> ElfFile::from_bytes(std::vector<std::uint8_t> b
   f->owned_ = std::move(bytes);
   f->data_ = f->owned_.data();
   f->size_ = f->owned_.size();
-  if (auto r = f->parse(); !r) return fail(f->path_ + ": " + r.error().message);
+  if (auto r = f->parse(); !r) return context(r.error(), f->path_);
   return f;
 }
 
@@ -92,26 +95,30 @@ ElfFile::~ElfFile() {
 
 Result<void> ElfFile::parse() {
   init_libelf();
-  if (size_ < 4 || std::memcmp(data_, ELFMAG, SELFMAG) != 0) return fail("not an ELF file");
+  if (size_ < 4 || std::memcmp(data_, ELFMAG, SELFMAG) != 0)
+    return fail(ErrorKind::Unsupported, "not an ELF file");
   // libelf only reads the image; the cast drops const for its C API.
   Elf* e = elf_memory(reinterpret_cast<char*>(const_cast<std::uint8_t*>(data_)), size_);
   if (e == nullptr || elf_kind(e) != ELF_K_ELF) {
     if (e != nullptr) elf_end(e);
-    return fail("not an ELF file");
+    return fail(ErrorKind::Unsupported, "not an ELF file");
   }
   elf_ = e;
   GElf_Ehdr eh;
-  if (gelf_getehdr(e, &eh) == nullptr) return fail(std::string("bad ELF header: ") + elf_errmsg(-1));
+  if (gelf_getehdr(e, &eh) == nullptr)
+    return fail(ErrorKind::Unsupported, std::string("bad ELF header: ") + elf_errmsg(-1));
   machine_ = eh.e_machine;
   elf_type_ = eh.e_type;
   is_64bit_ = gelf_getclass(e) == ELFCLASS64;
-  if (eh.e_ident[EI_DATA] != ELFDATA2LSB) return fail("big-endian ELF files are not supported");
+  if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    return fail(ErrorKind::Unsupported, "big-endian ELF files are not supported");
 
   std::size_t shstrndx = 0;
   bool have_names = elf_getshdrstrndx(e, &shstrndx) == 0;
   for (Elf_Scn* scn = elf_nextscn(e, nullptr); scn != nullptr; scn = elf_nextscn(e, scn)) {
     GElf_Shdr sh;
-    if (gelf_getshdr(scn, &sh) == nullptr) return fail("bad section header");
+    if (gelf_getshdr(scn, &sh) == nullptr)
+      return fail(ErrorKind::Unsupported, "bad section header");
     ElfSection s;
     s.index = elf_ndxscn(scn);
     const char* n = have_names ? elf_strptr(e, shstrndx, sh.sh_name) : nullptr;
@@ -122,7 +129,7 @@ Result<void> ElfFile::parse() {
     s.offset = sh.sh_offset;
     s.size = sh.sh_size;
     sections_.push_back(std::move(s));
-    if (sections_.size() > 65536) return fail("too many sections");
+    if (sections_.size() > 65536) return fail(ErrorKind::Unsupported, "too many sections");
   }
   std::size_t nph = 0;
   if (elf_getphdrnum(e, &nph) == 0) {
@@ -175,38 +182,42 @@ bool ElfFile::has_dwarf() const {
 
 Result<ByteReader> ElfFile::section_data(std::string_view name) const {
   const ElfSection* s = section(name);
-  if (s == nullptr) return fail("no " + std::string(name) + " section");
+  if (s == nullptr) return fail(ErrorKind::Unsupported, "no " + std::string(name) + " section");
   return section_data(*s);
 }
 
 Result<ByteReader> ElfFile::section_data(const ElfSection& s) const {
-  if (s.type == SHT_NOBITS) return fail("section " + s.name + " has no contents in the file");
+  if (s.type == SHT_NOBITS)
+    return fail(ErrorKind::Unsupported, "section " + s.name + " has no contents in the file");
   auto raw = file_bytes().sub(s.offset, s.size);
-  if (!raw) return fail("section " + s.name + " lies outside the file");
+  if (!raw) return fail(ErrorKind::Unsupported, "section " + s.name + " lies outside the file");
   bool gnu_zlib = s.name.starts_with(".zdebug");
   if ((s.flags & SHF_COMPRESSED) == 0 && !gnu_zlib) return raw;
 
   if (auto it = decompressed_.find(s.index); it != decompressed_.end())
     return ByteReader(std::span<const std::uint8_t>(it->second));
   std::uint64_t out_size = 0;
-  Result<ByteReader> payload = fail("");
+  Result<ByteReader> payload = fail(ErrorKind::Unsupported, "");
   if (gnu_zlib) {  // "ZLIB" then the size as a big-endian u64 (Go <= 1.19 writes these)
     auto magic = raw->string(0, 4);
-    if (!magic || *magic != "ZLIB" || !raw->contains(4, 8)) return fail("section " + s.name + ": bad ZLIB header");
+    if (!magic || *magic != "ZLIB" || !raw->contains(4, 8))
+      return fail(ErrorKind::Unsupported, "section " + s.name + ": bad ZLIB header");
     for (int i = 0; i < 8; ++i) out_size = (out_size << 8) | *raw->u8(4 + i);
     payload = raw->from(12);
   } else {
     unsigned hdr = is_64bit_ ? 24 : 12;
     auto type = raw->u32(0);
-    if (!type || *type != ELFCOMPRESS_ZLIB) return fail("section " + s.name + ": unsupported compression");
+    if (!type || *type != ELFCOMPRESS_ZLIB)
+      return fail(ErrorKind::Unsupported, "section " + s.name + ": unsupported compression");
     auto size = raw->uptr(is_64bit_ ? 8 : 4, ptr_size());
-    if (!size) return fail("section " + s.name + ": truncated compression header");
+    if (!size)
+      return fail(ErrorKind::Unsupported, "section " + s.name + ": truncated compression header");
     out_size = *size;
     payload = raw->from(hdr);
   }
-  if (!payload) return fail("section " + s.name + ": " + payload.error().message);
+  if (!payload) return context(payload.error(), "section " + s.name);
   auto out = inflate_exact(*payload, out_size);
-  if (!out) return fail("section " + s.name + ": " + out.error().message);
+  if (!out) return context(out.error(), "section " + s.name);
   auto& stored = decompressed_[s.index] = std::move(*out);
   return ByteReader(std::span<const std::uint8_t>(stored));
 }
@@ -270,7 +281,9 @@ std::optional<std::uint64_t> ElfFile::offset_to_vaddr(std::uint64_t offset) cons
 
 Result<ByteReader> ElfFile::read_vaddr(std::uint64_t vaddr, std::uint64_t len) const {
   auto off = vaddr_to_offset(vaddr);
-  if (!off) return fail("address " + to_hex(vaddr) + " is not in a loaded segment of the file");
+  if (!off)
+    return fail(ErrorKind::NotFound,
+                "address " + to_hex(vaddr) + " is not in a loaded segment of the file");
   return file_bytes().sub(*off, len);
 }
 

@@ -183,13 +183,14 @@ std::vector<std::uint64_t> calls_to(std::span<const std::uint8_t> code, std::uin
 Result<ValueProbe> result_after_call(std::span<const std::uint8_t> code, std::uint64_t entry,
                                      std::uint64_t call) {
   auto listing = list(code, entry);
-  if (!listing) return fail("undecodable caller at " + to_hex(entry));
+  if (!listing) return fail(ErrorKind::Unsupported, "undecodable caller at " + to_hex(entry));
   auto it = std::find(listing->offsets.begin(), listing->offsets.end(), call - entry);
   if (it == listing->offsets.end() || ++it == listing->offsets.end())
-    return fail("no instruction after the call at " + to_hex(call));
+    return fail(ErrorKind::Unsupported, "no instruction after the call at " + to_hex(call));
   const std::uint64_t after = entry + *it;
   if (listing->targets.count(after))
-    return fail("the return address " + to_hex(after) + " is also a branch target");
+    return fail(ErrorKind::Unsupported,
+                "the return address " + to_hex(after) + " is also a branch target");
   ValueProbe best{after, GpReg::Rax, ProbeCost::Stepped};
   RegSet holders = bit(GpReg::Rax);
   // list() decoded all of it, so the walk from `after` on cannot fail.
@@ -216,8 +217,7 @@ Result<std::vector<std::uint64_t>> runtime_calls_to(const GoBinary& bin, std::ui
     const std::uint64_t entry = tab.entry(i), end = tab.end(i);
     if (end <= entry) continue;
     auto bytes = bin.elf().read_vaddr(entry, end - entry);
-    if (!bytes) return fail(bin.elf().path() + ": " + std::string(tab.name(i)) + ": " +
-                            bytes.error().message);
+    if (!bytes) return context(bytes.error(), bin.elf().path() + ": " + std::string(tab.name(i)));
     for (auto c : calls_to(bytes->bytes(), entry, callee)) out.push_back(c);
   }
   return out;

@@ -88,9 +88,10 @@ constexpr std::uint16_t kHostMachine = EM_AARCH64;
 Result<void> check_architecture(const ElfFile& elf) {
   if (elf.machine() == kHostMachine && elf.ptr_size() == 8) return {};
   const std::string arch = goarch_of(elf);
-  return fail(elf.path() + ": a GOARCH=" + arch + (elf.ptr_size() == 4 ? " (32-bit)" : "") +
-              " program; goscry reads 64-bit Go programs of its own architecture (" +
-              (kHostMachine == EM_X86_64 ? "amd64" : "arm64") + ") only");
+  return fail(ErrorKind::Unsupported,
+              elf.path() + ": a GOARCH=" + arch + (elf.ptr_size() == 4 ? " (32-bit)" : "") +
+                  " program; goscry reads 64-bit Go programs of its own architecture (" +
+                  (kHostMachine == EM_X86_64 ? "amd64" : "arm64") + ") only");
 }
 
 Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFile> elf) {
@@ -103,19 +104,22 @@ Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFi
 
   std::optional<TableLocation> loc;
   if (auto by_name = pclntab_by_section(*elf)) {
-    if (!*by_name) return fail(path + ": .gopclntab: " + by_name->error().message);
+    if (!*by_name) return context(by_name->error(), path + ": .gopclntab");
     loc = **by_name;
   } else {
     loc = pclntab_by_magic(*elf);
   }
   if (!loc) {
-    if (!b->build_info_) return fail(path + ": not a Go binary (no .gopclntab, no .go.buildinfo)");
-    return fail(path + ": no .gopclntab (a Go binary without its function table)");
+    if (!b->build_info_)
+      return fail(ErrorKind::Unsupported,
+                  path + ": not a Go binary (no .gopclntab, no .go.buildinfo)");
+    return fail(ErrorKind::Unsupported,
+                path + ": no .gopclntab (a Go binary without its function table)");
   }
   b->pclntab_vaddr_ = loc->vaddr;
 
   auto header = read_pclntab_header(loc->bytes);
-  if (!header) return fail(path + ": .gopclntab: " + header.error().message);
+  if (!header) return context(header.error(), path + ": .gopclntab");
   PclntabContext ctx;
   if (header->version != PclntabVersion::Go12) {
     auto md = find_moduledata(*elf, loc->vaddr, *header, b->go_minor());
@@ -135,7 +139,7 @@ Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFi
     return raw->read_vaddr(vaddr, len);
   };
   auto table = Pclntab::parse(loc->bytes, std::move(ctx));
-  if (!table) return fail(path + ": .gopclntab: " + table.error().message);
+  if (!table) return context(table.error(), path + ": .gopclntab");
   b->pclntab_ = std::move(*table);
   b->wrapper_ids_ = read_wrapper_func_ids(*b->pclntab_);
   return b;

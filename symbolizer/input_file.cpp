@@ -29,16 +29,16 @@ Result<InputFile> InputFile::open(const std::string& path, const std::string& wh
   const std::string name = what.empty() ? path : what + " " + path;
   // O_NONBLOCK: opening a FIFO without a writer returns instead of waiting for one.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return fail(name + ": " + std::strerror(errno));
+  if (fd < 0) return fail_errno(errno, name);
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
-    return fail(name + ": " + std::strerror(e));
+    return fail_errno(e, name);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return fail(name + ": " + kind_of(st.st_mode) + ", not a regular file");
+    return fail(ErrorKind::BadInput, name + ": " + kind_of(st.st_mode) + ", not a regular file");
   }
   // Back to blocking reads: a regular file never blocks, and O_NONBLOCK would only matter
   // to a file system that honours it.
@@ -49,11 +49,15 @@ Result<InputFile> InputFile::open(const std::string& path, const std::string& wh
 Result<std::string> read_input_file(const std::string& path, const std::string& what,
                                     std::size_t max_bytes) {
   auto f = InputFile::open(path, what);
-  if (!f) return std::unexpected(f.error());
+  // A settings file the user named that cannot be opened (missing, unreadable, a
+  // directory) is a wrong command line or config: bad input, whatever the errno.
+  if (!f)
+    return std::unexpected(Error{ErrorKind::BadInput, f.error().message, f.error().error_number});
   const std::string name = what.empty() ? path : what + " " + path;
   auto too_big = [&] {
-    return fail(name + ": larger than " + std::to_string(max_bytes) + " bytes, too big for " +
-                (what.empty() ? "this file" : what));
+    return fail(ErrorKind::BadInput, name + ": larger than " + std::to_string(max_bytes) +
+                                         " bytes, too big for " +
+                                         (what.empty() ? "this file" : what));
   };
   if (f->size() > max_bytes) return too_big();
   std::string out;
@@ -61,7 +65,7 @@ Result<std::string> read_input_file(const std::string& path, const std::string& 
   for (;;) {
     ssize_t n = ::read(f->fd(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(name + ": " + std::strerror(errno));
+    if (n < 0) return fail_errno(errno, name);
     if (n == 0) break;
     // The file may have grown since fstat.
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) return too_big();

@@ -21,7 +21,7 @@ Result<Kallsyms> Kallsyms::load(const std::string& path) {
   auto text = read_proc_file(path);
   if (!text) return std::unexpected(text.error());
   auto table = parse(*text);
-  if (!table) return fail(path + ": " + table.error().message);
+  if (!table) return context(table.error(), path);
   return table;
 }
 
@@ -41,13 +41,15 @@ Result<Kallsyms> Kallsyms::parse(std::string_view text) {
     auto r = std::from_chars(addr_s.data(), addr_s.data() + addr_s.size(), addr, 16);
     if (r.ec != std::errc() || r.ptr != addr_s.data() + addr_s.size() || type.size() != 1 ||
         name.empty())
-      return fail("line " + std::to_string(line_no) + ": not \"ADDRESS TYPE NAME [MODULE]\"");
+      return fail(ErrorKind::Io,
+                  "line " + std::to_string(line_no) + ": not \"ADDRESS TYPE NAME [MODULE]\"");
     any_nonzero |= addr != 0;
     if (name == "_etext") k.kernel_text_end_ = addr;
     if (name == "_sinittext") k.init_text_start_ = addr;
     if (name == "_einittext") k.init_text_end_ = addr;
     if (type != "t" && type != "T") continue;  // only code: data symbols never appear in stacks
-    if (k.names_.size() + name.size() > UINT32_MAX) return fail("symbol names too large");
+    if (k.names_.size() + name.size() > UINT32_MAX)
+      return fail(ErrorKind::Io, "symbol names too large");
     std::uint32_t mod = 0;
     if (module.size() > 2 && module.front() == '[' && module.back() == ']') {
       std::string m(module.substr(1, module.size() - 2));
@@ -74,10 +76,11 @@ KernelSymbol Kallsyms::symbol(const Entry& e, std::uint64_t addr) const {
 constexpr std::uint64_t kMaxFunctionBytes = 1u << 20;
 
 Result<KernelSymbol> Kallsyms::lookup(std::uint64_t addr) const {
-  if (hidden_) return fail(kHidden);
+  if (hidden_) return fail(ErrorKind::Permission, kHidden);
   auto it = std::upper_bound(entries_.begin(), entries_.end(), addr,
                              [](std::uint64_t a, const Entry& e) { return a < e.address; });
-  if (it == entries_.begin()) return fail("no kernel text symbol at " + to_hex(addr));
+  if (it == entries_.begin())
+    return fail(ErrorKind::NotFound, "no kernel text symbol at " + to_hex(addr));
   --it;
   // Several names can share an address (aliases): report the first one listed.
   while (it != entries_.begin() && std::prev(it)->address == it->address) --it;
@@ -85,14 +88,16 @@ Result<KernelSymbol> Kallsyms::lookup(std::uint64_t addr) const {
   if (it->module == 0 && !in_kernel_text(addr)) {
     bool later_module = std::next(it) != entries_.end();
     if (!later_module || std::next(it)->module == 0)
-      return fail("no kernel text symbol at " + to_hex(addr) + " (past the kernel's text)");
-    return fail("no kernel text symbol at " + to_hex(addr) + " (between kernel and modules)");
+      return fail(ErrorKind::NotFound,
+                  "no kernel text symbol at " + to_hex(addr) + " (past the kernel's text)");
+    return fail(ErrorKind::NotFound,
+                "no kernel text symbol at " + to_hex(addr) + " (between kernel and modules)");
   }
   // The last symbol (a module's or a trampoline's) would otherwise cover everything up to
   // 0xffffffffffffffff: no kernel function is anywhere near this long.
   if (addr - it->address > kMaxFunctionBytes)
-    return fail("no kernel text symbol at " + to_hex(addr) + " (" +
-                to_hex(addr - it->address) + " past the nearest one)");
+    return fail(ErrorKind::NotFound, "no kernel text symbol at " + to_hex(addr) + " (" +
+                                         to_hex(addr - it->address) + " past the nearest one)");
   return symbol(*it, addr);
 }
 
@@ -102,12 +107,12 @@ bool Kallsyms::in_kernel_text(std::uint64_t addr) const {
 }
 
 Result<std::uint64_t> Kallsyms::address_of(std::string_view name) const {
-  if (hidden_) return fail(kHidden);
+  if (hidden_) return fail(ErrorKind::Permission, kHidden);
   std::string_view names(names_);
   // Entries are sorted by address; the first match in address order is returned.
   for (const auto& e : entries_)
     if (names.substr(e.name_off, e.name_len) == name) return e.address;
-  return fail("no kernel text symbol named " + std::string(name));
+  return fail(ErrorKind::NotFound, "no kernel text symbol named " + std::string(name));
 }
 
 }  // namespace goscry

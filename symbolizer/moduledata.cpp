@@ -42,7 +42,8 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> candidate_ranges(const ElfF
 
 Result<ModuleData> find_moduledata(const ElfFile& elf, std::uint64_t pclntab_vaddr,
                                    const PclntabHeader& h, int go_minor) {
-  if (h.version == PclntabVersion::Go12) return fail("no moduledata layout for pclntab 1.2");
+  if (h.version == PclntabVersion::Go12)
+    return fail(ErrorKind::Unsupported, "no moduledata layout for pclntab 1.2");
   const unsigned p = h.ptr_size;
   const unsigned gofunc = gofunc_word(h, go_minor);
   for (auto [addr, size] : candidate_ranges(elf)) {
@@ -65,7 +66,7 @@ Result<ModuleData> find_moduledata(const ElfFile& elf, std::uint64_t pclntab_vad
       return md;
     }
   }
-  return fail("runtime.moduledata not found");
+  return fail(ErrorKind::Unsupported, "runtime.moduledata not found");
 }
 
 }  // namespace goscry

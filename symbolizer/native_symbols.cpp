@@ -58,7 +58,9 @@ NativeSymbol NativeSymbols::make(const Func& f, std::uint64_t vaddr) const {
 Result<NativeSymbol> NativeSymbols::lookup(std::uint64_t vaddr) const {
   auto it = std::upper_bound(funcs_.begin(), funcs_.end(), vaddr,
                              [](std::uint64_t a, const Func& f) { return a < f.address; });
-  auto none = [&] { return fail(elf_->path() + ": no function symbol at " + to_hex(vaddr)); };
+  auto none = [&] {
+    return fail(ErrorKind::NotFound, elf_->path() + ": no function symbol at " + to_hex(vaddr));
+  };
   if (it == funcs_.begin()) return none();
   auto next_start = it == funcs_.end() ? UINT64_MAX : it->address;
   // Step back to the first alias at the symbol's address (the preferred name) and take
@@ -83,7 +85,7 @@ Result<std::uint64_t> NativeSymbols::address_of(std::string_view name) const {
   const auto& syms = elf_->symbols();
   for (const auto& f : funcs_)
     if (syms[f.symbol].name == name) return f.address;
-  return fail(elf_->path() + ": no function named " + std::string(name));
+  return fail(ErrorKind::NotFound, elf_->path() + ": no function named " + std::string(name));
 }
 
 }  // namespace goscry

@@ -30,10 +30,9 @@ Result<std::pair<int, std::string>> create_temp_beside(const std::string& path) 
     std::string tmp = dir + "/." + base + ".goscry-" + suffix;
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) return std::pair{fd, tmp};
-    if (errno != EEXIST) return fail(path + ": cannot create a file in " + dir + ": " +
-                                     std::strerror(errno));
+    if (errno != EEXIST) return fail_errno(errno, path + ": cannot create a file in " + dir);
   }
-  return fail(path + ": cannot create a temporary file in " + dir);
+  return fail(ErrorKind::Io, path + ": cannot create a temporary file in " + dir);
 }
 
 bool write_all(int fd, std::string_view bytes) {
@@ -55,20 +54,28 @@ PieceWriter whole(std::string_view bytes) {
 
 Result<void> check_output_path(const std::string& path, const std::string& what) {
   const std::string name = what + " " + path;
-  if (path.empty()) return fail(what + ": empty path");
+  if (path.empty()) return fail(ErrorKind::BadInput, what + ": empty path");
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return fail(name + ": is a directory");
-    if (!S_ISREG(st.st_mode)) return fail(name + ": exists and is not a regular file");
+    if (S_ISDIR(st.st_mode)) return fail(ErrorKind::BadInput, name + ": is a directory");
+    if (!S_ISREG(st.st_mode))
+      return fail(ErrorKind::BadInput, name + ": exists and is not a regular file");
   }
   const std::string dir = directory_of(path);
-  if (stat(dir.c_str(), &st) != 0)
-    return fail(name + ": directory " + dir + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) return fail(name + ": " + dir + " is not a directory");
+  // Every refusal here is of a path the user gave: bad input, whatever the errno.
+  if (stat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    return std::unexpected(
+        Error{ErrorKind::BadInput, name + ": directory " + dir + ": " + std::strerror(err), err});
+  }
+  if (!S_ISDIR(st.st_mode))
+    return fail(ErrorKind::BadInput, name + ": " + dir + " is not a directory");
   // Writable for real (access() says yes to root on a read-only file system): create and
   // remove a temp file the way the write will.
   auto probe = create_temp_beside(path);
-  if (!probe) return fail(what + " " + probe.error().message);
+  if (!probe)
+    return std::unexpected(
+        Error{ErrorKind::BadInput, what + " " + probe.error().message, probe.error().error_number});
   ::close(probe->first);
   ::unlink(probe->second.c_str());
   return {};
@@ -101,7 +108,7 @@ Result<void> write_output_file(const std::string& path, const PieceWriter& write
   if (ok && ::rename(name.c_str(), path.c_str()) != 0) ok = false, err = errno;
   if (!ok) {
     ::unlink(name.c_str());
-    return fail(path + ": cannot write: " + std::strerror(err));
+    return fail_errno(err, path + ": cannot write");
   }
   return {};
 }
@@ -111,8 +118,7 @@ Result<void> write_output(const std::string& path, const PieceWriter& writer) {
   const bool ok = writer([](std::string_view piece) {
     return std::fwrite(piece.data(), 1, piece.size(), stdout) == piece.size();
   });
-  if (std::fflush(stdout) != 0 || !ok)
-    return fail(std::string("stdout: cannot write: ") + std::strerror(errno));
+  if (std::fflush(stdout) != 0 || !ok) return fail_errno(errno, "stdout: cannot write");
   return {};
 }
 

@@ -34,7 +34,7 @@ std::string_view pclntab_version_name(PclntabVersion v) {
 Result<PclntabHeader> read_pclntab_header(ByteReader t) {
   PclntabHeader h;
   auto magic = t.u32(0);
-  if (!magic) return fail("header: " + magic.error().message);
+  if (!magic) return context(magic.error(), "header");
   h.magic = *magic;
   switch (h.magic) {
     case kMagic12: h.version = PclntabVersion::Go12; break;
@@ -44,16 +44,19 @@ Result<PclntabHeader> read_pclntab_header(ByteReader t) {
     // garble (github.com/burrowers/garble) writes a random magic so that tools like this
     // one cannot find the table: say so rather than "unknown".
     default:
-      return fail("pclntab magic " + to_hex(h.magic) +
-                  " is none a Go release writes: an obfuscated binary (garble randomizes it), "
-                  "which goscry cannot read");
+      return fail(ErrorKind::Unsupported,
+                  "pclntab magic " + to_hex(h.magic) +
+                      " is none a Go release writes: an obfuscated binary (garble randomizes it), "
+                      "which goscry cannot read");
   }
   auto pad1 = t.u8(4), pad2 = t.u8(5), quantum = t.u8(6), ptr = t.u8(7);
-  if (!pad1 || !pad2 || !quantum || !ptr) return fail("header: truncated");
-  if (*pad1 != 0 || *pad2 != 0) return fail("header: non-zero padding");
+  if (!pad1 || !pad2 || !quantum || !ptr) return fail(ErrorKind::Unsupported, "header: truncated");
+  if (*pad1 != 0 || *pad2 != 0) return fail(ErrorKind::Unsupported, "header: non-zero padding");
   if (*quantum != 1 && *quantum != 2 && *quantum != 4)
-    return fail("header: bad instruction quantum " + std::to_string(*quantum));
-  if (*ptr != 4 && *ptr != 8) return fail("header: bad pointer size " + std::to_string(*ptr));
+    return fail(ErrorKind::Unsupported,
+                "header: bad instruction quantum " + std::to_string(*quantum));
+  if (*ptr != 4 && *ptr != 8)
+    return fail(ErrorKind::Unsupported, "header: bad pointer size " + std::to_string(*ptr));
   h.quantum = *quantum;
   h.ptr_size = *ptr;
   const unsigned p = h.ptr_size;
@@ -61,9 +64,9 @@ Result<PclntabHeader> read_pclntab_header(ByteReader t) {
   // Header words after the first 8 bytes, in order; which ones exist depends on the format.
   auto word = [&](unsigned i) { return t.uptr(8 + std::uint64_t(i) * p, p); };
   auto nfunc = word(0);
-  if (!nfunc) return fail("header: truncated");
+  if (!nfunc) return fail(ErrorKind::Unsupported, "header: truncated");
   h.nfunc = *nfunc;
-  if (h.nfunc == 0) return fail("header: no functions");
+  if (h.nfunc == 0) return fail(ErrorKind::Unsupported, "header: no functions");
 
   std::uint64_t functab_off = 0, entsize = 0;
   if (h.version == PclntabVersion::Go12) {
@@ -75,7 +78,7 @@ Result<PclntabHeader> read_pclntab_header(ByteReader t) {
     std::uint64_t vals[7];
     for (unsigned i = 0; i < 6 + k; ++i) {
       auto v = word(1 + i);
-      if (!v) return fail("header: truncated");
+      if (!v) return fail(ErrorKind::Unsupported, "header: truncated");
       vals[i] = *v;
     }
     h.nfiles = vals[0];
@@ -90,23 +93,26 @@ Result<PclntabHeader> read_pclntab_header(ByteReader t) {
         {"pctab", h.pctab_off},       {"pcln", h.pcln_off}};
     for (const auto& [what, off] : offs) {
       if (off > t.size())
-        return fail(std::string(what) + " table offset " + to_hex(off) + " is outside the " +
-                    std::to_string(t.size()) + "-byte table");
+        return fail(ErrorKind::Unsupported, std::string(what) + " table offset " + to_hex(off) +
+                                                " is outside the " + std::to_string(t.size()) +
+                                                "-byte table");
     }
     functab_off = h.pcln_off;
     entsize = has_text ? 8 : 2 * p;
   }
   // nfunc + 1 entries must fit: this caps every count derived from the header.
   if (h.nfunc > t.size() / entsize || !t.contains(functab_off, (h.nfunc + 1) * entsize))
-    return fail("function table of " + std::to_string(h.nfunc) +
-                " entries does not fit in the " + std::to_string(t.size()) + "-byte table");
+    return fail(ErrorKind::Unsupported, "function table of " + std::to_string(h.nfunc) +
+                                            " entries does not fit in the " +
+                                            std::to_string(t.size()) + "-byte table");
   if (h.version == PclntabVersion::Go12) {
     auto ft = t.u32(functab_off + (h.nfunc * 2 + 1) * p);
-    if (!ft) return fail("header: truncated file table offset");
+    if (!ft) return fail(ErrorKind::Unsupported, "header: truncated file table offset");
     h.filetab_off = *ft;
     if (h.filetab_off > t.size())
-      return fail("filetab table offset " + to_hex(h.filetab_off) + " is outside the " +
-                  std::to_string(t.size()) + "-byte table");
+      return fail(ErrorKind::Unsupported, "filetab table offset " + to_hex(h.filetab_off) +
+                                              " is outside the " + std::to_string(t.size()) +
+                                              "-byte table");
   }
   return h;
 }
@@ -161,15 +167,16 @@ Result<void> Pclntab::load_functab() {
     std::uint64_t e;
     if (offsets) {
       auto v = pcln_.u32(base + i * entsize);
-      if (!v) return fail("function table: " + v.error().message);
+      if (!v) return context(v.error(), "function table");
       e = text_start_ + *v;
     } else {
       auto v = pcln_.uptr(base + i * entsize, p);
-      if (!v) return fail("function table: " + v.error().message);
+      if (!v) return context(v.error(), "function table");
       e = *v;
     }
     if (i > 0 && e < entries_[i - 1])
-      return fail("function table is not sorted at entry " + std::to_string(i));
+      return fail(ErrorKind::Unsupported,
+                  "function table is not sorted at entry " + std::to_string(i));
     entries_[i] = e;
   }
   return {};
@@ -215,7 +222,7 @@ Result<Pclntab::FuncRecord> Pclntab::func_record(std::size_t i) const {
     default: name = 4, file = 20, ln = 24, npc = 28, cu = 32, nfd = 43, pcd = 44; break;
   }
   auto rec = pcln_.sub(f.off, pcd);
-  if (!rec) return fail("function " + std::to_string(i) + ": " + rec.error().message);
+  if (!rec) return context(rec.error(), "function " + std::to_string(i));
   f.name_off = *rec->u32(name);
   f.pcsp = *rec->u32(file - 4);  // pcsp precedes pcfile in every format
   f.pcfile = *rec->u32(file);
@@ -607,7 +614,8 @@ void Pclntab::frames_batch(std::span<const std::uint64_t> pcs, PclntabBatch& out
   for (std::size_t k = 0; k < order.size();) {
     const std::uint64_t pc = order[k].first;
     auto idx = function_index(pc);
-    auto rec = idx ? func_record(*idx) : Result<FuncRecord>(fail("not Go code"));
+    auto rec =
+        idx ? func_record(*idx) : Result<FuncRecord>(fail(ErrorKind::Unsupported, "not Go code"));
     if (!rec || pc < entry(*idx) || pc >= end(*idx)) {
       ++k;  // not Go code: count stays 0
       continue;

@@ -20,17 +20,20 @@ Result<std::string> read_proc_file(const std::string& path, std::size_t max_byte
 Result<std::string> read_open_file(int fd, const std::string& path,
                                    std::size_t max_bytes = 256u << 20);
 
-// errno of the last failed read_proc_file in this thread (ENOENT, EACCES, ...), for
-// callers that turn a cause into a better sentence.
-int last_proc_errno();
-
 // Splits off the next field of a /proc line: skips leading `separators`, returns what
 // runs up to the next one (empty at the end of the line) and leaves `line` after it.
 std::string_view next_field(std::string_view* line, std::string_view separators = " ");
 
 // Why `pid` cannot be a target although its number was given: "no process with pid N",
 // "pid N has exited (a zombie its parent has not reaped yet)" or "pid N is a kernel thread,
-// not a program" (zombies and kernel threads used to be "no process").
-std::string why_no_process(int pid);
+// not a program" (zombies and kernel threads used to be "no process"): NotFound, TargetGone
+// or Unsupported.
+Error why_no_process(int pid);
+
+// The kernel refused to show `file` of /proc/`pid` (EACCES/EPERM: ptrace access mode):
+// "permission denied reading /proc/4242/mem: <why>", where why is what a user can act on —
+// "run as root or grant CAP_SYS_PTRACE" only when that is the missing piece; root without
+// CAP_SYS_PTRACE, Yama's scope 3, or a refusal despite the capability are named as such.
+Error access_denied(int pid, const std::string& file, int err);
 
 }  // namespace goscry

@@ -35,12 +35,12 @@ Result<Mapping> parse_line(std::string_view line) {
   std::size_t dash = range.find('-');
   if (dash == std::string_view::npos || !parse_hex(range.substr(0, dash), &m.start) ||
       !parse_hex(range.substr(dash + 1), &m.end) || m.end < m.start)
-    return fail("bad address range");
+    return fail(ErrorKind::Io, "bad address range");
   m.perms = std::string(next_field(&line));
-  if (m.perms.size() != 4) return fail("bad permissions");
-  if (!parse_hex(next_field(&line), &m.offset)) return fail("bad offset");
+  if (m.perms.size() != 4) return fail(ErrorKind::Io, "bad permissions");
+  if (!parse_hex(next_field(&line), &m.offset)) return fail(ErrorKind::Io, "bad offset");
   m.dev = std::string(next_field(&line));
-  if (!parse_dec(next_field(&line), &m.inode)) return fail("bad inode");
+  if (!parse_dec(next_field(&line), &m.inode)) return fail(ErrorKind::Io, "bad inode");
   std::size_t b = line.find_first_not_of(' ');
   if (b != std::string_view::npos) m.path = std::string(line.substr(b));
   return m;
@@ -62,15 +62,17 @@ Result<ProcMaps> ProcMaps::read(pid_t pid) {
   std::string file = "/proc/" + std::to_string(pid) + "/maps";
   auto text = read_proc_file(file);
   if (!text) {
-    if (last_proc_errno() == ENOENT || last_proc_errno() == ESRCH)
-      return fail(why_no_process(pid));
+    const int err = text.error().error_number;
+    if (err == ENOENT || err == ESRCH) return std::unexpected(why_no_process(pid));
+    if (err == EACCES || err == EPERM) return std::unexpected(access_denied(pid, "maps", err));
     return std::unexpected(text.error());
   }
   auto maps = parse(*text, pid);
-  if (!maps) return fail(file + ": " + maps.error().message);
+  if (!maps) return context(maps.error(), file);
   // An exited process (or a kernel thread) leaves an empty maps file.
   if (maps->mappings_.empty())
-    return fail(file + ": no mappings (process " + std::to_string(pid) + " exited?)");
+    return fail(ErrorKind::TargetGone,
+                file + ": no mappings (process " + std::to_string(pid) + " exited?)");
   return maps;
 }
 
@@ -86,7 +88,7 @@ Result<ProcMaps> ProcMaps::parse(const std::string& text, pid_t pid) {
     ++line_no;
     if (line.empty()) continue;
     auto m = parse_line(line);
-    if (!m) return fail("line " + std::to_string(line_no) + ": " + m.error().message);
+    if (!m) return context(m.error(), "line " + std::to_string(line_no));
     maps.mappings_.push_back(std::move(*m));
   }
   // The kernel writes them sorted; sorting again keeps find() correct for any input.
@@ -123,10 +125,12 @@ std::optional<std::uint64_t> file_offset_to_vaddr(const ElfFile& elf, const Mapp
 Result<ModuleAddress> ProcMaps::module_address(std::uint64_t addr, const ElfFile* elf) const {
   const Mapping* m = find(addr);
   if (m == nullptr)
-    return fail("address " + to_hex(addr) + " is not mapped in process " + std::to_string(pid_));
+    return fail(ErrorKind::NotFound,
+                "address " + to_hex(addr) + " is not mapped in process " + std::to_string(pid_));
   if (!m->file_backed()) {
     std::string what = m->path.empty() ? "anonymous memory" : m->path;
-    return fail("address " + to_hex(addr) + " is in " + what + ", not in a file");
+    return fail(ErrorKind::NotFound,
+                "address " + to_hex(addr) + " is in " + what + ", not in a file");
   }
   ModuleAddress out;
   out.mapping = m;
@@ -135,8 +139,8 @@ Result<ModuleAddress> ProcMaps::module_address(std::uint64_t addr, const ElfFile
   if (elf != nullptr) {
     out.elf_vaddr = file_offset_to_vaddr(*elf, *m, out.file_offset);
     if (!out.elf_vaddr)
-      return fail(out.path + ": file offset " + to_hex(out.file_offset) +
-                  " is in no loadable segment");
+      return fail(ErrorKind::Unsupported, out.path + ": file offset " + to_hex(out.file_offset) +
+                                              " is in no loadable segment");
   }
   return out;
 }

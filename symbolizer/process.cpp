@@ -21,12 +21,11 @@ constexpr std::size_t kPage = 4096;
 
 std::string proc_dir(pid_t pid) { return "/proc/" + std::to_string(pid); }
 
-std::unexpected<Error> permission_denied(pid_t pid, const std::string& file) {
-  return fail("permission denied reading " + proc_dir(pid) + "/" + file +
-              ": run as root or grant CAP_SYS_PTRACE");
+std::unexpected<Error> permission_denied(pid_t pid, const std::string& file, int err) {
+  return std::unexpected(access_denied(pid, file, err));
 }
 
-std::unexpected<Error> no_process(pid_t pid) { return fail(why_no_process(pid)); }
+std::unexpected<Error> no_process(pid_t pid) { return std::unexpected(why_no_process(pid)); }
 
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 when there is no such process.
 char process_state(pid_t pid) {
@@ -48,9 +47,9 @@ Result<std::unique_ptr<Process>> Process::attach_readonly(pid_t pid) {
   p->mem_fd_ = ::open((proc_dir(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
   if (p->mem_fd_ < 0) {
     int err = errno;
-    if (err == EACCES || err == EPERM) return permission_denied(pid, "mem");
+    if (err == EACCES || err == EPERM) return permission_denied(pid, "mem", err);
     if (err == ENOENT || err == ESRCH) return no_process(pid);
-    return fail(proc_dir(pid) + "/mem: " + std::strerror(err));
+    return fail_errno(err, proc_dir(pid) + "/mem");
   }
   char state = process_state(pid);
   if (state == 0) return no_process(pid);
@@ -64,9 +63,9 @@ Result<std::unique_ptr<Process>> Process::attach_readonly(pid_t pid) {
   ssize_t n = ::readlink((proc_dir(pid) + "/exe").c_str(), buf, sizeof buf - 1);
   if (n < 0) {
     int err = errno;
-    if (err == EACCES || err == EPERM) return permission_denied(pid, "exe");
+    if (err == EACCES || err == EPERM) return permission_denied(pid, "exe", err);
     if (err == ENOENT) return no_process(pid);
-    return fail(proc_dir(pid) + "/exe: " + std::strerror(err));
+    return fail_errno(err, proc_dir(pid) + "/exe");
   }
   std::string exe(buf, static_cast<std::size_t>(n));
   constexpr std::string_view kDeleted = " (deleted)";
@@ -95,21 +94,22 @@ bool Process::alive() const {
 }
 
 std::unexpected<Error> Process::exited_or(const std::string& what) const {
-  if (!alive()) return fail("process " + std::to_string(pid_) + " exited");
-  return fail("process " + std::to_string(pid_) + ": " + what);
+  if (!alive()) return fail(ErrorKind::TargetGone, "process " + std::to_string(pid_) + " exited");
+  return fail(ErrorKind::Io, "process " + std::to_string(pid_) + ": " + what);
 }
 
 std::unexpected<Error> Process::too_large(std::uint64_t addr, std::size_t len) const {
-  return fail("process " + std::to_string(pid_) + ": refusing to read " + std::to_string(len) +
-              " bytes at " + to_hex(addr) + " in one piece (limit " + std::to_string(kMaxRead) +
-              ")");
+  return fail(ErrorKind::Io, "process " + std::to_string(pid_) + ": refusing to read " +
+                                 std::to_string(len) + " bytes at " + to_hex(addr) +
+                                 " in one piece (limit " + std::to_string(kMaxRead) + ")");
 }
 
 std::unexpected<Error> Process::read_error(int err, std::uint64_t addr, std::size_t len) const {
-  if (err == ESRCH) return fail("process " + std::to_string(pid_) + " exited");
+  if (err == ESRCH)
+    return fail(ErrorKind::TargetGone, "process " + std::to_string(pid_) + " exited");
   if (err == EPERM || err == EACCES) {
-    if (!alive()) return fail("process " + std::to_string(pid_) + " exited");
-    return permission_denied(pid_, "mem");
+    if (!alive()) return fail(ErrorKind::TargetGone, "process " + std::to_string(pid_) + " exited");
+    return permission_denied(pid_, "mem", err);
   }
   std::string what = "cannot read " + std::to_string(len) + " bytes at " + to_hex(addr);
   if (err == EFAULT || err == EIO || err == 0) return exited_or(what + ": address not mapped");
@@ -171,7 +171,8 @@ Result<std::size_t> Process::read_batch(std::span<RemoteRead> reads, std::size_t
       auto& r = reads[i++];
       auto res = pread_mem(r.addr, {static_cast<std::uint8_t*>(r.dest), r.len});
       r.ok = bool(res);
-      if (!res && !alive()) return fail("process " + std::to_string(pid_) + " exited");
+      if (!res && !alive())
+        return fail(ErrorKind::TargetGone, "process " + std::to_string(pid_) + " exited");
       ok += r.ok;
       continue;
     }

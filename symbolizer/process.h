@@ -33,8 +33,9 @@ struct RemoteRead {
 class Process {
  public:
   // Checks that the process exists and that we may read its memory; reads its exe and comm.
-  // Errors: "no process with pid 4242", "permission denied reading /proc/4242/mem: run as
-  // root or grant CAP_SYS_PTRACE".
+  // Errors: "no process with pid 4242" (NotFound), "permission denied reading
+  // /proc/4242/mem: run as root or grant CAP_SYS_PTRACE" (Permission; the cause named is
+  // the true one for root too, see access_denied in proc_file.h).
   static Result<std::unique_ptr<Process>> attach_readonly(pid_t pid);
   ~Process();
   Process(const Process&) = delete;

@@ -19,8 +19,8 @@ Result<std::shared_ptr<const ModuleSymbols>> index_module(std::shared_ptr<const 
   auto go = GoBinary::from_elf(elf);
   // Not being a Go binary is normal (libc); a corrupt Go table leaves the native symbols.
   std::shared_ptr<const GoBinary> go_ptr = go ? std::shared_ptr<const GoBinary>(*go) : nullptr;
-  return std::make_shared<const ModuleSymbols>(
-      ModuleSymbols{go_ptr, NativeSymbols(elf), go ? "" : go.error().message});
+  return std::make_shared<const ModuleSymbols>(ModuleSymbols{
+      go_ptr, NativeSymbols(elf), go ? Error{ErrorKind::Unsupported, "", 0} : go.error()});
 }
 
 // /proc/kallsyms is the host's, the same for every process: one parsed copy for all
@@ -63,13 +63,16 @@ const char* address_kind_name(AddressKind k) {
 Result<std::uint64_t> load_bias(const ProcMaps& maps, const ElfFile& elf, const std::string& path) {
   if (elf.elf_type() != ET_DYN) return 0;
   auto ms = maps.mappings_of(path);
-  if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps.pid()));
+  if (ms.empty())
+    return fail(ErrorKind::NotFound,
+                path + " is not mapped in process " + std::to_string(maps.pid()));
   const Mapping* low = ms.front();
   for (const Mapping* m : ms)
     if (m->offset < low->offset) low = m;
   auto vaddr = file_offset_to_vaddr(elf, *low, low->offset);
   if (!vaddr)
-    return fail(path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
+    return fail(ErrorKind::Unsupported,
+                path + ": file offset " + to_hex(low->offset) + " is in no loadable segment");
   return low->start - *vaddr;
 }
 
@@ -78,7 +81,7 @@ Result<std::uint64_t> load_bias(pid_t pid, const ElfFile& elf) {
   const std::string link = "/proc/" + std::to_string(pid) + "/exe";
   char buf[4096];
   const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-  if (n < 0) return fail(link + ": " + std::strerror(errno));
+  if (n < 0) return fail_errno(errno, link);
   std::string exe(buf, static_cast<std::size_t>(n));
   // As in /proc/PID/maps, whose mappings_of() compares paths without the suffix.
   if (constexpr std::string_view kDeleted = " (deleted)"; exe.ends_with(kDeleted))
@@ -107,7 +110,9 @@ Result<void> ProcessSymbolizer::refresh_maps() {
 
 Result<ModuleCache::Entry> ProcessSymbolizer::module(const std::string& path) {
   auto ms = maps_.mappings_of(path);
-  if (ms.empty()) return fail(path + " is not mapped in process " + std::to_string(maps_.pid()));
+  if (ms.empty())
+    return fail(ErrorKind::NotFound,
+                path + " is not mapped in process " + std::to_string(maps_.pid()));
   return cache_->get(maps_.host_path(*ms.front()));
 }
 

@@ -29,7 +29,7 @@ namespace goscry {
 struct ModuleSymbols {
   std::shared_ptr<const GoBinary> go;  // null: not a Go binary (or a corrupt one)
   NativeSymbols native;
-  std::string go_error;  // why `go` is null: "<path>: not a Go binary (...)"
+  Error go_error;  // why `go` is null: "<path>: not a Go binary (...)"
 };
 using ModuleCache = BinaryCache<ModuleSymbols>;
 std::shared_ptr<ModuleCache> make_module_cache(std::size_t capacity = 64);

@@ -21,16 +21,17 @@ Result<FunctionCode> decode_function(std::span<const std::uint8_t> code, const s
     if (is_ret(i.insn)) out.rets.push_back(i.offset);
     return true;
   });
-  if (!walked) return fail(name + ": " + walked.error().message);
+  if (!walked) return context(walked.error(), name);
   return out;
 }
 
 Result<FunctionCode> decode_function(const ElfFile& elf, std::uint64_t entry, std::uint64_t end,
                                      const std::string& name) {
   if (end <= entry || end - entry > kMaxFunctionSize)
-    return fail(name + ": implausible function range [" + to_hex(entry) + ", " + to_hex(end) + ")");
+    return fail(ErrorKind::Unsupported,
+                name + ": implausible function range [" + to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
-  if (!bytes) return fail(elf.path() + ": " + name + ": " + bytes.error().message);
+  if (!bytes) return context(bytes.error(), elf.path() + ": " + name);
   return decode_function(bytes->bytes(), name);
 }
 

@@ -35,7 +35,7 @@ Result<void> each_rip_operand(std::span<const std::uint8_t> code, std::uint64_t 
     }
     return true;
   });
-  if (!walked) return fail(name + ": " + walked.error().message);
+  if (!walked) return context(walked.error(), name);
   return {};
 }
 
@@ -82,15 +82,17 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
                                         int pause_ns, int t_end) {
   if (auto w = data_symbol(elf, "runtime.work")) return *w;
   if (!gc_mark_termination)
-    return fail(elf.path() + ": cannot locate runtime.work: no .symtab and no "
-                "runtime.gcMarkTermination");
+    return fail(ErrorKind::Unsupported, elf.path() +
+                                            ": cannot locate runtime.work: no .symtab and no "
+                                            "runtime.gcMarkTermination");
   if (pause_ns < 0 || t_end < 0)
-    return fail(elf.path() + ": runtime.work: no offsets of pauseNS/tEnd");
+    return fail(ErrorKind::Unsupported, elf.path() + ": runtime.work: no offsets of pauseNS/tEnd");
   const auto [entry, end] = *gc_mark_termination;
   if (end <= entry || end - entry > kMaxFunctionSize)
-    return fail(elf.path() + ": runtime.gcMarkTermination: implausible range");
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": runtime.gcMarkTermination: implausible range");
   auto bytes = elf.read_vaddr(entry, end - entry);
-  if (!bytes) return fail(elf.path() + ": runtime.gcMarkTermination: " + bytes.error().message);
+  if (!bytes) return context(bytes.error(), elf.path() + ": runtime.gcMarkTermination");
   // `work.pauseNS += now - <start>; work.tEnd = now`: an add to pauseNS in memory (ADDQ,
   // read and written) followed within a few instructions by a write of tEnd, at one base.
   struct Access {
@@ -105,7 +107,7 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
                                                   bool(actions & ZYDIS_OPERAND_ACTION_MASK_READ),
                                                   bool(actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)});
                             });
-  if (!r) return fail(elf.path() + ": " + r.error().message);
+  if (!r) return context(r.error(), elf.path());
   constexpr std::size_t kNear = 6;  // RIP-relative accesses between the read and the write
   std::set<std::uint64_t> bases;
   for (std::size_t w = 0; w < accesses.size(); ++w) {
@@ -116,8 +118,9 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
         bases.insert(base);
   }
   if (bases.size() != 1)
-    return fail(elf.path() + ": runtime.gcMarkTermination: " + std::to_string(bases.size()) +
-                " candidates for runtime.work");
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": runtime.gcMarkTermination: " + std::to_string(bases.size()) +
+                    " candidates for runtime.work");
   return *bases.begin();
 }
 
@@ -141,18 +144,21 @@ namespace {
 // The `index`th RIP-relative load of a function, or an error naming the function.
 Result<std::uint64_t> nth_load(const ElfFile& elf, std::optional<CodeRange> range,
                                const std::string& name, std::size_t index) {
-  if (!range) return fail(elf.path() + ": no .symtab and no " + name + " in the .gopclntab");
+  if (!range)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": no .symtab and no " + name + " in the .gopclntab");
   const auto [entry, end] = *range;
   if (end <= entry || end - entry > kMaxFunctionSize)
-    return fail(elf.path() + ": " + name + ": implausible range [" + to_hex(entry) + ", " +
-                to_hex(end) + ")");
+    return fail(ErrorKind::Unsupported, elf.path() + ": " + name + ": implausible range [" +
+                                            to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
-  if (!bytes) return fail(elf.path() + ": " + name + ": " + bytes.error().message);
+  if (!bytes) return context(bytes.error(), elf.path() + ": " + name);
   auto loads = rip_relative_loads(bytes->bytes(), entry, name);
-  if (!loads) return fail(elf.path() + ": " + loads.error().message);
+  if (!loads) return context(loads.error(), elf.path());
   if (loads->size() <= index)
-    return fail(elf.path() + ": " + name + " does not load the heap profile's globals as "
-                "goscry expects");
+    return fail(ErrorKind::Unsupported, elf.path() + ": " + name +
+                                            " does not load the heap profile's globals as "
+                                            "goscry expects");
   return (*loads)[index];
 }
 
@@ -176,18 +182,20 @@ Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
   auto r = nth_load(elf, code.profilealloc, "runtime.profilealloc", 1);
   if (!r) return std::unexpected(r.error());
   if (*b == *c || *r == *b || *r == *c || (mcache0 && *mcache0 == *r))
-    return fail(elf.path() + ": the heap profile's globals found in the runtime's code are not "
-                "distinct");
+    return fail(ErrorKind::Unsupported,
+                elf.path() +
+                    ": the heap profile's globals found in the runtime's code are not "
+                    "distinct");
   return HeapProfileAddresses{*b, *r, *c, "runtime code"};
 }
 
 Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1) {
   const auto [entry, end] = newproc1;
   if (end <= entry || end - entry > kMaxFunctionSize)
-    return fail(elf.path() + ": runtime.newproc1: implausible range [" + to_hex(entry) + ", " +
-                to_hex(end) + ")");
+    return fail(ErrorKind::Unsupported, elf.path() + ": runtime.newproc1: implausible range [" +
+                                            to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
-  if (!bytes) return fail(elf.path() + ": runtime.newproc1: " + bytes.error().message);
+  if (!bytes) return context(bytes.error(), elf.path() + ": runtime.newproc1");
   // The three instructions in a row: MOVL $16, R1; LEAQ target(SB), R2; LOCK XADDQ R1, 0(R2).
   std::set<std::uint64_t> found;
   ZydisRegister batch = ZYDIS_REGISTER_NONE, base = ZYDIS_REGISTER_NONE;
@@ -209,10 +217,11 @@ Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1
     batch = loads_goid_batch(d) ? written_register(d) : ZYDIS_REGISTER_NONE;
     return true;
   });
-  if (!walked) return fail(elf.path() + ": runtime.newproc1: " + walked.error().message);
+  if (!walked) return context(walked.error(), elf.path() + ": runtime.newproc1");
   if (found.size() != 1)
-    return fail(elf.path() + ": runtime.newproc1: " + std::to_string(found.size()) +
-                " candidates for runtime.sched.goidgen");
+    return fail(ErrorKind::Unsupported, elf.path() +
+                                            ": runtime.newproc1: " + std::to_string(found.size()) +
+                                            " candidates for runtime.sched.goidgen");
   return *found.begin();
 }
 
@@ -221,19 +230,22 @@ Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for
   auto ptr = data_symbol(elf, "runtime.allgptr");
   if (len && ptr) return AllgAddresses{*len, *ptr, ".symtab"};
   if (!for_each_g_race)
-    return fail(elf.path() + ": cannot locate runtime.allglen: no .symtab and no "
-                "runtime.forEachGRace");
+    return fail(ErrorKind::Unsupported, elf.path() +
+                                            ": cannot locate runtime.allglen: no .symtab and no "
+                                            "runtime.forEachGRace");
   const auto [entry, end] = *for_each_g_race;
   if (end <= entry || end - entry > kMaxFunctionSize)
-    return fail(elf.path() + ": runtime.forEachGRace: implausible range [" + to_hex(entry) +
-                ", " + to_hex(end) + ")");
+    return fail(ErrorKind::Unsupported, elf.path() + ": runtime.forEachGRace: implausible range [" +
+                                            to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
-  if (!bytes) return fail(elf.path() + ": runtime.forEachGRace: " + bytes.error().message);
+  if (!bytes) return context(bytes.error(), elf.path() + ": runtime.forEachGRace");
   auto loads = rip_relative_loads(bytes->bytes(), entry, "runtime.forEachGRace");
-  if (!loads) return fail(elf.path() + ": " + loads.error().message);
+  if (!loads) return context(loads.error(), elf.path());
   if (loads->size() < 2 || (*loads)[0] == (*loads)[1])
-    return fail(elf.path() + ": runtime.forEachGRace does not load allglen and allgptr as "
-                "goscry expects");
+    return fail(ErrorKind::Unsupported,
+                elf.path() +
+                    ": runtime.forEachGRace does not load allglen and allgptr as "
+                    "goscry expects");
   return AllgAddresses{(*loads)[0], (*loads)[1], "runtime.forEachGRace code"};
 }
 

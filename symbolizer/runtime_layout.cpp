@@ -124,13 +124,13 @@ Result<std::uint64_t> static_address(Dwarf_Die var, unsigned ptr_size) {
   Dwarf_Attribute attr;
   Dwarf_Block block;
   if (dwarf_attr(&var, DW_AT_location, &attr) == nullptr || dwarf_formblock(&attr, &block) != 0)
-    return fail("no DW_AT_location block");
+    return fail(ErrorKind::Unsupported, "no DW_AT_location block");
   ByteReader r(std::span<const std::uint8_t>(block.data, block.length));
   auto op = r.u8(0);
   if (!op || *op != DW_OP_addr || block.length != 1 + ptr_size)
-    return fail("location is not a single DW_OP_addr");
+    return fail(ErrorKind::Unsupported, "location is not a single DW_OP_addr");
   auto addr = r.uptr(1, ptr_size);
-  if (!addr) return fail(addr.error().message);
+  if (!addr) return std::unexpected(addr.error());
   return *addr;
 }
 
@@ -141,24 +141,26 @@ Result<std::vector<std::string>> read_string_array(const ElfFile& elf, Dwarf_Die
   Dwarf_Die type;
   Dwarf_Word bytes = 0;
   if (!type_of(&var, &type) || dwarf_aggregate_size(&type, &bytes) != 0)
-    return fail("no array size");
+    return fail(ErrorKind::Unsupported, "no array size");
   std::uint64_t count = bytes / (2 * ptr);
-  if (count == 0 || count > kMaxNames) return fail("implausible length " + std::to_string(count));
+  if (count == 0 || count > kMaxNames)
+    return fail(ErrorKind::Unsupported, "implausible length " + std::to_string(count));
   auto headers = elf.read_vaddr(*addr, count * 2 * ptr);
-  if (!headers) return fail(headers.error().message);
+  if (!headers) return std::unexpected(headers.error());
   std::vector<std::string> names;
   for (std::uint64_t i = 0; i < count; ++i) {
     auto p = headers->uptr(i * 2 * ptr, ptr);
     auto n = headers->uptr(i * 2 * ptr + ptr, ptr);
-    if (!p || !n || *n > kMaxNameLen) return fail("bad string header " + std::to_string(i));
+    if (!p || !n || *n > kMaxNameLen)
+      return fail(ErrorKind::Unsupported, "bad string header " + std::to_string(i));
     if (*n == 0) {
       names.emplace_back();
       continue;
     }
     auto text = elf.read_vaddr(*p, *n);
-    if (!text) return fail("string " + std::to_string(i) + ": " + text.error().message);
+    if (!text) return context(text.error(), "string " + std::to_string(i));
     auto s = text->string(0, *n);
-    if (!s) return fail(s.error().message);
+    if (!s) return std::unexpected(s.error());
     names.emplace_back(*s);
   }
   return names;
@@ -190,16 +192,16 @@ struct DwarfImage {
       copy.assign(bytes.begin(), bytes.end());
       elf.reset(elf_memory(reinterpret_cast<char*>(copy.data()), copy.size()));
     }
-    if (!elf) return fail(std::string("libelf: ") + elf_errmsg(-1));
+    if (!elf) return fail(ErrorKind::Unsupported, std::string("libelf: ") + elf_errmsg(-1));
     dwarf.reset(dwarf_begin_elf(elf.get(), DWARF_C_READ, nullptr));
-    if (!dwarf) return fail(std::string("libdw: ") + dwarf_errmsg(-1));
+    if (!dwarf) return fail(ErrorKind::Unsupported, std::string("libdw: ") + dwarf_errmsg(-1));
     return {};
   }
 };
 
 Result<RuntimeLayout> layout_from_dies(const ElfFile& elf, RuntimeDies& dies) {
   if (!dies.structs.count("runtime.g") || !dies.structs.count("runtime.m"))
-    return fail("DWARF has no runtime.g/runtime.m (not a Go binary?)");
+    return fail(ErrorKind::Unsupported, "DWARF has no runtime.g/runtime.m (not a Go binary?)");
   RuntimeLayout l;
   auto offset_of = [&](const char* type, std::string_view path) {
     auto it = dies.structs.find(type);
@@ -210,7 +212,7 @@ Result<RuntimeLayout> layout_from_dies(const ElfFile& elf, RuntimeDies& dies) {
   GOSCRY_RUNTIME_LAYOUT_FIELDS(GOSCRY_READ_FIELD)
 #undef GOSCRY_READ_FIELD
   if (l.g_goid < 0 || l.g_atomicstatus < 0 || l.g_sched_sp < 0 || l.g_size <= 0)
-    return fail("runtime.g in DWARF lacks goid/atomicstatus/sched");
+    return fail(ErrorKind::Unsupported, "runtime.g in DWARF lacks goid/atomicstatus/sched");
   // Offsets are worth having even when the names cannot be read (a data pointer left for a
   // dynamic relocation, a renamed array): the names are then left empty and the source says
   // why, so runtime_layout() can take them from the table.
@@ -218,7 +220,7 @@ Result<RuntimeLayout> layout_from_dies(const ElfFile& elf, RuntimeDies& dies) {
   for (auto [var, out] : {std::pair{"runtime.waitReasonStrings", &l.wait_reasons},
                           std::pair{"runtime.gStatusStrings", &l.g_statuses}}) {
     auto it = dies.variables.find(var);
-    auto names = it == dies.variables.end() ? fail("not in DWARF")
+    auto names = it == dies.variables.end() ? fail(ErrorKind::Unsupported, "not in DWARF")
                                             : read_string_array(elf, it->second);
     if (names) {
       *out = std::move(*names);
@@ -243,9 +245,10 @@ std::vector<std::pair<std::string_view, int>> layout_fields(const RuntimeLayout&
 }
 
 Result<RuntimeLayout> layout_from_dwarf(const ElfFile& elf) {
-  if (!elf.has_dwarf()) return fail(elf.path() + ": no DWARF (built with -ldflags=-w?)");
+  if (!elf.has_dwarf())
+    return fail(ErrorKind::Unsupported, elf.path() + ": no DWARF (built with -ldflags=-w?)");
   DwarfImage image;
-  if (auto r = image.open(elf); !r) return fail(elf.path() + ": " + r.error().message);
+  if (auto r = image.open(elf); !r) return context(r.error(), elf.path());
   RuntimeDies dies = find_runtime_dies(image.dwarf.get());
   return context(layout_from_dies(elf, dies), elf.path());
 }
@@ -262,8 +265,8 @@ Result<RuntimeLayout> layout_from_table(std::string_view go_version) {
   }
   std::string range = table.empty() ? "none" : "go1." + std::to_string(table.front().minor) +
                                                    "-go1." + std::to_string(table.back().minor);
-  return fail("no runtime offsets for " + std::string(go_version) + " (table covers " + range +
-              ")");
+  return fail(ErrorKind::Unsupported, "no runtime offsets for " + std::string(go_version) +
+                                          " (table covers " + range + ")");
 }
 
 Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_version) {
@@ -276,7 +279,8 @@ Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_ver
   }
   if (from_dwarf) return from_dwarf;
   if (from_table) return from_table;
-  return fail(from_dwarf.error().message + "; " + from_table.error().message);
+  return fail(ErrorKind::Unsupported,
+              from_dwarf.error().message + "; " + from_table.error().message);
 }
 
 }  // namespace goscry

@@ -29,7 +29,7 @@ Result<void> for_each_instruction(std::span<const std::uint8_t> code, std::uint6
   Instruction i;
   for (std::uint64_t off = 0; off < code.size(); off += i.insn.length) {
     if (!decode_instruction(code.subspan(off), entry + off, i))
-      return fail("undecodable instruction at +" + to_hex(off));
+      return fail(ErrorKind::Unsupported, "undecodable instruction at +" + to_hex(off));
     i.offset = off;
     if (!fn(i)) break;
   }

@@ -64,8 +64,8 @@ void leading_fraction(std::string_view& s, std::uint64_t& f, double& scale) {
 Result<std::chrono::nanoseconds> parse_go_duration(std::string_view text) {
   const std::string quoted = "\"" + std::string(text) + "\"";
   auto bad = [&](const std::string& why) {
-    return fail("bad duration " + quoted + ": " + why +
-                " (Go's syntax: 500ms, 30s, 1.5m, 2h45m)");
+    return fail(ErrorKind::BadInput,
+                "bad duration " + quoted + ": " + why + " (Go's syntax: 500ms, 30s, 1.5m, 2h45m)");
   };
   std::string_view s = text;
   bool negative = false;
@@ -116,9 +116,10 @@ Result<std::chrono::nanoseconds> parse_go_duration(std::string_view text) {
 
 Result<std::chrono::nanoseconds> parse_window(std::string_view what, std::string_view text) {
   auto d = parse_go_duration(text);
-  if (!d) return fail(std::string(what) + ": " + d.error().message);
+  if (!d) return context(d.error(), std::string(what));
   if (*d < kMinWindow)
-    return fail(std::string(what) + ": must be at least 10ms, not " + std::string(text));
+    return fail(ErrorKind::BadInput,
+                std::string(what) + ": must be at least 10ms, not " + std::string(text));
   return *d;
 }
 

@@ -67,13 +67,14 @@ Result<Level> parse_level(std::string_view s) {
   if (s == "info") return Level::kInfo;
   if (s == "warn") return Level::kWarn;
   if (s == "error") return Level::kError;
-  return fail("unknown log level \"" + std::string(s) + "\" (debug, info, warn or error)");
+  return fail(ErrorKind::BadInput,
+              "unknown log level \"" + std::string(s) + "\" (debug, info, warn or error)");
 }
 
 Result<Format> parse_format(std::string_view s) {
   if (s == "text") return Format::kText;
   if (s == "json") return Format::kJson;
-  return fail("unknown log format \"" + std::string(s) + "\" (text or json)");
+  return fail(ErrorKind::BadInput, "unknown log format \"" + std::string(s) + "\" (text or json)");
 }
 
 std::string_view level_name(Level l) {

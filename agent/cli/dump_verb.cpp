@@ -62,19 +62,19 @@ int run_dump(const DumpOptions& o) {
   if (!o.output.empty() && o.output != "-")
     if (auto w = check_output_path(o.output, "--output"); !w) {
       std::cerr << "goscry dump: " << w.error().message << "\n";
-      return 2;
+      return exit_code(w.error());
     }
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry dump: " << target.error().message << "\n";
-    return kExitFailed;
+    return exit_code(target.error());
   }
   std::unique_ptr<TargetPause> pause;
   if (o.pause) {
     auto p = TargetPause::stop(o.target.pid);
     if (!p) {
       std::cerr << "goscry dump: " << p.error().message << "\n";
-      return kExitFailed;
+      return exit_code(p.error());
     }
     pause = std::move(*p);
   }
@@ -89,18 +89,18 @@ int run_dump(const DumpOptions& o) {
   const std::int64_t paused_ns = pause ? pause->resume() : 0;
   if (!list) {
     std::cerr << "goscry dump: " << list.error().message << "\n";
-    return kExitFailed;
+    return exit_code(list.error());
   }
   const std::size_t read = list->goroutines.size();
   const auto views = symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
   auto writer = render(o, **target, *list, views);
   if (!writer) {
     std::cerr << "goscry dump: " << writer.error().message << "\n";
-    return kExitFailed;
+    return exit_code(writer.error());
   }
   if (auto w = write_output(o.output, *writer); !w) {
     std::cerr << "goscry dump: " << w.error().message << "\n";
-    return kExitFailed;
+    return exit_code(w.error());
   }
   std::cerr << "goscry dump: pid " << o.target.pid << " (" << target.value()->go_version()
             << "): " << read << " goroutines read in " << ms(list->read_ns)

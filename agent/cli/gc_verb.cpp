@@ -129,7 +129,7 @@ int run_gc(const GcOptions& o) {
   auto watch = TargetWatch::open(o.target.pid);
   if (!watch) {
     std::fprintf(stderr, "goscry gc: %s\n", watch.error().message.c_str());
-    return kExitFailed;
+    return exit_code(watch.error());
   }
   TargetWatch& w = **watch;
   const bool json = o.format == "json";
@@ -154,7 +154,7 @@ int run_gc(const GcOptions& o) {
     if (duration && monotonic_ns() - start >= duration) break;
     if (auto r = w.poll(100, on_gc); !r) {
       std::fprintf(stderr, "goscry gc: %s\n", r.error().message.c_str());
-      return kExitFailed;
+      return exit_code(r.error());
     }
     if (!process_alive(w.pid())) {
       exited = true;

@@ -97,21 +97,21 @@ int run_heap(HeapOptions o) {
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry heap: " << target.error().message << "\n";
-    return kExitFailed;
+    return exit_code(target.error());
   }
   auto h = collect(**target, o.seconds);
   if (!h) {
     std::cerr << "goscry heap: " << h.error().message << "\n";
-    return kExitFailed;
+    return exit_code(h.error());
   }
   auto bytes = render(o, **target, *h);
   if (!bytes) {
     std::cerr << "goscry heap: " << bytes.error().message << "\n";
-    return kExitFailed;
+    return exit_code(bytes.error());
   }
   if (auto w = write_output(o.output, *bytes); !w) {
     std::cerr << "goscry heap: " << w.error().message << "\n";
-    return kExitFailed;
+    return exit_code(w.error());
   }
   summary(o, **target, *h);
   return kExitOk;

@@ -159,7 +159,7 @@ int run_info(const InfoOptions& o) {
   auto t = open_go_target(o.target);
   if (!t) {
     std::fprintf(stderr, "goscry info: %s\n", t.error().message.c_str());
-    return kExitFailed;
+    return exit_code(t.error());
   }
   auto j = info_json(*t);
   if (o.format == "json") std::printf("%s\n", j.dump(2).c_str());

@@ -9,10 +9,11 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
-#include "agent/base/exit_codes.h"
 #include "agent/base/duration.h"
+#include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
 #include "agent/goruntime/goroutine_reader.h"
 #include "agent/leaks/leak_detector.h"
@@ -89,7 +90,7 @@ int run_leaks(const LeaksOptions& o) {
   auto target = GoProcess::open(o.target.pid);
   if (!target) {
     std::cerr << "goscry leaks: " << target.error().message << "\n";
-    return kExitFailed;
+    return exit_code(target.error());
   }
   const GoProcess& t = **target;
   SiteProbes probes;
@@ -110,11 +111,11 @@ int run_leaks(const LeaksOptions& o) {
   std::vector<GoroutineView> last_views;
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + *duration;
-  std::string ended_by;
+  std::optional<Error> ended_by;
   for (auto next = start; !g_stop && std::chrono::steady_clock::now() < end; next += *interval) {
     auto list = read_goroutines(t);
     if (!list) {
-      ended_by = list.error().message;
+      ended_by = list.error();
       break;
     }
     auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
@@ -142,23 +143,23 @@ int run_leaks(const LeaksOptions& o) {
     if (!written) {
       std::cerr << "goscry leaks: " << o.leak_profile << ": cannot write the profile: "
                 << written.error().message << "\n";
-      return kExitFailed;
+      return exit_code(written.error());
     }
   }
   if (json) {
     auto j = leaks_report_json(t.pid(), t.go_version(), watched, suspects, probes.status);
-    if (!ended_by.empty()) j["ended_by"] = ended_by;
+    if (ended_by) j["ended_by"] = ended_by->message;
     writer.write(j);
   } else {
-    if (!ended_by.empty()) std::cout << "goscry leaks: stopped early: " << ended_by << "\n";
+    if (ended_by) std::cout << "goscry leaks: stopped early: " << ended_by->message << "\n";
     std::cout << "\ngoscry leaks: " << suspects.size() << " suspected leak"
               << (suspects.size() == 1 ? "" : "s") << " after " << int(watched) << " s\n";
     for (std::size_t i = 0; i < suspects.size(); ++i)
       std::cout << "\n#" << i + 1 << " " << suspect_text(suspects[i], true);
   }
   // A watch cut short by a read error decided nothing about the rest of the time: not a
-  // clean "no leak" (README.md "Exit status": 1).
-  if (!ended_by.empty()) return kExitFailed;
+  // clean "no leak" (README.md "Exit status": 5 when the target exited).
+  if (ended_by) return exit_code(*ended_by);
   return suspects.empty() ? kExitOk : kExitLeaks;
 }
 

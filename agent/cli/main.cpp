@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
 
   if (auto why = goscry::unknown_verb(app, argc, argv); !why.empty()) {
     std::fprintf(stderr, "%s\n", why.c_str());
-    return 2;
+    return goscry::kExitBadInput;
   }
   try {
     app.parse(argc, argv);

@@ -59,14 +59,14 @@ std::atomic<bool> interrupted{false};
 Result<std::string> output_format(const RecordOptions& o) {
   if (!o.format.empty()) {
     if (o.format == "pprof" || o.format == "svg" || o.format == "folded") return o.format;
-    return fail("unknown --format " + o.format + " (pprof, svg or folded)");
+    return fail(ErrorKind::BadInput, "unknown --format " + o.format + " (pprof, svg or folded)");
   }
   auto ends = [&](const char* ext) { return o.output.ends_with(ext); };
   if (ends(".svg")) return std::string("svg");
   if (ends(".folded") || ends(".txt")) return std::string("folded");
   if (ends(".pb.gz") || ends(".pprof") || ends(".pb")) return std::string("pprof");
-  return fail("cannot tell the format from " + o.output +
-              " (.pb.gz, .svg or .folded; or give --format)");
+  return fail(ErrorKind::BadInput, "cannot tell the format from " + o.output +
+                                       " (.pb.gz, .svg or .folded; or give --format)");
 }
 
 
@@ -111,17 +111,19 @@ int run_record(const RecordOptions& o) {
                  "default 99 Hz\n",
                  o.hz);
   if (!process_alive(o.pid))
-    return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), kExitFailed;
+    return std::fprintf(stderr, "goscry record: pid %d: no such process\n", o.pid), kExitNoTarget;
 
   // A Go program that loaded a plugin is refused as by every verb, before anything is opened;
   // a C program that dlopen'ed a c-shared Go library is not a Go target and is recorded as
   // native code.
   if (go_version_of_file("/proc/" + std::to_string(o.pid) + "/exe"))
     if (auto r = refuse_go_plugins(o.pid); !r)
-      return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), kExitFailed;
+      return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()),
+             exit_code(r.error());
   auto symbolizer = ProcessSymbolizer::create(o.pid);
   if (!symbolizer)
-    return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()), kExitFailed;
+    return std::fprintf(stderr, "goscry record: %s\n", symbolizer.error().message.c_str()),
+           exit_code(symbolizer.error());
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
   const ModuleIds module_ids = read_module_ids(**symbolizer);
@@ -135,9 +137,12 @@ int run_record(const RecordOptions& o) {
                  go.error().message.c_str());
 
   auto sampler = CpuSampler::open(o.hz);
-  if (!sampler) return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()), kExitFailed;
+  if (!sampler)
+    return std::fprintf(stderr, "goscry record: %s\n", sampler.error().message.c_str()),
+           exit_code(sampler.error());
   if (auto r = (*sampler)->add_target(static_cast<std::uint32_t>(o.pid), what); !r)
-    return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()), kExitFailed;
+    return std::fprintf(stderr, "goscry record: %s\n", r.error().message.c_str()),
+           exit_code(r.error());
 
   struct sigaction sa {};
   sa.sa_handler = [](int) { interrupted = true; };
@@ -202,7 +207,8 @@ int run_record(const RecordOptions& o) {
                        std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
     auto bytes = b.serialize_gzip();
     if (bytes) written = write_output_file(opts.output, *bytes);
-    else written = fail(opts.output + ": " + bytes.error());
+    else
+      written = fail(ErrorKind::Io, opts.output + ": " + bytes.error());
   } else if (*format == "folded") {
     written = write_output_file(opts.output, flame::folded(flame_stacks(rec)));
   } else {
@@ -214,7 +220,9 @@ int run_record(const RecordOptions& o) {
     so.subtitle = sub;
     written = write_output_file(opts.output, flame::svg(flame_stacks(rec), so));
   }
-  if (!written) return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()), kExitFailed;
+  if (!written)
+    return std::fprintf(stderr, "goscry record: %s\n", written.error().message.c_str()),
+           exit_code(written.error());
   std::fprintf(stderr, "goscry record: %llu samples in %.1f s%s%s -> %s\n",
                static_cast<unsigned long long>(rec.total()), secs,
                exited ? " (the target exited)" : interrupted ? " (interrupted)" : "", lost.c_str(),

@@ -51,7 +51,7 @@ Result<std::uint64_t> parse_address(std::string_view s) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
-    return fail("not a hexadecimal address: \"" + printable(s) + "\"");
+    return fail(ErrorKind::BadInput, "not a hexadecimal address: \"" + printable(s) + "\"");
   return v;
 }
 
@@ -78,8 +78,9 @@ Result<std::vector<std::uint64_t>> read_addresses(const std::vector<std::string>
     char buf[1 << 16];
     for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) {
       if (in.size() + n > kMaxStdinBytes)
-        return fail("stdin: more than " + std::to_string(kMaxStdinBytes >> 20) +
-                    " MiB; give at most a few million addresses at a time");
+        return fail(ErrorKind::BadInput,
+                    "stdin: more than " + std::to_string(kMaxStdinBytes >> 20) +
+                        " MiB; give at most a few million addresses at a time");
       in.append(buf, n);
     }
     const char* ws = " \t\r\n";
@@ -206,7 +207,7 @@ int run_symbolize(const SymbolizeOptions& o) {
   auto t = open_go_target(o.target);
   if (!t) {
     std::fprintf(stderr, "goscry symbolize: %s\n", t.error().message.c_str());
-    return kExitFailed;
+    return exit_code(t.error());
   }
   if (t->process) return run_pid(*t->process, *addrs, o.format);
   return run_exe(*t->binary, *addrs, o.format);

@@ -112,7 +112,7 @@ int run_top(const TopOptions& o) {
   auto watch = TargetWatch::open(o.target.pid);
   if (!watch) {
     std::fprintf(stderr, "goscry top: %s\n", watch.error().message.c_str());
-    return kExitFailed;
+    return exit_code(watch.error());
   }
   TargetWatch& w = **watch;
   const bool json = o.format == "json";
@@ -129,7 +129,7 @@ int run_top(const TopOptions& o) {
       if (now >= until) break;
       if (auto r = w.poll(int(std::min<std::uint64_t>((until - now) / 1000000 + 1, 100))); !r) {
         std::fprintf(stderr, "goscry top: %s\n", r.error().message.c_str());
-        return kExitFailed;
+        return exit_code(r.error());
       }
       exited = !process_alive(w.pid());
     }
@@ -137,7 +137,7 @@ int run_top(const TopOptions& o) {
     if (auto r = w.refresh(); !r) {
       if (process_alive(w.pid())) {
         std::fprintf(stderr, "goscry top: %s\n", r.error().message.c_str());
-        return kExitFailed;
+        return exit_code(r.error());
       }
       exited = true;
     }

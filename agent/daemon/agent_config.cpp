@@ -23,13 +23,13 @@ Result<size_t> positive(const YAML::Node& n, const std::string& key, size_t max)
   auto v = yaml_value<long long>(n, key);
   if (!v) return std::unexpected(v.error());
   if (*v < 1 || size_t(*v) > max)
-    return fail(key + ": must be between 1 and " + std::to_string(max));
+    return fail(ErrorKind::BadInput, key + ": must be between 1 and " + std::to_string(max));
   return size_t(*v);
 }
 
 Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node& v) {
   if (key == "targets") {
-    if (!v.IsSequence()) return fail("targets: must be a list of pids");
+    if (!v.IsSequence()) return fail(ErrorKind::BadInput, "targets: must be a list of pids");
     c.targets.clear();
     for (const auto& item : v) {
       auto pid = positive(item, "targets", 1u << 22);  // PID_MAX_LIMIT
@@ -60,13 +60,13 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto l = log::parse_level(*s);
-    if (!l) return fail(key + ": " + l.error().message);
+    if (!l) return context(l.error(), key);
     c.log_level = *l;
   } else if (key == "log_format") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
     auto f = log::parse_format(*s);
-    if (!f) return fail(key + ": " + f.error().message);
+    if (!f) return context(f.error(), key);
     c.log_format = *f;
   } else {
     return apply_profiling_key(c, key, v);
@@ -82,13 +82,14 @@ Result<AgentConfig> parse_agent_config(const std::string& yaml) {
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    return fail("not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
+    return fail(ErrorKind::BadInput,
+                "not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
   }
   if (root.IsNull()) return c;  // an empty file: all defaults
-  if (!root.IsMap()) return fail("must be a YAML mapping of settings");
+  if (!root.IsMap()) return fail(ErrorKind::BadInput, "must be a YAML mapping of settings");
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
-    if (!kKeys.contains(key)) return fail("unknown key \"" + key + "\"");
+    if (!kKeys.contains(key)) return fail(ErrorKind::BadInput, "unknown key \"" + key + "\"");
     if (auto r = apply_key(c, key, kv.second); !r) return std::unexpected(r.error());
   }
   return c;
@@ -100,7 +101,7 @@ Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
     auto text = read_input_file(flags.config_file, "--config");
     if (!text) return std::unexpected(text.error());
     auto parsed = parse_agent_config(*text);
-    if (!parsed) return fail(flags.config_file + ": " + parsed.error().message);
+    if (!parsed) return context(parsed.error(), flags.config_file);
     c = *parsed;
   }
   // Flags win; --pid adds to the file's targets rather than replacing them.
@@ -111,29 +112,29 @@ Result<AgentConfig> load_agent_config(const ConfigFlags& flags) {
   if (flags.web_config_file) c.web_config_file = *flags.web_config_file;
   if (flags.log_level) {
     auto l = log::parse_level(*flags.log_level);
-    if (!l) return fail("--log-level: " + l.error().message);
+    if (!l) return context(l.error(), "--log-level");
     c.log_level = *l;
   }
   if (flags.log_format) {
     auto f = log::parse_format(*flags.log_format);
-    if (!f) return fail("--log-format: " + f.error().message);
+    if (!f) return context(f.error(), "--log-format");
     c.log_format = *f;
   }
   if (flags.profile_hz) {
-    if (auto r = check_profile_hz(*flags.profile_hz); !r) return fail("--profile-hz: " + r.error().message);
+    if (auto r = check_profile_hz(*flags.profile_hz); !r) return context(r.error(), "--profile-hz");
     c.profile_hz = *flags.profile_hz;
   }
   if (auto a = parse_listen_address(c.listen); !a) return std::unexpected(a.error());
   if (!c.health_listen.empty())
     if (auto a = parse_listen_address(c.health_listen); !a)
-      return fail("health_listen: " + a.error().message);
+      return context(a.error(), "health_listen");
   return c;
 }
 
 Result<std::pair<std::string, int>> parse_listen_address(const std::string& addr) {
   auto bad = [&](const std::string& why) {
-    return fail("listen address \"" + addr + "\": " + why + " (want HOST:PORT, e.g. " +
-                kDefaultListen + ")");
+    return fail(ErrorKind::BadInput, "listen address \"" + addr + "\": " + why +
+                                         " (want HOST:PORT, e.g. " + kDefaultListen + ")");
   };
   auto colon = addr.rfind(':');
   if (colon == std::string::npos) return bad("no port");

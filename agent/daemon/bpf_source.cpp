@@ -52,9 +52,9 @@ BpfTargetSource::BpfTargetSource() {
   if (loader) {
     loader_ = std::move(*loader);
   } else {
-    loader_error_ = loader.error().message;
+    loader_error_ = loader.error();
     log::warn("BPF trackers off: targets get /proc figures only",
-              {{"error", loader_error_}});
+              {{"error", loader_error_->message}});
   }
 }
 
@@ -77,7 +77,7 @@ BpfTargetSource::~BpfTargetSource() {
 
 Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   std::lock_guard lock(loader_mu_);
-  if (!loader_) return fail(loader_error_);
+  if (!loader_) return std::unexpected(*loader_error_);
   auto watch = TargetWatch::open(info.pid, loader_.get());
   if (!watch) return std::unexpected(watch.error());
   // Started here, not in the constructor: a thread made by the daemon's thread after it
@@ -137,7 +137,7 @@ std::string BpfTargetSource::status(pid_t pid) const {
   std::lock_guard lock(figures_mu_);
   auto it = published_.find(pid);
   if (it != published_.end()) return it->second.status;
-  return "off: " + (loader_error_.empty() ? std::string("not attached") : loader_error_);
+  return "off: " + (loader_error_ ? loader_error_->message : std::string("not attached"));
 }
 
 void BpfTargetSource::run() {

@@ -82,7 +82,7 @@ class BpfTargetSource : public TargetSource {
   // The loader and every watch: BpfLoader is not thread-safe.
   std::mutex loader_mu_;
   std::unique_ptr<BpfLoader> loader_;
-  std::string loader_error_;
+  std::optional<Error> loader_error_;
   std::map<pid_t, Target> targets_;
   std::atomic<std::uint64_t> lost_{0};
 

@@ -181,12 +181,12 @@ void CpuProfiler::ensure_sampler_locked() {
   if (sampler_ || hz_ == 0) return;
   auto s = CpuSampler::open(hz_);
   if (!s) {
-    if (sampler_error_ != s.error().message)
+    if (!sampler_error_ || sampler_error_->message != s.error().message)
       log::error("CPU profiling unavailable", {{"error", s.error().message}});
-    sampler_error_ = s.error().message;
+    sampler_error_ = s.error();
     return;
   }
-  sampler_error_.clear();
+  sampler_error_.reset();
   sampler_ = std::move(*s);
   last_hz_ = hz_;
   for (const auto& [pid, t] : targets_)
@@ -199,14 +199,14 @@ Result<void> CpuProfiler::attach(const TargetInfo& target) {
   // The symbolizer reads the target's maps: done before taking the lock, so drains and
   // requests go on meanwhile.
   auto symbolizer = ProcessSymbolizer::create(target.pid, module_cache_);
-  if (!symbolizer) return fail("CPU profiler: " + symbolizer.error().message);
+  if (!symbolizer) return context(symbolizer.error(), "CPU profiler");
   auto t = std::make_shared<Target>();
   t->info = target;
   t->symbolizer = std::move(*symbolizer);
   t->period_start_ns = unix_ns();
   std::lock_guard lock(mu_);
   ensure_sampler_locked();
-  if (hz_ > 0 && !sampler_) return fail("CPU profiler: " + sampler_error_);
+  if (hz_ > 0 && !sampler_) return context(*sampler_error_, "CPU profiler");
   if (sampler_)
     if (auto r = sampler_->add_target(static_cast<std::uint32_t>(target.pid)); !r) return r;
   targets_[target.pid] = std::move(t);
@@ -290,7 +290,8 @@ Result<std::string> CpuProfiler::build_locked(Target& t, const Window& w, std::i
   auto b =
       cpu_pprof(samples, t.symbolizer.get(), *t.module_ids, last_hz_, start_ns, end_ns - start_ns);
   auto gz = b.serialize_gzip();
-  if (!gz) return fail("pid " + std::to_string(t.info.pid) + ": profile: " + gz.error());
+  if (!gz)
+    return fail(ErrorKind::Io, "pid " + std::to_string(t.info.pid) + ": profile: " + gz.error());
   return std::move(*gz);
 }
 
@@ -325,7 +326,8 @@ std::expected<std::string, ProfileRefusal> CpuProfiler::collect(
         ProfileRefusal{404, "pid " + std::to_string(pid) + " is not a tracked Go process"});
   if (hz_ == 0) return std::unexpected(ProfileRefusal{503, "CPU profiling is off (profile_hz: 0)"});
   if (!sampler_)
-    return std::unexpected(ProfileRefusal{503, "CPU profiling is unavailable: " + sampler_error_});
+    return std::unexpected(ProfileRefusal{
+        503, "CPU profiling is unavailable: " + (sampler_error_ ? sampler_error_->message : "")});
   if (stopping_) return std::unexpected(ProfileRefusal{503, "the agent is stopping"});
   if (collections_.size() >= kMaxCollections)
     return std::unexpected(ProfileRefusal{429, "too many profiles being collected (at most " +

@@ -107,7 +107,7 @@ class CpuProfiler : public TargetSource {
   int hz_ = 19;
   int last_hz_ = 19;  // the rate of the latest samples, for the period of a profile
   std::unique_ptr<CpuSampler> sampler_;
-  std::string sampler_error_;  // why the sampler could not be opened (logged once)
+  std::optional<Error> sampler_error_;  // why the sampler could not be opened (logged once)
   std::shared_ptr<ModuleCache> module_cache_ = make_module_cache();
   std::map<pid_t, std::shared_ptr<Target>> targets_;
   std::vector<std::shared_ptr<Collection>> collections_;

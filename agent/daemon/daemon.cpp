@@ -186,18 +186,18 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   auto config = load_agent_config(flags);
   if (!config) {
     log::error("bad configuration: " + config.error().message);
-    return kExitBadInput;
+    return exit_code(config.error());
   }
   apply_logging(*config);
   auto web = load_web_config_of(*config);
   if (!web) {
     log::error("bad web config: " + web.error().message);
-    return kExitBadInput;
+    return exit_code(web.error());
   }
   auto server = HttpServer::create(*web);
   if (!server) {
     log::error(server.error().message);
-    return kExitBadInput;
+    return exit_code(server.error());
   }
   auto listen = parse_listen_address(config->listen);
   Daemon daemon(flags, *config, **server, hooks);
@@ -206,14 +206,14 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   auto bound = (*server)->bind(listen->first, listen->second);
   if (!bound) {
     log::error(bound.error().message);
-    return kExitFailed;
+    return exit_code(bound.error());
   }
   if (!config->health_listen.empty()) {
     auto h = parse_listen_address(config->health_listen);
     auto health = (*server)->bind_health(h->first, h->second);
     if (!health) {
       log::error("health_listen: " + health.error().message);
-      return 2;
+      return exit_code(health.error());
     }
     log::info("health listener", {{"address", *health}});
     std::printf("health on %s\n", health->c_str());
@@ -233,7 +233,7 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   (*server)->stop();
   close(sfd);
   log::info("stopped");
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace goscry

@@ -176,7 +176,9 @@ void LeakSource::snapshot(Watched& w) {
 
 Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {
   auto w = find(pid);
-  if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
+  if (!w)
+    return fail(ErrorKind::NotFound,
+                "pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
   if (!w->process) return goscry::goroutine_profile(int(pid), debug);  // not opened yet
   return goscry::goroutine_profile(*w->process, debug);
@@ -184,9 +186,12 @@ Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {
 
 Result<GoroutineAnswer> LeakSource::leak_profile(pid_t pid, int debug) {
   auto w = find(pid);
-  if (!w) return fail("pid " + std::to_string(pid) + " is not a target of this agent");
+  if (!w)
+    return fail(ErrorKind::NotFound,
+                "pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
-  if (!w->process) return fail("pid " + std::to_string(pid) + ": no snapshot taken yet");
+  if (!w->process)
+    return fail(ErrorKind::NotFound, "pid " + std::to_string(pid) + ": no snapshot taken yet");
   return goroutine_leak_profile(*w->process, w->detector, w->suspect_views, debug);
 }
 

@@ -22,7 +22,7 @@ std::string proc_path(pid_t pid, const char* leaf) {
 Result<std::string> read_exe_link(pid_t pid) {
   char buf[4096];
   ssize_t n = readlink(proc_path(pid, "exe").c_str(), buf, sizeof buf - 1);
-  if (n < 0) return fail(proc_path(pid, "exe") + ": " + std::strerror(errno));
+  if (n < 0) return fail_errno(errno, proc_path(pid, "exe"));
   return std::string(buf, size_t(n));
 }
 
@@ -42,16 +42,17 @@ bool target_alive(const TargetInfo& t) {
 Result<TargetInfo> identify_target(pid_t pid) {
   std::string who = "pid " + std::to_string(pid);
   auto ticks = process_start_ticks(pid);
-  if (!ticks) return fail(who + ": no such process");
+  if (!ticks) return fail(ErrorKind::NotFound, who + ": no such process");
   auto exe = read_exe_link(pid);
-  if (!exe) return fail(who + ": " + exe.error().message);
+  if (!exe) return context(exe.error(), who);
   // Read the binary through the magic link, not the path: it works across mount
   // namespaces (containers) and for deleted binaries.
   auto version = go_version_of_file(proc_path(pid, "exe"));
-  if (!version) return fail(who + ": " + version.error().message);
+  if (!version) return context(version.error(), who);
   ContainerIdentity where = read_container_identity(pid);
   // The process may have exited and its pid been reused while we read: check again.
-  if (process_start_ticks(pid) != ticks) return fail(who + ": no such process");
+  if (process_start_ticks(pid) != ticks)
+    return fail(ErrorKind::TargetGone, who + ": no such process");
   return TargetInfo{pid,       *ticks,   *exe, *version, std::move(where.container_id),
                     std::move(where.pod), std::move(where.kube_namespace)};
 }

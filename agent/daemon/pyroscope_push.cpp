@@ -30,13 +30,15 @@ struct Url {
 
 Result<Url> split_url(const std::string& url) {
   auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return fail(url + ": not an http(s) URL");
+  if (scheme_end == std::string::npos)
+    return fail(ErrorKind::BadInput, url + ": not an http(s) URL");
   auto path_at = url.find('/', scheme_end + 3);
   Url u;
   u.scheme_host_port = url.substr(0, path_at);
   if (path_at != std::string::npos) u.path = url.substr(path_at);
   while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
-  if (u.scheme_host_port.size() <= scheme_end + 3) return fail(url + ": no host");
+  if (u.scheme_host_port.size() <= scheme_end + 3)
+    return fail(ErrorKind::BadInput, url + ": no host");
   return u;
 }
 
@@ -68,17 +70,17 @@ Result<void> push_to_pyroscope(const std::string& base_url, const PyroscopePush&
   auto target = pyroscope_target(base_url, push);
   if (!target) return std::unexpected(target.error());
   httplib::Client client(u->scheme_host_port);
-  if (!client.is_valid()) return fail(base_url + ": cannot make a client for it");
+  if (!client.is_valid()) return fail(ErrorKind::Io, base_url + ": cannot make a client for it");
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
   client.set_write_timeout(10);
   httplib::MultipartFormDataItems form = {
       {"profile", push.profile_gz, "profile.pprof", "application/octet-stream"}};
   auto res = client.Post(*target, httplib::Headers{{"User-Agent", "goscry/" GOSCRY_VERSION}}, form);
-  if (!res) return fail(base_url + "/ingest: " + httplib::to_string(res.error()));
+  if (!res) return fail(ErrorKind::Io, base_url + "/ingest: " + httplib::to_string(res.error()));
   if (res->status < 200 || res->status > 299)
-    return fail(base_url + "/ingest: HTTP " + std::to_string(res->status) + ": " +
-                res->body.substr(0, 200));
+    return fail(ErrorKind::Io, base_url + "/ingest: HTTP " + std::to_string(res->status) + ": " +
+                                   res->body.substr(0, 200));
   return {};
 }
 

@@ -14,7 +14,7 @@ Result<T> yaml_value(const YAML::Node& n, const std::string& key) {
   try {
     return n.as<T>();
   } catch (const YAML::Exception&) {
-    return fail(key + ": not a valid value");
+    return fail(ErrorKind::BadInput, key + ": not a valid value");
   }
 }
 

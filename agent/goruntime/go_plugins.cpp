@@ -74,8 +74,9 @@ Result<void> refuse_go_plugins(pid_t pid) {
   auto plugin = loaded_go_plugin(pid);
   if (!plugin) return std::unexpected(plugin.error());
   if (!*plugin) return {};
-  return fail("pid " + std::to_string(pid) + " has loaded the Go plugin " + **plugin +
-              ": goscry does not read plugins' code and goroutines yet");
+  return fail(ErrorKind::Unsupported,
+              "pid " + std::to_string(pid) + " has loaded the Go plugin " + **plugin +
+                  ": goscry does not read plugins' code and goroutines yet");
 }
 
 }  // namespace goscry

@@ -19,25 +19,27 @@ Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   if (!proc) return std::unexpected(proc.error());
   t->process_ = std::move(*proc);
   auto bin = GoBinary::open(t->process_->exe_host_path());
-  if (!bin) return fail(who(pid) + ": " + bin.error().message);
+  if (!bin) return context(bin.error(), who(pid));
   t->binary_ = std::move(*bin);
   // Before reading the runtime: with a plugin loaded, what it would find is wrong, not absent.
   if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   auto layout = runtime_layout(t->binary_->elf(), t->binary_->go_version());
-  if (!layout) return fail(who(pid) + ": " + layout.error().message);
+  if (!layout) return context(layout.error(), who(pid));
   t->layout_ = std::move(*layout);
   auto fegr = t->binary_->find_function("runtime.forEachGRace");
   auto allgs = find_allg(t->binary_->elf(), fegr ? std::optional<CodeRange>(CodeRange{fegr->entry, fegr->end})
                                                  : std::nullopt);
-  if (!allgs) return fail(who(pid) + ": " + allgs.error().message);
+  if (!allgs) return context(allgs.error(), who(pid));
   t->allgs_ = *allgs;
   auto goexit = t->binary_->find_function("runtime.goexit");
-  if (!goexit) return fail(who(pid) + ": the binary has no runtime.goexit in its .gopclntab");
+  if (!goexit)
+    return fail(ErrorKind::Unsupported,
+                who(pid) + ": the binary has no runtime.goexit in its .gopclntab");
   t->goexit_ = *goexit;
   auto maps = t->process_->maps();
   if (!maps) return std::unexpected(maps.error());
   auto bias = load_bias(*maps, t->binary_->elf(), t->process_->exe_path());
-  if (!bias) return fail(who(pid) + ": " + bias.error().message);
+  if (!bias) return context(bias.error(), who(pid));
   t->bias_ = *bias;
   return t;
 }

@@ -19,7 +19,7 @@ Result<GoTarget> open_pid_target(int pid) {
   t.process = std::move(*symbolizer);
   auto module = t.process->module(t.exe);
   if (!module) return std::unexpected(module.error());
-  if (!module->payload->go) return fail(module->payload->go_error);
+  if (!module->payload->go) return std::unexpected(module->payload->go_error);
   t.binary = module->payload->go;
   auto bias = load_bias(t.process->maps(), t.binary->elf(), t.exe);
   if (!bias) return std::unexpected(bias.error());
@@ -31,7 +31,7 @@ Result<GoTarget> open_pid_target(int pid) {
 
 Result<GoTarget> open_go_target(const TargetOptions& t) {
   if (t.pid > 0) return open_pid_target(t.pid);
-  if (t.exe.empty()) return fail("give --pid or --exe");
+  if (t.exe.empty()) return fail(ErrorKind::BadInput, "give --pid or --exe");
   auto bin = GoBinary::open(t.exe);
   if (!bin) return std::unexpected(bin.error());
   GoTarget out;

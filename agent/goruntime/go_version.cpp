@@ -36,7 +36,8 @@ bool has_go_buildinfo(const ElfFile& elf) {
 }
 
 Result<std::string> go_version_of(const ElfFile& elf) {
-  if (!has_go_buildinfo(elf)) return fail("no .go.buildinfo (not a Go binary?)");
+  if (!has_go_buildinfo(elf))
+    return fail(ErrorKind::Unsupported, "no .go.buildinfo (not a Go binary?)");
   if (auto arch = check_architecture(elf); !arch) return std::unexpected(arch.error());
   auto bi = read_buildinfo(elf);
   if (!bi) return std::unexpected(bi.error());

@@ -284,7 +284,7 @@ Result<std::string> goroutine_profile_proto(const GoProcess& t,
     b.add_sample(locs, {r.count});
   }
   auto gz = b.serialize_gzip();
-  if (!gz) return fail("goroutine profile: " + gz.error());
+  if (!gz) return fail(ErrorKind::Io, "goroutine profile: " + gz.error());
   return *gz;
 }
 

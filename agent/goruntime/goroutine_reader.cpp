@@ -45,8 +45,8 @@ Result<AllgsHeader> read_header(const GoProcess& t) {
   h.len = *len;
   h.ptr = *ptr;
   if (h.len > kMaxGoroutines)
-    return fail("pid " + std::to_string(t.pid()) + ": implausible runtime.allglen " +
-                std::to_string(h.len));
+    return fail(ErrorKind::Io, "pid " + std::to_string(t.pid()) + ": implausible runtime.allglen " +
+                                   std::to_string(h.len));
   return h;
 }
 
@@ -544,7 +544,8 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
 
 Result<GoroutineList> read_goroutines(const GoProcess& t, const ReadOptions& opt) {
   if (t.layout().g_size <= 0 || t.layout().g_goid < 0 || t.layout().g_atomicstatus < 0)
-    return fail("pid " + std::to_string(t.pid()) + ": runtime.g offsets are missing");
+    return fail(ErrorKind::Unsupported,
+                "pid " + std::to_string(t.pid()) + ": runtime.g offsets are missing");
   GoroutineList out;
   const auto syscalls0 = t.process().syscalls();
   for (out.attempts = 1;; ++out.attempts) {

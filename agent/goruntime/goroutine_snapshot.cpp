@@ -25,7 +25,7 @@ T field(const std::uint8_t* g, int off) {
 Result<GoroutineSnapshot> read_goroutines(const Process& process, const AllgAddresses& allg,
                                           const RuntimeLayout& l) {
   if (l.g_size <= 0 || l.g_goid < 0 || l.g_gopc < 0 || l.g_startpc < 0 || l.g_atomicstatus < 0)
-    return fail("runtime layout: runtime.g offsets are missing");
+    return fail(ErrorKind::Unsupported, "runtime layout: runtime.g offsets are missing");
   GoroutineSnapshot snap;
   // allglen first, then the pointer: the runtime publishes the pointer before the length,
   // so the pair read in this order describes a valid prefix of allgs.
@@ -35,8 +35,8 @@ Result<GoroutineSnapshot> read_goroutines(const Process& process, const AllgAddr
   if (!base) return std::unexpected(base.error());
   snap.allglen = *len;
   if (snap.allglen > kMaxGoroutines)
-    return fail("pid " + std::to_string(process.pid()) + ": implausible runtime.allglen " +
-                std::to_string(snap.allglen));
+    return fail(ErrorKind::Io, "pid " + std::to_string(process.pid()) +
+                                   ": implausible runtime.allglen " + std::to_string(snap.allglen));
   std::vector<std::uint64_t> gptrs(snap.allglen);
   if (snap.allglen) {
     auto r = process.read_into(*base, {reinterpret_cast<std::uint8_t*>(gptrs.data()),

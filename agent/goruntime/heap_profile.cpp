@@ -255,7 +255,7 @@ Result<std::string> heap_profile_proto(const GoProcess& t, const HeapProfile& p)
     b.add_sample(locs, std::vector<std::int64_t>(std::begin(s.values), std::end(s.values)), labels);
   }
   auto gz = b.serialize_gzip();
-  if (!gz) return fail("heap profile: " + gz.error());
+  if (!gz) return fail(ErrorKind::Io, "heap profile: " + gz.error());
   return *gz;
 }
 

@@ -41,7 +41,7 @@ Result<HeapGlobals> heap_globals(const GoProcess& t) {
   HeapProfileCode code{code_of(t, "runtime.mProf_FlushLocked"), code_of(t, "runtime.mProf_Free"),
                        code_of(t, "runtime.profilealloc")};
   auto a = find_heap_profile(t.binary().elf(), code);
-  if (!a) return fail(who(t) + ": " + a.error().message);
+  if (!a) return context(a.error(), who(t));
   return HeapGlobals{a->mbuckets + t.bias(), a->mem_profile_rate + t.bias(),
                      a->mprof_cycle + t.bias(), a->source};
 }
@@ -55,8 +55,8 @@ Result<void> check_layout(const GoProcess& t) {
                      l.bucket_header, l.memrecord_active, l.memrecord_future, l.mrc_allocs,
                      l.mrc_frees, l.mrc_size})
     if (offset < 0)
-      return fail(who(t) + ": no layout of runtime.bucket/memRecord for " + t.go_version() +
-                  " (" + l.source + ")");
+      return fail(ErrorKind::Unsupported, who(t) + ": no layout of runtime.bucket/memRecord for " +
+                                              t.go_version() + " (" + l.source + ")");
   auto inside = [](int offset, int size) { return offset < 0 || offset + 8 <= size; };
   const bool plausible =
       l.bucket_header <= 256 && l.mrc_size <= 64 &&
@@ -66,7 +66,8 @@ Result<void> check_layout(const GoProcess& t) {
       inside(l.mrc_alloc_bytes, l.mrc_size) && inside(l.mrc_free_bytes, l.mrc_size) &&
       l.memrecord_active + l.mrc_size <= l.memrecord_future && l.memrecord_future <= 256;
   if (!plausible)
-    return fail(who(t) + ": implausible layout of runtime.bucket/memRecord (" + l.source + ")");
+    return fail(ErrorKind::Unsupported,
+                who(t) + ": implausible layout of runtime.bucket/memRecord (" + l.source + ")");
   return {};
 }
 
@@ -131,23 +132,25 @@ Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t he
   BlockReader memory(t.process());
   for (std::uint64_t b = head; b != 0;) {
     if (out.size() == opt.max_buckets)
-      return fail(who(t) + ": the heap profile has more than " + std::to_string(opt.max_buckets) +
-                  " buckets; goscry reads no more");
+      return fail(ErrorKind::Io, who(t) + ": the heap profile has more than " +
+                                     std::to_string(opt.max_buckets) +
+                                     " buckets; goscry reads no more");
     if (auto r = memory.read(b, header); !r)
-      return fail(who(t) + ": heap profile bucket at " + to_hex(b) + ": " + r.error().message);
+      return context(r.error(), who(t) + ": heap profile bucket at " + to_hex(b));
     const std::uint64_t typ = u64_at(header.data(), l.bucket_typ);
     const std::uint64_t nstk = u64_at(header.data(), l.bucket_nstk);
     if (typ != kMemProfileBucket)
-      return fail(who(t) + ": heap profile bucket at " + to_hex(b) + " has type " +
-                  std::to_string(typ) + ", not a memory profile bucket");
+      return fail(ErrorKind::Io, who(t) + ": heap profile bucket at " + to_hex(b) + " has type " +
+                                     std::to_string(typ) + ", not a memory profile bucket");
     if (nstk > opt.max_frames)
-      return fail(who(t) + ": heap profile bucket at " + to_hex(b) + " claims " +
-                  std::to_string(nstk) + " frames, more than the runtime's " +
-                  std::to_string(opt.max_frames));
+      return fail(ErrorKind::Io, who(t) + ": heap profile bucket at " + to_hex(b) + " claims " +
+                                     std::to_string(nstk) + " frames, more than the runtime's " +
+                                     std::to_string(opt.max_frames));
     body_bytes += nstk * 8 + record_bytes(l);
     if (body_bytes > kMaxBodyBytes)
-      return fail(who(t) + ": the heap profile's buckets exceed " +
-                  std::to_string(kMaxBodyBytes >> 20) + " MiB; goscry reads no more");
+      return fail(ErrorKind::Io, who(t) + ": the heap profile's buckets exceed " +
+                                     std::to_string(kMaxBodyBytes >> 20) +
+                                     " MiB; goscry reads no more");
     out.push_back({b, nstk, std::int64_t(u64_at(header.data(), l.bucket_size))});
     b = u64_at(header.data(), l.bucket_allnext);
   }
@@ -205,9 +208,11 @@ Result<Bodies> read_bodies(const GoProcess& t, const std::vector<BucketRef>& buc
     reads.push_back({addr, len, out.bytes.data() + out.offsets[i], false});
   }
   auto n = t.process().read_batch(reads, 256);
-  if (!n) return fail(who(t) + ": heap profile: " + n.error().message);
+  if (!n) return context(n.error(), who(t) + ": heap profile");
   for (const auto& r : reads)
-    if (!r.ok) return fail(who(t) + ": heap profile record at " + to_hex(r.addr) + " unreadable");
+    if (!r.ok)
+      return fail(ErrorKind::Io,
+                  who(t) + ": heap profile record at " + to_hex(r.addr) + " unreadable");
   return out;
 }
 
@@ -255,10 +260,10 @@ Result<Snapshot> read_snapshot(const GoProcess& t, const HeapGlobals& g,
                                const HeapReadOptions& opt) {
   Snapshot s;
   auto cycle = t.process().read_u32(g.cycle);
-  if (!cycle) return fail(who(t) + ": runtime.mProfCycle: " + cycle.error().message);
+  if (!cycle) return context(cycle.error(), who(t) + ": runtime.mProfCycle");
   s.cycle = *cycle;
   auto head = t.process().read_u64(g.mbuckets);
-  if (!head) return fail(who(t) + ": runtime.mbuckets: " + head.error().message);
+  if (!head) return context(head.error(), who(t) + ": runtime.mbuckets");
   auto buckets = walk_buckets(t, *head, opt);
   if (!buckets) return std::unexpected(buckets.error());
   s.buckets = std::move(*buckets);
@@ -269,7 +274,7 @@ Result<Snapshot> read_snapshot(const GoProcess& t, const HeapGlobals& g,
   if (!second) return std::unexpected(second.error());
   s.second = std::move(*second);
   auto after = t.process().read_u32(g.cycle);
-  if (!after) return fail(who(t) + ": runtime.mProfCycle: " + after.error().message);
+  if (!after) return context(after.error(), who(t) + ": runtime.mProfCycle");
   s.consistent = unchanged(t.layout(), s, *after);
   return s;
 }
@@ -311,11 +316,14 @@ Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions&
   auto g = heap_globals(t);
   if (!g) return std::unexpected(g.error());
   auto rate = t.process().read_u64(g->rate);
-  if (!rate) return fail(who(t) + ": runtime.MemProfileRate: " + rate.error().message);
+  if (!rate) return context(rate.error(), who(t) + ": runtime.MemProfileRate");
   if (*rate == 0)
-    return fail(who(t) + ": runtime.MemProfileRate is 0: the program records no heap profile "
-                "(nothing in it calls runtime.MemProfile, so its linker turned memory profiling "
-                "off, or it set the rate to 0)");
+    return fail(
+        ErrorKind::Unsupported,
+        who(t) +
+            ": runtime.MemProfileRate is 0: the program records no heap profile "
+            "(nothing in it calls runtime.MemProfile, so its linker turned memory profiling "
+            "off, or it set the rate to 0)");
   HeapRecords out;
   out.rate = std::int64_t(*rate);
   out.source = g->source;

@@ -13,7 +13,8 @@ struct GoString {
 
 Result<std::string> read_string(const Process& p, GoString s) {
   if (s.len == 0) return std::string();
-  if (s.len > kMaxLabelBytes) return fail("label string of " + std::to_string(s.len) + " bytes");
+  if (s.len > kMaxLabelBytes)
+    return fail(ErrorKind::Io, "label string of " + std::to_string(s.len) + " bytes");
   auto bytes = p.read(s.ptr, s.len);
   if (!bytes) return std::unexpected(bytes.error());
   return std::string(bytes->begin(), bytes->end());
@@ -39,7 +40,8 @@ Result<PprofLabels> read_slice_labels(const Process& p, std::uint64_t labels) {
   auto hdr = p.read(labels, 16);  // slice pointer and length
   if (!hdr) return std::unexpected(hdr.error());
   GoString list = string_at(*hdr, 0);
-  if (list.len > kMaxLabels) return fail("label set of " + std::to_string(list.len) + " labels");
+  if (list.len > kMaxLabels)
+    return fail(ErrorKind::Io, "label set of " + std::to_string(list.len) + " labels");
   PprofLabels out;
   if (list.len == 0) return out;
   auto elems = p.read(list.ptr, list.len * 32);
@@ -67,7 +69,8 @@ Result<PprofLabels> read_map_labels(const Process& p, std::uint64_t labels) {
   const unsigned b = (*h)[9];
   std::memcpy(&buckets, h->data() + 16, 8);
   std::memcpy(&old, h->data() + 24, 8);
-  if (count > kMaxLabels || b > 8) return fail("label map of " + std::to_string(count) + " labels");
+  if (count > kMaxLabels || b > 8)
+    return fail(ErrorKind::Io, "label map of " + std::to_string(count) + " labels");
   constexpr std::size_t kBucket = 272, kOverflow = 264;
   std::map<std::string, std::string> found;
   auto read_array = [&](std::uint64_t array, std::uint64_t n) -> Result<void> {
@@ -81,7 +84,8 @@ Result<PprofLabels> read_map_labels(const Process& p, std::uint64_t labels) {
           auto kv = read_pair(p, string_at(*bucket, 8 + cell * 16), string_at(*bucket, 136 + cell * 16));
           if (!kv) return std::unexpected(kv.error());
           found.insert(std::move(*kv));
-          if (found.size() > kMaxLabels) return fail("label map of more than 64 labels");
+          if (found.size() > kMaxLabels)
+            return fail(ErrorKind::Io, "label map of more than 64 labels");
         }
         std::memcpy(&at, bucket->data() + kOverflow, 8);
       }
@@ -98,7 +102,7 @@ Result<PprofLabels> read_map_labels(const Process& p, std::uint64_t labels) {
 Result<PprofLabels> read_pprof_labels(const Process& target, int go_minor, std::uint64_t labels) {
   if (labels == 0) return PprofLabels{};
   auto r = go_minor >= 24 ? read_slice_labels(target, labels) : read_map_labels(target, labels);
-  if (!r) return fail("labels at " + to_hex(labels) + ": " + r.error().message);
+  if (!r) return context(r.error(), "labels at " + to_hex(labels));
   if (go_minor >= 24) std::sort(r->begin(), r->end());
   return r;
 }

@@ -565,7 +565,7 @@ Result<std::string> HttpServer::Impl::listen(const std::string& host, int port, 
   const std::string where = host + ":" + std::to_string(port);
   beast::error_code ec;
   auto address = net::ip::make_address(host, ec);
-  if (ec) return fail("cannot listen on " + where + ": not an IP address");
+  if (ec) return fail(ErrorKind::BadInput, "cannot listen on " + where + ": not an IP address");
   auto l = std::make_unique<Listener>(health ? health_ioc : ioc, health,
                                       health ? kMaxHealthConnections : kMaxConnections);
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
@@ -576,10 +576,15 @@ Result<std::string> HttpServer::Impl::listen(const std::string& host, int port, 
   if (!ec) l->acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) l->acceptor.bind(endpoint, ec);
   if (ec == net::error::address_in_use)
-    return fail("cannot listen on " + where +
-                ": the address is in use (is another goscry agent running?)");
+    return fail(ErrorKind::Io, "cannot listen on " + where +
+                                   ": the address is in use (is another goscry agent running?)");
   if (!ec) l->acceptor.listen(1024, ec);
-  if (ec) return fail("cannot listen on " + where + ": " + ec.message());
+  // The system category's values are errno: EACCES (a port below 1024) is a permission.
+  if (ec)
+    return std::unexpected(Error{ec.category() == boost::system::system_category()
+                                     ? kind_of_errno(ec.value())
+                                     : ErrorKind::Io,
+                                 "cannot listen on " + where + ": " + ec.message(), ec.value()});
   const int bound = l->acceptor.local_endpoint().port();
   listeners.push_back(std::move(l));
   bool v6 = host.find(':') != std::string::npos;
@@ -603,7 +608,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const WebConfig& web) {
     // Everything below the minimum is refused by the server itself, whatever the client
     // offers.
     if (!SSL_CTX_set_min_proto_version(ctx, impl->tls->min_version))
-      return fail("TLS: cannot create the server's TLS context");
+      return fail(ErrorKind::Io, "TLS: cannot create the server's TLS context");
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_cert_cb(ctx, use_current_credentials, impl->tls.get());
@@ -615,9 +620,10 @@ bool HttpServer::tls() const { return impl_->tls != nullptr; }
 
 Result<void> HttpServer::reload(const WebConfig& web) {
   if (web.tls.has_value() != tls())
-    return fail(std::string("turning TLS ") + (tls() ? "off" : "on") + " needs a restart");
+    return fail(ErrorKind::BadInput,
+                std::string("turning TLS ") + (tls() ? "off" : "on") + " needs a restart");
   if (impl_->tls && web.tls->min_version != impl_->tls->min_version)
-    return fail("changing tls_server_config.min_version needs a restart");
+    return fail(ErrorKind::BadInput, "changing tls_server_config.min_version needs a restart");
   if (impl_->tls) {
     std::lock_guard lock(impl_->tls->mu);
     impl_->tls->credentials = web.tls->credentials;

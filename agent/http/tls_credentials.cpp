@@ -41,7 +41,8 @@ Result<std::shared_ptr<const TlsCredentials>> TlsCredentials::load(const std::st
   Bio certs = memory_bio(*cert_pem);
   if (certs) c->leaf_ = PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr);
   if (!c->leaf_)
-    return fail("cert_file " + cert_file + ": cannot load certificate: " + openssl_error());
+    return fail(ErrorKind::BadInput,
+                "cert_file " + cert_file + ": cannot load certificate: " + openssl_error());
   c->chain_ = sk_X509_new_null();
   while (X509* x = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr))
     sk_X509_push(c->chain_, x);
@@ -49,10 +50,12 @@ Result<std::shared_ptr<const TlsCredentials>> TlsCredentials::load(const std::st
   Bio key = memory_bio(*key_pem);
   if (key) c->key_ = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr);
   if (!c->key_)
-    return fail("key_file " + key_file + ": cannot load private key: " + openssl_error());
+    return fail(ErrorKind::BadInput,
+                "key_file " + key_file + ": cannot load private key: " + openssl_error());
   if (X509_check_private_key(c->leaf_, c->key_) != 1) {
     ERR_clear_error();
-    return fail("key_file " + key_file + " does not match cert_file " + cert_file);
+    return fail(ErrorKind::BadInput,
+                "key_file " + key_file + " does not match cert_file " + cert_file);
   }
   return c;
 }

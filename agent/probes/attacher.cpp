@@ -22,7 +22,8 @@ namespace {
 // Function bounds come from the .gopclntab, which stripped binaries keep.
 Result<FuncBounds> find_function(const GoBinary& sym, std::string_view name) {
   auto f = sym.find_function(name);
-  if (!f) return fail(sym.elf().path() + ": no function " + std::string(name));
+  if (!f)
+    return fail(ErrorKind::Unsupported, sym.elf().path() + ": no function " + std::string(name));
   return *f;
 }
 
@@ -44,7 +45,7 @@ class PlanBuilder {
     auto f = find_function(sym_, function);
     if (!f) return std::unexpected(f.error());
     auto code = elf_.read_vaddr(f->entry, f->end - f->entry);
-    if (!code) return fail(elf_.path() + ": " + std::string(function) + ": " + code.error().message);
+    if (!code) return context(code.error(), elf_.path() + ": " + std::string(function));
     auto jcc = stack_check_branch(code->bytes(), f->entry);
     return add(program, jcc.value_or(f->entry), function);
   }
@@ -68,7 +69,9 @@ class PlanBuilder {
     if (!f) return std::unexpected(f.error());
     auto code = decode_function(elf_, f->entry, f->end, std::string(function));
     if (!code) return std::unexpected(code.error());
-    if (code->rets.empty()) return fail(elf_.path() + ": " + std::string(function) + " has no RET");
+    if (code->rets.empty())
+      return fail(ErrorKind::Unsupported,
+                  elf_.path() + ": " + std::string(function) + " has no RET");
     for (auto off : code->rets)
       if (auto r = add(program, f->entry + off, function); !r) return r;
     return {};
@@ -79,8 +82,8 @@ class PlanBuilder {
                    std::uint64_t cookie = 0) {
     auto off = elf_.vaddr_to_offset(vaddr);
     if (!off)
-      return fail(elf_.path() + ": " + std::string(function) + " at " + to_hex(vaddr) +
-                  " is in no loadable segment");
+      return fail(ErrorKind::Unsupported, elf_.path() + ": " + std::string(function) + " at " +
+                                              to_hex(vaddr) + " is in no loadable segment");
     plan_.uprobes.push_back({program, binary_, *off, pid_, cookie, vaddr});
     return {};
   }
@@ -113,7 +116,8 @@ class PlanBuilder {
 // Offsets in the settings are u16: runtime.g and runtime.m are a few hundred bytes.
 Result<std::uint16_t> offset16(int offset, const char* field) {
   if (offset < 0 || offset >= GOSCRY_NO_OFFSET)
-    return fail(std::string("runtime layout: no usable offset for ") + field);
+    return fail(ErrorKind::Unsupported,
+                std::string("runtime layout: no usable offset for ") + field);
   return static_cast<std::uint16_t>(offset);
 }
 
@@ -133,9 +137,10 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   const int lo = std::min({l.g_goid, l.g_gopc, l.g_startpc});
   const int hi = std::max({l.g_goid, l.g_gopc, l.g_startpc}) + 8;
   if ((l.g_goid | l.g_gopc | l.g_startpc) % 8 != 0 || hi - lo > GOSCRY_G_BLOCK_WORDS * 8)
-    return fail("runtime layout: g.goid, g.gopc and g.startpc span " + std::to_string(hi - lo) +
-                " bytes, not the " + std::to_string(GOSCRY_G_BLOCK_WORDS * 8) +
-                " aligned ones goscry reads at once");
+    return fail(ErrorKind::Unsupported, "runtime layout: g.goid, g.gopc and g.startpc span " +
+                                            std::to_string(hi - lo) + " bytes, not the " +
+                                            std::to_string(GOSCRY_G_BLOCK_WORDS * 8) +
+                                            " aligned ones goscry reads at once");
   s.g_block_off = static_cast<std::uint16_t>(lo);
   s.g_block_words = static_cast<std::uint8_t>((hi - lo) / 8);
   // Every goroutine goes into the window map until the agent knows which ones were alive
@@ -171,11 +176,12 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
   if (*minor < 19 || *minor > 27)
-    return fail(std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
+    return fail(ErrorKind::Unsupported,
+                std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
   auto layout = runtime_layout(elf, go_version);
-  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  if (!layout) return context(layout.error(), elf.path());
   auto settings = settings_for(*layout, *minor);
-  if (!settings) return fail(elf.path() + ": " + settings.error().message);
+  if (!settings) return context(settings.error(), elf.path());
   ProbePlan plan;
   plan.settings = *settings;
   // runtime.work: the GC cycle count (work.cycles) in every release, and the clock of GC
@@ -214,9 +220,9 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
                                                        std::uint32_t flags) {
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
-  if (!elf) return fail("pid " + std::to_string(pid) + ": " + elf.error().message);
+  if (!elf) return context(elf.error(), "pid " + std::to_string(pid));
   auto sym = GoBinary::from_elf(*elf);
-  if (!sym) return fail("pid " + std::to_string(pid) + ": " + sym.error().message);
+  if (!sym) return context(sym.error(), "pid " + std::to_string(pid));
   return attach(loader, **sym, pid, go_version, flags);
 }
 

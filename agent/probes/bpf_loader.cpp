@@ -89,11 +89,19 @@ std::string load_failure(const char* object, int err, const std::string& message
 
 // The capabilities, then the kernel: a probe that fails for want of CAP_BPF looks like a
 // missing feature.
-std::optional<std::string> cannot_run(const KernelFeatures& f) {
+std::optional<Error> cannot_run(const KernelFeatures& f) {
   auto why = unsupported_kernel(kernel_release(), f);
   if (!why) return std::nullopt;
-  if (auto caps = missing_privileges()) return caps;
-  return why;
+  if (auto caps = missing_privileges()) return Error{ErrorKind::Permission, *caps, 0};
+  return Error{ErrorKind::Unsupported, *why, 0};
+}
+
+// A refused load: EPERM/EACCES with every capability held is a lockdown or an LSM; any
+// other refusal (the verifier's) is a kernel that cannot run the program.
+std::unexpected<Error> load_refused(const char* object, int err, const std::string& messages) {
+  const int e = err < 0 ? -err : err;
+  const auto kind = (e == EPERM || e == EACCES) ? ErrorKind::Permission : ErrorKind::Unsupported;
+  return std::unexpected(Error{kind, load_failure(object, err, messages), e});
 }
 
 // Map types whose number of entries says how full they are.
@@ -174,12 +182,12 @@ template <std::size_t N>
 Result<std::array<std::uint64_t, N>> sum_per_cpu(const bpf_map* map, const std::string& what) {
   std::array<std::uint64_t, N> sums{};
   const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  if (cpus <= 0) return fail(ErrorKind::Io, "cannot count the possible CPUs: " + errno_text(cpus));
   std::vector<std::uint64_t> per_cpu(cpus);
   for (std::uint32_t i = 0; i < N; ++i) {
     if (bpf_map__lookup_elem(map, &i, sizeof i, per_cpu.data(),
                              per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
-      return fail("cannot read " + what + ": " + errno_text(errno));
+      return fail(ErrorKind::Io, "cannot read " + what + ": " + errno_text(errno));
     for (auto v : per_cpu) sums[i] += v;
   }
   return sums;
@@ -283,14 +291,15 @@ Result<std::unique_ptr<BpfLoader>> BpfLoader::open(std::uint32_t window_entries)
   LibbpfMessages messages;
   std::unique_ptr<BpfLoader> loader(new BpfLoader());
   loader->features_ = probe_kernel_features();
-  if (auto why = cannot_run(loader->features_)) return fail(*why);
+  if (auto why = cannot_run(loader->features_)) return std::unexpected(*why);
   loader->skel_ = runtime_bpf::open();
-  if (!loader->skel_) return fail("runtime.bpf.o: cannot open: " + errno_text(errno));
+  if (!loader->skel_)
+    return fail(ErrorKind::Io, "runtime.bpf.o: cannot open: " + errno_text(errno));
   if (int err = bpf_map__set_max_entries(loader->skel_->maps.window, window_entries); err != 0)
-    return fail("runtime.bpf.o: cannot size the window map: " + errno_text(-err));
+    return fail(ErrorKind::Io, "runtime.bpf.o: cannot size the window map: " + errno_text(-err));
   if (int err = runtime_bpf::load(loader->skel_); err != 0) {
-    if (auto why = missing_privileges()) return fail(*why);
-    return fail(load_failure("runtime.bpf.o", err, messages.text()));
+    if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
+    return load_refused("runtime.bpf.o", err, messages.text());
   }
   auto on_record = [](void* ctx, void* data, std::size_t size) -> int {
     auto* self = static_cast<BpfLoader*>(ctx);
@@ -304,7 +313,7 @@ Result<std::unique_ptr<BpfLoader>> BpfLoader::open(std::uint32_t window_entries)
   loader->ring_ = ring_buffer__new(bpf_map__fd(loader->skel_->maps.events), on_record,
                                    loader.get(), nullptr);
   if (!loader->ring_)
-    return fail("runtime.bpf.o: cannot map the ring buffer: " + errno_text(errno));
+    return fail(ErrorKind::Io, "runtime.bpf.o: cannot map the ring buffer: " + errno_text(errno));
   return loader;
 }
 
@@ -332,8 +341,9 @@ bpf_program* BpfLoader::program(RuntimeProgram p) const {
 Result<void> BpfLoader::add_target(std::uint32_t tgid, const goscry_settings& settings) {
   if (bpf_map__update_elem(skel_->maps.settings, &tgid, sizeof tgid, &settings, sizeof settings,
                            BPF_ANY) != 0)
-    return fail("pid " + std::to_string(tgid) + ": cannot add the target to the settings map (" +
-                errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
+    return fail(ErrorKind::Io,
+                "pid " + std::to_string(tgid) + ": cannot add the target to the settings map (" +
+                    errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
   return {};
 }
 
@@ -415,13 +425,15 @@ Result<void> BpfLoader::add_probe_register(const UprobeRequest& request) {
   const goscry_probe_key key{static_cast<std::uint32_t>(request.pid), 0, request.address};
   const auto reg = static_cast<std::uint32_t>(request.cookie);
   if (request.address == 0)
-    return fail(request.binary + ": the probe at file offset " + to_hex(request.file_offset) +
-                " has no address in pid " + std::to_string(request.pid) +
-                ", which a kernel without BPF cookies needs to find its register");
+    return fail(ErrorKind::Unsupported,
+                request.binary + ": the probe at file offset " + to_hex(request.file_offset) +
+                    " has no address in pid " + std::to_string(request.pid) +
+                    ", which a kernel without BPF cookies needs to find its register");
   if (bpf_map__update_elem(skel_->maps.probe_regs, &key, sizeof key, &reg, sizeof reg,
                            BPF_ANY) != 0)
-    return fail("pid " + std::to_string(request.pid) + ": cannot add a probe's register (" +
-                errno_text(errno) + (errno == E2BIG ? ": too many probes)" : ")"));
+    return fail(ErrorKind::Io, "pid " + std::to_string(request.pid) +
+                                   ": cannot add a probe's register (" + errno_text(errno) +
+                                   (errno == E2BIG ? ": too many probes)" : ")"));
   return {};
 }
 
@@ -441,14 +453,18 @@ Result<UprobeLink> BpfLoader::attach_uprobe(const UprobeRequest& request) {
   if (!link) {
     int err = errno;
     if (err == EPERM || err == EACCES)
-      if (auto why = missing_privileges()) return fail(*why);
+      if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
     if (err == EOPNOTSUPP && opts.bpf_cookie != 0)
-      return fail("Linux " + kernel_release() + " has bpf_get_attach_cookie but cannot attach " +
-                  "a uprobe with a BPF cookie (BPF perf links, 5.15), which goscry's " +
-                  "goroutine creation probes need");
-    return fail(request.binary + ": cannot attach a uprobe (" + program_name(request.program) +
-                ") at file offset " + to_hex(request.file_offset) + " for pid " +
-                std::to_string(request.pid) + ": " + errno_text(err));
+      return fail(ErrorKind::Unsupported,
+                  "Linux " + kernel_release() + " has bpf_get_attach_cookie but cannot attach " +
+                      "a uprobe with a BPF cookie (BPF perf links, 5.15), which goscry's " +
+                      "goroutine creation probes need");
+    return std::unexpected(Error{kind_of_errno(err),
+                                 request.binary + ": cannot attach a uprobe (" +
+                                     program_name(request.program) + ") at file offset " +
+                                     to_hex(request.file_offset) + " for pid " +
+                                     std::to_string(request.pid) + ": " + errno_text(err),
+                                 err});
   }
   return UprobeLink(link);
 }
@@ -470,8 +486,8 @@ Result<ProgramStats> BpfLoader::program_stats(RuntimeProgram p) const {
   std::memset(&info, 0, sizeof info);
   std::uint32_t len = sizeof info;
   if (bpf_obj_get_info_by_fd(bpf_program__fd(program(p)), &info, &len) != 0)
-    return fail(std::string("cannot read the statistics of the ") + program_name(p) +
-                " program: " + errno_text(errno));
+    return fail(ErrorKind::Io, std::string("cannot read the statistics of the ") + program_name(p) +
+                                   " program: " + errno_text(errno));
   return ProgramStats{info.run_cnt, info.run_time_ns};
 }
 
@@ -483,7 +499,7 @@ Result<int> BpfLoader::drain(const std::function<void(const goscry_event&)>& on_
   on_event_ = on_event;
   int n = ring_buffer__consume(ring_);
   on_event_ = nullptr;
-  if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
+  if (n < 0) return fail(ErrorKind::Io, "cannot read the BPF ring buffer: " + errno_text(n));
   return n;
 }
 
@@ -493,7 +509,7 @@ Result<int> BpfLoader::poll(int timeout_ms,
   int n = ring_buffer__poll(ring_, timeout_ms);
   on_event_ = nullptr;
   if (n == -EINTR) return 0;
-  if (n < 0) return fail("cannot read the BPF ring buffer: " + errno_text(n));
+  if (n < 0) return fail(ErrorKind::Io, "cannot read the BPF ring buffer: " + errno_text(n));
   return n;
 }
 
@@ -520,19 +536,20 @@ std::uint32_t ring_bytes(int hz, int cpus) {
 Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
   LibbpfMessages messages;
   std::unique_ptr<CpuSampler> s(new CpuSampler());
-  if (auto why = cannot_run(probe_kernel_features())) return fail(*why);
+  if (auto why = cannot_run(probe_kernel_features())) return std::unexpected(*why);
   const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return fail("cannot count the possible CPUs: " + errno_text(cpus));
+  if (cpus <= 0) return fail(ErrorKind::Io, "cannot count the possible CPUs: " + errno_text(cpus));
   s->skel_ = cpu_bpf::open();
-  if (!s->skel_) return fail("cpu.bpf.o: cannot open: " + errno_text(errno));
+  if (!s->skel_) return fail(ErrorKind::Io, "cpu.bpf.o: cannot open: " + errno_text(errno));
   if (int err = bpf_map__set_max_entries(s->skel_->maps.samples, ring_bytes(hz, cpus)); err != 0)
-    return fail("cpu.bpf.o: cannot size the samples ring: " + errno_text(err));
+    return fail(ErrorKind::Io, "cpu.bpf.o: cannot size the samples ring: " + errno_text(err));
   if (int err = cpu_bpf::load(s->skel_); err != 0) {
-    if (auto why = missing_privileges()) return fail(*why);
-    return fail(load_failure("cpu.bpf.o", err, messages.text()));
+    if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
+    return load_refused("cpu.bpf.o", err, messages.text());
   }
   s->ring_ = ring_buffer__new(bpf_map__fd(s->skel_->maps.samples), on_record, s.get(), nullptr);
-  if (!s->ring_) return fail("cpu.bpf.o: cannot map the samples ring: " + errno_text(errno));
+  if (!s->ring_)
+    return fail(ErrorKind::Io, "cpu.bpf.o: cannot map the samples ring: " + errno_text(errno));
   for (int cpu = 0; cpu < cpus; ++cpu) {
     perf_event_attr attr;
     std::memset(&attr, 0, sizeof attr);
@@ -547,18 +564,24 @@ Result<std::unique_ptr<CpuSampler>> CpuSampler::open(int hz) {
     if (fd < 0) {
       if (errno == ENODEV) continue;  // a possible CPU that is offline
       int err = errno;
-      if (auto why = missing_privileges()) return fail(*why);
-      return fail("cannot open a cpu-clock perf event on CPU " + std::to_string(cpu) + ": " +
-                  errno_text(err));
+      if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
+      // EACCES: perf_event_paranoid; ENOENT/EOPNOTSUPP: no cpu-clock event on this kernel.
+      const auto kind =
+          (err == ENOENT || err == EOPNOTSUPP) ? ErrorKind::Unsupported : kind_of_errno(err);
+      return std::unexpected(Error{kind,
+                                   "cannot open a cpu-clock perf event on CPU " +
+                                       std::to_string(cpu) + ": " + errno_text(err),
+                                   err});
     }
     s->event_fds_.push_back(fd);
     bpf_link* link = bpf_program__attach_perf_event(s->skel_->progs.goscry_cpu_sample, fd);
     if (!link)
-      return fail("cannot attach the CPU sampler to CPU " + std::to_string(cpu) + ": " +
-                  errno_text(errno));
+      return fail(ErrorKind::Io, "cannot attach the CPU sampler to CPU " + std::to_string(cpu) +
+                                     ": " + errno_text(errno));
     s->links_.push_back(link);
   }
-  if (s->links_.empty()) return fail("no online CPU accepted a cpu-clock perf event");
+  if (s->links_.empty())
+    return fail(ErrorKind::Unsupported, "no online CPU accepted a cpu-clock perf event");
   return s;
 }
 
@@ -578,8 +601,9 @@ CpuSampler::~CpuSampler() {
 Result<void> CpuSampler::add_target(std::uint32_t tgid, const goscry_cpu_target& what) {
   if (bpf_map__update_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, &what, sizeof what,
                            BPF_ANY) != 0)
-    return fail("pid " + std::to_string(tgid) + ": cannot add the target to the CPU sampler (" +
-                errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
+    return fail(ErrorKind::Io,
+                "pid " + std::to_string(tgid) + ": cannot add the target to the CPU sampler (" +
+                    errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
   return {};
 }
 

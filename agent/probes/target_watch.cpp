@@ -31,26 +31,24 @@ bool wait_for_running_programs() {
 
 Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
   const std::string who = "pid " + std::to_string(pid);
-  if (pid <= 0 || !process_alive(pid)) return fail(why_no_process(pid));
+  if (pid <= 0 || !process_alive(pid)) return std::unexpected(why_no_process(pid));
   // Before reading anything of the target: the sentence names every missing capability.
-  if (auto why = missing_privileges()) return fail(*why);
+  if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
   auto process = Process::attach_readonly(pid);
   if (!process) return std::unexpected(process.error());
   const std::string exe = (*process)->exe_path();
   auto elf = ElfFile::open((*process)->exe_host_path());
-  if (!elf) return fail(who + " (" + exe + "): " + elf.error().message);
+  if (!elf) return context(elf.error(), who + " (" + exe + ")");
   auto sym = GoBinary::from_elf(*elf);
-  if (!sym) {
-    std::string why = sym.error().message;
-    why = why.substr(why.find(": ") + 2);  // the path we opened: the exe is named instead
-    return fail(who + " (" + exe + "): " + why);
-  }
+  // As GoProcess::open says it: the error names the file read (the host path of the exe).
+  if (!sym) return context(sym.error(), who);
   if ((*sym)->go_version().empty())
-    return fail(who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
+    return fail(ErrorKind::Unsupported,
+                who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
   // Before any probe: nothing is attached to a target that is refused.
   if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   auto bias = load_bias(pid, **elf);
-  if (!bias) return fail(who + ": " + bias.error().message);
+  if (!bias) return context(bias.error(), who);
   std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
   w->exe_ = exe;
   w->process_ = std::move(*process);
@@ -64,7 +62,8 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
   }
   auto a = Attachment::attach(*w->loader_, **sym, pid, (*sym)->go_version());
   if (!a) {
-    if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
+    if (!process_alive(pid))
+      return fail(ErrorKind::TargetGone, "process " + std::to_string(pid) + " exited");
     return std::unexpected(a.error());
   }
   w->attachment_ = std::move(*a);
@@ -73,7 +72,8 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
   auto closed = w->close_window(*bias);
   auto snapped = closed ? w->snapshot(*bias) : closed;
   if (!snapped) {
-    if (!process_alive(pid)) return fail("process " + std::to_string(pid) + " exited");
+    if (!process_alive(pid))
+      return fail(ErrorKind::TargetGone, "process " + std::to_string(pid) + " exited");
     return std::unexpected(snapped.error());
   }
   // The sites only: STW events stay in the ring buffer for the caller's first poll(), so a
@@ -91,13 +91,13 @@ TargetWatch::~TargetWatch() {
 Result<void> TargetWatch::close_window(std::uint64_t bias) {
   const ElfFile& elf = symbols_->elf();
   auto newproc1 = symbols_->find_function("runtime.newproc1");
-  if (!newproc1) return fail(elf.path() + ": no runtime.newproc1 in the pclntab");
+  if (!newproc1)
+    return fail(ErrorKind::Unsupported, elf.path() + ": no runtime.newproc1 in the pclntab");
   auto goidgen = find_goid_generator(elf, CodeRange{newproc1->entry, newproc1->end});
   if (!goidgen) return std::unexpected(goidgen.error());
   // Read after every probe went in: a goroutine born before them has a goid up to it.
   auto g0 = process_->read_u64(*goidgen + bias);
-  if (!g0) return fail("pid " + std::to_string(pid_) + ": runtime.sched.goidgen: " +
-                       g0.error().message);
+  if (!g0) return context(g0.error(), "pid " + std::to_string(pid_) + ": runtime.sched.goidgen");
   goid_generator_ = *g0;
   if (auto r = attachment_->close_window(goid_generator_); !r) return r;
   // A probe that still runs under the open window could drop an entry the snapshot needs;
@@ -136,7 +136,7 @@ std::uint32_t TargetWatch::window_entries(std::uint64_t bias) const {
 Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   const ElfFile& elf = symbols_->elf();
   auto layout = runtime_layout(elf, symbols_->go_version());
-  if (!layout) return fail(elf.path() + ": " + layout.error().message);
+  if (!layout) return context(layout.error(), elf.path());
   auto allg = allg_addresses(bias);
   if (!allg) return std::unexpected(allg.error());
   auto snap = read_goroutines(*process_, *allg, *layout);

@@ -104,16 +104,16 @@ Result<std::string> read_file_in_root(const std::string& root, const std::string
                                       std::size_t max_bytes) {
   const std::string name = root + path;
   int dir = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return fail(root + ": " + std::strerror(errno));
+  if (dir < 0) return fail_errno(errno, root);
   open_how how{};
   how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = int(::syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how));
   int err = errno;
   ::close(dir);
-  if (fd < 0) return fail(name + ": " + std::strerror(err));
+  if (fd < 0) return fail_errno(err, name);
   struct stat st {};
-  Result<std::string> out = fail(name + ": not a regular file");
+  Result<std::string> out = fail(ErrorKind::Unsupported, name + ": not a regular file");
   if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out = read_open_file(fd, name, max_bytes);
   ::close(fd);
   return out;

@@ -38,7 +38,7 @@ Result<std::unique_ptr<TargetPause>> TargetPause::stop(pid_t pid,
                                                        std::chrono::milliseconds timeout) {
   auto p = std::unique_ptr<TargetPause>(new TargetPause());
   const char before = process_state(pid);
-  if (before == 0 || before == 'Z' || before == 'X') return fail(why_no_process(pid));
+  if (before == 0 || before == 'Z' || before == 'X') return std::unexpected(why_no_process(pid));
   if (before == 'T') {  // stopped by a signal (job control): not ours to resume
     p->already_stopped_ = true;
     p->resumed_ = true;

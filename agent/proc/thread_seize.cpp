@@ -67,20 +67,20 @@ Result<void> SeizedThreads::seize_listed() {
       if (ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACECLONE)) != 0) {
         const int err = errno;
         if (err == ESRCH) continue;  // the thread exited meanwhile
-        if (auto why = ptrace_refusal(pid_); !why.empty()) return fail(why);
+        if (auto why = ptrace_refusal(pid_); !why.empty()) return fail(ErrorKind::Permission, why);
         std::string msg = "cannot pause pid " + std::to_string(pid_) +
                           ": ptrace(SEIZE) of thread " + std::to_string(tid) + ": " +
                           std::strerror(err);
         if (err == EPERM && yama_scope() > 0)
           msg += " (kernel.yama.ptrace_scope = " + std::to_string(yama_scope()) +
                  ": goscry needs CAP_SYS_PTRACE)";
-        return fail(msg);
+        return std::unexpected(Error{kind_of_errno(err), msg, err});
       }
       threads_[tid] = {};
       fresh = true;
       if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
-        return fail("cannot pause thread " + std::to_string(tid) + " of pid " +
-                    std::to_string(pid_) + ": ptrace(INTERRUPT): " + std::strerror(errno));
+        return fail_errno(errno, "cannot pause thread " + std::to_string(tid) + " of pid " +
+                                     std::to_string(pid_) + ": ptrace(INTERRUPT)");
     }
   }
   return {};
@@ -141,13 +141,14 @@ bool SeizedThreads::collect_stops() {
 
 Result<SeizedThreads> SeizedThreads::seize(pid_t pid, std::chrono::milliseconds timeout) {
   SeizedThreads s(pid);
-  if (auto why = ptrace_refusal(pid); !why.empty()) return fail(why);
+  if (auto why = ptrace_refusal(pid); !why.empty()) return fail(ErrorKind::Permission, why);
   if (auto r = s.seize_listed(); !r) return std::unexpected(r.error());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!s.collect_stops()) {
     if (std::chrono::steady_clock::now() > deadline)
-      return fail("pid " + std::to_string(pid) + ": threads did not stop within " +
-                  std::to_string(timeout.count()) + " ms");  // ~SeizedThreads detaches
+      return fail(ErrorKind::Io, "pid " + std::to_string(pid) + ": threads did not stop within " +
+                                     std::to_string(timeout.count()) +
+                                     " ms");  // ~SeizedThreads detaches
     std::this_thread::yield();  // poll: a thread stops within microseconds of the interrupt
   }
   // A thread made by one not yet seized when the first listing ran: seize it too.
@@ -156,8 +157,8 @@ Result<SeizedThreads> SeizedThreads::seize(pid_t pid, std::chrono::milliseconds 
     if (auto r = s.seize_listed(); !r) return std::unexpected(r.error());
     while (!s.collect_stops()) {
       if (std::chrono::steady_clock::now() > deadline)
-        return fail("pid " + std::to_string(pid) + ": threads did not stop within " +
-                    std::to_string(timeout.count()) + " ms");
+        return fail(ErrorKind::Io, "pid " + std::to_string(pid) + ": threads did not stop within " +
+                                       std::to_string(timeout.count()) + " ms");
       std::this_thread::yield();
     }
   }

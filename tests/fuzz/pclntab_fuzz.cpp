@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint64_t base = ctx.gofunc;
   ctx.read_image = [table, base](std::uint64_t vaddr,
                                  std::uint64_t len) -> goscry::Result<goscry::ByteReader> {
-    if (vaddr < base) return goscry::fail("below the image");
+    if (vaddr < base) return goscry::fail(goscry::ErrorKind::Unsupported, "below the image");
     return table.sub(vaddr - base, len);
   };
   auto t = goscry::Pclntab::parse(table, ctx);

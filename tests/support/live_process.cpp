@@ -27,25 +27,24 @@ int ms_until(Clock::time_point deadline) {
 Result<std::unique_ptr<LiveProcess>> LiveProcess::start(const std::vector<std::string>& argv,
                                                         const std::string& ready_line,
                                                         std::chrono::milliseconds timeout) {
-  if (argv.empty()) return fail("LiveProcess: empty command");
+  if (argv.empty()) return fail(ErrorKind::Io, "LiveProcess: empty command");
   int in_pipe[2], out_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+  if (pipe2(in_pipe, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
   if (pipe2(out_pipe, O_CLOEXEC) != 0) {
     close(in_pipe[0]);
     close(in_pipe[1]);
-    return fail(std::string("pipe: ") + std::strerror(errno));
+    return fail_errno(errno, "pipe");
   }
   // The child dies with the test binary, whatever happens to it.
   const pid_t pid = start_program(argv, in_pipe[0], out_pipe[1], out_pipe[1], {}, true);
-  if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) return fail_errno(errno, "fork");
   close(in_pipe[0]);
   close(out_pipe[1]);
   std::unique_ptr<LiveProcess> p(new LiveProcess());
   p->pid_ = pid;
   p->stdin_fd_ = in_pipe[1];
   p->stdout_fd_ = out_pipe[0];
-  if (auto r = p->wait_for_line(ready_line, timeout); !r)
-    return fail(argv[0] + ": " + r.error().message);
+  if (auto r = p->wait_for_line(ready_line, timeout); !r) return context(r.error(), argv[0]);
   return p;
 }
 
@@ -85,7 +84,7 @@ Result<void> LiveProcess::wait_for_line(const std::string& line,
     }
     if (!read_some(deadline)) {
       std::string why = stdout_fd_ < 0 ? "exited" : "timed out";
-      return fail(why + " before printing \"" + line + "\"; output: " + output_);
+      return fail(ErrorKind::Io, why + " before printing \"" + line + "\"; output: " + output_);
     }
   }
 }
@@ -101,8 +100,8 @@ Result<std::string> LiveProcess::wait_for_prefix(const std::string& prefix,
     }
     if (!read_some(deadline)) {
       std::string why = stdout_fd_ < 0 ? "exited" : "timed out";
-      return fail(why + " before printing a line starting with \"" + prefix +
-                  "\"; output: " + output_);
+      return fail(ErrorKind::Io, why + " before printing a line starting with \"" + prefix +
+                                     "\"; output: " + output_);
     }
   }
 }
@@ -133,12 +132,13 @@ Result<int> LiveProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (reap(WNOHANG)) return status_;
   // A pidfd becomes readable when the process exits: poll it instead of sleeping.
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-  if (pidfd < 0) return fail(std::string("pidfd_open: ") + std::strerror(errno));
+  if (pidfd < 0) return fail_errno(errno, "pidfd_open");
   pollfd pfd{pidfd, POLLIN, 0};
   while (poll(&pfd, 1, ms_until(deadline)) < 0 && errno == EINTR) {
   }
   close(pidfd);
-  if (!reap(WNOHANG)) return fail("process " + std::to_string(pid_) + " did not exit");
+  if (!reap(WNOHANG))
+    return fail(ErrorKind::Io, "process " + std::to_string(pid_) + " did not exit");
   return status_;
 }
 

@@ -138,7 +138,7 @@ TEST_F(BinaryCacheTest, ErrorsAreCountedAndReturned) {
 
   BinaryCache<Counted> failing(
       2, [](std::shared_ptr<const ElfFile>) -> Result<std::shared_ptr<const Counted>> {
-        return fail("not a Go binary (no .gopclntab, no .go.buildinfo)");
+        return fail(ErrorKind::Unsupported, "not a Go binary (no .gopclntab, no .go.buildinfo)");
       });
   auto fixtures = all_fixtures("hello");
   ASSERT_FALSE(fixtures.empty());

@@ -1,5 +1,6 @@
 // One exit-status table for every verb (README.md "Exit status", agent/base/exit_codes.h):
-// a wrong command line is 2 whatever the verb, a target that is not there is 1.
+// a wrong command line is 2 whatever the verb, a target that is not there 5, a process that
+// is not Go 6, a target goscry may not read 4.
 #include "agent/base/exit_codes.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
 
 namespace goscry {
 namespace {
@@ -32,13 +34,48 @@ int goscry(std::vector<std::string> args) {
   return r.exit_code;
 }
 
-TEST(ExitCodes, ATargetThatIsNotThereIsOneForEveryVerb) {
+TEST(ExitCodes, ATargetThatIsNotThereIsNoTargetForEveryVerb) {
   const std::string pid = vanished_pid();
   for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks", "record"}) {
     SCOPED_TRACE(verb);
-    EXPECT_EQ(goscry({verb, "--pid", pid}), kExitFailed);
+    EXPECT_EQ(goscry({verb, "--pid", pid}), kExitNoTarget);
   }
-  EXPECT_EQ(goscry({"symbolize", "--pid", pid, "0x1000"}), kExitFailed);
+  EXPECT_EQ(goscry({"symbolize", "--pid", pid, "0x1000"}), kExitNoTarget);
+}
+
+// `record` is left out: it records any process, Go or not (README.md).
+TEST(ExitCodes, AProcessThatIsNotGoIsUnsupportedForEveryVerb) {
+  auto sleeper = testing::LiveProcess::start({"sh", "-c", "echo ready; exec sleep 600"});
+  ASSERT_TRUE(sleeper) << sleeper.error().message;
+  const std::string pid = std::to_string((*sleeper)->pid());
+  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks"}) {
+    SCOPED_TRACE(verb);
+    EXPECT_EQ(goscry({verb, "--pid", pid}), kExitUnsupported);
+  }
+  EXPECT_EQ(goscry({"symbolize", "--pid", pid, "0x1000"}), kExitUnsupported);
+  EXPECT_EQ(goscry({"info", "--exe", "/bin/sh"}), kExitUnsupported);
+}
+
+// As nobody, a root-owned target is refused by the kernel before anything is read; the
+// BPF verbs name the capabilities they lack, the others the file they could not read.
+TEST(ExitCodes, ATargetGoscryMayNotReadIsNotPermittedForEveryVerb) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to nobody";
+  auto sleeper = testing::LiveProcess::start({"sh", "-c", "echo ready; exec sleep 600"});
+  ASSERT_TRUE(sleeper) << sleeper.error().message;
+  const std::string pid = std::to_string((*sleeper)->pid());
+  const std::vector<std::string> nobody = {"setpriv",         "--reuid=65534",
+                                           "--regid=65534",   "--clear-groups",
+                                           "--inh-caps=-all", "--bounding-set=-all"};
+  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks", "record"}) {
+    SCOPED_TRACE(verb);
+    auto args = nobody;
+    args.insert(args.end(), {testing::goscry_binary(), verb, "--pid", pid});
+    // record checks its output path first: one nobody may write.
+    if (std::string(verb) == "record")
+      args.insert(args.end(), {"-o", "/tmp/goscry-exit-codes-" + pid + ".pb.gz"});
+    auto r = run_command(args);
+    EXPECT_EQ(r.exit_code, kExitNotPermitted) << r.err;
+  }
 }
 
 TEST(ExitCodes, BadInputIsTwoForEveryVerb) {

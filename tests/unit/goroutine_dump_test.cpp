@@ -359,7 +359,7 @@ TEST(GoroutineDump, CtrlCDuringPauseResumesTheTarget) {
 
 TEST(GoroutineDump, UnknownPidIsAClearError) {
   auto r = run_command({testing::goscry_binary(), "dump", "--pid", "999999999"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 5);  // no target (README.md "Exit status")
   EXPECT_NE(r.err.find("no process with pid 999999999"), std::string::npos) << r.err;
 }
 

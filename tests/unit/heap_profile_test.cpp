@@ -253,7 +253,7 @@ TEST(HeapProfile, TargetWithoutMemoryProfilingIsOneSentenceAndFails) {
     ASSERT_TRUE(proc) << proc.error().message;
     auto r = run_command(
         {testing::goscry_binary(), "heap", "--pid", std::to_string((*proc)->pid())});
-    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.exit_code, 6) << r.err;  // unsupported (README.md "Exit status")
     EXPECT_NE(r.err.find("runtime.MemProfileRate is 0"), std::string::npos) << r.err;
     EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
   }
@@ -264,7 +264,7 @@ TEST(HeapProfile, NonGoProcessIsAClearError) {
   ASSERT_TRUE(proc) << proc.error().message;
   auto r =
       run_command({testing::goscry_binary(), "heap", "--pid", std::to_string((*proc)->pid())});
-  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.exit_code, 6) << r.err;  // unsupported
   EXPECT_NE(r.err.find("not a Go binary"), std::string::npos) << r.err;
 }
 
@@ -281,7 +281,7 @@ TEST(HeapProfile, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
     ASSERT_TRUE(first && first->find("stacks read") != std::string::npos) << first.value_or("");
     (*proc)->close_stdin();  // the fixture exits on EOF
     ASSERT_TRUE((*proc)->wait_exit(60s));
-    EXPECT_EQ(heap.wait(), 1);
+    EXPECT_EQ(heap.wait(), 5);  // the target exited (README.md "Exit status")
     const std::string err = heap.rest_of_stderr();
     EXPECT_NE(err.find("exited"), std::string::npos) << err;
     EXPECT_EQ(split_lines(err).size(), 1u) << err;
@@ -298,8 +298,8 @@ TEST(HeapProfile, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
     auto r = run_command({testing::goscry_binary(), "heap", "--pid", std::to_string(pid),
                           "--format", "json"});
     killer.join();
-    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << " " << r.err;
-    if (r.exit_code == 1) {
+    EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 5) << r.exit_code << " " << r.err;
+    if (r.exit_code == 5) {
       EXPECT_TRUE(r.err.find("exited") != std::string::npos ||
                   r.err.find("no process") != std::string::npos)
           << r.err;
