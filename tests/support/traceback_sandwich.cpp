@@ -20,7 +20,11 @@ std::map<std::string, std::string> traceback_blocks(const std::string& text) {
   for (std::size_t at = 0; at < text.size();) {
     std::size_t end = text.find("\n\n", at);
     if (end == std::string::npos) end = text.size();
-    const std::string block = text.substr(at, end - at);
+    // The last block ends with the text's one newline: left out, so that a goroutine
+    // printed last in one traceback and elsewhere in another compares alike.
+    std::size_t stop = end;
+    while (stop > at && text[stop - 1] == '\n') --stop;
+    const std::string block = text.substr(at, stop - at);
     if (block.starts_with("goroutine ")) out[block.substr(10, block.find(' ', 10) - 10)] = block;
     at = end + 2;
   }
