@@ -40,14 +40,15 @@ for line in "${servers[@]}"; do
   if [ ! -x "$dir/$name" ]; then
     echo "build-realworld: building $pkg with $gover" >&2
     start=$SECONDS
-    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    if GOBIN="$dir.tmp" GOTOOLCHAIN=$toolchain CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-         "$go" install -trimpath -ldflags="-s -w" "$pkg" > "$cache/$name.log" 2>&1; then
-      rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    # Built aside and renamed: two builds at once (two worktrees) never see half a binary.
+    tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+    if GOBIN="$tmp" GOTOOLCHAIN=$toolchain CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+         "$go" install -trimpath -ldflags="-s -w" "$pkg" > "$dir.log" 2>&1; then
+      mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"  # another build got there first
       echo "build-realworld: $name built in $((SECONDS - start)) s" >&2
     else
-      rm -rf "$dir.tmp"
-      echo "build-realworld: $pkg with $gover failed; see $cache/$name.log" >&2
+      rm -rf "$tmp"
+      echo "build-realworld: $pkg with $gover failed; see $dir.log" >&2
       continue
     fi
   fi

@@ -38,8 +38,7 @@ bool read_until(RawConnection& c, const std::string& want) {
 TEST(RealworldNats, DumpAndTopAgreeWithItsOwnRuntime) {
   auto binary = testing::realworld_binary("nats-server");
   if (!binary) {
-    const char* why =
-        "nats-server was not built (scripts/build-realworld.sh; its log is in the cache)";
+    const char* why = "nats-server was not built: scripts/build-realworld.sh named its log";
     if (testing::under_ci()) FAIL() << why;
     GTEST_SKIP() << why;
   }

@@ -21,8 +21,7 @@ using testing::RawConnection;
 TEST(RealworldVictoriaMetrics, DumpAndTopAgreeWithItsOwnRuntime) {
   auto binary = testing::realworld_binary("victoria-metrics");
   if (!binary) {
-    const char* why =
-        "victoria-metrics was not built (scripts/build-realworld.sh; its log is in the cache)";
+    const char* why = "victoria-metrics was not built: scripts/build-realworld.sh named its log";
     if (testing::under_ci()) FAIL() << why;
     GTEST_SKIP() << why;
   }
