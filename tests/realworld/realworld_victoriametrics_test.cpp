@@ -1,0 +1,51 @@
+// goscry on VictoriaMetrics single-node (github.com/VictoriaMetrics/VictoriaMetrics, built
+// stripped with Go 1.27 through GOTOOLCHAIN by scripts/build-realworld.sh) run as its users
+// run it, with a few keep-alive HTTP clients connected: checked against its own
+// /debug/pprof/goroutine?debug=2 (its net/http/pprof handlers, on its one HTTP port).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/support/prometheus_server.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/realworld_server.h"
+#include "tests/support/traceback_sandwich.h"
+
+namespace goscry {
+namespace {
+
+using testing::RawConnection;
+
+TEST(RealworldVictoriaMetrics, DumpAndTopAgreeWithItsOwnRuntime) {
+  auto binary = testing::realworld_binary("victoria-metrics");
+  if (!binary) {
+    const char* why = "victoria-metrics was not built: scripts/build-realworld.sh named its log";
+    if (testing::under_ci()) FAIL() << why;
+    GTEST_SKIP() << why;
+  }
+  testing::RealServer vm("victoria-metrics");
+  const int port = testing::free_port();
+  vm.start({*binary, "-httpListenAddr=127.0.0.1:" + std::to_string(port),
+            "-storageDataPath=" + (vm.dir() / "data").string(), "-loggerLevel=ERROR"});
+  const std::string debug2 = "/debug/pprof/goroutine?debug=2";
+  ASSERT_NE(testing::wait_for_http("http://127.0.0.1:" + std::to_string(port) + debug2, 30), "")
+      << "victoria-metrics did not answer within 30 s:\n"
+      << vm.output();
+  // Clients that keep their connections open after a request, as scrapers and dashboards
+  // do: a goroutine of its HTTP server waits on each.
+  std::vector<RawConnection> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back(port);
+    ASSERT_TRUE(clients.back().ok()) << "victoria-metrics refused client " << i;
+    ASSERT_TRUE(clients.back().send(testing::get_request("/health")));
+    auto r = clients.back().responses(1, std::chrono::seconds(10));
+    ASSERT_FALSE(r.empty()) << "client " << i << " got no answer";
+    ASSERT_EQ(testing::status_of(r[0]), 200) << r[0];
+  }
+  testing::expect_goscry_agrees_with_own_runtime("victoria-metrics", vm.pid(), port, debug2, 30);
+}
+
+}  // namespace
+}  // namespace goscry
