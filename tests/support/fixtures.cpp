@@ -74,6 +74,13 @@ std::string go_command() {
   return go;
 }
 
+pid_t never_a_pid() {
+  std::ifstream in("/proc/sys/kernel/pid_max");
+  long pid_max = 0;
+  in >> pid_max;
+  return static_cast<pid_t>(pid_max + 1);
+}
+
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> lines;
   std::istringstream in(s);

@@ -59,6 +59,9 @@ pid_t start_program(const std::vector<std::string>& argv, int in, int out, int e
 
 std::vector<std::string> split_lines(const std::string& s);
 
+// A pid above the kernel's pid_max: no process can ever have it.
+pid_t never_a_pid();
+
 // The number in a "<prefix> 0x1234" line a fixture printed about itself (a test failure
 // when there is none).
 std::uint64_t printed_address(const std::string& output, const std::string& prefix);

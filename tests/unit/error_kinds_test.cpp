@@ -22,6 +22,7 @@ namespace goscry {
 namespace {
 
 using testing::LiveProcess;
+using testing::never_a_pid;
 
 const char* kind_name(ErrorKind k) {
   switch (k) {
@@ -39,13 +40,6 @@ const char* kind_name(ErrorKind k) {
       return "Io";
   }
   return "?";
-}
-
-pid_t never_a_pid() {
-  std::ifstream in("/proc/sys/kernel/pid_max");
-  long pid_max = 0;
-  in >> pid_max;
-  return static_cast<pid_t>(pid_max + 1);
 }
 
 TEST(ErrorKinds, TheErrnoChoosesTheKind) {

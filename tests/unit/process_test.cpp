@@ -24,6 +24,7 @@ namespace {
 
 using testing::all_fixtures;
 using testing::LiveProcess;
+using testing::never_a_pid;
 
 // The load bias of a running fixture, from the address it printed for main.main and the
 // address `go tool nm` gives it in the file (0 unless PIE).
@@ -31,13 +32,6 @@ std::uint64_t load_bias(const LiveProcess& proc, const testing::Fixture& f) {
   std::string nm_binary = f.path;
   if (f.variant == "stripped") nm_binary.replace(nm_binary.size() - 8, 8, "plain");
   return testing::printed_address(proc.output(), "func main.main") - testing::go_nm_address(nm_binary, "main.main");
-}
-
-pid_t never_a_pid() {
-  std::ifstream in("/proc/sys/kernel/pid_max");
-  long pid_max = 0;
-  in >> pid_max;
-  return static_cast<pid_t>(pid_max + 1);
 }
 
 TEST(Process, AttachReadsExeAndComm) {

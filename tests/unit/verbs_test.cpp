@@ -172,10 +172,7 @@ TEST(Verbs, SymbolizeWithPidTakesOffThePieLoadBias) {
 }
 
 TEST(Verbs, AMissingPidIsOneClearSentence) {
-  std::ifstream max("/proc/sys/kernel/pid_max");
-  long pid_max = 0;
-  max >> pid_max;
-  std::string pid = std::to_string(pid_max + 1);  // can never exist
+  const std::string pid = std::to_string(testing::never_a_pid());
   for (const char* verb : {"info", "symbolize"}) {
     std::vector<std::string> argv = {testing::goscry_binary(), verb, "--pid", pid};
     if (std::string(verb) == "symbolize") argv.push_back("0x401000");
