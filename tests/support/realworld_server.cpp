@@ -61,9 +61,15 @@ std::vector<std::string> goroutines_serving_traceback(const std::string& debug2)
   for (const auto& [id, block] : blocks)
     if (block.find("\nruntime/pprof.writeGoroutineStacks(") != std::string::npos) ids.push_back(id);
   if (ids.size() != 1) return ids;
+  // Go 1.21+ names the creator's goroutine; before, the request's background read is known
+  // by its creator alone (it lives only while a request is served).
   const std::string started_by_writer = " in goroutine " + ids[0] + "\n";
+  const std::string background_read_pre121 =
+      "\ncreated by net/http.(*connReader).startBackgroundRead\n";
   for (const auto& [id, block] : blocks)
-    if (block.find(started_by_writer) != std::string::npos) ids.push_back(id);
+    if (block.find(started_by_writer) != std::string::npos ||
+        block.find(background_read_pre121) != std::string::npos)
+      ids.push_back(id);
   return ids;
 }
 

@@ -16,6 +16,7 @@
 #include "symbolizer/proc_file.h"
 #include "symbolizer/process.h"
 #include "tests/support/child.h"
+#include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 
 namespace goscry {

@@ -12,7 +12,6 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "tests/support/child.h"
 #include "tests/support/fixtures.h"
