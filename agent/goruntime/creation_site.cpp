@@ -4,10 +4,7 @@ namespace goscry {
 
 std::string CreationSite::display() const {
   if (bootstrap) return function + " (runtime bootstrap)";
-  if (file.empty()) return function;
-  const auto slash = file.rfind('/');
-  return function + " " + (slash == std::string::npos ? file : file.substr(slash + 1)) + ":" +
-         std::to_string(line);
+  return short_text();
 }
 
 CreationSite creation_site(const GoBinary& bin, std::uint64_t gopc) {

@@ -6,14 +6,12 @@
 #include <cstdint>
 #include <string>
 
+#include "agent/goruntime/code_location.h"
 #include "symbolizer/go_binary.h"
 
 namespace goscry {
 
-struct CreationSite {
-  std::string function;  // "main.spawnShort"; the pc in hex when no function holds it
-  std::string file;      // full path as in the pclntab; empty when unknown
-  int line = 0;
+struct CreationSite : CodeLocation {
   // Goroutine 1: started by the runtime's bootstrap (rt0_go calls newproc for runtime.main),
   // not by a `go` statement, so Go's traceback names no creator for it.
   bool bootstrap = false;

@@ -51,7 +51,7 @@ std::optional<CreatedBy> StackSymbolizer::created_by(const Goroutine& g) {
     auto f = target_.function_at(g.gopc);
     const auto& fr = frames(g.gopc, false);
     if (f && !elided_wrapper(fr.back().kind, FuncKind::kNormal)) {
-      it->second = CreatedBy{f->name, fr.front().file, fr.front().line, g.gopc, f->entry, 0};
+      it->second = CreatedBy{{f->name, fr.front().file, fr.front().line}, g.gopc, f->entry, 0};
     }
   }
   std::optional<CreatedBy> c = it->second;

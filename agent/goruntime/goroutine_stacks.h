@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/goruntime/code_location.h"
 #include "agent/goruntime/frame_args.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/goroutine_reader.h"
@@ -40,10 +41,8 @@ struct BottomFrame {
   std::string args;
 };
 
-struct CreatedBy {
-  std::string function;  // the physical function holding the `go` statement
-  std::string file;
-  int line = 0;
+// The creator's `go` statement: its function is the physical one holding it.
+struct CreatedBy : CodeLocation {
   std::uint64_t pc = 0;  // gopc
   std::uint64_t entry = 0;
   std::uint64_t parent_goid = 0;  // 0 when the Go version does not record it (< 1.21)

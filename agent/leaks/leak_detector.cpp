@@ -65,11 +65,7 @@ double slope_per_minute(const auto& samples) {
 
 }  // namespace
 
-std::string CodeSite::text() const {
-  return function + " " + file + ":" + std::to_string(line);
-}
-
-CodeSite blocking_site(const GoroutineView& g) {
+CodeLocation blocking_site(const GoroutineView& g) {
   for (const auto& f : g.frames)
     if (!f.elided && is_program_code(f.function)) return {f.function, f.file, f.line};
   for (const auto& f : g.frames)
@@ -78,9 +74,9 @@ CodeSite blocking_site(const GoroutineView& g) {
   return {"?", "?", 0};
 }
 
-std::optional<CodeSite> creation_site(const GoroutineView& g) {
+std::optional<CodeLocation> creation_site(const GoroutineView& g) {
   if (!g.created_by) return std::nullopt;
-  return CodeSite{g.created_by->function, g.created_by->file, g.created_by->line};
+  return static_cast<const CodeLocation&>(*g.created_by);
 }
 
 std::vector<LeakSuspect> LeakDetector::observe(

@@ -30,20 +30,9 @@
 
 namespace goscry {
 
-struct CodeSite {
-  std::string function;
-  std::string file;
-  int line = 0;
-  std::string text() const;  // "main.leakRecv /src/main.go:70"
-  bool operator<(const CodeSite& o) const {
-    return std::tie(function, file, line) < std::tie(o.function, o.file, o.line);
-  }
-  bool operator==(const CodeSite&) const = default;
-};
-
 struct LeakKey {
-  CodeSite creation;
-  CodeSite blocking;
+  CodeLocation creation;
+  CodeLocation blocking;
   std::string wait_reason;
   bool operator<(const LeakKey& o) const {
     return std::tie(creation, blocking, wait_reason) <
@@ -121,8 +110,8 @@ class LeakDetector {
 // Where a goroutine is blocked, as a leak report names it: the innermost frame of the
 // program's own code (package main or a module path with a dot), else the innermost frame
 // Go's traceback shows.
-CodeSite blocking_site(const GoroutineView& g);
-std::optional<CodeSite> creation_site(const GoroutineView& g);
+CodeLocation blocking_site(const GoroutineView& g);
+std::optional<CodeLocation> creation_site(const GoroutineView& g);
 
 nlohmann::ordered_json suspect_json(const LeakSuspect& s);
 // The /api/v1/leaks answer and the `goscry leaks --format json` report.

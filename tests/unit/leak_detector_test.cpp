@@ -17,7 +17,7 @@ GoroutineView parked(std::uint64_t goid, const std::string& creator, int block_l
   v.state = "chan receive";
   v.frames = {{"runtime.gopark", "proc.go", 1, false, 0x1000, 0x1000},
               {"main.worker", "main.go", block_line, false, 0x2000, 0x1f00}};
-  v.created_by = CreatedBy{creator, "main.go", 10, 0x3000, 0x2f00, 1};
+  v.created_by = CreatedBy{{creator, "main.go", 10}, 0x3000, 0x2f00, 1};
   return v;
 }
 
