@@ -1,11 +1,10 @@
-// `goscry agent`: the command line of the daemon (daemon.h does the work).
+// `goscry agent`: the command line of the daemon (daemon/agent_wiring.h wires it, daemon.h
+// runs it).
 #include <memory>
 
-#include "agent/daemon/agent_config.h"
-#include "agent/daemon/agent_trackers.h"
 #include "agent/cli/cli.h"
-#include "agent/daemon/cpu_profiler.h"
-#include "agent/daemon/daemon.h"
+#include "agent/daemon/agent_config.h"
+#include "agent/daemon/agent_wiring.h"
 
 namespace goscry {
 
@@ -42,12 +41,7 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
                   "CPU samples per second per CPU of every target (default 19; 0: off)");
   cmd->callback([&run, flags, all, cmd, trackers] {
     if (cmd->count("--all") > 0) flags->all = *all;
-    run = [flags, trackers] {
-      CpuProfiler profiler;
-      DaemonHooks hooks;
-      profiler.hook_into(hooks);
-      return run_agent(*flags, *trackers, hooks);
-    };
+    run = [flags, trackers] { return run_agent(*flags, *trackers); };
   });
 }
 

@@ -1,5 +1,7 @@
 #include "agent/cli/cli.h"
 
+#include "agent/cli/verb_output.h"
+
 namespace goscry {
 
 void add_target_options(CLI::App& cmd, TargetOptions& t, bool allow_exe) {
@@ -37,9 +39,8 @@ std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
 }
 
 void add_format_option(CLI::App& cmd, std::string& format) {
-  cmd.add_option("--format", format, "output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->default_val("text");
+  add_format_option(cmd, format, {"text", "json"});
+  cmd.get_option("--format")->default_val("text");
 }
 
 }  // namespace goscry

@@ -13,6 +13,7 @@
 #include "agent/base/exit_codes.h"
 #include "agent/base/stop_signal.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/verb_output.h"
 #include "agent/goruntime/heap_profile.h"
 #include "exporters/json_report.h"
 #include "symbolizer/output_file.h"
@@ -67,12 +68,24 @@ Result<HeapRead> collect(const GoProcess& t, int seconds) {
   return second;
 }
 
-Result<std::string> render(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
-  if (o.format == "json")
-    return json_report::to_pretty(heap_profile_json(t, h.profile, h.last)) + "\n";
-  if (o.format == "text") return heap_profile_text(h.profile);
-  return heap_profile_proto(t, h.profile);
+struct HeapReport {
+  const GoProcess& target;
+  const HeapRead& read;
+};
+
+Result<std::string> heap_json(const HeapReport& r) {
+  return json_report::to_pretty(heap_profile_json(r.target, r.read.profile, r.read.last)) + "\n";
 }
+
+Result<std::string> heap_text(const HeapReport& r) { return heap_profile_text(r.read.profile); }
+
+Result<std::string> heap_proto(const HeapReport& r) {
+  return heap_profile_proto(r.target, r.read.profile);
+}
+
+// No default of its own: pprof with -o, text on stdout (run_heap).
+const Formats<Result<std::string> (*)(const HeapReport&)> kFormats = {
+    {"pprof", heap_proto}, {"text", heap_text}, {"json", heap_json}};
 
 void summary(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
   std::cerr << "goscry heap: pid " << o.target.pid << " (" << t.go_version() << "): "
@@ -89,30 +102,16 @@ void summary(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
 
 int run_heap(HeapOptions o) {
   if (!o.output.empty() && o.output != "-")
-    if (auto w = check_output_path(o.output, "--output"); !w) {
-      std::cerr << "goscry heap: " << w.error().message << "\n";
-      return kExitBadInput;
-    }
+    if (auto w = check_output_path(o.output, "--output"); !w)
+      return fail_verb("heap", w.error(), kExitBadInput);
   if (o.format.empty()) o.format = o.output.empty() || o.output == "-" ? "text" : "pprof";
   auto target = GoProcess::open(o.target.pid);
-  if (!target) {
-    std::cerr << "goscry heap: " << target.error().message << "\n";
-    return exit_code(target.error());
-  }
+  if (!target) return fail_verb("heap", target.error());
   auto h = collect(**target, o.seconds);
-  if (!h) {
-    std::cerr << "goscry heap: " << h.error().message << "\n";
-    return exit_code(h.error());
-  }
-  auto bytes = render(o, **target, *h);
-  if (!bytes) {
-    std::cerr << "goscry heap: " << bytes.error().message << "\n";
-    return exit_code(bytes.error());
-  }
-  if (auto w = write_output(o.output, *bytes); !w) {
-    std::cerr << "goscry heap: " << w.error().message << "\n";
-    return exit_code(w.error());
-  }
+  if (!h) return fail_verb("heap", h.error());
+  auto bytes = kFormats[o.format]({**target, *h});
+  if (!bytes) return fail_verb("heap", bytes.error());
+  if (auto w = write_output(o.output, *bytes); !w) return fail_verb("heap", w.error());
   summary(o, **target, *h);
   return kExitOk;
 }
@@ -125,10 +124,9 @@ void add_heap_verb(CLI::App& app, VerbRun& run) {
       "heap", "the heap profile from the target's memory (in-use and allocated, by stack)");
   add_target_options(*cmd, o->target, false);
   cmd->get_option("--pid")->required();
-  cmd->add_option("--format", o->format,
-                  "pprof (profile.proto, gzipped), text (Go's debug=1) or json; default pprof "
-                  "with -o, text on stdout")
-      ->check(CLI::IsMember({"text", "json", "pprof"}));
+  add_format_option(*cmd, o->format, kFormats.names(),
+                    "pprof (profile.proto, gzipped), text (Go's debug=1) or json; default pprof "
+                    "with -o, text on stdout");
   cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
   cmd->add_option("--seconds", o->seconds,
                   "the allocations of the next N seconds (a delta, as "

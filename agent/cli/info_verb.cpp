@@ -5,11 +5,11 @@
 // process's (file address + load bias), which is what a uprobe or a stack sample shows.
 #include <cstdio>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/verb_output.h"
 #include "agent/goruntime/go_target.h"
 #include "symbolizer/probe_points.h"
 #include "symbolizer/runtime_layout.h"
@@ -155,15 +155,15 @@ void print_text(const nlohmann::ordered_json& j) {
   }
 }
 
+void print_json(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+const Formats<void (*)(const nlohmann::ordered_json&)> kFormats = {{"text", print_text},
+                                                                   {"json", print_json}};
+
 int run_info(const InfoOptions& o) {
   auto t = open_go_target(o.target);
-  if (!t) {
-    std::fprintf(stderr, "goscry info: %s\n", t.error().message.c_str());
-    return exit_code(t.error());
-  }
-  auto j = info_json(*t);
-  if (o.format == "json") std::printf("%s\n", j.dump(2).c_str());
-  else print_text(j);
+  if (!t) return fail_verb("info", t.error());
+  kFormats[o.format](info_json(*t));
   return kExitOk;
 }
 
@@ -173,7 +173,7 @@ void add_info_verb(CLI::App& app, VerbRun& run) {
   auto opts = std::make_shared<InfoOptions>();
   auto* cmd = app.add_subcommand("info", "Go version, module, tables and probe points of a Go binary");
   add_target_options(*cmd, opts->target, true);
-  add_format_option(*cmd, opts->format);
+  add_format_option(*cmd, opts->format, kFormats);
   cmd->callback([opts, &run] { run = [opts] { return run_info(*opts); }; });
 }
 

@@ -9,13 +9,13 @@
 #include <charconv>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/verb_output.h"
 #include "agent/goruntime/go_target.h"
 
 namespace goscry {
@@ -131,31 +131,36 @@ void print_frame(TextOut& out, std::string_view function, std::string_view file,
   out.add(inlined ? " (inlined)\n" : "\n");
 }
 
-int run_exe(const GoBinary& bin, const std::vector<std::uint64_t>& addrs, const std::string& format) {
-  PclntabBatch batch;
-  bin.pclntab().frames_batch(addrs, batch);
-  if (format == "json") {
-    nlohmann::ordered_json all = nlohmann::ordered_json::array();
-    for (std::size_t i = 0; i < addrs.size(); ++i) {
-      nlohmann::ordered_json frames = nlohmann::ordered_json::array();
-      for (const auto& f : batch.at(i))
-        frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
-                          {"inlined", f.inlined}});
-      all.push_back({{"address", to_hex(addrs[i])}, {"frames", frames}});
-    }
-    std::printf("%s\n", all.dump(2).c_str());
-    return 0;
+// --exe: the file's addresses, Go code only.
+struct ExeReport {
+  const std::vector<std::uint64_t>& addresses;
+  const PclntabBatch& batch;
+};
+
+void exe_json(const ExeReport& r) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < r.addresses.size(); ++i) {
+    nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+    for (const auto& f : r.batch.at(i))
+      frames.push_back(
+          {{"function", f.function}, {"file", f.file}, {"line", f.line}, {"inlined", f.inlined}});
+    all.push_back({{"address", to_hex(r.addresses[i])}, {"frames", frames}});
   }
-  TextOut out;
-  for (std::size_t i = 0; i < addrs.size(); ++i) {
-    out.add("0x");
-    out.add(addrs[i], 16);
-    out.add("\n");
-    if (batch.count[i] == 0) out.add("  ?? (not Go code)\n");
-    for (const auto& f : batch.at(i)) print_frame(out, f.function, f.file, f.line, f.inlined);
-  }
-  return 0;
+  std::printf("%s\n", all.dump(2).c_str());
 }
+
+void exe_text(const ExeReport& r) {
+  TextOut out;
+  for (std::size_t i = 0; i < r.addresses.size(); ++i) {
+    out.add("0x");
+    out.add(r.addresses[i], 16);
+    out.add("\n");
+    if (r.batch.count[i] == 0) out.add("  ?? (not Go code)\n");
+    for (const auto& f : r.batch.at(i)) print_frame(out, f.function, f.file, f.line, f.inlined);
+  }
+}
+
+const Formats<void (*)(const ExeReport&)> kExeFormats = {{"text", exe_text}, {"json", exe_json}};
 
 nlohmann::ordered_json address_json(const SymbolizedAddress& a) {
   nlohmann::ordered_json j = {{"address", to_hex(a.address)}, {"kind", address_kind_name(a.kind)}};
@@ -170,14 +175,16 @@ nlohmann::ordered_json address_json(const SymbolizedAddress& a) {
   return j;
 }
 
-int run_pid(ProcessSymbolizer& p, const std::vector<std::uint64_t>& addrs, const std::string& format) {
-  auto results = p.symbolize(addrs);
-  if (format == "json") {
-    nlohmann::ordered_json all = nlohmann::ordered_json::array();
-    for (const auto& a : results) all.push_back(address_json(a));
-    std::printf("%s\n", all.dump(2).c_str());
-    return 0;
-  }
+// --pid: the process's addresses, in any mapping.
+using PidReport = std::vector<SymbolizedAddress>;
+
+void pid_json(const PidReport& results) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const auto& a : results) all.push_back(address_json(a));
+  std::printf("%s\n", all.dump(2).c_str());
+}
+
+void pid_text(const PidReport& results) {
   TextOut out;
   for (const auto& a : results) {
     out.add(to_hex(a.address) + " " + address_kind_name(a.kind) + (a.module.empty() ? "" : " ") +
@@ -195,31 +202,31 @@ int run_pid(ProcessSymbolizer& p, const std::vector<std::uint64_t>& addrs, const
         break;
     }
   }
-  return 0;
 }
+
+const Formats<void (*)(const PidReport&)> kPidFormats = {{"text", pid_text}, {"json", pid_json}};
 
 int run_symbolize(const SymbolizeOptions& o) {
   auto addrs = read_addresses(o.addresses);
-  if (!addrs) {
-    std::fprintf(stderr, "goscry symbolize: %s\n", addrs.error().message.c_str());
-    return kExitBadInput;
-  }
+  if (!addrs) return fail_verb("symbolize", addrs.error(), kExitBadInput);
   auto t = open_go_target(o.target);
-  if (!t) {
-    std::fprintf(stderr, "goscry symbolize: %s\n", t.error().message.c_str());
-    return exit_code(t.error());
+  if (!t) return fail_verb("symbolize", t.error());
+  if (t->process) {
+    kPidFormats[o.format](t->process->symbolize(*addrs));
+  } else {
+    PclntabBatch batch;
+    t->binary->pclntab().frames_batch(*addrs, batch);
+    kExeFormats[o.format]({*addrs, batch});
   }
-  if (t->process) return run_pid(*t->process, *addrs, o.format);
-  return run_exe(*t->binary, *addrs, o.format);
+  return kExitOk;
 }
-
 }  // namespace
 
 void add_symbolize_verb(CLI::App& app, VerbRun& run) {
   auto opts = std::make_shared<SymbolizeOptions>();
   auto* cmd = app.add_subcommand("symbolize", "every frame (inlined too) at each address");
   add_target_options(*cmd, opts->target, true);
-  add_format_option(*cmd, opts->format);
+  add_format_option(*cmd, opts->format, kExeFormats);
   cmd->add_option("addresses", opts->addresses, "hexadecimal addresses; - reads them from stdin")
       ->required();
   cmd->callback([opts, &run] { run = [opts] { return run_symbolize(*opts); }; });

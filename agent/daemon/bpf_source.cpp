@@ -47,7 +47,8 @@ std::vector<prometheus::Ranked> live_sites(const GoroutineTracker& g, std::size_
 
 }  // namespace
 
-BpfTargetSource::BpfTargetSource() {
+BpfTargetSource::BpfTargetSource()
+    : worker_(kPollPeriod, PeriodicWorker::every(kPollPeriod, [this] { poll(); })) {
   auto loader = BpfLoader::open();
   if (loader) {
     loader_ = std::move(*loader);
@@ -59,12 +60,7 @@ BpfTargetSource::BpfTargetSource() {
 }
 
 BpfTargetSource::~BpfTargetSource() {
-  {
-    std::lock_guard lock(stop_mu_);
-    stop_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop();
   std::lock_guard lock(loader_mu_);
   for (auto& [pid, t] : targets_) {
     if (!t.watch) continue;
@@ -83,7 +79,7 @@ Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   // Started here, not in the constructor: a thread made by the daemon's thread after it
   // blocked SIGINT/SIGTERM/SIGHUP (daemon.cpp) inherits the mask, so a signal can only be
   // taken by the daemon's signalfd, never kill the agent through this thread.
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  worker_.start();
   Target t{info, std::move(*watch), {}, {}};
   // Every phase is exported from the start (as zeros), so the histograms' series exist
   // before the first pause: rate() and sum() over phases see them.
@@ -140,15 +136,10 @@ std::string BpfTargetSource::status(pid_t pid) const {
   return "off: " + (loader_error_ ? loader_error_->message : std::string("not attached"));
 }
 
-void BpfTargetSource::run() {
-  for (int n = 0;; ++n) {
-    {
-      std::unique_lock lock(stop_mu_);
-      if (stop_cv_.wait_for(lock, kPollPeriod, [this] { return stop_; })) return;
-    }
-    poll_once(n % kPollsPerSiteRead == 0);
-    if (n % kPollsPerMapCount == 0) count_map_entries();
-  }
+void BpfTargetSource::poll() {
+  const int n = polls_++;
+  poll_once(n % kPollsPerSiteRead == 0);
+  if (n % kPollsPerMapCount == 0) count_map_entries();
 }
 
 void BpfTargetSource::count_map_entries() {

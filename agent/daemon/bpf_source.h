@@ -13,18 +13,17 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "agent/leaks/leak_detector.h"
+#include "agent/base/periodic_worker.h"
 #include "agent/daemon/target_source.h"
+#include "agent/leaks/leak_detector.h"
 #include "agent/probes/target_watch.h"
 
 namespace goscry {
@@ -73,7 +72,7 @@ class BpfTargetSource : public TargetSource {
     std::string status;
   };
 
-  void run();
+  void poll();  // the worker's job, every 200 ms
   void poll_once(bool read_sites);
   void count_map_entries();
   void on_event(const goscry_event& e);
@@ -90,10 +89,9 @@ class BpfTargetSource : public TargetSource {
   std::map<pid_t, Published> published_;
   std::vector<MapOccupancy> occupancy_;
 
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  int polls_ = 0;  // by the worker only
+  // Last: it stops (in the destructor) before anything its job uses goes.
+  PeriodicWorker worker_;
 };
 
 }  // namespace goscry

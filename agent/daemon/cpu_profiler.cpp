@@ -81,41 +81,41 @@ void CpuProfiler::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  cv_.notify_all();  // the requests waiting for their profile
+  worker_.stop();
 }
 
 // Every second: drain; at the end of each push period: push (outside the lock, so a slow
 // server never holds up a drain or a request).
-void CpuProfiler::run() {
+void CpuProfiler::drain_and_push() {
   std::unique_lock lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
-    if (stopping_) break;
-    drain_locked();
-    count_map_entries_locked();
-    symbolize_outside(lock);
-    if (stopping_) break;
-    const auto now = SteadyClock::now();
-    if (push_url_.empty() || now < next_push_) continue;
-    next_push_ = std::max(next_push_ + push_interval_, now);
-    auto pushes = take_pushes_locked();
-    const std::string url = push_url_;
-    lock.unlock();
-    std::size_t failed = 0;
-    std::string first_error;
-    for (const auto& p : pushes) {
-      auto r = push_to_pyroscope(url, p);
-      if (pushes_) pushes_->with({r ? "success" : "failure"}).inc();
-      if (!r && failed++ == 0) first_error = r.error().message;
-    }
-    // One line per round, not per target: a server that is down would flood the log.
-    if (failed > 0)
-      log::warn("pyroscope push failed", {{"failed", std::to_string(failed)},
-                                          {"profiles", std::to_string(pushes.size())},
-                                          {"error", first_error}});
-    lock.lock();
+  if (stopping_) return;
+  drain_locked();
+  count_map_entries_locked();
+  symbolize_outside(lock);
+  if (stopping_) return;
+  const auto now = SteadyClock::now();
+  if (push_url_.empty() || now < next_push_) return;
+  next_push_ = std::max(next_push_ + push_interval_, now);
+  auto pushes = take_pushes_locked();
+  const std::string url = push_url_;
+  lock.unlock();
+  push(std::move(pushes), url);
+}
+
+void CpuProfiler::push(std::vector<PyroscopePush> pushes, const std::string& url) {
+  std::size_t failed = 0;
+  std::string first_error;
+  for (const auto& p : pushes) {
+    auto r = push_to_pyroscope(url, p);
+    if (pushes_) pushes_->with({r ? "success" : "failure"}).inc();
+    if (!r && failed++ == 0) first_error = r.error().message;
   }
+  // One line per round, not per target: a server that is down would flood the log.
+  if (failed > 0)
+    log::warn("pyroscope push failed", {{"failed", std::to_string(failed)},
+                                        {"profiles", std::to_string(pushes.size())},
+                                        {"error", first_error}});
 }
 
 // The stacks drained since the last call, symbolized while their targets live, with the
@@ -250,7 +250,7 @@ void CpuProfiler::configure(const AgentConfig& config) {
               {{"hz", std::to_string(config.profile_hz)}});
   // Started here, not in the constructor: the daemon has blocked the signals its loop
   // takes by now, and this thread inherits the mask (a SIGTERM must not land here).
-  if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { run(); });
+  if (!stopping_) worker_.start();
   if (config.profile_hz == hz_) return;
   drain_locked();  // what the old rate sampled, at the old period
   if (sampler_) {

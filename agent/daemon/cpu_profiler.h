@@ -22,14 +22,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "agent/base/periodic_worker.h"
 #include "agent/daemon/agent_config.h"
-#include "agent/probes/bpf_map_metrics.h"
 #include "agent/daemon/daemon.h"
 #include "agent/daemon/pyroscope_push.h"
 #include "agent/daemon/target_source.h"
+#include "agent/probes/bpf_map_metrics.h"
 #include "exporters/prometheus.h"
 #include "symbolizer/process_symbolizer.h"
 
@@ -90,7 +90,8 @@ class CpuProfiler : public TargetSource {
   struct Target;
   struct Collection;
 
-  void run();
+  void drain_and_push();  // the worker's job, every second
+  void push(std::vector<PyroscopePush> pushes, const std::string& url);
   void drain_locked();
   void symbolize_outside(std::unique_lock<std::mutex>& lock);
   void ensure_sampler_locked();
@@ -133,7 +134,10 @@ class CpuProfiler : public TargetSource {
     prometheus::Gauge* binaries;
   };
   std::optional<CacheCounters> cache_counters_;
-  std::thread thread_;
+  // Last: it stops (in stop()) before anything its job uses goes.
+  PeriodicWorker worker_{
+      std::chrono::seconds(1),
+      PeriodicWorker::every(std::chrono::seconds(1), [this] { drain_and_push(); })};
 };
 
 // GET /debug/pprof/profile?pid=P&seconds=N (agent/daemon/profile_route.cpp): N whole seconds,

@@ -179,6 +179,41 @@ class Daemon {
                                    {"/healthz", "health check"}};
 };
 
+// Binds the main listener and the health one when asked for; the main one's bound address
+// (port 0 picks one), or the error, logged.
+Result<std::string> bind_listeners(HttpServer& server, const AgentConfig& config) {
+  auto listen = parse_listen_address(config.listen);
+  auto bound = server.bind(listen->first, listen->second);
+  if (!bound) {
+    log::error(bound.error().message);
+    return bound;
+  }
+  if (!config.health_listen.empty()) {
+    auto h = parse_listen_address(config.health_listen);
+    auto health = server.bind_health(h->first, h->second);
+    if (!health) {
+      log::error("health_listen: " + health.error().message);
+      return health;
+    }
+    log::info("health listener", {{"address", *health}});
+    std::printf("health on %s\n", health->c_str());
+  }
+  return bound;
+}
+
+// The bound address on stdout whatever the log level: with --listen HOST:0 this is how a
+// caller (a test, a script) learns the port.
+void announce(const std::string& bound, const HttpServer& server, const WebConfig& web,
+              const AgentConfig& config) {
+  std::printf("listening on %s\n", bound.c_str());
+  std::fflush(stdout);
+  log::info("listening", {{"address", bound},
+                          {"tls", server.tls() ? "true" : "false"},
+                          {"basic_auth", web.basic_auth_users.empty() ? "false" : "true"}});
+  if (config.targets.empty() && !config.all)
+    log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
+}
+
 }  // namespace
 
 int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
@@ -199,35 +234,13 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     log::error(server.error().message);
     return exit_code(server.error());
   }
-  auto listen = parse_listen_address(config->listen);
   Daemon daemon(flags, *config, **server, hooks);
   daemon.add_routes();
   if (hooks.add_routes) hooks.add_routes(**server);
-  auto bound = (*server)->bind(listen->first, listen->second);
-  if (!bound) {
-    log::error(bound.error().message);
-    return exit_code(bound.error());
-  }
-  if (!config->health_listen.empty()) {
-    auto h = parse_listen_address(config->health_listen);
-    auto health = (*server)->bind_health(h->first, h->second);
-    if (!health) {
-      log::error("health_listen: " + health.error().message);
-      return exit_code(health.error());
-    }
-    log::info("health listener", {{"address", *health}});
-    std::printf("health on %s\n", health->c_str());
-  }
+  auto bound = bind_listeners(**server, *config);
+  if (!bound) return exit_code(bound.error());
   (*server)->start();
-  // The bound address on stdout whatever the log level: with --listen HOST:0 this is how a
-  // caller (a test, a script) learns the port.
-  std::printf("listening on %s\n", bound->c_str());
-  std::fflush(stdout);
-  log::info("listening", {{"address", *bound},
-                          {"tls", (*server)->tls() ? "true" : "false"},
-                          {"basic_auth", web->basic_auth_users.empty() ? "false" : "true"}});
-  if (config->targets.empty() && !config->all)
-    log::warn("no targets yet: give --pid, --all, or targets in --config (and send SIGHUP)");
+  announce(*bound, **server, *web, *config);
   daemon.loop(sfd);
   if (hooks.on_stop) hooks.on_stop();
   (*server)->stop();

@@ -24,17 +24,15 @@ std::vector<prometheus::Ranked> suspects_by_site(const std::vector<LeakSuspect>&
 
 }  // namespace
 
+// The worker's first run only looks at the targets: each attach wakes it.
 LeakSource::LeakSource(LeakWatchOptions options, SiteCounters sites, BpfStatus status)
-    : options_(options), sites_(std::move(sites)), status_(std::move(status)) {}
+    : options_(options),
+      sites_(std::move(sites)),
+      status_(std::move(status)),
+      not_before_(Clock::now()),
+      worker_(std::chrono::seconds(1), [this] { return snapshot_due(); }) {}
 
-LeakSource::~LeakSource() {
-  {
-    std::lock_guard lock(stop_mu_);
-    stop_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+LeakSource::~LeakSource() { worker_.stop(); }
 
 // The target is opened by the snapshot thread, at its first snapshot: attach runs under
 // the agent's target lock (scrapes wait for it), and opening a binary is the costly part;
@@ -49,11 +47,11 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   {
     std::lock_guard lock(mu_);
     targets_[info.pid] = w;
-    // Started by the daemon's thread, after it blocked the signals it takes from a
-    // signalfd: this thread inherits the mask (see bpf_source.cpp).
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
-  stop_cv_.notify_all();  // the thread looks at the new due time
+  // Started by the daemon's thread, after it blocked the signals it takes from a signalfd:
+  // the worker inherits the mask (see bpf_source.cpp).
+  worker_.start();
+  worker_.wake();  // the worker looks at the new due time
   return {};
 }
 
@@ -93,30 +91,26 @@ std::shared_ptr<LeakSource::Watched> LeakSource::find(pid_t pid) const {
 
 bool LeakSource::tracks(pid_t pid) const { return find(pid) != nullptr; }
 
-void LeakSource::run() {
-  Clock::time_point not_before = Clock::now();
-  for (;;) {
-    // The target due first (the one read longest ago).
-    std::shared_ptr<Watched> next;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [pid, w] : targets_)
-        if (!w->gone && (!next || w->due < next->due)) next = w;
-    }
-    const auto wake = next ? std::max(next->due, not_before) : Clock::now() + std::chrono::seconds(1);
-    {
-      std::unique_lock lock(stop_mu_);
-      // An attach wakes the wait early; the loop then looks again.
-      if (stop_cv_.wait_until(lock, wake, [this] { return stop_; })) return;
-    }
-    if (!next || Clock::now() < std::max(next->due, not_before)) continue;
+// The target read longest ago, among those not gone.
+std::shared_ptr<LeakSource::Watched> LeakSource::due_first() const {
+  std::shared_ptr<Watched> next;
+  std::lock_guard lock(mu_);
+  for (const auto& [pid, w] : targets_)
+    if (!w->gone && (!next || w->due < next->due)) next = w;
+  return next;
+}
+
+Clock::time_point LeakSource::snapshot_due() {
+  if (auto next = due_first(); next && Clock::now() >= std::max(next->due, not_before_)) {
     const auto t0 = Clock::now();
     snapshot(*next);
     const auto took = Clock::now() - t0;
     next->due = t0 + options_.interval;
-    not_before = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                    took * (1 / options_.max_duty - 1));
+    not_before_ = Clock::now() +
+                  std::chrono::duration_cast<Clock::duration>(took * (1 / options_.max_duty - 1));
   }
+  auto next = due_first();
+  return next ? std::max(next->due, not_before_) : Clock::now() + std::chrono::seconds(1);
 }
 
 void LeakSource::snapshot(Watched& w) {

@@ -16,18 +16,17 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 
+#include "agent/base/periodic_worker.h"
+#include "agent/daemon/target_source.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/leaks/leak_detector.h"
-#include "agent/daemon/target_source.h"
 
 namespace goscry {
 
@@ -87,7 +86,10 @@ class LeakSource : public TargetSource {
     std::optional<std::vector<prometheus::Ranked>> by_site;  // suspects, per creation site
   };
   std::shared_ptr<Watched> find(pid_t pid) const;
-  void run();
+  // The worker's job: a snapshot of the target due first, if it is due; returns when the
+  // next one is.
+  std::chrono::steady_clock::time_point snapshot_due();
+  std::shared_ptr<Watched> due_first() const;
   void snapshot(Watched& w);
   static nlohmann::ordered_json report(Watched& w, const std::string& bpf);
 
@@ -96,10 +98,9 @@ class LeakSource : public TargetSource {
   BpfStatus status_;
   mutable std::mutex mu_;  // targets_
   std::map<pid_t, std::shared_ptr<Watched>> targets_;
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::chrono::steady_clock::time_point not_before_;  // the duty cycle's rest; the worker's
+  // Last: it stops (in the destructor) before anything its job uses goes.
+  PeriodicWorker worker_;
 };
 
 }  // namespace goscry
