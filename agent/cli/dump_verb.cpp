@@ -92,7 +92,8 @@ int run_dump(const DumpOptions& o) {
     return exit_code(list.error());
   }
   const std::size_t read = list->goroutines.size();
-  const auto views = symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
+  const auto views =
+      symbolize_goroutines(**target, std::move(list->goroutines), list->read_at, list->pc_facts);
   auto writer = render(o, **target, *list, views);
   if (!writer) {
     std::cerr << "goscry dump: " << writer.error().message << "\n";

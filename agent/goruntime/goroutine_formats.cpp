@@ -381,7 +381,7 @@ Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug) {
   ro.args = debug >= 2;  // the traceback prints each frame's arguments
   auto list = read_goroutines(t, ro);
   if (!list) return std::unexpected(list.error());
-  auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
+  auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
   if (debug >= 2) return streamed_traceback(std::move(views));
   if (debug == 1) return GoroutineAnswer{goroutine_profile_debug1(views), {}};
   auto proto = goroutine_profile_proto(t, views);

@@ -15,7 +15,7 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool ex
   for (const auto& fr : target_.frames(lookup))
     out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind});
   if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry});
-  out.back().args = args_.at(pc);
+  out.back().args = facts_->args(pc, exact);
   return cache_.emplace(key, std::move(out)).first->second;
 }
 
@@ -88,8 +88,9 @@ bool shown_in_traceback(const std::string& name) {
 }
 
 std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
-                                                std::int64_t read_at) {
-  StackSymbolizer sym(t);
+                                                std::int64_t read_at,
+                                                std::shared_ptr<PcFacts> facts) {
+  StackSymbolizer sym(t, std::move(facts));
   std::vector<GoroutineView> out;
   out.reserve(gs.size());
   for (auto& g_read : gs) {

@@ -16,6 +16,7 @@
 #include "agent/goruntime/frame_args.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/goroutine_reader.h"
+#include "agent/goruntime/pc_facts.h"
 
 namespace goscry {
 
@@ -90,7 +91,9 @@ struct GoroutineView {
 // goroutines holds few of each).
 class StackSymbolizer {
  public:
-  explicit StackSymbolizer(const GoProcess& t) : target_(t), args_(t) {}
+  // `facts`: the read's (GoroutineList::pc_facts), shared; null for fresh ones.
+  explicit StackSymbolizer(const GoProcess& t, std::shared_ptr<PcFacts> facts = nullptr)
+      : target_(t), facts_(facts ? std::move(facts) : std::make_shared<PcFacts>(t)) {}
   // The frames of one pc of a stack. A return address is looked up at pc - 1, in the call's
   // line, except at a function's entry (a goroutine that has not started); an `exact` pc,
   // where a running goroutine was stopped, at pc itself.
@@ -108,7 +111,7 @@ class StackSymbolizer {
     std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
   };
   const GoProcess& target_;
-  FrameArgsTable args_;
+  std::shared_ptr<PcFacts> facts_;
   std::unordered_map<std::uint64_t, std::vector<StackFrame>> cache_;
   std::unordered_map<std::vector<std::uint64_t>, SharedFrames, PcsHash> stacks_;
   std::unordered_map<std::uint64_t, std::optional<CreatedBy>> creators_;  // by gopc
@@ -116,9 +119,11 @@ class StackSymbolizer {
 };
 
 // The goroutines of a read (GoroutineList::goroutines, moved in: their stacks and argument
-// words are not copied) as views; `read_at` is the list's, for the wait times.
+// words are not copied) as views; `read_at` is the list's, for the wait times, `facts` its
+// pc_facts (null: fresh ones).
 std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
-                                                std::int64_t read_at);
+                                                std::int64_t read_at,
+                                                std::shared_ptr<PcFacts> facts = nullptr);
 
 // Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
 bool shown_in_traceback(const std::string& function);
