@@ -118,9 +118,10 @@ int run_leaks(const LeaksOptions& o) {
       ended_by = list.error();
       break;
     }
-    auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
+    auto views =
+        symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
     const auto sites = probes.counts();
-    for (const auto& s : detector.observe(views, list->read_at, sites ? &*sites : nullptr)) {
+    for (const auto& s : detector.observe(views, list->read_at, sites ? &*sites : nullptr, &t)) {
       if (json) {
         auto j = json_report::envelope("leak_suspect", 1);
         j.update(suspect_json(s));
