@@ -28,6 +28,9 @@ struct StackFrame {
   std::uint64_t pc = 0;     // run-time pc of the physical frame (a return address but [0])
   std::uint64_t entry = 0;  // run-time entry of the physical function (0 if unknown)
   FuncKind kind = FuncKind::kNormal;
+  // Symbolized at pc itself, not at the call before it: the pc a thread was stopped at, or
+  // the one an injected call interrupted (go-runtime.md "Unwinding goroutine stacks").
+  bool exact = false;
   // The runtime leaves this frame out of its tracebacks and pc buffers (a wrapper: the
   // `go f(x)` closure, a method-value wrapper; symbolizer/wrapper_frames.h).
   bool elided = false;
@@ -98,7 +101,8 @@ class StackSymbolizer {
   // line, except at a function's entry (a goroutine that has not started); an `exact` pc,
   // where a running goroutine was stopped, at pc itself.
   const std::vector<StackFrame>& frames(std::uint64_t pc, bool exact);
-  // The frames of a whole stack (Goroutine::pcs); `exact_first`: pcs[0] is exact.
+  // The frames of a whole stack (Goroutine::pcs); `exact_first`: pcs[0] is exact. The pc
+  // under an injected call is exact too, as the runtime's unwinder takes it.
   SharedFrames stack(const std::vector<std::uint64_t>& pcs, bool exact_first = false);
   std::optional<CreatedBy> created_by(const Goroutine& g);
   bool system(const Goroutine& g);
@@ -106,6 +110,10 @@ class StackSymbolizer {
   const std::shared_ptr<const BottomFrame>& goexit();
 
  private:
+  // The frame at pc is a call the runtime injected (a signal handler made it look called
+  // from the interrupted pc), so the frame under it is symbolized at its pc.
+  bool injected_call(std::uint64_t pc);
+
   std::shared_ptr<const BottomFrame> goexit_;
   struct PcsHash {
     std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
