@@ -104,7 +104,7 @@ Result<Dump> read_dump(const DumpOptions& o, const GoProcess& t) {
   d.paused_ns = pause ? pause->resume() : 0;
   if (!list) return std::unexpected(list.error());
   d.read = list->goroutines.size();
-  d.views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
+  d.views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
   d.list = std::move(*list);
   return d;
 }

@@ -152,9 +152,11 @@ void LeakSource::snapshot(Watched& w) {
     malloc_trim(0);
     return;
   }
-  auto views = symbolize_goroutines(*w.process, std::move(list->goroutines), list->read_at);
+  auto views =
+      symbolize_goroutines(*w.process, std::move(list->goroutines), list->read_at, list->pc_facts);
   const auto sites = sites_ ? sites_(w.info.pid) : std::nullopt;
-  for (const auto& s : w.detector.observe(views, list->read_at, sites ? &*sites : nullptr))
+  for (const auto& s :
+       w.detector.observe(views, list->read_at, sites ? &*sites : nullptr, w.process.get()))
     log::warn("goroutine leak suspected", {{"pid", std::to_string(w.info.pid)},
                                            {"created_by", s.key.creation.text()},
                                            {"blocked_at", s.key.blocking.text()},

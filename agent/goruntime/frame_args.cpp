@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <memory>
 
 #include "agent/goruntime/goroutine_reader.h"
+#include "agent/goruntime/pc_facts.h"
 
 namespace goscry {
 
@@ -61,6 +63,10 @@ std::uint64_t arg_word(const std::uint8_t* at, std::uint8_t size) {
 }
 
 void append_args(std::string& out, const FrameArgs& args, std::span<const std::uint64_t> words) {
+  if (words.size() != args.offsets.size()) {
+    out += "(...)";
+    return;
+  }
   out += '(';
   const auto& p = args.info.program;
   bool start = true;
@@ -87,10 +93,10 @@ void append_args(std::string& out, const FrameArgs& args, std::span<const std::u
         out += '_';
         break;
       default:
+        if (i + 1 >= p.size()) break;  // an offset without its size: decode_frame_args drops it
         comma();
         ++i;  // the size, already in args.sizes
-        append_hex(out, word < words.size() ? words[word] : 0);
-        ++word;
+        append_hex(out, words[word++]);
         if (!is_live(args.info, o, slot)) out += '?';
         if (o >= args.info.live_start) ++slot;
     }
@@ -99,78 +105,39 @@ void append_args(std::string& out, const FrameArgs& args, std::span<const std::u
   out += ')';
 }
 
-const std::shared_ptr<const FrameArgs>& FrameArgsTable::at(std::uint64_t pc) {
-  auto [it, fresh] = by_pc_.try_emplace(pc);
-  if (!fresh) return it->second;
-  const auto& table = target_.binary().pclntab();
-  const std::uint64_t rel = pc - target_.bias();
-  auto idx = table.function_index(rel);
-  if (!idx) return it->second;
-  // printArgs looks liveness up at the frame's symbolic pc: a return address minus 1.
-  const std::uint64_t lookup = rel > table.entry(*idx) ? rel - 1 : rel;
-  it->second = std::make_shared<const FrameArgs>(decode_frame_args(table.arg_info(*idx, lookup)));
-  return it->second;
-}
-
-}  // namespace goscry
-
-namespace goscry {
-
 namespace {
 
-// Stack bytes held at once, and the most read for one goroutine: deeper frames of a
-// deeper stack print "(...)".
+// Stack bytes held at once by read_frame_args, and the most read for one goroutine:
+// deeper frames of a deeper stack print "(...)".
 constexpr std::size_t kArgsBuffer = 4 << 20;
 constexpr std::uint64_t kMaxArgsRange = 256 << 10;
 
-// The argument pointers of a goroutine's frames, innermost first: as many frames as could
-// be placed, and the end of the range their words lie in.
-struct ArgsPlan {
-  Goroutine* g = nullptr;
-  std::vector<std::uint64_t> argps;
-  std::vector<const FrameArgs*> args;
-  std::uint64_t top = 0;
-};
+}  // namespace
 
-class ArgsPlanner {
- public:
-  explicit ArgsPlanner(const GoProcess& t) : t_(t), layouts_(t) {}
-
-  ArgsPlan plan(Goroutine& g) {
-    ArgsPlan p{&g, {}, {}, g.sched_sp};
-    std::uint64_t sp = g.sched_sp;
-    for (auto pc : g.pcs) {
-      const auto& a = layouts_.at(pc);
-      const std::int32_t d = sp_delta(pc);
-      if (!a || d < 0) break;
-      const std::uint64_t fp = sp + std::uint64_t(d) + 8;  // past the return address
-      const std::uint64_t top = std::max(p.top, fp + a->extent());
-      if (top - g.sched_sp > kMaxArgsRange) break;
-      p.argps.push_back(fp);
-      p.args.push_back(a.get());
-      p.top = top;
-      sp = fp;
-    }
-    return p;
+ArgsPlan plan_frame_args(PcFacts& facts, const Goroutine& g) {
+  ArgsPlan p{{}, {}, g.sched_sp};
+  std::uint64_t sp = g.sched_sp;
+  for (auto pc : g.pcs) {
+    // The offsets do not depend on the pc's liveness: the layout of a return address serves.
+    const auto& a = facts.args(pc, false);
+    const std::int32_t d = facts.sp_delta(pc);
+    if (!a || d < 0) break;
+    const std::uint64_t fp = sp + std::uint64_t(d) + 8;  // past the return address
+    const std::uint64_t top = std::max(p.top, fp + a->extent());
+    if (top - g.sched_sp > kMaxArgsRange) break;
+    p.argps.push_back(fp);
+    p.args.push_back(a.get());
+    p.top = top;
+    sp = fp;
   }
+  return p;
+}
 
- private:
-  std::int32_t sp_delta(std::uint64_t pc) {
-    auto [it, fresh] = deltas_.try_emplace(pc, -1);
-    if (fresh) it->second = t_.binary().pclntab().sp_delta(pc - t_.bias()).value_or(-1);
-    return it->second;
-  }
-
-  const GoProcess& t_;
-  FrameArgsTable layouts_;
-  std::unordered_map<std::uint64_t, std::int32_t> deltas_;
-};
-
-// Takes the words of each planned frame from the bytes read at [sched.sp, top), as long as
-// each frame's return address is where its argument pointer puts it.
-void take_words(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* bytes) {
-  Goroutine& g = *p.g;
-  auto at = [&](std::uint64_t addr) { return bytes + (addr - g.sched_sp); };
+void take_frame_args(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* stack,
+                     Goroutine& g) {
+  g.arg_words.clear();
+  g.arg_frames = 0;
+  auto at = [&](std::uint64_t addr) { return stack + (addr - g.sched_sp); };
   for (std::size_t k = 0; k < p.argps.size(); ++k) {
     std::uint64_t ret;
     std::memcpy(&ret, at(p.argps[k] - 8), 8);
@@ -186,35 +153,34 @@ void take_words(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* bytes
   }
 }
 
-}  // namespace
-
-Result<void> read_frame_args(const GoProcess& t, std::vector<Goroutine>& gs) {
-  ArgsPlanner planner(t);
+Result<void> read_frame_args(const GoProcess& t, PcFacts& facts, std::span<Goroutine* const> gs) {
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kArgsBuffer);
-  std::vector<ArgsPlan> plans;
+  std::vector<std::pair<Goroutine*, ArgsPlan>> plans;
   std::vector<RemoteRead> reads;
   std::size_t used = 0;
   auto flush = [&]() -> Result<void> {
     auto n = t.process().read_batch(reads, kMergeGap);
     if (!n) return std::unexpected(n.error());
     for (std::size_t i = 0; i < plans.size(); ++i)
-      if (reads[i].ok) take_words(t, plans[i], static_cast<const std::uint8_t*>(reads[i].dest));
+      if (reads[i].ok)
+        take_frame_args(t, plans[i].second, static_cast<const std::uint8_t*>(reads[i].dest),
+                        *plans[i].first);
     plans.clear();
     reads.clear();
     used = 0;
     return {};
   };
-  for (auto& g : gs) {
-    g.arg_words.clear();
-    g.arg_frames = 0;
-    if (g.pcs.empty() || g.torn) continue;
-    ArgsPlan p = planner.plan(g);
+  for (Goroutine* g : gs) {
+    g->arg_words.clear();
+    g->arg_frames = 0;
+    if (g->pcs.empty() || g->torn) continue;
+    ArgsPlan p = plan_frame_args(facts, *g);
     if (p.argps.empty()) continue;
-    const std::size_t len = p.top - g.sched_sp;
+    const std::size_t len = p.top - g->sched_sp;
     if (used + len > kArgsBuffer)
       if (auto r = flush(); !r) return r;
-    reads.push_back({g.sched_sp, len, buf.get() + used});
-    plans.push_back(std::move(p));
+    reads.push_back({g->sched_sp, len, buf.get() + used});
+    plans.emplace_back(g, std::move(p));
     used += len;
   }
   return flush();

@@ -1,14 +1,13 @@
 // Function arguments in tracebacks, printed as the runtime's printArgs prints them:
 // "main.serve(0xc000123456, 0x2?, {0x1, 0x0}, ...)" (docs/go-runtime.md "Arguments in
-// tracebacks"). The words come from the frame's argument area in the target's stack, read
-// by the goroutine reader (ReadOptions::args); the layout from the binary's funcdata.
+// tracebacks"). The words come from the frame's argument area in the target's stack, taken
+// by the goroutine reader (ReadOptions::args) from the stack bytes its walk read; the
+// layout from the binary's funcdata.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "agent/goruntime/go_process.h"
@@ -33,29 +32,34 @@ FrameArgs decode_frame_args(PclntabArgInfo info);
 std::uint64_t arg_word(const std::uint8_t* at, std::uint8_t size);
 
 // Appends "(0x1, 0x2?)": the arguments of a frame whose words (one per offset) are given.
+// A frame without all of its words prints "(...)", as an inlined call does: never a value
+// that was not read.
 void append_args(std::string& out, const FrameArgs& args, std::span<const std::uint64_t> words);
 
-// The layout of each run-time pc of one target, decoded once: the argument program of its
-// function and the liveness at the pc the runtime looks it up at (a return address minus 1,
-// the pc itself at a function's entry).
-class FrameArgsTable;
+class PcFacts;
 struct Goroutine;
 
-// Reads, for each goroutine with a stack, the words its frames' arguments print from
-// (Goroutine::arg_words, arg_frames). Each frame's argument pointer is found as the
-// runtime's unwinder finds it, from sched.sp and each function's frame size (pcsp), and
-// checked against the stack: the word below it must be the next frame's return address.
-Result<void> read_frame_args(const GoProcess& t, std::vector<Goroutine>& gs);
-
-class FrameArgsTable {
- public:
-  explicit FrameArgsTable(const GoProcess& t) : target_(t) {}
-  // Null when pc is not in a Go function.
-  const std::shared_ptr<const FrameArgs>& at(std::uint64_t pc);
-
- private:
-  const GoProcess& target_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<const FrameArgs>> by_pc_;
+// Where the words of a goroutine's frames lie, innermost frame first: each frame's
+// argument pointer, found as the runtime's unwinder finds it (from sched.sp and each
+// function's frame size, pcsp), as many frames as could be placed, and the end of the
+// range [sched.sp, top) their words lie in.
+struct ArgsPlan {
+  std::vector<std::uint64_t> argps;
+  std::vector<const FrameArgs*> args;
+  std::uint64_t top = 0;
 };
+ArgsPlan plan_frame_args(PcFacts& facts, const Goroutine& g);
+
+// Takes the words of each planned frame (Goroutine::arg_words, arg_frames) from `stack`,
+// the target's bytes from g.sched_sp on (at least up to p.top), as long as each frame's
+// return address is where its argument pointer puts it: the word below it must be the
+// next frame's return address (runtime.goexit+1 for the last).
+void take_frame_args(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* stack,
+                     Goroutine& g);
+
+// Reads the words of goroutines whose stack bytes were not at hand when their walk ended
+// (a stack deeper than the reader's window, a goroutine without a frame record to walk):
+// [sched.sp, top) of each, batched.
+Result<void> read_frame_args(const GoProcess& t, PcFacts& facts, std::span<Goroutine* const> gs);
 
 }  // namespace goscry

@@ -23,6 +23,12 @@ std::string hex(std::uint64_t v) {
 
 bool wanted(const GoroutineView& v, const FormatOptions& opt) { return opt.system || !v.system; }
 
+// The pc a frame is symbolized at: a return address minus 1 (in the call), the pc itself
+// for an exact frame or at a function's entry.
+std::uint64_t symbolic_pc(const StackFrame& f) {
+  return !f.exact && f.pc > f.entry ? f.pc - 1 : f.pc;
+}
+
 void append_hex(std::string& out, std::uint64_t v) {
   char buf[20] = "0x";
   auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
@@ -142,14 +148,15 @@ void frames(std::string& out, const GoroutineView& v) {
 }
 
 // The pcs a goroutine profile records for a stack: Go's "@" list, whose pc buffer leaves
-// out the elided wrappers (tracebackPCs). A pc stays while any of its frames is kept.
+// out the elided wrappers (tracebackPCs). A pc stays while any of its frames is kept. The
+// buffer holds return addresses: an exact frame's symbolic pc + 1, as tracebackPCs stores.
 std::vector<std::uint64_t> stack_key(const GoroutineView& v) {
   std::vector<std::uint64_t> out;
   bool kept = false;
   for (const auto& f : v.frames) {
     kept = kept || !f.elided;
     if (f.inlined) continue;
-    if (kept) out.push_back(f.pc);
+    if (kept) out.push_back(f.exact ? f.pc + 1 : f.pc);
     kept = false;
   }
   return out;
@@ -181,7 +188,7 @@ std::vector<std::pair<std::vector<std::uint64_t>, Record>> aggregate(
 void stack_record(std::string& out, const GoroutineView& v, bool all_frames) {
   bool show = all_frames;
   for (const auto& f : v.frames) {
-    const std::uint64_t pc = f.pc > f.entry ? f.pc - 1 : f.pc;
+    const std::uint64_t pc = symbolic_pc(f);
     if (f.elided) continue;
     if (f.function != "runtime.goexit" && (show || !f.function.starts_with("runtime."))) {
       show = true;
@@ -273,7 +280,7 @@ Result<std::string> goroutine_profile_proto(const GoProcess& t,
     for (std::size_t i = 0; i < r.example->frames.size(); ++i) {
       const auto& f = r.example->frames[i];
       loc.mapping_id = mapping;
-      loc.address = f.pc > f.entry ? f.pc - 1 : f.pc;
+      loc.address = symbolic_pc(f);
       if (!f.elided) loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
       if (!f.inlined) {
         if (!loc.lines.empty()) locs.push_back(b.add_location(loc));
@@ -381,7 +388,7 @@ Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug) {
   ro.args = debug >= 2;  // the traceback prints each frame's arguments
   auto list = read_goroutines(t, ro);
   if (!list) return std::unexpected(list.error());
-  auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
+  auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
   if (debug >= 2) return streamed_traceback(std::move(views));
   if (debug == 1) return GoroutineAnswer{goroutine_profile_debug1(views), {}};
   auto proto = goroutine_profile_proto(t, views);

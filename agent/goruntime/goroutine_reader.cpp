@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
 
 #include "agent/goruntime/frame_args.h"
+#include "agent/goruntime/pc_facts.h"
 #include "agent/goruntime/system_goroutines.h"
 
 namespace goscry {
@@ -199,7 +201,8 @@ std::uint64_t scan_for_frame_record(const GoProcess& t, const Goroutine& g) {
 // goroutine's stack.
 class Unwinder {
  public:
-  Unwinder(const GoProcess& t, std::size_t max_depth) : t_(t), max_depth_(max_depth) {
+  Unwinder(const GoProcess& t, PcFacts& facts, std::size_t max_depth)
+      : t_(t), facts_(facts), max_depth_(max_depth) {
     if (auto f = t.binary().find_function("runtime.asyncPreempt"))
       async_preempt_ = {f->entry + t.bias(), f->end + t.bias()};
   }
@@ -234,11 +237,9 @@ class Unwinder {
   // frame size at sched.pc (pcsp) says where the return address is, as Go's unwinder
   // reads it; that pc is added. False when the walk ends here.
   bool caller_without_record(Goroutine& g) {
-    auto [it, fresh] = sp_delta_.try_emplace(g.sched_pc, -1);
-    if (fresh)
-      it->second = t_.binary().pclntab().sp_delta(g.sched_pc - t_.bias()).value_or(-1);
-    if (it->second < 0) return true;
-    const std::uint64_t ret_at = g.sched_sp + std::uint64_t(it->second);
+    const std::int32_t delta = facts_.sp_delta(g.sched_pc);
+    if (delta < 0) return true;
+    const std::uint64_t ret_at = g.sched_sp + std::uint64_t(delta);
     if (g.sched_bp == ret_at - 8) return true;  // the usual case: its record is in place
     auto caller = t_.process().read_u64(ret_at);
     if (!caller || *caller == 0 || in_goexit(t_, *caller)) {
@@ -268,13 +269,12 @@ class Unwinder {
   // record), as Go's own unwinder, which uses pcsp everywhere, does.
   std::uint64_t follow_preempted(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
     const std::uint64_t pc = record[1], sp = bp + 16;
-    auto delta = t_.binary().pclntab().sp_delta(pc - t_.bias());
-    if (!in_code(pc) || !delta || *delta < 0) {
+    if (!in_code(pc) || facts_.sp_delta(pc) < 0) {
       g.stack_truncated = true;
       return 0;
     }
     g.pcs.push_back(pc);
-    const std::uint64_t ret_at = sp + std::uint64_t(*delta);
+    const std::uint64_t ret_at = sp + std::uint64_t(facts_.sp_delta(pc));
     if (record[0] == ret_at - 8 || g.pcs.size() >= max_depth_) {
       // The frame record is in place: the usual walk from it.
       if (g.pcs.size() >= max_depth_ || record[0] <= bp || !on_stack(g, record[0])) {
@@ -316,17 +316,12 @@ class Unwinder {
   }
 
  private:
-  bool in_code(std::uint64_t pc) {
-    auto [it, fresh] = is_code_.try_emplace(pc, false);
-    if (fresh) it->second = t_.binary().pclntab().function_index(pc - t_.bias()).has_value();
-    return it->second;
-  }
+  bool in_code(std::uint64_t pc) { return facts_.in_code(pc); }
 
   const GoProcess& t_;
+  PcFacts& facts_;
   std::size_t max_depth_;
   std::pair<std::uint64_t, std::uint64_t> async_preempt_{0, 0};
-  std::unordered_map<std::uint64_t, std::int32_t> sp_delta_;  // by sched.pc; -1 unknown
-  std::unordered_map<std::uint64_t, bool> is_code_;
 };
 
 // A frame-pointer walk in progress: bp is the address of its next frame record.
@@ -341,8 +336,12 @@ constexpr std::size_t kStackWindow = 16 << 10;
 // Stack bytes held at once: windows are read and walked a slice of goroutines at a time.
 constexpr std::size_t kStackBuffer = 4 << 20;
 
-// Walks as far as each window reaches; walks that leave their window are returned.
-Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::vector<Walk> walks) {
+// Walks as far as each window reaches; walks that leave their window are returned, and
+// `ended(goroutine, window)` is called for each that ended within it, while its bytes are
+// at hand.
+template <typename Ended>
+Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::vector<Walk> walks,
+                                         Ended ended) {
   std::vector<Walk> deeper;
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kStackBuffer);
   std::vector<RemoteRead> reads;
@@ -371,7 +370,10 @@ Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::v
       // Every byte from sched.sp to the last record used: locals of the frames included,
       // which differ between two moments of a goroutine that ran in between.
       w.g->stack_hash = fnv1a(w.g->stack_hash, r.dest, used_end - r.addr);
-      if (w.bp != 0) deeper.push_back(w);
+      if (w.bp != 0)
+        deeper.push_back(w);
+      else
+        ended(*w.g, r);
     }
     first = end;
   }
@@ -379,9 +381,21 @@ Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::v
 }
 
 // Unwinds all goroutines: their stack windows first, then what lies deeper in lock step,
-// one frame record of every walk per read_batch.
-Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, const ReadOptions& opt) {
-  Unwinder u(t, opt.max_depth);
+// one frame record of every walk per read_batch. With opt.args, the words of each frame's
+// arguments are taken from the window of a walk that ended in it (the bytes the walk read,
+// so of the same moment and at no further read); only the goroutines whose words lie
+// elsewhere (deeper stacks, no frame record to walk) have theirs read after.
+Result<void> unwind_all(const GoProcess& t, PcFacts& facts, std::vector<Goroutine>& gs,
+                        const ReadOptions& opt) {
+  Unwinder u(t, facts, opt.max_depth);
+  std::vector<char> args_taken(gs.size(), 0);
+  auto take_args = [&](Goroutine& g, const RemoteRead& window) {
+    if (!opt.args) return;
+    const ArgsPlan p = plan_frame_args(facts, g);
+    if (p.top > window.addr + window.len) return;  // beyond the window: read below
+    take_frame_args(t, p, static_cast<const std::uint8_t*>(window.dest), g);
+    args_taken[std::size_t(&g - gs.data())] = 1;
+  };
   std::vector<Walk> walks;
   for (auto& g : gs) {
     const std::uint64_t bp = u.start(g);
@@ -391,7 +405,7 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, const Re
     else
       walks.push_back({&g, bp});
   }
-  auto deeper = unwind_windows(t, u, std::move(walks));
+  auto deeper = unwind_windows(t, u, std::move(walks), take_args);
   if (!deeper) return std::unexpected(deeper.error());
   walks = std::move(*deeper);
   std::vector<std::array<std::uint64_t, 2>> records;
@@ -415,8 +429,11 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, const Re
     }
     walks.swap(next);
   }
-  if (opt.args) return read_frame_args(t, gs);
-  return {};
+  if (!opt.args) return {};
+  std::vector<Goroutine*> rest;
+  for (std::size_t i = 0; i < gs.size(); ++i)
+    if (!args_taken[i]) rest.push_back(&gs[i]);
+  return read_frame_args(t, facts, rest);
 }
 
 // What two reads of one goroutine must agree on to describe one moment of it: the g's
@@ -425,13 +442,16 @@ Result<void> unwind_all(const GoProcess& t, std::vector<Goroutine>& gs, const Re
 // same pc and sp on every round of a loop and may leave the same bytes where a walk cut
 // short by its running reads them, so neither the registers nor the bytes alone can tell
 // that it ran in between; the count can (docs/go-runtime.md, "Reading a moving goroutine").
-bool same_moment(const Goroutine& a, const Goroutine& b) {
+bool same_stack_moment(const Goroutine& a, const Goroutine& b) {
   return a.goid == b.goid && a.status == b.status && a.wait_reason == b.wait_reason &&
-         a.tracking_seq == b.tracking_seq &&
-         a.sched_pc == b.sched_pc && a.sched_sp == b.sched_sp && a.sched_bp == b.sched_bp &&
-         a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi && a.pcs == b.pcs &&
-         a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash &&
-         a.arg_frames == b.arg_frames && a.arg_words == b.arg_words;
+         a.tracking_seq == b.tracking_seq && a.sched_pc == b.sched_pc && a.sched_sp == b.sched_sp &&
+         a.sched_bp == b.sched_bp && a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi &&
+         a.pcs == b.pcs && a.stack_truncated == b.stack_truncated && a.stack_hash == b.stack_hash;
+}
+
+// The same, arguments included (when they were read).
+bool same_moment(const Goroutine& a, const Goroutine& b) {
+  return same_stack_moment(a, b) && a.arg_frames == b.arg_frames && a.arg_words == b.arg_words;
 }
 
 // Reads every goroutine of `out` again (g, then stack) and keeps a record only when the
@@ -445,9 +465,9 @@ constexpr std::size_t kValidateSlice = 8192;
 
 // Reads the goroutines `slice` (indices into out.goroutines) again; appends to `changed`
 // those whose two reads disagree (keeping the newer read) and marks those gone.
-Result<void> read_again(const GoProcess& t, const ReadOptions& opt, GoroutineList& out,
-                        std::span<const std::size_t> slice, std::vector<bool>& gone,
-                        std::vector<std::size_t>& changed) {
+Result<void> read_again(const GoProcess& t, PcFacts& facts, const ReadOptions& opt,
+                        GoroutineList& out, std::span<const std::size_t> slice,
+                        std::vector<bool>& gone, std::vector<std::size_t>& changed) {
   std::vector<std::uint64_t> addrs;
   addrs.reserve(slice.size());
   for (auto i : slice) addrs.push_back(out.goroutines[i].g);
@@ -459,7 +479,7 @@ Result<void> read_again(const GoProcess& t, const ReadOptions& opt, GoroutineLis
     read[k] = true;
   });
   if (!r) return r;
-  if (auto u = unwind_all(t, again, opt); !u) return u;
+  if (auto u = unwind_all(t, facts, again, opt); !u) return u;
   for (std::size_t k = 0; k < slice.size(); ++k) {
     const std::size_t i = slice[k];
     if (read[k] && !is_live(again[k])) {
@@ -472,7 +492,8 @@ Result<void> read_again(const GoProcess& t, const ReadOptions& opt, GoroutineLis
   return {};
 }
 
-Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList& out) {
+Result<void> validate(const GoProcess& t, PcFacts& facts, const ReadOptions& opt,
+                      GoroutineList& out) {
   std::vector<std::size_t> pending(out.goroutines.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   std::vector<bool> gone(out.goroutines.size(), false);
@@ -480,7 +501,7 @@ Result<void> validate(const GoProcess& t, const ReadOptions& opt, GoroutineList&
     std::vector<std::size_t> changed;
     for (std::size_t at = 0; at < pending.size(); at += kValidateSlice) {
       const auto slice = std::span(pending).subspan(at, std::min(kValidateSlice, pending.size() - at));
-      if (auto r = read_again(t, opt, out, slice, gone, changed); !r) return r;
+      if (auto r = read_again(t, facts, opt, out, slice, gone, changed); !r) return r;
     }
     if (round > 0) out.reread += pending.size();
     pending.swap(changed);
@@ -522,7 +543,8 @@ void place_running(const std::vector<ThreadRegisters>& threads, std::vector<Goro
   }
 }
 
-Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, GoroutineList& out) {
+Result<AllgsHeader> read_once(const GoProcess& t, PcFacts& facts, const ReadOptions& opt,
+                              GoroutineList& out) {
   auto h = read_header(t);
   if (!h) return h;
   out.goroutines.clear();
@@ -532,10 +554,9 @@ Result<AllgsHeader> read_once(const GoProcess& t, const ReadOptions& opt, Gorout
   out.reread = out.torn = 0;
   place_running(opt.threads, out.goroutines);
   if (opt.stacks) {
-    if (auto r = unwind_all(t, out.goroutines, opt); !r)
-      return std::unexpected(r.error());
+    if (auto r = unwind_all(t, facts, out.goroutines, opt); !r) return std::unexpected(r.error());
     if (opt.validate)
-      if (auto r = validate(t, opt, out); !r) return std::unexpected(r.error());
+      if (auto r = validate(t, facts, opt, out); !r) return std::unexpected(r.error());
   }
   return h;
 }
@@ -547,10 +568,11 @@ Result<GoroutineList> read_goroutines(const GoProcess& t, const ReadOptions& opt
     return fail(ErrorKind::Unsupported,
                 "pid " + std::to_string(t.pid()) + ": runtime.g offsets are missing");
   GoroutineList out;
+  out.pc_facts = std::make_shared<PcFacts>(t);
   const auto syscalls0 = t.process().syscalls();
   for (out.attempts = 1;; ++out.attempts) {
     const auto start = monotonic_ns();
-    auto before = read_once(t, opt, out);
+    auto before = read_once(t, *out.pc_facts, opt, out);
     if (!before) return std::unexpected(before.error());
     auto after = read_header(t);
     if (!after) return std::unexpected(after.error());
@@ -561,6 +583,35 @@ Result<GoroutineList> read_goroutines(const GoProcess& t, const ReadOptions& opt
   }
   out.syscalls = t.process().syscalls() - syscalls0;
   return out;
+}
+
+Result<void> read_args_again(const GoProcess& t, std::span<Goroutine* const> gs, PcFacts* facts) {
+  std::optional<PcFacts> own;
+  PcFacts& f = facts ? *facts : own.emplace(t);
+  ReadOptions opt;
+  opt.args = true;
+  std::vector<std::uint64_t> addrs;
+  addrs.reserve(gs.size());
+  for (const Goroutine* g : gs) addrs.push_back(g->g);
+  GoroutineList now;
+  auto r = read_g_structs(t, addrs, now.unreadable, [&](std::size_t, Goroutine g) {
+    if (is_live(g)) now.goroutines.push_back(std::move(g));
+  });
+  if (!r) return r;
+  if (auto u = unwind_all(t, f, now.goroutines, opt); !u) return u;
+  if (auto v = validate(t, f, opt, now); !v) return v;
+  std::unordered_map<std::uint64_t, Goroutine*> by_g;
+  for (auto& g : now.goroutines) by_g.emplace(g.g, &g);
+  for (Goroutine* g : gs) {
+    g->arg_words.clear();
+    g->arg_frames = 0;
+    auto it = by_g.find(g->g);
+    // Only the words of the stack shown: a goroutine that moved on prints "(...)".
+    if (it == by_g.end() || it->second->torn || !same_stack_moment(*g, *it->second)) continue;
+    g->arg_words = std::move(it->second->arg_words);
+    g->arg_frames = it->second->arg_frames;
+  }
+  return {};
 }
 
 std::string state_name(const GoProcess& t, const Goroutine& g) {

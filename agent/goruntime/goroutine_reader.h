@@ -16,12 +16,13 @@
 // step. 100,000 goroutines cost a few hundred syscalls and page walks, not a million.
 #pragma once
 
-#include "agent/base/monotonic_clock.h"
-
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "agent/base/monotonic_clock.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/proc/thread_seize.h"
 #include "symbolizer/error.h"
@@ -79,6 +80,8 @@ struct Goroutine {
   std::uint32_t arg_frames = 0;
 };
 
+class PcFacts;
+
 struct GoroutineList {
   std::vector<Goroutine> goroutines;  // allgs order; dead and idle g structs left out
   std::uint64_t allglen = 0;
@@ -90,6 +93,9 @@ struct GoroutineList {
   std::uint64_t syscalls = 0;    // process_vm_readv calls of all attempts
   std::uint64_t reread = 0;      // goroutines read again because they changed under a read
   std::uint64_t torn = 0;        // goroutines left torn (Goroutine::torn)
+  // What the read looked up per pc (pc_facts.h), for the symbolizer of its goroutines
+  // (symbolize_goroutines): the same facts, never decoded twice.
+  std::shared_ptr<PcFacts> pc_facts;
 };
 
 struct ReadOptions {
@@ -114,6 +120,15 @@ struct ReadOptions {
 constexpr std::size_t kMergeGap = 4095;
 
 Result<GoroutineList> read_goroutines(const GoProcess& target, const ReadOptions& opt = {});
+
+// The argument words of goroutines from an earlier read made without them (the leak
+// detector's snapshots), for the few a report prints: each is read again, g, stack and
+// words, validated as read_goroutines validates, and takes the words only when that read
+// finds the same stack at the same moment (status, registers, stack bytes, trackingSeq) as
+// the earlier one. One that moved on or exited keeps none, and its frames print "(...)".
+// `facts`: a read's (GoroutineList::pc_facts), or null for fresh ones.
+Result<void> read_args_again(const GoProcess& target, std::span<Goroutine* const> gs,
+                             PcFacts* facts = nullptr);
 
 // What Go's traceback prints between the brackets: the wait reason of a waiting goroutine,
 // else the status name ("running", "syscall"), from the binary's own tables.

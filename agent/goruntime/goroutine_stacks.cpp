@@ -13,9 +13,9 @@ const std::vector<StackFrame>& StackSymbolizer::frames(std::uint64_t pc, bool ex
   const std::uint64_t entry = f ? f->entry : 0;
   const std::uint64_t lookup = (f && pc > entry && !exact) ? pc - 1 : pc;
   for (const auto& fr : target_.frames(lookup))
-    out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind});
-  if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry});
-  out.back().args = args_.at(pc);
+    out.push_back({fr.function, fr.file, fr.line, fr.inlined, pc, entry, fr.kind, exact});
+  if (out.empty()) out.push_back({"?", "?", 0, false, pc, entry, FuncKind::kNormal, exact});
+  out.back().args = facts_->args(pc, exact);
   return cache_.emplace(key, std::move(out)).first->second;
 }
 
@@ -27,13 +27,24 @@ SharedFrames StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs, bool 
   }
   std::vector<StackFrame> out;
   for (std::size_t i = 0; i < pcs.size(); ++i) {
-    const auto& fr = frames(pcs[i], exact_first && i == 0);
+    const bool exact = i == 0 ? exact_first : injected_call(pcs[i - 1]);
+    const auto& fr = frames(pcs[i], exact);
     out.insert(out.end(), fr.begin(), fr.end());
   }
   WrapperElision elision;
   for (auto& f : out) f.elided = elision.elided(f.kind);
   if (exact_first) return SharedFrames(std::move(out));
   return stacks_.emplace(pcs, SharedFrames(std::move(out))).first->second;
+}
+
+bool StackSymbolizer::injected_call(std::uint64_t pc) {
+  // runtime/traceback.go: the frame under sigpanic is looked up at its pc in every
+  // release; under asyncPreempt and debugCallV2 from Go 1.21 (the unwinder's unwindTrap),
+  // before which gentraceback backed up to pc - 1 there as under any call.
+  const std::string& fn = frames(pc, false).back().function;
+  if (fn == "runtime.sigpanic") return true;
+  return target_.binary().go_minor() >= 21 &&
+         (fn == "runtime.asyncPreempt" || fn == "runtime.debugCallV2");
 }
 
 std::size_t StackSymbolizer::PcsHash::operator()(const std::vector<std::uint64_t>& pcs) const {
@@ -88,8 +99,9 @@ bool shown_in_traceback(const std::string& name) {
 }
 
 std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
-                                                std::int64_t read_at) {
-  StackSymbolizer sym(t);
+                                                std::int64_t read_at,
+                                                std::shared_ptr<PcFacts> facts) {
+  StackSymbolizer sym(t, std::move(facts));
   std::vector<GoroutineView> out;
   out.reserve(gs.size());
   for (auto& g_read : gs) {

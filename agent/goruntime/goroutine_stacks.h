@@ -16,6 +16,7 @@
 #include "agent/goruntime/frame_args.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/goroutine_reader.h"
+#include "agent/goruntime/pc_facts.h"
 
 namespace goscry {
 
@@ -27,6 +28,9 @@ struct StackFrame {
   std::uint64_t pc = 0;     // run-time pc of the physical frame (a return address but [0])
   std::uint64_t entry = 0;  // run-time entry of the physical function (0 if unknown)
   FuncKind kind = FuncKind::kNormal;
+  // Symbolized at pc itself, not at the call before it: the pc a thread was stopped at, or
+  // the one an injected call interrupted (go-runtime.md "Unwinding goroutine stacks").
+  bool exact = false;
   // The runtime leaves this frame out of its tracebacks and pc buffers (a wrapper: the
   // `go f(x)` closure, a method-value wrapper; symbolizer/wrapper_frames.h).
   bool elided = false;
@@ -90,12 +94,15 @@ struct GoroutineView {
 // goroutines holds few of each).
 class StackSymbolizer {
  public:
-  explicit StackSymbolizer(const GoProcess& t) : target_(t), args_(t) {}
+  // `facts`: the read's (GoroutineList::pc_facts), shared; null for fresh ones.
+  explicit StackSymbolizer(const GoProcess& t, std::shared_ptr<PcFacts> facts = nullptr)
+      : target_(t), facts_(facts ? std::move(facts) : std::make_shared<PcFacts>(t)) {}
   // The frames of one pc of a stack. A return address is looked up at pc - 1, in the call's
   // line, except at a function's entry (a goroutine that has not started); an `exact` pc,
   // where a running goroutine was stopped, at pc itself.
   const std::vector<StackFrame>& frames(std::uint64_t pc, bool exact);
-  // The frames of a whole stack (Goroutine::pcs); `exact_first`: pcs[0] is exact.
+  // The frames of a whole stack (Goroutine::pcs); `exact_first`: pcs[0] is exact. The pc
+  // under an injected call is exact too, as the runtime's unwinder takes it.
   SharedFrames stack(const std::vector<std::uint64_t>& pcs, bool exact_first = false);
   std::optional<CreatedBy> created_by(const Goroutine& g);
   bool system(const Goroutine& g);
@@ -103,12 +110,16 @@ class StackSymbolizer {
   const std::shared_ptr<const BottomFrame>& goexit();
 
  private:
+  // The frame at pc is a call the runtime injected (a signal handler made it look called
+  // from the interrupted pc), so the frame under it is symbolized at its pc.
+  bool injected_call(std::uint64_t pc);
+
   std::shared_ptr<const BottomFrame> goexit_;
   struct PcsHash {
     std::size_t operator()(const std::vector<std::uint64_t>& pcs) const;
   };
   const GoProcess& target_;
-  FrameArgsTable args_;
+  std::shared_ptr<PcFacts> facts_;
   std::unordered_map<std::uint64_t, std::vector<StackFrame>> cache_;
   std::unordered_map<std::vector<std::uint64_t>, SharedFrames, PcsHash> stacks_;
   std::unordered_map<std::uint64_t, std::optional<CreatedBy>> creators_;  // by gopc
@@ -116,9 +127,11 @@ class StackSymbolizer {
 };
 
 // The goroutines of a read (GoroutineList::goroutines, moved in: their stacks and argument
-// words are not copied) as views; `read_at` is the list's, for the wait times.
+// words are not copied) as views; `read_at` is the list's, for the wait times, `facts` its
+// pc_facts (null: fresh ones).
 std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
-                                                std::int64_t read_at);
+                                                std::int64_t read_at,
+                                                std::shared_ptr<PcFacts> facts = nullptr);
 
 // Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
 bool shown_in_traceback(const std::string& function);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "agent/goruntime/goroutine_formats.h"
+#include "agent/goruntime/goroutine_reader.h"
 #include "exporters/json_report.h"
 
 namespace goscry {
@@ -79,9 +80,31 @@ std::optional<CodeLocation> creation_site(const GoroutineView& g) {
   return static_cast<const CodeLocation&>(*g.created_by);
 }
 
+namespace {
+
+// Each example's traceback text, as the runtime prints it: its arguments read now, for these
+// few goroutines only, and kept only where the goroutine still has the stack the snapshot
+// gave it (read_args_again); a failed read leaves them "(...)", never a guess.
+void render_examples(std::vector<std::pair<LeakSuspect*, const GoroutineView*>>& examples,
+                     const GoProcess* target) {
+  std::vector<GoroutineView> views;
+  views.reserve(examples.size());
+  for (const auto& [s, v] : examples) views.push_back(*v);
+  if (target) {
+    std::vector<Goroutine*> gs;
+    for (auto& v : views) gs.push_back(&v.g);
+    if (!read_args_again(*target, gs))
+      for (auto& v : views) v.g.arg_words.clear(), v.g.arg_frames = 0;
+  }
+  for (std::size_t i = 0; i < views.size(); ++i)
+    examples[i].first->example_stack = traceback_text({views[i]});
+}
+
+}  // namespace
+
 std::vector<LeakSuspect> LeakDetector::observe(
     const std::vector<GoroutineView>& gs, std::int64_t now,
-    const std::unordered_map<std::uint64_t, SiteCounter>* sites) {
+    const std::unordered_map<std::uint64_t, SiteCounter>* sites, const GoProcess* target) {
   if (start_ == 0) start_ = now;
   std::map<LeakKey, std::vector<const GoroutineView*>> round;
   for (const auto& g : gs) {
@@ -107,6 +130,8 @@ std::vector<LeakSuspect> LeakDetector::observe(
     }
     ++it;
   }
+  std::vector<std::pair<LeakSuspect*, const GoroutineView*>> examples;
+  std::vector<const LeakSuspect*> fresh_ones;
   for (const auto& [key, members] : round) {
     auto [it, inserted] = groups_.try_emplace(key);
     Group& g = it->second;
@@ -121,22 +146,25 @@ std::vector<LeakSuspect> LeakDetector::observe(
     g.first_seen.swap(seen);
     g.samples.push_back({now, members.size()});
     std::erase_if(g.samples, [&](const Sample& s) { return s.t < window_start; });
-    auto s = evaluate(key, g, members, now, sites);
+    const GoroutineView* example = nullptr;
+    auto s = evaluate(key, g, members, now, sites, example);
     if (!s) continue;
-    if (!g.suspect) {
-      s->reported_after_seconds = double(now - start_) / kNsPerSecond;
-      fresh.push_back(*s);
-    } else {
-      s->reported_after_seconds = g.suspect->reported_after_seconds;
-    }
+    const bool is_new = !g.suspect;
+    s->reported_after_seconds =
+        is_new ? double(now - start_) / kNsPerSecond : g.suspect->reported_after_seconds;
     g.suspect = std::move(s);
+    examples.emplace_back(&*g.suspect, example);
+    if (is_new) fresh_ones.push_back(&*g.suspect);
   }
+  render_examples(examples, target);
+  for (const auto* s : fresh_ones) fresh.push_back(*s);
   return fresh;
 }
 
 std::optional<LeakSuspect> LeakDetector::evaluate(
     const LeakKey& key, const Group& g, const std::vector<const GoroutineView*>& members,
-    std::int64_t now, const std::unordered_map<std::uint64_t, SiteCounter>* sites) const {
+    std::int64_t now, const std::unordered_map<std::uint64_t, SiteCounter>* sites,
+    const GoroutineView*& example) const {
   const auto& s = g.samples;
   if (s.size() < opt_.min_samples) return std::nullopt;
   const double span = double(now - s.front().t) / kNsPerSecond;
@@ -189,7 +217,7 @@ std::optional<LeakSuspect> LeakDetector::evaluate(
   }
   out.oldest_wait_seconds = oldest_wait;
   out.example_goid = oldest->g.goid;
-  out.example_stack = traceback_text({*oldest});
+  example = oldest;
   out.blocked_in = innermost_shown(*oldest);
   out.reasons.push_back("grew from " + std::to_string(c0) + " to " + std::to_string(cn) +
                         " goroutines in " + fmt("%.0f s", span) + " (" +
@@ -280,7 +308,16 @@ Result<GoroutineAnswer> goroutine_leak_profile(const GoProcess& t, const LeakDet
   std::vector<GoroutineView> leaked;
   for (const auto& g : gs)
     if (d.in_suspect_group(g)) leaked.push_back(g);
-  if (debug >= 2) return streamed_traceback(std::move(leaked));
+  if (debug >= 2) {
+    // The traceback prints each frame's arguments: read now for these goroutines only (the
+    // snapshots are read without them); one that moved on since prints "(...)".
+    // A read that failed (the target exiting) leaves them all so.
+    std::vector<Goroutine*> read;
+    for (auto& v : leaked) read.push_back(&v.g);
+    if (!read_args_again(t, read))
+      for (auto* g : read) g->arg_words.clear(), g->arg_frames = 0;
+    return streamed_traceback(std::move(leaked));
+  }
   if (debug == 1) {
     // Go names the profile in its header: "goroutineleak profile: total N".
     std::string text = goroutine_profile_debug1(leaked);

@@ -74,9 +74,12 @@ class LeakDetector {
   explicit LeakDetector(LeakDetectorOptions opt = {}) : opt_(opt) {}
 
   // One snapshot taken at `now_ns` (CLOCK_MONOTONIC). Returns the groups that became
-  // suspects with this observation.
+  // suspects with this observation. `target`: the process the snapshot was read from, to
+  // read the arguments of the suspects' example goroutines, the only ones a report prints
+  // (a snapshot is read without them); without it their frames print "(...)".
   std::vector<LeakSuspect> observe(const std::vector<GoroutineView>& gs, std::int64_t now_ns,
-                                   const std::unordered_map<std::uint64_t, SiteCounter>* sites);
+                                   const std::unordered_map<std::uint64_t, SiteCounter>* sites,
+                                   const GoProcess* target = nullptr);
 
   // Every group that is a suspect now (figures as of the last observation), most
   // goroutines first.
@@ -97,10 +100,12 @@ class LeakDetector {
     std::optional<LeakSuspect> suspect;  // set once reported, refreshed after
     std::uint64_t gopc = 0;
   };
+  // A suspect without its example_stack; `example` the member it shows.
   std::optional<LeakSuspect> evaluate(const LeakKey& key, const Group& g,
                                       const std::vector<const GoroutineView*>& members,
                                       std::int64_t now,
-                                      const std::unordered_map<std::uint64_t, SiteCounter>* sites) const;
+                                      const std::unordered_map<std::uint64_t, SiteCounter>* sites,
+                                      const GoroutineView*& example) const;
 
   LeakDetectorOptions opt_;
   std::map<LeakKey, Group> groups_;

@@ -26,9 +26,10 @@ LeakWatch watch_for_leaks(const GoProcess& t, const LeakWatchSettings& settings,
       w.ended_by = list.error();
       break;
     }
-    auto views = symbolize_goroutines(t, std::move(list->goroutines), list->read_at);
+    auto views =
+        symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
     const auto counts = sites();
-    for (const auto& s : w.detector.observe(views, list->read_at, counts ? &*counts : nullptr))
+    for (const auto& s : w.detector.observe(views, list->read_at, counts ? &*counts : nullptr, &t))
       on_suspect(s);
     w.last_views = std::move(views);
     // A timer: the next read is due at a fixed time, there is nothing to poll for.

@@ -72,7 +72,8 @@ int bench_dump(const std::string& path, int n) {
   if (!list) return std::fprintf(stderr, "%s\n", list.error().message.c_str()), 1;
   const std::string read = p.done("read");
   p = Phase();
-  auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
+  auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at,
+                                            list->pc_facts);
   const std::string sym = p.done("symbolize");
   p = Phase();
   auto text = goscry::traceback_text(views);
@@ -172,7 +173,8 @@ int bench_leak_latency(const std::string& path) {
   for (auto next = Clock::now(); ms_since(start) < 90000; next += std::chrono::seconds(1)) {
     auto list = goscry::read_goroutines(**target);
     if (!list) return 1;
-    auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at);
+    auto views = goscry::symbolize_goroutines(**target, std::move(list->goroutines), list->read_at,
+                                              list->pc_facts);
     auto fresh = detector.observe(views, list->read_at, nullptr);
     if (!fresh.empty()) {
       std::printf("leak at 1/s reported %.1f s after the first leaked goroutine (%zu goroutines, "

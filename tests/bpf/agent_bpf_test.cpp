@@ -17,6 +17,7 @@
 #include "symbolizer/runtime_layout.h"
 #include "tests/support/churn_state.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/go_traceback.h"
 #include "tests/support/live_process.h"
 #include "tests/support/processes.h"
 #include "tests/support/prometheus_server.h"
@@ -290,6 +291,30 @@ TEST(AgentBpf, GoroutineRoutesAndLeaksOfALeakingFixture) {
   EXPECT_NE(top.out.find("main.leakRecv.func1"), std::string::npos) << top.out;
   auto leak_text = http_get(agent.url("/debug/pprof/goroutineleak?pid=" + pid + "&debug=1"));
   EXPECT_TRUE(leak_text.body.starts_with("goroutineleak profile: total ")) << leak_text.body;
+
+  // debug=2 and the suspect's example stack print each frame's arguments as the runtime
+  // does: byte for byte the fixture's own runtime.Stack of those goroutines, asked for after
+  // (a leaked goroutine never moves on).
+  auto leak_tb = http_get(agent.url("/debug/pprof/goroutineleak?pid=" + pid + "&debug=2"));
+  ASSERT_EQ(leak_tb.status, 200) << leak_tb.body;
+  const json& example = found;
+  ASSERT_TRUE((*fixture)->send("traceback\n"));
+  ASSERT_TRUE((*fixture)->wait_for_line("end traceback", 30s));
+  const auto oracle = parse_traceback(oracle_traceback((*fixture)->output()));
+  auto leaked = parse_traceback(leak_tb.body);
+  const auto example_id = example["example_goroutine"].get<std::uint64_t>();
+  const auto shown = parse_traceback(example["example_stack"].get<std::string>());
+  ASSERT_TRUE(shown.count(example_id)) << example.dump(2);
+  leaked.emplace(~std::uint64_t(0), shown.at(example_id));  // compared as one more
+  ASSERT_GE(leaked.size(), 2u) << leak_tb.body;
+  for (const auto& [key, g] : leaked) {
+    const std::uint64_t id = key == ~std::uint64_t(0) ? example_id : key;
+    SCOPED_TRACE("goroutine " + std::to_string(id));
+    auto it = oracle.find(id);
+    ASSERT_NE(it, oracle.end()) << "not in the fixture's own traceback";
+    EXPECT_EQ(g.printed, it->second.printed) << leak_tb.body;
+    EXPECT_EQ(g.created_by, it->second.created_by);
+  }
 
   // The metric: the suspects' goroutines under their creation site; promtool accepts it.
   const std::string body = metrics_of(agent);

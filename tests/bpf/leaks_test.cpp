@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/go_traceback.h"
 #include "tests/support/live_process.h"
 
 namespace goscry {
@@ -84,9 +85,27 @@ std::vector<std::unique_ptr<Watch>> watch_all(const testing::Fixture& fixture,
   return watches;
 }
 
+// The example stack is its goroutine's traceback as the target's runtime prints it, each
+// frame's arguments included: byte for byte its own runtime.Stack, asked for after the
+// watch (a leaked goroutine never moves on, so the words the runtime reads are the ones
+// goscry read).
+void expect_example_as_the_runtime_prints_it(LiveProcess& target, const nlohmann::json& s) {
+  ASSERT_TRUE(target.send("traceback\n"));
+  ASSERT_TRUE(target.wait_for_line("end traceback", std::chrono::seconds(30)));
+  const auto oracle = testing::parse_traceback(testing::oracle_traceback(target.output()));
+  const auto example = testing::parse_traceback(s["example_stack"].get<std::string>());
+  const auto id = s["example_goroutine"].get<std::uint64_t>();
+  ASSERT_EQ(example.size(), 1u) << s["example_stack"];
+  ASSERT_TRUE(example.count(id)) << s["example_stack"];
+  ASSERT_TRUE(oracle.count(id)) << "goroutine " << id << " is not in the target's traceback";
+  EXPECT_EQ(example.at(id).printed, oracle.at(id).printed) << s["example_stack"];
+  EXPECT_EQ(example.at(id).created_by, oracle.at(id).created_by);
+  EXPECT_EQ(example.at(id).created_at, oracle.at(id).created_at);
+}
+
 // A control gives no suspect; a leak is reported within 60 s at the creation and blocking
 // lines its source marks, growing, with an example stack.
-void check_watch(const Watch& w, const std::map<std::string, int>& markers) {
+void check_watch(Watch& w, const std::map<std::string, int>& markers) {
   SCOPED_TRACE(w.mode);
   auto report = final_report(w.result.out);
   ASSERT_FALSE(report.is_null()) << w.result.out << w.result.err;
@@ -107,6 +126,7 @@ void check_watch(const Watch& w, const std::map<std::string, int>& markers) {
     EXPECT_LE(s["reported_after_seconds"].get<double>(), 60.0);
     EXPECT_GT(s["growth_per_minute"].get<double>(), 30.0);  // 2/s leaked, 1/s for send
     EXPECT_FALSE(s["example_stack"].get<std::string>().empty());
+    expect_example_as_the_runtime_prints_it(*w.target, s);
   }
   EXPECT_TRUE(found) << "no suspect with the marked creation and blocking lines:\n"
                      << report.dump(2);
@@ -134,7 +154,7 @@ TEST(Leaks, ReportsEveryLeakPatternWithItsSitesAndNoControl) {
   std::vector<std::string> modes = kLeaks;
   modes.insert(modes.end(), kControls.begin(), kControls.end());
   const auto markers = marker_lines();
-  for (const auto& w : watch_all(*fixture, modes)) check_watch(*w, markers);
+  for (auto& w : watch_all(*fixture, modes)) check_watch(*w, markers);
 }
 
 // The verb on one leak, in a minute: what the kernel matrix runs in each guest, where the

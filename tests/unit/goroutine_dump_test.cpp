@@ -2,8 +2,8 @@
 // runtime.Stack(buf, true) once every goroutine is parked and then holds still; goscry dump
 // must show the same goroutines, states, wait reasons, creators and function lists, on every
 // fixture variant and toolchain. `go tool pprof` reads the debug=0 profile.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -15,10 +15,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "agent/proc/target_pause.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/go_oracles.h"
 #include "tests/support/go_traceback.h"
 #include "tests/support/live_process.h"
 
@@ -161,6 +163,54 @@ TEST(GoroutineDump, PauseShowsTheStacksOfRunningGoroutinesFromTheirThreads) {
   }
   // Two burners per fixture run on a 2-CPU machine: most stops find some on their CPUs.
   EXPECT_GE(running_with_stack, int(fixtures.size()) / 2);
+}
+
+// The frame a signal interrupted, under runtime.asyncPreempt, is symbolized where Go's
+// traceback symbolizes it: at its pc from Go 1.21 (the unwinder's unwindTrap after an
+// injected call), at pc - 1 before (gentraceback backed up there as under any call). The
+// preempted fixture's spinners wait their turn on one P under asyncPreempt, stopped at an
+// instruction that starts a line in five of six places; `go tool addr2line` of the pc (or
+// of pc - 1) is the oracle. Dumps are taken until such a frame is seen where the two differ.
+TEST(GoroutineDump, AFrameInterruptedByAsyncPreemptionIsSymbolizedAsGoDoes) {
+  auto fixtures = all_fixtures("preempted");
+  ASSERT_FALSE(fixtures.empty()) << "no preempted fixtures were built";
+  for (const auto& f : fixtures) {
+    if (f.variant != "plain") continue;  // addr2line takes link-time addresses
+    SCOPED_TRACE(f.label());
+    const bool at_pc = std::stoi(f.go_version.substr(4)) >= 21;  // "go1.NN..."
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    int telling = 0;  // frames whose pc and pc - 1 lie on different lines
+    for (int round = 0; round < 20 && telling == 0; ++round) {
+      auto r = run_command({testing::goscry_binary(), "dump", "--pause", "--format", "json",
+                            "--pid", std::to_string((*proc)->pid())});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      auto j = nlohmann::json::parse(r.out);
+      std::vector<std::uint64_t> pcs;
+      std::vector<nlohmann::json> shown;
+      for (const auto& g : j["goroutines"]) {
+        const auto& fr = g["frames"];
+        for (std::size_t i = 0; i + 1 < fr.size(); ++i) {
+          if (fr[i]["function"] != "runtime.asyncPreempt") continue;
+          const auto pc = std::stoull(fr[i + 1]["pc"].get<std::string>(), nullptr, 16);
+          pcs.insert(pcs.end(), {pc, pc - 1});
+          shown.push_back(fr[i + 1]);
+        }
+      }
+      const auto lines = testing::go_addr2line(f.path, pcs);
+      ASSERT_EQ(lines.size(), pcs.size());
+      for (std::size_t k = 0; k < shown.size(); ++k) {
+        const auto& [exact, before] = std::pair(lines[2 * k], lines[2 * k + 1]);
+        const auto& want = at_pc ? exact : before;
+        EXPECT_EQ(shown[k]["function"], want.function) << shown[k].dump();
+        const std::string got =
+            shown[k]["file"].get<std::string>() + ":" + std::to_string(shown[k]["line"].get<int>());
+        EXPECT_EQ(got, want.file_line) << shown[k].dump();
+        telling += exact.file_line != before.file_line;
+      }
+    }
+    EXPECT_GT(telling, 0) << "no preempted frame where pc and pc - 1 differ in 20 dumps";
+  }
 }
 
 TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
