@@ -3,10 +3,13 @@
 // (its /debug/pprof/goroutine?debug=2).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/goscry_verb.h"
 #include "tests/support/prometheus_server.h"
+#include "tests/support/realworld_checks.h"
 #include "tests/support/realworld_server.h"
 #include "tests/support/traceback_sandwich.h"
 
@@ -28,6 +31,17 @@ TEST(RealworldPrometheus, DumpAndLiveCountAgreeWithItsOwnRuntime) {
   // counts that held still around goscry's reads.
   testing::expect_goscry_agrees_with_own_runtime("prometheus", prom.pid(), prom.port(),
                                                  "/debug/pprof/goroutine?debug=2", 15);
+}
+
+// Under a loop of PromQL range queries on loopback: `goscry gc` against its NumGC, PauseNs and
+// go_gc_duration_seconds, `goscry record` against its /debug/pprof/profile over the same
+// window; then the agent at a quiet moment against its own goroutine count.
+TEST(RealworldPrometheus, GcCpuProfileAndAgentAgreeWithItsOwnUnderLoad) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  START_SUITE_SERVER(server, testing::start_prometheus);
+  testing::expect_agrees_under_load(*server, std::chrono::seconds(6),
+                                    testing::CpuProfileCheck::kCompare);
+  testing::expect_agent_agrees(*server);
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/goscry_verb.h"
 #include "tests/support/prometheus_server.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/realworld_checks.h"
 #include "tests/support/realworld_server.h"
 #include "tests/support/traceback_sandwich.h"
 
@@ -45,6 +47,17 @@ TEST(RealworldVictoriaMetrics, DumpAndTopAgreeWithItsOwnRuntime) {
     ASSERT_EQ(testing::status_of(r[0]), 200) << r[0];
   }
   testing::expect_goscry_agrees_with_own_runtime("victoria-metrics", vm.pid(), port, debug2, 30);
+}
+
+// Under inserts and range queries: `goscry gc` against its NumGC, PauseNs and
+// go_gc_duration_seconds, `goscry record` against its /debug/pprof/profile over the same
+// window; then the agent at a quiet moment against its own goroutine count and go_goroutines.
+TEST(RealworldVictoriaMetrics, GcCpuProfileAndAgentAgreeWithItsOwnUnderLoad) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  START_SUITE_SERVER(server, testing::start_victoria_metrics);
+  testing::expect_agrees_under_load(*server, std::chrono::seconds(6),
+                                    testing::CpuProfileCheck::kCompare);
+  testing::expect_agent_agrees(*server);
 }
 
 }  // namespace
