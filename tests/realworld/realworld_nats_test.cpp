@@ -3,8 +3,6 @@
 // net/http/pprof endpoint (-profile), a few clients connected: checked against its own
 // /debug/pprof/goroutine?debug=2.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -22,49 +20,20 @@ namespace {
 
 using testing::RawConnection;
 
-// Reads from a NATS client connection until `want` arrives (or 10 s pass).
-bool read_until(RawConnection& c, const std::string& want) {
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{c.fd(), POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(c.fd(), buf, sizeof buf);
-    if (n <= 0) return false;
-    got.append(buf, std::size_t(n));
-  }
-  return got.find(want) != std::string::npos;
-}
-
 TEST(RealworldNats, DumpAndTopAgreeWithItsOwnRuntime) {
-  auto binary = testing::realworld_binary("nats-server");
-  if (!binary) {
-    const char* why = "nats-server was not built: scripts/build-realworld.sh named its log";
-    if (testing::under_ci()) FAIL() << why;
-    GTEST_SKIP() << why;
-  }
-  testing::RealServer nats("nats");
-  const int port = testing::free_port(), profile = testing::free_port();
-  nats.start({*binary, "-a", "127.0.0.1", "-p", std::to_string(port), "-profile",
-              std::to_string(profile), "-js", "-sd", (nats.dir() / "jetstream").string()});
-  ASSERT_NE(
-      testing::wait_for_http(
-          "http://127.0.0.1:" + std::to_string(profile) + "/debug/pprof/goroutine?debug=2", 30),
-      "")
-      << "nats-server did not answer within 30 s:\n"
-      << nats.output();
+  START_SUITE_SERVER(nats, testing::start_nats);
   // Clients that stay connected, each subscribed: a read and a write loop of the server's
   // for each.
   std::vector<RawConnection> clients;
   for (int i = 0; i < 4; ++i) {
-    clients.emplace_back(port);
+    clients.emplace_back(nats->client_port());
     ASSERT_TRUE(clients.back().ok()) << "nats-server refused client " << i;
     ASSERT_TRUE(clients.back().send("CONNECT {\"verbose\":false}\r\nSUB goscry." +
                                     std::to_string(i) + " 1\r\nPING\r\n"));
-    ASSERT_TRUE(read_until(clients.back(), "PONG\r\n")) << "client " << i << " got no PONG";
+    ASSERT_TRUE(clients.back().read_until("PONG\r\n", std::chrono::seconds(10)))
+        << "client " << i << " got no PONG";
   }
-  testing::expect_goscry_agrees_with_own_runtime("nats-server", nats.pid(), profile,
+  testing::expect_goscry_agrees_with_own_runtime("nats-server", nats->pid(), nats->pprof_port(),
                                                  "/debug/pprof/goroutine?debug=2", 15);
 }
 

@@ -16,20 +16,11 @@
 namespace goscry {
 namespace {
 
-using testing::run_command;
-
 TEST(RealworldPrometheus, DumpAndLiveCountAgreeWithItsOwnRuntime) {
-  if (run_command({"sh", "-c", "command -v prometheus"}).exit_code != 0) {
-    if (testing::under_ci()) FAIL() << "prometheus is not installed (scripts/setup.sh installs it)";
-    GTEST_SKIP() << "prometheus is not installed (scripts/setup.sh installs it)";
-  }
-  testing::PrometheusServer prom(testing::free_port());
-  const std::string url =
-      "http://127.0.0.1:" + std::to_string(prom.port()) + "/debug/pprof/goroutine?debug=2";
-  ASSERT_NE(testing::wait_for_http(url, 30), "") << "prometheus did not answer within 30 s";
+  START_SUITE_SERVER(prom, testing::start_prometheus);
   // Its scrape loop runs every 200 ms: the suite's checks compare only goroutines and
   // counts that held still around goscry's reads.
-  testing::expect_goscry_agrees_with_own_runtime("prometheus", prom.pid(), prom.port(),
+  testing::expect_goscry_agrees_with_own_runtime("prometheus", prom->pid(), prom->pprof_port(),
                                                  "/debug/pprof/goroutine?debug=2", 15);
 }
 

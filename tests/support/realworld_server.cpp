@@ -120,6 +120,7 @@ class PrometheusSuite : public SuiteServer {
   std::string name() const override { return "prometheus"; }
   pid_t pid() const override { return server_.pid(); }
   int pprof_port() const override { return server_.port(); }
+  int client_port() const override { return server_.port(); }
   std::optional<int> metrics_port() const override { return server_.port(); }
   // goroutines_serving_metrics() is not fixed: client_golang's Registry.Gather runs its
   // collectors on worker goroutines it starts while its channel fills, one to many per
@@ -151,6 +152,7 @@ class NatsSuite : public SuiteServer {
   std::string name() const override { return "nats-server"; }
   pid_t pid() const override { return server_.pid(); }
   int pprof_port() const override { return profile_; }
+  int client_port() const override { return port_; }
   bool load_step() override {
     if (!publisher_ && !connect()) return false;
     std::string batch;
@@ -197,6 +199,7 @@ class VictoriaMetricsSuite : public SuiteServer {
   std::string name() const override { return "victoria-metrics"; }
   pid_t pid() const override { return server_.pid(); }
   int pprof_port() const override { return port_; }
+  int client_port() const override { return port_; }
   std::optional<int> metrics_port() const override { return port_; }
   // Fixed: it counts NumGoroutine in the handler itself (VictoriaMetrics/metrics'
   // WriteProcessMetrics), where the only goroutine the request adds is net/http's

@@ -51,6 +51,8 @@ class SuiteServer {
   virtual pid_t pid() const = 0;
   // The port of its net/http/pprof handlers (/debug/pprof/*).
   virtual int pprof_port() const = 0;
+  // The port its clients connect to (NATS' protocol, the HTTP API).
+  virtual int client_port() const = 0;
   // The port of its own Prometheus /metrics (go_gc_duration_seconds, go_goroutines), when
   // it has one.
   virtual std::optional<int> metrics_port() const { return std::nullopt; }
