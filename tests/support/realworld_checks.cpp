@@ -153,8 +153,9 @@ class GcWatch {
 };
 
 // Every cycle the server completed between `before` and `after` is one goscry reported,
-// with the runtime's own number and the runtime's own pause (MemStats.PauseNs, which is
-// work.pauseNS: the same sum to the nanosecond, docs/go-runtime.md); and the sum of those
+// with the runtime's own number and the runtime's own pause: MemStats.PauseNs is the
+// cycle's work.pauseNS, the sum of its pauses measured as goscry measures them
+// (docs/go-runtime.md), so the two agree to the nanosecond; and the sum of those
 // pauses is the growth of its go_gc_duration_seconds_sum over the cycles its _count grew
 // by. The summary's quantiles are left alone: they are taken over the process's last 256
 // cycles (client_golang's ReadGCStats, VictoriaMetrics' MemStats.PauseNs), not the window.
