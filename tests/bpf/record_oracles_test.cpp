@@ -28,6 +28,7 @@ namespace {
 
 using testing::all_fixtures;
 using testing::flat_samples;
+using testing::flat_shares;
 using testing::LiveProcess;
 using testing::record;
 using testing::run_command;
@@ -173,16 +174,6 @@ TEST(RecordOracles, GoidLabelsOnlyOnRequest) {
     with_worker += s.labels.count("worker") ? s.count : 0;
   }
   EXPECT_GT(with_worker, 0) << raw;
-}
-
-// Shares of flat samples per function, in percent.
-std::map<std::string, double> flat_shares(const std::string& profile, long* samples) {
-  auto flat = flat_samples(profile);
-  *samples = testing::total(flat);
-  const double t = static_cast<double>(*samples);
-  std::map<std::string, double> out;
-  for (const auto& [name, n] : flat) out[name] = t > 0 ? 100.0 * n / t : 0;
-  return out;
 }
 
 // The shares of goscry's folded stacks charged as runtime/pprof charges them: a sample

@@ -3,31 +3,36 @@
 // (its /debug/pprof/goroutine?debug=2).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/goscry_verb.h"
 #include "tests/support/prometheus_server.h"
+#include "tests/support/realworld_checks.h"
 #include "tests/support/realworld_server.h"
 #include "tests/support/traceback_sandwich.h"
 
 namespace goscry {
 namespace {
 
-using testing::run_command;
-
 TEST(RealworldPrometheus, DumpAndLiveCountAgreeWithItsOwnRuntime) {
-  if (run_command({"sh", "-c", "command -v prometheus"}).exit_code != 0) {
-    if (testing::under_ci()) FAIL() << "prometheus is not installed (scripts/setup.sh installs it)";
-    GTEST_SKIP() << "prometheus is not installed (scripts/setup.sh installs it)";
-  }
-  testing::PrometheusServer prom(testing::free_port());
-  const std::string url =
-      "http://127.0.0.1:" + std::to_string(prom.port()) + "/debug/pprof/goroutine?debug=2";
-  ASSERT_NE(testing::wait_for_http(url, 30), "") << "prometheus did not answer within 30 s";
+  START_SUITE_SERVER(prom, testing::start_prometheus);
   // Its scrape loop runs every 200 ms: the suite's checks compare only goroutines and
   // counts that held still around goscry's reads.
-  testing::expect_goscry_agrees_with_own_runtime("prometheus", prom.pid(), prom.port(),
+  testing::expect_goscry_agrees_with_own_runtime("prometheus", prom->pid(), prom->pprof_port(),
                                                  "/debug/pprof/goroutine?debug=2", 15);
+}
+
+// Under a loop of PromQL range queries on loopback: `goscry gc` against its NumGC, PauseNs and
+// go_gc_duration_seconds, `goscry record` against its /debug/pprof/profile over the same
+// window; then the agent at a quiet moment against its own goroutine count.
+TEST(RealworldPrometheus, GcCpuProfileAndAgentAgreeWithItsOwnUnderLoad) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  START_SUITE_SERVER(server, testing::start_prometheus);
+  testing::expect_agrees_under_load(*server, std::chrono::seconds(6),
+                                    testing::CpuProfileCheck::kCompare);
+  testing::expect_agent_agrees(*server);
 }
 
 }  // namespace

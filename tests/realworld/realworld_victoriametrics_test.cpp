@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/goscry_verb.h"
 #include "tests/support/prometheus_server.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/realworld_checks.h"
 #include "tests/support/realworld_server.h"
 #include "tests/support/traceback_sandwich.h"
 
@@ -19,20 +21,9 @@ namespace {
 using testing::RawConnection;
 
 TEST(RealworldVictoriaMetrics, DumpAndTopAgreeWithItsOwnRuntime) {
-  auto binary = testing::realworld_binary("victoria-metrics");
-  if (!binary) {
-    const char* why = "victoria-metrics was not built: scripts/build-realworld.sh named its log";
-    if (testing::under_ci()) FAIL() << why;
-    GTEST_SKIP() << why;
-  }
-  testing::RealServer vm("victoria-metrics");
-  const int port = testing::free_port();
-  vm.start({*binary, "-httpListenAddr=127.0.0.1:" + std::to_string(port),
-            "-storageDataPath=" + (vm.dir() / "data").string(), "-loggerLevel=ERROR"});
+  START_SUITE_SERVER(vm, testing::start_victoria_metrics);
+  const int port = vm->client_port();
   const std::string debug2 = "/debug/pprof/goroutine?debug=2";
-  ASSERT_NE(testing::wait_for_http("http://127.0.0.1:" + std::to_string(port) + debug2, 30), "")
-      << "victoria-metrics did not answer within 30 s:\n"
-      << vm.output();
   // Clients that keep their connections open after a request, as scrapers and dashboards
   // do: a goroutine of its HTTP server waits on each.
   std::vector<RawConnection> clients;
@@ -44,7 +35,18 @@ TEST(RealworldVictoriaMetrics, DumpAndTopAgreeWithItsOwnRuntime) {
     ASSERT_FALSE(r.empty()) << "client " << i << " got no answer";
     ASSERT_EQ(testing::status_of(r[0]), 200) << r[0];
   }
-  testing::expect_goscry_agrees_with_own_runtime("victoria-metrics", vm.pid(), port, debug2, 30);
+  testing::expect_goscry_agrees_with_own_runtime("victoria-metrics", vm->pid(), port, debug2, 30);
+}
+
+// Under inserts and range queries: `goscry gc` against its NumGC, PauseNs and
+// go_gc_duration_seconds, `goscry record` against its /debug/pprof/profile over the same
+// window; then the agent at a quiet moment against its own goroutine count and go_goroutines.
+TEST(RealworldVictoriaMetrics, GcCpuProfileAndAgentAgreeWithItsOwnUnderLoad) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  START_SUITE_SERVER(server, testing::start_victoria_metrics);
+  testing::expect_agrees_under_load(*server, std::chrono::seconds(6),
+                                    testing::CpuProfileCheck::kCompare);
+  testing::expect_agent_agrees(*server);
 }
 
 }  // namespace

@@ -119,6 +119,17 @@ std::vector<std::string> RawConnection::responses(std::size_t n,
   return out;
 }
 
+bool RawConnection::read_until(const std::string& want, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (auto at = buffered_.find(want); at != std::string::npos) {
+      buffered_.erase(0, at + want.size());
+      return true;
+    }
+    if (!read_more(fd_, buffered_, deadline)) return false;
+  }
+}
+
 std::string RawConnection::until_close(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (read_more(fd_, buffered_, deadline)) {
@@ -134,6 +145,13 @@ bool RawConnection::closed_by_peer() {
 void RawConnection::reset_on_close() {
   linger l{1, 0};
   setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+std::string post_request(const std::string& path, const std::string& body,
+                         const std::string& content_type) {
+  return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: goscry-test\r\n" +
+         "Content-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 std::string get_request(const std::string& path, bool keep_alive) {

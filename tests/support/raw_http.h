@@ -25,6 +25,9 @@ class RawConnection {
   // body) have arrived, the peer closes, or `timeout` passes. Responses after the first stay
   // in the buffer for the next call.
   std::vector<std::string> responses(std::size_t n, std::chrono::milliseconds timeout);
+  // Reads until `want` arrives (true) or the peer closes or `timeout` passes (false); what
+  // came up to and with it is dropped (a line protocol's acknowledgement, NATS' PONG).
+  bool read_until(const std::string& want, std::chrono::milliseconds timeout);
   // Whatever arrives until the peer closes or `timeout` passes.
   std::string until_close(std::chrono::milliseconds timeout);
   // Whether the peer has closed its side (without consuming data).
@@ -39,6 +42,9 @@ class RawConnection {
 
 // "GET path HTTP/1.1" with Host, complete.
 std::string get_request(const std::string& path, bool keep_alive = true);
+// "POST path HTTP/1.1" with Host, Content-Type and Content-Length, complete (keep-alive).
+std::string post_request(const std::string& path, const std::string& body,
+                         const std::string& content_type = "text/plain");
 // The status of one raw response ("HTTP/1.1 200 OK..." -> 200), 0 when unparseable.
 int status_of(const std::string& response);
 std::string body_of(const std::string& response);

@@ -6,13 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/prometheus_server.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/traceback_sandwich.h"
 
@@ -55,6 +58,208 @@ std::string RealServer::output() const {
   return s.str();
 }
 
+namespace {
+
+constexpr std::chrono::seconds kAnswerTimeout{10};
+
+// A keep-alive HTTP client for a load: one request at a time, a new connection after a
+// failed one.
+class LoadClient {
+ public:
+  explicit LoadClient(int port) : port_(port) {}
+  // Sends `request` and waits for its answer: true for a 2xx.
+  bool exchange(const std::string& request) {
+    if (!c_ || !c_->ok()) c_.emplace(port_);
+    if (!c_->ok() || !c_->send(request)) return reset();
+    auto r = c_->responses(1, kAnswerTimeout);
+    if (r.empty()) return reset();
+    const int status = status_of(r[0]);
+    return status >= 200 && status < 300;
+  }
+
+ private:
+  bool reset() {
+    c_.reset();
+    return false;
+  }
+  int port_;
+  std::optional<RawConnection> c_;
+};
+
+// "/api/v1/query_range?..." over the last hour, one point every `step`, of `promql`
+// (percent-encoded here: it is written plainly by the caller).
+std::string range_query(const std::string& promql, const std::string& step) {
+  std::string q;
+  for (unsigned char ch : promql) {
+    if (std::isalnum(ch) || ch == '_' || ch == '.') {
+      q += char(ch);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", ch);
+      q += hex;
+    }
+  }
+  const long now = std::time(nullptr);
+  return "/api/v1/query_range?query=" + q + "&start=" + std::to_string(now - 3600) +
+         "&end=" + std::to_string(now) + "&step=" + step;
+}
+
+Result<void> wait_answering(const std::string& name, int port, const std::string& path,
+                            const std::string& output_so_far = "") {
+  if (wait_for_http("http://127.0.0.1:" + std::to_string(port) + path, 30).empty())
+    return fail(ErrorKind::Io,
+                name + " did not answer " + path + " within 30 s:\n" + output_so_far);
+  return {};
+}
+
+// Debian's prometheus, scraping a port where nothing listens every 200 ms (its `up` and
+// scrape_* series grow), loaded with PromQL range queries over them.
+class PrometheusSuite : public SuiteServer {
+ public:
+  PrometheusSuite() : server_(free_port()), client_(server_.port()) {}
+  std::string name() const override { return "prometheus"; }
+  pid_t pid() const override { return server_.pid(); }
+  int pprof_port() const override { return server_.port(); }
+  int client_port() const override { return server_.port(); }
+  std::optional<int> metrics_port() const override { return server_.port(); }
+  // goroutines_serving_metrics() is not fixed: client_golang's Registry.Gather runs its
+  // collectors on worker goroutines it starts while its channel fills, one to many per
+  // scrape, and the NumGoroutine of its go_goroutines counts them.
+  bool load_step() override {
+    return client_.exchange(get_request(range_query(
+               "sum by (job) (rate(scrape_duration_seconds[1m])) + count_over_time(up[5m])",
+               "1"))) &&
+           client_.exchange(get_request(
+               range_query("quantile_over_time(0.9, scrape_samples_scraped[10m]) or up", "2")));
+  }
+
+ private:
+  PrometheusServer server_;
+  LoadClient client_;
+};
+
+// nats-server with JetStream and its pprof port, loaded with batches of publishes to a
+// subject one client subscribes to.
+class NatsSuite : public SuiteServer {
+ public:
+  NatsSuite() : server_("nats"), port_(free_port()), profile_(free_port()) {}
+  Result<void> start(const std::string& binary) {
+    server_.start({binary, "-a", "127.0.0.1", "-p", std::to_string(port_), "-profile",
+                   std::to_string(profile_), "-js", "-sd", (server_.dir() / "jetstream").string()});
+    return wait_answering("nats-server", profile_, "/debug/pprof/goroutine?debug=2",
+                          server_.output());
+  }
+  std::string name() const override { return "nats-server"; }
+  pid_t pid() const override { return server_.pid(); }
+  int pprof_port() const override { return profile_; }
+  int client_port() const override { return port_; }
+  bool load_step() override {
+    if (!publisher_ && !connect()) return false;
+    std::string batch;
+    const std::string payload(64, 'x');
+    for (int i = 0; i < 200; ++i) batch += "PUB goscry.load 64\r\n" + payload + "\r\n";
+    // PING after the batch: its PONG comes once the server handled every PUB; the
+    // subscriber's PONG comes after every message the batch sent it.
+    bool ok = publisher_->send(batch + "PING\r\n") &&
+              publisher_->read_until("PONG\r\n", kAnswerTimeout) && subscriber_->send("PING\r\n") &&
+              subscriber_->read_until("PONG\r\n", kAnswerTimeout);
+    if (!ok) {
+      publisher_.reset();
+      subscriber_.reset();
+    }
+    return ok;
+  }
+
+ private:
+  bool connect() {
+    publisher_.emplace(port_);
+    subscriber_.emplace(port_);
+    const std::string hello = "CONNECT {\"verbose\":false}\r\n";
+    return publisher_->ok() && subscriber_->ok() && publisher_->send(hello + "PING\r\n") &&
+           publisher_->read_until("PONG\r\n", kAnswerTimeout) &&
+           subscriber_->send(hello + "SUB goscry.load 1\r\nPING\r\n") &&
+           subscriber_->read_until("PONG\r\n", kAnswerTimeout);
+  }
+  RealServer server_;
+  int port_, profile_;
+  std::optional<RawConnection> publisher_, subscriber_;
+};
+
+// VictoriaMetrics single-node, loaded with inserts (Prometheus text format) and range
+// queries over what was inserted.
+class VictoriaMetricsSuite : public SuiteServer {
+ public:
+  VictoriaMetricsSuite() : server_("victoria-metrics"), port_(free_port()), client_(port_) {}
+  Result<void> start(const std::string& binary) {
+    server_.start({binary, "-httpListenAddr=127.0.0.1:" + std::to_string(port_),
+                   "-storageDataPath=" + (server_.dir() / "data").string(), "-loggerLevel=ERROR"});
+    return wait_answering("victoria-metrics", port_, "/debug/pprof/goroutine?debug=2",
+                          server_.output());
+  }
+  std::string name() const override { return "victoria-metrics"; }
+  pid_t pid() const override { return server_.pid(); }
+  int pprof_port() const override { return port_; }
+  int client_port() const override { return port_; }
+  std::optional<int> metrics_port() const override { return port_; }
+  // Fixed: it counts NumGoroutine in the handler itself (VictoriaMetrics/metrics'
+  // WriteProcessMetrics), where the only goroutine the request adds is net/http's
+  // background read of the connection (connReader.startBackgroundRead).
+  std::optional<int> goroutines_serving_metrics() const override { return 1; }
+  bool load_step() override {
+    std::string lines;
+    for (int m = 0; m < 10; ++m)
+      for (int l = 0; l < 20; ++l)
+        lines += "goscry_load_" + std::to_string(m) + "{instance=\"i" + std::to_string(l) + "\"} " +
+                 std::to_string(++value_) + "\n";
+    return client_.exchange(post_request("/api/v1/import/prometheus", lines)) &&
+           client_.exchange(get_request(
+               range_query("sum by (instance) (rate({__name__=~\"goscry_load_.*\"}[1m]))", "10")));
+  }
+
+ private:
+  RealServer server_;
+  int port_;
+  LoadClient client_;
+  long value_ = 0;
+};
+
+Result<std::string> built(const std::string& name) {
+  auto binary = realworld_binary(name);
+  if (!binary)
+    return fail(ErrorKind::NotFound,
+                name + " was not built: scripts/build-realworld.sh named its log");
+  return *binary;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SuiteServer>> start_prometheus() {
+  if (run_command({"sh", "-c", "command -v prometheus"}).exit_code != 0)
+    return fail(ErrorKind::NotFound, "prometheus is not installed (scripts/setup.sh installs it)");
+  auto server = std::make_unique<PrometheusSuite>();
+  if (auto up =
+          wait_answering("prometheus", server->pprof_port(), "/debug/pprof/goroutine?debug=2");
+      !up)
+    return std::unexpected(up.error());
+  return server;
+}
+
+Result<std::unique_ptr<SuiteServer>> start_nats() {
+  auto binary = built("nats-server");
+  if (!binary) return std::unexpected(binary.error());
+  auto server = std::make_unique<NatsSuite>();
+  if (auto up = server->start(*binary); !up) return std::unexpected(up.error());
+  return server;
+}
+
+Result<std::unique_ptr<SuiteServer>> start_victoria_metrics() {
+  auto binary = built("victoria-metrics");
+  if (!binary) return std::unexpected(binary.error());
+  auto server = std::make_unique<VictoriaMetricsSuite>();
+  if (auto up = server->start(*binary); !up) return std::unexpected(up.error());
+  return server;
+}
+
 std::vector<std::string> goroutines_serving_traceback(const std::string& debug2) {
   std::vector<std::string> ids;
   const auto blocks = traceback_blocks(debug2);
@@ -73,8 +278,6 @@ std::vector<std::string> goroutines_serving_traceback(const std::string& debug2)
   return ids;
 }
 
-namespace {
-
 // The program's traceback over a connection kept open, or empty when it did not answer.
 std::string debug2_over(RawConnection& c, const std::string& path) {
   if (!c.send(get_request(path))) return "";
@@ -82,13 +285,13 @@ std::string debug2_over(RawConnection& c, const std::string& path) {
   return r.empty() || status_of(r[0]) != 200 ? "" : body_of(r[0]);
 }
 
-// Goroutines alive apart from the request for the traceback: its connection's goroutine is
-// counted (it lives on, idle, between the requests) but not what it started for the request.
 std::int64_t own_live_count(const std::string& debug2) {
   const auto serving = goroutines_serving_traceback(debug2);
   const std::size_t request_only = serving.empty() ? 0 : serving.size() - 1;
   return std::int64_t(traceback_blocks(debug2).size() - request_only);
 }
+
+namespace {
 
 void expect_top_live_matches(const std::string& name, pid_t pid, int port,
                              const std::string& path) {

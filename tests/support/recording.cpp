@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "tests/support/fixtures.h"
@@ -71,9 +75,13 @@ Recorded record(pid_t pid, const std::vector<std::string>& args, int hz) {
   return out;
 }
 
-std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw) {
-  auto r = run_command({go_command(), "tool", "pprof", "-top", "-nodecount=1000",
-                        "-sample_index=samples", profile});
+std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw,
+                                         const std::vector<std::string>& options) {
+  std::vector<std::string> argv = {
+      go_command(), "tool", "pprof", "-top", "-nodecount=1000", "-sample_index=samples"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back(profile);
+  auto r = run_command(argv);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   if (raw) *raw = r.out + r.err;
   std::map<std::string, long> flat;
@@ -99,6 +107,57 @@ long total(const std::map<std::string, long>& flat) {
   long t = 0;
   for (const auto& [k, v] : flat) t += v;
   return t;
+}
+
+std::map<std::string, double> flat_shares(const std::string& profile, long* samples,
+                                          const std::vector<std::string>& options) {
+  auto flat = flat_samples(profile, nullptr, options);
+  *samples = total(flat);
+  const double t = static_cast<double>(*samples);
+  std::map<std::string, double> out;
+  for (const auto& [name, n] : flat) out[name] = t > 0 ? 100.0 * n / t : 0;
+  return out;
+}
+
+namespace {
+
+// 3 binomial sigmas, in points, of the difference of two shares around `share` (percent)
+// measured over n and m samples.
+double three_sigmas(double share, long n, long m) {
+  const double p = share / 100;
+  return 300 *
+         std::sqrt(p * (1 - p) / double(std::max(n, 1L)) + p * (1 - p) / double(std::max(m, 1L)));
+}
+
+}  // namespace
+
+FlatComparison compare_flat_shares(const std::map<std::string, double>& theirs, long n_theirs,
+                                   const std::map<std::string, double>& mine, long n_mine) {
+  constexpr double kThreshold = 2.0, kPoints = 5.0;
+  std::set<std::string> big;
+  for (const auto* shares : {&theirs, &mine})
+    for (const auto& [name, share] : *shares)
+      if (share >= kThreshold) big.insert(name);
+  auto share_in = [](const std::map<std::string, double>& m, const std::string& name) {
+    auto it = m.find(name);
+    return it == m.end() ? 0.0 : it->second;
+  };
+  FlatComparison out;
+  out.compared = big.size();
+  for (const auto& name : big) {
+    const double a = share_in(theirs, name), b = share_in(mine, name);
+    const double diff = std::fabs(a - b), noise = three_sigmas(std::max(a, b), n_theirs, n_mine);
+    out.max_difference = std::max(out.max_difference, diff);
+    char line[400];
+    std::snprintf(line, sizeof line, "  %-60s own %5.1f%%  goscry %5.1f%%\n", name.c_str(), a, b);
+    out.table += line;
+    const bool one_side = (a >= kThreshold) != (b >= kThreshold);
+    if (one_side && diff > noise)
+      out.disagreements += "above 2 % in one profile only:" + std::string(line);
+    else if (diff > std::max(kPoints, noise))
+      out.disagreements += "shares more than 5 points apart:" + std::string(line);
+  }
+  return out;
 }
 
 // -raw prints "Samples:", a header line, then per sample "  COUNT  VALUE: LOC LOC ..."

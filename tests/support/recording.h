@@ -42,9 +42,28 @@ struct Recorded {
 Recorded record(pid_t pid, const std::vector<std::string>& args, int hz = 99);
 
 // Flat samples per function from `go tool pprof -top` (sample index "samples"); " (inline)"
-// suffixes dropped. `raw` gets pprof's whole output.
-std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw = nullptr);
+// suffixes dropped. `raw` gets pprof's whole output; `options` are more pprof options
+// (-hide=REGEX).
+std::map<std::string, long> flat_samples(const std::string& profile, std::string* raw = nullptr,
+                                         const std::vector<std::string>& options = {});
 long total(const std::map<std::string, long>& flat);
+// The same as shares of all flat samples, in percent; `samples` gets their number.
+std::map<std::string, double> flat_shares(const std::string& profile, long* samples,
+                                          const std::vector<std::string>& options = {});
+
+// Two CPU profiles of one program over one window compared by flat share per function: the
+// functions at or above 2 % in one must be so in the other, their shares within 5 points or
+// 3 binomial sigmas of the difference, whichever is more (a profile of few samples is
+// noisier than 5 points). A function on either side of 2 % is the same in both when its two
+// shares are within those 3 sigmas of each other: sampling noise, not a disagreement.
+struct FlatComparison {
+  std::size_t compared = 0;   // functions at or above 2 % in either
+  double max_difference = 0;  // percentage points, over those
+  std::string table;          // one line per compared function
+  std::string disagreements;  // empty when they agree
+};
+FlatComparison compare_flat_shares(const std::map<std::string, double>& theirs, long n_theirs,
+                                   const std::map<std::string, double>& mine, long n_mine);
 
 // One sample of `go tool pprof -raw`: its count and its labels.
 struct RawSample {
