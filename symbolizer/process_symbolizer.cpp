@@ -163,6 +163,13 @@ std::vector<SymbolizedAddress> ProcessSymbolizer::symbolize(
       symbolize_kernel(r);
       continue;
     }
+    if (const Mapping* m = maps_.find(r.address); m && m->path == kVdsoModule) {
+      // The kernel's vDSO has no file behind it; named as perf names it.
+      r.kind = AddressKind::Native;
+      r.module = kVdsoModule;
+      r.frames.push_back(Frame{kVdsoModule, "?", 0, false});
+      continue;
+    }
     auto where = maps_.module_address(r.address);
     if (!where) {
       r.error = where.error().message;

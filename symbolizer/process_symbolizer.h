@@ -38,10 +38,13 @@ enum class AddressKind { Go, Native, Kernel, Unknown };
 // "go", "native", "kernel", "unknown"
 const char* address_kind_name(AddressKind k);
 
+// The module and frame name of an address in the kernel's vDSO (clock_gettime, getrandom).
+inline constexpr const char* kVdsoModule = "[vdso]";
+
 struct SymbolizedAddress {
   std::uint64_t address = 0;
   AddressKind kind = AddressKind::Unknown;
-  // The module's path inside the target, or "[kernel]" / the kernel module's name.
+  // The module's path inside the target, "[kernel]" / the kernel module's name, or "[vdso]".
   std::string module;
   std::uint64_t module_vaddr = 0;  // the address in the module's ELF (Go and native)
   // Innermost first. Go: every inlined frame, then the physical function. Native and

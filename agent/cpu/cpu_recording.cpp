@@ -96,7 +96,8 @@ std::vector<CpuRecording::Pc> CpuRecording::leaf_first(const goscry_cpu_key& k,
     if (const auto* lost = lost_stack_frame(id, is_kernel)) out.push_back({0, lost});
     auto it = stacks_.find(id);
     if (it == stacks_.end()) continue;
-    for (std::size_t i = 0; i < it->second.size(); ++i) {
+    const std::size_t first = !is_kernel && !kernel ? past_the_vdso(it->second) : 0;
+    for (std::size_t i = first; i < it->second.size(); ++i) {
       push(it->second[i], i == 0);
       if (i == 0 && !is_kernel && k.sp_ret) {
         auto f = frameless_.find(it->second[0]);
@@ -105,6 +106,31 @@ std::vector<CpuRecording::Pc> CpuRecording::leaf_first(const goscry_cpu_key& k,
     }
   }
   return out;
+}
+
+namespace {
+
+// The runtime's assembly functions that call into the vDSO, each setting m.vdsoPC/vdsoSP
+// first (sys_linux_amd64.s, time_linux_amd64.s, sys_linux_arm64.s, 1.19-1.27).
+bool calls_the_vdso(const std::string& function) {
+  return function == "runtime.nanotime1" || function == "time.now" ||
+         function == "runtime.walltime" || function == "runtime.vgetrandom1";
+}
+
+}  // namespace
+
+std::size_t CpuRecording::past_the_vdso(const std::vector<std::uint64_t>& pcs) const {
+  auto innermost = [&](std::size_t i) -> const Frame* {
+    auto s = symbols_.find(lookup_address(pcs[i], i == 0));
+    if (s == symbols_.end() || s->second.frames.empty()) return nullptr;
+    return &s->second.frames.front();
+  };
+  std::size_t i = 0;
+  for (const Frame* f; i < pcs.size() && (f = innermost(i)) && f->function == kVdsoModule;) ++i;
+  if (i == 0) return 0;
+  if (const Frame* f = i < pcs.size() ? innermost(i) : nullptr; f && calls_the_vdso(f->function))
+    ++i;
+  return i;
 }
 
 std::vector<pprof::Label> CpuRecording::labels(const goscry_cpu_key& k) const {

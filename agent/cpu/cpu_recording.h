@@ -51,7 +51,8 @@ class CpuRecording {
   using Pc = SampledPc;
   // Leaf first: the kernel stack (with `kernel`), then the user stack. A lost stack is one
   // "[stack lost: why]" frame (lost_stack_frame). Without `kernel` a sample taken in the
-  // kernel ends at the Go (or C) function that entered it, as SIGPROF's samples do.
+  // kernel ends at the Go (or C) function that entered it, and one taken in the vDSO at the
+  // caller of the runtime function that called it, as SIGPROF's samples do.
   std::vector<Pc> leaf_first(const goscry_cpu_key& k, bool kernel = true) const;
   // The labels of a sample: its pprof labels, then "goid" when asked for.
   std::vector<pprof::Label> labels(const goscry_cpu_key& k) const;
@@ -64,6 +65,10 @@ class CpuRecording {
 
  private:
   static Key key_of(const goscry_cpu_key& k);
+  // The index of the first user frame SIGPROF's traceback would show: past the vDSO's
+  // frames and the runtime function that called it (its m.vdsoPC is that function's return
+  // address; docs/verbs/record.md "Samples in the vDSO"). 0 for a sample not in the vDSO.
+  std::size_t past_the_vdso(const std::vector<std::uint64_t>& pcs) const;
   bool leaf_is_frameless(std::uint64_t pc);
 
   const CpuSampler& sampler_;
