@@ -27,6 +27,9 @@ PACKAGES=(
   golang-1.19-go
   # reference consumers used by the tests (agent tests: curl, openssl s_client/s_server)
   prometheus curl openssl
+  # the realworld suite's Debian-packaged program that is not a server: a static-site build
+  # with its own CPU profile (tests/realworld/realworld_hugo_test.cpp)
+  hugo
   # the SVG flame graph opened in a real browser (tests/bpf/record_svg_browser_test.cpp)
   chromium
   # the container image (scripts/build-image.sh, opt-in test label `image`)
