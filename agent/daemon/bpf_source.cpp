@@ -223,7 +223,12 @@ namespace {
 // be a wrong total), the pacer read from the target's memory now.
 void publish_gc_causes(const TargetWatch& w, TargetFigures& f) {
   const GcCauses& c = w.gc().causes();
+  // Every trigger, 0 included: a counter the probes measure is 0, not absent, before its
+  // first cycle (a sum over triggers must exist from attach on).
   std::map<std::string, std::uint64_t> by_trigger;
+  for (auto t : {GcTrigger::kHeap, GcTrigger::kTime, GcTrigger::kRuntimeGC,
+                 GcTrigger::kFreeOSMemory, GcTrigger::kUnknown})
+    by_trigger[gc_trigger_name(t)] = 0;
   for (const auto& [t, n] : c.cycles) by_trigger[gc_trigger_name(t)] = n;
   std::uint64_t total = 0;
   for (const auto& [t, n] : by_trigger) total += n;
