@@ -13,6 +13,12 @@
  *   gcControllerCommit on <= 1.21); each pause goes to user space as one ring-buffer
  *   event, measured as the runtime measures it: 1.22+ from startTheWorldWithSema's
  *   worldStop argument and result, <= 1.21 from runtime.work.{pauseStart,tEnd}.
+ * - why a GC cycle ran: runtime.gcStart at the Jcc of its stack check (once per call, the
+ *   gcTrigger still in RAX/RBX/RCX) records the trigger and the callers per goroutine; the
+ *   sweep-termination stop, on g0, takes the entry of m.curg, the goroutine that won the
+ *   cycle. When the mark termination's world starts, the heap figures, GOGC, GOMEMLIMIT and
+ *   the cycle's mark CPU are read from runtime.work and runtime.gcController: the next
+ *   gcStart resets them, and only that moment is sure to be before it.
  *
  * Hot paths (creation, exit) are one read of the g and one lookup of its site's counters
  * (plus the settings): no per-goroutine map entry, except for the goroutines of the attach
@@ -129,13 +135,27 @@ struct {
  * traced (tests). The goroutines of the attach window no longer come this way (`window`):
  * a ring buffer holds them only if user space drains it in time, which a loaded machine
  * does not (23,564 events lost once in CI). Size kept from when it did carry them, for
- * traced targets: 8 MiB holds ~87,000 events (88 bytes + 8 of header); the agent maps the
+ * traced targets: 8 MiB holds ~37,000 events (216 bytes + 8 of header); the agent maps the
  * data pages twice, so its RSS carries 2 x the size. Full: the event is lost
  * (GOSCRY_CNT_RINGBUF_FULL). */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
+
+/* Key: (tgid, g) of a goroutine that called runtime.gcStart -> its trigger and callers,
+ * taken (and deleted) by the sweep-termination stop of the cycle that goroutine starts.
+ * Calls that start no cycle (another goroutine won, or the trigger no longer held) leave
+ * their entry behind: LRU, so they go first; 4096 goroutines racing into gcStart between
+ * two cycles of one target do not happen (a heap trigger calls gcStart only while no cycle
+ * runs). An evicted or missing entry leaves the cycle's trigger unknown, never wrong: the
+ * entry carries work.cycles, which must still be the same at the stop. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct goscry_gc_trigger_key);
+  __type(value, struct goscry_gc_trigger_seen);
+} gc_triggers SEC(".maps");
 
 /* Key: enum goscry_counter -> per-CPU count of drops and failed reads. Fixed size (one
  * slot per counter); never full. */
@@ -413,6 +433,94 @@ int goscry_goroutine_exit(struct pt_regs *ctx) {
   return 0;
 }
 
+/* runtime.work.cycles, the runtime's count of GC cycles started; -1 when unknown. */
+static __always_inline int read_work_cycles(struct goscry_settings *s, __u32 *n) {
+  if (!s->work_addr || !s->work_cycles) return -1;
+  if (bpf_probe_read_user(n, sizeof(*n), (const void *)(s->work_addr + s->work_cycles)) != 0) {
+    count(GOSCRY_CNT_READ_FAILED);
+    return -1;
+  }
+  return 0;
+}
+
+/* runtime.gcStart(trigger gcTrigger), at the Jcc of its stack check: the registers are the
+ * entry's (RAX kind, RCX n) and the frame is not pushed yet, so [RSP] returns into the
+ * caller (runtime.GC, mallocgc, forcegchelper) and RBP is that caller's frame, whose
+ * return addresses lead to the function that called runtime.GC. Runs on the goroutine
+ * (R14), which is how the sweep-termination stop finds it. */
+SEC("uprobe")
+int goscry_gc_start(struct pt_regs *ctx) {
+  __u32 tgid = current_tgid();
+  struct goscry_settings *s = settings_for(tgid);
+  if (!s) return 0;
+  struct goscry_gc_trigger_seen t = {};
+  t.trigger = (__u32)ctx->ax + 1;
+  t.trigger_n = (__u32)ctx->cx;
+  if (read_work_cycles(s, &t.cycles) == 0) t.has_cycles = 1;
+  __u64 fp = ctx->bp;
+  if (bpf_probe_read_user(&t.caller_pcs[0], 8, (const void *)ctx->sp) == 0) {
+#pragma unroll
+    for (int i = 1; i < GOSCRY_GC_CALLER_PCS; ++i) {
+      if (!fp || bpf_probe_read_user(&t.caller_pcs[i], 8, (const void *)(fp + 8)) != 0 ||
+          bpf_probe_read_user(&fp, 8, (const void *)fp) != 0)
+        break;
+    }
+  }
+  struct goscry_gc_trigger_key key = {.tgid = tgid, .g = ctx->r14};
+  bpf_map_update_elem(&gc_triggers, &key, &t, BPF_ANY);
+  return 0;
+}
+
+/* At the sweep-termination stop (on g0: R14 = g0, g0.m.curg = the goroutine in gcStart):
+ * the trigger that goroutine passed, if it was recorded during this cycle's start. */
+static __always_inline void take_trigger(struct pt_regs *ctx, struct goscry_settings *s,
+                                         __u32 tgid, struct goscry_stw_inflight *w) {
+  if (s->m_curg == GOSCRY_NO_OFFSET) return;
+  __u64 m = 0, curg = 0;
+  if (read_u64(ctx->r14 + s->g_m, &m) || read_u64(m + s->m_curg, &curg)) return;
+  struct goscry_gc_trigger_key key = {.tgid = tgid, .g = curg};
+  struct goscry_gc_trigger_seen *t = bpf_map_lookup_elem(&gc_triggers, &key);
+  if (!t) return;
+  /* gcStart adds to work.cycles after this stop: an entry of this cycle has the same. */
+  __u32 now = 0;
+  if (!t->has_cycles || read_work_cycles(s, &now) != 0 || now == t->cycles) {
+    w->gc.flags |= GOSCRY_GC_TRIGGER_SEEN;
+    w->gc.trigger = t->trigger;
+    w->gc.trigger_n = t->trigger_n;
+    __builtin_memcpy(w->gc.caller_pcs, t->caller_pcs, sizeof(w->gc.caller_pcs));
+  }
+  bpf_map_delete_elem(&gc_triggers, &key);
+}
+
+/* A word of the target at base + off, into *out (unchanged on failure); -1 when unknown. */
+static __always_inline int read_field(__u64 base, __u16 off, void *out, __u32 size) {
+  if (!base || off == GOSCRY_NO_OFFSET) return -1;
+  if (bpf_probe_read_user(out, size, (const void *)(base + off)) != 0) {
+    count(GOSCRY_CNT_READ_FAILED);
+    return -1;
+  }
+  return 0;
+}
+
+/* When the mark termination's world starts: what the cycle marked, the goal it ran
+ * against, GOGC and GOMEMLIMIT in force, and its mark CPU. gcStart of the next cycle
+ * (which needs the gcsema this goroutine still holds) resets them. */
+static __always_inline void read_gc_info(struct goscry_settings *s, struct goscry_gc_info *gc) {
+  const __u64 c = s->gc_controller_addr;
+  if (read_field(s->work_addr, s->work_heap0, &gc->heap0, 8) == 0 &&
+      read_field(c, s->gcc_heap_marked, &gc->heap_marked, 8) == 0 &&
+      read_field(c, s->gcc_last_heap_goal, &gc->last_heap_goal, 8) == 0)
+    gc->flags |= GOSCRY_GC_HEAP_READ;
+  if (read_field(c, s->gcc_gc_percent, &gc->gc_percent, 4) == 0 &&
+      read_field(c, s->gcc_memory_limit, &gc->memory_limit, 8) == 0)
+    gc->flags |= GOSCRY_GC_PACER_READ;
+  if (read_field(c, s->gcc_assist_time, &gc->assist_ns, 8) == 0 &&
+      read_field(c, s->gcc_dedicated_mark_time, &gc->dedicated_ns, 8) == 0 &&
+      read_field(c, s->gcc_fractional_mark_time, &gc->fractional_ns, 8) == 0 &&
+      read_field(c, s->gcc_idle_mark_time, &gc->idle_ns, 8) == 0)
+    gc->flags |= GOSCRY_GC_CPU_READ;
+}
+
 static __always_inline void save_stop(__u32 tgid, struct goscry_stw_inflight *w) {
   if (bpf_map_update_elem(&stw_inflight, &tgid, w, BPF_ANY) != 0) count(GOSCRY_CNT_STW_MAP_FULL);
 }
@@ -454,6 +562,7 @@ int goscry_stw_stop_entry(struct pt_regs *ctx) {
     w.reason = (__u8)ctx->ax;
   else
     reason_from_preemptoff(ctx, s, &w);
+  if (w.reason == GOSCRY_STW_GC_SWEEP_TERM) take_trigger(ctx, s, tgid, &w);
   save_stop(tgid, &w);
   return 0;
 }
@@ -464,8 +573,10 @@ int goscry_stw_stop_entry(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_stw_stop_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
-  if (!settings_for(tgid)) return 0;
+  struct goscry_settings *s = settings_for(tgid);
+  if (!s) return 0;
   struct goscry_stw_inflight w = {.start_ns = ctx->bx, .reason = (__u8)ctx->ax};
+  if (w.reason == GOSCRY_STW_GC_SWEEP_TERM) take_trigger(ctx, s, tgid, &w);
   save_stop(tgid, &w);
   return 0;
 }
@@ -575,6 +686,8 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
   e->flags = w->flags;
   e->gc_cycle = cycle;
   __builtin_memcpy(e->preemptoff, w->preemptoff, sizeof(e->preemptoff));
+  e->gc = w->gc;
+  if (s && (w->flags & GOSCRY_STW_CYCLE_DONE)) read_gc_info(s, &e->gc);
   bpf_ringbuf_submit(e, 0);
   bpf_map_delete_elem(&stw_inflight, &tgid);
   return 0;

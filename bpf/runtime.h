@@ -34,7 +34,22 @@ enum goscry_probe_bits {
   GOSCRY_PROBE_EXIT = 1 << 1,
   GOSCRY_PROBE_STW = 1 << 2,
   GOSCRY_PROBE_GC_MARK_TERM = 1 << 3,
+  GOSCRY_PROBE_GC_START = 1 << 4,
 };
+
+/* Why a GC cycle ran: gcStart's gcTrigger.kind + 1 (runtime/mgc.go, 1.19-1.27: heap 0,
+ * time 1, cycle 2), 0 = not seen. runtime.GC and debug.FreeOSMemory both start a
+ * GOSCRY_GC_TRIGGER_CYCLE; the agent tells them apart by the callers in caller_pcs. */
+enum goscry_gc_trigger {
+  GOSCRY_GC_TRIGGER_UNKNOWN = 0,
+  GOSCRY_GC_TRIGGER_HEAP = 1,
+  GOSCRY_GC_TRIGGER_TIME = 2,
+  GOSCRY_GC_TRIGGER_CYCLE = 3,
+};
+
+/* Return addresses at gcStart: [0] into its caller (runtime.GC, mallocgc, forcegchelper),
+ * then up the frame-pointer chain: [1] into the caller of runtime.GC, ... */
+#define GOSCRY_GC_CALLER_PCS 4
 
 /* settings.flags */
 enum goscry_settings_flags {
@@ -119,6 +134,64 @@ struct goscry_settings {
    * memstats.numgc after that cycle's mark termination, NumGC and gctrace's "gc N"). */
   __u16 work_cycles;
   __u16 pad2[3];
+  /* Why a GC cycle ran and what it cost (docs/go-runtime.md "Why a GC cycle ran"):
+   * m.curg (the goroutine that called gcStart, seen from g0 at the sweep-termination stop),
+   * work.heap0 (heap live at the cycle's start), and the
+   * fields of runtime.gcControllerState read when the mark-termination pause ends;
+   * GOSCRY_NO_OFFSET = unknown, gc_controller_addr 0 = unknown. */
+  __u16 m_curg;
+  __u16 work_heap0;
+  __u16 gcc_heap_marked;
+  __u16 gcc_last_heap_goal;
+  __u16 gcc_gc_percent;
+  __u16 gcc_memory_limit;
+  __u16 gcc_assist_time;
+  __u16 gcc_dedicated_mark_time;
+  __u16 gcc_fractional_mark_time;
+  __u16 gcc_idle_mark_time;
+  __u16 pad3[2];
+  __u64 gc_controller_addr;
+};
+
+/* What gcStart was asked, by which goroutine (the gc_triggers map). */
+struct goscry_gc_trigger_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 g;
+};
+
+struct goscry_gc_trigger_seen {
+  __u32 trigger;    /* enum goscry_gc_trigger */
+  __u32 trigger_n;  /* gcTrigger.n: for a cycle trigger, the cycle asked for */
+  __u32 cycles;     /* work.cycles at gcStart, to match it with its sweep termination */
+  __u32 has_cycles; /* 1 when `cycles` was read */
+  __u64 caller_pcs[GOSCRY_GC_CALLER_PCS];
+};
+
+/* gc_info.flags */
+enum goscry_gc_info_flags {
+  GOSCRY_GC_TRIGGER_SEEN = 1 << 0, /* trigger, trigger_n, caller_pcs are set */
+  GOSCRY_GC_HEAP_READ = 1 << 1,    /* heap0, heap_marked, last_heap_goal were read */
+  GOSCRY_GC_PACER_READ = 1 << 2,   /* gc_percent, memory_limit were read */
+  GOSCRY_GC_CPU_READ = 1 << 3,     /* the four mark CPU times were read */
+};
+
+/* A GC cycle's why and cost, in its STW events: the trigger in the sweep-termination
+ * event, the rest in the event of the mark termination that completed it. */
+struct goscry_gc_info {
+  __u32 flags; /* enum goscry_gc_info_flags */
+  __u32 trigger;
+  __u32 trigger_n;
+  __s32 gc_percent; /* GOGC in force (gcController.gcPercent), -1 = off */
+  __u64 caller_pcs[GOSCRY_GC_CALLER_PCS];
+  __u64 heap0;          /* work.heap0: heap live when the cycle started */
+  __u64 heap_marked;    /* gcController.heapMarked: heap marked live by the cycle */
+  __u64 last_heap_goal; /* gcController.lastHeapGoal: the goal the cycle ran against */
+  __s64 memory_limit;   /* GOMEMLIMIT in force (gcController.memoryLimit) */
+  __s64 assist_ns;      /* gcController.assistTime ... of the cycle */
+  __s64 dedicated_ns;
+  __s64 fractional_ns;
+  __s64 idle_ns;
 };
 
 /* Key of the per-site counters: a creation site is the PC of the `go` statement (g.gopc).
@@ -224,6 +297,7 @@ struct goscry_event {
   /* STW of the GC: work.cycles when the world started (settings.work_cycles), 0 = unknown */
   __u32 gc_cycle;
   __u32 pad;
+  struct goscry_gc_info gc;
 };
 
 /* The state of a stopped world between its stop and its start (one per tgid: STW is
@@ -236,6 +310,8 @@ struct goscry_stw_inflight {
   __u32 reason;
   __u32 flags;
   char preemptoff[GOSCRY_PREEMPTOFF_LEN];
+  /* sweep termination: gcStart's trigger, from gc_triggers (gc.flags GOSCRY_GC_TRIGGER_SEEN) */
+  struct goscry_gc_info gc;
 };
 
 #endif

@@ -249,4 +249,44 @@ Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for
   return AllgAddresses{(*loads)[0], (*loads)[1], "runtime.forEachGRace code"};
 }
 
+Result<std::uint64_t> find_gc_controller(const ElfFile& elf,
+                                         std::optional<CodeRange> gc_controller_commit,
+                                         std::uint64_t commit_entry) {
+  if (auto c = data_symbol(elf, "runtime.gcController")) return *c;
+  if (!gc_controller_commit || !commit_entry)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": cannot locate runtime.gcController: no .symtab and no "
+                             "runtime.gcControllerCommit / (*gcControllerState).commit");
+  const auto [entry, end] = *gc_controller_commit;
+  if (end <= entry || end - entry > kMaxFunctionSize)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": runtime.gcControllerCommit: implausible range");
+  auto bytes = elf.read_vaddr(entry, end - entry);
+  if (!bytes) return context(bytes.error(), elf.path() + ": runtime.gcControllerCommit");
+  std::optional<std::uint64_t> receiver, found;
+  auto walked = for_each_instruction(bytes->bytes(), entry, [&](const Instruction& d) {
+    ZyanU64 t = 0;
+    if (d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && d.ops[1].mem.base == ZYDIS_REGISTER_RIP &&
+        written_register(d) == ZYDIS_REGISTER_RAX &&
+        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &d.ops[1], d.address, &t))) {
+      receiver = t;
+      return true;
+    }
+    if (d.insn.mnemonic == ZYDIS_MNEMONIC_CALL && d.ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+        ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d.insn, &d.ops[0], d.address, &t)) &&
+        t == commit_entry) {
+      found = receiver;
+      return false;
+    }
+    if (written_register(d) == ZYDIS_REGISTER_RAX) receiver.reset();
+    return true;
+  });
+  if (!walked) return context(walked.error(), elf.path() + ": runtime.gcControllerCommit");
+  if (!found)
+    return fail(ErrorKind::Unsupported, elf.path() +
+                                            ": runtime.gcControllerCommit does not pass "
+                                            "runtime.gcController to commit as goscry expects");
+  return *found;
+}
+
 }  // namespace goscry

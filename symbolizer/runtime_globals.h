@@ -91,4 +91,13 @@ Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
 // adds a variable): the LEA's target. One path for every binary, stripped or not.
 Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1);
 
+// runtime.gcController, the GC pacer (heap goal, GOGC, GOMEMLIMIT, the mark CPU of the
+// cycle): from .symtab, else from runtime.gcControllerCommit, whose
+// `gcController.commit(...)` is `LEAQ runtime.gcController(SB), AX; ... CALL
+// runtime.(*gcControllerState).commit(SB)` in every release 1.19-1.27: the last RIP-relative
+// LEA into RAX before the CALL to `commit_entry`.
+Result<std::uint64_t> find_gc_controller(const ElfFile& elf,
+                                         std::optional<CodeRange> gc_controller_commit,
+                                         std::uint64_t commit_entry);
+
 }  // namespace goscry

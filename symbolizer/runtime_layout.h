@@ -1,7 +1,9 @@
 // Where the Go runtime keeps what goscry reads from a live process: byte offsets of fields of
 // runtime.g, runtime.m, runtime.moduledata, runtime.workType (the clock of GC pauses on
 // Go <= 1.21: work.pauseStart, work.tEnd; the GC cycle count work.cycles, and pauseNS, which
-// locates runtime.work in every release) and the heap profile's runtime.bucket,
+// locates runtime.work in every release; work.heap0, the heap live at a cycle's start),
+// runtime.gcControllerState (the pacer: heap goal, GOGC, GOMEMLIMIT, the mark CPU of the
+// cycle; docs/go-runtime.md "Why a GC cycle ran") and the heap profile's runtime.bucket,
 // runtime.memRecord and runtime.memRecordCycle (docs/go-runtime.md "The heap profile"), and
 // the names Go prints for goroutine states and wait reasons ("[chan receive]"). They change
 // between Go releases, so they come from the binary's own DWARF when it has some, else from
@@ -76,6 +78,23 @@ namespace goscry {
   X(work_t_end, "runtime.workType", "tEnd")                 \
   X(work_pause_ns, "runtime.workType", "pauseNS")           \
   X(work_cycles, "runtime.workType", "cycles")              \
+  X(work_heap0, "runtime.workType", "heap0")                \
+  X(gcc_heap_marked, "runtime.gcControllerState", "heapMarked") \
+  X(gcc_heap_live, "runtime.gcControllerState", "heapLive") \
+  X(gcc_gc_percent_heap_goal, "runtime.gcControllerState", "gcPercentHeapGoal") \
+  X(gcc_sweep_dist_min_trigger, "runtime.gcControllerState", "sweepDistMinTrigger") \
+  X(gcc_triggered, "runtime.gcControllerState", "triggered") \
+  X(gcc_last_heap_goal, "runtime.gcControllerState", "lastHeapGoal") \
+  X(gcc_gc_percent, "runtime.gcControllerState", "gcPercent") \
+  X(gcc_memory_limit, "runtime.gcControllerState", "memoryLimit") \
+  X(gcc_heap_free, "runtime.gcControllerState", "heapFree") \
+  X(gcc_total_alloc, "runtime.gcControllerState", "totalAlloc") \
+  X(gcc_total_free, "runtime.gcControllerState", "totalFree") \
+  X(gcc_mapped_ready, "runtime.gcControllerState", "mappedReady") \
+  X(gcc_assist_time, "runtime.gcControllerState", "assistTime") \
+  X(gcc_dedicated_mark_time, "runtime.gcControllerState", "dedicatedMarkTime") \
+  X(gcc_fractional_mark_time, "runtime.gcControllerState", "fractionalMarkTime") \
+  X(gcc_idle_mark_time, "runtime.gcControllerState", "idleMarkTime") \
   X(bucket_allnext, "runtime.bucket", "allnext")            \
   X(bucket_typ, "runtime.bucket", "typ")                    \
   X(bucket_size, "runtime.bucket", "size")                  \

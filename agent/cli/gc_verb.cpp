@@ -1,10 +1,17 @@
 // `goscry gc --pid P [-d 30s]`: one line per GC cycle of a Go process — its number (the
 // runtime's own, as gctrace and NumGC count), the sweep-termination pause, the concurrent
 // mark phase, the mark-termination pause (and mark restarts) — plus the stop-the-world
-// pauses that were not the GC's, with their reason; at the end (duration over, Ctrl-C, or
-// the target gone) a summary per phase.
+// pauses that were not the GC's, with their reason. Each cycle says why it ran (heap growth,
+// the 2-minute timer, runtime.GC or debug.FreeOSMemory and who called it) and what the
+// runtime counted for it (heap live at its start and marked at its end, its goal, GOGC and
+// GOMEMLIMIT in force, its mark CPU); a figure goscry could not read is shown as "?" (JSON:
+// null), never guessed. At the end (duration over, Ctrl-C, or the target gone) a summary
+// per phase and a "why" line (docs/verbs/gc.md).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <limits>
+#include <optional>
 
 #include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
@@ -27,6 +34,65 @@ nlohmann::ordered_json stats_json(const DurationStats& d) {
   return {{"count", d.count}, {"p50_ns", d.p50_ns}, {"p99_ns", d.p99_ns}, {"max_ns", d.max_ns}};
 }
 
+template <typename T>
+nlohmann::ordered_json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+}
+
+void add_why_json(nlohmann::ordered_json& j, const GcCycle& c) {
+  j["trigger"] = gc_trigger_name(c.cause.trigger);
+  const bool forced =
+      c.cause.trigger == GcTrigger::kRuntimeGC || c.cause.trigger == GcTrigger::kFreeOSMemory;
+  j["forced_by"] = forced && !c.cause.caller.empty() ? nlohmann::ordered_json(c.cause.caller)
+                                                     : nlohmann::ordered_json(nullptr);
+  const GcFigures& f = c.figures;
+  j["heap_live_start_bytes"] = or_null(f.heap_live_start);
+  j["heap_marked_bytes"] = or_null(f.heap_marked);
+  j["heap_goal_bytes"] = or_null(f.heap_goal);
+  j["gogc"] = or_null(f.gogc);
+  j["memory_limit_bytes"] = or_null(f.memory_limit);
+  j["mark_assist_ns"] = or_null(f.assist_ns);
+  j["mark_dedicated_ns"] = or_null(f.dedicated_ns);
+  j["mark_fractional_ns"] = or_null(f.fractional_ns);
+  j["mark_idle_ns"] = or_null(f.idle_ns);
+}
+
+std::string bytes_text(const std::optional<std::uint64_t>& b) {
+  if (!b) return "?";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", double(*b) / (1 << 20));
+  return buf;
+}
+
+std::string cpu_text(const std::optional<std::int64_t>& ns) {
+  return ns ? format_duration(std::uint64_t(std::max<std::int64_t>(*ns, 0))) : "?";
+}
+
+std::string why_text(const GcCycle& c) {
+  std::string s;
+  switch (c.cause.trigger) {
+    case GcTrigger::kHeap: s = "heap growth"; break;
+    case GcTrigger::kTime: s = "2-minute timer"; break;
+    case GcTrigger::kRuntimeGC:
+    case GcTrigger::kFreeOSMemory:
+      s = std::string("forced by ") + (c.cause.caller.empty() ? "?" : c.cause.caller) + " (" +
+          gc_trigger_name(c.cause.trigger) + ")";
+      break;
+    case GcTrigger::kUnknown: s = "cause ? (started before attach)"; break;
+  }
+  const GcFigures& f = c.figures;
+  s += "  heap " + bytes_text(f.heap_live_start) + " -> marked " + bytes_text(f.heap_marked) +
+       ", goal " + bytes_text(f.heap_goal);
+  s += "  GOGC " + (f.gogc ? (*f.gogc < 0 ? std::string("off") : std::to_string(*f.gogc)) : "?");
+  s += "  GOMEMLIMIT ";
+  if (!f.memory_limit) s += "?";
+  else if (*f.memory_limit == std::numeric_limits<std::int64_t>::max()) s += "none";
+  else s += bytes_text(std::uint64_t(*f.memory_limit));
+  s += "  mark CPU assist " + cpu_text(f.assist_ns) + " dedicated " + cpu_text(f.dedicated_ns) +
+       " fractional " + cpu_text(f.fractional_ns) + " idle " + cpu_text(f.idle_ns);
+  return s;
+}
+
 nlohmann::ordered_json cycle_json(int pid, const GcCycle& c) {
   auto j = json_report::envelope("gc_cycle", 1);
   j["pid"] = pid;
@@ -45,6 +111,7 @@ nlohmann::ordered_json cycle_json(int pid, const GcCycle& c) {
   for (const auto& r : c.restarts) restarts.push_back(r.duration_ns());
   j["mark_restarts_ns"] = restarts;
   j["end_ns"] = c.mark_term.end_ns;
+  add_why_json(j, c);
   return j;
 }
 
@@ -70,6 +137,7 @@ std::string cycle_text(const GcCycle& c) {
     s += "  mark restarts";
     for (const auto& r : c.restarts) s += " " + format_duration(r.duration_ns());
   }
+  s += "\n     why: " + why_text(c);
   return s;
 }
 
@@ -97,6 +165,30 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
     j["mark_phase"] = stats_json(gc.mark_phase());
     j["mark_termination"] = stats_json(gc.mark_termination());
     j["other_stw"] = stats_json(gc.other_pauses());
+    const GcCauses& why = gc.causes();
+    j["why"] = gc_why_summary(why);
+    auto triggers = nlohmann::ordered_json::object();
+    for (const auto& [t, n] : why.cycles) triggers[gc_trigger_name(t)] = n;
+    j["triggers"] = triggers;
+    auto forced = nlohmann::ordered_json::array();
+    for (const auto& [key, n] : why.forced_by)
+      forced.push_back({{"trigger", gc_trigger_name(key.first)},
+                        {"caller", key.second.empty() ? nlohmann::ordered_json(nullptr)
+                                                      : nlohmann::ordered_json(key.second)},
+                        {"cycles", n}});
+    j["forced_by"] = forced;
+    j["mark_cpu"] = {{"cycles", why.cpu_cycles},
+                     {"assist_seconds", why.assist_s},
+                     {"dedicated_seconds", why.dedicated_s},
+                     {"fractional_seconds", why.fractional_s},
+                     {"idle_seconds", why.idle_s}};
+    if (auto p = w.gc_pacer())
+      j["pacer_now"] = {{"heap_goal_bytes", p->heap_goal},
+                        {"heap_live_bytes", p->heap_live},
+                        {"gogc", p->gogc},
+                        {"memory_limit_bytes", p->memory_limit}};
+    else
+      j["pacer_now"] = nullptr;
     j["target_exited"] = exited;
     j["lost"] = w.lost();
     json_report::Writer(std::cout, json_report::Writer::Style::kLines).write(j);
@@ -111,6 +203,7 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
   s += stats_text("mark termination STW", gc.mark_termination());
   s += stats_text("other STW", gc.other_pauses());
   if (auto lost = w.lost()) s += "  (" + std::to_string(lost) + " events lost in BPF)\n";
+  if (auto why = gc_why_summary(gc.causes()); !why.empty()) s += "why: " + why + "\n";
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
 }

@@ -117,6 +117,13 @@ void BpfTargetSource::read(const TargetInfo& info, TargetFigures& f) {
   f.goroutines_exited_total = p.goroutines_exited_total;
   f.goroutines_by_site = p.goroutines_by_site;
   f.gc_cycles_total = p.gc_cycles_total;
+  f.gc_cycles_by_trigger = p.gc_cycles_by_trigger;
+  f.go_heap_goal_bytes = p.go_heap_goal_bytes;
+  f.go_heap_live_bytes = p.go_heap_live_bytes;
+  f.go_gogc_percent = p.go_gogc_percent;
+  f.go_memory_limit_bytes = p.go_memory_limit_bytes;
+  f.gc_assist_seconds_total = p.gc_assist_seconds_total;
+  f.gc_mark_worker_seconds_total = p.gc_mark_worker_seconds_total;
   f.stw_pauses = p.stw_pauses;
   f.gc_mark_phase = p.gc_mark_phase;
 }
@@ -200,6 +207,38 @@ void BpfTargetSource::poll_once(bool read_sites) {
   }
 }
 
+namespace {
+
+// Why the target's cycles ran and the pacer in force (docs/metrics.md): the counts and
+// CPU from the cycles seen (the CPU only while every cycle's was read: a partial sum would
+// be a wrong total), the pacer read from the target's memory now.
+void publish_gc_causes(const TargetWatch& w, TargetFigures& f) {
+  const GcCauses& c = w.gc().causes();
+  // Every trigger, 0 included: a counter the probes measure is 0, not absent, before its
+  // first cycle (a sum over triggers must exist from attach on).
+  std::map<std::string, std::uint64_t> by_trigger;
+  for (auto t : {GcTrigger::kHeap, GcTrigger::kTime, GcTrigger::kRuntimeGC,
+                 GcTrigger::kFreeOSMemory, GcTrigger::kUnknown})
+    by_trigger[gc_trigger_name(t)] = 0;
+  for (const auto& [t, n] : c.cycles) by_trigger[gc_trigger_name(t)] = n;
+  std::uint64_t total = 0;
+  for (const auto& [t, n] : by_trigger) total += n;
+  f.gc_cycles_by_trigger = std::move(by_trigger);
+  if (c.cpu_cycles == total) {
+    f.gc_assist_seconds_total = c.assist_s;
+    f.gc_mark_worker_seconds_total = std::map<std::string, double>{
+        {"dedicated", c.dedicated_s}, {"fractional", c.fractional_s}, {"idle", c.idle_s}};
+  }
+  if (auto p = w.gc_pacer()) {
+    f.go_heap_goal_bytes = p->heap_goal;
+    f.go_heap_live_bytes = p->heap_live;
+    f.go_gogc_percent = p->gogc;
+    f.go_memory_limit_bytes = p->memory_limit;
+  }
+}
+
+}  // namespace
+
 BpfTargetSource::Published BpfTargetSource::publish(const Target& t) const {
   Published p;
   p.start_ticks = t.info.start_ticks;
@@ -211,6 +250,7 @@ BpfTargetSource::Published BpfTargetSource::publish(const Target& t) const {
   p.figures.goroutines_exited_total = totals.exited;
   p.figures.goroutines_by_site = live_sites(g, kMaxSitesPerTarget);
   p.figures.gc_cycles_total = t.watch->gc().cycles();
+  publish_gc_causes(*t.watch, p.figures);
   p.figures.stw_pauses = t.pauses;
   p.figures.gc_mark_phase = t.mark_phase;
   for (const auto& c : t.watch->site_counts()) p.sites[c.gopc] = {c.created, c.exited};

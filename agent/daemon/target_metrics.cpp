@@ -9,11 +9,23 @@ namespace {
 const std::vector<std::string> kTargetLabels = {"pid",          "exe", "go_version",
                                                 "container_id", "pod", "namespace"};
 
-std::vector<std::string> with_phase() {
+std::vector<std::string> with_label(const char* name) {
   auto l = kTargetLabels;
-  l.push_back("phase");
+  l.push_back(name);
   return l;
 }
+
+std::vector<std::string> with_phase() { return with_label("phase"); }
+
+// The labels of a target plus one more value.
+prometheus::LabelValues plus(prometheus::LabelValues l, const std::string& v) {
+  l.push_back(v);
+  return l;
+}
+
+// GcTrigger's labels (agent/probes/gc_cycles.h): a target has at most these five.
+constexpr std::size_t kGcTriggers = 5;
+constexpr std::size_t kMarkWorkerKinds = 3;
 
 // The two top-N per-site families (live goroutines, leak suspects): same labels, same cap.
 std::unique_ptr<prometheus::CappedGaugeFamily> make_site_family(prometheus::Registry& r,
@@ -53,8 +65,30 @@ TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
                                "Goroutines of the target that exited since goscry attached.",
                                kTargetLabels)),
       gc_cycles_(registry.counter("goscry_gc_cycles_total",
-                                  "GC cycles of the target since goscry attached.",
-                                  kTargetLabels)),
+                                  "GC cycles of the target since goscry attached, by what "
+                                  "triggered them.",
+                                  with_label("trigger"))),
+      heap_goal_(registry.gauge("goscry_go_heap_goal_bytes",
+                                "The target's heap goal in force (runtime/metrics "
+                                "/gc/heap/goal:bytes).",
+                                kTargetLabels)),
+      heap_live_(registry.gauge("goscry_go_heap_live_bytes",
+                                "The target's live heap as its GC pacer counts it "
+                                "(gcController.heapLive).",
+                                kTargetLabels)),
+      gogc_(registry.gauge("goscry_go_gogc_percent",
+                           "GOGC in force in the target; -1 = off.", kTargetLabels)),
+      memory_limit_(registry.gauge("goscry_go_memory_limit_bytes",
+                                   "GOMEMLIMIT in force in the target (math.MaxInt64 = none).",
+                                   kTargetLabels)),
+      assist_(registry.counter("goscry_gc_assist_seconds_total",
+                               "CPU the target's goroutines spent in GC mark assists in the "
+                               "cycles since goscry attached.",
+                               kTargetLabels)),
+      mark_workers_(registry.counter("goscry_gc_mark_worker_seconds_total",
+                                     "CPU of the target's GC mark workers in the cycles since "
+                                     "goscry attached, by kind.",
+                                     with_label("kind"))),
       stw_(registry.histogram("goscry_gc_stw_pause_seconds",
                               "Stop-the-world pauses of the target, by phase.", with_phase(),
                               kStwPauseBucketsSeconds)),
@@ -83,11 +117,29 @@ size_t TargetMetrics::site_cap() const {
 size_t TargetMetrics::max_samples_per_target(size_t site_cap) {
   size_t per_histogram = kStwPauseBucketsSeconds.size() + 1 + 2;  // buckets, +Inf, sum, count
   size_t per_mark = kMarkPhaseBucketsSeconds.size() + 1 + 2;
-  return 1 + 3 + 2 * (site_cap + 1) + 1 + stw_phase_count() * per_histogram + per_mark;
+  return 1 + 3 + 2 * (site_cap + 1) + kGcTriggers + 4 + 1 + kMarkWorkerKinds +
+         stw_phase_count() * per_histogram + per_mark;
 }
 
 prometheus::LabelValues TargetMetrics::labels(const TargetInfo& t) {
   return {std::to_string(t.pid), t.exe, t.go_version, t.container_id, t.pod, t.kube_namespace};
+}
+
+void TargetMetrics::publish_gc_causes(const prometheus::LabelValues& l, const TargetFigures& f) {
+  if (f.gc_cycles_by_trigger) {
+    for (const auto& [trigger, n] : *f.gc_cycles_by_trigger)
+      gc_cycles_.with(plus(l, trigger)).set(double(n));
+  } else if (f.gc_cycles_total) {
+    gc_cycles_.with(plus(l, "unknown")).set(double(*f.gc_cycles_total));
+  }
+  if (f.go_heap_goal_bytes) heap_goal_.with(l).set(double(*f.go_heap_goal_bytes));
+  if (f.go_heap_live_bytes) heap_live_.with(l).set(double(*f.go_heap_live_bytes));
+  if (f.go_gogc_percent) gogc_.with(l).set(double(*f.go_gogc_percent));
+  if (f.go_memory_limit_bytes) memory_limit_.with(l).set(double(*f.go_memory_limit_bytes));
+  if (f.gc_assist_seconds_total) assist_.with(l).set(*f.gc_assist_seconds_total);
+  if (f.gc_mark_worker_seconds_total)
+    for (const auto& [kind, s] : *f.gc_mark_worker_seconds_total)
+      mark_workers_.with(plus(l, kind)).set(s);
 }
 
 void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
@@ -96,7 +148,7 @@ void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
   if (f.goroutines) goroutines_.with(l).set(double(*f.goroutines));
   if (f.goroutines_created_total) created_.with(l).set(double(*f.goroutines_created_total));
   if (f.goroutines_exited_total) exited_.with(l).set(double(*f.goroutines_exited_total));
-  if (f.gc_cycles_total) gc_cycles_.with(l).set(double(*f.gc_cycles_total));
+  publish_gc_causes(l, f);
   std::lock_guard lock(mu_);
   if (f.goroutines_by_site) by_site_->update(l, *f.goroutines_by_site);
   if (f.leak_suspects_by_site) leaks_->update(l, *f.leak_suspects_by_site);
@@ -145,7 +197,11 @@ void TargetMetrics::remove(const TargetInfo& t) {
   goroutines_.remove(l);
   created_.remove(l);
   exited_.remove(l);
-  gc_cycles_.remove(l);
+  for (const char* trigger : {"heap", "time", "runtime.GC", "debug.FreeOSMemory", "unknown"})
+    gc_cycles_.remove(plus(l, trigger));
+  for (auto* g : {&heap_goal_, &heap_live_, &gogc_, &memory_limit_}) g->remove(l);
+  assist_.remove(l);
+  for (const char* k : {"dedicated", "fractional", "idle"}) mark_workers_.remove(plus(l, k));
   std::lock_guard lock(mu_);
   by_site_->remove(l);
   leaks_->remove(l);

@@ -3,8 +3,8 @@
 // has just goscry_target_info; the BPF trackers add the goroutine and GC families.
 //
 // Series per target, at most (the cap docs/agent.md states): 1 info + 3 goroutine
-// figures + (site_cap + 1) sites + (site_cap + 1) leak suspect sites + 1 GC cycles +
-// 4 histograms (3 STW phases, mark phase) x (buckets + 1 + sum + count) samples.
+// figures + (site_cap + 1) sites + (site_cap + 1) leak suspect sites + 5 GC cycles (one per
+// trigger) + 4 pacer gauges + 1 assist + 3 mark workers + 4 histograms (3 STW phases, mark phase) x (buckets + 1 + sum + count) samples.
 #pragma once
 
 #include <map>
@@ -37,6 +37,7 @@ class TargetMetrics {
  private:
   static prometheus::LabelValues labels(const TargetInfo& t);
   void publish_pauses(const TargetInfo& t, const TargetFigures& f);
+  void publish_gc_causes(const prometheus::LabelValues& l, const TargetFigures& f);
   void add_totals(prometheus::HistogramFamily& h, const prometheus::LabelValues& l,
                   const PauseCounts& now, PauseCounts& before, size_t nb);
 
@@ -46,6 +47,12 @@ class TargetMetrics {
   prometheus::CounterFamily& created_;
   prometheus::CounterFamily& exited_;
   prometheus::CounterFamily& gc_cycles_;
+  prometheus::GaugeFamily& heap_goal_;
+  prometheus::GaugeFamily& heap_live_;
+  prometheus::GaugeFamily& gogc_;
+  prometheus::GaugeFamily& memory_limit_;
+  prometheus::CounterFamily& assist_;
+  prometheus::CounterFamily& mark_workers_;
   prometheus::HistogramFamily& stw_;
   prometheus::HistogramFamily& mark_;
   mutable std::mutex mu_;

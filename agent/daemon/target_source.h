@@ -75,6 +75,16 @@ struct TargetFigures {
   // Live goroutines per creation site (function name); the agent keeps the top N.
   std::optional<std::vector<prometheus::Ranked>> goroutines_by_site;
   std::optional<std::uint64_t> gc_cycles_total;
+  // Why the cycles ran: completed cycles per trigger ("heap", "time", "runtime.GC",
+  // "debug.FreeOSMemory", "unknown"), summing to gc_cycles_total.
+  std::optional<std::map<std::string, std::uint64_t>> gc_cycles_by_trigger;
+  // The pacer in force, read from the target's runtime.gcController at each refresh.
+  std::optional<std::uint64_t> go_heap_goal_bytes, go_heap_live_bytes;
+  std::optional<std::int64_t> go_gogc_percent, go_memory_limit_bytes;
+  // Mark CPU of the cycles since attach: assists, and the workers by kind ("dedicated",
+  // "fractional", "idle").
+  std::optional<double> gc_assist_seconds_total;
+  std::optional<std::map<std::string, double>> gc_mark_worker_seconds_total;
   // STW pauses by phase ("sweep termination", "mark termination", "other").
   std::map<std::string, PauseCounts> stw_pauses;
   // Mark phases of whole GC cycles, over kMarkPhaseBucketsSeconds.

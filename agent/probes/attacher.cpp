@@ -164,7 +164,23 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
   }
   if (l.work_cycles > 0 && l.work_cycles < GOSCRY_NO_OFFSET)
     s.work_cycles = static_cast<std::uint16_t>(l.work_cycles);
-  s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW | GOSCRY_PROBE_GC_MARK_TERM;
+  s.probes = GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT | GOSCRY_PROBE_STW |
+             GOSCRY_PROBE_GC_MARK_TERM | GOSCRY_PROBE_GC_START;
+  // Why a cycle ran and what it cost (docs/go-runtime.md "Why a GC cycle ran"): an
+  // offset the layout lacks leaves its figure unread, flagged as such in the event.
+  auto gc_offset = [](int off) {
+    return off >= 0 && off < GOSCRY_NO_OFFSET ? static_cast<std::uint16_t>(off) : GOSCRY_NO_OFFSET;
+  };
+  s.m_curg = gc_offset(l.m_curg);
+  s.work_heap0 = gc_offset(l.work_heap0);
+  s.gcc_heap_marked = gc_offset(l.gcc_heap_marked);
+  s.gcc_last_heap_goal = gc_offset(l.gcc_last_heap_goal);
+  s.gcc_gc_percent = gc_offset(l.gcc_gc_percent);
+  s.gcc_memory_limit = gc_offset(l.gcc_memory_limit);
+  s.gcc_assist_time = gc_offset(l.gcc_assist_time);
+  s.gcc_dedicated_mark_time = gc_offset(l.gcc_dedicated_mark_time);
+  s.gcc_fractional_mark_time = gc_offset(l.gcc_fractional_mark_time);
+  s.gcc_idle_mark_time = gc_offset(l.gcc_idle_mark_time);
   return s;
 }
 
@@ -195,15 +211,23 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
     plan.settings.work_pause_start = 0;
     plan.settings.work_cycles = 0;
   }
+  // runtime.gcController: the pacer's figures of each cycle; without it they stay unread.
+  std::optional<CodeRange> gcc_commit;
+  std::uint64_t commit_entry = 0;
+  if (auto f = sym.find_function("runtime.gcControllerCommit")) gcc_commit = CodeRange{f->entry, f->end};
+  if (auto f = sym.find_function("runtime.(*gcControllerState).commit")) commit_entry = f->entry;
+  if (auto c = find_gc_controller(elf, gcc_commit, commit_entry)) plan.settings.gc_controller_addr = *c;
   PlanBuilder b(sym, binary_path, pid, plan);
   using P = RuntimeProgram;
   // docs/go-runtime.md "Where the probes sit": exit, creation, then the STW convention of
   // the release. Exit first: attached in this order, no goroutine is seen created whose end
   // the probes miss.
   const bool worldstop = *minor >= 22;
+  // gcStart before the stops: the sweep-termination stop takes the trigger it recorded.
   for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
                                   P::GoroutineExit),
                  b.at_newproc1_results(P::NewprocRet),
+                 b.at_stack_check("runtime.gcStart", P::GcStart),
                  worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
                            : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
                  b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
@@ -236,6 +260,7 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const 
   auto bias = load_bias(pid, sym.elf());
   if (!bias) return std::unexpected(bias.error());
   if (plan->settings.work_addr) plan->settings.work_addr += *bias;
+  if (plan->settings.gc_controller_addr) plan->settings.gc_controller_addr += *bias;
   for (auto& req : plan->uprobes) req.address += *bias;
   std::unique_ptr<Attachment> a(new Attachment(loader, pid));
   a->settings_ = plan->settings;

@@ -47,6 +47,8 @@ class Attachment {
 
   int pid() const { return pid_; }
   std::size_t probe_count() const { return links_.size(); }
+  // What the BPF side was given, addresses at run time (load bias added).
+  const goscry_settings& settings() const { return settings_; }
   // Lowers settings.event_goid_max (attach starts with every goroutine in the window map):
   // from then on only goroutines with a goid up to `goid` go there (bpf/runtime.h).
   Result<void> set_event_goid_max(std::uint64_t goid);

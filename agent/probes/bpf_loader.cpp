@@ -270,6 +270,7 @@ const char* program_name(RuntimeProgram p) {
     case RuntimeProgram::StwStartEntry: return "startTheWorldWithSema entry";
     case RuntimeProgram::StwStartRet: return "startTheWorldWithSema RET";
     case RuntimeProgram::GcPauseEnd: return "gcControllerCommit RET";
+    case RuntimeProgram::GcStart: return "gcStart stack check";
     case RuntimeProgram::Noop: return "no-op";
   }
   return "?";
@@ -333,6 +334,7 @@ bpf_program* BpfLoader::program(RuntimeProgram p) const {
     case RuntimeProgram::StwStartEntry: return progs.goscry_stw_start_entry;
     case RuntimeProgram::StwStartRet: return progs.goscry_stw_start_ret;
     case RuntimeProgram::GcPauseEnd: return progs.goscry_gc_pause_end;
+    case RuntimeProgram::GcStart: return progs.goscry_gc_start;
     case RuntimeProgram::Noop: return progs.goscry_noop;
   }
   return nullptr;
@@ -374,6 +376,7 @@ void BpfLoader::remove_target(std::uint32_t tgid) {
   delete_keys_of<goscry_probe_key>(skel_->maps.probe_regs, tgid);
   delete_keys_of<goscry_window_key>(skel_->maps.window, tgid);
   delete_keys_of<goscry_site_key>(skel_->maps.window_unseen_ends, tgid);
+  delete_keys_of<goscry_gc_trigger_key>(skel_->maps.gc_triggers, tgid);
   forget_window_threads(tgid);
 }
 

@@ -37,6 +37,7 @@ enum class RuntimeProgram {
   StwStartEntry,      // entry of startTheWorldWithSema (1.22+)
   StwStartRet,        // every RET of startTheWorldWithSema
   GcPauseEnd,         // every RET of gcControllerCommit (<= 1.21)
+  GcStart,            // the Jcc of runtime.gcStart's stack check: why a cycle runs
   Noop,               // does nothing: the benchmarks' floor (bare uprobe cost)
 };
 const char* program_name(RuntimeProgram p);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,9 +27,28 @@ struct GcUpdate {
   std::optional<StwPause> other;    // a pause that was not the GC's
 };
 
+// Why the cycles seen ran, and what their marking cost, summed over the cycles completed
+// since attach.
+struct GcCauses {
+  std::map<GcTrigger, std::uint64_t> cycles;  // completed cycles per trigger
+  // Forced cycles per (trigger, caller): {kRuntimeGC, "main.flush"} -> 2.
+  std::map<std::pair<GcTrigger, std::string>, std::uint64_t> forced_by;
+  // Mark CPU of the cycles whose figures were read (cpu_cycles of them), seconds.
+  std::uint64_t cpu_cycles = 0;
+  double assist_s = 0, dedicated_s = 0, fractional_s = 0, idle_s = 0;
+  // The figures of the last completed cycle.
+  GcFigures last;
+};
+
+// "93 % of cycles triggered by heap growth; 2 forced by main.flush (runtime.GC)": why the
+// cycles ran, most frequent cause first; "" with no cycle.
+std::string gc_why_summary(const GcCauses& c);
+
 class GcTracker {
  public:
+  explicit GcTracker(GcCauseResolver resolve = gc_cause_of) : cycles_(std::move(resolve)) {}
   GcUpdate add(const goscry_event& e);
+  const GcCauses& causes() const { return causes_; }
 
   std::uint64_t cycles() const { return cycles_.completed(); }
   // The runtime's numbers of the first and last cycle completed since attach (0 = none
@@ -43,7 +63,10 @@ class GcTracker {
   DurationStats other_pauses() const { return duration_stats(other_ns_); }
 
  private:
+  void count_cause(const GcCycle& c);
+
   GcCycles cycles_;
+  GcCauses causes_;
   std::uint32_t first_cycle_ = 0, last_cycle_ = 0;
   std::vector<std::uint64_t> gc_pause_ns_, sweep_ns_, mark_ns_, mark_term_ns_, other_ns_;
 };

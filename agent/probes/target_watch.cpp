@@ -27,7 +27,36 @@ bool wait_for_running_programs() {
   return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0;
 }
 
+bool runtime_function(const std::string& name) {
+  return name.starts_with("runtime.") || name.starts_with("runtime/debug.");
+}
+
 }  // namespace
+
+GcCauseResolver gc_cause_resolver(std::shared_ptr<const GoBinary> sym, std::uint64_t bias) {
+  return [sym = std::move(sym), bias](const goscry_gc_info& info) {
+    GcCause c = gc_cause_of(info);
+    if (c.trigger != GcTrigger::kRuntimeGC) return c;
+    // caller_pcs[0] returns into runtime.GC, [1] into its caller: the program, or
+    // debug.FreeOSMemory's half in the runtime (runtime/debug.freeOSMemory), whose caller
+    // is then the program. A return address minus one is inside its CALL.
+    for (int i = 1; i < GOSCRY_GC_CALLER_PCS; ++i) {
+      const std::uint64_t pc = info.caller_pcs[i];
+      if (pc <= bias + 1) break;
+      const auto frames = sym->frames(pc - bias - 1);  // innermost first, inlined included
+      if (frames.empty()) break;
+      for (const auto& f : frames) {
+        if (f.function.starts_with("runtime/debug.") && f.function.ends_with("reeOSMemory"))
+          c.trigger = GcTrigger::kFreeOSMemory;
+        if (!runtime_function(f.function)) {
+          c.caller = f.function;
+          return c;
+        }
+      }
+    }
+    return c;
+  };
+}
 
 Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
   const std::string who = "pid " + std::to_string(pid);
@@ -137,6 +166,7 @@ Result<void> TargetWatch::snapshot(std::uint64_t bias) {
   const ElfFile& elf = symbols_->elf();
   auto layout = runtime_layout(elf, symbols_->go_version());
   if (!layout) return context(layout.error(), elf.path());
+  layout_ = *layout;
   auto allg = allg_addresses(bias);
   if (!allg) return std::unexpected(allg.error());
   auto snap = read_goroutines(*process_, *allg, *layout);
@@ -212,6 +242,14 @@ Result<void> TargetWatch::update_sites() {
   goroutines_.update(*counts, now);
   last_counts_ = goroutines_.born_counts();
   return {};
+}
+
+Result<GcPacer> TargetWatch::gc_pacer() const {
+  if (!layout_) return fail(ErrorKind::Unsupported, "pid " + std::to_string(pid_) + ": no runtime layout");
+  const std::uint64_t addr = attachment_ ? attachment_->settings().gc_controller_addr : 0;
+  auto p = read_gc_pacer(*process_, *layout_, addr, symbols_->go_minor());
+  if (!p) return context(p.error(), "pid " + std::to_string(pid_));
+  return p;
 }
 
 std::uint64_t TargetWatch::lost() const {

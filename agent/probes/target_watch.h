@@ -18,6 +18,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "agent/goruntime/gc_pacer.h"
 #include "agent/probes/attacher.h"
 #include "agent/probes/bpf_loader.h"
 #include "agent/probes/gc_tracker.h"
@@ -26,11 +27,16 @@
 #include "agent/probes/goroutine_tracker.h"
 #include "symbolizer/proc_stat.h"  // process_alive
 #include "symbolizer/process.h"
+#include "symbolizer/runtime_layout.h"
 
 namespace goscry {
 
 
 // process_alive(pid) (symbolizer/proc_stat.h) tells whether a watched target still runs.
+
+// Why a cycle ran, with the caller of runtime.GC / debug.FreeOSMemory read from gcStart's
+// return addresses in `sym` (addresses in the process minus `bias`).
+GcCauseResolver gc_cause_resolver(std::shared_ptr<const GoBinary> sym, std::uint64_t bias);
 
 // Events and counts lost in BPF, all targets of `loader` (sum of the drop counters).
 std::uint64_t events_lost(const BpfLoader& loader);
@@ -64,13 +70,17 @@ class TargetWatch {
   std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
 
   const GoroutineTracker& goroutines() const { return goroutines_; }
+  // The GC pacer in force now (heap goal, GOGC, GOMEMLIMIT), read from the target's memory;
+  // fails where runtime.gcController or its layout is unknown.
+  Result<GcPacer> gc_pacer() const;
   const GcTracker& gc() const { return gc_; }
   // Events and counts lost in BPF (sum of the drop counters), for the summary.
   std::uint64_t lost() const;
 
  private:
   TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
-      : pid_(pid), symbols_(symbols), goroutines_(symbols, bias) {}
+      : pid_(pid), symbols_(symbols), goroutines_(symbols, bias),
+        gc_(gc_cause_resolver(symbols, bias)) {}
   // runtime.allglen and allgptr at run time.
   Result<AllgAddresses> allg_addresses(std::uint64_t bias) const;
   // The attach window map's size for this target: every goroutine alive at attach may leave
@@ -86,6 +96,7 @@ class TargetWatch {
   int pid_;
   std::string exe_;
   std::shared_ptr<GoBinary> symbols_;
+  std::optional<RuntimeLayout> layout_;  // read once: DWARF can take a while on a big binary
   std::unique_ptr<Process> process_;
   std::unique_ptr<BpfLoader> own_loader_;
   BpfLoader* loader_ = nullptr;

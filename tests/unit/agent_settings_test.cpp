@@ -142,7 +142,16 @@ TEST(TargetMetrics, SampleBudgetPerTargetMatchesWhatIsRendered) {
   f.goroutines = 1;
   f.goroutines_created_total = 2;
   f.goroutines_exited_total = 1;
-  f.gc_cycles_total = 3;
+  f.gc_cycles_total = 5;
+  f.gc_cycles_by_trigger = std::map<std::string, std::uint64_t>{
+      {"heap", 1}, {"time", 1}, {"runtime.GC", 1}, {"debug.FreeOSMemory", 1}, {"unknown", 1}};
+  f.go_heap_goal_bytes = 8 << 20;
+  f.go_heap_live_bytes = 4 << 20;
+  f.go_gogc_percent = 100;
+  f.go_memory_limit_bytes = 1 << 30;
+  f.gc_assist_seconds_total = 0.5;
+  f.gc_mark_worker_seconds_total =
+      std::map<std::string, double>{{"dedicated", 1}, {"fractional", 0.5}, {"idle", 0.25}};
   std::vector<prometheus::Ranked> sites;
   for (int i = 0; i < 20; ++i) sites.push_back({"main.f" + std::to_string(i), double(i)});
   f.goroutines_by_site = sites;

@@ -75,6 +75,10 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
       } else if (u.program == RuntimeProgram::GoroutineExit) {
         EXPECT_EQ(*vaddr, fn->value + 4) << fn->name;  // the JBE of the stack check
         EXPECT_EQ(oracle[*vaddr], "jbe");
+      } else if (u.program == RuntimeProgram::GcStart) {
+        // The JBE of the stack check, after a CMP or a LEA + CMP (a frame over 128 bytes).
+        EXPECT_LE(*vaddr, fn->value + 12) << fn->name;
+        EXPECT_EQ(oracle[*vaddr], "jbe");
       } else if (is_ret_program(u.program))
         EXPECT_TRUE(oracle[*vaddr].starts_with("ret")) << fn->name << " " << oracle[*vaddr];
       else
@@ -99,6 +103,10 @@ TEST(Attacher, EveryProbeSitsOnAnInstructionOfTheRightFunction) {
     EXPECT_EQ(functions[P::GoroutineExit],
               Names{*minor >= 22 ? "runtime.gdestroy" : "runtime.goexit0"});
     EXPECT_EQ(functions[P::GcMarkTermination], Names{"runtime.gcMarkTermination"});
+    EXPECT_EQ(functions[P::GcStart], Names{"runtime.gcStart"});
+    // runtime.gcController found (the plan's address is the link-time one, as nm has it).
+    EXPECT_NE(plan->settings.gc_controller_addr, 0u);
+    EXPECT_NE(plan->settings.m_curg, GOSCRY_NO_OFFSET);
     EXPECT_EQ(functions[P::StwStartRet], Names{"runtime.startTheWorldWithSema"});
     if (*minor >= 22) {
       EXPECT_EQ(functions[P::StwStopRet], Names{"runtime.stopTheWorldWithSema"});

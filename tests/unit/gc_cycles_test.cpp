@@ -1,6 +1,7 @@
 // GcCycles on event sequences the runtime produces: a plain cycle, a mark restart, attach
 // in the middle of a cycle, other pauses, and 1.19-1.20's preemptoff reasons.
 #include "agent/probes/gc_cycles.h"
+#include "agent/probes/gc_tracker.h"
 
 #include <gtest/gtest.h>
 
@@ -97,6 +98,53 @@ TEST(GcCycles, OtherPausesKeepTheirReason) {
   EXPECT_EQ(gc.other_pauses()[1].reason_name, "GOMAXPROCS");
   EXPECT_EQ(gc.other_pauses()[2].reason_name, "stwReason 99");
   EXPECT_EQ(gc.completed(), 0u);
+}
+
+}  // namespace
+}  // namespace goscry
+
+namespace goscry {
+namespace {
+
+// Why a cycle ran comes from its sweep-termination event, what it cost from the event of
+// the mark termination that completed it; a figure BPF did not read stays absent.
+TEST(GcCycles, ACycleCarriesItsTriggerAndTheFiguresReadAtItsEnd) {
+  GcCycles gc;
+  goscry_event sweep = stw(1000, 1100, GOSCRY_STW_GC_SWEEP_TERM);
+  sweep.gc.flags = GOSCRY_GC_TRIGGER_SEEN;
+  sweep.gc.trigger = GOSCRY_GC_TRIGGER_HEAP;
+  gc.add(sweep);
+  goscry_event mark = stw(5000, 5300, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE);
+  mark.gc.flags = GOSCRY_GC_HEAP_READ | GOSCRY_GC_PACER_READ;
+  mark.gc.heap0 = 5 << 20;
+  mark.gc.heap_marked = 4 << 20;
+  mark.gc.last_heap_goal = 8 << 20;
+  mark.gc.gc_percent = 50;
+  mark.gc.memory_limit = 1 << 30;
+  mark.gc.assist_ns = 123;  // not flagged as read: must not show
+  auto c = gc.add(mark);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->cause.trigger, GcTrigger::kHeap);
+  EXPECT_EQ(c->figures.heap_live_start, 5u << 20);
+  EXPECT_EQ(c->figures.heap_marked, 4u << 20);
+  EXPECT_EQ(c->figures.heap_goal, 8u << 20);
+  EXPECT_EQ(c->figures.gogc, 50);
+  EXPECT_EQ(c->figures.memory_limit, 1 << 30);
+  EXPECT_FALSE(c->figures.assist_ns);
+  // Attached mid-cycle: no sweep termination, no trigger.
+  auto late = gc.add(stw(9000, 9100, GOSCRY_STW_GC_MARK_TERM, GOSCRY_STW_CYCLE_DONE));
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->cause.trigger, GcTrigger::kUnknown);
+}
+
+TEST(GcCycles, TheWhySummaryNamesTheShareOfEachCauseAndWhoForced) {
+  GcCauses c;
+  EXPECT_EQ(gc_why_summary(c), "");
+  c.cycles[GcTrigger::kHeap] = 13;
+  c.cycles[GcTrigger::kRuntimeGC] = 2;
+  c.forced_by[{GcTrigger::kRuntimeGC, "main.flush"}] = 2;
+  EXPECT_EQ(gc_why_summary(c),
+            "87 % of cycles triggered by heap growth; 2 forced by main.flush (runtime.GC)");
 }
 
 }  // namespace

@@ -114,6 +114,34 @@ TEST(RuntimeGlobals, RuntimeWorkFromGcMarkTerminationMatchesGoToolNm) {
   std::printf("runtime.work checked in %d binaries\n", checked);
 }
 
+// runtime.gcController from gcControllerCommit's `LEAQ runtime.gcController(SB), AX; CALL
+// (*gcControllerState).commit`, in every release, where the twin's nm puts it.
+TEST(RuntimeGlobals, GcControllerFromGcControllerCommitMatchesGoToolNm) {
+  std::map<std::string, std::string> plain;
+  for (const auto& f : all_fixtures("hello"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "stripped" && f.variant != "plain") continue;
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin);
+    SCOPED_TRACE(f.label());
+    auto commit_fn = (*bin)->find_function("runtime.gcControllerCommit");
+    auto commit = (*bin)->find_function("runtime.(*gcControllerState).commit");
+    ASSERT_TRUE(commit_fn && commit);
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    const std::string want =
+        place(**twin, nm_addresses(plain.at(f.go_version)).at("runtime.gcController"));
+    auto found = find_gc_controller((*bin)->elf(), CodeRange{commit_fn->entry, commit_fn->end},
+                                    commit->entry);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_EQ(place((*bin)->elf(), *found), want);
+    ++checked;
+  }
+  EXPECT_EQ(checked, int(2 * plain.size()));
+}
+
 // runtime.sched.goidgen (schedt's first field in 1.19-1.27) from newproc1's code, where the
 // twin's nm puts runtime.sched, in every variant of every toolchain.
 TEST(RuntimeGlobals, GoidGeneratorFromNewproc1CodeMatchesGoToolNm) {
