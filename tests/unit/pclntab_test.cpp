@@ -37,34 +37,51 @@ testing::Addr2lineAnswer as_addr2line(const std::vector<Frame>& frames) {
   return {frames.back().function, frames.front().file + ":" + std::to_string(frames.front().line)};
 }
 
+// goscry's frames against addr2line's at 2400 PCs of the fixture `f`.
+void expect_addr2line_agreement(const testing::Fixture& f) {
+  SCOPED_TRACE(f.label());
+  auto bin = GoBinary::open(f.path);
+  ASSERT_TRUE(bin) << bin.error().message;
+  auto pcs = spread_pcs((*bin)->pclntab(), 2400);
+  auto want = testing::go_addr2line(f.path, pcs);
+  int mismatches = 0, inlined = 0;
+  for (std::size_t i = 0; i < pcs.size(); ++i) {
+    auto frames = (*bin)->frames(pcs[i]);
+    if (frames.size() > 1) ++inlined;
+    auto got = as_addr2line(frames);
+    // No position known: alignment padding past the end of a function's tables, or a
+    // marker symbol without tables (go:textfipsstart). addr2line prints an empty file
+    // there (with line -1, or a value decoded from the first bytes of pctab when the
+    // table offset is 0, where the runtime returns -1); goscry says "?:-1".
+    if (got.file_line == "?:-1" && want[i].file_line.rfind(":-", 0) == 0)
+      got.file_line = want[i].file_line;
+    if (got.function != want[i].function || got.file_line != want[i].file_line) {
+      if (++mismatches <= 5)
+        ADD_FAILURE() << to_hex(pcs[i]) << ": goscry " << got.function << " " << got.file_line
+                      << ", addr2line " << want[i].function << " " << want[i].file_line;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_GT(inlined, 0) << "no PC fell in inlined code: the sample is too narrow";
+}
+
 TEST(Pclntab, MatchesAddr2lineOnEveryFixture) {
   auto fixtures = all_fixtures();
   ASSERT_FALSE(fixtures.empty()) << "no fixtures were built";
+  for (const auto& f : fixtures) expect_addr2line_agreement(f);
+}
+
+// arm64 code read on this host (docs/go-runtime.md "arm64"): pc deltas in the tables are
+// counted in 4-byte instructions (the header's minLC), which only an arm64 binary tests.
+TEST(Pclntab, MatchesAddr2lineOnEveryArm64Fixture) {
+  auto fixtures = all_fixtures("", "arm64");
+  ASSERT_FALSE(fixtures.empty()) << "no arm64 fixtures were built";
   for (const auto& f : fixtures) {
-    SCOPED_TRACE(f.label());
     auto bin = GoBinary::open(f.path);
-    ASSERT_TRUE(bin) << bin.error().message;
-    auto pcs = spread_pcs((*bin)->pclntab(), 2400);
-    auto want = testing::go_addr2line(f.path, pcs);
-    int mismatches = 0, inlined = 0;
-    for (std::size_t i = 0; i < pcs.size(); ++i) {
-      auto frames = (*bin)->frames(pcs[i]);
-      if (frames.size() > 1) ++inlined;
-      auto got = as_addr2line(frames);
-      // No position known: alignment padding past the end of a function's tables, or a
-      // marker symbol without tables (go:textfipsstart). addr2line prints an empty file
-      // there (with line -1, or a value decoded from the first bytes of pctab when the
-      // table offset is 0, where the runtime returns -1); goscry says "?:-1".
-      if (got.file_line == "?:-1" && want[i].file_line.rfind(":-", 0) == 0)
-        got.file_line = want[i].file_line;
-      if (got.function != want[i].function || got.file_line != want[i].file_line) {
-        if (++mismatches <= 5)
-          ADD_FAILURE() << to_hex(pcs[i]) << ": goscry " << got.function << " " << got.file_line
-                        << ", addr2line " << want[i].function << " " << want[i].file_line;
-      }
-    }
-    EXPECT_EQ(mismatches, 0);
-    EXPECT_GT(inlined, 0) << "no PC fell in inlined code: the sample is too narrow";
+    ASSERT_TRUE(bin) << f.label() << ": " << bin.error().message;
+    EXPECT_EQ((*bin)->isa(), Isa::Arm64) << f.label();
+    EXPECT_EQ((*bin)->pclntab().header().quantum, 4u) << f.label();
+    expect_addr2line_agreement(f);
   }
 }
 
