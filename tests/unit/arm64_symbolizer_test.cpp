@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -414,6 +415,50 @@ TEST(Arm64Binary, IsReadAsAFileButRefusedAsAProcess) {
     EXPECT_EQ(info.exit_code, 0) << info.err;
     EXPECT_NE(info.out.find(f.go_version), std::string::npos) << info.out;
   }
+}
+
+// `info --format json`'s runtime offsets of arm64 builds against Go's own debug/dwarf
+// (tests/tools/dwarfoffsets, not libdw, which goscry uses): with DWARF the offsets it reads;
+// stripped, the same numbers from the table adjusted for arm64 (runtime.work).
+TEST(Arm64Binary, InfoShowsTheRuntimeOffsetsGosDwarfReaderGives) {
+  const std::string helper = ::testing::TempDir() + "/goscry-dwarfoffsets-arm64";
+  auto built = testing::run_command({testing::go_command(), "build", "-o", helper,
+                                     testing::source_dir() + "/tests/tools/dwarfoffsets/main.go"});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  int checked = 0;
+  for (const auto& f : arm64_fixtures("hello", "")) {
+    if (f.variant == "pie") continue;
+    SCOPED_TRACE(f.label());
+    auto r = testing::run_command(
+        {testing::goscry_binary(), "info", "--exe", f.path, "--format", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto layout = nlohmann::json::parse(r.out)["runtime_layout"];
+    ASSERT_GE(layout["fields"].size(), 40u);
+    const std::string minor = f.go_version.substr(0, f.go_version.find('.', 4));  // "go1.27"
+    EXPECT_EQ(layout["source"], f.variant == "stripped" ? "table (" + minor + ", arm64)" : "DWARF");
+    std::string requests;
+    for (const auto& field : layout["fields"])
+      requests +=
+          field["struct"].get<std::string>() + " " + field["member"].get<std::string>() + "\n";
+    auto want = testing::run_command({helper, twin(f, "plain")}, requests);
+    ASSERT_EQ(want.exit_code, 0) << want.err;
+    std::map<std::string, long> offsets;
+    for (const auto& line : testing::split_lines(want.out)) {
+      std::istringstream in(line);
+      std::string type, member, offset;
+      in >> type >> member >> offset;
+      if (!offset.empty()) offsets[type + " " + member] = std::stol(offset);
+    }
+    for (const auto& field : layout["fields"]) {
+      const std::string key =
+          field["struct"].get<std::string>() + " " + field["member"].get<std::string>();
+      if (!offsets.count(key)) continue;  // a struct's size (empty member path)
+      const long got = field["offset"].is_null() ? -1 : field["offset"].get<long>();
+      EXPECT_EQ(got, offsets.at(key)) << key;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
 }
 
 }  // namespace
