@@ -7,6 +7,10 @@
 #   cgo       CGO_ENABLED=1, external linking (gcc): moved sections, C code when the
 #             fixture has a `//go:build cgo` file
 # and writes OUTDIR/manifest.txt, one "<go-version> <name> <variant> <path>" per line.
+# A few of them (ARM64_FIXTURES) are also built for GOARCH=arm64, plain, stripped and PIE
+# (CGO_ENABLED=0: cgo would need the cross gcc), into OUTDIR/<go-version>/arm64/ and listed
+# in OUTDIR/manifest-arm64.txt alike: the symbolizer reads them as files on this host
+# (docs/go-runtime.md "arm64"); the tests that run fixtures never see them.
 #
 # usage: build-fixtures.sh OUTDIR "1.19 local 1.27.3"
 # Toolchains: 1.19 is Debian's golang-1.19; local is the go on PATH; X.Y.Z comes through
@@ -20,12 +24,18 @@ mkdir -p "$out"
 export GOFLAGS=-buildvcs=false
 
 manifest=$(mktemp)
+manifest_arm64=$(mktemp)
 jobs_file=$(mktemp)
-trap 'rm -f "$manifest" "$jobs_file"' EXIT
+trap 'rm -f "$manifest" "$manifest_arm64" "$jobs_file"' EXIT
 
-build_one() {  # go toolchain tag name variant
-  local go=$1 tc=$2 tag=$3 name=$4 variant=$5
+# Enough for the symbolizer's arm64 tests: every runtime probe point (hello), inlined frames
+# (inline), a program with many goroutines and creation sites (leaks).
+ARM64_FIXTURES="hello inline leaks"
+
+build_one() {  # go toolchain tag name variant [goarch]
+  local go=$1 tc=$2 tag=$3 name=$4 variant=$5 goarch=${6:-}
   local dest="$out/$tag/$name-$variant"
+  [ -n "$goarch" ] && dest="$out/$tag/$goarch/$name-$variant"
   local args=() cgo=0
   case $variant in
     plain) ;;
@@ -33,7 +43,9 @@ build_one() {  # go toolchain tag name variant
     pie) args=(-buildmode=pie) ;;
     cgo) cgo=1; args=(-ldflags=-linkmode=external) ;;
   esac
-  (cd "$src" && GOTOOLCHAIN=$tc CGO_ENABLED=$cgo "$go" build "${args[@]}" -o "$dest.tmp" "./$name" \
+  (cd "$src" && export GOTOOLCHAIN=$tc CGO_ENABLED=$cgo \
+     && { [ -z "$goarch" ] || export GOARCH=$goarch; } \
+     && "$go" build "${args[@]}" -o "$dest.tmp" "./$name" \
      && mv "$dest.tmp" "$dest") || { echo "build-fixtures: $tag $name $variant failed" >&2; return 1; }
 }
 
@@ -56,6 +68,12 @@ for v in $versions; do
     for variant in plain stripped pie cgo; do
       echo "$go $tc $tag $name $variant" >> "$jobs_file"
       echo "$tag $name $variant $out/$tag/$name-$variant" >> "$manifest"
+    done
+    case " $ARM64_FIXTURES " in *" $name "*) ;; *) continue ;; esac
+    mkdir -p "$out/$tag/arm64"
+    for variant in plain stripped pie; do
+      echo "$go $tc $tag $name $variant arm64" >> "$jobs_file"
+      echo "$tag $name $variant $out/$tag/arm64/$name-$variant" >> "$manifest_arm64"
     done
   done
 done
@@ -88,4 +106,6 @@ for v in $versions; do
     || { echo "build-fixtures: goplugin with $v failed" >&2; exit 1; }
 done
 sort "$manifest" > "$out/manifest.txt"
-echo "build-fixtures: $(wc -l < "$out/manifest.txt") fixture binaries in $out"
+sort "$manifest_arm64" > "$out/manifest-arm64.txt"
+echo "build-fixtures: $(wc -l < "$out/manifest.txt") fixture binaries in $out," \
+  "$(wc -l < "$out/manifest-arm64.txt") for arm64"

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "symbolizer/arm64_decode.h"
 #include "symbolizer/x86_decode.h"
 
 namespace goscry {
@@ -180,6 +181,25 @@ std::vector<std::uint64_t> calls_to(std::span<const std::uint8_t> code, std::uin
   return out;
 }
 
+std::optional<std::uint64_t> stack_check_branch(Isa isa, std::span<const std::uint8_t> code,
+                                                std::uint64_t entry) {
+  return isa == Isa::Arm64 ? arm64_stack_check_branch(code, entry)
+                           : stack_check_branch(code, entry);
+}
+
+std::vector<std::uint64_t> calls_to(Isa isa, std::span<const std::uint8_t> code,
+                                    std::uint64_t entry, std::uint64_t callee) {
+  if (isa == Isa::X86_64) return calls_to(code, entry, callee);
+  // Every arm64 word is an instruction: a BL word aimed at the callee is such a call.
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t off = 0; off + 4 <= code.size(); off += 4) {
+    const Arm64Instruction i = decode_arm64(arm64_word(code, off));
+    if (i.op == Arm64Op::Bl && arm64_branch_target(i, entry + off) == callee)
+      out.push_back(entry + off);
+  }
+  return out;
+}
+
 Result<ValueProbe> result_after_call(std::span<const std::uint8_t> code, std::uint64_t entry,
                                      std::uint64_t call) {
   auto listing = list(code, entry);
@@ -218,7 +238,7 @@ Result<std::vector<std::uint64_t>> runtime_calls_to(const GoBinary& bin, std::ui
     if (end <= entry) continue;
     auto bytes = bin.elf().read_vaddr(entry, end - entry);
     if (!bytes) return context(bytes.error(), bin.elf().path() + ": " + std::string(tab.name(i)));
-    for (auto c : calls_to(bytes->bytes(), entry, callee)) out.push_back(c);
+    for (auto c : calls_to(bin.isa(), bytes->bytes(), entry, callee)) out.push_back(c);
   }
   return out;
 }

@@ -5,7 +5,8 @@
 // push_setup_xol_ops), and from Linux 6.18 turn a probe on a 5-byte NOP into a CALL to a
 // trampoline that enters the kernel by a syscall, with no trap at all. So instead of a RET
 // (stepped) or a function's first instruction (CMP, stepped), goscry probes the nearest
-// such instruction at which the value it wants is still in a known register. amd64 only.
+// such instruction at which the value it wants is still in a known register. amd64; on
+// arm64 the call sites and the stack-check branch so far (docs/go-runtime.md "arm64").
 #pragma once
 
 #include <cstdint>
@@ -47,10 +48,18 @@ struct ValueProbe {
 // prologue (assembly, NOSPLIT): the entry is the place then.
 std::optional<std::uint64_t> stack_check_branch(std::span<const std::uint8_t> code,
                                                 std::uint64_t entry);
+// The same in `isa`'s code: on arm64 the BLS of `MOVD 16(g), R16; CMP R16, RSP; BLS` (or
+// its big-frame form), which the arm64 kernel simulates like every B.cond
+// (arch/arm64/kernel/probes/decode-insn.c), arguments as at the entry.
+std::optional<std::uint64_t> stack_check_branch(Isa isa, std::span<const std::uint8_t> code,
+                                                std::uint64_t entry);
 
 // The direct CALLs to `callee` from function `caller` (code = its bytes, at `entry`).
 std::vector<std::uint64_t> calls_to(std::span<const std::uint8_t> code, std::uint64_t entry,
                                     std::uint64_t callee);
+// The same in `isa`'s code (arm64: BL).
+std::vector<std::uint64_t> calls_to(Isa isa, std::span<const std::uint8_t> code,
+                                    std::uint64_t entry, std::uint64_t callee);
 
 // Where the result a CALL left in RAX can be read after the call at `call` in function
 // `code`/`entry`: the cheapest instruction of the straight-line code that follows (up to
@@ -61,7 +70,8 @@ Result<ValueProbe> result_after_call(std::span<const std::uint8_t> code, std::ui
                                      std::uint64_t call);
 
 // Every direct CALL to `callee` from the runtime package's functions ("runtime." names) of
-// `bin`, found by the bytes of a rel32 CALL and confirmed by decoding the caller: the callers
+// `bin`, found by the bytes of a rel32 CALL (arm64: a BL word) and confirmed by decoding the
+// caller, in the binary's instruction set: the callers
 // of runtime.newproc1 differ per Go version and per program (iter.Pull, testing/synctest).
 Result<std::vector<std::uint64_t>> runtime_calls_to(const GoBinary& bin, std::uint64_t callee);
 

@@ -94,11 +94,25 @@ Result<void> check_architecture(const ElfFile& elf) {
                   (kHostMachine == EM_X86_64 ? "amd64" : "arm64") + ") only");
 }
 
+namespace {
+
+Result<Isa> readable_isa(const ElfFile& elf) {
+  if (auto isa = isa_of(elf)) return *isa;
+  // Neither amd64 nor arm64: the sentence of a process goscry cannot read says what it is.
+  if (auto arch = check_architecture(elf); !arch) return std::unexpected(arch.error());
+  return fail(ErrorKind::Unsupported, elf.path() + ": an ELF file of machine " +
+                                          std::to_string(elf.machine()) + ", not amd64 or arm64");
+}
+
+}  // namespace
+
 Result<std::shared_ptr<GoBinary>> GoBinary::from_elf(std::shared_ptr<const ElfFile> elf) {
   const std::string& path = elf->path();
-  if (auto arch = check_architecture(*elf); !arch) return std::unexpected(arch.error());
+  auto isa = readable_isa(*elf);
+  if (!isa) return std::unexpected(isa.error());
   std::shared_ptr<GoBinary> b(new GoBinary());
   b->elf_ = elf;
+  b->isa_ = *isa;
   auto bi = read_buildinfo(*elf);
   if (bi) b->build_info_ = std::move(*bi);
 

@@ -15,6 +15,7 @@
 #include "symbolizer/buildinfo.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
+#include "symbolizer/machine_code.h"
 #include "symbolizer/pclntab.h"
 #include "symbolizer/wrapper_frames.h"
 
@@ -39,11 +40,16 @@ struct Frame {
 class GoBinary {
  public:
   // Fails with "<path>: not a Go binary (no .gopclntab, no .go.buildinfo)" for other ELF
-  // files, and with "<path>: .gopclntab: <cause>" for a corrupt table.
+  // files, and with "<path>: .gopclntab: <cause>" for a corrupt table. Reads amd64 and
+  // arm64 programs whatever the host's architecture (a file is only read); what opens a
+  // process refuses another architecture than the host's itself (check_architecture).
   static Result<std::shared_ptr<GoBinary>> open(const std::string& path);
   static Result<std::shared_ptr<GoBinary>> from_elf(std::shared_ptr<const ElfFile> elf);
 
   const ElfFile& elf() const { return *elf_; }
+  // The instruction set of its code: how ret_finder, emulated_probes and runtime_globals
+  // decode it.
+  Isa isa() const { return isa_; }
   const std::shared_ptr<const ElfFile>& elf_ptr() const { return elf_; }
   const Pclntab& pclntab() const { return *pclntab_; }
   // Empty when the binary has no .go.buildinfo (very old or hand-stripped).
@@ -77,13 +83,16 @@ class GoBinary {
   FuncBounds bounds(std::size_t i) const;
 
   std::shared_ptr<const ElfFile> elf_;
+  Isa isa_ = Isa::X86_64;
   std::optional<BuildInfo> build_info_;
   std::unique_ptr<Pclntab> pclntab_;
   std::uint64_t pclntab_vaddr_ = 0;
   WrapperFuncIds wrapper_ids_;
 };
 
-// Whether goscry can read a program built as `elf`: 64-bit, of this host's architecture.
+// Whether goscry can read a running program built as `elf`: 64-bit, of this host's
+// architecture. Every point that opens a process calls it (a file of another architecture
+// is read: GoBinary).
 // Else one sentence naming its GOARCH: "PATH: a GOARCH=386 (32-bit) program; goscry reads
 // 64-bit Go programs of its own architecture (amd64) only" (read with 64-bit layouts, a
 // 386 program gave 0 goroutines and garbage, silently).

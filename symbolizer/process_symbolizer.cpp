@@ -16,7 +16,11 @@ namespace {
 constexpr std::uint64_t kKernelStart = 0xffff800000000000ull;
 
 Result<std::shared_ptr<const ModuleSymbols>> index_module(std::shared_ptr<const ElfFile> elf) {
-  auto go = GoBinary::from_elf(elf);
+  // The modules of a process: a Go module of another architecture than the host's is not
+  // one goscry can read in a process (check_architecture), even though GoBinary reads it.
+  auto arch = check_architecture(*elf);
+  auto go = arch ? GoBinary::from_elf(elf)
+                 : Result<std::shared_ptr<GoBinary>>(std::unexpected(arch.error()));
   // Not being a Go binary is normal (libc); a corrupt Go table leaves the native symbols.
   std::shared_ptr<const GoBinary> go_ptr = go ? std::shared_ptr<const GoBinary>(*go) : nullptr;
   return std::make_shared<const ModuleSymbols>(ModuleSymbols{

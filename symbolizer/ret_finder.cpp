@@ -1,6 +1,5 @@
 #include "symbolizer/ret_finder.h"
 
-#include "symbolizer/x86_decode.h"
 
 namespace goscry {
 
@@ -10,15 +9,14 @@ namespace {
 // asking for gigabytes.
 constexpr std::uint64_t kMaxFunctionSize = 16 << 20;
 
-bool is_ret(const ZydisDecodedInstruction& insn) { return insn.mnemonic == ZYDIS_MNEMONIC_RET; }
-
 }  // namespace
 
-Result<FunctionCode> decode_function(std::span<const std::uint8_t> code, const std::string& name) {
+Result<FunctionCode> decode_function(std::span<const std::uint8_t> code, const std::string& name,
+                                     Isa isa) {
   FunctionCode out;
-  auto walked = for_each_instruction(code, 0, [&](const Instruction& i) {
+  auto walked = walk_instructions(isa, code, 0, [&](const MachineInstruction& i) {
     out.instructions.push_back(i.offset);
-    if (is_ret(i.insn)) out.rets.push_back(i.offset);
+    if (i.flow == Flow::Return) out.rets.push_back(i.offset);
     return true;
   });
   if (!walked) return context(walked.error(), name);
@@ -30,9 +28,13 @@ Result<FunctionCode> decode_function(const ElfFile& elf, std::uint64_t entry, st
   if (end <= entry || end - entry > kMaxFunctionSize)
     return fail(ErrorKind::Unsupported,
                 name + ": implausible function range [" + to_hex(entry) + ", " + to_hex(end) + ")");
+  auto isa = isa_of(elf);
+  if (!isa)
+    return fail(ErrorKind::Unsupported, elf.path() + ": " + name +
+                                            ": machine code of neither amd64 nor arm64");
   auto bytes = elf.read_vaddr(entry, end - entry);
   if (!bytes) return context(bytes.error(), elf.path() + ": " + name);
-  return decode_function(bytes->bytes(), name);
+  return decode_function(bytes->bytes(), name, *isa);
 }
 
 }  // namespace goscry

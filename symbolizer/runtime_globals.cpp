@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "symbolizer/arm64_decode.h"
 #include "symbolizer/x86_decode.h"
 
 namespace goscry {
@@ -16,6 +17,12 @@ std::optional<std::uint64_t> data_symbol(const ElfFile& elf, std::string_view na
   for (const auto& s : elf.symbols())
     if (s.type == STT_OBJECT && s.name == name) return s.value;
   return std::nullopt;
+}
+
+// The instruction set of `elf`'s code, or why it has none goscry reads.
+Result<Isa> code_isa(const ElfFile& elf) {
+  if (auto isa = isa_of(elf)) return *isa;
+  return fail(ErrorKind::Unsupported, elf.path() + ": machine code of neither amd64 nor arm64");
 }
 
 // Calls on_operand(instruction, operand index, target address) for every RIP-relative
@@ -85,6 +92,8 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
     return fail(ErrorKind::Unsupported, elf.path() +
                                             ": cannot locate runtime.work: no .symtab and no "
                                             "runtime.gcMarkTermination");
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
   if (pause_ns < 0 || t_end < 0)
     return fail(ErrorKind::Unsupported, elf.path() + ": runtime.work: no offsets of pauseNS/tEnd");
   const auto [entry, end] = *gc_mark_termination;
@@ -100,13 +109,38 @@ Result<std::uint64_t> find_runtime_work(const ElfFile& elf,
     bool read, write;
   };
   std::vector<Access> accesses;
-  auto r = each_rip_operand(bytes->bytes(), entry, "runtime.gcMarkTermination",
-                            [&](const Instruction& d, unsigned i, std::uint64_t target) {
-                              const auto actions = d.ops[i].actions;
-                              accesses.push_back({target,
-                                                  bool(actions & ZYDIS_OPERAND_ACTION_MASK_READ),
-                                                  bool(actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)});
-                            });
+  Result<void> r;
+  if (*isa == Isa::X86_64) {
+    r = each_rip_operand(bytes->bytes(), entry, "runtime.gcMarkTermination",
+                         [&](const Instruction& d, unsigned i, std::uint64_t target) {
+                           const auto actions = d.ops[i].actions;
+                           accesses.push_back({target,
+                                               bool(actions & ZYDIS_OPERAND_ACTION_MASK_READ),
+                                               bool(actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)});
+                         });
+  } else {
+    // arm64 adds in registers: `MOVD pauseNS(R27), Rt; ADD ...; MOVD Rt, pauseNS(R27)`, a
+    // load and a store of one address a few accesses apart, which count as one add. Go
+    // 1.26 stores tEnd and pauseNS (the next word) with one STP: each word is an access,
+    // the last first, so that the add of pauseNS comes before the write of tEnd as it does
+    // in every other release.
+    r = walk_instructions(*isa, bytes->bytes(), entry, [&](const MachineInstruction& m) {
+      if (m.pc_relative_load) accesses.push_back({*m.pc_relative_load, true, false});
+      if (!m.pc_relative_store) return true;
+      const std::size_t before = accesses.size();
+      std::vector<std::uint64_t> words;  // the last first
+      for (std::uint64_t off = 0; off < m.store_bytes; off += 8)
+        words.insert(words.begin(), *m.pc_relative_store + off);
+      for (const std::uint64_t at : words) {
+        bool read = false;
+        for (std::size_t k = before; k > 0 && before - k < 3; --k)
+          read |= accesses[k - 1].read && accesses[k - 1].target == at;
+        accesses.push_back({at, read, true});
+      }
+      return true;
+    });
+    if (!r) r = context(r.error(), "runtime.gcMarkTermination");
+  }
   if (!r) return context(r.error(), elf.path());
   constexpr std::size_t kNear = 6;  // RIP-relative accesses between the read and the write
   std::set<std::uint64_t> bases;
@@ -139,6 +173,19 @@ Result<std::vector<std::uint64_t>> rip_relative_loads(std::span<const std::uint8
   return out;
 }
 
+Result<std::vector<std::uint64_t>> pc_relative_loads(Isa isa, std::span<const std::uint8_t> code,
+                                                     std::uint64_t entry,
+                                                     const std::string& name) {
+  if (isa == Isa::X86_64) return rip_relative_loads(code, entry, name);
+  std::vector<std::uint64_t> out;
+  auto walked = walk_instructions(isa, code, entry, [&](const MachineInstruction& m) {
+    if (m.pc_relative_load) out.push_back(*m.pc_relative_load);
+    return true;
+  });
+  if (!walked) return context(walked.error(), name);
+  return out;
+}
+
 namespace {
 
 // The `index`th RIP-relative load of a function, or an error naming the function.
@@ -153,7 +200,9 @@ Result<std::uint64_t> nth_load(const ElfFile& elf, std::optional<CodeRange> rang
                                             to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
   if (!bytes) return context(bytes.error(), elf.path() + ": " + name);
-  auto loads = rip_relative_loads(bytes->bytes(), entry, name);
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
+  auto loads = pc_relative_loads(*isa, bytes->bytes(), entry, name);
   if (!loads) return context(loads.error(), elf.path());
   if (loads->size() <= index)
     return fail(ErrorKind::Unsupported, elf.path() + ": " + name +
@@ -189,13 +238,52 @@ Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
   return HeapProfileAddresses{*b, *r, *c, "runtime code"};
 }
 
+namespace {
+
+// The arm64 form of `sched.goidgen.Add(_GoidCacheBatch)` (docs/go-runtime.md "arm64"):
+//   MOVD $16, Rk; ADRP page, Rn; ADD $off, Rn, Rn;
+//   then LDADDALD Rk, Rt, (Rn)  or  LDAXR (Rn), Rt; ADD Rk, Rt, Rt  (the LL/SC loop)
+// (Go emits both and picks one by the CPU's LSE atomics at run time): page + off of each.
+std::set<std::uint64_t> arm64_goid_batch_adds(std::span<const std::uint8_t> code,
+                                               std::uint64_t entry) {
+  std::set<std::uint64_t> found;
+  auto at = [&](std::uint64_t off) { return decode_arm64(arm64_word(code, off)); };
+  for (std::uint64_t off = 0; off + 20 <= code.size(); off += 4) {
+    const Arm64Instruction batch = at(off), page = at(off + 4), add = at(off + 8);
+    if (batch.op != Arm64Op::MovImm || batch.imm != 16 || page.op != Arm64Op::Adrp ||
+        add.op != Arm64Op::AddImm || add.rn != page.rd || add.rd != page.rd)
+      continue;
+    const unsigned k = batch.rd, n = page.rd;
+    const Arm64Instruction atomic = at(off + 12), next = at(off + 16);
+    const bool lse = atomic.op == Arm64Op::LdAddAl && atomic.rn == n && atomic.rm == k;
+    const bool llsc = atomic.op == Arm64Op::Ldaxr && atomic.rn == n &&
+                      next.op == Arm64Op::AddReg && next.rm == k && next.rn == atomic.rd;
+    if (lse || llsc)
+      found.insert(((entry + off + 4) & ~0xfffull) + static_cast<std::uint64_t>(page.imm) +
+                   static_cast<std::uint64_t>(add.imm));
+  }
+  return found;
+}
+
+}  // namespace
+
 Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1) {
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
   const auto [entry, end] = newproc1;
   if (end <= entry || end - entry > kMaxFunctionSize)
     return fail(ErrorKind::Unsupported, elf.path() + ": runtime.newproc1: implausible range [" +
                                             to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
   if (!bytes) return context(bytes.error(), elf.path() + ": runtime.newproc1");
+  if (*isa == Isa::Arm64) {
+    auto found = arm64_goid_batch_adds(bytes->bytes(), entry);
+    if (found.size() != 1)
+      return fail(ErrorKind::Unsupported, elf.path() + ": runtime.newproc1: " +
+                                              std::to_string(found.size()) +
+                                              " candidates for runtime.sched.goidgen");
+    return *found.begin();
+  }
   // The three instructions in a row: MOVL $16, R1; LEAQ target(SB), R2; LOCK XADDQ R1, 0(R2).
   std::set<std::uint64_t> found;
   ZydisRegister batch = ZYDIS_REGISTER_NONE, base = ZYDIS_REGISTER_NONE;
@@ -239,7 +327,9 @@ Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for
                                             to_hex(entry) + ", " + to_hex(end) + ")");
   auto bytes = elf.read_vaddr(entry, end - entry);
   if (!bytes) return context(bytes.error(), elf.path() + ": runtime.forEachGRace");
-  auto loads = rip_relative_loads(bytes->bytes(), entry, "runtime.forEachGRace");
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
+  auto loads = pc_relative_loads(*isa, bytes->bytes(), entry, "runtime.forEachGRace");
   if (!loads) return context(loads.error(), elf.path());
   if (loads->size() < 2 || (*loads)[0] == (*loads)[1])
     return fail(ErrorKind::Unsupported,

@@ -17,6 +17,7 @@
 
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
+#include "symbolizer/machine_code.h"
 
 namespace goscry {
 
@@ -39,7 +40,16 @@ struct CodeRange {
   std::uint64_t end = 0;
 };
 
-// .symtab first; else decodes `for_each_g_race` (required then).
+// The absolute addresses `code` loads registers from pc-relatively, in program order:
+// on amd64 rip_relative_loads; on arm64 the loads (LDR, LDAR) through a register that
+// `ADRP` (+ `ADD $off`) had just pointed at a global, Go's arm64 form of `MOVD sym(SB), R`
+// and of atomic loads of a global.
+Result<std::vector<std::uint64_t>> pc_relative_loads(Isa isa, std::span<const std::uint8_t> code,
+                                                     std::uint64_t entry,
+                                                     const std::string& name);
+
+// .symtab first; else decodes `for_each_g_race` (required then), in the file's instruction
+// set: its first two pc-relative loads (arm64: `ADRP; ADD; LDAR` each, atomicAllG).
 Result<AllgAddresses> find_allg(const ElfFile& elf, std::optional<CodeRange> for_each_g_race);
 
 // The absolute targets of every RIP-relative memory operand in `code` (loads, stores,

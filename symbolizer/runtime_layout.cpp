@@ -253,14 +253,39 @@ Result<RuntimeLayout> layout_from_dwarf(const ElfFile& elf) {
   return context(layout_from_dies(elf, dies), elf.path());
 }
 
-Result<RuntimeLayout> layout_from_table(std::string_view go_version) {
+namespace {
+
+// The one place arm64's layout differs from amd64's in what goscry reads: runtime.workType
+// opens with cpu.CacheLinePad fields, 128 bytes on arm64 and 64 on amd64 (internal/cpu), so
+// its fields after them (pauseStart, cycles, tEnd, pauseNS) sit 64 bytes further per pad:
+// one pad before them in go1.20, two in 1.21-1.24, three in 1.25, four in 1.26-1.27, and
+// none in 1.19, whose layout is amd64's. Measured on the DWARF of arm64 builds of each
+// release and checked by RuntimeLayout.TableEqualsDwarfOnArm64 (docs/go-runtime.md "arm64").
+int arm64_work_shift(int minor) {
+  if (minor <= 19) return 0;
+  if (minor == 20) return 64;
+  if (minor <= 24) return 128;
+  if (minor == 25) return 192;
+  return 256;
+}
+
+void adjust_for_arm64(RuntimeLayout& l, int minor) {
+  const int shift = arm64_work_shift(minor);
+  for (int* field : {&l.work_cycles, &l.work_t_end, &l.work_pause_ns, &l.work_pause_start})
+    if (*field >= 0) *field += shift;
+}
+
+}  // namespace
+
+Result<RuntimeLayout> layout_from_table(std::string_view go_version, Isa isa) {
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
   const auto& table = go_offsets_table();
   for (const auto& entry : table) {
     if (entry.minor != *minor) continue;
     RuntimeLayout l = entry.layout;
-    l.source = "table (go1." + std::to_string(*minor) + ")";
+    if (isa == Isa::Arm64) adjust_for_arm64(l, *minor);
+    l.source = "table (go1." + std::to_string(*minor) + (isa == Isa::Arm64 ? ", arm64" : "") + ")";
     return l;
   }
   std::string range = table.empty() ? "none" : "go1." + std::to_string(table.front().minor) +
@@ -271,7 +296,7 @@ Result<RuntimeLayout> layout_from_table(std::string_view go_version) {
 
 Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_version) {
   auto from_dwarf = layout_from_dwarf(elf);
-  auto from_table = layout_from_table(go_version);
+  auto from_table = layout_from_table(go_version, isa_of(elf).value_or(Isa::X86_64));
   if (from_dwarf && from_dwarf->wait_reasons.empty() && from_table) {
     from_dwarf->wait_reasons = from_table->wait_reasons;
     from_dwarf->g_statuses = from_table->g_statuses;

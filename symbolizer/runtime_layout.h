@@ -29,6 +29,7 @@
 #include "symbolizer/buildinfo.h"  // go_minor_version
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
+#include "symbolizer/machine_code.h"
 
 namespace goscry {
 
@@ -131,10 +132,12 @@ std::vector<std::pair<std::string_view, int>> layout_fields(const RuntimeLayout&
 Result<RuntimeLayout> layout_from_dwarf(const ElfFile& elf);
 
 // The checked-in table entry of a Go version: "go1.23.12", "go1.26.10-X:goroutineleakprofile"
-// -> go1.26. Fails for versions outside the table and for "devel ..." builds.
-Result<RuntimeLayout> layout_from_table(std::string_view go_version);
+// -> go1.26. Fails for versions outside the table and for "devel ..." builds. The table is
+// amd64's; for arm64 it is adjusted where arm64's layout differs (runtime.work from go1.26:
+// docs/go-runtime.md "arm64").
+Result<RuntimeLayout> layout_from_table(std::string_view go_version, Isa isa = Isa::X86_64);
 
-// DWARF first, else the table; the error names both causes.
+// DWARF first, else the table of the binary's architecture; the error names both causes.
 Result<RuntimeLayout> runtime_layout(const ElfFile& elf, std::string_view go_version);
 
 // One entry of the checked-in table (go_offsets_table.cpp).

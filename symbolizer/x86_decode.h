@@ -1,7 +1,8 @@
 // The one x86-64 instruction walk behind ret_finder, emulated_probes and runtime_globals:
 // each of them reads a Go function's machine code from its entry, instruction by
-// instruction, and looks at the instructions it cares about. amd64 only (Zydis); a private
-// header of the symbolizer (Zydis is not part of its public interface).
+// instruction, and looks at the instructions it cares about. amd64 (Zydis); a private
+// header of the symbolizer (Zydis is not part of its public interface). The neutral view
+// of the same walk, shared with arm64_decode, is machine_code.h.
 #pragma once
 
 #include <Zydis/Zydis.h>
@@ -11,6 +12,7 @@
 #include <span>
 
 #include "symbolizer/error.h"
+#include "symbolizer/machine_code.h"
 
 namespace goscry {
 
@@ -33,5 +35,9 @@ bool decode_instruction(std::span<const std::uint8_t> code, std::uint64_t addres
 // has seen every instruction before them.
 Result<void> for_each_instruction(std::span<const std::uint8_t> code, std::uint64_t entry,
                                   const std::function<bool(const Instruction&)>& fn);
+
+// walk_instructions for Isa::X86_64: for_each_instruction seen through MachineInstruction.
+Result<void> walk_x86_64(std::span<const std::uint8_t> code, std::uint64_t entry,
+                         const InstructionFn& fn);
 
 }  // namespace goscry

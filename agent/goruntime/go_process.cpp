@@ -20,6 +20,7 @@ Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
   t->process_ = std::move(*proc);
   auto bin = GoBinary::open(t->process_->exe_host_path());
   if (!bin) return context(bin.error(), who(pid));
+  if (auto arch = check_architecture((*bin)->elf()); !arch) return context(arch.error(), who(pid));
   t->binary_ = std::move(*bin);
   // Before reading the runtime: with a plugin loaded, what it would find is wrong, not absent.
   if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());

@@ -245,6 +245,8 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
   const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
   auto elf = ElfFile::open(exe);
   if (!elf) return context(elf.error(), "pid " + std::to_string(pid));
+  if (auto arch = check_architecture(**elf); !arch)
+    return context(arch.error(), "pid " + std::to_string(pid));
   auto sym = GoBinary::from_elf(*elf);
   if (!sym) return context(sym.error(), "pid " + std::to_string(pid));
   return attach(loader, **sym, pid, go_version, flags);

@@ -68,6 +68,7 @@ Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* share
   const std::string exe = (*process)->exe_path();
   auto elf = ElfFile::open((*process)->exe_host_path());
   if (!elf) return context(elf.error(), who + " (" + exe + ")");
+  if (auto arch = check_architecture(**elf); !arch) return context(arch.error(), who);
   auto sym = GoBinary::from_elf(*elf);
   // As GoProcess::open says it: the error names the file read (the host path of the exe).
   if (!sym) return context(sym.error(), who);

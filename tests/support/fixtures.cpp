@@ -30,10 +30,12 @@ std::string fixture_dir() {
 
 }  // namespace
 
-std::vector<Fixture> all_fixtures(const std::string& name) {
-  std::ifstream in(fixture_dir() + "/manifest.txt");
+std::vector<Fixture> all_fixtures(const std::string& name, const std::string& goarch) {
+  const bool host = goarch.empty() || goarch == "amd64";
+  std::ifstream in(fixture_dir() + (host ? "/manifest.txt" : "/manifest-" + goarch + ".txt"));
   std::vector<Fixture> out;
   Fixture f;
+  f.goarch = host ? "amd64" : goarch;
   while (in >> f.go_version >> f.name >> f.variant >> f.path) {
     if (name.empty() || f.name == name) out.push_back(f);
   }

@@ -16,11 +16,16 @@ struct Fixture {
   std::string name;        // directory name under tests/fixtures
   std::string variant;     // plain | stripped | pie | cgo
   std::string path;
-  std::string label() const { return go_version + "/" + name + "-" + variant; }
+  std::string goarch = "amd64";  // of the program; the host's unless a test asks for another
+  std::string label() const {
+    return go_version + "/" + (goarch == "amd64" ? "" : goarch + "/") + name + "-" + variant;
+  }
 };
 
-// Every fixture binary the build produced, optionally only those named `name`.
-std::vector<Fixture> all_fixtures(const std::string& name = "");
+// Every fixture binary the build produced, optionally only those named `name`. Those of
+// the host's architecture, which a test can run; `goarch` "arm64" gives the few built for
+// arm64 instead (manifest-arm64.txt: plain, stripped and PIE), read as files only.
+std::vector<Fixture> all_fixtures(const std::string& name = "", const std::string& goarch = "");
 
 // The fixture `name` in `variant` built with the newest toolchain; nullopt when none was.
 std::optional<Fixture> newest_fixture(const std::string& name,

@@ -53,4 +53,33 @@ std::map<std::uint64_t, std::set<std::string>> nm_functions(const std::string& f
   return out;
 }
 
+std::vector<GoObjdumpLine> go_objdump(const std::string& path, const std::string& regex) {
+  std::vector<std::string> argv = {go_command(), "tool", "objdump"};
+  if (!regex.empty()) argv.insert(argv.end(), {"-s", regex});
+  argv.push_back(path);
+  auto r = run_command(argv);
+  if (r.exit_code != 0) throw std::runtime_error("go tool objdump " + path + ": " + r.err);
+  std::vector<GoObjdumpLine> out;
+  std::string function;
+  for (const auto& line : split_lines(r.out)) {
+    // "TEXT runtime.newproc(SB) /path/proc.go", then
+    // "  proc.go:5334\t\t0x5d000\t\t\tf9400b90\t\tMOVD 16(R28), R16\t\t\t"
+    if (line.starts_with("TEXT ")) {
+      function = line.substr(5, line.find("(SB)") - 5);
+      continue;
+    }
+    std::vector<std::string> fields;
+    std::size_t pos = 0;
+    while (pos <= line.size()) {
+      std::size_t tab = line.find('\t', pos);
+      if (tab == std::string::npos) tab = line.size();
+      if (tab > pos) fields.push_back(line.substr(pos, tab - pos));
+      pos = tab + 1;
+    }
+    if (fields.size() < 4 || !fields[1].starts_with("0x")) continue;
+    out.push_back({function, std::stoull(fields[1], nullptr, 16), fields[2], fields[3]});
+  }
+  return out;
+}
+
 }  // namespace goscry::testing
