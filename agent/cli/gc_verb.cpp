@@ -15,6 +15,7 @@
 
 #include "agent/base/exit_codes.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/verb_output.h"
 #include "agent/base/duration.h"
 #include "agent/base/stop_signal.h"
 #include "agent/probes/target_watch.h"
@@ -149,55 +150,70 @@ std::string stats_text(const char* what, const DurationStats& d) {
   return buf;
 }
 
-void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bool exited) {
+json_report::Writer& json_lines() {
+  static json_report::Writer writer(std::cout, json_report::Writer::Style::kLines);
+  return writer;
+}
+
+// What the summary renderers are given: the watch at its end.
+struct GcEnd {
+  const TargetWatch& watch;
+  std::uint64_t watched_ns;
+  bool exited;
+};
+
+void summary_json(const GcEnd& e) {
+  const TargetWatch& w = e.watch;
   const GcTracker& gc = w.gc();
-  if (json) {
-    auto j = json_report::envelope("gc_summary", 1);
-    j["pid"] = w.pid();
-    j["go_version"] = w.go_version();
-    j["watched_ns"] = watched_ns;
-    j["cycles"] = gc.cycles();
-    if (gc.first_cycle()) {
-      j["first_cycle"] = gc.first_cycle();
-      j["last_cycle"] = gc.last_cycle();
-    }
-    j["sweep_termination"] = stats_json(gc.sweep_termination());
-    j["mark_phase"] = stats_json(gc.mark_phase());
-    j["mark_termination"] = stats_json(gc.mark_termination());
-    j["other_stw"] = stats_json(gc.other_pauses());
-    const GcCauses& why = gc.causes();
-    j["why"] = gc_why_summary(why);
-    auto triggers = nlohmann::ordered_json::object();
-    for (const auto& [t, n] : why.cycles) triggers[gc_trigger_name(t)] = n;
-    j["triggers"] = triggers;
-    auto forced = nlohmann::ordered_json::array();
-    for (const auto& [key, n] : why.forced_by)
-      forced.push_back({{"trigger", gc_trigger_name(key.first)},
-                        {"caller", key.second.empty() ? nlohmann::ordered_json(nullptr)
-                                                      : nlohmann::ordered_json(key.second)},
-                        {"cycles", n}});
-    j["forced_by"] = forced;
-    j["mark_cpu"] = {{"cycles", why.cpu_cycles},
-                     {"assist_seconds", why.assist_s},
-                     {"dedicated_seconds", why.dedicated_s},
-                     {"fractional_seconds", why.fractional_s},
-                     {"idle_seconds", why.idle_s}};
-    if (auto p = w.gc_pacer())
-      j["pacer_now"] = {{"heap_goal_bytes", p->heap_goal},
-                        {"heap_live_bytes", p->heap_live},
-                        {"gogc", p->gogc},
-                        {"memory_limit_bytes", p->memory_limit}};
-    else
-      j["pacer_now"] = nullptr;
-    j["target_exited"] = exited;
-    j["lost"] = w.lost();
-    json_report::Writer(std::cout, json_report::Writer::Style::kLines).write(j);
-    return;
+  auto j = json_report::envelope("gc_summary", 1);
+  j["pid"] = w.pid();
+  j["go_version"] = w.go_version();
+  j["watched_ns"] = e.watched_ns;
+  j["cycles"] = gc.cycles();
+  if (gc.first_cycle()) {
+    j["first_cycle"] = gc.first_cycle();
+    j["last_cycle"] = gc.last_cycle();
   }
+  j["sweep_termination"] = stats_json(gc.sweep_termination());
+  j["mark_phase"] = stats_json(gc.mark_phase());
+  j["mark_termination"] = stats_json(gc.mark_termination());
+  j["other_stw"] = stats_json(gc.other_pauses());
+  const GcCauses& why = gc.causes();
+  j["why"] = gc_why_summary(why);
+  auto triggers = nlohmann::ordered_json::object();
+  for (const auto& [t, n] : why.cycles) triggers[gc_trigger_name(t)] = n;
+  j["triggers"] = triggers;
+  auto forced = nlohmann::ordered_json::array();
+  for (const auto& [key, n] : why.forced_by)
+    forced.push_back({{"trigger", gc_trigger_name(key.first)},
+                      {"caller", key.second.empty() ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(key.second)},
+                      {"cycles", n}});
+  j["forced_by"] = forced;
+  j["mark_cpu"] = {{"cycles", why.cpu_cycles},
+                   {"assist_seconds", why.assist_s},
+                   {"dedicated_seconds", why.dedicated_s},
+                   {"fractional_seconds", why.fractional_s},
+                   {"idle_seconds", why.idle_s}};
+  if (auto p = w.gc_pacer())
+    j["pacer_now"] = {{"heap_goal_bytes", p->heap_goal},
+                      {"heap_live_bytes", p->heap_live},
+                      {"gogc", p->gogc},
+                      {"memory_limit_bytes", p->memory_limit}};
+  else
+    j["pacer_now"] = nullptr;
+  j["target_exited"] = e.exited;
+  j["lost"] = w.lost();
+  json_lines().write(j);
+}
+
+void summary_text(const GcEnd& e) {
+  const TargetWatch& w = e.watch;
+  const GcTracker& gc = w.gc();
   std::string s = "summary: " + std::to_string(gc.cycles()) + " GC cycles";
   if (gc.first_cycle())
     s += " (gc " + std::to_string(gc.first_cycle()) + "-" + std::to_string(gc.last_cycle()) + ")";
-  s += " in " + format_duration(watched_ns) + "\n";
+  s += " in " + format_duration(e.watched_ns) + "\n";
   s += stats_text("sweep termination STW", gc.sweep_termination());
   s += stats_text("mark phase", gc.mark_phase());
   s += stats_text("mark termination STW", gc.mark_termination());
@@ -208,55 +224,61 @@ void print_summary(const TargetWatch& w, bool json, std::uint64_t watched_ns, bo
   std::fflush(stdout);
 }
 
+// The text and JSON renderers: each cycle and each other pause as it comes, the summary.
+struct GcRenderer {
+  void (*cycle)(int pid, const GcCycle&);
+  void (*other)(int pid, const StwPause&);
+  void (*summary)(const GcEnd&);
+};
+
+const Formats<GcRenderer> kFormats{
+    {"text",
+     {[](int, const GcCycle& c) { std::printf("%s\n", cycle_text(c).c_str()); },
+      [](int, const StwPause& p) {
+        std::printf("stw  %s  %s\n", p.reason_name.c_str(),
+                    format_duration(p.duration_ns()).c_str());
+      },
+      summary_text}},
+    {"json",
+     {[](int pid, const GcCycle& c) { json_lines().write(cycle_json(pid, c)); },
+      [](int pid, const StwPause& p) { json_lines().write(pause_json(pid, p)); }, summary_json}},
+};
+
+// Watches until the duration is over, Ctrl-C, or the target's end, rendering what comes.
+Result<GcEnd> watch_gc(TargetWatch& w, std::uint64_t duration, const GcRenderer& render) {
+  auto on_gc = [&](const GcUpdate& u) {
+    if (u.cycle) render.cycle(w.pid(), *u.cycle);
+    if (u.other) render.other(w.pid(), *u.other);
+    std::fflush(stdout);
+  };
+  const std::uint64_t start = monotonic_ns();
+  bool exited = false;
+  while (!stop_requested() && !(duration && monotonic_ns() - start >= duration)) {
+    if (auto r = w.poll(100, on_gc); !r) return std::unexpected(r.error());
+    if ((exited = !process_alive(w.pid()))) break;
+  }
+  (void)w.poll(0, on_gc);  // what the target did last
+  return GcEnd{w, monotonic_ns() - start, exited};
+}
+
 int run_gc(const GcOptions& o) {
   std::uint64_t duration = 0;
   if (!o.duration.empty()) {
     auto d = parse_window("--duration", o.duration);
-    if (!d) {
-      std::fprintf(stderr, "goscry gc: %s\n", d.error().message.c_str());
-      return kExitBadInput;
-    }
+    if (!d) return fail_verb("gc", d.error(), kExitBadInput);
     duration = d->count();
   }
   install_stop_handlers();
   auto watch = TargetWatch::open(o.target.pid);
-  if (!watch) {
-    std::fprintf(stderr, "goscry gc: %s\n", watch.error().message.c_str());
-    return exit_code(watch.error());
-  }
+  if (!watch) return fail_verb("gc", watch.error());
   TargetWatch& w = **watch;
-  const bool json = o.format == "json";
-  json_report::Writer writer(std::cout, json_report::Writer::Style::kLines);
   std::fprintf(stderr, "goscry gc: watching pid %d (%s), Ctrl-C to stop\n", w.pid(),
                w.go_version().c_str());
-  auto on_gc = [&](const GcUpdate& u) {
-    if (u.cycle) {
-      if (json) writer.write(cycle_json(w.pid(), *u.cycle));
-      else std::printf("%s\n", cycle_text(*u.cycle).c_str());
-    }
-    if (u.other) {
-      if (json) writer.write(pause_json(w.pid(), *u.other));
-      else std::printf("stw  %s  %s\n", u.other->reason_name.c_str(),
-                       format_duration(u.other->duration_ns()).c_str());
-    }
-    if (!json) std::fflush(stdout);
-  };
-  const std::uint64_t start = monotonic_ns();
-  bool exited = false;
-  while (!stop_requested()) {
-    if (duration && monotonic_ns() - start >= duration) break;
-    if (auto r = w.poll(100, on_gc); !r) {
-      std::fprintf(stderr, "goscry gc: %s\n", r.error().message.c_str());
-      return exit_code(r.error());
-    }
-    if (!process_alive(w.pid())) {
-      exited = true;
-      break;
-    }
-  }
-  (void)w.poll(0, on_gc);  // what the target did last
-  if (exited) std::fprintf(stderr, "goscry gc: process %d exited\n", w.pid());
-  print_summary(w, json, monotonic_ns() - start, exited);
+  const GcRenderer& render = kFormats[o.format];
+  auto end = watch_gc(w, duration, render);
+  if (!end) return fail_verb("gc", end.error());
+  if (end->exited) std::fprintf(stderr, "goscry gc: process %d exited\n", w.pid());
+  render.summary(*end);
   return kExitOk;
 }
 
@@ -270,7 +292,7 @@ void add_gc_verb(CLI::App& app, VerbRun& run) {
   cmd->get_option("--pid")->required();
   cmd->add_option("-d,--duration", o->duration, "how long to watch (30s, 2m); default: until "
                                                  "Ctrl-C or the target ends");
-  add_format_option(*cmd, o->format);
+  add_format_option(*cmd, o->format, kFormats);
   cmd->callback([o, &run] { run = [o] { return run_gc(*o); }; });
 }
 
