@@ -257,7 +257,7 @@ namespace {
 
 // The one place arm64's layout differs from amd64's in what goscry reads: runtime.workType
 // opens with cpu.CacheLinePad fields, 128 bytes on arm64 and 64 on amd64 (internal/cpu), so
-// its fields after them (pauseStart, cycles, tEnd, pauseNS) sit 64 bytes further per pad:
+// its fields after them (heap0, pauseStart, cycles, tEnd, pauseNS) sit 64 bytes further per pad:
 // one pad before them in go1.20, two in 1.21-1.24, three in 1.25, four in 1.26-1.27, and
 // none in 1.19, whose layout is amd64's. Measured on the DWARF of arm64 builds of each
 // release and checked by RuntimeLayout.TableEqualsDwarfOnArm64 (docs/go-runtime.md "arm64").
@@ -271,7 +271,8 @@ int arm64_work_shift(int minor) {
 
 void adjust_for_arm64(RuntimeLayout& l, int minor) {
   const int shift = arm64_work_shift(minor);
-  for (int* field : {&l.work_cycles, &l.work_t_end, &l.work_pause_ns, &l.work_pause_start})
+  for (int* field :
+       {&l.work_heap0, &l.work_cycles, &l.work_t_end, &l.work_pause_ns, &l.work_pause_start})
     if (*field >= 0) *field += shift;
 }
 
