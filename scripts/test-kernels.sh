@@ -250,6 +250,7 @@ boot_once() {
   # tsc=reliable: 5.10 and 6.1 find the emulated CPUs' TSCs "unsynchronized" and fall back
   # to the HPET, whose every read is an emulated MMIO access outside the vDSO; Go reads the
   # clock at every scheduling decision: time.Now took 7-8 us on the HPET, 1 us on the TSC.
+  # (5.10's subset stayed ~2x slower than 6.12's with it: docs/kernels.md.)
   # thread=single: one host thread runs both vCPUs in turn. With a thread per vCPU (QEMU's
   # default), a vCPU can run code translated before another vCPU patched it, which breaks
   # the kernel's int3-based live patching (text_poke_bp) of static keys: the oopses seen
