@@ -454,7 +454,7 @@ TEST(RealworldHugo, DumpOfABuildAgreesWithItsOwnSigquitTraceback) {
 }
 
 // Samples per function from `go tool pprof -top` (sample index "samples"), each function's
-// own (flat) or with its callees (cum); " (inline)" dropped.
+// own (flat) or with its callees (cum); " (inline)" and " (partial-inline)" dropped.
 std::map<std::string, long> samples_per_function(const std::string& profile, bool cum) {
   std::vector<std::string> argv = {
       testing::go_command(), "tool", "pprof", "-top", "-nodecount=100000", "-sample_index=samples"};
@@ -474,7 +474,9 @@ std::map<std::string, long> samples_per_function(const std::string& profile, boo
     if (!table || !(in >> flat >> p1 >> p2 >> c >> p3)) continue;
     std::getline(in, name);
     name.erase(0, name.find_first_not_of(' '));
-    if (name.ends_with(" (inline)")) name.resize(name.size() - 9);
+    // pprof marks a function seen both inlined and on its own " (partial-inline)".
+    for (std::string_view mark : {" (inline)", " (partial-inline)"})
+      if (name.ends_with(mark)) name.resize(name.size() - mark.size());
     out[name] = std::stol(cum ? c : flat);
   }
   return out;

@@ -97,7 +97,8 @@ std::map<std::string, long> flat_samples(const std::string& profile, std::string
     if (!(in >> n >> p1 >> p2 >> c >> p3)) continue;
     std::getline(in, name);
     name.erase(0, name.find_first_not_of(' '));
-    if (name.ends_with(" (inline)")) name.resize(name.size() - std::strlen(" (inline)"));
+    for (std::string_view mark : {" (inline)", " (partial-inline)"})
+      if (name.ends_with(mark)) name.resize(name.size() - mark.size());
     flat[name] += std::stol(n);
   }
   return flat;
