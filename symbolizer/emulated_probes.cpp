@@ -42,14 +42,6 @@ bool is_control_transfer(const ZydisDecodedInstruction& i) {
          i.mnemonic == ZYDIS_MNEMONIC_INT3 || i.mnemonic == ZYDIS_MNEMONIC_UD2;
 }
 
-// The target of a rel8/rel32 JMP, Jcc or CALL.
-std::optional<std::uint64_t> relative_target(const Instruction& d) {
-  if (!(d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE)) return std::nullopt;
-  for (unsigned k = 0; k < d.insn.operand_count_visible; ++k)
-    if (d.ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[k].imm.is_relative)
-      return d.address + d.insn.length + static_cast<std::uint64_t>(d.ops[k].imm.value.s);
-  return std::nullopt;
-}
 
 // The new register set after `d` ran: written registers lose the value, a 64-bit
 // register-to-register MOV from a holder passes it on.

@@ -47,14 +47,6 @@ Flow flow_of(const ZydisDecodedInstruction& i) {
   return Flow::Next;
 }
 
-// The target of a rel8/rel32 JMP, Jcc or CALL.
-std::optional<std::uint64_t> relative_target(const Instruction& d) {
-  if (!(d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE)) return std::nullopt;
-  for (unsigned k = 0; k < d.insn.operand_count_visible; ++k)
-    if (d.ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[k].imm.is_relative)
-      return d.address + d.insn.length + static_cast<std::uint64_t>(d.ops[k].imm.value.s);
-  return std::nullopt;
-}
 
 // MOV reg, [rip+disp] (mem = 1) or MOV [rip+disp], reg (mem = 0): the address it reads or
 // writes.
@@ -87,6 +79,15 @@ Result<void> walk_x86_64(std::span<const std::uint8_t> code, std::uint64_t entry
     if (m.pc_relative_store) m.store_bytes = d.ops[0].size / 8;
     return fn(m);
   });
+}
+
+// The target of a rel8/rel32 JMP, Jcc or CALL.
+std::optional<std::uint64_t> relative_target(const Instruction& d) {
+  if (!(d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE)) return std::nullopt;
+  for (unsigned k = 0; k < d.insn.operand_count_visible; ++k)
+    if (d.ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[k].imm.is_relative)
+      return d.address + d.insn.length + static_cast<std::uint64_t>(d.ops[k].imm.value.s);
+  return std::nullopt;
 }
 
 }  // namespace goscry

@@ -5,6 +5,7 @@
 // of the same walk, shared with arm64_decode, is machine_code.h.
 #pragma once
 
+#include <optional>
 #include <Zydis/Zydis.h>
 
 #include <cstdint>
@@ -39,5 +40,8 @@ Result<void> for_each_instruction(std::span<const std::uint8_t> code, std::uint6
 // walk_instructions for Isa::X86_64: for_each_instruction seen through MachineInstruction.
 Result<void> walk_x86_64(std::span<const std::uint8_t> code, std::uint64_t entry,
                          const InstructionFn& fn);
+
+// The target of a rel8/rel32 JMP, Jcc or CALL; none for other instructions.
+std::optional<std::uint64_t> relative_target(const Instruction& d);
 
 }  // namespace goscry
