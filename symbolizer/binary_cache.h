@@ -9,8 +9,10 @@
 // build-id, each file's identity (device, inode, size, mtime from stat) remembers the key
 // it had; a file replaced in place gets a new identity and is read again.
 //
-// Thread-safe. Entries beyond the capacity are evicted least recently used first; an
-// evicted entry stays alive for holders of its shared_ptrs.
+// Thread-safe. Entries beyond the capacity (a count, and the bytes of a budget when one is
+// set: what the weigher says each payload holds) are evicted least recently used first; an
+// evicted entry stays alive for holders of its shared_ptrs. The entry just inserted is
+// never evicted by its own insertion: one binary over the whole budget is still served.
 #pragma once
 
 #include <sys/types.h>
@@ -48,6 +50,8 @@ struct BinaryCacheStats {
   std::uint64_t evictions = 0;
   std::uint64_t errors = 0;  // files that could not be opened or indexed
   std::size_t entries = 0;
+  std::uint64_t bytes = 0;         // what the weigher says the entries hold
+  std::uint64_t budget_bytes = 0;  // 0: no byte budget
 };
 
 template <typename Payload>
@@ -62,8 +66,20 @@ class BinaryCache {
   using Factory =
       std::function<Result<std::shared_ptr<const Payload>>(std::shared_ptr<const ElfFile>)>;
 
-  BinaryCache(std::size_t capacity, Factory factory)
-      : capacity_(capacity == 0 ? 1 : capacity), factory_(std::move(factory)) {}
+  // The bytes an entry's payload holds (its decoded tables), for the byte budget.
+  using Weigher = std::function<std::uint64_t(const Payload&)>;
+
+  BinaryCache(std::size_t capacity, Factory factory, Weigher weigher = nullptr)
+      : capacity_(capacity == 0 ? 1 : capacity),
+        factory_(std::move(factory)),
+        weigher_(std::move(weigher)) {}
+
+  // 0: no byte budget. Lowering it evicts at once down to it.
+  void set_budget_bytes(std::uint64_t budget) {
+    std::lock_guard lock(mu_);
+    budget_bytes_ = budget;
+    while (entries_.size() > 1 && over_budget()) evict_oldest();
+  }
 
   // The entry for the file at `path` (a path we can open: /proc/PID/root/..., or
   // /proc/PID/map_files/... for a deleted file).
@@ -89,6 +105,8 @@ class BinaryCache {
     std::lock_guard lock(mu_);
     BinaryCacheStats s = stats_;
     s.entries = entries_.size();
+    s.bytes = bytes_;
+    s.budget_bytes = budget_bytes_;
     return s;
   }
 
@@ -96,6 +114,7 @@ class BinaryCache {
   struct Slot {
     Entry entry;
     typename std::list<std::string>::iterator lru;
+    std::uint64_t bytes = 0;
   };
 
   std::unexpected<Error> count_error(Error e) {
@@ -133,16 +152,22 @@ class BinaryCache {
     ++stats_.misses;
     identities_[id] = e.key;
     if (auto it = entries_.find(e.key); it != entries_.end()) return it->second.entry;
+    const std::uint64_t bytes = weigher_ && e.payload ? weigher_(*e.payload) : 0;
     lru_.push_front(e.key);
-    entries_.emplace(e.key, Slot{e, lru_.begin()});
-    while (entries_.size() > capacity_) evict_oldest();
+    entries_.emplace(e.key, Slot{e, lru_.begin(), bytes});
+    bytes_ += bytes;
+    while (entries_.size() > 1 && (entries_.size() > capacity_ || over_budget())) evict_oldest();
     return e;
   }
+
+  bool over_budget() const { return budget_bytes_ != 0 && bytes_ > budget_bytes_; }
 
   void evict_oldest() {
     const std::string key = lru_.back();
     lru_.pop_back();
-    entries_.erase(key);
+    auto slot = entries_.find(key);
+    bytes_ -= slot->second.bytes;
+    entries_.erase(slot);
     ++stats_.evictions;
     // Forget the identities that led to it, so the identity map stays bounded too.
     for (auto it = identities_.begin(); it != identities_.end();)
@@ -151,7 +176,10 @@ class BinaryCache {
 
   const std::size_t capacity_;
   const Factory factory_;
+  const Weigher weigher_;
   mutable std::mutex mu_;
+  std::uint64_t budget_bytes_ = 0;
+  std::uint64_t bytes_ = 0;
   std::list<std::string> lru_;  // most recently used first
   std::unordered_map<std::string, Slot> entries_;
   std::map<FileIdentity, std::string> identities_;

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 
 namespace goscry {
 namespace {
@@ -48,6 +49,20 @@ Result<std::vector<std::uint8_t>> inflate_exact(ByteReader in, std::uint64_t out
   return out;
 }
 
+// Every ElfFile that maps a file, for release_mapped_elf_pages(). Registered by open(),
+// removed by the destructor, both under the mutex, so a release never sees a dead file.
+// Never destroyed: an ElfFile held by a static (the program's one module cache) is
+// destroyed at exit after any function-local static made later, and its destructor
+// still takes it out of this set.
+std::mutex& mapped_files_mutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::set<const ElfFile*>& mapped_files() {
+  static auto* files = new std::set<const ElfFile*>;
+  return *files;
+}
+
 std::string hex(ByteReader r) {
   static const char* digits = "0123456789abcdef";
   std::string s;
@@ -74,6 +89,8 @@ Result<std::shared_ptr<ElfFile>> ElfFile::open(const std::string& path) {
   f->size_ = file->size();
   f->mapped_ = true;
   if (auto r = f->parse(); !r) return context(r.error(), path);
+  std::lock_guard lock(mapped_files_mutex());
+  mapped_files().insert(f.get());
   return f;
 }
 
@@ -89,9 +106,43 @@ Result<std::shared_ptr<ElfFile>> ElfFile::from_bytes(std::vector<std::uint8_t> b
 }
 
 ElfFile::~ElfFile() {
+  if (mapped_) {
+    std::lock_guard lock(mapped_files_mutex());
+    mapped_files().erase(this);
+  }
   if (elf_ != nullptr) elf_end(as_elf(elf_));
   if (mapped_) munmap(const_cast<std::uint8_t*>(data_), size_);
 }
+
+// MADV_DONTNEED on a private, read-only file mapping only unmaps the pages: the next read
+// of one faults it in again from the page cache (or the file), with the same bytes. Pages
+// of the mapping nobody reads again (most of a binary once it is indexed) then no longer
+// count in the agent's RSS, nor in its cgroup's charge for mapped file pages.
+std::size_t ElfFile::release_resident_pages() const {
+  if (!mapped_) return 0;
+  return madvise(const_cast<std::uint8_t*>(data_), size_, MADV_DONTNEED) == 0 ? size_ : 0;
+}
+
+std::uint64_t ElfFile::heap_bytes() const {
+  std::uint64_t n = owned_.capacity() + sections_.capacity() * sizeof(ElfSection);
+  if (symbols_) {
+    n += symbols_->capacity() * sizeof(ElfSymbol);
+    for (const auto& s : *symbols_) n += s.name.capacity() > 15 ? s.name.capacity() + 1 : 0;
+  }
+  for (const auto& [index, bytes] : decompressed_) n += bytes.capacity();
+  return n;
+}
+
+MappedElfPages release_mapped_elf_pages() {
+  std::lock_guard lock(mapped_files_mutex());
+  MappedElfPages r;
+  for (const ElfFile* f : mapped_files()) {
+    ++r.files;
+    r.mapped_bytes += f->release_resident_pages();
+  }
+  return r;
+}
+
 
 Result<void> ElfFile::parse() {
   init_libelf();

@@ -88,6 +88,12 @@ class ElfFile {
   Result<ByteReader> read_vaddr(std::uint64_t vaddr, std::uint64_t len) const;
 
   ByteReader file_bytes() const { return ByteReader(std::span(data_, size_)); }
+  // The heap this object holds beyond the mapping: the symbol table once read, decompressed
+  // sections (an estimate: vectors' capacities and the names' lengths).
+  std::uint64_t heap_bytes() const;
+  // Drops the file's pages from this process's resident set (they are read again from the
+  // page cache when next touched); the bytes mapped, 0 for a file held in memory.
+  std::size_t release_resident_pages() const;
 
  private:
   ElfFile() = default;
@@ -110,5 +116,13 @@ class ElfFile {
   mutable std::optional<std::vector<ElfSymbol>> symbols_;
   mutable std::map<std::size_t, std::vector<std::uint8_t>> decompressed_;
 };
+
+struct MappedElfPages {
+  std::size_t files = 0;
+  std::uint64_t mapped_bytes = 0;
+};
+// release_resident_pages() of every live ElfFile opened from a file: what the agent does
+// when its file-backed pages are over their share of the memory budget.
+MappedElfPages release_mapped_elf_pages();
 
 }  // namespace goscry

@@ -80,6 +80,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 176;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2472;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -163,6 +170,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 184;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2472;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -248,6 +262,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 184;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2472;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -333,6 +354,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 184;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2472;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -420,6 +448,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 184;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2464;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -507,6 +542,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 72;
+         l.sched_gfree_n = 184;
+         l.sched_gfree_stack_size = -1;
+         l.sched_gfree_nostack_size = -1;
+         l.p_gfree_n = 2464;
+         l.p_gfree_size = -1;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -596,6 +638,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 80;
+         l.sched_gfree_n = -1;
+         l.sched_gfree_stack_size = 184;
+         l.sched_gfree_nostack_size = 200;
+         l.p_gfree_n = -1;
+         l.p_gfree_size = 2464;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "chan receive (nil chan)",
                 "chan send (nil chan)", "dumping heap", "garbage collection",
                 "garbage collection scan", "panicwait", "select", "select (no cases)",
@@ -686,6 +735,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = 16;
          l.mrc_free_bytes = 24;
          l.mrc_size = 32;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 96;
+         l.sched_gfree_n = -1;
+         l.sched_gfree_stack_size = 200;
+         l.sched_gfree_nostack_size = 216;
+         l.p_gfree_n = -1;
+         l.p_gfree_size = 2472;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",
@@ -776,6 +832,13 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.mrc_alloc_bytes = -1;
          l.mrc_free_bytes = -1;
          l.mrc_size = 16;
+         l.sched_goidgen = 0;
+         l.sched_ngsys = 96;
+         l.sched_gfree_n = -1;
+         l.sched_gfree_stack_size = 200;
+         l.sched_gfree_nostack_size = 216;
+         l.p_gfree_n = -1;
+         l.p_gfree_size = 2472;
          l.wait_reasons = {"", "GC assist marking", "IO wait", "dumping heap",
                 "garbage collection", "garbage collection scan", "panicwait",
                 "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait",

@@ -34,6 +34,8 @@ class NativeSymbols {
   explicit NativeSymbols(std::shared_ptr<const ElfFile> elf);
 
   std::size_t size() const { return funcs_.size(); }
+  // Its index's heap (the ELF's symbol table is the ElfFile's).
+  std::uint64_t heap_bytes() const { return funcs_.capacity() * sizeof(Func); }
   const std::shared_ptr<const ElfFile>& elf() const { return elf_; }
 
   // The function that contains vaddr: within its size, or, for a symbol of size 0 (some

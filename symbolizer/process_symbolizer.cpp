@@ -46,8 +46,16 @@ std::shared_ptr<const Result<Kallsyms>> shared_kallsyms() {
 
 }  // namespace
 
+// The decoded tables of a module: what its cache entry costs beyond the file's mapping
+// (whose pages the agent releases, symbolizer/elf_file.h).
+std::uint64_t module_heap_bytes(const ModuleSymbols& m) {
+  std::uint64_t n = m.native.heap_bytes() + m.native.elf()->heap_bytes();
+  if (m.go && m.go->elf_ptr() != m.native.elf()) n += m.go->elf().heap_bytes();
+  return n;
+}
+
 std::shared_ptr<ModuleCache> make_module_cache(std::size_t capacity) {
-  return std::make_shared<ModuleCache>(capacity, index_module);
+  return std::make_shared<ModuleCache>(capacity, index_module, module_heap_bytes);
 }
 
 const char* address_kind_name(AddressKind k) {

@@ -32,7 +32,9 @@ struct ModuleSymbols {
   Error go_error;  // why `go` is null: "<path>: not a Go binary (...)"
 };
 using ModuleCache = BinaryCache<ModuleSymbols>;
+// The cache entries weighed by module_heap_bytes (for set_budget_bytes).
 std::shared_ptr<ModuleCache> make_module_cache(std::size_t capacity = 64);
+std::uint64_t module_heap_bytes(const ModuleSymbols& m);
 
 enum class AddressKind { Go, Native, Kernel, Unknown };
 // "go", "native", "kernel", "unknown"

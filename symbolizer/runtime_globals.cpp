@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <set>
 
 #include "symbolizer/arm64_decode.h"
@@ -221,6 +222,86 @@ Result<HeapProfileAddresses> find_heap_profile(const ElfFile& elf, const HeapPro
   return heap_profile_from_code(elf, code);
 }
 
+namespace {
+
+// The machine code of a function named by the pclntab, bounded.
+Result<std::vector<std::uint8_t>> function_code(const ElfFile& elf, std::optional<CodeRange> range,
+                                                const std::string& name) {
+  if (!range)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": no .symtab and no " + name + " in the .gopclntab");
+  const auto [entry, end] = *range;
+  if (end <= entry || end - entry > kMaxFunctionSize)
+    return fail(ErrorKind::Unsupported, elf.path() + ": " + name + ": implausible range [" +
+                                            to_hex(entry) + ", " + to_hex(end) + ")");
+  auto bytes = elf.read_vaddr(entry, end - entry);
+  if (!bytes) return context(bytes.error(), elf.path() + ": " + name);
+  auto span = bytes->bytes();
+  return std::vector<std::uint8_t>(span.begin(), span.end());
+}
+
+// The targets of `LEAQ sym(SB), R` (when `lea`) or of `CMPQ sym(SB), $0`, in program order.
+Result<std::vector<std::uint64_t>> rip_operands_of(const ElfFile& elf,
+                                                   std::optional<CodeRange> range,
+                                                   const std::string& name, bool lea) {
+  auto code = function_code(elf, range, name);
+  if (!code) return std::unexpected(code.error());
+  std::vector<std::uint64_t> out;
+  auto r = each_rip_operand(*code, range->entry, name,
+                            [&](const Instruction& d, unsigned i, std::uint64_t target) {
+                              const bool is_lea = d.insn.mnemonic == ZYDIS_MNEMONIC_LEA && i == 1;
+                              const bool is_cmp0 =
+                                  d.insn.mnemonic == ZYDIS_MNEMONIC_CMP && i == 0 &&
+                                  d.insn.operand_count_visible == 2 &&
+                                  d.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                                  d.ops[1].imm.value.u == 0;
+                              if (lea ? is_lea : is_cmp0) out.push_back(target);
+                            });
+  if (!r) return context(r.error(), elf.path());
+  return out;
+}
+
+}  // namespace
+
+Result<ContentionProfileAddresses> contention_profile_from_code(
+    const ElfFile& elf, const ContentionProfileCode& code) {
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
+  if (*isa != Isa::X86_64)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": no .symtab; the block and mutex profiles' globals are found in "
+                             "amd64 code only");
+  auto leas = rip_operands_of(elf, code.stkbucket, "runtime.stkbucket", true);
+  if (!leas) return std::unexpected(leas.error());
+  auto cmps = rip_operands_of(elf, code.semacquire1, "runtime.semacquire1", false);
+  if (!cmps) return std::unexpected(cmps.error());
+  auto m = std::find(leas->begin(), leas->end(), code.mbuckets);
+  if (m == leas->end() || leas->end() - m < 3 || cmps->size() < 2)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": runtime.stkbucket / runtime.semacquire1 do not name the block "
+                             "and mutex profiles' globals as goscry expects");
+  ContentionProfileAddresses a{m[2], m[1], (*cmps)[0], (*cmps)[1], std::nullopt, "runtime code"};
+  const std::set<std::uint64_t> distinct{a.bbuckets, a.xbuckets, a.block_rate, a.mutex_rate,
+                                         code.mbuckets};
+  if (distinct.size() != 5)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": the block and mutex profiles' globals found in the runtime's "
+                             "code are not distinct");
+  return a;
+}
+
+Result<ContentionProfileAddresses> find_contention_profile(const ElfFile& elf,
+                                                           const ContentionProfileCode& code) {
+  auto b = data_symbol(elf, "runtime.bbuckets");
+  auto x = data_symbol(elf, "runtime.xbuckets");
+  auto br = data_symbol(elf, "runtime.blockprofilerate");
+  auto mr = data_symbol(elf, "runtime.mutexprofilerate");
+  if (b && x && br && mr)
+    return ContentionProfileAddresses{*b, *x, *br, *mr, data_symbol(elf, "runtime.ticks"),
+                                      ".symtab"};
+  return contention_profile_from_code(elf, code);
+}
+
 Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
                                                     const HeapProfileCode& code) {
   auto b = nth_load(elf, code.mprof_flush_locked, "runtime.mProf_FlushLocked", 0);
@@ -377,6 +458,57 @@ Result<std::uint64_t> find_gc_controller(const ElfFile& elf,
                                             ": runtime.gcControllerCommit does not pass "
                                             "runtime.gcController to commit as goscry expects");
   return *found;
+}
+
+Result<std::uint64_t> find_sched(const ElfFile& elf, std::optional<CodeRange> newproc1,
+                                 int goidgen_offset) {
+  if (auto s = data_symbol(elf, "runtime.sched")) return *s;
+  if (!newproc1)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": cannot locate runtime.sched: no .symtab and no runtime.newproc1");
+  if (goidgen_offset < 0)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": cannot locate runtime.sched: no offset of schedt.goidgen");
+  auto goidgen = find_goid_generator(elf, *newproc1);
+  if (!goidgen) return std::unexpected(goidgen.error());
+  return *goidgen - std::uint64_t(goidgen_offset);
+}
+
+namespace {
+
+// The first address A of `targets` (among the first few) that is followed, within them, by
+// A + 8 or preceded by it: a slice header's pointer and length read together.
+std::optional<std::uint64_t> first_slice_header(const std::vector<std::uint64_t>& targets) {
+  constexpr std::size_t kLookahead = 4;  // allpLock's LEA, allp, allp+8 (either order)
+  const std::size_t n = std::min(targets.size(), kLookahead);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      if (targets[j] == targets[i] + 8) return targets[i];
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::uint64_t> find_allp(const ElfFile& elf, std::optional<CodeRange> retake) {
+  if (auto a = data_symbol(elf, "runtime.allp")) return *a;
+  if (!retake)
+    return fail(ErrorKind::Unsupported,
+                elf.path() + ": cannot locate runtime.allp: no .symtab and no runtime.retake");
+  auto isa = code_isa(elf);
+  if (!isa) return std::unexpected(isa.error());
+  const auto [entry, end] = *retake;
+  if (end <= entry || end - entry > kMaxFunctionSize)
+    return fail(ErrorKind::Unsupported, elf.path() + ": runtime.retake: implausible range");
+  auto bytes = elf.read_vaddr(entry, end - entry);
+  if (!bytes) return context(bytes.error(), elf.path() + ": runtime.retake");
+  // amd64 compares the length in memory (CMPQ runtime.allp+8(SB), AX): every operand counts.
+  auto targets = *isa == Isa::X86_64
+                     ? rip_relative_targets(bytes->bytes(), entry, "runtime.retake")
+                     : pc_relative_loads(*isa, bytes->bytes(), entry, "runtime.retake");
+  if (!targets) return context(targets.error(), elf.path());
+  if (auto a = first_slice_header(*targets)) return *a;
+  return fail(ErrorKind::Unsupported,
+              elf.path() + ": runtime.retake: no slice header among its first globals (allp)");
 }
 
 }  // namespace goscry

@@ -93,6 +93,39 @@ Result<HeapProfileAddresses> find_heap_profile(const ElfFile& elf, const HeapPro
 Result<HeapProfileAddresses> heap_profile_from_code(const ElfFile& elf,
                                                     const HeapProfileCode& code);
 
+// Where the block and mutex profiles live (docs/go-runtime.md "The block and mutex
+// profiles"): runtime.bbuckets and runtime.xbuckets (the heads of their bucket lists),
+// runtime.blockprofilerate and runtime.mutexprofilerate, and runtime.ticks (the cached
+// cputicks per second runtime/pprof converts cycles with; only from .symtab).
+struct ContentionProfileAddresses {
+  std::uint64_t bbuckets = 0;
+  std::uint64_t xbuckets = 0;
+  std::uint64_t block_rate = 0;
+  std::uint64_t mutex_rate = 0;
+  std::optional<std::uint64_t> ticks;
+  std::string source;  // ".symtab" or "runtime code"
+};
+
+// Without .symtab, in every release 1.19-1.27: runtime.stkbucket picks the list a new
+// bucket goes on with `LEAQ runtime.mbuckets(SB); ... LEAQ runtime.xbuckets(SB); ... LEAQ
+// runtime.bbuckets(SB)` (memProfile, mutexProfile, else block), so the two LEAs after the
+// one of `mbuckets` (known from find_heap_profile); runtime.semacquire1 tests
+// `blockprofilerate > 0` then `mutexprofilerate > 0`, its first two compares of a global
+// with 0.
+struct ContentionProfileCode {
+  std::optional<CodeRange> stkbucket;
+  std::optional<CodeRange> semacquire1;
+  std::uint64_t mbuckets = 0;  // link-time
+};
+
+// .symtab first; else from `code` (amd64 only: goscry opens no process of another
+// architecture).
+Result<ContentionProfileAddresses> find_contention_profile(const ElfFile& elf,
+                                                           const ContentionProfileCode& code);
+// Decodes the functions of `code` (each required).
+Result<ContentionProfileAddresses> contention_profile_from_code(
+    const ElfFile& elf, const ContentionProfileCode& code);
+
 // runtime.sched.goidgen, the goid generator: every goid the runtime ever handed out is at
 // most its value (the Ps take goids from it in batches of 16, _GoidCacheBatch). Found in
 // runtime.newproc1's `pp.goidcache = sched.goidgen.Add(_GoidCacheBatch)`, which every
@@ -109,5 +142,17 @@ Result<std::uint64_t> find_goid_generator(const ElfFile& elf, CodeRange newproc1
 Result<std::uint64_t> find_gc_controller(const ElfFile& elf,
                                          std::optional<CodeRange> gc_controller_commit,
                                          std::uint64_t commit_entry);
+
+// runtime.sched, the scheduler's globals (gcount() reads its free-g counts and ngsys;
+// docs/go-runtime.md "Counting goroutines without a probe"): from .symtab, else
+// find_goid_generator's address minus `goidgen_offset` (schedt.goidgen's offset).
+Result<std::uint64_t> find_sched(const ElfFile& elf, std::optional<CodeRange> newproc1,
+                                 int goidgen_offset);
+
+// runtime.allp, the slice of every P ({ptr, len, cap}): from .symtab, else from
+// runtime.retake (sysmon's, linked into every program), whose `for i := 0; i < len(allp);
+// i++ { pp := allp[i] ...` reads allp and allp+8 before any other global but allpLock in
+// every release 1.19-1.27: the first two pc-relative operands one word apart.
+Result<std::uint64_t> find_allp(const ElfFile& elf, std::optional<CodeRange> retake);
 
 }  // namespace goscry

@@ -39,7 +39,8 @@ struct RuntimeDies {
 bool wanted_struct(std::string_view name) {
   return name == "runtime.g" || name == "runtime.m" || name == "runtime.moduledata" ||
          name == "runtime.workType" || name == "runtime.bucket" || name == "runtime.memRecord" ||
-         name == "runtime.memRecordCycle" || name == "runtime.gcControllerState";
+         name == "runtime.memRecordCycle" || name == "runtime.gcControllerState" ||
+         name == "runtime.schedt" || name == "runtime.p";
 }
 bool wanted_variable(std::string_view name) {
   return name == "runtime.waitReasonStrings" || name == "runtime.gStatusStrings";

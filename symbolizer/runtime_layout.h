@@ -5,7 +5,9 @@
 // runtime.gcControllerState (the pacer: heap goal, GOGC, GOMEMLIMIT, the mark CPU of the
 // cycle; docs/go-runtime.md "Why a GC cycle ran") and the heap profile's runtime.bucket,
 // runtime.memRecord and runtime.memRecordCycle (docs/go-runtime.md "The heap profile"), and
-// the names Go prints for goroutine states and wait reasons ("[chan receive]"). They change
+// the names Go prints for goroutine states and wait reasons ("[chan receive]"), and the
+// counts runtime.gcount() takes from runtime.schedt and runtime.p (docs/go-runtime.md
+// "Counting goroutines without a probe"). They change
 // between Go releases, so they come from the binary's own DWARF when it has some, else from
 // a table keyed by the Go minor version, generated from the DWARF of fixtures built with
 // every supported toolchain (scripts/gen-go-offsets.sh -> go_offsets_table.cpp) and
@@ -107,12 +109,20 @@ namespace goscry {
   X(mrc_frees, "runtime.memRecordCycle", "frees")           \
   X(mrc_alloc_bytes, "runtime.memRecordCycle", "alloc_bytes") \
   X(mrc_free_bytes, "runtime.memRecordCycle", "free_bytes") \
-  X(mrc_size, "runtime.memRecordCycle", "")
+  X(mrc_size, "runtime.memRecordCycle", "")                 \
+  X(sched_goidgen, "runtime.schedt", "goidgen")             \
+  X(sched_ngsys, "runtime.schedt", "ngsys")                 \
+  X(sched_gfree_n, "runtime.schedt", "gFree.n")             \
+  X(sched_gfree_stack_size, "runtime.schedt", "gFree.stack.size") \
+  X(sched_gfree_nostack_size, "runtime.schedt", "gFree.noStack.size") \
+  X(p_gfree_n, "runtime.p", "gFree.n")                      \
+  X(p_gfree_size, "runtime.p", "gFree.size")
 
 struct RuntimeLayout {
   // Byte offsets (g_size: sizeof(runtime.g), bucket_header and mrc_size likewise); -1 where
   // the field does not exist in that version (parentGoid before 1.21, memRecordCycle's
-  // alloc_bytes and free_bytes from 1.27).
+  // alloc_bytes and free_bytes from 1.27; the free-g counts are gFree.n up to 1.24 and the
+  // gLists' own sizes from 1.25).
 #define GOSCRY_DECLARE_FIELD(name, type, path) int name = -1;
   GOSCRY_RUNTIME_LAYOUT_FIELDS(GOSCRY_DECLARE_FIELD)
 #undef GOSCRY_DECLARE_FIELD

@@ -122,6 +122,35 @@ TEST_F(BinaryCacheTest, EvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(builds_, 4);
 }
 
+// symbol_cache_mib: entries weighed (here by their file's size, from stat) beyond the byte
+// budget go least recently used first; one entry over the whole budget is still served.
+TEST_F(BinaryCacheTest, EvictsTheLeastRecentlyUsedBeyondItsByteBudget) {
+  auto fixtures = all_fixtures();
+  std::vector<std::string> paths;
+  for (const auto& f : fixtures)
+    if (f.go_version == fixtures.front().go_version && paths.size() < 3) paths.push_back(f.path);
+  ASSERT_EQ(paths.size(), 3u);
+  auto size = [](const std::string& p) { return std::uint64_t(fs::file_size(p)); };
+  BinaryCache<Counted> cache(64, counting_factory(),
+                             [&](const Counted& c) { return size(c.path); });
+  cache.set_budget_bytes(size(paths[0]) + size(paths[1]));
+  ASSERT_TRUE(cache.get(paths[0]));
+  ASSERT_TRUE(cache.get(paths[1]));
+  EXPECT_EQ(cache.stats().bytes, size(paths[0]) + size(paths[1]));
+  ASSERT_TRUE(cache.get(paths[0]));  // now paths[1] is the oldest
+  ASSERT_TRUE(cache.get(paths[2]));  // over the budget: paths[1] goes, then what else must
+  const auto s = cache.stats();
+  EXPECT_GE(s.evictions, 1u);
+  EXPECT_LE(s.bytes, s.budget_bytes);
+  ASSERT_TRUE(cache.get(paths[2]));
+  EXPECT_EQ(builds_, 3);  // paths[2] stayed: the newest is never the one evicted
+  // A budget below any one binary: the newest is kept, everything else goes at once.
+  cache.set_budget_bytes(1);
+  EXPECT_EQ(cache.stats().entries, 1u);
+  ASSERT_TRUE(cache.get(paths[2]));
+  EXPECT_EQ(builds_, 3);
+}
+
 TEST_F(BinaryCacheTest, ErrorsAreCountedAndReturned) {
   BinaryCache<Counted> cache(2, counting_factory());
   auto missing = cache.get("/nonexistent/goscry-binary");

@@ -225,5 +225,54 @@ TEST(RuntimeGlobals, HeapProfileGlobalsFromRuntimeCodeMatchGoToolNm) {
   EXPECT_GT(checked, 0);
 }
 
+// runtime.bbuckets, runtime.xbuckets, runtime.blockprofilerate, runtime.mutexprofilerate
+// from the code of stkbucket and semacquire1 (docs/go-runtime.md "The block and mutex
+// profiles"), on plain, stripped and PIE builds of every toolchain, against `go tool nm` of
+// the plain twin; with .symtab, find_contention_profile takes the symbols.
+TEST(RuntimeGlobals, ContentionProfileGlobalsFromRuntimeCodeMatchGoToolNm) {
+  std::map<std::string, std::string> plain;  // go version -> unstripped path
+  for (const auto& f : all_fixtures("contention"))
+    if (f.variant == "plain") plain[f.go_version] = f.path;
+  int checked = 0;
+  for (const auto& f : all_fixtures("contention")) {
+    if (f.variant == "cgo") continue;
+    SCOPED_TRACE(f.label());
+    auto bin = GoBinary::open(f.path);
+    ASSERT_TRUE(bin) << bin.error().message;
+    auto range = [&](const char* name) -> std::optional<CodeRange> {
+      auto fn = (*bin)->find_function(name);
+      EXPECT_TRUE(fn) << name;
+      if (!fn) return std::nullopt;
+      return CodeRange{fn->entry, fn->end};
+    };
+    const ElfFile& elf = (*bin)->elf();
+    HeapProfileCode heap{range("runtime.mProf_FlushLocked"), range("runtime.mProf_Free"),
+                         range("runtime.profilealloc")};
+    auto h = heap_profile_from_code(elf, heap);
+    ASSERT_TRUE(h) << h.error().message;
+    ContentionProfileCode code{range("runtime.stkbucket"), range("runtime.semacquire1"),
+                               h->mbuckets};
+    auto found = contention_profile_from_code(elf, code);
+    ASSERT_TRUE(found) << found.error().message;
+    auto twin = ElfFile::open(plain.at(f.go_version));
+    ASSERT_TRUE(twin);
+    auto nm = nm_addresses(plain.at(f.go_version));
+    EXPECT_EQ(place(elf, found->bbuckets), place(**twin, nm.at("runtime.bbuckets")));
+    EXPECT_EQ(place(elf, found->xbuckets), place(**twin, nm.at("runtime.xbuckets")));
+    EXPECT_EQ(place(elf, found->block_rate), place(**twin, nm.at("runtime.blockprofilerate")));
+    EXPECT_EQ(place(elf, found->mutex_rate), place(**twin, nm.at("runtime.mutexprofilerate")));
+    auto preferred = find_contention_profile(elf, code);
+    ASSERT_TRUE(preferred) << preferred.error().message;
+    EXPECT_EQ(preferred->source, f.variant == "stripped" ? "runtime code" : ".symtab");
+    EXPECT_EQ(preferred->bbuckets, found->bbuckets);
+    EXPECT_EQ(preferred->xbuckets, found->xbuckets);
+    EXPECT_EQ(preferred->block_rate, found->block_rate);
+    EXPECT_EQ(preferred->mutex_rate, found->mutex_rate);
+    EXPECT_EQ(preferred->ticks.has_value(), f.variant != "stripped");
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 }  // namespace
 }  // namespace goscry
