@@ -1,7 +1,5 @@
 #include "agent/goruntime/go_process.h"
 
-#include <elf.h>
-
 #include "agent/goruntime/go_plugins.h"
 #include "symbolizer/process_symbolizer.h"  // load_bias
 
@@ -11,46 +9,56 @@ namespace {
 
 std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
 
+// The binary of the process, from the cache: the first process of a binary indexes it, the
+// others find it. Not being a Go binary (or one of another architecture) is its error.
+Result<std::shared_ptr<const GoBinary>> go_binary_of(const Process& process, ModuleCache& cache) {
+  auto module = cache.get(process.exe_host_path());
+  if (!module) return context(module.error(), who(process.pid()));
+  if (!module->payload->go) return context(module->payload->go_error, who(process.pid()));
+  return module->payload->go;
+}
+
+// What the goroutine reader needs of the binary's facts; the first one missing is the error.
+Result<void> check_facts(pid_t pid, const GoBinaryFacts& f) {
+  if (!f.layout) return context(f.layout.error(), who(pid));
+  if (!f.allgs) return context(f.allgs.error(), who(pid));
+  if (!f.goexit)
+    return fail(ErrorKind::Unsupported,
+                who(pid) + ": the binary has no runtime.goexit in its .gopclntab");
+  return {};
+}
+
 }  // namespace
 
-Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid) {
+Result<std::unique_ptr<GoProcess>> GoProcess::open(pid_t pid, std::shared_ptr<ModuleCache> cache) {
   auto t = std::unique_ptr<GoProcess>(new GoProcess());
   auto proc = Process::attach_readonly(pid);
   if (!proc) return std::unexpected(proc.error());
   t->process_ = std::move(*proc);
-  auto bin = GoBinary::open(t->process_->exe_host_path());
-  if (!bin) return context(bin.error(), who(pid));
-  if (auto arch = check_architecture((*bin)->elf()); !arch) return context(arch.error(), who(pid));
-  t->binary_ = std::move(*bin);
+  t->exe_ = t->process_->exe_path();
+  auto bin = go_binary_of(*t->process_, cache ? *cache : *shared_module_cache());
+  if (!bin) return std::unexpected(bin.error());
+  if ((*bin)->go_version().empty())
+    return fail(ErrorKind::Unsupported,
+                who(pid) + " (" + t->exe_ + "): no .go.buildinfo, so no Go version to probe by");
   // Before reading the runtime: with a plugin loaded, what it would find is wrong, not absent.
   if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
-  auto layout = runtime_layout(t->binary_->elf(), t->binary_->go_version());
-  if (!layout) return context(layout.error(), who(pid));
-  t->layout_ = std::move(*layout);
-  auto fegr = t->binary_->find_function("runtime.forEachGRace");
-  auto allgs = find_allg(t->binary_->elf(), fegr ? std::optional<CodeRange>(CodeRange{fegr->entry, fegr->end})
-                                                 : std::nullopt);
-  if (!allgs) return context(allgs.error(), who(pid));
-  t->allgs_ = *allgs;
-  auto goexit = t->binary_->find_function("runtime.goexit");
-  if (!goexit)
-    return fail(ErrorKind::Unsupported,
-                who(pid) + ": the binary has no runtime.goexit in its .gopclntab");
-  t->goexit_ = *goexit;
+  t->facts_ = go_binary_facts(std::move(*bin));
+  if (auto r = check_facts(pid, *t->facts_); !r) return std::unexpected(r.error());
   auto maps = t->process_->maps();
   if (!maps) return std::unexpected(maps.error());
-  auto bias = load_bias(*maps, t->binary_->elf(), t->process_->exe_path());
+  auto bias = load_bias(*maps, t->binary().elf(), t->exe_);
   if (!bias) return context(bias.error(), who(pid));
   t->bias_ = *bias;
   return t;
 }
 
 std::vector<Frame> GoProcess::frames(std::uint64_t runtime_pc) const {
-  return binary_->frames(runtime_pc - bias_);
+  return binary().frames(runtime_pc - bias_);
 }
 
 std::optional<FuncBounds> GoProcess::function_at(std::uint64_t runtime_pc) const {
-  auto f = binary_->function_at(runtime_pc - bias_);
+  auto f = binary().function_at(runtime_pc - bias_);
   if (f) {
     f->entry += bias_;
     f->end += bias_;

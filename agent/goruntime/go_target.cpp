@@ -1,17 +1,18 @@
 #include "agent/goruntime/go_target.h"
 
+#include "agent/goruntime/go_binary_facts.h"
 #include "symbolizer/process.h"
 
 namespace goscry {
 namespace {
 
 // The process is checked (and its exe read) by Process::attach_readonly; the executable
-// is opened through /proc/PID/root (containers) into the module cache shared with the
-// symbolizer, and its PIE bias comes from the process's mappings.
+// is opened through /proc/PID/root (containers) into the program's one module cache (the
+// binary GoProcess handles use too), and its PIE bias comes from the process's mappings.
 Result<GoTarget> open_pid_target(int pid) {
   auto proc = Process::attach_readonly(pid);
   if (!proc) return std::unexpected(proc.error());
-  auto symbolizer = ProcessSymbolizer::create(pid);
+  auto symbolizer = ProcessSymbolizer::create(pid, shared_module_cache());
   if (!symbolizer) return std::unexpected(symbolizer.error());
   GoTarget t;
   t.pid = pid;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/goruntime/go_binary_facts.h"
 #include "symbolizer/go_binary.h"
 #include "symbolizer/process_symbolizer.h"
 
@@ -18,6 +19,10 @@ struct TargetOptions {
   std::string exe;
 };
 
+// The smaller sibling of GoProcess for the verbs that only look a binary up (`info`,
+// `symbolize`): it works on a file alone (--exe), and on a process whose runtime goscry
+// cannot read. With --pid its binary comes from the same module cache GoProcess uses, and
+// go_binary_facts(binary) gives the same facts object (computed only if asked for).
 struct GoTarget {
   std::shared_ptr<const GoBinary> binary;
   std::uint64_t bias = 0;  // runtime address = file vaddr + bias

@@ -1,19 +1,15 @@
-// The goroutines a process has right now, read from its memory: runtime.allglen and
-// runtime.allgptr, then each g (goid, gopc, startpc, status). The goroutine tracker uses it
-// once, right after the probes are attached, to count what was alive before them.
-//
-// Reads are racy by nature (the target runs on): the runtime appends to allgs but never
-// shrinks it, and reads allglen before the pointer, so reading in the same order gives a
-// prefix that is valid; a g whose read fails is skipped and counted.
+// The goroutines a process has right now, as the goroutine tracker needs them: goid, gopc,
+// startpc and status of each live g, no stacks. A view of the one allgs reader
+// (goroutine_reader.h: its cap, its retry when allgs moved under the read, its rule for
+// what is alive) read without stacks. The tracker takes it once, right after the probes
+// are attached, to count what was alive before them.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "agent/goruntime/go_process.h"
 #include "symbolizer/error.h"
-#include "symbolizer/process.h"
-#include "symbolizer/runtime_globals.h"
-#include "symbolizer/runtime_layout.h"
 
 namespace goscry {
 
@@ -25,13 +21,12 @@ struct GoroutineRecord {
 };
 
 struct GoroutineSnapshot {
-  std::vector<GoroutineRecord> alive;  // neither _Gdead nor _Gdeadextra (1.26+)
+  std::vector<GoroutineRecord> alive;  // neither idle, _Gdead nor _Gdeadextra (1.26+)
   std::uint64_t allglen = 0;
   std::uint64_t unreadable = 0;  // g structs that could not be read
 };
 
-// `allg` holds run-time addresses (link-time + load bias).
-Result<GoroutineSnapshot> read_goroutines(const Process& process, const AllgAddresses& allg,
-                                          const RuntimeLayout& layout);
+// read_goroutines(target, {.stacks = false}), each goroutine cut to its record.
+Result<GoroutineSnapshot> read_goroutine_snapshot(const GoProcess& target);
 
 }  // namespace goscry

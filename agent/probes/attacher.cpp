@@ -186,17 +186,37 @@ Result<goscry_settings> settings_for(const RuntimeLayout& l, int minor) {
 
 }  // namespace
 
-Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
-                              std::string_view go_version) {
-  const ElfFile& elf = sym.elf();
+const char* tier_name(GoroutineTier t) { return t == GoroutineTier::kWatch ? "watch" : "trace"; }
+
+namespace {
+
+// The minor version, for the releases goscry knows.
+Result<int> check_supported(std::string_view go_version) {
   auto minor = go_minor_version(go_version);
   if (!minor) return std::unexpected(minor.error());
   if (*minor < 19 || *minor > 27)
     return fail(ErrorKind::Unsupported,
                 std::string(go_version) + ": unsupported Go version (goscry knows 1.19-1.27)");
-  auto layout = runtime_layout(elf, go_version);
-  if (!layout) return context(layout.error(), elf.path());
-  auto settings = settings_for(*layout, *minor);
+  return *minor;
+}
+
+}  // namespace
+
+Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
+                              std::string_view go_version, GoroutineTier tier) {
+  if (auto r = check_supported(go_version); !r) return std::unexpected(r.error());
+  auto layout = runtime_layout(sym.elf(), go_version);
+  if (!layout) return context(layout.error(), sym.elf().path());
+  return plan_probes(sym, *layout, binary_path, pid, go_version, tier);
+}
+
+Result<ProbePlan> plan_probes(const GoBinary& sym, const RuntimeLayout& layout,
+                              const std::string& binary_path, int pid,
+                              std::string_view go_version, GoroutineTier tier) {
+  const ElfFile& elf = sym.elf();
+  auto minor = check_supported(go_version);
+  if (!minor) return std::unexpected(minor.error());
+  auto settings = settings_for(layout, *minor);
   if (!settings) return context(settings.error(), elf.path());
   ProbePlan plan;
   plan.settings = *settings;
@@ -205,7 +225,7 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   // time <= 1.21's GC pauses themselves: a few us short of the runtime's figure per pause.
   std::optional<CodeRange> gmt;
   if (auto f = sym.find_function("runtime.gcMarkTermination")) gmt = CodeRange{f->entry, f->end};
-  if (auto work = find_runtime_work(elf, gmt, layout->work_pause_ns, layout->work_t_end)) {
+  if (auto work = find_runtime_work(elf, gmt, layout.work_pause_ns, layout.work_t_end)) {
     plan.settings.work_addr = *work;
   } else {
     plan.settings.work_pause_start = 0;
@@ -223,11 +243,16 @@ Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_pat
   // the release. Exit first: attached in this order, no goroutine is seen created whose end
   // the probes miss.
   const bool worldstop = *minor >= 22;
+  if (tier == GoroutineTier::kTrace) {
+    for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
+                                    P::GoroutineExit),
+                   b.at_newproc1_results(P::NewprocRet)})
+      if (!r) return std::unexpected(r.error());
+  } else {
+    plan.settings.probes &= ~std::uint32_t(GOSCRY_PROBE_CREATE | GOSCRY_PROBE_EXIT);
+  }
   // gcStart before the stops: the sweep-termination stop takes the trigger it recorded.
-  for (auto r : {b.at_stack_check(worldstop ? "runtime.gdestroy" : "runtime.goexit0",
-                                  P::GoroutineExit),
-                 b.at_newproc1_results(P::NewprocRet),
-                 b.at_stack_check("runtime.gcStart", P::GcStart),
+  for (auto r : {b.at_stack_check("runtime.gcStart", P::GcStart),
                  worldstop ? b.at_rets("runtime.stopTheWorldWithSema", P::StwStopRet)
                            : b.at_entry("runtime.stopTheWorldWithSema", P::StwStopEntry),
                  b.at_entry("runtime.gcMarkTermination", P::GcMarkTermination),
@@ -254,22 +279,38 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, int pi
 
 Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoBinary& sym,
                                                        int pid, std::string_view go_version,
-                                                       std::uint32_t flags) {
-  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
-  auto plan = plan_probes(sym, exe, pid, go_version);
+                                                       std::uint32_t flags, GoroutineTier tier) {
+  auto plan = plan_probes(sym, "/proc/" + std::to_string(pid) + "/exe", pid, go_version, tier);
   if (!plan) return std::unexpected(plan.error());
-  plan->settings.flags = flags;
   auto bias = load_bias(pid, sym.elf());
   if (!bias) return std::unexpected(bias.error());
-  if (plan->settings.work_addr) plan->settings.work_addr += *bias;
-  if (plan->settings.gc_controller_addr) plan->settings.gc_controller_addr += *bias;
-  for (auto& req : plan->uprobes) req.address += *bias;
+  return attach_plan(loader, pid, std::move(*plan), *bias, flags);
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(BpfLoader& loader, const GoBinary& sym,
+                                                       const RuntimeLayout& layout,
+                                                       std::uint64_t bias, int pid,
+                                                       std::string_view go_version,
+                                                       std::uint32_t flags, GoroutineTier tier) {
+  auto plan = plan_probes(sym, layout, "/proc/" + std::to_string(pid) + "/exe", pid, go_version,
+                          tier);
+  if (!plan) return std::unexpected(plan.error());
+  return attach_plan(loader, pid, std::move(*plan), bias, flags);
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::attach_plan(BpfLoader& loader, int pid,
+                                                            ProbePlan plan, std::uint64_t bias,
+                                                            std::uint32_t flags) {
+  plan.settings.flags = flags;
+  if (plan.settings.work_addr) plan.settings.work_addr += bias;
+  if (plan.settings.gc_controller_addr) plan.settings.gc_controller_addr += bias;
+  for (auto& req : plan.uprobes) req.address += bias;
   std::unique_ptr<Attachment> a(new Attachment(loader, pid));
-  a->settings_ = plan->settings;
+  a->settings_ = plan.settings;
   // Settings first: a probe that fires before them would count SETTINGS_MISSING.
-  if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan->settings); !r)
+  if (auto r = loader.add_target(static_cast<std::uint32_t>(pid), plan.settings); !r)
     return std::unexpected(r.error());
-  for (const auto& req : plan->uprobes) {
+  for (const auto& req : plan.uprobes) {
     auto link = loader.attach_uprobe(req);
     if (!link) return std::unexpected(link.error());  // ~Attachment undoes the rest
     a->links_.push_back(std::move(*link));

@@ -16,8 +16,17 @@
 #include "symbolizer/elf_file.h"
 #include "symbolizer/error.h"
 #include "symbolizer/process_symbolizer.h"  // load_bias
+#include "symbolizer/runtime_layout.h"
 
 namespace goscry {
+
+// How closely a target's goroutines are followed (docs/agent.md "Goroutine tiers").
+// kTrace: the creation and exit probes, two traps per goroutine, exact created/exited per
+// site. kWatch: neither of them, nothing per goroutine; the live count is read from the
+// runtime's memory (goruntime/goroutine_count.h). The GC and STW probes, which run per
+// cycle, go in for both.
+enum class GoroutineTier { kWatch, kTrace };
+const char* tier_name(GoroutineTier t);
 
 struct ProbePlan {
   goscry_settings settings{};
@@ -28,7 +37,14 @@ struct ProbePlan {
 // `go_version`). Addresses in the settings (work_addr) and of the uprobes are link-time
 // ones: attach() adds the load bias.
 Result<ProbePlan> plan_probes(const GoBinary& sym, const std::string& binary_path, int pid,
-                              std::string_view go_version);
+                              std::string_view go_version,
+                              GoroutineTier tier = GoroutineTier::kTrace);
+// The same with the binary's runtime layout already known (GoBinaryFacts), so a process of
+// a binary whose layout came from its DWARF is not parsed again at each attach.
+Result<ProbePlan> plan_probes(const GoBinary& sym, const RuntimeLayout& layout,
+                              const std::string& binary_path, int pid,
+                              std::string_view go_version,
+                              GoroutineTier tier = GoroutineTier::kTrace);
 
 class Attachment {
  public:
@@ -39,7 +55,15 @@ class Attachment {
                                                     std::uint32_t flags = 0);
   static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoBinary& sym,
                                                     int pid, std::string_view go_version,
-                                                    std::uint32_t flags = 0);
+                                                    std::uint32_t flags = 0,
+                                                    GoroutineTier tier = GoroutineTier::kTrace);
+  // On a process already open: its binary's layout and its load bias as the process handle
+  // has them (GoProcess), not computed again.
+  static Result<std::unique_ptr<Attachment>> attach(BpfLoader& loader, const GoBinary& sym,
+                                                    const RuntimeLayout& layout,
+                                                    std::uint64_t bias, int pid,
+                                                    std::string_view go_version,
+                                                    std::uint32_t flags, GoroutineTier tier);
   // Detaches every probe, then forgets the target's map entries.
   ~Attachment();
   Attachment(const Attachment&) = delete;
@@ -59,6 +83,10 @@ class Attachment {
 
  private:
   Attachment(BpfLoader& loader, int pid) : loader_(loader), pid_(pid) {}
+  // Moves the plan to run-time addresses, fills the target's settings, then attaches.
+  static Result<std::unique_ptr<Attachment>> attach_plan(BpfLoader& loader, int pid,
+                                                         ProbePlan plan, std::uint64_t bias,
+                                                         std::uint32_t flags);
   BpfLoader& loader_;
   int pid_;
   std::vector<UprobeLink> links_;

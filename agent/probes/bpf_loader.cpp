@@ -14,6 +14,7 @@
 #include <optional>
 #include <string_view>
 
+#include "agent/probes/cpu_stack_switch.h"
 #include "agent/proc/privileges.h"
 #include "cpu.skel.h"
 #include "runtime.skel.h"
@@ -607,11 +608,13 @@ Result<void> CpuSampler::add_target(std::uint32_t tgid, const goscry_cpu_target&
     return fail(ErrorKind::Io,
                 "pid " + std::to_string(tgid) + ": cannot add the target to the CPU sampler (" +
                     errno_text(errno) + (errno == E2BIG ? ": too many targets)" : ")"));
+  targets_[tgid] = what;
   return {};
 }
 
 void CpuSampler::remove_target(std::uint32_t tgid) {
   bpf_map__delete_elem(skel_->maps.cpu_targets, &tgid, sizeof tgid, 0);
+  targets_.erase(tgid);  // its samples still in the ring keep the frame pointer walk's stack
 }
 
 void CpuSampler::forget_stacks(const std::vector<std::int32_t>& ids) {
@@ -633,7 +636,13 @@ void CpuSampler::count_sample(const goscry_cpu_sample& s) {
   k.goid = s.goid;
   k.labels = s.labels;
   k.sp_ret = s.sp_ret;
-  k.user_stack_id = stack_id(s.ips, s.user_frames, s.user_error, false);
+  if (auto t = targets_.find(s.tgid); t != targets_.end() && s.user_frames > 0) {
+    auto user = goroutine_user_stack({s.ips, s.user_frames}, s.sched_pc, s.sched_ret, t->second);
+    k.user_stack_id = stack_id(user.data(), static_cast<std::uint32_t>(user.size()),
+                               user.empty() ? -ENODATA : s.user_error, false);
+  } else {
+    k.user_stack_id = stack_id(s.ips, s.user_frames, s.user_error, false);
+  }
   // No kernel frame and no error: the sample was taken in user mode.
   k.kernel_stack_id = s.kernel_frames == 0 && s.kernel_error == 0
                           ? -ENOENT

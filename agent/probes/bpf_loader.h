@@ -258,6 +258,9 @@ class CpuSampler {
            CpuCount>
       counts_;  // since the last drain
   std::uint64_t user_table_full_ = 0;  // stacks refused by stacks_ (GOSCRY_CPU_*_TABLE_FULL)
+  // What add_target said of each target: where its samples on the system stack continue on
+  // the goroutine's, and runtime.goexit (agent/probes/cpu_stack_switch.h).
+  std::map<std::uint32_t, goscry_cpu_target> targets_;
   std::uint64_t kernel_table_full_ = 0;
 };
 

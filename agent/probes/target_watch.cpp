@@ -7,9 +7,6 @@
 
 #include <algorithm>
 
-#include <fstream>
-
-#include "agent/goruntime/go_plugins.h"
 #include "agent/goruntime/goroutine_snapshot.h"
 #include "agent/proc/privileges.h"
 #include "symbolizer/proc_file.h"
@@ -58,49 +55,49 @@ GcCauseResolver gc_cause_resolver(std::shared_ptr<const GoBinary> sym, std::uint
   };
 }
 
-Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared) {
-  const std::string who = "pid " + std::to_string(pid);
+Result<std::unique_ptr<TargetWatch>> TargetWatch::open(int pid, BpfLoader* shared,
+                                                       GoroutineTier tier) {
   if (pid <= 0 || !process_alive(pid)) return std::unexpected(why_no_process(pid));
   // Before reading anything of the target: the sentence names every missing capability.
   if (auto why = missing_privileges()) return fail(ErrorKind::Permission, *why);
-  auto process = Process::attach_readonly(pid);
-  if (!process) return std::unexpected(process.error());
-  const std::string exe = (*process)->exe_path();
-  auto elf = ElfFile::open((*process)->exe_host_path());
-  if (!elf) return context(elf.error(), who + " (" + exe + ")");
-  if (auto arch = check_architecture(**elf); !arch) return context(arch.error(), who);
-  auto sym = GoBinary::from_elf(*elf);
-  // As GoProcess::open says it: the error names the file read (the host path of the exe).
-  if (!sym) return context(sym.error(), who);
-  if ((*sym)->go_version().empty())
-    return fail(ErrorKind::Unsupported,
-                who + " (" + exe + "): no .go.buildinfo, so no Go version to probe by");
-  // Before any probe: nothing is attached to a target that is refused.
-  if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
-  auto bias = load_bias(pid, **elf);
-  if (!bias) return context(bias.error(), who);
-  std::unique_ptr<TargetWatch> w(new TargetWatch(pid, *sym, *bias));
-  w->exe_ = exe;
-  w->process_ = std::move(*process);
+  // GoProcess::open refuses a Go program with a plugin before any probe is attached.
+  auto go = GoProcess::open(pid);
+  if (!go) return std::unexpected(go.error());
+  return open(std::shared_ptr<const GoProcess>(std::move(*go)), shared, tier);
+}
+
+Result<std::unique_ptr<TargetWatch>> TargetWatch::open(std::shared_ptr<const GoProcess> go,
+                                                       BpfLoader* shared, GoroutineTier tier) {
+  const int pid = go->pid();
+  std::unique_ptr<TargetWatch> w(new TargetWatch(std::move(go)));
   if (shared) {
     w->loader_ = shared;
   } else {
-    auto loader = BpfLoader::open(w->window_entries(*bias));
+    auto loader = BpfLoader::open(w->window_entries());
     if (!loader) return std::unexpected(loader.error());
     w->own_loader_ = std::move(*loader);
     w->loader_ = w->own_loader_.get();
   }
-  auto a = Attachment::attach(*w->loader_, **sym, pid, (*sym)->go_version());
+  // Watch: what gcount() reads is found before any probe, so a target it fails on is
+  // refused whole rather than left with probes and no goroutine count.
+  if (tier == GoroutineTier::kWatch)
+    if (auto r = w->locate_counter(); !r) return context(r.error(), "pid " + std::to_string(pid));
+  auto a = Attachment::attach(*w->loader_, w->go_->binary(), w->go_->layout(), w->go_->bias(),
+                              pid, w->go_version(), 0, tier);
   if (!a) {
     if (!process_alive(pid))
       return fail(ErrorKind::TargetGone, "process " + std::to_string(pid) + " exited");
     return std::unexpected(a.error());
   }
   w->attachment_ = std::move(*a);
+  if (tier == GoroutineTier::kWatch) {
+    if (auto r = w->update_sites(); !r) return std::unexpected(r.error());
+    return w;
+  }
   // After the probes: the window closes, then a goroutine born meanwhile is in the snapshot
   // and in the window map, which says so (GoroutineTracker has the whole argument).
-  auto closed = w->close_window(*bias);
-  auto snapped = closed ? w->snapshot(*bias) : closed;
+  auto closed = w->close_window();
+  auto snapped = closed ? w->snapshot() : closed;
   if (!snapped) {
     if (!process_alive(pid))
       return fail(ErrorKind::TargetGone, "process " + std::to_string(pid) + " exited");
@@ -118,15 +115,22 @@ TargetWatch::~TargetWatch() {
   own_loader_.reset();
 }
 
-Result<void> TargetWatch::close_window(std::uint64_t bias) {
-  const ElfFile& elf = symbols_->elf();
-  auto newproc1 = symbols_->find_function("runtime.newproc1");
+Result<void> TargetWatch::locate_counter() {
+  auto counter = GoroutineCounter::locate(go_->binary(), go_->layout(), go_->bias());
+  if (!counter) return std::unexpected(counter.error());
+  counter_ = *counter;
+  return {};
+}
+
+Result<void> TargetWatch::close_window() {
+  const ElfFile& elf = go_->binary().elf();
+  auto newproc1 = go_->binary().find_function("runtime.newproc1");
   if (!newproc1)
     return fail(ErrorKind::Unsupported, elf.path() + ": no runtime.newproc1 in the pclntab");
   auto goidgen = find_goid_generator(elf, CodeRange{newproc1->entry, newproc1->end});
   if (!goidgen) return std::unexpected(goidgen.error());
   // Read after every probe went in: a goroutine born before them has a goid up to it.
-  auto g0 = process_->read_u64(*goidgen + bias);
+  auto g0 = go_->process().read_u64(*goidgen + go_->bias());
   if (!g0) return context(g0.error(), "pid " + std::to_string(pid_) + ": runtime.sched.goidgen");
   goid_generator_ = *g0;
   if (auto r = attachment_->close_window(goid_generator_); !r) return r;
@@ -140,37 +144,20 @@ Result<void> TargetWatch::close_window(std::uint64_t bias) {
   return {};
 }
 
-Result<AllgAddresses> TargetWatch::allg_addresses(std::uint64_t bias) const {
-  std::optional<CodeRange> fegr;
-  if (auto f = symbols_->find_function("runtime.forEachGRace")) fegr = CodeRange{f->entry, f->end};
-  auto allg = find_allg(symbols_->elf(), fegr);
-  if (!allg) return std::unexpected(allg.error());
-  allg->allglen += bias;
-  allg->allgptr += bias;
-  return allg;
-}
-
-std::uint32_t TargetWatch::window_entries(std::uint64_t bias) const {
+std::uint32_t TargetWatch::window_entries() const {
   // The goroutines alive when the probes go in, not now: a program that spawns fast while
   // a starved goscry attaches (the saturated-machine test: 173,838 at nice 19 in CI) has
   // many more by then. So a floor of 262,144 (28 MiB of kernel memory, for the life of
   // one verb), 1.5 x allglen now above it, and a ceiling of 2^20 (~100 MiB) past which the
   // excess is counted as lost.
   constexpr std::uint64_t kFloor = 1u << 18, kCeiling = 1u << 20;
-  auto allg = allg_addresses(bias);
-  auto allglen = allg ? process_->read_u64(allg->allglen) : Result<std::uint64_t>(0);
+  auto allglen = go_->process().read_u64(go_->allglen_addr());
   const std::uint64_t n = allglen ? *allglen + *allglen / 2 : 0;
   return std::uint32_t(std::clamp<std::uint64_t>(n, kFloor, kCeiling));
 }
 
-Result<void> TargetWatch::snapshot(std::uint64_t bias) {
-  const ElfFile& elf = symbols_->elf();
-  auto layout = runtime_layout(elf, symbols_->go_version());
-  if (!layout) return context(layout.error(), elf.path());
-  layout_ = *layout;
-  auto allg = allg_addresses(bias);
-  if (!allg) return std::unexpected(allg.error());
-  auto snap = read_goroutines(*process_, *allg, *layout);
+Result<void> TargetWatch::snapshot() {
+  auto snap = read_goroutine_snapshot(*go_);
   if (!snap) return std::unexpected(snap.error());
   // A goid above the generator read after the probes was handed out after them: the probes
   // saw that goroutine born, and `created` counts it.
@@ -236,6 +223,13 @@ Result<void> TargetWatch::update_sites() {
   // Before the reads: what the target did before this instant is in them, however late
   // this thread runs on (a time taken after could be ahead of the figures).
   const std::uint64_t now = monotonic_ns();
+  if (counter_) {
+    auto n = counter_->read(go_->process());
+    if (!n) return context(n.error(), "pid " + std::to_string(pid_));
+    live_ = *n;
+    counted_at_ns_ = now;
+    return {};
+  }
   read_window();
   auto counts = loader_->site_counts(std::uint32_t(pid_));
   if (!counts) return std::unexpected(counts.error());
@@ -246,9 +240,8 @@ Result<void> TargetWatch::update_sites() {
 }
 
 Result<GcPacer> TargetWatch::gc_pacer() const {
-  if (!layout_) return fail(ErrorKind::Unsupported, "pid " + std::to_string(pid_) + ": no runtime layout");
   const std::uint64_t addr = attachment_ ? attachment_->settings().gc_controller_addr : 0;
-  auto p = read_gc_pacer(*process_, *layout_, addr, symbols_->go_minor());
+  auto p = read_gc_pacer(go_->process(), go_->layout(), addr, go_->binary().go_minor());
   if (!p) return context(p.error(), "pid " + std::to_string(pid_));
   return p;
 }

@@ -19,6 +19,8 @@
 #include <unordered_set>
 
 #include "agent/goruntime/gc_pacer.h"
+#include "agent/goruntime/go_process.h"
+#include "agent/goruntime/goroutine_count.h"
 #include "agent/probes/attacher.h"
 #include "agent/probes/bpf_loader.h"
 #include "agent/probes/gc_tracker.h"
@@ -44,13 +46,23 @@ std::uint64_t events_lost(const BpfLoader& loader);
 class TargetWatch {
  public:
   // `shared`: a loader the caller owns and keeps alive longer than the watch (the agent's
-  // one loader for all its targets); without it the watch opens its own.
-  static Result<std::unique_ptr<TargetWatch>> open(int pid, BpfLoader* shared = nullptr);
+  // one loader for all its targets); without it the watch opens its own. Checks the pid and
+  // the privileges, then opens the process as every consumer does (GoProcess::open).
+  // `tier`: kWatch attaches no per-goroutine probe and counts the live goroutines as
+  // NumGoroutine() does (live_goroutines()); the goroutine tracker then stays empty.
+  static Result<std::unique_ptr<TargetWatch>> open(int pid, BpfLoader* shared = nullptr,
+                                                   GoroutineTier tier = GoroutineTier::kTrace);
+  // The same on a process already open: its binary's facts and load bias are taken as they
+  // are, not looked up again.
+  static Result<std::unique_ptr<TargetWatch>> open(std::shared_ptr<const GoProcess> go,
+                                                   BpfLoader* shared = nullptr,
+                                                   GoroutineTier tier = GoroutineTier::kTrace);
   ~TargetWatch();
 
   int pid() const { return pid_; }
-  std::string go_version() const { return symbols_->go_version(); }
-  const std::string& exe() const { return exe_; }
+  std::string go_version() const { return go_->go_version(); }
+  const std::string& exe() const { return go_->exe(); }
+  const GoProcess& process() const { return *go_; }
 
   // Waits up to `timeout_ms` for STW / goroutine events and feeds them to the
   // trackers; `on_gc` sees each GC update as it comes.
@@ -68,6 +80,10 @@ class TargetWatch {
   // CLOCK_MONOTONIC just before the last refresh()/update_sites() read the kernel's figures.
   std::uint64_t counted_at_ns() const { return counted_at_ns_; }
   std::size_t probe_count() const { return attachment_ ? attachment_->probe_count() : 0; }
+  GoroutineTier tier() const { return counter_ ? GoroutineTier::kWatch : GoroutineTier::kTrace; }
+  // Watch tier: runtime.NumGoroutine() as of the last update_sites(); nothing in the trace
+  // tier (goroutines().totals() has it) or before a first good read.
+  std::optional<std::int64_t> live_goroutines() const { return live_; }
 
   const GoroutineTracker& goroutines() const { return goroutines_; }
   // The GC pacer in force now (heap goal, GOGC, GOMEMLIMIT), read from the target's memory;
@@ -78,26 +94,23 @@ class TargetWatch {
   std::uint64_t lost() const;
 
  private:
-  TargetWatch(int pid, std::shared_ptr<GoBinary> symbols, std::uint64_t bias)
-      : pid_(pid), symbols_(symbols), goroutines_(symbols, bias),
-        gc_(gc_cause_resolver(symbols, bias)) {}
-  // runtime.allglen and allgptr at run time.
-  Result<AllgAddresses> allg_addresses(std::uint64_t bias) const;
+  explicit TargetWatch(std::shared_ptr<const GoProcess> go)
+      : pid_(go->pid()), go_(go), goroutines_(go->binary_ptr(), go->bias()),
+        gc_(gc_cause_resolver(go->binary_ptr(), go->bias())) {}
   // The attach window map's size for this target: every goroutine alive at attach may leave
   // an entry there until the agent reads it, so it follows allglen (bpf/runtime.bpf.c).
-  std::uint32_t window_entries(std::uint64_t bias) const;
+  std::uint32_t window_entries() const;
   // Reads runtime.sched.goidgen and closes the attach window at it.
-  Result<void> close_window(std::uint64_t bias);
-  Result<void> snapshot(std::uint64_t bias);
+  Result<void> close_window();
+  Result<void> snapshot();
+  // Watch tier: finds what gcount() reads.
+  Result<void> locate_counter();
   // Feeds the window map's new entries to the goroutine tracker as events, and deletes
   // those it will not need again (ended, or above the goid generator).
   void read_window();
 
   int pid_;
-  std::string exe_;
-  std::shared_ptr<GoBinary> symbols_;
-  std::optional<RuntimeLayout> layout_;  // read once: DWARF can take a while on a big binary
-  std::unique_ptr<Process> process_;
+  std::shared_ptr<const GoProcess> go_;  // the process, its binary's facts, its load bias
   std::unique_ptr<BpfLoader> own_loader_;
   BpfLoader* loader_ = nullptr;
   std::unique_ptr<Attachment> attachment_;
@@ -108,6 +121,8 @@ class TargetWatch {
   std::unordered_set<std::uint64_t> window_born_;  // window entries whose birth was fed
   GoroutineTracker goroutines_;
   GcTracker gc_;
+  std::optional<GoroutineCounter> counter_;  // the watch tier's
+  std::optional<std::int64_t> live_;
 };
 
 }  // namespace goscry
