@@ -35,6 +35,8 @@ void add_info_verb(CLI::App& app, VerbRun& run);
 void add_symbolize_verb(CLI::App& app, VerbRun& run);
 void add_dump_verb(CLI::App& app, VerbRun& run);
 void add_heap_verb(CLI::App& app, VerbRun& run);
+void add_block_verb(CLI::App& app, VerbRun& run);
+void add_mutex_verb(CLI::App& app, VerbRun& run);
 void add_leaks_verb(CLI::App& app, VerbRun& run);
 
 void add_agent_verb(CLI::App& app, VerbRun& run);

@@ -13,9 +13,12 @@
 #include "agent/base/exit_codes.h"
 #include "agent/base/stop_signal.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/profile_window.h"
 #include "agent/cli/verb_output.h"
 #include "agent/goruntime/heap_profile.h"
+#include "agent/goruntime/profile_rate.h"
 #include "exporters/json_report.h"
+#include "symbolizer/buildinfo.h"  // go_minor_version
 #include "symbolizer/output_file.h"
 
 namespace goscry {
@@ -27,6 +30,8 @@ struct HeapOptions {
   std::string format;  // pprof | text | json; default pprof with -o, text on stdout
   std::string output;
   int seconds = 0;
+  bool enable_sampling = false;
+  std::int64_t sampling_rate = 512 * 1024;  // Go's default MemProfileRate
 };
 
 struct HeapRead {
@@ -40,19 +45,6 @@ Result<HeapRead> read_profile(const GoProcess& t) {
   return HeapRead{heap_profile(t, *r), std::move(*r)};
 }
 
-// Sleeps `seconds`, less when a stop signal comes or the target exits (then the second
-// read says so at once, not at the end of the window).
-void wait_window(const GoProcess& t, int seconds) {
-  using namespace std::chrono;
-  const auto end = steady_clock::now() + std::chrono::seconds(seconds);
-  for (auto now = steady_clock::now(); now < end && !stop_requested() && t.process().alive();
-       now = steady_clock::now()) {
-    const auto step = std::min<nanoseconds>(end - now, milliseconds(200));
-    timespec ts{time_t(step.count() / 1'000'000'000), long(step.count() % 1'000'000'000)};
-    nanosleep(&ts, nullptr);
-  }
-}
-
 // The profile, or the delta of two reads `seconds` apart.
 Result<HeapRead> collect(const GoProcess& t, int seconds) {
   auto first = read_profile(t);
@@ -64,6 +56,7 @@ Result<HeapRead> collect(const GoProcess& t, int seconds) {
   auto second = read_profile(t);
   if (!second) return second;
   second->profile = heap_delta(first->profile, second->profile);
+  second->profile.allocs = true;  // what /debug/pprof/allocs?seconds=N answers
   second->last.consistent = second->last.consistent && first->last.consistent;
   return second;
 }
@@ -100,6 +93,30 @@ void summary(const HeapOptions& o, const GoProcess& t, const HeapRead& h) {
   std::cerr << "\n";
 }
 
+// Writes runtime.MemProfileRate (the only write goscry makes to a target) and says so.
+Result<void> enable_sampling(const HeapOptions& o, const GoProcess& t) {
+  auto address = mem_profile_rate_address(t);
+  if (!address) return std::unexpected(address.error());
+  auto now = t.process().read_u64(*address);
+  if (!now)
+    return context(now.error(), "pid " + std::to_string(t.pid()) + ": runtime.MemProfileRate");
+  // From Go 1.25 nextSample is "never" (MaxInt64) while the rate is 0, and an mcache asks
+  // again only when it samples: a rate written into a program started without profiling
+  // would sample nothing (docs/go-runtime.md "The heap profile").
+  if (*now == 0 && go_minor_version(t.go_version()).value_or(0) >= 25)
+    return fail(ErrorKind::Unsupported,
+                "pid " + std::to_string(t.pid()) +
+                    ": runtime.MemProfileRate is 0 and " + t.go_version() +
+                    " set every P's next heap sample to never, so a rate written now would "
+                    "sample nothing; goscry writes nothing");
+  auto w = write_profile_rate(t, *address, o.sampling_rate, "runtime.MemProfileRate");
+  if (!w) return std::unexpected(w.error());
+  std::cerr << "goscry heap: pid " << t.pid() << ": wrote runtime.MemProfileRate = "
+            << o.sampling_rate << " at " << to_hex(w->address) << ", was " << w->before
+            << "; it stays so, as if the program had set it" << std::endl;
+  return {};
+}
+
 int run_heap(HeapOptions o) {
   if (!o.output.empty() && o.output != "-")
     if (auto w = check_output_path(o.output, "--output"); !w)
@@ -107,6 +124,10 @@ int run_heap(HeapOptions o) {
   if (o.format.empty()) o.format = o.output.empty() || o.output == "-" ? "text" : "pprof";
   auto target = GoProcess::open(o.target.pid);
   if (!target) return fail_verb("heap", target.error());
+  if (o.enable_sampling) {
+    if (auto e = enable_sampling(o, **target); !e) return fail_verb("heap", e.error());
+    if (o.seconds == 0) o.seconds = kDefaultEnabledSeconds;
+  }
   auto h = collect(**target, o.seconds);
   if (!h) return fail_verb("heap", h.error());
   auto bytes = kFormats[o.format]({**target, *h});
@@ -132,7 +153,17 @@ void add_heap_verb(CLI::App& app, VerbRun& run) {
                   "the allocations of the next N seconds (a delta, as "
                   "/debug/pprof/allocs?seconds=N)")
       ->check(CLI::Range(1, 86400));
-  cmd->callback([o, &run] { run = [o] { return run_heap(*o); }; });
+  cmd->add_option("--enable-sampling", o->sampling_rate,
+                  "write runtime.MemProfileRate in the target first (RATE bytes, default "
+                  "524288), goscry's only write to a target, then show the allocations from "
+                  "then on")
+      ->expected(0, 1)
+      ->default_str("524288")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 40));
+  cmd->callback([o, cmd, &run] {
+    o->enable_sampling = cmd->count("--enable-sampling") > 0;
+    run = [o] { return run_heap(*o); };
+  });
 }
 
 }  // namespace goscry

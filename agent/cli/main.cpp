@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   goscry::add_symbolize_verb(app, run);
   goscry::add_dump_verb(app, run);
   goscry::add_heap_verb(app, run);
+  goscry::add_block_verb(app, run);
+  goscry::add_mutex_verb(app, run);
   goscry::add_leaks_verb(app, run);
   goscry::add_agent_verb(app, run);
   goscry::add_top_verb(app, run);

@@ -224,6 +224,41 @@ HeapProfile heap_delta(const HeapProfile& before, const HeapProfile& after) {
   return d;
 }
 
+std::vector<HeapSite> heap_sites(const HeapProfile& p, HeapValue value) {
+  std::map<std::string, std::int64_t> by_function;
+  for (const auto& s : p.samples) {
+    if (s.values[value] == 0 || s.locations.empty() || s.locations.front()->lines.empty())
+      continue;
+    by_function[s.locations.front()->lines.front().function] += s.values[value];
+  }
+  std::vector<HeapSite> sites;
+  for (auto& [function, v] : by_function)
+    if (v != 0) sites.push_back({function, v});
+  std::stable_sort(sites.begin(), sites.end(),
+                   [](const HeapSite& a, const HeapSite& b) { return a.value > b.value; });
+  return sites;
+}
+
+PprofLocations::PprofLocations(pprof::ProfileBuilder& b, const GoProcess& t)
+    : b_(b), mapping_(b.add_mapping(go_text_mapping(t))) {}
+
+std::vector<std::uint64_t> PprofLocations::ids(const HeapLocations& stack) {
+  std::vector<std::uint64_t> out;
+  for (const auto& l : stack) {
+    auto [it, fresh] = ids_.try_emplace(l.get(), 0);
+    if (fresh) {
+      pprof::Location loc;
+      loc.mapping_id = mapping_;
+      loc.address = l->address;
+      for (const auto& f : l->lines)
+        loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
+      it->second = b_.add_location(loc);
+    }
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 Result<std::string> heap_profile_proto(const GoProcess& t, const HeapProfile& p) {
   pprof::ProfileBuilder b(std::vector<pprof::ValueType>{{"alloc_objects", "count"},
                                                         {"alloc_space", "bytes"},
@@ -232,24 +267,10 @@ Result<std::string> heap_profile_proto(const GoProcess& t, const HeapProfile& p)
   b.set_period({"space", "bytes"}, p.rate);
   b.set_time(p.time_nanos, p.duration_nanos);
   // writeAlloc names alloc_space the default; the heap profile names none.
-  if (p.delta) b.set_default_sample_type("alloc_space");
-  const auto mapping = b.add_mapping(go_text_mapping(t));
-  // Samples share their locations: each is encoded once.
-  std::unordered_map<const HeapLocation*, std::uint64_t> location_ids;
+  if (p.allocs) b.set_default_sample_type("alloc_space");
+  PprofLocations locations(b, t);
   for (const auto& s : p.samples) {
-    std::vector<std::uint64_t> locs;
-    for (const auto& l : s.locations) {
-      auto [it, fresh] = location_ids.try_emplace(l.get(), 0);
-      if (fresh) {
-        pprof::Location loc;
-        loc.mapping_id = mapping;
-        loc.address = l->address;
-        for (const auto& f : l->lines)
-          loc.lines.push_back({{f.function, f.function, f.file, 0}, f.line, 0});
-        it->second = b.add_location(loc);
-      }
-      locs.push_back(it->second);
-    }
+    const std::vector<std::uint64_t> locs = locations.ids(s.locations);
     std::vector<pprof::Label> labels;
     if (s.bytes_label != 0) labels.push_back(pprof::Label::number("bytes", s.bytes_label));
     b.add_sample(locs, std::vector<std::int64_t>(std::begin(s.values), std::end(s.values)), labels);
@@ -304,6 +325,18 @@ std::string heap_profile_text(const HeapProfile& p) {
   return out;
 }
 
+nlohmann::ordered_json stack_json(const HeapLocations& locations) {
+  auto frames = nlohmann::ordered_json::array();
+  for (const auto& l : locations)
+    for (const auto& f : l->lines)
+      frames.push_back({{"function", f.function},
+                        {"file", f.file},
+                        {"line", f.line},
+                        {"pc", to_hex(l->address)},
+                        {"inlined", f.inlined}});
+  return frames;
+}
+
 nlohmann::ordered_json heap_profile_json(const GoProcess& t, const HeapProfile& p,
                                          const HeapRecords& last_read) {
   auto j = json_report::envelope(p.delta ? "allocs_delta" : "heap", 1);
@@ -327,15 +360,7 @@ nlohmann::ordered_json heap_profile_json(const GoProcess& t, const HeapProfile& 
                     {"free_objects", s.record.free_objects},
                     {"alloc_bytes", s.record.alloc_bytes},
                     {"free_bytes", s.record.free_bytes}};
-    auto frames = nlohmann::ordered_json::array();
-    for (const auto& l : s.locations)
-      for (const auto& f : l->lines)
-        frames.push_back({{"function", f.function},
-                          {"file", f.file},
-                          {"line", f.line},
-                          {"pc", to_hex(l->address)},
-                          {"inlined", f.inlined}});
-    o["stack"] = std::move(frames);
+    o["stack"] = stack_json(s.locations);
     arr.push_back(std::move(o));
   }
   j["samples"] = std::move(arr);

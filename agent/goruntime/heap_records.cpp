@@ -2,9 +2,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <span>
-#include <unordered_map>
 
+#include "agent/goruntime/profile_buckets.h"
 #include "symbolizer/runtime_globals.h"
 
 namespace goscry {
@@ -31,130 +30,46 @@ struct HeapGlobals {
   std::string source;
 };
 
-std::optional<CodeRange> code_of(const GoProcess& t, std::string_view name) {
-  auto f = t.binary().find_function(name);
-  if (!f) return std::nullopt;
-  return CodeRange{f->entry, f->end};
-}
-
 Result<HeapGlobals> heap_globals(const GoProcess& t) {
-  HeapProfileCode code{code_of(t, "runtime.mProf_FlushLocked"), code_of(t, "runtime.mProf_Free"),
-                       code_of(t, "runtime.profilealloc")};
+  HeapProfileCode code{function_code(t, "runtime.mProf_FlushLocked"), function_code(t, "runtime.mProf_Free"),
+                       function_code(t, "runtime.profilealloc")};
   auto a = find_heap_profile(t.binary().elf(), code);
   if (!a) return context(a.error(), who(t));
   return HeapGlobals{a->mbuckets + t.bias(), a->mem_profile_rate + t.bias(),
                      a->mprof_cycle + t.bias(), a->source};
 }
 
-// The layout comes from the binary's DWARF, as untrusted as the rest of it: every word
-// goscry reads must lie inside the struct it reads (a bucket header of 48 bytes, a
-// memRecordCycle of 16 or 32).
+// The memRecord part of the layout, checked as check_bucket_layout checks the bucket's:
+// every word goscry reads must lie inside the struct it reads (a memRecordCycle of 16 or 32
+// bytes).
 Result<void> check_layout(const GoProcess& t) {
+  if (auto r = check_bucket_layout(t); !r) return r;
   const RuntimeLayout& l = t.layout();
-  for (int offset : {l.bucket_allnext, l.bucket_typ, l.bucket_size, l.bucket_nstk,
-                     l.bucket_header, l.memrecord_active, l.memrecord_future, l.mrc_allocs,
-                     l.mrc_frees, l.mrc_size})
+  for (int offset : {l.memrecord_active, l.memrecord_future, l.mrc_allocs, l.mrc_frees,
+                     l.mrc_size})
     if (offset < 0)
-      return fail(ErrorKind::Unsupported, who(t) + ": no layout of runtime.bucket/memRecord for " +
+      return fail(ErrorKind::Unsupported, who(t) + ": no layout of runtime.memRecord for " +
                                               t.go_version() + " (" + l.source + ")");
   auto inside = [](int offset, int size) { return offset < 0 || offset + 8 <= size; };
   const bool plausible =
-      l.bucket_header <= 256 && l.mrc_size <= 64 &&
-      inside(l.bucket_allnext, l.bucket_header) && inside(l.bucket_typ, l.bucket_header) &&
-      inside(l.bucket_size, l.bucket_header) && inside(l.bucket_nstk, l.bucket_header) &&
-      inside(l.mrc_allocs, l.mrc_size) && inside(l.mrc_frees, l.mrc_size) &&
+      l.mrc_size <= 64 && inside(l.mrc_allocs, l.mrc_size) && inside(l.mrc_frees, l.mrc_size) &&
       inside(l.mrc_alloc_bytes, l.mrc_size) && inside(l.mrc_free_bytes, l.mrc_size) &&
       l.memrecord_active + l.mrc_size <= l.memrecord_future && l.memrecord_future <= 256;
   if (!plausible)
     return fail(ErrorKind::Unsupported,
-                who(t) + ": implausible layout of runtime.bucket/memRecord (" + l.source + ")");
+                who(t) + ": implausible layout of runtime.memRecord (" + l.source + ")");
   return {};
 }
-
-// The target's memory in aligned blocks, each read once: the runtime allocates buckets one
-// after another from persistentalloc chunks, so a walk of thousands of buckets touches a
-// few blocks, one syscall each instead of one per bucket. Headers never change once a
-// bucket is published (docs/go-runtime.md "The heap profile"), so a block read after the
-// head holds every header reachable from it. A block that cannot be read whole (the end of
-// a mapping) and reads beyond the cache's bound go to the target directly.
-class BlockReader {
- public:
-  explicit BlockReader(const Process& p) : p_(p) {}
-
-  Result<void> read(std::uint64_t addr, std::span<std::uint8_t> out) {
-    const std::uint64_t block = addr & ~(kBlock - 1);
-    if (addr + out.size() <= block + kBlock)
-      if (const auto* bytes = cached(block)) {
-        std::memcpy(out.data(), bytes->data() + (addr - block), out.size());
-        return {};
-      }
-    return p_.read_into(addr, out);
-  }
-
- private:
-  static constexpr std::uint64_t kBlock = 64 << 10;
-  static constexpr std::size_t kMaxBlocks = 1024;  // 64 MiB at the most
-
-  const std::vector<std::uint8_t>* cached(std::uint64_t block) {
-    auto it = blocks_.find(block);
-    if (it == blocks_.end()) {
-      if (blocks_.size() == kMaxBlocks) return nullptr;
-      auto bytes = p_.read(block, kBlock);
-      it = blocks_.emplace(block, bytes ? std::move(*bytes) : std::vector<std::uint8_t>()).first;
-    }
-    return it->second.empty() ? nullptr : &it->second;
-  }
-
-  const Process& p_;
-  std::unordered_map<std::uint64_t, std::vector<std::uint8_t>> blocks_;
-};
-
-// A bucket of the list: where it is and what its header says.
-struct BucketRef {
-  std::uint64_t addr = 0;
-  std::uint64_t nstk = 0;
-  std::int64_t size = 0;
-};
 
 std::size_t record_bytes(const RuntimeLayout& l) {
   return std::size_t(l.memrecord_future) + kFutureCycles * std::size_t(l.mrc_size);
 }
 
-// Follows allnext from the head. Buckets are never freed nor relinked and new ones are
-// pushed at the head (docs/go-runtime.md "The heap profile"), so the list from one head is
-// a fixed set however the target runs on.
-Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t head,
-                                            const HeapReadOptions& opt) {
-  const RuntimeLayout& l = t.layout();
-  std::vector<BucketRef> out;
-  std::vector<std::uint8_t> header(l.bucket_header);
-  std::size_t body_bytes = 0;
-  BlockReader memory(t.process());
-  for (std::uint64_t b = head; b != 0;) {
-    if (out.size() == opt.max_buckets)
-      return fail(ErrorKind::Io, who(t) + ": the heap profile has more than " +
-                                     std::to_string(opt.max_buckets) +
-                                     " buckets; goscry reads no more");
-    if (auto r = memory.read(b, header); !r)
-      return context(r.error(), who(t) + ": heap profile bucket at " + to_hex(b));
-    const std::uint64_t typ = u64_at(header.data(), l.bucket_typ);
-    const std::uint64_t nstk = u64_at(header.data(), l.bucket_nstk);
-    if (typ != kMemProfileBucket)
-      return fail(ErrorKind::Io, who(t) + ": heap profile bucket at " + to_hex(b) + " has type " +
-                                     std::to_string(typ) + ", not a memory profile bucket");
-    if (nstk > opt.max_frames)
-      return fail(ErrorKind::Io, who(t) + ": heap profile bucket at " + to_hex(b) + " claims " +
-                                     std::to_string(nstk) + " frames, more than the runtime's " +
-                                     std::to_string(opt.max_frames));
-    body_bytes += nstk * 8 + record_bytes(l);
-    if (body_bytes > kMaxBodyBytes)
-      return fail(ErrorKind::Io, who(t) + ": the heap profile's buckets exceed " +
-                                     std::to_string(kMaxBodyBytes >> 20) +
-                                     " MiB; goscry reads no more");
-    out.push_back({b, nstk, std::int64_t(u64_at(header.data(), l.bucket_size))});
-    b = u64_at(header.data(), l.bucket_allnext);
-  }
-  return out;
+Result<std::vector<BucketRef>> walk_heap_buckets(const GoProcess& t, std::uint64_t head,
+                                                 const HeapReadOptions& opt) {
+  return walk_buckets(t, head,
+                      BucketWalk{"heap", kMemProfileBucket, record_bytes(t.layout()),
+                                 opt.max_buckets, opt.max_frames, kMaxBodyBytes});
 }
 
 // One memRecordCycle: {allocs, frees, alloc_bytes, free_bytes}; the byte counts are
@@ -264,7 +179,7 @@ Result<Snapshot> read_snapshot(const GoProcess& t, const HeapGlobals& g,
   s.cycle = *cycle;
   auto head = t.process().read_u64(g.mbuckets);
   if (!head) return context(head.error(), who(t) + ": runtime.mbuckets");
-  auto buckets = walk_buckets(t, *head, opt);
+  auto buckets = walk_heap_buckets(t, *head, opt);
   if (!buckets) return std::unexpected(buckets.error());
   s.buckets = std::move(*buckets);
   auto first = read_bodies(t, s.buckets, true);
@@ -309,6 +224,12 @@ std::vector<HeapRecord> records_of(const RuntimeLayout& l, const Snapshot& s) {
 }
 
 }  // namespace
+
+Result<std::uint64_t> mem_profile_rate_address(const GoProcess& t) {
+  auto g = heap_globals(t);
+  if (!g) return std::unexpected(g.error());
+  return g->rate;
+}
 
 Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions& opt) {
   const auto start = std::chrono::steady_clock::now();

@@ -48,6 +48,9 @@ struct HeapReadOptions {
   int max_attempts = 5;
 };
 
+// The run-time address of runtime.MemProfileRate in `t` (what --enable-sampling writes).
+Result<std::uint64_t> mem_profile_rate_address(const GoProcess& t);
+
 // Fails with one sentence naming the pid and the cause: the target exited, the globals are
 // not found, MemProfileRate is 0 (memory profiling off), a bucket list beyond the bounds.
 Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions& opt = {});

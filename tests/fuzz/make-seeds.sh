@@ -13,12 +13,14 @@
 #               formats), each behind 16 bytes: runtime.text and go:func.* from nm (0
 #               for a stripped binary)
 #   go_binary/  whole `hello` binaries (every variant) and go1.19's `pack`
+#   pod_list/   a v1 PodList of one pod (regular and init container, labels)
 # usage: make-seeds.sh OUTDIR FIXTURE_DIR
 set -euo pipefail
 out=${1:?outdir}
 fixtures=${2:?fixture dir}
 rm -rf "$out"
-mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms" "$out/pclntab" "$out/go_binary" "$out/cgroup"
+mkdir -p "$out/elf" "$out/proc_maps" "$out/kallsyms" "$out/pclntab" "$out/go_binary" "$out/cgroup" \
+  "$out/pod_list"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -69,4 +71,13 @@ cp /proc/self/cgroup "$out/cgroup/self"
 printf 'PATH=/usr/bin\0HOSTNAME=api-7d9f8b6c5-x2kqz\0TERM=xterm' > "$out/cgroup/environ"
 printf '0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0f1e2d3c_4b5a.slice/cri-containerd-%s.scope\n' \
   4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970 > "$out/cgroup/kubepods"
+id=4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970
+cat > "$out/pod_list/one-pod.json" <<JSON
+{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213402"},"items":[
+{"metadata":{"name":"api-5c7d9b8f6-q4wzt","namespace":"team-a","labels":{"app":"api",
+"app.kubernetes.io/name":"api"},"managedFields":[{"manager":"kubelet","fieldsV1":{}}]},
+"spec":{"nodeName":"node-a","containers":[{"name":"server"}]},"status":{"phase":"Running",
+"containerStatuses":[{"name":"server","containerID":"containerd://$id","ready":true}],
+"initContainerStatuses":[{"name":"init","containerID":"cri-o://${id//4/5}"}]}}]}
+JSON
 echo "make-seeds: $(find "$out" -type f | wc -l) seeds in $out"

@@ -36,7 +36,8 @@ int goscry(std::vector<std::string> args) {
 
 TEST(ExitCodes, ATargetThatIsNotThereIsNoTargetForEveryVerb) {
   const std::string pid = vanished_pid();
-  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks", "record"}) {
+  for (const char* verb :
+       {"info", "dump", "heap", "block", "mutex", "top", "gc", "leaks", "record"}) {
     SCOPED_TRACE(verb);
     EXPECT_EQ(goscry({verb, "--pid", pid}), kExitNoTarget);
   }
@@ -48,7 +49,7 @@ TEST(ExitCodes, AProcessThatIsNotGoIsUnsupportedForEveryVerb) {
   auto sleeper = testing::LiveProcess::start({"sh", "-c", "echo ready; exec sleep 600"});
   ASSERT_TRUE(sleeper) << sleeper.error().message;
   const std::string pid = std::to_string((*sleeper)->pid());
-  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks"}) {
+  for (const char* verb : {"info", "dump", "heap", "block", "mutex", "top", "gc", "leaks"}) {
     SCOPED_TRACE(verb);
     EXPECT_EQ(goscry({verb, "--pid", pid}), kExitUnsupported);
   }
@@ -66,7 +67,8 @@ TEST(ExitCodes, ATargetGoscryMayNotReadIsNotPermittedForEveryVerb) {
   const std::vector<std::string> nobody = {"setpriv",         "--reuid=65534",
                                            "--regid=65534",   "--clear-groups",
                                            "--inh-caps=-all", "--bounding-set=-all"};
-  for (const char* verb : {"info", "dump", "heap", "top", "gc", "leaks", "record"}) {
+  for (const char* verb :
+       {"info", "dump", "heap", "block", "mutex", "top", "gc", "leaks", "record"}) {
     SCOPED_TRACE(verb);
     auto args = nobody;
     args.insert(args.end(), {testing::goscry_binary(), verb, "--pid", pid});
@@ -90,6 +92,9 @@ TEST(ExitCodes, BadInputIsTwoForEveryVerb) {
       {"dump", "--pid", pid, "--format=xml"},
       {"heap", "--pid", pid, "--format=svg"},
       {"heap", "--pid", pid, "--seconds=0"},
+      {"heap", "--pid", pid, "--enable-sampling=0"},
+      {"block", "--pid", pid, "--format=svg"},
+      {"mutex", "--pid", pid, "--enable-sampling=0"},
       {"info", "--pid", pid, "--exe", "/bin/true"},
       {"symbolize", "--pid", pid, "not-an-address"},
       {"agent", "--config", "/nonexistent/goscry.yml", "--listen", "127.0.0.1:0"},

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -21,6 +23,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/processes.h"
 
 namespace goscry {
 namespace {
@@ -259,6 +262,32 @@ TEST(HeapProfile, TargetWithoutMemoryProfilingIsOneSentenceAndFails) {
   }
 }
 
+// --enable-sampling on a program whose linker disabled memory profiling: Go 1.19-1.24 take
+// the written rate at their next allocation (goscry writes it, reads it back and says so);
+// from 1.25 the runtime would never sample again, and goscry writes nothing.
+TEST(HeapProfile, EnableSamplingWritesTheRateWhereTheRuntimeWillUseIt) {
+  for (const auto& f : all_fixtures("hello")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path, "wait"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    auto r = run_command({testing::goscry_binary(), "heap", "--pid",
+                          std::to_string((*proc)->pid()), "--enable-sampling=4096",
+                          "--seconds", "1", "--format", "json"});
+    const int minor = std::stoi(f.go_version.substr(4));  // "go1.NN..."
+    if (minor >= 25) {
+      EXPECT_EQ(r.exit_code, 6) << r.err;
+      EXPECT_NE(r.err.find("goscry writes nothing"), std::string::npos) << r.err;
+      EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+      continue;
+    }
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("wrote runtime.MemProfileRate = 4096 at 0x"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(", was 0;"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find("\"mem_profile_rate\": 4096"), std::string::npos) << r.out;
+  }
+}
+
 TEST(HeapProfile, NonGoProcessIsAClearError) {
   auto proc = LiveProcess::start({"sh", "-c", "echo ready; exec cat"});
   ASSERT_TRUE(proc) << proc.error().message;
@@ -305,6 +334,136 @@ TEST(HeapProfile, TargetThatExitsMidReadGivesAClearMessageNotACrash) {
           << r.err;
     }
   }
+}
+
+// The leaf function of a sample: the innermost line of its first location.
+std::string leaf_function(const StackKey& k) {
+  return k.first.empty() ? "" : k.first.front().substr(0, k.first.front().find(' '));
+}
+
+// A reply's body to a file, for `go tool pprof`.
+std::string saved(const testing::HttpReply& r, const std::string& name) {
+  const std::string path = temp_file(name);
+  std::ofstream(path, std::ios::binary) << r.body;
+  return path;
+}
+
+// The sample of goscry_alloc_bytes_total for this pid and site; -1 when absent.
+double alloc_metric(const std::string& metrics, const std::string& pid, const std::string& site) {
+  for (const auto& line : split_lines(metrics))
+    if (line.starts_with("goscry_alloc_bytes_total{pid=\"" + pid + "\"") &&
+        line.find("site=\"" + site + "\"}") != std::string::npos)
+      return std::stod(line.substr(line.rfind(' ') + 1));
+  return -1;
+}
+
+// The agent's /debug/pprof/heap of each heapsites build equals the build's own heap
+// profile at the same quiescent point, stack for stack and value for value (the verb's
+// oracle above, through the agent); its goscry_alloc_bytes_total{site} equals the own
+// profile's alloc_space summed per leaf function.
+TEST(HeapProfile, AgentHeapRouteAndAllocMetricEqualTheTargetsOwn) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty()) << "no heapsites fixtures were built";
+  std::vector<std::unique_ptr<LiveProcess>> procs;
+  std::vector<std::string> args = {"--no-bpf", "--no-leaks", "--profile-hz", "0"};
+  for (const auto& f : fixtures) {
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    args.insert(args.end(), {"--pid", std::to_string((*proc)->pid())});
+    procs.push_back(std::move(*proc));
+  }
+  testing::AgentProcess agent(args);
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  for (std::size_t i = 0; i < fixtures.size(); ++i) {
+    SCOPED_TRACE(fixtures[i].label());
+    LiveProcess& proc = *procs[i];
+    const std::string pid = std::to_string(proc.pid());
+    const std::string theirs = temp_file("own-heap-" + pid + ".pb.gz");
+    bool compared = false;
+    for (int round = 0; round < 5 && !compared; ++round) {
+      proc.send("gc\n");
+      const long before = numgc_after(proc, "quiet ");
+      auto reply = testing::http_get(agent.url("/debug/pprof/heap?pid=" + pid));
+      ASSERT_EQ(reply.status, 200) << reply.body << reply.error;
+      EXPECT_EQ(reply.content_type, "application/octet-stream");
+      proc.send("heap " + theirs + "\n");
+      const long after = numgc_after(proc, "written ");
+      if (before != after) continue;
+      compared = true;
+      RawProfile got = raw_profile(saved(reply, "agent-heap-" + pid + ".pb.gz"));
+      RawProfile want = raw_profile(theirs);
+      EXPECT_EQ(got.period, want.period);
+      EXPECT_EQ(got.samples, want.samples) << "agent:\n"
+                                           << describe(got.samples) << "the program's own:\n"
+                                           << describe(want.samples);
+      // The metric, once the agent's periodic read (5 s after attach, then every 10 s)
+      // has published it; main.liveSmall allocates nothing after "ready".
+      std::map<std::string, long long> by_leaf;
+      for (const auto& [k, v] : want.samples) by_leaf[leaf_function(k)] += v[1];
+      ASSERT_GT(by_leaf["main.liveSmall"], 0) << want.text;
+      double metric = -1;
+      testing::poll_until(
+          [&] {
+            metric = alloc_metric(testing::http_get(agent.url("/metrics")).body, pid,
+                                  "main.liveSmall");
+            return metric >= 0;
+          },
+          60s);
+      EXPECT_EQ(metric, double(by_leaf["main.liveSmall"])) << agent.log();
+    }
+    EXPECT_TRUE(compared) << "the fixture kept running GCs between the two reads";
+  }
+  // Go's shapes and refusals.
+  const std::string pid = std::to_string(procs.back()->pid());
+  auto text = testing::http_get(agent.url("/debug/pprof/heap?pid=" + pid + "&debug=1"));
+  EXPECT_EQ(text.status, 200);
+  EXPECT_TRUE(text.body.starts_with("heap profile: ")) << text.body;
+  EXPECT_NE(text.body.find("\tmain.liveSmall\t"), std::string::npos) << text.body;
+  EXPECT_EQ(testing::http_get(agent.url("/debug/pprof/heap?pid=" + pid + "&gc=1")).status, 400);
+  EXPECT_EQ(testing::http_get(agent.url("/debug/pprof/allocs?pid=" + pid + "&seconds=301")).status,
+            400);
+  EXPECT_EQ(
+      testing::http_get(agent.url("/debug/pprof/allocs?pid=" + pid + "&seconds=1&debug=1")).status,
+      400);
+  EXPECT_EQ(testing::http_get(agent.url("/debug/pprof/heap?pid=1")).status, 404);
+  EXPECT_EQ(testing::http_get(agent.url("/debug/pprof/heap")).status, 400);
+}
+
+// /debug/pprof/allocs?seconds=N names the churning sites in the fixture's 1:3 proportion,
+// alloc_space first as Go's allocs profile; a second request for the same target while one
+// is collecting is refused at once (429), never queued.
+TEST(HeapProfile, AgentAllocsWindowNamesTheSitesInTheirProportionsOneAtATime) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path, "-churn", "-rate", "4096"});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  testing::AgentProcess agent({"--no-bpf", "--no-leaks", "--profile-hz", "0", "--pid", pid});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  testing::HttpReply window;
+  // Retried while refused: the probe below may hold the target's one read slot.
+  std::thread first([&] {
+    for (int i = 0; i < 20 && window.status != 200; ++i)
+      window = testing::http_get(agent.url("/debug/pprof/allocs?pid=" + pid + "&seconds=3"));
+  });
+  // The second request while the first one's window is open (polled: a loaded machine may
+  // start the first late).
+  int second = 0;
+  testing::poll_until(
+      [&] {
+        second = testing::http_get(agent.url("/debug/pprof/allocs?pid=" + pid)).status;
+        return second == 429;
+      },
+      3s);
+  first.join();
+  EXPECT_EQ(second, 429);
+  ASSERT_EQ(window.status, 200) << window.body << window.error;
+  RawProfile p = raw_profile(saved(window, "agent-allocs-" + pid + ".pb.gz"));
+  const long long one = sum_with(p, "main.churnOne", 1);
+  const long long three = sum_with(p, "main.churnThree", 1);
+  ASSERT_GT(one, 0) << p.text;
+  EXPECT_NEAR(double(three) / double(one), 3.0, 0.3) << "churnOne " << one << " churnThree " << three;
+  EXPECT_EQ(sum_with(p, "main.liveSmall", 1), 0) << p.text;
 }
 
 }  // namespace

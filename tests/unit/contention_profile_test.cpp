@@ -1,0 +1,254 @@
+// goscry block / goscry mutex against the oracle of the target itself: the contention
+// fixture sets no profiling rate; goscry writes the rates (--enable-sampling, its one write
+// to a target), the fixture contends on a mutex and blocks on channels, stops, and writes
+// its own block and mutex profiles with runtime/pprof (what /debug/pprof/block and
+// /debug/pprof/mutex answer). goscry's profiles, read from the fixture's memory at the same
+// quiescent point, must hold the same stacks with the same contentions and delays within
+// 10 %, on every toolchain, plain, stripped and PIE. Both are read with `go tool pprof -raw`, the
+// reference reader, not with goscry's code.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/live_process.h"
+
+namespace goscry {
+namespace {
+
+using testing::all_fixtures;
+using testing::LiveProcess;
+using testing::run_command;
+using testing::split_lines;
+using namespace std::chrono_literals;
+
+struct Values {
+  long long contentions = 0, delay = 0;
+};
+
+struct RawProfile {
+  // Per stack (one "function file:line | caller file:line" per location, leaf first).
+  std::map<std::vector<std::string>, Values> samples;
+  std::string text;
+};
+
+// Parses `go tool pprof -raw`: the samples ("count delay: loc loc ...") and the locations
+// ("id: 0xaddr M=n func file:line:col s=n", then one line per inlined caller).
+RawProfile raw_profile(const std::string& path) {
+  RawProfile p;
+  auto r = run_command({testing::go_command(), "tool", "pprof", "-raw", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  p.text = r.out;
+  static const std::regex sample(R"(^\s*(-?\d+)\s+(-?\d+):((?: \d+)*)\s*$)");
+  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S+):(\d+):\d+ s=\d+$)");
+  static const std::regex inlined(R"(^\s+(\S+) (\S+):(\d+):\d+ s=\d+$)");
+  std::vector<std::pair<Values, std::vector<int>>> raws;
+  std::map<int, std::vector<std::string>> lines;
+  int current = -1;
+  std::string section;
+  for (const auto& line : split_lines(r.out)) {
+    std::smatch m;
+    if (line == "Samples:" || line == "Locations" || line == "Mappings") {
+      section = line;
+      continue;
+    }
+    if (section == "Samples:" && std::regex_match(line, m, sample)) {
+      std::vector<int> locs;
+      std::istringstream ids(m[3].str());
+      for (int id; ids >> id;) locs.push_back(id);
+      raws.push_back({{std::stoll(m[1]), std::stoll(m[2])}, locs});
+    } else if (section == "Locations" && std::regex_match(line, m, location)) {
+      current = std::stoi(m[1]);
+      lines[current].push_back(m[2].str() + " " + m[3].str() + ":" + m[4].str());
+    } else if (section == "Locations" && std::regex_match(line, m, inlined) && current >= 0) {
+      lines[current].push_back(m[1].str() + " " + m[2].str() + ":" + m[3].str());
+    }
+  }
+  for (const auto& [v, locs] : raws) {
+    std::vector<std::string> key;
+    for (int id : locs) {
+      std::string loc;
+      for (const auto& l : lines[id]) loc += (loc.empty() ? "" : " | ") + l;
+      key.push_back(loc);
+    }
+    auto& sum = p.samples[key];
+    sum.contentions += v.contentions;
+    sum.delay += v.delay;
+  }
+  return p;
+}
+
+// The program's own stacks: those through a main. function, but for contention on the
+// runtime's own locks (runtime.unlock at the leaf), which the runtime may record at any
+// moment, between the two reads too: the fixture's handling of a command contends on them
+// (exitsyscall after reading stdin) even through main.main.
+std::map<std::vector<std::string>, Values> program_stacks(const RawProfile& p) {
+  std::map<std::vector<std::string>, Values> out;
+  for (const auto& [k, v] : p.samples) {
+    if (!k.empty() && k.front().starts_with("runtime.unlock ")) continue;
+    for (const auto& l : k)
+      if (l.starts_with("main.") || l.find("| main.") != std::string::npos) {
+        out[k] = v;
+        break;
+      }
+  }
+  return out;
+}
+
+Values total(const std::map<std::vector<std::string>, Values>& samples,
+             const std::string& function = "") {
+  Values t;
+  for (const auto& [k, v] : samples) {
+    bool with = function.empty();
+    for (const auto& l : k)
+      with |= l.starts_with(function + " ") || l.find("| " + function + " ") != std::string::npos;
+    if (!with) continue;
+    t.contentions += v.contentions;
+    t.delay += v.delay;
+  }
+  return t;
+}
+
+std::string describe(const std::map<std::vector<std::string>, Values>& samples) {
+  std::string out;
+  for (const auto& [k, v] : samples) {
+    out += std::to_string(v.contentions) + " " + std::to_string(v.delay) + ":";
+    for (const auto& l : k) out += "\n    " + l;
+    out += "\n";
+  }
+  return out;
+}
+
+std::string temp_file(const std::string& name) {
+  return ::testing::TempDir() + "/" + std::to_string(getpid()) + "-" + name;
+}
+
+// goscry's profile and the program's own, taken one after the other at a quiescent point.
+void expect_same_profile(LiveProcess& proc, const std::string& kind, const std::string& main_fn) {
+  SCOPED_TRACE(kind);
+  const std::string ours = temp_file("goscry-" + kind + ".pb.gz");
+  const std::string theirs = temp_file("own-" + kind + ".pb.gz");
+  auto r = run_command(
+      {testing::goscry_binary(), kind, "--pid", std::to_string(proc.pid()), "-o", ours});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  proc.send(kind + " " + theirs + "\n");
+  auto written = proc.wait_for_prefix("written", 60s);
+  ASSERT_TRUE(written) << written.error().message;
+  // Every location has a function: the sentinel that starts a logical stack (Go 1.23+, the
+  // runtime's own locks) is not a pc.
+  for (const auto& [k, v] : raw_profile(ours).samples)
+    for (const auto& l : k) EXPECT_FALSE(l.empty()) << describe(program_stacks(raw_profile(ours)));
+  const auto got = program_stacks(raw_profile(ours));
+  const auto want = program_stacks(raw_profile(theirs));
+  std::vector<std::vector<std::string>> got_keys, want_keys;
+  for (const auto& [k, v] : got) got_keys.push_back(k);
+  for (const auto& [k, v] : want) want_keys.push_back(k);
+  EXPECT_EQ(got_keys, want_keys) << "goscry:\n"
+                                 << describe(got) << "the program's own:\n"
+                                 << describe(want);
+  const Values g = total(got), w = total(want);
+  EXPECT_GT(total(want, main_fn).contentions, 0) << describe(want);
+  EXPECT_NEAR(double(g.contentions), double(w.contentions), 0.1 * double(w.contentions));
+  EXPECT_NEAR(double(g.delay), double(w.delay), 0.1 * double(w.delay));
+  // Stack by stack, too: the same records read from the same memory.
+  for (const auto& [k, v] : want)
+    if (auto it = got.find(k); it != got.end()) {
+      EXPECT_NEAR(double(it->second.contentions), double(v.contentions),
+                  0.1 * double(v.contentions));
+      EXPECT_NEAR(double(it->second.delay), double(v.delay), 0.1 * double(v.delay));
+    }
+}
+
+// Enables the rate with goscry: exit 0, one line on stderr naming the variable and the
+// value written, and nothing else written to the target.
+void enable(LiveProcess& proc, const std::string& kind, const std::string& rate,
+            const std::string& variable, const std::string& word) {
+  auto r = run_command({testing::goscry_binary(), kind, "--pid", std::to_string(proc.pid()),
+                        "--enable-sampling=" + rate, "--seconds", "1", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string wrote = "wrote " + variable + " = " + (word.empty() ? "" : word + " ");
+  EXPECT_NE(r.err.find(wrote), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(", was 0;"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("\"report\": \"" + kind + "_delta\""), std::string::npos) << r.out;
+}
+
+TEST(ContentionProfile, EqualsTheTargetsOwnProfilesWithRatesSetByGoscry) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty()) << "no contention fixtures were built";
+  for (const auto& f : fixtures) {
+    // cgo's external linking moves sections but not these lists; the heap tests cover it.
+    if (f.variant == "cgo") continue;
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    // 1000 ns in cputicks depends on the clock; the mutex fraction is the word itself.
+    enable(**proc, "block", "1000", "runtime.blockprofilerate", "");
+    enable(**proc, "mutex", "2", "runtime.mutexprofilerate", "2");
+    auto heap = run_command({testing::goscry_binary(), "heap", "--pid",
+                             std::to_string((*proc)->pid()), "--enable-sampling=8192",
+                             "--seconds", "1", "--format", "json"});
+    ASSERT_EQ(heap.exit_code, 0) << heap.err;
+    EXPECT_NE(heap.err.find("wrote runtime.MemProfileRate = 8192 at 0x"), std::string::npos)
+        << heap.err;
+    EXPECT_NE(heap.err.find(", was 524288;"), std::string::npos) << heap.err;
+    (*proc)->send("rates\n");
+    auto rates = (*proc)->wait_for_prefix("rates ", 60s);
+    ASSERT_TRUE(rates) << rates.error().message;
+    // The target's own SetMutexProfileFraction(-1) and runtime.MemProfileRate.
+    EXPECT_EQ(*rates, "rates 2 8192");
+    (*proc)->send("work\n");
+    ASSERT_TRUE((*proc)->wait_for_prefix("done", 120s));
+    expect_same_profile(**proc, "block", "main.recvLate");
+    expect_same_profile(**proc, "mutex", "main.holdMutex");
+  }
+}
+
+TEST(ContentionProfile, EnableSamplingIsRefusedWithoutTheFlagAndNothingIsWritten) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  for (const std::string kind : {"block", "mutex"}) {
+    auto r = run_command({testing::goscry_binary(), kind, "--pid",
+                          std::to_string((*proc)->pid())});
+    EXPECT_EQ(r.exit_code, 6) << r.err;  // unsupported (README.md "Exit status")
+    EXPECT_NE(r.err.find("--enable-sampling"), std::string::npos) << r.err;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+  }
+  (*proc)->send("rates\n");
+  auto rates = (*proc)->wait_for_prefix("rates ", 60s);
+  ASSERT_TRUE(rates) << rates.error().message;
+  EXPECT_EQ(*rates, "rates 0 524288");
+}
+
+TEST(ContentionProfile, TextAndJsonNameTheContendingFunctions) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  auto on = run_command({testing::goscry_binary(), "mutex", "--pid", pid, "--enable-sampling=1",
+                         "--seconds", "1"});
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  (*proc)->send("work\n");
+  ASSERT_TRUE((*proc)->wait_for_prefix("done", 120s));
+  auto text = run_command({testing::goscry_binary(), "mutex", "--pid", pid});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(text.out.starts_with("--- mutex:\ncycles/second=")) << text.out;
+  EXPECT_NE(text.out.find("\nsampling period=1\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("\tmain.holdMutex\t"), std::string::npos) << text.out;
+  auto json = run_command({testing::goscry_binary(), "mutex", "--pid", pid, "--format", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"function\": \"main.holdMutex\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"mutex_profile_fraction\": 1"), std::string::npos) << json.out;
+}
+
+}  // namespace
+}  // namespace goscry
