@@ -21,7 +21,12 @@
  * labels from target memory), its goid on request, and the return address of a frameless
  * leaf. The g comes from TLS (fsbase + tls_g, fsbase from task->thread.fsbase, CO-RE):
  * the runtime stores it there on every g switch (gogo, mcall, systemstack) next to R14,
- * and unlike R14 it is also right while the thread runs C, assembly or the kernel. */
+ * and unlike R14 it is also right while the thread runs C, assembly or the kernel.
+ *
+ * A sample on the system stack (g0, under runtime.systemstack or runtime.morestack) also
+ * carries where m.curg's stack was left (curg.sched): the frame pointer walk skips the
+ * goroutine's frame that switched, and the agent puts it back as SIGPROF's traceback shows it
+ * (docs/go-runtime.md, "CPU samples on the system stack"). */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -83,6 +88,26 @@ static __always_inline int read_u64(__u64 addr, __u64 *out) {
   return bpf_probe_read_user(out, sizeof *out, (const void *)addr);
 }
 
+static __always_inline int in_go_text(const struct goscry_cpu_target *t, __u64 pc) {
+  return pc >= t->text_lo && pc < t->text_hi;
+}
+
+/* A thread on its system stack (g == m.g0) that runs goroutine curg for it: where curg's
+ * own stack stops, as the runtime's traceback jumps there (unwindJumpStack, docs/go-runtime.md
+ * "CPU samples on the system stack"): curg.sched.pc and the return address at curg.sched.sp.
+ * Checked as the runtime checks (curg.m == m); a zero sched.sp (no switch saved) reads nothing. */
+static __always_inline void read_switch(const struct goscry_cpu_target *t, __u64 g, __u64 m,
+                                        __u64 curg, struct goscry_cpu_sample *s) {
+  __u64 g0 = 0, curg_m = 0, sp = 0, pc = 0, ret = 0;
+  if (t->g_sched_sp == 0 || read_u64(m + t->m_g0, &g0) || g0 != g ||
+      read_u64(curg + t->g_m, &curg_m) || curg_m != m ||
+      read_u64(curg + t->g_sched_sp, &sp) || sp == 0 || read_u64(curg + t->g_sched_pc, &pc) ||
+      read_u64(sp, &ret))
+    return;
+  s->sched_pc = in_go_text(t, pc) ? pc : 0;
+  s->sched_ret = in_go_text(t, ret) ? ret : 0;
+}
+
 /* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
  * curg) leaves both 0; an unreadable chain is counted. */
 static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
@@ -98,6 +123,7 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
   if (curg == 0) return;
   if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &s->goid);
   read_u64(curg + t->g_labels, &s->labels);
+  if (g != curg) read_switch(t, g, m, curg, s);
 }
 
 /* The user registers saved on entry to the kernel: bpf_task_pt_regs (5.15+), else where
@@ -144,7 +170,7 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
     sp = BPF_CORE_READ(regs, sp);
   }
   if (sp == 0 || read_u64(sp, &word)) return 0;
-  return word >= t->text_lo && word < t->text_hi ? word : 0;
+  return in_go_text(t, word) ? word : 0;
 }
 
 /* The kernel stack of a kernel-mode sample (the interrupted IP is a kernel address, above
@@ -176,7 +202,7 @@ int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
   if (!s) return 0;
   s->tgid = tgid;
   s->user_error = s->kernel_error = 0;
-  s->goid = s->labels = s->sp_ret = 0;
+  s->goid = s->labels = s->sp_ret = s->sched_pc = s->sched_ret = 0;
   if (t->tls_g != 0) {
     struct task_struct *task = current_task();
     read_goroutine(t, task, s);

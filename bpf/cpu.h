@@ -22,9 +22,19 @@ struct goscry_cpu_target {
   __u16 g_labels;
   __u16 m_curg;
   __u32 flags;     /* GOSCRY_CPU_F_* */
-  __u32 pad;
+  __u16 m_g0;      /* runtime.m.g0, and runtime.g.sched.sp / .pc: a sample on the system */
+  __u16 g_sched_sp; /* stack reads where m.curg left its own stack (goscry_cpu_sample.sched_*); */
+  __u16 g_sched_pc; /* all three 0: not read */
+  __u16 pad;
   __u64 text_lo;   /* run-time range of Go code: a word at the user SP inside it may be */
   __u64 text_hi;   /* a frameless leaf's return address (sp_ret) */
+  /* Run-time [lo, hi) of runtime.systemstack, runtime.morestack, runtime.mcall and
+   * runtime.goexit, read by the agent only (CpuSampler::count_sample): where a stack on g0
+   * continues on the goroutine's or ends, and the frame runtime/pprof leaves out. 0: none. */
+  __u64 systemstack_lo, systemstack_hi;
+  __u64 morestack_lo, morestack_hi;
+  __u64 mcall_lo, mcall_hi;
+  __u64 goexit_lo, goexit_hi;
 };
 
 #define GOSCRY_CPU_F_GOID 1u /* key samples by goroutine id too (--goid-labels) */
@@ -44,9 +54,14 @@ struct goscry_cpu_sample {
    * no frame yet (frameless function, prologue, epilogue), which a frame pointer walk
    * skips. The agent keeps it only where the pcsp table says SP is at the entry value. */
   __u64 sp_ret;
+  /* A sample on g0 (m's system stack) while the M runs goroutine m.curg: curg.sched.pc and
+   * the word at curg.sched.sp, where runtime.systemstack and runtime.morestack left the
+   * goroutine's stack (docs/go-runtime.md, "CPU samples on the system stack"); else 0. */
+  __u64 sched_pc;
+  __u64 sched_ret;
   __u64 ips[2 * GOSCRY_CPU_MAX_FRAMES];
 };
-#define GOSCRY_CPU_SAMPLE_HEADER 40 /* offsetof(struct goscry_cpu_sample, ips) */
+#define GOSCRY_CPU_SAMPLE_HEADER 56 /* offsetof(struct goscry_cpu_sample, ips) */
 
 /* One aggregated sample key, built by the agent from the ring's records: the stacks are
  * ids in the agent's table of stacks (CpuSampler::stack). A stack id < 0 means no stack:

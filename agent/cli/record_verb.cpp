@@ -44,7 +44,7 @@ struct RecordReport {
 Result<std::string> pprof_bytes(const RecordReport& r) {
   const CpuSession& s = r.session;
   const int hz = s.settings().hz;
-  auto b = cpu_pprof(cpu_samples(s.recording(), hz, r.kernel), s.symbolizer(), s.module_ids(), hz,
+  auto b = cpu_pprof(cpu_samples(s.recording(), r.kernel), s.symbolizer(), s.module_ids(), hz,
                      s.start_unix_ns(), s.elapsed().count());
   auto bytes = b.serialize_gzip();
   if (!bytes) return fail(ErrorKind::Io, bytes.error());

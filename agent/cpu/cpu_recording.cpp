@@ -1,6 +1,7 @@
 #include "agent/cpu/cpu_recording.h"
 
 #include <algorithm>
+#include <cerrno>
 
 namespace goscry {
 namespace {
@@ -9,9 +10,27 @@ std::uint64_t lookup_address(std::uint64_t pc, bool leaf) { return call_address(
 
 }  // namespace
 
-CpuRecording::CpuRecording(const CpuSampler& sampler, ProcessSymbolizer* symbolizer,
-                       const GoProcess* go, std::uint32_t tgid, CpuRecordingOptions options)
-    : sampler_(sampler), symbolizer_(symbolizer), go_(go), tgid_(tgid), options_(options) {}
+CpuDrain read_drain(const CpuSampler& sampler, std::vector<CpuCount> counts, int hz) {
+  CpuDrain d{std::move(counts), {}, hz};
+  for (const auto& c : d.counts)
+    for (std::int32_t id : {c.key.user_stack_id, c.key.kernel_stack_id})
+      if (id >= 0 && !d.stacks.contains(id)) d.stacks[id] = sampler.stack(id);
+  return d;
+}
+
+CpuRecording::CpuRecording(ProcessSymbolizer* symbolizer, const GoProcess* go, std::uint32_t tgid,
+                           CpuRecordingOptions options)
+    : symbolizer_(symbolizer), go_(go), tgid_(tgid), options_(options) {}
+
+std::int32_t CpuRecording::intern(const CpuDrain& drain, std::int32_t sampler_id) {
+  if (sampler_id < 0) return sampler_id;  // a lost stack's reason (lost_stack_frame)
+  auto pcs = drain.stacks.find(sampler_id);
+  if (pcs == drain.stacks.end()) return -ENOENT;  // not stored: no frame, as the sampler's
+  auto [it, fresh] =
+      stack_ids_.try_emplace(pcs->second, static_cast<std::int32_t>(stack_ids_.size()));
+  if (fresh) stacks_[it->second] = pcs->second;
+  return it->second;
+}
 
 CpuRecording::Key CpuRecording::key_of(const goscry_cpu_key& k) {
   return {k.tgid, k.user_stack_id, k.kernel_stack_id, k.goid, k.labels, k.sp_ret};
@@ -39,12 +58,10 @@ void CpuRecording::resolve_new(const std::vector<goscry_cpu_key>& keys) {
     if (!symbols_.count(a)) lookups.push_back(a);
   };
   for (const auto& k : keys) {
-    if (k.tgid != tgid_) continue;
     for (std::int32_t id : {k.user_stack_id, k.kernel_stack_id}) {
-      if (id < 0 || stacks_.count(id)) continue;
-      auto pcs = sampler_.stack(id);
+      if (id < 0 || !resolved_.insert(id).second) continue;
+      const auto& pcs = stacks_.at(id);
       for (std::size_t i = 0; i < pcs.size(); ++i) want(lookup_address(pcs[i], i == 0));
-      stacks_[id] = std::move(pcs);
     }
     if (k.sp_ret) want(lookup_address(k.sp_ret, false));
     if (k.labels && go_ && !label_sets_.count(k.labels)) {
@@ -60,21 +77,30 @@ void CpuRecording::resolve_new(const std::vector<goscry_cpu_key>& keys) {
   for (std::size_t i = 0; i < lookups.size(); ++i) symbols_[lookups[i]] = resolved[i];
   for (const auto& k : keys) {  // decide while the module is surely open
     auto it = stacks_.find(k.user_stack_id);
-    if (k.tgid == tgid_ && k.sp_ret && it != stacks_.end() && !it->second.empty())
-      leaf_is_frameless(it->second[0]);
+    if (k.sp_ret && it != stacks_.end() && !it->second.empty()) leaf_is_frameless(it->second[0]);
   }
 }
 
-void CpuRecording::add(const std::vector<CpuCount>& counts) {
+void CpuRecording::add(const CpuDrain& drain) {
+  const std::int64_t period_ns = drain.hz > 0 ? 1'000'000'000LL / drain.hz : 0;
   std::vector<goscry_cpu_key> keys;
-  for (const auto& c : counts) {
+  for (const auto& c : drain.counts) {
     if (c.key.tgid != tgid_) continue;
-    auto& n = counts_[key_of(c.key)];
-    n.first = c.key;
+    goscry_cpu_key k = c.key;
+    k.user_stack_id = intern(drain, k.user_stack_id);
+    k.kernel_stack_id = intern(drain, k.kernel_stack_id);
+    auto& n = counts_[key_of(k)];
+    n.first = k;
     n.second += c.count;
-    keys.push_back(c.key);
+    cpu_ns_[key_of(k)] += static_cast<std::int64_t>(c.count) * period_ns;
+    keys.push_back(k);
   }
   resolve_new(keys);
+}
+
+std::int64_t CpuRecording::cpu_ns(const goscry_cpu_key& k) const {
+  auto it = cpu_ns_.find(key_of(k));
+  return it == cpu_ns_.end() ? 0 : it->second;
 }
 
 std::uint64_t CpuRecording::total() const {
@@ -171,14 +197,13 @@ std::vector<flame::StackCount> flame_stacks(const CpuRecording& profile) {
   return out;
 }
 
-std::vector<CpuSample> cpu_samples(const CpuRecording& recording, int hz, bool kernel) {
-  const std::int64_t period = 1'000'000'000LL / hz;
+std::vector<CpuSample> cpu_samples(const CpuRecording& recording, bool kernel) {
   std::vector<CpuSample> out;
   for (const auto& [k, v] : recording.counts()) {
     CpuSample s;
     s.leaf_first = recording.leaf_first(v.first, kernel);
     s.count = static_cast<std::int64_t>(v.second);
-    s.cpu_ns = s.count * period;
+    s.cpu_ns = recording.cpu_ns(v.first);
     s.labels = recording.labels(v.first);
     out.push_back(std::move(s));
   }

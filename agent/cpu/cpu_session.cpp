@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <thread>
 
-#include "agent/cpu/cpu_target.h"
 #include "agent/goruntime/go_plugins.h"
 #include "agent/goruntime/go_version.h"
 #include "symbolizer/proc_stat.h"
@@ -44,31 +43,26 @@ Result<std::unique_ptr<CpuSession>> CpuSession::open(const CpuSessionSettings& s
     if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   std::unique_ptr<CpuSession> s(new CpuSession());
   s->settings_ = settings;
-  auto symbolizer = ProcessSymbolizer::create(pid);
-  if (!symbolizer) return std::unexpected(symbolizer.error());
-  s->symbolizer_ = std::move(*symbolizer);
+  auto target = open_cpu_target(pid, settings.goid_labels);
+  if (!target) return std::unexpected(target.error());
+  s->target_ = std::move(*target);
   // Open the modules now (and keep their build-ids): once the target is gone they cannot
   // be reached through it.
-  s->module_ids_ = read_module_ids(*s->symbolizer_);
-  goscry_cpu_target what{};
-  if (auto go = GoProcess::open(pid)) {
-    s->go_ = std::move(*go);
-    what = go_cpu_target(*s->go_, settings.goid_labels);
-  } else {
-    s->note_ = "no goroutines nor pprof labels: " + go.error().message;
-  }
+  s->module_ids_ = read_module_ids(*s->target_.symbolizer);
   auto sampler = CpuSampler::open(settings.hz);
   if (!sampler) return std::unexpected(sampler.error());
   s->sampler_ = std::move(*sampler);
-  if (auto r = s->sampler_->add_target(static_cast<std::uint32_t>(pid), what); !r)
+  if (auto r = s->sampler_->add_target(static_cast<std::uint32_t>(pid), s->target_.what); !r)
     return std::unexpected(r.error());
-  s->recording_.emplace(*s->sampler_, s->symbolizer_.get(), s->go_.get(),
+  s->recording_.emplace(s->target_.symbolizer.get(), s->target_.go.get(),
                         static_cast<std::uint32_t>(pid),
                         CpuRecordingOptions{.goid_labels = settings.goid_labels});
   return s;
 }
 
-void CpuSession::drain() { recording_->add(sampler_->drain_counts()); }
+void CpuSession::drain() {
+  recording_->add(read_drain(*sampler_, sampler_->drain_counts(), settings_.hz));
+}
 
 CpuSessionEnd CpuSession::run(std::chrono::nanoseconds duration, const std::function<bool()>& stop,
                               const Progress& progress) {

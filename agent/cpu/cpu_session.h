@@ -16,6 +16,7 @@
 
 #include "agent/cpu/cpu_profile.h"
 #include "agent/cpu/cpu_recording.h"
+#include "agent/cpu/cpu_target.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/probes/bpf_loader.h"
 #include "symbolizer/process_symbolizer.h"
@@ -44,9 +45,9 @@ class CpuSession {
   CpuSessionEnd run(std::chrono::nanoseconds duration, const std::function<bool()>& stop,
                     const Progress& progress);
 
-  const std::string& note() const { return note_; }
+  const std::string& note() const { return target_.note; }
   const CpuRecording& recording() const { return *recording_; }
-  ProcessSymbolizer* symbolizer() const { return symbolizer_.get(); }
+  ProcessSymbolizer* symbolizer() const { return target_.symbolizer.get(); }
   const ModuleIds& module_ids() const { return module_ids_; }
   const CpuSessionSettings& settings() const { return settings_; }
   // The sampling's wall-clock start (Unix ns) and length, once run() returned.
@@ -61,10 +62,8 @@ class CpuSession {
   void drain();
 
   CpuSessionSettings settings_;
-  std::string note_;
-  std::unique_ptr<ProcessSymbolizer> symbolizer_;
+  CpuTarget target_;
   ModuleIds module_ids_;
-  std::unique_ptr<GoProcess> go_;
   std::unique_ptr<CpuSampler> sampler_;
   std::optional<CpuRecording> recording_;
   std::int64_t start_unix_ns_ = 0;

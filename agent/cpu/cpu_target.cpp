@@ -17,6 +17,32 @@ std::int64_t go_tls_g_offset(const ElfFile& elf) {
   return -8;
 }
 
+namespace {
+
+// Where samples on the system stack continue on the goroutine's (bpf/cpu.h): the offsets
+// the sampler reads, and the run-time ranges of the functions where the switch happens. A
+// layout without them leaves them 0 (stacks stop at the switch, as before).
+void set_stack_switch(const GoProcess& target, goscry_cpu_target& t) {
+  const auto& l = target.layout();
+  auto range = [&](const char* name, __u64& lo, __u64& hi) {
+    if (auto f = target.binary().find_function(name)) {
+      lo = f->entry + target.bias();
+      hi = f->end + target.bias();
+    }
+  };
+  range("runtime.systemstack", t.systemstack_lo, t.systemstack_hi);
+  range("runtime.morestack", t.morestack_lo, t.morestack_hi);
+  range("runtime.mcall", t.mcall_lo, t.mcall_hi);
+  t.goexit_lo = target.goexit_entry();
+  t.goexit_hi = target.goexit_end();
+  if (l.m_g0 < 0 || l.g_sched_sp < 0 || l.g_sched_pc < 0) return;
+  t.m_g0 = static_cast<__u16>(l.m_g0);
+  t.g_sched_sp = static_cast<__u16>(l.g_sched_sp);
+  t.g_sched_pc = static_cast<__u16>(l.g_sched_pc);
+}
+
+}  // namespace
+
 goscry_cpu_target go_cpu_target(const GoProcess& target, bool goid) {
   goscry_cpu_target t{};
   const auto& l = target.layout();
@@ -27,10 +53,25 @@ goscry_cpu_target go_cpu_target(const GoProcess& target, bool goid) {
   t.g_goid = static_cast<__u16>(l.g_goid);
   t.g_labels = static_cast<__u16>(l.g_labels);
   t.flags = goid ? GOSCRY_CPU_F_GOID : 0;
+  set_stack_switch(target, t);
   const auto& tab = target.binary().pclntab();
   if (tab.num_functions() > 0) {
     t.text_lo = tab.entry(0) + target.bias();
     t.text_hi = tab.end(tab.num_functions() - 1) + target.bias();
+  }
+  return t;
+}
+
+Result<CpuTarget> open_cpu_target(pid_t pid, bool goid, std::shared_ptr<ModuleCache> cache) {
+  CpuTarget t;
+  auto symbolizer = ProcessSymbolizer::create(pid, cache);
+  if (!symbolizer) return std::unexpected(symbolizer.error());
+  t.symbolizer = std::move(*symbolizer);
+  if (auto go = GoProcess::open(pid, cache)) {
+    t.go = std::move(*go);
+    t.what = go_cpu_target(*t.go, goid);
+  } else {
+    t.note = "no goroutines nor pprof labels: " + go.error().message;
   }
   return t;
 }

@@ -3,10 +3,33 @@
 // pprof labels, and the range of Go text (the frameless-leaf return address check).
 #pragma once
 
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
 #include "agent/goruntime/go_process.h"
 #include "bpf/cpu.h"
+#include "symbolizer/process_symbolizer.h"
 
 namespace goscry {
+
+// A process opened for CPU sampling, the one way `goscry record` (cpu_session.h) and the
+// agent's profiler (agent/daemon/cpu_profiler.h) both open one: its symbolizer, its Go
+// handle (goroutines, pprof labels) and what the sampler is told of it (`what`, for
+// CpuSampler::add_target). A process that is not Go, or whose runtime goscry cannot read,
+// is sampled as native code: `go` is null, `what` all zeros and `note` says why.
+struct CpuTarget {
+  std::unique_ptr<ProcessSymbolizer> symbolizer;
+  std::unique_ptr<GoProcess> go;
+  goscry_cpu_target what{};
+  std::string note;
+};
+
+// Fails only when the process cannot be symbolized (gone, no permission). Its binaries are
+// indexed once per program through `cache`, which the Go process handle shares.
+Result<CpuTarget> open_cpu_target(pid_t pid, bool goid,
+                                  std::shared_ptr<ModuleCache> cache = shared_module_cache());
 
 // The settings of a Go target; `goid` keys samples by goroutine id as well. A runtime
 // layout without g.m, m.curg, g.goid or g.labels gives all zeros (stacks only).

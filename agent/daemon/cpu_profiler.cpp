@@ -1,20 +1,19 @@
 #include "agent/daemon/cpu_profiler.h"
 
+#include <malloc.h>
+
 #include <httplib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <optional>
-#include <set>
-#include <tuple>
-#include <type_traits>
 #include <utility>
 
-#include "agent/probes/bpf_loader.h"
-#include "agent/cpu/cpu_profile.h"
-#include "agent/http/http_server.h"
 #include "agent/base/log.h"
+#include "agent/cpu/cpu_profile.h"
+#include "agent/cpu/cpu_target.h"
 #include "agent/daemon/profiling_config.h"
+#include "agent/http/http_server.h"
+#include "agent/probes/bpf_loader.h"
 
 namespace goscry {
 namespace {
@@ -27,47 +26,25 @@ std::int64_t unix_ns() {
       .count();
 }
 
-// Symbols kept per target: far more than the PCs of a big server's hot code. Past it the
-// cache starts over; pointers into it never outlive the profiler's lock.
-constexpr std::size_t kMaxSymbols = 200000;
-
 }  // namespace
 
 struct CpuProfiler::Target {
   TargetInfo info;
-  std::unique_ptr<ProcessSymbolizer> symbolizer;
-  // Read at the first samples, not at attach: an idle target (most of a host's Go
-  // processes) never costs the parsing of its binary.
-  // Symbolizing (the first one parses the binary: up to seconds for a big one on a busy
-  // host) runs under this lock only, never under the profiler's: attach, detach and the
-  // daemon's refresh loop behind them must not wait for it. Order: mu_, then sym_mu.
-  std::mutex sym_mu;
-  std::optional<ModuleIds> module_ids;                 // guarded by sym_mu
-  std::map<std::uint64_t, SymbolizedAddress> symbols;  // by call address; by sym_mu
-  std::vector<StackKey> unsymbolized;                  // drained since; guarded by mu_
-  Window period;  // samples since period_start_ns, for the next push
+  CpuTarget cpu;         // symbolizer, Go handle, what the sampler is told of it
+  ModuleIds module_ids;  // read at attach: a gone target's files cannot be reached
+  // The push period's samples since period_start_ns (null when pushing is off).
+  std::unique_ptr<CpuRecording> period;
   std::int64_t period_start_ns = 0;
 
-  void symbolize_new(const std::vector<const StackKey*>& keys) {
-    if (symbols.size() > kMaxSymbols) symbols.clear();
-    std::vector<std::uint64_t> lookups;
-    std::set<std::uint64_t> asked;
-    for (const StackKey* k : keys)
-      for (const auto* stack : {&k->kernel, &k->user})
-        for (std::size_t i = 0; i < stack->size(); ++i) {
-          std::uint64_t a = call_address((*stack)[i], i == 0);
-          if (!symbols.contains(a) && asked.insert(a).second) lookups.push_back(a);
-        }
-    if (lookups.empty()) return;
-    if (!module_ids) module_ids = read_module_ids(*symbolizer);
-    auto resolved = symbolizer->symbolize(lookups);
-    for (std::size_t i = 0; i < lookups.size(); ++i) symbols[lookups[i]] = std::move(resolved[i]);
+  std::unique_ptr<CpuRecording> new_window() const {
+    return std::make_unique<CpuRecording>(cpu.symbolizer.get(), cpu.go.get(),
+                                          static_cast<std::uint32_t>(info.pid));
   }
 };
 
 struct CpuProfiler::Collection {
   std::shared_ptr<Target> target;
-  Window window;
+  std::unique_ptr<CpuRecording> window;  // after `target`: it points into it
 };
 
 CpuProfiler::CpuProfiler() : closed_counters_(GOSCRY_CPU_CNT_MAX, 0) {
@@ -92,8 +69,6 @@ void CpuProfiler::drain_and_push() {
   if (stopping_) return;
   drain_locked();
   count_map_entries_locked();
-  symbolize_outside(lock);
-  if (stopping_) return;
   const auto now = SteadyClock::now();
   if (push_url_.empty() || now < next_push_) return;
   next_push_ = std::max(next_push_ + push_interval_, now);
@@ -118,63 +93,20 @@ void CpuProfiler::push(std::vector<PyroscopePush> pushes, const std::string& url
                                         {"error", first_error}});
 }
 
-// The stacks drained since the last call, symbolized while their targets live, with the
-// profiler's lock released (`lock` holds it on entry and on return).
-void CpuProfiler::symbolize_outside(std::unique_lock<std::mutex>& lock) {
-  std::vector<std::pair<std::shared_ptr<Target>, std::vector<StackKey>>> work;
-  for (auto& [pid, t] : targets_)
-    if (!t->unsymbolized.empty()) work.push_back({t, std::exchange(t->unsymbolized, {})});
-  if (work.empty()) return;
-  lock.unlock();
-  for (auto& [t, keys] : work) {
-    std::vector<const StackKey*> ptrs;
-    for (const auto& k : keys) ptrs.push_back(&k);
-    std::lock_guard symbolizing(t->sym_mu);
-    t->symbolize_new(ptrs);
-  }
-  lock.lock();
-}
-
+// Every window of every target gets the samples drained since the last call; a recording
+// takes only its own target's. Symbolizing is mostly lookups in indexed binaries: the
+// indexing itself was done at attach, outside the lock.
 void CpuProfiler::drain_locked() {
   if (!sampler_) return;
-  const std::int64_t period_ns = 1'000'000'000LL / hz_;
   auto counts = sampler_->drain_counts();
   if (counts.empty()) return;
-  std::map<std::int32_t, std::vector<std::uint64_t>> stacks;
-  for (const auto& c : counts)
-    for (std::int32_t id : {c.key.user_stack_id, c.key.kernel_stack_id})
-      if (id >= 0 && !stacks.contains(id)) stacks[id] = sampler_->stack(id);
+  const CpuDrain drain = read_drain(*sampler_, std::move(counts), hz_);
   std::vector<std::int32_t> ids;
-  for (const auto& [id, pcs] : stacks) ids.push_back(id);
+  for (const auto& [id, pcs] : drain.stacks) ids.push_back(id);
   sampler_->forget_stacks(ids);
-  auto stack_of = [&](std::int32_t id) {
-    auto it = stacks.find(id);
-    return it == stacks.end() ? std::vector<std::uint64_t>{} : it->second;
-  };
-
-  std::map<Target*, std::vector<std::pair<StackKey, std::uint64_t>>> by_target;
-  for (const auto& c : counts) {
-    auto t = targets_.find(static_cast<pid_t>(c.key.tgid));
-    if (t == targets_.end()) continue;  // detached since: its samples have no window left
-    auto lost = [](std::int32_t id) { return id < 0 && id != -ENOENT ? id : 0; };
-    by_target[t->second.get()].push_back(
-        {StackKey{stack_of(c.key.kernel_stack_id), stack_of(c.key.user_stack_id),
-                  lost(c.key.kernel_stack_id), lost(c.key.user_stack_id)},
-         c.count});
-  }
-  for (auto& [target, samples] : by_target) {
-    for (const auto& [key, n] : samples) target->unsymbolized.push_back(key);
-    for (const auto& [key, n] : samples) {
-      auto add = [&](Window& w) {
-        auto& c = w[key];
-        c.count += static_cast<std::int64_t>(n);
-        c.cpu_ns += static_cast<std::int64_t>(n) * period_ns;
-      };
-      if (!push_url_.empty()) add(target->period);
-      for (auto& col : collections_)
-        if (col->target.get() == target) add(col->window);
-    }
-  }
+  for (auto& [pid, t] : targets_)
+    if (t->period) t->period->add(drain);
+  for (auto& c : collections_) c->window->add(drain);
 }
 
 void CpuProfiler::ensure_sampler_locked() {
@@ -190,60 +122,93 @@ void CpuProfiler::ensure_sampler_locked() {
   sampler_ = std::move(*s);
   last_hz_ = hz_;
   for (const auto& [pid, t] : targets_)
-    if (auto r = sampler_->add_target(static_cast<std::uint32_t>(pid)); !r)
+    if (auto r = sampler_->add_target(static_cast<std::uint32_t>(pid), t->cpu.what); !r)
       log::warn("CPU profiling: cannot add target",
                 {{"pid", std::to_string(pid)}, {"error", r.error().message}});
 }
 
 Result<void> CpuProfiler::attach(const TargetInfo& target) {
-  // The symbolizer reads the target's maps: done before taking the lock, so drains and
-  // requests go on meanwhile.
-  auto symbolizer = ProcessSymbolizer::create(target.pid, module_cache_);
-  if (!symbolizer) return context(symbolizer.error(), "CPU profiler");
+  // Opening the target reads its maps and indexes its binary (once per build-id, the
+  // cache's): done before taking the lock, so drains and requests go on meanwhile.
+  auto cpu = open_cpu_target(target.pid, /*goid=*/false, module_cache_);
+  if (!cpu) return context(cpu.error(), "CPU profiler");
   auto t = std::make_shared<Target>();
   t->info = target;
-  t->symbolizer = std::move(*symbolizer);
-  t->period_start_ns = unix_ns();
+  t->cpu = std::move(*cpu);
+  t->module_ids = read_module_ids(*t->cpu.symbolizer);
+  if (!t->cpu.note.empty())
+    log::info("CPU profiling: stacks only",
+              {{"pid", std::to_string(target.pid)}, {"why", t->cpu.note}});
   std::lock_guard lock(mu_);
   ensure_sampler_locked();
   if (hz_ > 0 && !sampler_) return context(*sampler_error_, "CPU profiler");
   if (sampler_)
-    if (auto r = sampler_->add_target(static_cast<std::uint32_t>(target.pid)); !r) return r;
+    if (auto r = sampler_->add_target(static_cast<std::uint32_t>(target.pid), t->cpu.what); !r)
+      return r;
+  if (!push_url_.empty()) {
+    t->period = t->new_window();
+    t->period_start_ns = unix_ns();
+  }
   targets_[target.pid] = std::move(t);
   return {};
 }
 
 void CpuProfiler::detach(const TargetInfo& target) {
-  std::lock_guard lock(mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (!forget_locked(target)) return;
+  }
+  malloc_trim(0);
+}
+
+bool CpuProfiler::forget_locked(const TargetInfo& target) {
   auto it = targets_.find(target.pid);
-  if (it == targets_.end() || it->second->info.start_ticks != target.start_ticks) return;
+  if (it == targets_.end() || it->second->info.start_ticks != target.start_ticks) return false;
   if (sampler_) {
     drain_locked();  // its last samples, into its windows
     sampler_->remove_target(static_cast<std::uint32_t>(target.pid));
   }
   Target& t = *it->second;
-  if (!push_url_.empty() && !t.period.empty()) {
-    const std::int64_t now = unix_ns();
-    if (auto gz = build_locked(t, t.period, t.period_start_ns, now))
-      pending_.push_back({pyroscope_name(t.info.exe, t.info.pid, push_labels_),
-                          t.period_start_ns / 1'000'000'000, now / 1'000'000'000, last_hz_,
-                          std::move(*gz)});
+  if (t.period && t.period->total() > 0) {
+    if (auto p = period_push_locked(t, unix_ns())) pending_.push_back(std::move(*p));
   }
   targets_.erase(it);
+  // No target left: a sampler on every CPU would go on firing for nothing (and holding its
+  // perf events and BPF links); the next target opens one again.
+  if (targets_.empty()) close_sampler_locked();
+  return true;
+}
+
+void CpuProfiler::close_sampler_locked() {
+  if (!sampler_) return;
+  if (auto c = sampler_->counters())
+    for (std::size_t i = 0; i < c->size(); ++i) closed_counters_[i] += (*c)[i];
+  sampler_.reset();
+  occupancy_.clear();
+  next_map_count_ = {};  // the next sampler's maps are counted at its first drain
+}
+
+// A new push period for every target, from now (none when pushing is off).
+void CpuProfiler::restart_periods_locked() {
+  const std::int64_t now = unix_ns();
+  for (auto& [pid, t] : targets_) {
+    t->period = push_url_.empty() ? nullptr : t->new_window();
+    t->period_start_ns = now;
+  }
 }
 
 void CpuProfiler::configure(const AgentConfig& config) {
+  // The decoded tables' part of symbol_cache_mib (docs/agent.md "Memory budget").
+  module_cache_->set_budget_bytes(std::uint64_t(config.symbol_cache_mib) << 20);
   std::lock_guard lock(mu_);
-  if (config.pyroscope_url != push_url_ || config.pyroscope_interval != push_interval_) {
-    next_push_ = SteadyClock::now() + config.pyroscope_interval;
-    const std::int64_t now = unix_ns();
-    for (auto& [pid, t] : targets_) {
-      t->period.clear();
-      t->period_start_ns = now;
-    }
-  }
+  const bool push_changed =
+      config.pyroscope_url != push_url_ || config.pyroscope_interval != push_interval_;
   push_url_ = config.pyroscope_url;
   push_interval_ = config.pyroscope_interval;
+  if (push_changed) {
+    next_push_ = SteadyClock::now() + config.pyroscope_interval;
+    restart_periods_locked();
+  }
   push_labels_ = config.pyroscope_labels;
   if (config.profile_hz > kProfileHzWarn)
     log::warn("profile_hz above 250 costs the targets noticeably more than the default 19",
@@ -253,46 +218,33 @@ void CpuProfiler::configure(const AgentConfig& config) {
   if (!stopping_) worker_.start();
   if (config.profile_hz == hz_) return;
   drain_locked();  // what the old rate sampled, at the old period
-  if (sampler_) {
-    if (auto c = sampler_->counters())
-      for (std::size_t i = 0; i < c->size(); ++i) closed_counters_[i] += (*c)[i];
-    sampler_.reset();
-    occupancy_.clear();
-    next_map_count_ = {};  // the next sampler's maps are counted at its first drain
-  }
+  close_sampler_locked();
   hz_ = config.profile_hz;
   if (!targets_.empty()) ensure_sampler_locked();
   log::info("CPU profiling rate", {{"hz", std::to_string(hz_)}});
 }
 
-Result<std::string> CpuProfiler::build_locked(Target& t, const Window& w, std::int64_t start_ns,
-                                              std::int64_t end_ns) {
-  std::vector<const StackKey*> keys;
-  for (const auto& [k, c] : w) keys.push_back(&k);
-  std::lock_guard symbolizing(t.sym_mu);
-  t.symbolize_new(keys);  // what the drain thread has not done yet
-  std::vector<CpuSample> samples;
-  for (const auto& [k, c] : w) {
-    CpuSample s;
-    s.count = c.count;
-    s.cpu_ns = c.cpu_ns;
-    for (const auto& [stack, lost, kernel] :
-         {std::tuple{&k.kernel, k.kernel_lost, true}, std::tuple{&k.user, k.user_lost, false}}) {
-      if (const auto* frame = lost_stack_frame(lost, kernel)) s.leaf_first.push_back({0, frame});
-      for (std::size_t i = 0; i < stack->size(); ++i) {
-        auto sym = t.symbols.find(call_address((*stack)[i], i == 0));
-        s.leaf_first.push_back({(*stack)[i], sym == t.symbols.end() ? nullptr : &sym->second});
-      }
-    }
-    samples.push_back(std::move(s));
-  }
-  if (!t.module_ids) t.module_ids = read_module_ids(*t.symbolizer);
-  auto b =
-      cpu_pprof(samples, t.symbolizer.get(), *t.module_ids, last_hz_, start_ns, end_ns - start_ns);
+// The agent's profiles have the kernel's frames on top of the user ones.
+Result<std::string> CpuProfiler::build_locked(const Target& t, const CpuRecording& window,
+                                              std::int64_t start_ns, std::int64_t end_ns) const {
+  auto b = cpu_pprof(cpu_samples(window, /*kernel=*/true), t.cpu.symbolizer.get(), t.module_ids,
+                     last_hz_, start_ns, end_ns - start_ns);
   auto gz = b.serialize_gzip();
   if (!gz)
     return fail(ErrorKind::Io, "pid " + std::to_string(t.info.pid) + ": profile: " + gz.error());
   return std::move(*gz);
+}
+
+// The target's period so far as a push; its next period starts now.
+Result<PyroscopePush> CpuProfiler::period_push_locked(Target& t, std::int64_t now_ns) {
+  auto gz = build_locked(t, *t.period, t.period_start_ns, now_ns);
+  PyroscopePush p{pyroscope_name(t.info.exe, t.info.pid, push_labels_),
+                  t.period_start_ns / 1'000'000'000, now_ns / 1'000'000'000, last_hz_, ""};
+  t.period = t.new_window();
+  t.period_start_ns = now_ns;
+  if (!gz) return std::unexpected(gz.error());
+  p.profile_gz = std::move(*gz);
+  return p;
 }
 
 std::vector<PyroscopePush> CpuProfiler::take_pushes_locked() {
@@ -300,16 +252,15 @@ std::vector<PyroscopePush> CpuProfiler::take_pushes_locked() {
   pending_.clear();
   const std::int64_t now = unix_ns();
   for (auto& [pid, t] : targets_) {
-    if (!t->period.empty()) {
-      if (auto gz = build_locked(*t, t->period, t->period_start_ns, now))
-        out.push_back({pyroscope_name(t->info.exe, pid, push_labels_),
-                       t->period_start_ns / 1'000'000'000, now / 1'000'000'000, last_hz_,
-                       std::move(*gz)});
-      else
-        log::warn("CPU profile not pushed", {{"error", gz.error().message}});
+    if (!t->period) continue;
+    if (t->period->total() == 0) {
+      t->period_start_ns = now;
+      continue;
     }
-    t->period.clear();
-    t->period_start_ns = now;
+    if (auto p = period_push_locked(*t, now))
+      out.push_back(std::move(*p));
+    else
+      log::warn("CPU profile not pushed", {{"error", p.error().message}});
   }
   return out;
 }
@@ -335,6 +286,7 @@ std::expected<std::string, ProfileRefusal> CpuProfiler::collect(
   drain_locked();  // samples taken before now belong to the other windows
   auto c = std::make_shared<Collection>();
   c->target = it->second;
+  c->window = c->target->new_window();
   collections_.push_back(c);
   const std::int64_t start_ns = unix_ns();
   const auto end = SteadyClock::now() + duration;
@@ -348,7 +300,7 @@ std::expected<std::string, ProfileRefusal> CpuProfiler::collect(
   std::erase(collections_, c);
   if (stopping_) return std::unexpected(ProfileRefusal{503, "the agent is stopping"});
   if (gone) return std::unexpected(ProfileRefusal{499, "the client closed the connection"});
-  auto gz = build_locked(*c->target, c->window, start_ns, unix_ns());
+  auto gz = build_locked(*c->target, *c->window, start_ns, unix_ns());
   if (!gz) return std::unexpected(ProfileRefusal{500, gz.error().message});
   return std::move(*gz);
 }
@@ -386,6 +338,10 @@ void CpuProfiler::register_metrics(prometheus::Registry& registry) {
               "Binaries the symbolizer could not open or index."),
       &registry
            .gauge("goscry_symbolizer_cache_binaries", "Indexed binaries in the symbolizer cache.")
+           .with({}),
+      &registry
+           .gauge("goscry_symbolizer_cache_bytes",
+                  "The decoded tables the symbolizer cache holds (bounded by symbol_cache_mib).")
            .with({})};
   registry.add_collector([this] {
     publish_counters();
@@ -400,6 +356,7 @@ void CpuProfiler::publish_cache_stats() {
   cache_counters_->evictions->set(double(s.evictions));
   cache_counters_->errors->set(double(s.errors));
   cache_counters_->binaries->set(double(s.entries));
+  cache_counters_->bytes->set(double(s.bytes));
 }
 
 void CpuProfiler::count_map_entries_locked() {

@@ -1,14 +1,17 @@
 // Continuous CPU profiling in `goscry agent`: every tracked target is sampled at the agent
 // rate (profile_hz, default 19 Hz) by one CpuSampler (bpf/cpu.bpf.c) shared by all of
-// them. A thread drains the sampler's ring every second, symbolizes the new stacks while the
-// target lives, and adds the counts to every open window of that target:
+// them, each registered as `goscry record` registers its one (agent/cpu/cpu_target.h: its
+// goroutine, pprof labels and Go text, so the frameless leaf's caller is put back). A
+// thread drains the sampler every second into every open window of each target, a
+// CpuRecording each (agent/cpu/cpu_recording.h, record's: stacks symbolized while the
+// target lives, label sets read from it):
 //   - a /debug/pprof/profile?pid=P&seconds=N request, which like Go's own endpoint
 //     collects for N seconds from the moment it arrives and then answers the profile;
 //   - the current push period, when pyroscope_url is set: each period's profile is pushed
 //     to a Pyroscope-compatible server (agent/daemon/pyroscope_push.h).
-// Windows are keyed by the stacks' PCs, not by the sampler's stack ids: the ids are freed
-// after every drain (CpuSampler::forget_stacks) so the sampler's stack table never fills
-// up in an agent that runs for months.
+// Samples of a target with no open window are dropped. The sampler's stack ids are freed
+// after every drain (CpuSampler::forget_stacks; a recording keeps the stacks' contents) so
+// that its stack table never fills up in an agent that runs for months.
 #pragma once
 
 #include <sys/types.h>
@@ -25,10 +28,12 @@
 #include <vector>
 
 #include "agent/base/periodic_worker.h"
+#include "agent/cpu/cpu_recording.h"
 #include "agent/daemon/agent_config.h"
 #include "agent/daemon/daemon.h"
 #include "agent/daemon/pyroscope_push.h"
 #include "agent/daemon/target_source.h"
+#include "agent/goruntime/go_binary_facts.h"
 #include "agent/probes/bpf_map_metrics.h"
 #include "exporters/prometheus.h"
 #include "symbolizer/process_symbolizer.h"
@@ -76,28 +81,22 @@ class CpuProfiler : public TargetSource {
   void hook_into(DaemonHooks& hooks);
 
  private:
-  struct StackKey {
-    std::vector<std::uint64_t> kernel, user;  // leaf first
-    // A stack lost: why (the sampler's stack id < 0, see goscry_cpu_key), else 0.
-    std::int32_t kernel_lost = 0, user_lost = 0;
-    auto operator<=>(const StackKey&) const = default;
-  };
-  struct Counts {
-    std::int64_t count = 0;
-    std::int64_t cpu_ns = 0;
-  };
-  using Window = std::map<StackKey, Counts>;
   struct Target;
   struct Collection;
 
   void drain_and_push();  // the worker's job, every second
   void push(std::vector<PyroscopePush> pushes, const std::string& url);
   void drain_locked();
-  void symbolize_outside(std::unique_lock<std::mutex>& lock);
   void ensure_sampler_locked();
+  // Drops a target (its last samples into its windows); false if it is not this one.
+  bool forget_locked(const TargetInfo& target);
+  // Closes the sampler, keeping its counters' totals.
+  void close_sampler_locked();
+  void restart_periods_locked();
   std::vector<PyroscopePush> take_pushes_locked();
-  Result<std::string> build_locked(Target& t, const Window& w, std::int64_t start_ns,
-                                   std::int64_t end_ns);
+  Result<PyroscopePush> period_push_locked(Target& t, std::int64_t now_ns);
+  Result<std::string> build_locked(const Target& t, const CpuRecording& window,
+                                   std::int64_t start_ns, std::int64_t end_ns) const;
   void publish_counters();
   void publish_cache_stats();
   void count_map_entries_locked();
@@ -109,7 +108,9 @@ class CpuProfiler : public TargetSource {
   int last_hz_ = 19;  // the rate of the latest samples, for the period of a profile
   std::unique_ptr<CpuSampler> sampler_;
   std::optional<Error> sampler_error_;  // why the sampler could not be opened (logged once)
-  std::shared_ptr<ModuleCache> module_cache_ = make_module_cache();
+  // The program's one cache: a binary the BPF watch or the leak detector indexed is not indexed
+  // again here (go_binary_facts.h).
+  std::shared_ptr<ModuleCache> module_cache_ = shared_module_cache();
   std::map<pid_t, std::shared_ptr<Target>> targets_;
   std::vector<std::shared_ptr<Collection>> collections_;
   // Push settings and state.
@@ -131,7 +132,7 @@ class CpuProfiler : public TargetSource {
   std::unique_ptr<BpfMapMetrics> map_metrics_;
   struct CacheCounters {
     prometheus::Counter *hits, *misses, *evictions, *errors;
-    prometheus::Gauge* binaries;
+    prometheus::Gauge *binaries, *bytes;
   };
   std::optional<CacheCounters> cache_counters_;
   // Last: it stops (in stop()) before anything its job uses goes.

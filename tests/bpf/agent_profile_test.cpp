@@ -1,8 +1,9 @@
-// `goscry agent`'s continuous CPU profiling on the cpuburn fixture, against independent
-// oracles: `go tool pprof` as the reader of every profile (the one served at
+// `goscry agent`'s continuous CPU profiling on the cpuburn and profiled fixtures, against
+// independent oracles: `go tool pprof` as the reader of every profile (the one served at
 // /debug/pprof/profile and the ones pushed to a Pyroscope-compatible ingest), the
-// fixture's known hot functions, and the CPU time the kernel charged the target
-// (/proc/PID/stat) while the agent collected.
+// fixture's known hot functions and call paths, the pprof label sets the program sets
+// itself, and the CPU time the kernel charged the target (/proc/PID/stat) while the agent
+// collected.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent/probes/bpf_loader.h"
@@ -281,6 +283,178 @@ TEST_F(AgentProfile, SighupTurnsProfilingOnAtTheNewRate) {
   EXPECT_NE(raw.out.find("Period: " + std::to_string(1'000'000'000 / 49) + "\n"), std::string::npos)
       << raw.out.substr(0, 300);
   EXPECT_GT(pprof_top(reply.body, "reload2.pb.gz").total, 0);
+}
+
+// An agent that only profiles, at `hz`, tracking `pids` (no BPF watch, no goroutine
+// snapshots to slow the targets' start).
+std::unique_ptr<AgentProcess> profiling_agent(const std::vector<pid_t>& pids, int hz) {
+  std::vector<std::string> args = {"--no-bpf", "--no-leaks", "--profile-hz", std::to_string(hz)};
+  for (pid_t p : pids) args.insert(args.end(), {"--pid", std::to_string(p)});
+  auto agent = std::make_unique<AgentProcess>(args);
+  EXPECT_TRUE(agent->wait_listening()) << agent->log();
+  EXPECT_TRUE(poll_until([&] {
+    return std::all_of(pids.begin(), pids.end(), [&](pid_t p) { return tracks(*agent, p); });
+  })) << agent->log();
+  return agent;
+}
+
+// The agent's 2 s profiles of every target at once: one /debug/pprof/profile request per
+// pid in parallel (at most CpuProfiler::kMaxCollections), each written to a file (its path
+// per pid).
+std::map<pid_t, std::string> served_profiles(const AgentProcess& agent,
+                                             const std::vector<pid_t>& pids) {
+  std::map<pid_t, HttpReply> replies;
+  std::mutex mu;
+  std::vector<std::thread> requests;
+  for (pid_t p : pids)
+    requests.emplace_back([&, p] {
+      auto r = http_get(agent.url("/debug/pprof/profile?pid=" + std::to_string(p) + "&seconds=2"));
+      std::lock_guard lock(mu);
+      replies[p] = std::move(r);
+    });
+  for (auto& t : requests) t.join();
+  std::map<pid_t, std::string> out;
+  for (pid_t p : pids) {
+    EXPECT_EQ(replies[p].status, 200) << replies[p].body << replies[p].error << agent.log();
+    if (replies[p].status == 200)
+      out[p] = temp_file("oracle-" + std::to_string(p) + ".pb.gz", replies[p].body);
+  }
+  return out;
+}
+
+// Rounds of profiles are taken until each target has `enough` samples of what a test
+// counts: on a loaded machine a 2 s window can hold a handful. At most a minute.
+constexpr auto kEnoughSamplesWithin = 60s;
+
+struct LabelTally {
+  std::map<std::string, long> by_worker;
+  long labelled = 0, all = 0;
+};
+
+// The agent's profiles carry the pprof labels the program set, as `goscry record`'s do
+// (RecordOracles.SamplesCarryTheProgramsPprofLabelsAndGoroutineId), on every toolchain:
+// the profiled fixture's one busy goroutine spends 2:1:1 of its time under three label
+// sets it made itself (the eleven-label one spills over a Go map bucket on Go <= 1.23).
+// Every labelled sample has exactly one of those sets, most samples are labelled (the
+// goroutine burns a CPU), and the shares are the fixture's.
+TEST(AgentProfileOracles, ServedProfilesCarryTheProgramsPprofLabels) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  std::vector<std::unique_ptr<LiveProcess>> targets;
+  std::vector<pid_t> pids;
+  std::map<pid_t, std::string> label_of;
+  for (const auto& f : all_fixtures("profiled")) {
+    if (f.variant != "plain") continue;
+    auto t = LiveProcess::start({f.path, "labels"});
+    ASSERT_TRUE(t) << t.error().message;
+    pids.push_back((*t)->pid());
+    label_of[(*t)->pid()] = f.label();
+    targets.push_back(std::move(*t));
+  }
+  ASSERT_FALSE(pids.empty()) << "no profiled-plain fixture built";
+  ASSERT_LE(pids.size(), 4u) << "more toolchains than concurrent profile requests";
+  auto agent = profiling_agent(pids, 199);
+
+  std::map<std::string, std::string> wide = {{"fixture", "profiled"}, {"worker", "wide"}};
+  for (int i = 0; i < 10; ++i) wide["l" + std::to_string(i)] = "v" + std::to_string(i);
+  const std::map<std::string, std::map<std::string, std::string>> want = {
+      {"a", {{"fixture", "profiled"}, {"worker", "a"}}},
+      {"b", {{"fixture", "profiled"}, {"worker", "b"}}},
+      {"wide", wide}};
+  std::map<pid_t, LabelTally> tally;
+  auto enough = [&] {
+    return std::all_of(pids.begin(), pids.end(), [&](pid_t p) { return tally[p].labelled >= 40; });
+  };
+  for (auto until = std::chrono::steady_clock::now() + kEnoughSamplesWithin;
+       !enough() && std::chrono::steady_clock::now() < until;) {
+    for (const auto& [pid, path] : served_profiles(*agent, pids)) {
+      SCOPED_TRACE(label_of[pid]);
+      std::string raw;
+      LabelTally& t = tally[pid];
+      for (auto s : raw_samples(path, &raw)) {
+        t.all += s.count;
+        if (s.labels.empty()) continue;
+        auto w = want.find(s.labels["worker"]);
+        ASSERT_NE(w, want.end()) << raw;
+        EXPECT_EQ(s.labels, w->second) << raw;
+        t.labelled += s.count;
+        t.by_worker[w->first] += s.count;
+      }
+      std::filesystem::remove(path);
+    }
+    if (::testing::Test::HasFailure()) return;
+  }
+  for (pid_t pid : pids) {
+    SCOPED_TRACE(label_of[pid]);
+    const LabelTally& t = tally[pid];
+    auto n_of = [&](const char* w) { return t.by_worker.contains(w) ? t.by_worker.at(w) : 0; };
+    std::printf("%s: %ld samples, %ld labelled: a %ld, b %ld, wide %ld\n", label_of[pid].c_str(),
+                t.all, t.labelled, n_of("a"), n_of("b"), n_of("wide"));
+    ASSERT_GE(t.labelled, 40) << "the target got almost no CPU in a minute";
+    EXPECT_GT(t.labelled, t.all / 2);
+    // Shares 1/2, 1/4, 1/4, each within 3.5 binomial sigmas.
+    const double n = static_cast<double>(t.labelled);
+    auto within = [&](double p) { return 3.5 * std::sqrt(p * (1 - p) / n); };
+    EXPECT_NEAR(n_of("a") / n, 0.50, within(0.50));
+    EXPECT_NEAR(n_of("b") / n, 0.25, within(0.25));
+    EXPECT_NEAR(n_of("wide") / n, 0.25, within(0.25));
+  }
+}
+
+// Samples per stack of a profile, leaf first, from `go tool pprof -traces`: blocks between
+// "-----+-----" lines, "   N   leaf" then one frame per line.
+std::vector<std::pair<long, std::vector<std::string>>> traces_of(const std::string& path,
+                                                                 std::string* text) {
+  auto traces =
+      run_command({go_command(), "tool", "pprof", "-traces", "-sample_index=samples", path});
+  EXPECT_EQ(traces.exit_code, 0) << traces.err;
+  *text = traces.out;
+  std::vector<std::pair<long, std::vector<std::string>>> out;
+  for (const auto& line : split_lines(traces.out)) {
+    if (line.starts_with("-----")) {
+      out.push_back({0, {}});
+      continue;
+    }
+    std::istringstream in(line);
+    std::string first, second;
+    if (!(in >> first) || out.empty()) continue;
+    auto& [count, frames] = out.back();
+    if (frames.empty() && std::isdigit(static_cast<unsigned char>(first[0])) && (in >> second)) {
+      count = std::stol(first);
+      frames.push_back(second);
+    } else if (!frames.empty()) {
+      frames.push_back(first);
+    }
+  }
+  return out;
+}
+
+// The agent's profiles put back the caller of a frameless leaf, as `goscry record`'s do
+// (Record.WritesAWellFormedSvgAndFoldedStacks): cpuburn's main.burnTwice saves no frame
+// pointer, so a frame-pointer walk from it skips main.burn, its caller in the source;
+// nearly every sample with burnTwice as the leaf has main.burn under it (the rest: the
+// leaf's first instructions).
+TEST(AgentProfileOracles, ServedProfilesKeepTheFramelessLeafsCaller) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  auto target = LiveProcess::start({cpuburn_fixture()});
+  ASSERT_TRUE(target) << target.error().message;
+  const pid_t pid = (*target)->pid();
+  auto agent = profiling_agent({pid}, 199);
+  long leaf_twice = 0, with_burn = 0;
+  std::string text;
+  for (auto until = std::chrono::steady_clock::now() + kEnoughSamplesWithin;
+       leaf_twice < 30 && std::chrono::steady_clock::now() < until;) {
+    auto profiles = served_profiles(*agent, {pid});
+    ASSERT_EQ(profiles.size(), 1u);
+    for (const auto& [n, frames] : traces_of(profiles[pid], &text)) {
+      if (frames.empty() || frames[0] != "main.burnTwice") continue;
+      leaf_twice += n;
+      if (frames.size() > 1 && frames[1] == "main.burn") with_burn += n;
+    }
+    std::filesystem::remove(profiles[pid]);
+  }
+  std::printf("burnTwice leaf: %ld samples, %ld with main.burn as caller\n", leaf_twice, with_burn);
+  ASSERT_GE(leaf_twice, 30) << "the target got almost no CPU in a minute\n" << text;
+  EXPECT_GE(with_burn, 0.9 * leaf_twice) << text;
 }
 
 // A stand-in for Pyroscope's ingest endpoint that keeps what it receives.

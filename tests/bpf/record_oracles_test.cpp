@@ -245,7 +245,16 @@ TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
     std::printf("%s: runtime/pprof %ld samples, goscry %ld\n%s", f.label().c_str(), n_theirs,
                 n_mine, table.c_str());
     ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
-    EXPECT_EQ(big_mine, big_theirs) << table;
+    // Every function runtime/pprof puts above 2 % is above 2 % in goscry's too; goscry may add
+    // one that only it sees (a thread runtime/pprof hardly samples: sysmon's runtime.usleep
+    // reached 2.x % in a 6.1 guest under TCG, the host suite running beside it), but not
+    // above 3 %.
+    for (const auto& name : big_theirs)
+      EXPECT_TRUE(big_mine.contains(name)) << name << "\n" << table;
+    for (const auto& name : big_mine) {
+      if (big_theirs.contains(name)) continue;
+      EXPECT_LT(mine[name], 3.0) << name << "\n" << table;
+    }
     EXPECT_EQ(big_theirs.size(), 6u) << table;
     for (const auto& name : big_theirs) {
       const double p = theirs[name] / 100;
@@ -308,6 +317,128 @@ TEST(RecordOracles, StacksLeaveOutTheGoStatementWrapperLikeRuntimePprof) {
       for (const auto& fn : mine)
         EXPECT_TRUE(theirs.count(fn)) << fn << " is in goscry's stacks, not in runtime/pprof's";
     }
+  }
+}
+
+// Cumulative shares per function (percent of all samples) from `go tool pprof -top -cum`;
+// `samples` gets the profile's total, `raw` pprof's output.
+std::map<std::string, double> cum_shares(const std::string& profile, long* samples,
+                                         std::string* raw) {
+  auto r = run_command({testing::go_command(), "tool", "pprof", "-top", "-cum", "-nodecount=1000",
+                        "-sample_index=samples", profile});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  *raw = r.out + r.err;
+  std::map<std::string, long> flat, cum;
+  bool table = false;
+  for (const auto& line : split_lines(r.out)) {
+    if (line.find("flat%") != std::string::npos) {
+      table = true;
+      continue;
+    }
+    std::istringstream in(line);
+    std::string f, p1, p2, c, p3, name;
+    if (!table || !(in >> f >> p1 >> p2 >> c >> p3)) continue;
+    std::getline(in, name);
+    name.erase(0, name.find_first_not_of(' '));
+    for (std::string_view mark : {" (inline)", " (partial-inline)"})
+      if (name.ends_with(mark)) name.resize(name.size() - mark.size());
+    flat[name] += std::stol(f);
+    cum[name] = std::max(cum[name], std::stol(c));
+  }
+  *samples = testing::total(flat);
+  std::map<std::string, double> out;
+  for (const auto& [name, n] : cum) out[name] = *samples ? 100.0 * n / *samples : 0;
+  return out;
+}
+
+// Every toolchain (plain build), ~5 s each. The fixture's goroutine keeps a heap of a
+// million nodes and calls runtime.GC in a loop: most of the CPU is mark work, which the
+// runtime runs on the system stack (g0) under runtime.systemstack, called by the
+// goroutines runtime.gcBgMarkWorker and main.gcLoop. SIGPROF's traceback jumps from g0 to
+// the goroutine's stack there; goscry's frame pointer walk skipped the goroutine's frame
+// that switched (gcBgMarkWorker at 0 %, 13 % in hugo's own profile). Oracle: the target's
+// own runtime/pprof profile of the same kind of window: both functions' cumulative shares
+// within 5 points or 3 binomial sigmas; and no stack rooted at runtime.goexit, which
+// runtime/pprof leaves out (its proto.go, allFrames), in either profile.
+TEST(RecordOracles, StacksContinueFromTheSystemStackIntoTheGoroutine) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    const std::string own = temp_path("gc-own.pb.gz"), ours = temp_path("gc-ours.pb.gz");
+    setenv("GODEBUG", "asyncpreemptoff=1", 1);  // as FlatProfileMatchesTheTargetsOwnRuntimePprof
+    auto target = LiveProcess::start({f.path, "gcloop", own, "5s"});
+    unsetenv("GODEBUG");
+    ASSERT_TRUE(target) << target.error().message;
+    auto rec = record((*target)->pid(), {"-d", "4s", "-o", ours}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    auto done = (*target)->wait_for_line("done", std::chrono::seconds(60));
+    ASSERT_TRUE(done) << done.error().message;
+    long n_theirs = 0, n_mine = 0;
+    std::string raw_theirs, raw_mine;
+    auto theirs = cum_shares(own, &n_theirs, &raw_theirs);
+    auto mine = cum_shares(ours, &n_mine, &raw_mine);
+    std::string table;
+    for (const char* name : {"runtime.gcBgMarkWorker", "main.gcLoop", "runtime.systemstack"}) {
+      char line[200];
+      std::snprintf(line, sizeof line, "  %-24s cum runtime/pprof %5.1f%%  goscry %5.1f%%\n",
+                    name, theirs[name], mine[name]);
+      table += line;
+    }
+    std::printf("%s: runtime/pprof %ld samples, goscry %ld\n%s", f.label().c_str(), n_theirs,
+                n_mine, table.c_str());
+    ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
+    // The fixture does what it is for: most of its time is mark work under the two.
+    ASSERT_GT(theirs["runtime.gcBgMarkWorker"] + theirs["main.gcLoop"], 50.0) << raw_theirs;
+    for (const char* name : {"runtime.gcBgMarkWorker", "main.gcLoop"}) {
+      const double p = std::max(theirs[name], 1.0) / 100;
+      const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
+      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 3 * sigma))
+          << name << "\n" << table << raw_mine;
+    }
+    EXPECT_EQ(theirs.count("runtime.goexit"), 0u) << raw_theirs;
+    EXPECT_EQ(mine.count("runtime.goexit"), 0u) << raw_mine;
+  }
+}
+
+// Every toolchain (plain build), ~5 s each. The fixture's goroutine calls time.Now in a
+// loop: most samples fall in the vDSO's clock read, which runtime/pprof charges to the Go
+// function that called the runtime's vDSO entry (its m.vdsoPC; docs/verbs/record.md
+// "Samples in the vDSO"). Oracle: the target's own profile: goscry's default (Go) view has
+// the same functions above 2 % of the flat samples, shares within 5 points or 3 sigmas,
+// no bare address or [vdso] among them, and main.clockLoop's cumulative share likewise.
+TEST(RecordOracles, SamplesInTheVdsoGoToItsCallerLikeRuntimePprof) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    const std::string own = temp_path("clock-own.pb.gz"), ours = temp_path("clock-ours.pb.gz");
+    setenv("GODEBUG", "asyncpreemptoff=1", 1);  // as FlatProfileMatchesTheTargetsOwnRuntimePprof
+    auto target = LiveProcess::start({f.path, "clock", own, "5s"});
+    unsetenv("GODEBUG");
+    ASSERT_TRUE(target) << target.error().message;
+    auto rec = record((*target)->pid(), {"-d", "4s", "-o", ours}, 199);
+    ASSERT_EQ(rec.exit_code, 0) << rec.output;
+    auto done = (*target)->wait_for_line("done", std::chrono::seconds(60));
+    ASSERT_TRUE(done) << done.error().message;
+    long n_theirs = 0, n_mine = 0;
+    const auto cmp = testing::compare_flat_shares(flat_shares(own, &n_theirs), n_theirs,
+                                                  flat_shares(ours, &n_mine), n_mine);
+    std::string raw_theirs, raw_mine;
+    auto cum_theirs = cum_shares(own, &n_theirs, &raw_theirs);
+    auto cum_mine = cum_shares(ours, &n_mine, &raw_mine);
+    std::printf("%s: runtime/pprof %ld samples, goscry %ld; main.clockLoop cum %.1f%% / %.1f%%\n"
+                "%s",
+                f.label().c_str(), n_theirs, n_mine, cum_theirs["main.clockLoop"],
+                cum_mine["main.clockLoop"], cmp.table.c_str());
+    ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
+    ASSERT_GT(cum_theirs["main.clockLoop"], 50.0) << raw_theirs;
+    EXPECT_EQ(cmp.disagreements, "") << cmp.table << raw_mine;
+    EXPECT_EQ(cmp.table.find("0x"), std::string::npos) << cmp.table;
+    EXPECT_EQ(cmp.table.find("[vdso]"), std::string::npos) << cmp.table;
+    const double p = cum_theirs["main.clockLoop"] / 100;
+    const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
+    EXPECT_NEAR(cum_mine["main.clockLoop"], cum_theirs["main.clockLoop"],
+                std::max(5.0, 3 * sigma))
+        << raw_mine;
   }
 }
 
