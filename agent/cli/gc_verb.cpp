@@ -18,6 +18,7 @@
 #include "agent/cli/verb_output.h"
 #include "agent/base/duration.h"
 #include "agent/base/stop_signal.h"
+#include "agent/goruntime/heap_profile.h"
 #include "agent/probes/target_watch.h"
 #include "exporters/json_report.h"
 
@@ -155,11 +156,90 @@ json_report::Writer& json_lines() {
   return writer;
 }
 
+// Who allocated over the watch: the allocs delta of the target's heap profile between the
+// start and the end (as of the last GC before each: the heap profile is published at GC
+// cycles, docs/go-runtime.md "The heap profile"), by allocating function.
+struct AllocSites {
+  std::vector<HeapSite> top;  // at most kTopAllocSites, largest first
+  std::int64_t total = 0;     // bytes over every site
+  std::string error;          // why there are none: memory profiling off, a failed read
+};
+
+constexpr std::size_t kTopAllocSites = 3;
+
+// The heap profile now; the process is opened once, at the start.
+Result<HeapProfile> heap_now(const GoProcess& t) {
+  auto r = read_heap_records(t);
+  if (!r) return std::unexpected(r.error());
+  return heap_profile(t, *r);
+}
+
+struct AllocWindow {
+  std::unique_ptr<GoProcess> process;
+  Result<HeapProfile> start = std::unexpected(Error{ErrorKind::NotFound, "not read"});
+};
+
+AllocWindow alloc_window_start(pid_t pid) {
+  AllocWindow w;
+  auto p = GoProcess::open(pid);
+  if (!p) {
+    w.start = std::unexpected(p.error());
+    return w;
+  }
+  w.process = std::move(*p);
+  w.start = heap_now(*w.process);
+  return w;
+}
+
+AllocSites alloc_sites(const AllocWindow& w) {
+  AllocSites a;
+  if (!w.start) {
+    a.error = w.start.error().message;
+    return a;
+  }
+  auto end = heap_now(*w.process);
+  if (!end) {
+    a.error = end.error().message;
+    return a;
+  }
+  auto sites = heap_sites(heap_delta(*w.start, *end), kAllocSpace);
+  for (const auto& s : sites) a.total += s.value;
+  sites.resize(std::min(sites.size(), kTopAllocSites));
+  a.top = std::move(sites);
+  return a;
+}
+
+// "top allocation sites over the window: main.churn 75 % (3.0 MiB), ..."
+std::string alloc_sites_text(const AllocSites& a) {
+  if (!a.error.empty()) return "allocation sites unknown: " + a.error;
+  if (a.top.empty()) return "no allocation published over the window";
+  std::string s = "top allocation sites over the window:";
+  for (std::size_t i = 0; i < a.top.size(); ++i) {
+    char share[64];
+    std::snprintf(share, sizeof share, " %.0f %% (%s)",
+                  100.0 * double(a.top[i].value) / double(a.total),
+                  bytes_text(std::uint64_t(a.top[i].value)).c_str());
+    s += (i ? ", " : " ") + a.top[i].function + share;
+  }
+  return s;
+}
+
+nlohmann::ordered_json alloc_sites_json(const AllocSites& a) {
+  if (!a.error.empty()) return nullptr;
+  auto arr = nlohmann::ordered_json::array();
+  for (const auto& s : a.top)
+    arr.push_back({{"function", s.function},
+                   {"bytes", s.value},
+                   {"share", a.total ? double(s.value) / double(a.total) : 0.0}});
+  return arr;
+}
+
 // What the summary renderers are given: the watch at its end.
 struct GcEnd {
   const TargetWatch& watch;
   std::uint64_t watched_ns;
   bool exited;
+  AllocSites allocs;
 };
 
 void summary_json(const GcEnd& e) {
@@ -180,6 +260,10 @@ void summary_json(const GcEnd& e) {
   j["other_stw"] = stats_json(gc.other_pauses());
   const GcCauses& why = gc.causes();
   j["why"] = gc_why_summary(why);
+  j["alloc_sites"] = alloc_sites_json(e.allocs);
+  j["alloc_bytes"] = e.allocs.error.empty() ? nlohmann::ordered_json(e.allocs.total)
+                                            : nlohmann::ordered_json(nullptr);
+  if (!e.allocs.error.empty()) j["alloc_sites_error"] = e.allocs.error;
   auto triggers = nlohmann::ordered_json::object();
   for (const auto& [t, n] : why.cycles) triggers[gc_trigger_name(t)] = n;
   j["triggers"] = triggers;
@@ -219,7 +303,8 @@ void summary_text(const GcEnd& e) {
   s += stats_text("mark termination STW", gc.mark_termination());
   s += stats_text("other STW", gc.other_pauses());
   if (auto lost = w.lost()) s += "  (" + std::to_string(lost) + " events lost in BPF)\n";
-  if (auto why = gc_why_summary(gc.causes()); !why.empty()) s += "why: " + why + "\n";
+  auto why = gc_why_summary(gc.causes());
+  s += "why: " + (why.empty() ? "" : why + "; ") + alloc_sites_text(e.allocs) + "\n";
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
 }
@@ -246,6 +331,7 @@ const Formats<GcRenderer> kFormats{
 
 // Watches until the duration is over, Ctrl-C, or the target's end, rendering what comes.
 Result<GcEnd> watch_gc(TargetWatch& w, std::uint64_t duration, const GcRenderer& render) {
+  const AllocWindow allocs = alloc_window_start(w.pid());
   auto on_gc = [&](const GcUpdate& u) {
     if (u.cycle) render.cycle(w.pid(), *u.cycle);
     if (u.other) render.other(w.pid(), *u.other);
@@ -258,7 +344,8 @@ Result<GcEnd> watch_gc(TargetWatch& w, std::uint64_t duration, const GcRenderer&
     if ((exited = !process_alive(w.pid()))) break;
   }
   (void)w.poll(0, on_gc);  // what the target did last
-  return GcEnd{w, monotonic_ns() - start, exited};
+  const std::uint64_t watched = monotonic_ns() - start;
+  return GcEnd{w, watched, exited, alloc_sites(allocs)};
 }
 
 int run_gc(const GcOptions& o) {
