@@ -6,15 +6,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <sstream>
-#include <thread>
 
+#include "tests/support/container_scope.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
 #include "tests/support/processes.h"
@@ -25,67 +20,18 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// Where cgroup v2 is mounted ("/sys/fs/cgroup", or ".../unified" on a hybrid host); "" if not.
-fs::path cgroup2_mount() {
-  std::ifstream mounts("/proc/self/mounts");
-  std::string device, dir, type, rest;
-  while (mounts >> device >> dir >> type && std::getline(mounts, rest))
-    if (type == "cgroup2") return dir;
-  return {};
-}
-
-std::string random_container_id() {
-  std::random_device rd;
-  std::ostringstream id;
-  for (int i = 0; i < 8; ++i) id << std::hex << std::setw(8) << std::setfill('0') << rd();
-  return id.str();
-}
-
-// goscry-test-PID.slice/cri-containerd-ID.scope under the cgroup v2 root, removed (after
-// its process is gone) when the test ends.
-struct ScopeCgroup {
-  fs::path slice, scope;
-  ScopeCgroup(const fs::path& root, const std::string& id)
-      : slice(root / ("goscry-test-" + std::to_string(getpid()) + ".slice")),
-        scope(slice / ("cri-containerd-" + id + ".scope")) {
-    fs::create_directories(scope);
-  }
-  ~ScopeCgroup() {
-    // An exited process leaves its cgroup at once, but give a slow reap a moment.
-    for (int i = 0; i < 100 && rmdir(scope.c_str()) != 0 && errno == EBUSY; ++i)
-      std::this_thread::sleep_for(20ms);
-    rmdir(slice.c_str());
-  }
-};
-
-// Prints the line of `family` for `pid`, or "" while the agent has none.
-std::string series_line(const std::string& body, const std::string& family, const std::string& pid) {
-  const std::string start = "\n" + family + "{pid=\"" + pid + "\",";
-  auto at = body.find(start);
-  if (at == std::string::npos) return "";
-  return body.substr(at + 1, body.find('\n', at + 1) - at - 1);
-}
-
 TEST(AgentContainer, LabelsAContainerisedTargetWithItsContainerPodAndNamespace) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: namespaces, cgroups and BPF";
   const fs::path cgroot = cgroup2_mount();
   ASSERT_FALSE(cgroot.empty()) << "no cgroup2 mount in /proc/self/mounts";
-  const std::string ns_file = "/run/secrets/kubernetes.io/serviceaccount/namespace";
-  ASSERT_FALSE(fs::exists(ns_file)) << "the host has " << ns_file << ": the test needs it not to";
+  ASSERT_FALSE(fs::exists(kNamespaceFile))
+      << "the host has " << kNamespaceFile << ": the test needs it not to";
 
   const std::string id = random_container_id();
   const std::string pod = "api-7d9f8b6c5-x2kqz";
   const std::string ns = "team-payments";
   ScopeCgroup cgroup(cgroot, id);
-  // The shell moves itself into the scope, mounts the namespace file where only its mount
-  // namespace sees it, then becomes the fixture (same pid): what a runtime's init does.
-  const std::string script =
-      "set -e; echo $$ > \"$1/cgroup.procs\"; mount -t tmpfs goscry-sa /run; "
-      "mkdir -p /run/secrets/kubernetes.io/serviceaccount; printf %s \"$2\" > " + ns_file +
-      "; exec env HOSTNAME=\"$3\" \"$4\" wait";
-  auto inside = LiveProcess::start({"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                    script, "sh", cgroup.scope.string(), ns, pod,
-                                    hello_fixture()});
+  auto inside = start_in_container(cgroup, ns, pod, hello_fixture());
   ASSERT_TRUE(inside) << inside.error().message;
   HeldProcess outside({hello_fixture(), "wait"});
   const std::string in_pid = std::to_string((*inside)->pid());

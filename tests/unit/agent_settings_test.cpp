@@ -48,6 +48,20 @@ TEST(AgentConfig, ParsesEveryKeyAndRejectsUnknownOnes) {
   EXPECT_TRUE(parse_agent_config(""));  // all defaults
 }
 
+// docs/agent.md "Memory budget": sized for a 256 MiB DaemonSet limit by default.
+TEST(AgentConfig, MemoryBudgetKeys) {
+  auto defaults = parse_agent_config("");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->memory_budget_mib, 192u);
+  EXPECT_EQ(defaults->symbol_cache_mib, 48u);
+  auto c = parse_agent_config("memory_budget_mib: 96\nsymbol_cache_mib: 16\n");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->memory_budget_mib, 96u);
+  EXPECT_EQ(c->symbol_cache_mib, 16u);
+  EXPECT_EQ(parse_agent_config("symbol_cache_mib: 0\n").error().message,
+            "symbol_cache_mib: must be between 1 and 1048576");
+}
+
 TEST(AgentConfig, FlagsWinOverTheFile) {
   ConfigFlags flags;
   flags.pids = {99};
@@ -161,6 +175,7 @@ TEST(TargetMetrics, SampleBudgetPerTargetMatchesWhatIsRendered) {
   f.gc_mark_phase =
       PauseCounts{std::vector<std::uint64_t>(kMarkPhaseBucketsSeconds.size() + 1, 1), 0.5};
   f.leak_suspects_by_site = sites;
+  f.alloc_bytes_by_site = sites;
   m.publish(TargetInfo{7, 1, "/x", "go1.26.8"}, f);
   size_t samples = 0;
   for (const auto& line : testing::split_lines(r.render()))
