@@ -25,8 +25,9 @@ struct InfoOptions {
 // The struct offsets every reader of the target's memory uses (symbolizer/runtime_layout.h):
 // per field the struct, the member path ("" = the struct's size) and the offset, null where
 // the field does not exist in that release; or why there are none.
-nlohmann::ordered_json layout_json(const GoBinary& b) {
-  auto l = runtime_layout(b.elf(), b.go_version());
+nlohmann::ordered_json layout_json(std::shared_ptr<const GoBinary> b) {
+  const auto facts = go_binary_facts(std::move(b));
+  const Result<RuntimeLayout>& l = facts->layout;
   if (!l) return {{"missing", l.error().message}};
   struct Path {
     const char* type;
@@ -75,7 +76,7 @@ nlohmann::ordered_json info_json(const GoTarget& t) {
                   {"text_start", to_hex(b.text_start())}};
   j["build_id"] = b.elf().build_id().value_or("");
   j["go_build_id"] = b.elf().go_build_id().value_or("");
-  j["runtime_layout"] = layout_json(b);
+  j["runtime_layout"] = layout_json(t.binary);
   nlohmann::ordered_json probes = nlohmann::ordered_json::array();
   for (const auto& p : probe_points(b)) {
     nlohmann::ordered_json pj = {{"function", p.function}, {"purpose", p.purpose}};

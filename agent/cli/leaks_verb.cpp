@@ -13,6 +13,7 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/verb_output.h"
 #include "agent/leaks/leak_watch.h"
+#include "agent/proc/privileges.h"
 #include "agent/probes/target_watch.h"
 #include "exporters/json_report.h"
 #include "symbolizer/output_file.h"
@@ -37,8 +38,13 @@ struct SiteProbes {
   std::unique_ptr<TargetWatch> watch;
   std::string status = "off";
 
-  void attach(int pid) {
-    auto w = TargetWatch::open(pid);
+  // On the process the detector reads: one handle, its binary's facts looked up once.
+  void attach(std::shared_ptr<const GoProcess> go) {
+    if (auto why = missing_privileges()) {
+      status = "off: " + *why;
+      return;
+    }
+    auto w = TargetWatch::open(std::move(go));
     if (!w) {
       status = "off: " + w.error().message;
       return;
@@ -145,9 +151,10 @@ int run_leaks(const LeaksOptions& o) {
   if (!settings) return fail_verb("leaks", settings.error(), kExitBadInput);
   auto target = GoProcess::open(o.target.pid);
   if (!target) return fail_verb("leaks", target.error());
-  const GoProcess& t = **target;
+  const std::shared_ptr<const GoProcess> process = std::move(*target);
+  const GoProcess& t = *process;
   SiteProbes probes;
-  if (!o.no_bpf) probes.attach(t.pid());
+  if (!o.no_bpf) probes.attach(process);
   const LeaksRenderer& render = kFormats[o.format];
   render.start({t, o, probes.status, nullptr});
   install_stop_handlers();

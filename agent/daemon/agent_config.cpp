@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -17,7 +19,83 @@ const std::set<std::string> kKeys = {"targets",     "all",          "listen", "h
                                      "web_config_file", "max_targets", "site_cap",
                                      "grace_period", "scan_interval", "log_level",
                                      "log_format", "profile_hz",  "pyroscope_url",
-                                     "pyroscope_interval", "pyroscope_labels"};
+                                     "pyroscope_interval", "pyroscope_labels",
+                                     "include", "exclude", "max_targets_per_namespace",
+                                     "kubernetes", "kubernetes_pods_url", "kubernetes_node",
+                                     "kubernetes_token_file", "kubernetes_ca_file",
+                                     "kubernetes_refresh_interval", "pod_labels",
+                                     "memory_budget_mib", "symbol_cache_mib", "trace"};
+
+// A Kubernetes label key: an optional DNS-subdomain prefix and "/", then a name of
+// alphanumerics, '-', '_' and '.' (k8s.io/apimachinery validation, simplified).
+bool is_label_key(const std::string& k) {
+  return !k.empty() && k.size() <= 316 && std::all_of(k.begin(), k.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '/';
+  });
+}
+
+Result<std::vector<std::string>> parse_pod_labels(const YAML::Node& v) {
+  if (!v.IsSequence()) return fail(ErrorKind::BadInput, "pod_labels: must be a list of label keys");
+  std::vector<std::string> keys;
+  std::set<std::string> exported;
+  for (const auto& item : v) {
+    auto k = yaml_value<std::string>(item, "pod_labels");
+    if (!k) return std::unexpected(k.error());
+    if (!is_label_key(*k))
+      return fail(ErrorKind::BadInput, "pod_labels: \"" + *k + "\" is not a label key");
+    if (!exported.insert(pod_label_metric_name(*k)).second)
+      return fail(ErrorKind::BadInput, "pod_labels: \"" + *k + "\" becomes the same label " +
+                                           pod_label_metric_name(*k) + " as another one");
+    keys.push_back(*k);
+  }
+  if (keys.size() > 32) return fail(ErrorKind::BadInput, "pod_labels: at most 32 labels");
+  return keys;
+}
+
+Result<void> apply_kube_key(KubeSettings& k, const std::string& key, const YAML::Node& v) {
+  if (key == "pod_labels") {
+    auto labels = parse_pod_labels(v);
+    if (!labels) return std::unexpected(labels.error());
+    k.pod_labels = *labels;
+    return {};
+  }
+  auto s = yaml_value<std::string>(v, key);
+  if (!s) return std::unexpected(s.error());
+  if (key == "kubernetes") {
+    if (*s != "auto" && *s != "on" && *s != "off")
+      return fail(ErrorKind::BadInput, "kubernetes: must be auto, on or off");
+    k.mode = *s == "on" ? KubeMode::kOn : *s == "off" ? KubeMode::kOff : KubeMode::kAuto;
+  } else if (key == "kubernetes_refresh_interval") {
+    auto d = parse_window(key, *s);
+    if (!d) return std::unexpected(d.error());
+    k.refresh_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    if (k.refresh_interval < std::chrono::seconds(1))
+      return fail(ErrorKind::BadInput, key + ": at least 1s");
+  } else {
+    (key == "kubernetes_pods_url"   ? k.pods_url
+     : key == "kubernetes_node"     ? k.node_name
+     : key == "kubernetes_token_file" ? k.token_file
+                                      : k.ca_file) = *s;
+  }
+  return {};
+}
+
+Result<void> apply_selection_key(TargetSelection& sel, const std::string& key,
+                                 const YAML::Node& v) {
+  if (key == "max_targets_per_namespace") {
+    auto n = yaml_value<long long>(v, key);
+    if (!n) return std::unexpected(n.error());
+    if (*n < 0 || *n > 100000)
+      return fail(ErrorKind::BadInput, key + ": must be between 0 (no cap) and 100000");
+    sel.max_targets_per_namespace = size_t(*n);
+    return {};
+  }
+  auto list = parse_selectors(v, key);
+  if (!list) return std::unexpected(list.error());
+  (key == "include" ? sel.include : sel.exclude) = std::move(*list);
+  return {};
+}
 
 Result<size_t> positive(const YAML::Node& n, const std::string& key, size_t max) {
   auto v = yaml_value<long long>(n, key);
@@ -36,6 +114,10 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
       if (!pid) return std::unexpected(pid.error());
       c.targets.push_back(pid_t(*pid));
     }
+  } else if (key == "trace") {
+    auto list = parse_selectors(v, key);
+    if (!list) return std::unexpected(list.error());
+    c.trace = std::move(*list);
   } else if (key == "all") {
     auto b = yaml_value<bool>(v, key);
     if (!b) return std::unexpected(b.error());
@@ -49,6 +131,10 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     auto n = positive(v, key, key == "max_targets" ? 100000 : 1000);
     if (!n) return std::unexpected(n.error());
     (key == "max_targets" ? c.max_targets : c.site_cap) = *n;
+  } else if (key == "memory_budget_mib" || key == "symbol_cache_mib") {
+    auto n = positive(v, key, 1u << 20);  // 1 TiB
+    if (!n) return std::unexpected(n.error());
+    (key == "memory_budget_mib" ? c.memory_budget_mib : c.symbol_cache_mib) = *n;
   } else if (key == "grace_period" || key == "scan_interval") {
     auto s = yaml_value<std::string>(v, key);
     if (!s) return std::unexpected(s.error());
@@ -68,6 +154,10 @@ Result<void> apply_key(AgentConfig& c, const std::string& key, const YAML::Node&
     auto f = log::parse_format(*s);
     if (!f) return context(f.error(), key);
     c.log_format = *f;
+  } else if (key == "include" || key == "exclude" || key == "max_targets_per_namespace") {
+    return apply_selection_key(c.selection, key, v);
+  } else if (key.starts_with("kubernetes") || key == "pod_labels") {
+    return apply_kube_key(c.kube, key, v);
   } else {
     return apply_profiling_key(c, key, v);
   }

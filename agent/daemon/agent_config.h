@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "agent/base/log.h"
+#include "agent/daemon/kube_pods.h"
 #include "agent/daemon/profiling_config.h"
+#include "agent/daemon/target_selection.h"
 #include "symbolizer/error.h"
 
 namespace goscry {
@@ -21,6 +23,8 @@ namespace goscry {
 // service listens on by default.
 inline constexpr const char* kDefaultListen = "127.0.0.1:19464";
 
+// One entry of `trace:` (docs/agent.md "Goroutine tiers"): a target it matches gets the
+// per-goroutine probes. Every field given must match; an entry gives at least one.
 struct AgentConfig : ProfilingConfig {
   std::vector<pid_t> targets;
   bool all = false;
@@ -33,8 +37,20 @@ struct AgentConfig : ProfilingConfig {
   size_t site_cap = 50;
   std::chrono::milliseconds grace_period{30000};
   std::chrono::milliseconds scan_interval{2000};
+  // The agent's memory budget (docs/agent.md "Memory budget"): 3/4 of a 256 MiB DaemonSet
+  // limit, the rest left to the BPF maps and page cache charged to the same cgroup.
+  size_t memory_budget_mib = 192;
+  // The symbolizer's share: its decoded tables, and the binaries' pages it keeps resident.
+  size_t symbol_cache_mib = 48;
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kText;
+  // Which Go processes --all tracks (include, exclude, max_targets_per_namespace).
+  TargetSelection selection;
+  // Pod names, namespaces, containers and labels from Kubernetes (kubernetes*, pod_labels).
+  KubeSettings kube;
+  // Targets traced (created/exited per site, two uprobe traps per goroutine) instead of
+  // watched; the pids of `targets` / --pid are traced too.
+  std::vector<TargetSelector> trace;
 };
 
 // What the command line set; empty means "not given", so the file (or default) applies.

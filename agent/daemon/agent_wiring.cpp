@@ -5,6 +5,9 @@
 #include "agent/daemon/bpf_source.h"
 #include "agent/daemon/cpu_profiler.h"
 #include "agent/daemon/goroutine_routes.h"
+#include "agent/daemon/heap_routes.h"
+#include "agent/daemon/heap_source.h"
+#include "agent/daemon/goroutine_tier.h"
 #include "agent/daemon/leak_source.h"
 #include "agent/probes/bpf_map_metrics.h"
 
@@ -17,6 +20,9 @@ namespace {
 std::unique_ptr<BpfTargetSource> plug_bpf(DaemonHooks& hooks) {
   auto bpf = std::make_unique<BpfTargetSource>();
   hooks.sources.push_back(bpf.get());
+  chain_hook<const AgentConfig&>(hooks.on_config, [b = bpf.get()](const AgentConfig& c) {
+    b->set_tier_rule([c](const TargetInfo& t) { return goroutine_tier(c, t); });
+  });
   chain_hook<prometheus::Registry&>(hooks.add_metrics, [b = bpf.get()](prometheus::Registry& r) {
     auto& lost = r.counter("goscry_events_lost_total",
                            "Events and counts the BPF probes lost (ring buffer full, failed "
@@ -49,6 +55,21 @@ std::unique_ptr<LeakSource> plug_leaks(DaemonHooks& hooks, BpfTargetSource* bpf)
   return leaks;
 }
 
+// The heap profiles: a source (goscry_alloc_bytes_total{site}) and the heap and allocs
+// routes. /debug/pprof/block and /debug/pprof/mutex are to join them here, from the block
+// and mutex readers of `goscry block` / `goscry mutex`.
+std::unique_ptr<HeapSource> plug_heap(DaemonHooks& hooks) {
+  auto heap = std::make_unique<HeapSource>();
+  hooks.sources.push_back(heap.get());
+  chain_hook<HttpServer&>(hooks.add_routes,
+                          [h = heap.get()](HttpServer& server) { add_heap_routes(server, *h); });
+  chain_hook<>(hooks.on_stop, [h = heap.get()] { h->stop(); });
+  hooks.links.push_back({"/debug/pprof/heap?pid=P", "heap profile of target P, as Go's"});
+  hooks.links.push_back(
+      {"/debug/pprof/allocs?pid=P&seconds=N", "allocations of target P over the next N s"});
+  return heap;
+}
+
 }  // namespace
 
 int run_agent(const ConfigFlags& flags, const TrackerOptions& options) {
@@ -60,7 +81,9 @@ int run_agent(const ConfigFlags& flags, const TrackerOptions& options) {
   profiler.hook_into(hooks);
   std::unique_ptr<BpfTargetSource> bpf = options.bpf ? plug_bpf(hooks) : nullptr;
   std::unique_ptr<LeakSource> leaks = options.leaks ? plug_leaks(hooks, bpf.get()) : nullptr;
+  std::unique_ptr<HeapSource> heap = options.heap ? plug_heap(hooks) : nullptr;
   const int exit_status = run_daemon(flags, hooks);
+  heap.reset();
   leaks.reset();
   bpf.reset();
   return exit_status;

@@ -14,6 +14,7 @@ namespace goscry {
 struct TrackerOptions {
   bool bpf = true;    // --no-bpf: /proc and memory snapshots only
   bool leaks = true;  // leak detector, goroutine and leak routes
+  bool heap = true;   // heap profiles: the heap and allocs routes, goscry_alloc_bytes_total
 };
 
 // run_daemon() with every source, route and metric of the agent plugged in.

@@ -74,7 +74,8 @@ BpfTargetSource::~BpfTargetSource() {
 Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   std::lock_guard lock(loader_mu_);
   if (!loader_) return std::unexpected(*loader_error_);
-  auto watch = TargetWatch::open(info.pid, loader_.get());
+  const GoroutineTier tier = tier_rule_ ? tier_rule_(info) : GoroutineTier::kTrace;
+  auto watch = TargetWatch::open(info.pid, loader_.get(), tier);
   if (!watch) return std::unexpected(watch.error());
   // Started here, not in the constructor: a thread made by the daemon's thread after it
   // blocked SIGINT/SIGTERM/SIGHUP (daemon.cpp) inherits the mask, so a signal can only be
@@ -87,12 +88,18 @@ Result<void> BpfTargetSource::attach(const TargetInfo& info) {
     t.pauses[phase].buckets.assign(kStwPauseBucketsSeconds.size() + 1, 0);
   t.mark_phase.buckets.assign(kMarkPhaseBucketsSeconds.size() + 1, 0);
   log::info("BPF probes attached", {{"pid", std::to_string(info.pid)},
-                                    {"go_version", info.go_version}});
+                                    {"go_version", info.go_version},
+                                    {"tier", tier_name(tier)}});
   Published p = publish(t);
   targets_[info.pid] = std::move(t);
   std::lock_guard figures(figures_mu_);
   published_[info.pid] = std::move(p);
   return {};
+}
+
+void BpfTargetSource::set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule) {
+  std::lock_guard lock(loader_mu_);
+  tier_rule_ = std::move(rule);
 }
 
 void BpfTargetSource::detach(const TargetInfo& info) {
@@ -132,7 +139,7 @@ std::optional<std::unordered_map<std::uint64_t, SiteCounter>> BpfTargetSource::s
     pid_t pid) const {
   std::lock_guard lock(figures_mu_);
   auto it = published_.find(pid);
-  if (it == published_.end() || it->second.status.rfind("on", 0) != 0) return std::nullopt;
+  if (it == published_.end() || !it->second.traced) return std::nullopt;
   return it->second.sites;
 }
 
@@ -243,18 +250,26 @@ BpfTargetSource::Published BpfTargetSource::publish(const Target& t) const {
   Published p;
   p.start_ticks = t.info.start_ticks;
   if (!t.watch) return p;
-  const GoroutineTracker& g = t.watch->goroutines();
-  const GoroutineTotals totals = g.totals();
-  p.figures.goroutines = std::uint64_t(std::max<std::int64_t>(totals.live, 0));
-  p.figures.goroutines_created_total = totals.created;
-  p.figures.goroutines_exited_total = totals.exited;
-  p.figures.goroutines_by_site = live_sites(g, kMaxSitesPerTarget);
+  if (t.watch->tier() == GoroutineTier::kTrace) {
+    const GoroutineTracker& g = t.watch->goroutines();
+    const GoroutineTotals totals = g.totals();
+    p.figures.goroutines = std::uint64_t(std::max<std::int64_t>(totals.live, 0));
+    p.figures.goroutines_created_total = totals.created;
+    p.figures.goroutines_exited_total = totals.exited;
+    p.figures.goroutines_by_site = live_sites(g, kMaxSitesPerTarget);
+    for (const auto& c : t.watch->site_counts()) p.sites[c.gopc] = {c.created, c.exited};
+    p.traced = true;
+  } else if (auto live = t.watch->live_goroutines()) {
+    // Watch: created/exited exist only where the probes count them, so they stay absent;
+    // the sites' live counts come from the leak detector's reads of allgs (leak_source).
+    p.figures.goroutines = std::uint64_t(*live);
+  }
   p.figures.gc_cycles_total = t.watch->gc().cycles();
   publish_gc_causes(*t.watch, p.figures);
   p.figures.stw_pauses = t.pauses;
   p.figures.gc_mark_phase = t.mark_phase;
-  for (const auto& c : t.watch->site_counts()) p.sites[c.gopc] = {c.created, c.exited};
-  p.status = "on (" + std::to_string(t.watch->probe_count()) + " probes)";
+  p.status = "on (" + std::to_string(t.watch->probe_count()) + " probes, " +
+             tier_name(t.watch->tier()) + " tier)";
   return p;
 }
 

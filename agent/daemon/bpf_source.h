@@ -1,5 +1,6 @@
 // The BPF trackers as a TargetSource of the agent: per target a TargetWatch (the runtime
-// probes, the attach-time snapshot of allgs, the goroutine and GC trackers) on ONE
+// probes, the attach-time snapshot of allgs, the goroutine and GC trackers; in the watch
+// tier no per-goroutine probe and the live count read as NumGoroutine() does) on ONE
 // BpfLoader shared by every target (per-tgid settings map). A poll thread drains the ring
 // buffer every 200 ms and dispatches its events by tgid, reads the per-site counters once
 // a second and turns all of it into TargetFigures, which read() only copies: a scrape
@@ -13,6 +14,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +41,10 @@ class BpfTargetSource : public TargetSource {
   BpfTargetSource& operator=(const BpfTargetSource&) = delete;
 
   std::string_view name() const override { return "bpf"; }
+  // The tier a new target gets (daemon/goroutine_tier.h); set from the config at start and
+  // at each reload, it applies to targets attached from then on. Unset: every target is
+  // traced.
+  void set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule);
   Result<void> attach(const TargetInfo& target) override;
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
@@ -49,7 +55,7 @@ class BpfTargetSource : public TargetSource {
   // Events and counts the BPF side lost (ring buffer full, failed reads, full maps), over
   // all targets since the loader opened; read once a second by the poll thread.
   std::uint64_t events_lost() const { return lost_.load(std::memory_order_relaxed); }
-  // "on (N probes)" or "off: <why>", for the leaks report.
+  // "on (N probes, watch|trace tier)" or "off: <why>", for the leaks report.
   std::string status(pid_t pid) const;
   // How full the loader's maps were at the last count (every 10 s, by the poll thread:
   // a count walks every key, too much for every scrape); empty before the first.
@@ -70,6 +76,7 @@ class BpfTargetSource : public TargetSource {
     TargetFigures figures;
     std::unordered_map<std::uint64_t, SiteCounter> sites;
     std::string status;
+    bool traced = false;  // the per-site counters are the probes' (trace tier)
   };
 
   void poll();  // the worker's job, every 200 ms
@@ -83,6 +90,7 @@ class BpfTargetSource : public TargetSource {
   std::unique_ptr<BpfLoader> loader_;
   std::optional<Error> loader_error_;
   std::map<pid_t, Target> targets_;
+  std::function<GoroutineTier(const TargetInfo&)> tier_rule_;
   std::atomic<std::uint64_t> lost_{0};
 
   mutable std::mutex figures_mu_;

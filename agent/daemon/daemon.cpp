@@ -8,9 +8,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "agent/base/exit_codes.h"
 #include "agent/base/log.h"
+#include "agent/daemon/kube_pods.h"
+#include "agent/daemon/memory_budget.h"
 #include "agent/daemon/proc_target.h"
 #include "agent/daemon/status_pages.h"
 #include "exporters/json_report.h"
@@ -27,7 +30,24 @@ double unix_now() {
 }
 
 TargetSettings target_settings(const AgentConfig& c) {
-  return TargetSettings{c.targets, c.all, c.max_targets, c.grace_period};
+  return TargetSettings{c.targets, c.all, c.max_targets, c.grace_period, c.selection};
+}
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+Result<std::optional<KubeEndpoint>> kube_endpoint_of(const AgentConfig& c) {
+  return resolve_kube_endpoint(c.kube, env_or_empty);
+}
+
+// What the pod list knows of the target's container wins over the cgroup + environ guess.
+void apply_pod_identity(TargetInfo& t, const PodIdentity& p) {
+  t.pod = p.pod;
+  t.kube_namespace = p.kube_namespace;
+  t.container = p.container;
+  t.pod_labels = p.labels;
 }
 
 // No file: plain HTTP without auth.
@@ -55,8 +75,8 @@ int signal_fd() {
 
 class Daemon {
  public:
-  Daemon(const ConfigFlags& flags, AgentConfig config, HttpServer& server,
-         const DaemonHooks& hooks)
+  Daemon(const ConfigFlags& flags, AgentConfig config, std::optional<KubeEndpoint> kube_endpoint,
+         HttpServer& server, const DaemonHooks& hooks)
       : flags_(flags),
         server_(server),
         config_(std::move(config)),
@@ -68,8 +88,15 @@ class Daemon {
                          .gauge("goscry_config_last_reload_success_timestamp_seconds",
                                 "When the configuration was last loaded successfully.")
                          .with({})),
-        metrics_(registry_, config_.site_cap),
+        reload_failures_(registry_
+                             .counter("goscry_config_reload_failures_total",
+                                      "Configuration reloads (SIGHUP) that failed; the running "
+                                      "config was kept.")
+                             .with({})),
+        kube_(registry_),
+        metrics_(registry_, config_.site_cap, config_.kube.pod_labels),
         targets_(sources(hooks), metrics_, registry_),
+        memory_(registry_),
         on_config_(hooks.on_config) {
     prometheus::register_process_metrics(registry_);
     registry_
@@ -79,7 +106,14 @@ class Daemon {
         .set(1);
     reload_ok_.set(1);
     reload_time_.set(unix_now());
+    kube_.configure(std::move(kube_endpoint), config_.kube);
+    targets_.set_enricher([this](TargetInfo& t) {
+      if (t.container_id.empty()) return;
+      if (auto pod = kube_.find(t.container_id)) apply_pod_identity(t, *pod);
+    });
     targets_.configure(target_settings(config_));
+    configure_memory();
+    targets_.on_added([this] { memory_.enforce(); });
     registry_.add_collector([this] { targets_.publish(); });
     for (const auto& [path, what] : hooks.links) links_.push_back({path, what});
     if (hooks.add_metrics) hooks.add_metrics(registry_);
@@ -101,18 +135,19 @@ class Daemon {
                       "application/json");
     });
     server.get("/", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(index_html(targets_.snapshot(), links_), "text/html; charset=utf-8");
+      res.set_content(index_html(targets_.snapshot(), links_, memory_.view()),
+                      "text/html; charset=utf-8");
     });
   }
 
   // Runs until SIGINT/SIGTERM; SIGHUP reloads.
   void loop(int sfd) {
-    targets_.refresh();
+    scan();
     for (;;) {
       pollfd p{sfd, POLLIN, 0};
       int n = poll(&p, 1, int(config_.scan_interval.count()));
       if (n == 0) {
-        targets_.refresh();
+        scan();
         continue;
       }
       if (n < 0) continue;  // EINTR
@@ -120,7 +155,7 @@ class Daemon {
       if (read(sfd, &si, sizeof si) != sizeof si) continue;
       if (si.ssi_signo == SIGHUP) {
         reload();
-        targets_.refresh();
+        scan();
         continue;
       }
       log::info("stopping", {{"signal", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"}});
@@ -129,6 +164,17 @@ class Daemon {
   }
 
  private:
+  // New targets are indexed here, so the memory they cost is measured right after.
+  void scan() {
+    targets_.refresh();
+    memory_.enforce();
+  }
+
+  void configure_memory() {
+    memory_.configure(std::uint64_t(config_.memory_budget_mib) << 20,
+                      std::uint64_t(config_.symbol_cache_mib) << 20);
+  }
+
   std::vector<TargetSource*> sources(const DaemonHooks& hooks) {
     std::vector<TargetSource*> s = {&proc_};
     s.insert(s.end(), hooks.sources.begin(), hooks.sources.end());
@@ -140,21 +186,29 @@ class Daemon {
   void reload() {
     auto failed = [this](const std::string& why) {
       reload_ok_.set(0);
+      reload_failures_.inc();
       log::error("config reload failed; keeping the running config", {{"error", why}});
     };
     auto next = load_agent_config(flags_);
     if (!next) return failed(next.error().message);
     auto web = load_web_config_of(*next);
     if (!web) return failed(web.error().message);
+    auto kube = kube_endpoint_of(*next);
+    if (!kube) return failed(kube.error().message);
     if (auto r = server_.reload(*web); !r) return failed(r.error().message);
     if (next->listen != config_.listen || next->health_listen != config_.health_listen)
       log::warn("listen and health_listen take effect only at restart");
     next->listen = config_.listen;
     next->health_listen = config_.health_listen;
+    if (next->kube.pod_labels != config_.kube.pod_labels)
+      log::warn("pod_labels take effect only at restart");
+    next->kube.pod_labels = config_.kube.pod_labels;
     config_ = *next;
     apply_logging(config_);
     metrics_.set_site_cap(config_.site_cap);
+    kube_.configure(std::move(*kube), config_.kube);
     targets_.configure(target_settings(config_));
+    configure_memory();
     if (on_config_) on_config_(config_);
     reload_ok_.set(1);
     reload_time_.set(unix_now());
@@ -170,9 +224,12 @@ class Daemon {
   prometheus::Registry registry_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_time_;
+  prometheus::Counter& reload_failures_;
+  KubePods kube_;
   TargetMetrics metrics_;
   ProcTargetSource proc_;
   TargetSet targets_;
+  MemoryBudget memory_;
   std::function<void(const AgentConfig&)> on_config_;
   std::vector<PageLinks> links_ = {{"/metrics", "Prometheus metrics"},
                                    {"/api/v1/targets", "targets as JSON"},
@@ -229,12 +286,18 @@ int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
     log::error("bad web config: " + web.error().message);
     return exit_code(web.error());
   }
+  auto kube = kube_endpoint_of(*config);
+  if (!kube) {
+    log::error("bad configuration: " + kube.error().message);
+    return exit_code(kube.error());
+  }
+  if (*kube) log::info("kubernetes pod list", {{"url", (*kube)->url}});
   auto server = HttpServer::create(*web);
   if (!server) {
     log::error(server.error().message);
     return exit_code(server.error());
   }
-  Daemon daemon(flags, *config, **server, hooks);
+  Daemon daemon(flags, *config, std::move(*kube), **server, hooks);
   daemon.add_routes();
   if (hooks.add_routes) hooks.add_routes(**server);
   auto bound = bind_listeners(**server, *config);

@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <map>
 
 #include "agent/goruntime/goroutine_formats.h"
 #include "agent/goruntime/goroutine_reader.h"
@@ -22,6 +23,18 @@ std::vector<prometheus::Ranked> suspects_by_site(const std::vector<LeakSuspect>&
   return out;
 }
 
+// User goroutines per creation site (function), as the probes' live_sites names them
+// (bpf_source): system goroutines and those without a creator (main) left out.
+std::vector<prometheus::Ranked> live_by_site(const std::vector<GoroutineView>& views) {
+  std::map<std::string, double> count;
+  for (const auto& g : views)
+    if (!g.system && g.created_by && !g.created_by->function.empty())
+      ++count[g.created_by->function];
+  std::vector<prometheus::Ranked> out;
+  for (auto& [site, n] : count) out.push_back({site, n});
+  return out;
+}
+
 }  // namespace
 
 // The worker's first run only looks at the targets: each attach wakes it.
@@ -29,7 +42,6 @@ LeakSource::LeakSource(LeakWatchOptions options, SiteCounters sites, BpfStatus s
     : options_(options),
       sites_(std::move(sites)),
       status_(std::move(status)),
-      not_before_(Clock::now()),
       worker_(std::chrono::seconds(1), [this] { return snapshot_due(); }) {}
 
 LeakSource::~LeakSource() { worker_.stop(); }
@@ -55,32 +67,15 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   return {};
 }
 
-void LeakSource::detach(const TargetInfo& info) {
-  std::shared_ptr<Watched> gone;
-  {
-    std::lock_guard lock(mu_);
-    auto it = targets_.find(info.pid);
-    if (it == targets_.end() || it->second->info.start_ticks != info.start_ticks) return;
-    gone = std::move(it->second);
-    targets_.erase(it);
-  }
-  bool opened;
-  {
-    std::lock_guard lock(gone->mu);  // a snapshot in progress ends first
-    opened = gone->process != nullptr;
-  }
-  gone.reset();
-  // A binary's index is a few large blocks; glibc keeps freed ones in its arenas (the
-  // snapshot thread has its own), so an agent whose targets come and go would grow.
-  // Handing the free pages back keeps its RSS flat (agent_churn_test).
-  if (opened) malloc_trim(0);
-}
+void LeakSource::detach(const TargetInfo& info) { forget_target(mu_, targets_, info); }
 
 void LeakSource::read(const TargetInfo& info, TargetFigures& f) {
   auto w = find(info.pid);
   if (!w || w->info.start_ticks != info.start_ticks) return;
   std::lock_guard lock(w->figures_mu);
   if (w->by_site) f.leak_suspects_by_site = w->by_site;
+  // After the BPF source (daemon.cpp asks the sources in order): its exact figures win.
+  if (w->live_by_site && !f.goroutines_by_site) f.goroutines_by_site = w->live_by_site;
 }
 
 std::shared_ptr<LeakSource::Watched> LeakSource::find(pid_t pid) const {
@@ -93,24 +88,13 @@ bool LeakSource::tracks(pid_t pid) const { return find(pid) != nullptr; }
 
 // The target read longest ago, among those not gone.
 std::shared_ptr<LeakSource::Watched> LeakSource::due_first() const {
-  std::shared_ptr<Watched> next;
   std::lock_guard lock(mu_);
-  for (const auto& [pid, w] : targets_)
-    if (!w->gone && (!next || w->due < next->due)) next = w;
-  return next;
+  return DutyCycle::due_first(targets_, [](const Watched& w) { return w.gone; });
 }
 
 Clock::time_point LeakSource::snapshot_due() {
-  if (auto next = due_first(); next && Clock::now() >= std::max(next->due, not_before_)) {
-    const auto t0 = Clock::now();
-    snapshot(*next);
-    const auto took = Clock::now() - t0;
-    next->due = t0 + options_.interval;
-    not_before_ = Clock::now() +
-                  std::chrono::duration_cast<Clock::duration>(took * (1 / options_.max_duty - 1));
-  }
-  auto next = due_first();
-  return next ? std::max(next->due, not_before_) : Clock::now() + std::chrono::seconds(1);
+  return duty_.step(options_.interval, options_.max_duty, [this] { return due_first(); },
+                    [this](Watched& w) { snapshot(w); });
 }
 
 void LeakSource::snapshot(Watched& w) {
@@ -162,12 +146,14 @@ void LeakSource::snapshot(Watched& w) {
                                            {"blocked_at", s.key.blocking.text()},
                                            {"wait_reason", s.key.wait_reason},
                                            {"goroutines", std::to_string(s.count)}});
+  auto live = live_by_site(views);
   std::erase_if(views, [&](const GoroutineView& g) { return !w.detector.in_suspect_group(g); });
   w.suspect_views = std::move(views);
   w.last_ns = list->read_at;
   auto by_site = suspects_by_site(w.detector.suspects());
   std::lock_guard figures(w.figures_mu);
   w.by_site = std::move(by_site);
+  w.live_by_site = std::move(live);
 }
 
 Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {

@@ -24,7 +24,9 @@
 #include <unordered_map>
 
 #include "agent/base/periodic_worker.h"
+#include "agent/daemon/duty_cycle.h"
 #include "agent/daemon/target_source.h"
+#include "agent/daemon/watched_targets.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/leaks/leak_detector.h"
 
@@ -84,6 +86,9 @@ class LeakSource : public TargetSource {
     // What read() copies, under a lock of its own: a scrape never waits for a snapshot.
     std::mutex figures_mu;
     std::optional<std::vector<prometheus::Ranked>> by_site;  // suspects, per creation site
+    // Live user goroutines per creation site at the last read: the watch tier's
+    // goroutines_by_site (the trace tier's come from the probes, which read() leaves be).
+    std::optional<std::vector<prometheus::Ranked>> live_by_site;
   };
   std::shared_ptr<Watched> find(pid_t pid) const;
   // The worker's job: a snapshot of the target due first, if it is due; returns when the
@@ -98,7 +103,7 @@ class LeakSource : public TargetSource {
   BpfStatus status_;
   mutable std::mutex mu_;  // targets_
   std::map<pid_t, std::shared_ptr<Watched>> targets_;
-  std::chrono::steady_clock::time_point not_before_;  // the duty cycle's rest; the worker's
+  DutyCycle duty_;  // the worker's
   // Last: it stops (in the destructor) before anything its job uses goes.
   PeriodicWorker worker_;
 };

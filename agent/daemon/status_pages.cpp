@@ -73,10 +73,32 @@ std::string where_it_runs(const TargetInfo& t) {
   return "host";
 }
 
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / (1 << 20));
+  return buf;
+}
+
+// "Memory: 41.2 MiB of a 192.0 MiB budget (12.0 MiB file-backed, ...)": and what was given
+// up to stay within it.
+std::string memory_paragraph(const MemoryView& m) {
+  const std::uint64_t total = m.resident.file_bytes + m.resident.anon_bytes;
+  std::string h = "<h2>Memory</h2>\n<p>" + mib(total) + " resident of a " +
+                  mib(m.budget_bytes) + " budget (" + mib(m.resident.file_bytes) +
+                  " file-backed, " + mib(m.resident.anon_bytes) + " anonymous); " +
+                  "binaries' pages released " + std::to_string(m.releases) +
+                  " times to keep file-backed pages under " + mib(m.symbol_share_bytes) +
+                  " more than the agent's own, free heap returned " +
+                  std::to_string(m.heap_trims) + " times.";
+  if (m.over_budget) h += " <strong>Over budget.</strong>";
+  return h + "</p>\n";
+}
+
 }  // namespace
 
 std::string index_html(const std::vector<TargetView>& targets,
-                       const std::vector<PageLinks>& links) {
+                       const std::vector<PageLinks>& links,
+                       const std::optional<MemoryView>& memory) {
   std::string h =
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>goscry agent</title>\n"
       "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -85,7 +107,9 @@ std::string index_html(const std::vector<TargetView>& targets,
   for (const auto& l : links)
     h += "<a href=\"" + markup_escape(l.path) + "\">" + markup_escape(l.path) + "</a> " +
          markup_escape(l.what) + "<br>\n";
-  h += "</p>\n<h2>Targets (" + std::to_string(targets.size()) + ")</h2>\n";
+  h += "</p>\n";
+  if (memory) h += memory_paragraph(*memory);
+  h += "<h2>Targets (" + std::to_string(targets.size()) + ")</h2>\n";
   h += "<table><tr><th>pid</th><th>executable</th><th>Go</th><th>runs in</th>"
        "<th>live goroutines</th>"
        "<th>GC pauses</th><th>state</th></tr>\n";

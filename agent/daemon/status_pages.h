@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/daemon/memory_budget.h"
 #include "agent/daemon/targets.h"
 
 namespace goscry {
@@ -19,8 +20,10 @@ struct PageLinks {
 
 nlohmann::ordered_json targets_report(const std::vector<TargetView>& targets);
 // `links`: every route worth a link (/metrics, /api/v1/targets, later /debug/pprof/...).
+// `memory`: the agent's memory against its budget, once measured.
 std::string index_html(const std::vector<TargetView>& targets,
-                       const std::vector<PageLinks>& links);
+                       const std::vector<PageLinks>& links,
+                       const std::optional<MemoryView>& memory = std::nullopt);
 
 
 }  // namespace goscry

@@ -1,5 +1,7 @@
 #include "agent/daemon/target_metrics.h"
 
+#include "agent/daemon/kube_pods.h"
+
 namespace goscry {
 namespace {
 
@@ -48,14 +50,29 @@ std::unique_ptr<prometheus::CappedGaugeFamily> make_leaks(prometheus::Registry& 
                           "Goroutines in suspected leaks", cap);
 }
 
+// goscry_target_pod_info: pid to join on, who the target is in Kubernetes, then one
+// label_<key> per configured pod label.
+std::vector<std::string> pod_info_label_names(const std::vector<std::string>& pod_labels) {
+  std::vector<std::string> names = {"pid", "container_id", "namespace", "pod", "container"};
+  for (const auto& k : pod_labels) names.push_back(pod_label_metric_name(k));
+  return names;
+}
+
 }  // namespace
 
-TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
+TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap,
+                             const std::vector<std::string>& pod_labels)
     : registry_(registry),
       info_(registry.gauge("goscry_target_info",
                            "A Go process goscry tracks (1); its series stay for the grace "
                            "period after it exits.",
                            kTargetLabels)),
+      pod_labels_(pod_labels),
+      pod_info_(registry.gauge("goscry_target_pod_info",
+                               "A target whose container the Kubernetes pod list knows (1): its "
+                               "container's name and the pod labels of the config's pod_labels; "
+                               "join on pid.",
+                               pod_info_label_names(pod_labels))),
       goroutines_(registry.gauge("goscry_goroutines", "Live goroutines of the target.",
                                  kTargetLabels)),
       created_(registry.counter("goscry_goroutines_created_total",
@@ -96,7 +113,14 @@ TargetMetrics::TargetMetrics(prometheus::Registry& registry, size_t site_cap)
                                "Concurrent mark phases of the target's GC cycles.",
                                kTargetLabels, kMarkPhaseBucketsSeconds)),
       by_site_(make_by_site(registry, site_cap)),
-      leaks_(make_leaks(registry, site_cap)) {}
+      leaks_(make_leaks(registry, site_cap)),
+      allocs_(registry.counter(
+          "goscry_alloc_bytes_total",
+          "Bytes the target allocated since it started per allocating function (alloc_space "
+          "of its heap profile, unsampled, as of its last GC); the first site_cap sites seen "
+          "keep a series for the target's life, the rest summed in site=\"other\".",
+          with_label("site"))),
+      alloc_cap_(site_cap) {}
 
 void TargetMetrics::set_site_cap(size_t cap) {
   if (site_cap() == cap) return;
@@ -107,6 +131,10 @@ void TargetMetrics::set_site_cap(size_t cap) {
   std::lock_guard lock(mu_);
   by_site_ = std::move(next);
   leaks_ = std::move(next_leaks);
+  // The allocation sites start over under the new cap: new series, never a fall.
+  allocs_.clear();
+  alloc_sites_.clear();
+  alloc_cap_ = cap;
 }
 
 size_t TargetMetrics::site_cap() const {
@@ -117,12 +145,22 @@ size_t TargetMetrics::site_cap() const {
 size_t TargetMetrics::max_samples_per_target(size_t site_cap) {
   size_t per_histogram = kStwPauseBucketsSeconds.size() + 1 + 2;  // buckets, +Inf, sum, count
   size_t per_mark = kMarkPhaseBucketsSeconds.size() + 1 + 2;
-  return 1 + 3 + 2 * (site_cap + 1) + kGcTriggers + 4 + 1 + kMarkWorkerKinds +
+  return 1 + 3 + 3 * (site_cap + 1) + kGcTriggers + 4 + 1 + kMarkWorkerKinds +
          stw_phase_count() * per_histogram + per_mark;
 }
 
 prometheus::LabelValues TargetMetrics::labels(const TargetInfo& t) {
   return {std::to_string(t.pid), t.exe, t.go_version, t.container_id, t.pod, t.kube_namespace};
+}
+
+prometheus::LabelValues TargetMetrics::pod_info_labels(const TargetInfo& t) const {
+  prometheus::LabelValues l = {std::to_string(t.pid), t.container_id, t.kube_namespace, t.pod,
+                               t.container};
+  for (const auto& k : pod_labels_) {
+    auto it = t.pod_labels.find(k);
+    l.push_back(it == t.pod_labels.end() ? "" : it->second);
+  }
+  return l;
 }
 
 void TargetMetrics::publish_gc_causes(const prometheus::LabelValues& l, const TargetFigures& f) {
@@ -145,6 +183,7 @@ void TargetMetrics::publish_gc_causes(const prometheus::LabelValues& l, const Ta
 void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
   auto l = labels(t);
   info_.with(l).set(1);
+  if (!t.container.empty()) pod_info_.with(pod_info_labels(t)).set(1);
   if (f.goroutines) goroutines_.with(l).set(double(*f.goroutines));
   if (f.goroutines_created_total) created_.with(l).set(double(*f.goroutines_created_total));
   if (f.goroutines_exited_total) exited_.with(l).set(double(*f.goroutines_exited_total));
@@ -152,7 +191,32 @@ void TargetMetrics::publish(const TargetInfo& t, const TargetFigures& f) {
   std::lock_guard lock(mu_);
   if (f.goroutines_by_site) by_site_->update(l, *f.goroutines_by_site);
   if (f.leak_suspects_by_site) leaks_->update(l, *f.leak_suspects_by_site);
+  if (f.alloc_bytes_by_site) publish_alloc_sites(t, l, *f.alloc_bytes_by_site);
   publish_pauses(t, f);
+}
+
+// A counter never falls, so a site never moves between a series of its own and "other"
+// (which would fall when a site left it): the largest sites seen while fewer than the cap
+// have a series keep it for the target's life; later ones are summed in "other". Each
+// site's figure only grows (the runtime never lowers a bucket's allocation counts), and so
+// does "other". Under mu_.
+void TargetMetrics::publish_alloc_sites(const TargetInfo& t, const prometheus::LabelValues& l,
+                                        const std::vector<prometheus::Ranked>& sites) {
+  auto& kept = alloc_sites_[{t.pid, t.start_ticks}];
+  auto ranked = prometheus::top_n(sites, sites.size());
+  for (const auto& r : ranked.kept)
+    if (kept.size() < alloc_cap_) kept.insert(r.label);
+  double other = ranked.other;  // a site literally named "other"
+  bool folded = ranked.folded > 0;
+  for (const auto& r : ranked.kept) {
+    if (kept.count(r.label)) {
+      allocs_.with(plus(l, r.label)).set(r.value);
+    } else {
+      other += r.value;
+      folded = true;
+    }
+  }
+  if (folded) allocs_.with(plus(l, std::string(prometheus::kFoldedLabelValue))).set(other);
 }
 
 // Adds what grew since the last publish; a source that restarted its counts (smaller
@@ -194,6 +258,7 @@ void TargetMetrics::add_totals(prometheus::HistogramFamily& family,
 void TargetMetrics::remove(const TargetInfo& t) {
   auto l = labels(t);
   info_.remove(l);
+  if (!t.container.empty()) pod_info_.remove(pod_info_labels(t));
   goroutines_.remove(l);
   created_.remove(l);
   exited_.remove(l);
@@ -205,6 +270,9 @@ void TargetMetrics::remove(const TargetInfo& t) {
   std::lock_guard lock(mu_);
   by_site_->remove(l);
   leaks_->remove(l);
+  for (const auto& site : alloc_sites_[{t.pid, t.start_ticks}]) allocs_.remove(plus(l, site));
+  allocs_.remove(plus(l, std::string(prometheus::kFoldedLabelValue)));
+  alloc_sites_.erase({t.pid, t.start_ticks});
   mark_.remove(l);
   auto seen = pauses_seen_.find({t.pid, t.start_ticks});
   if (seen == pauses_seen_.end()) return;

@@ -3,14 +3,17 @@
 // has just goscry_target_info; the BPF trackers add the goroutine and GC families.
 //
 // Series per target, at most (the cap docs/agent.md states): 1 info + 3 goroutine
-// figures + (site_cap + 1) sites + (site_cap + 1) leak suspect sites + 5 GC cycles (one per
-// trigger) + 4 pacer gauges + 1 assist + 3 mark workers + 4 histograms (3 STW phases, mark phase) x (buckets + 1 + sum + count) samples.
+// figures + (site_cap + 1) sites + (site_cap + 1) leak suspect sites + (site_cap + 1)
+// allocation sites + 5 GC cycles (one per trigger) + 4 pacer gauges + 1 assist + 3 mark workers + 4 histograms (3 STW phases, mark phase) x (buckets + 1 + sum + count) samples.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "agent/daemon/target_source.h"
 #include "exporters/cardinality_cap.h"
@@ -20,7 +23,10 @@ namespace goscry {
 
 class TargetMetrics {
  public:
-  TargetMetrics(prometheus::Registry& registry, size_t site_cap);
+  // pod_labels: the pod labels goscry_target_pod_info carries (config pod_labels), fixed
+  // for the family's life since a family's label names cannot change.
+  TargetMetrics(prometheus::Registry& registry, size_t site_cap,
+                const std::vector<std::string>& pod_labels = {});
 
   // Takes effect at the next publish of each target (a reload).
   void set_site_cap(size_t cap);
@@ -36,13 +42,18 @@ class TargetMetrics {
 
  private:
   static prometheus::LabelValues labels(const TargetInfo& t);
+  prometheus::LabelValues pod_info_labels(const TargetInfo& t) const;
   void publish_pauses(const TargetInfo& t, const TargetFigures& f);
+  void publish_alloc_sites(const TargetInfo& t, const prometheus::LabelValues& l,
+                           const std::vector<prometheus::Ranked>& sites);
   void publish_gc_causes(const prometheus::LabelValues& l, const TargetFigures& f);
   void add_totals(prometheus::HistogramFamily& h, const prometheus::LabelValues& l,
                   const PauseCounts& now, PauseCounts& before, size_t nb);
 
   prometheus::Registry& registry_;
   prometheus::GaugeFamily& info_;
+  const std::vector<std::string> pod_labels_;
+  prometheus::GaugeFamily& pod_info_;
   prometheus::GaugeFamily& goroutines_;
   prometheus::CounterFamily& created_;
   prometheus::CounterFamily& exited_;
@@ -58,6 +69,11 @@ class TargetMetrics {
   mutable std::mutex mu_;
   std::unique_ptr<prometheus::CappedGaugeFamily> by_site_;
   std::unique_ptr<prometheus::CappedGaugeFamily> leaks_;
+  // goscry_alloc_bytes_total{site}: a counter, so capped its own way
+  // (publish_alloc_sites): the sites that have a series, per (pid, start).
+  prometheus::CounterFamily& allocs_;
+  size_t alloc_cap_;
+  std::map<std::pair<pid_t, std::uint64_t>, std::set<std::string>> alloc_sites_;
   // What was already added to the histogram per (pid, start, phase): BPF counts are
   // totals, the registry's histogram takes increments.
   // The mark phase histogram's totals are kept under the phase name "" here.

@@ -34,6 +34,10 @@ struct TargetInfo {
   std::string container_id{};
   std::string pod{};
   std::string kube_namespace{};
+  // From the Kubernetes pod list (agent/daemon/kube_pods.h) when it knows the container: its
+  // name in the pod and the pod labels the config asks for (pod_labels); else empty.
+  std::string container{};
+  std::map<std::string, std::string> pod_labels{};
 };
 
 // Upper bounds (seconds) of the STW pause histogram, the +Inf bucket implied. From 1 µs to
@@ -91,6 +95,9 @@ struct TargetFigures {
   std::optional<PauseCounts> gc_mark_phase;
   // Goroutines in suspected leaks per creation site (the leak detector); top N kept.
   std::optional<std::vector<prometheus::Ranked>> leak_suspects_by_site;
+  // Bytes allocated since the target started per allocating function, unsampled as
+  // runtime/pprof's alloc_space, as of its last completed GC (the heap source); top N kept.
+  std::optional<std::vector<prometheus::Ranked>> alloc_bytes_by_site;
 };
 
 class TargetSource {

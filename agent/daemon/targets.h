@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "agent/daemon/target_metrics.h"
+#include "agent/daemon/target_selection.h"
 #include "agent/daemon/target_source.h"
 #include "exporters/prometheus.h"
 
@@ -27,7 +29,13 @@ struct TargetSettings {
   bool all = false;         // plus every Go process of the host
   size_t max_targets = 500;
   std::chrono::milliseconds grace_period{30000};
+  TargetSelection selection;  // which of --all's processes; listed pids always
 };
+
+// Completes a target's identity from elsewhere than /proc (the Kubernetes pod list,
+// agent/daemon/kube_pods.h) before it is selected; called again at every refresh, so an
+// answer that comes later relabels the target's series. Must be cheap.
+using TargetEnricher = std::function<void(TargetInfo&)>;
 
 struct TargetView {
   TargetInfo info;
@@ -41,6 +49,12 @@ class TargetSet {
             prometheus::Registry& registry);
 
   void configure(TargetSettings settings);
+  // Set once, before the first refresh.
+  void set_enricher(TargetEnricher enrich);
+  // Called after each target is added, outside the lock (the memory budget: attaching maps
+  // the target's binary, and a scan that finds 100 new targets must not map them all before
+  // the agent looks at its memory again). Set before the first refresh.
+  void on_added(std::function<void()> fn);
   void refresh(Clock::time_point now = Clock::now());
   // Reads every target's figures into the metrics; at most every 100 ms, so concurrent
   // scrapes share one read.
@@ -58,17 +72,28 @@ class TargetSet {
   using ProcessKey = std::pair<pid_t, std::uint64_t>;  // pid, start ticks
 
   std::vector<pid_t> candidates() const;  // pids to look at that are not tracked yet
+  bool consider(const ProcessKey& key, bool listed, const Result<TargetInfo>& info,
+                const Result<void>& readable);
   void add(const TargetInfo& info);
   void note_exits(Clock::time_point now);
   void drop_expired(Clock::time_point now);
   void skip(const ProcessKey& key, bool listed, const std::string& why);
   size_t count_live() const;
+  size_t count_live_in(const std::string& kube_namespace) const;
+  bool listed(pid_t pid) const;
+  // Whether a target that is not listed may be added now (selection, namespace cap).
+  bool admit(const ProcessKey& key, const TargetInfo& info);
+  void forget(std::map<pid_t, Tracked>::iterator it, const char* why);
+  void drop_deselected();
+  void reidentify();
 
   std::vector<TargetSource*> sources_;
   TargetMetrics& metrics_;
   prometheus::Gauge& targets_gauge_;
   prometheus::Counter& attach_errors_;
   prometheus::Counter& skipped_;
+  prometheus::Counter& over_namespace_cap_;
+  TargetEnricher enrich_;
   mutable std::mutex mu_;
   TargetSettings settings_;
   std::map<pid_t, Tracked> tracked_;
@@ -77,8 +102,11 @@ class TargetSet {
   std::set<ProcessKey> passed_over_;
   // Go processes left out because max_targets were tracked (each counted once).
   std::set<ProcessKey> over_cap_;
+  // Go processes left out because max_targets_per_namespace of theirs were tracked.
+  std::set<ProcessKey> over_namespace_cap_keys_;
   Clock::time_point last_publish_{};
   std::mutex publish_mu_;
+  std::function<void()> on_added_;
 };
 
 }  // namespace goscry
