@@ -78,6 +78,13 @@ HeapLocations locations(const std::vector<std::uint64_t>& stack, const FrameTabl
   return out;
 }
 
+// The sample's contentions and delay from its record, as runtime/pprof scales them.
+void scale_values(ContentionSample& s, const ContentionProfile& p) {
+  const double ghz = double(p.ticks_per_second) / 1e9;
+  s.contentions = s.record.count * p.scale;
+  s.delay_ns = std::int64_t(double(s.record.cycles) / ghz * double(p.scale));
+}
+
 std::int64_t now_nanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -95,15 +102,11 @@ ContentionProfile contention_profile(const GoProcess& t, const ContentionRecords
   p.rate = records.rate;
   p.ticks_per_second = records.ticks_per_second;
   p.time_nanos = now_nanos();
-  const double ghz = double(records.ticks_per_second) / 1e9;
-  // Go 1.19's scaleMutexProfile multiplies by SetMutexProfileFraction(-1), the rate now.
-  const bool scale = minor <= 19 && records.kind == ContentionKind::kMutex;
+  if (minor <= 19 && records.kind == ContentionKind::kMutex) p.scale = records.rate;
   for (const auto& r : records.records) {
     ContentionSample s;
     s.record = r;
-    const double ns = double(r.cycles) / ghz;
-    s.contentions = scale ? r.count * records.rate : r.count;
-    s.delay_ns = std::int64_t(scale ? ns * double(records.rate) : ns);
+    scale_values(s, p);
     s.locations = locations(r.stack, table, cache);
     p.samples.push_back(std::move(s));
   }
@@ -124,10 +127,9 @@ ContentionProfile contention_delta(const ContentionProfile& before,
   for (const auto& s : after.samples) {
     ContentionSample out = s;
     if (auto it = old.find(s.record.stack); it != old.end()) {
-      out.contentions -= it->second->contentions;
-      out.delay_ns -= it->second->delay_ns;
       out.record.count -= it->second->record.count;
       out.record.cycles -= it->second->record.cycles;
+      scale_values(out, d);
     }
     if (out.contentions != 0 || out.delay_ns != 0) d.samples.push_back(std::move(out));
   }

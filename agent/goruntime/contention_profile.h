@@ -33,6 +33,9 @@ struct ContentionProfile {
   ContentionKind kind = ContentionKind::kBlock;
   std::int64_t rate = 0;
   std::int64_t ticks_per_second = 0;
+  // What the runtime's records are multiplied by: Go 1.19's scaleMutexProfile multiplies
+  // the mutex profile by SetMutexProfileFraction(-1), the rate now; 1 otherwise.
+  std::int64_t scale = 1;
   std::vector<ContentionSample> samples;  // by cycles, largest first, as runtime/pprof
   std::int64_t time_nanos = 0;
   std::int64_t duration_nanos = 0;  // a delta's window
@@ -44,7 +47,9 @@ struct ContentionProfile {
 ContentionProfile contention_profile(const GoProcess& t, const ContentionRecords& records);
 
 // after - before, stack by stack (net/http/pprof's serveDeltaProfile), samples whose
-// values are both 0 dropped.
+// values are both 0 dropped. The difference is taken of the records' counts and cycles and
+// scaled once, by `after`'s cycles per second: goscry may measure that rate anew at each
+// read (contention_records.h), and scaled delays of unchanged records would not cancel.
 ContentionProfile contention_delta(const ContentionProfile& before,
                                    const ContentionProfile& after);
 
