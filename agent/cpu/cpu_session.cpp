@@ -43,7 +43,7 @@ Result<std::unique_ptr<CpuSession>> CpuSession::open(const CpuSessionSettings& s
     if (auto r = refuse_go_plugins(pid); !r) return std::unexpected(r.error());
   std::unique_ptr<CpuSession> s(new CpuSession());
   s->settings_ = settings;
-  auto target = open_cpu_target(pid, settings.goid_labels);
+  auto target = open_cpu_target(pid, settings.goid_labels, GoProcess::open(pid));
   if (!target) return std::unexpected(target.error());
   s->target_ = std::move(*target);
   // Open the modules now (and keep their build-ids): once the target is gone they cannot

@@ -62,12 +62,14 @@ goscry_cpu_target go_cpu_target(const GoProcess& target, bool goid) {
   return t;
 }
 
-Result<CpuTarget> open_cpu_target(pid_t pid, bool goid, std::shared_ptr<ModuleCache> cache) {
+Result<CpuTarget> open_cpu_target(pid_t pid, bool goid,
+                                  Result<std::shared_ptr<const GoProcess>> go,
+                                  std::shared_ptr<ModuleCache> cache) {
   CpuTarget t;
   auto symbolizer = ProcessSymbolizer::create(pid, cache);
   if (!symbolizer) return std::unexpected(symbolizer.error());
   t.symbolizer = std::move(*symbolizer);
-  if (auto go = GoProcess::open(pid, cache)) {
+  if (go) {
     t.go = std::move(*go);
     t.what = go_cpu_target(*t.go, goid);
   } else {

@@ -21,14 +21,17 @@ namespace goscry {
 // is sampled as native code: `go` is null, `what` all zeros and `note` says why.
 struct CpuTarget {
   std::unique_ptr<ProcessSymbolizer> symbolizer;
-  std::unique_ptr<GoProcess> go;
+  std::shared_ptr<const GoProcess> go;
   goscry_cpu_target what{};
   std::string note;
 };
 
 // Fails only when the process cannot be symbolized (gone, no permission). Its binaries are
-// indexed once per program through `cache`, which the Go process handle shares.
+// indexed once per program through `cache`, which the Go process handle shares. `go` is
+// the process's Go handle as the caller opened it (`record` opens its own, the agent
+// shares the target's): an error there makes a native-only target saying why.
 Result<CpuTarget> open_cpu_target(pid_t pid, bool goid,
+                                  Result<std::shared_ptr<const GoProcess>> go,
                                   std::shared_ptr<ModuleCache> cache = shared_module_cache());
 
 // The settings of a Go target; `goid` keys samples by goroutine id as well. A runtime

@@ -5,6 +5,7 @@
 
 #include "agent/base/log.h"
 #include "agent/daemon/proc_target.h"
+#include "agent/daemon/target_process.h"
 
 namespace goscry {
 namespace {
@@ -75,7 +76,10 @@ Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   std::lock_guard lock(loader_mu_);
   if (!loader_) return std::unexpected(*loader_error_);
   const GoroutineTier tier = tier_rule_ ? tier_rule_(info) : GoroutineTier::kTrace;
-  auto watch = TargetWatch::open(info.pid, loader_.get(), tier);
+  // The target's shared handle: the leak, heap and CPU sources read through the same one.
+  auto go = info.process->get();
+  if (!go) return std::unexpected(go.error());
+  auto watch = TargetWatch::open(*go, loader_.get(), tier);
   if (!watch) return std::unexpected(watch.error());
   // Started here, not in the constructor: a thread made by the daemon's thread after it
   // blocked SIGINT/SIGTERM/SIGHUP (daemon.cpp) inherits the mask, so a signal can only be

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "agent/base/log.h"
+#include "agent/daemon/target_process.h"
 #include "agent/cpu/cpu_profile.h"
 #include "agent/cpu/cpu_target.h"
 #include "agent/daemon/profiling_config.h"
@@ -30,8 +31,11 @@ std::int64_t unix_ns() {
 
 struct CpuProfiler::Target {
   TargetInfo info;
+  // Opened (open_target) only while profile_hz is above 0: an agent that does not sample
+  // opens nothing for it.
+  bool opened = false;
   CpuTarget cpu;         // symbolizer, Go handle, what the sampler is told of it
-  ModuleIds module_ids;  // read at attach: a gone target's files cannot be reached
+  ModuleIds module_ids;  // read when opened: a gone target's files cannot be reached
   // The push period's samples since period_start_ns (null when pushing is off).
   std::unique_ptr<CpuRecording> period;
   std::int64_t period_start_ns = 0;
@@ -121,25 +125,44 @@ void CpuProfiler::ensure_sampler_locked() {
   sampler_error_.reset();
   sampler_ = std::move(*s);
   last_hz_ = hz_;
-  for (const auto& [pid, t] : targets_)
-    if (auto r = sampler_->add_target(static_cast<std::uint32_t>(pid), t->cpu.what); !r)
+  for (const auto& [pid, t] : targets_) {
+    // Targets tracked while the rate was 0 are opened now (a reload turned it on).
+    auto r = t->opened ? Result<void>{} : open_target(*t);
+    if (r) r = sampler_->add_target(static_cast<std::uint32_t>(pid), t->cpu.what);
+    if (!r)
       log::warn("CPU profiling: cannot add target",
                 {{"pid", std::to_string(pid)}, {"error", r.error().message}});
+  }
+}
+
+Result<void> CpuProfiler::open_target(Target& t) {
+  auto cpu = open_cpu_target(t.info.pid, /*goid=*/false, t.info.process->get(), module_cache_);
+  if (!cpu) return context(cpu.error(), "CPU profiler");
+  t.cpu = std::move(*cpu);
+  t.module_ids = read_module_ids(*t.cpu.symbolizer);
+  t.opened = true;
+  if (t.period) t.period = t.new_window();  // the one made before had no symbolizer
+  if (!t.cpu.note.empty())
+    log::info("CPU profiling: stacks only",
+              {{"pid", std::to_string(t.info.pid)}, {"why", t.cpu.note}});
+  return {};
+}
+
+bool CpuProfiler::sampling() const {
+  std::lock_guard lock(mu_);
+  return hz_ > 0;
 }
 
 Result<void> CpuProfiler::attach(const TargetInfo& target) {
-  // Opening the target reads its maps and indexes its binary (once per build-id, the
-  // cache's): done before taking the lock, so drains and requests go on meanwhile.
-  auto cpu = open_cpu_target(target.pid, /*goid=*/false, module_cache_);
-  if (!cpu) return context(cpu.error(), "CPU profiler");
   auto t = std::make_shared<Target>();
   t->info = target;
-  t->cpu = std::move(*cpu);
-  t->module_ids = read_module_ids(*t->cpu.symbolizer);
-  if (!t->cpu.note.empty())
-    log::info("CPU profiling: stacks only",
-              {{"pid", std::to_string(target.pid)}, {"why", t->cpu.note}});
+  // Opening the target reads its maps and indexes its binary (once per build-id, the
+  // cache's): done before taking the lock, so drains and requests go on meanwhile.
+  if (sampling())
+    if (auto r = open_target(*t); !r) return r;
   std::lock_guard lock(mu_);
+  if (hz_ > 0 && !t->opened)  // a reload turned the rate on meanwhile
+    if (auto r = open_target(*t); !r) return r;
   ensure_sampler_locked();
   if (hz_ > 0 && !sampler_) return context(*sampler_error_, "CPU profiler");
   if (sampler_)

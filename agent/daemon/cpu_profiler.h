@@ -88,6 +88,8 @@ class CpuProfiler : public TargetSource {
   void push(std::vector<PyroscopePush> pushes, const std::string& url);
   void drain_locked();
   void ensure_sampler_locked();
+  Result<void> open_target(Target& t);
+  bool sampling() const;
   // Drops a target (its last samples into its windows); false if it is not this one.
   bool forget_locked(const TargetInfo& target);
   // Closes the sampler, keeping its counters' totals.

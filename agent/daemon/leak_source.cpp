@@ -10,6 +10,7 @@
 #include "agent/base/log.h"
 #include "agent/base/monotonic_clock.h"
 #include "agent/daemon/proc_target.h"
+#include "agent/daemon/target_process.h"
 
 namespace goscry {
 namespace {
@@ -100,7 +101,7 @@ Clock::time_point LeakSource::snapshot_due() {
 void LeakSource::snapshot(Watched& w) {
   std::lock_guard lock(w.mu);
   if (!w.process) {
-    auto process = GoProcess::open(w.info.pid);
+    auto process = w.info.process->get();
     if (!process) {
       w.gone = true;
       // A target that simply exited (under --all, short-lived programs do all the time) is
@@ -162,8 +163,9 @@ Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {
     return fail(ErrorKind::NotFound,
                 "pid " + std::to_string(pid) + " is not a target of this agent");
   std::lock_guard lock(w->mu);
-  if (!w->process) return goscry::goroutine_profile(int(pid), debug);  // not opened yet
-  return goscry::goroutine_profile(*w->process, debug);
+  auto process = w->info.process->get();  // before the first snapshot too
+  if (!process) return std::unexpected(process.error());
+  return goscry::goroutine_profile(**process, debug);
 }
 
 Result<GoroutineAnswer> LeakSource::leak_profile(pid_t pid, int debug) {

@@ -76,7 +76,8 @@ class LeakSource : public TargetSource {
   struct Watched {
     std::mutex mu;  // the process handle, the detector and the views
     TargetInfo info;
-    std::unique_ptr<GoProcess> process;  // opened at the first snapshot
+    // The target's shared handle (target_process.h), held from the first snapshot.
+    std::shared_ptr<const GoProcess> process;
     LeakDetector detector;
     std::vector<GoroutineView> suspect_views;
     std::int64_t started_ns = 0;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "agent/daemon/target_process.h"
 #include "agent/proc/container_identity.h"
 #include "agent/goruntime/go_version.h"
 #include "symbolizer/proc_file.h"
@@ -53,8 +54,10 @@ Result<TargetInfo> identify_target(pid_t pid) {
   // The process may have exited and its pid been reused while we read: check again.
   if (process_start_ticks(pid) != ticks)
     return fail(ErrorKind::TargetGone, who + ": no such process");
-  return TargetInfo{pid,       *ticks,   *exe, *version, std::move(where.container_id),
-                    std::move(where.pod), std::move(where.kube_namespace)};
+  TargetInfo info{pid,       *ticks,   *exe, *version, std::move(where.container_id),
+                  std::move(where.pod), std::move(where.kube_namespace)};
+  info.process = std::make_shared<TargetProcess>(pid);
+  return info;
 }
 
 std::vector<pid_t> list_pids() {

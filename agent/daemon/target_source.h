@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,8 @@
 #include "symbolizer/error.h"
 
 namespace goscry {
+
+class TargetProcess;  // target_process.h
 
 // Who a target is. (pid, start_ticks) names one process: a pid is reused, the pair is not.
 struct TargetInfo {
@@ -38,6 +41,9 @@ struct TargetInfo {
   // name in the pod and the pod labels the config asks for (pod_labels); else empty.
   std::string container{};
   std::map<std::string, std::string> pod_labels{};
+  // The one Go process handle of this target, opened by the first source that reads it
+  // (identify_target makes it; copies of the info share it).
+  std::shared_ptr<TargetProcess> process{};
 };
 
 // Upper bounds (seconds) of the STW pause histogram, the +Inf bucket implied. From 1 µs to

@@ -2,8 +2,6 @@
 // do alike when a target goes.
 #pragma once
 
-#include <malloc.h>
-
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,9 +11,8 @@
 namespace goscry {
 
 // Takes `info`'s entry out of `targets` (under `mu`), waits for a read of it in progress (its
-// Watched::mu), and drops it. A binary's index is a few large blocks that glibc keeps in its
-// arenas once freed (the worker thread has its own), so an agent whose targets come and go
-// would grow: when the target had been opened, the free pages go back (agent_churn_test).
+// Watched::mu), and drops it. The memory of the target's process handle goes back to the
+// system when its last holder drops it (target_process.h).
 template <class Watched>
 void forget_target(std::mutex& mu, std::map<pid_t, std::shared_ptr<Watched>>& targets,
                    const TargetInfo& info) {
@@ -27,13 +24,7 @@ void forget_target(std::mutex& mu, std::map<pid_t, std::shared_ptr<Watched>>& ta
     gone = std::move(it->second);
     targets.erase(it);
   }
-  bool opened;
-  {
-    std::lock_guard lock(gone->mu);
-    opened = gone->process != nullptr;
-  }
-  gone.reset();
-  if (opened) malloc_trim(0);
+  std::lock_guard lock(gone->mu);  // a read in progress ends first
 }
 
 }  // namespace goscry

@@ -377,12 +377,6 @@ bool write_dump_json(const GoProcess& t, const GoroutineList& list,
   return sink(out);
 }
 
-Result<GoroutineAnswer> goroutine_profile(int pid, int debug) {
-  auto t = GoProcess::open(pid);
-  if (!t) return std::unexpected(t.error());
-  return goroutine_profile(**t, debug);
-}
-
 Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug) {
   ReadOptions ro;
   ro.args = debug >= 2;  // the traceback prints each frame's arguments

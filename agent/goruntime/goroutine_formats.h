@@ -54,10 +54,8 @@ struct GoroutineAnswer {
 };
 GoroutineAnswer streamed_traceback(std::vector<GoroutineView> gs);
 
-// What /debug/pprof/goroutine?pid=P&debug=N answers (0: gzipped proto, 1, 2: text): opens
-// the target, reads and formats, for the agent's HTTP route.
-Result<GoroutineAnswer> goroutine_profile(int pid, int debug);
-// The same for a target already open (the agent keeps its targets open).
+// What /debug/pprof/goroutine?pid=P&debug=N answers (0: gzipped proto, 1, 2: text): reads
+// and formats, for the agent's HTTP route.
 Result<GoroutineAnswer> goroutine_profile(const GoProcess& t, int debug);
 
 }  // namespace goscry

@@ -1,0 +1,19 @@
+#include "agent/daemon/target_process.h"
+
+#include <malloc.h>
+
+namespace goscry {
+
+TargetProcess::~TargetProcess() {
+  const bool opened = opened_ && opened_->has_value();
+  opened_.reset();
+  if (opened) malloc_trim(0);
+}
+
+Result<std::shared_ptr<const GoProcess>> TargetProcess::get() {
+  std::lock_guard lock(mu_);
+  if (!opened_) opened_ = GoProcess::open(pid_);
+  return *opened_;
+}
+
+}  // namespace goscry
