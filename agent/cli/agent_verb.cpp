@@ -38,7 +38,8 @@ void add_agent_verb(CLI::App& app, VerbRun& run) {
   cmd->add_flag("!--no-leaks", trackers->leaks,
                 "no leak detection (no goroutine snapshots, no goroutine/leak routes)");
   cmd->add_flag("!--no-heap", trackers->heap,
-                "no heap profiles (no heap reads, no heap/allocs routes, no allocation sites)");
+                "no memory-read profiles (no heap reads, no heap/allocs/block/mutex routes, no "
+                "allocation sites)");
   cmd->add_option("--profile-hz", flags->profile_hz,
                   "CPU samples per second per CPU of every target (default 19; 0: off)");
   cmd->callback([&run, flags, all, cmd, trackers] {

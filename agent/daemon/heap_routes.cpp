@@ -68,6 +68,21 @@ std::optional<HeapRequest> request_of(const httplib::Request& req, httplib::Resp
   return r;
 }
 
+// Sends a profile as net/http/pprof does: debug=1 text, else a gzipped profile.proto
+// attachment named "<name>", or "<name>-delta" for a window.
+template <typename Answer, typename Text, typename Proto>
+void send(httplib::Response& res, const std::string& name, const HeapRequest& r, int debug,
+          const std::expected<Answer, HeapRefusal>& answer, Text text, Proto proto) {
+  if (!answer) return refuse(res, answer.error().status, answer.error().message);
+  res.set_header("X-Content-Type-Options", "nosniff");
+  if (debug == 1) return res.set_content(text(answer->profile), kText);
+  auto bytes = proto(*answer->process, answer->profile);
+  if (!bytes) return refuse(res, 500, bytes.error().message);
+  const std::string file = name + (r.seconds ? "-delta" : "");
+  res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
+  res.set_content(std::move(*bytes), "application/octet-stream");
+}
+
 void heap_route(HttpServer& server, HeapSource& heap, const std::string& name) {
   const bool allocs = name == "allocs";
   server.get("/debug/pprof/" + name, [&heap, name, allocs](const httplib::Request& req,
@@ -75,16 +90,19 @@ void heap_route(HttpServer& server, HeapSource& heap, const std::string& name) {
     int debug = 0;
     auto r = request_of(req, res, allocs, debug);
     if (!r) return;
-    auto answer = heap.profile(*r);
-    if (!answer) return refuse(res, answer.error().status, answer.error().message);
-    res.set_header("X-Content-Type-Options", "nosniff");
-    if (debug == 1) return res.set_content(heap_profile_text(answer->profile), kText);
-    auto proto = heap_profile_proto(*answer->process, answer->profile);
-    if (!proto) return refuse(res, 500, proto.error().message);
-    // net/http/pprof names a delta "<name>-delta", a profile "<name>".
-    const std::string file = name + (r->seconds ? "-delta" : "");
-    res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
-    res.set_content(std::move(*proto), "application/octet-stream");
+    send(res, name, *r, debug, heap.profile(*r), heap_profile_text, heap_profile_proto);
+  });
+}
+
+void contention_route(HttpServer& server, HeapSource& heap, ContentionKind kind) {
+  const std::string name = contention_name(kind);
+  server.get("/debug/pprof/" + name, [&heap, name, kind](const httplib::Request& req,
+                                                        httplib::Response& res) {
+    int debug = 0;
+    auto r = request_of(req, res, false, debug);
+    if (!r) return;
+    send(res, name, *r, debug, heap.contention(*r, kind), contention_profile_text,
+         contention_profile_proto);
   });
 }
 
@@ -93,6 +111,8 @@ void heap_route(HttpServer& server, HeapSource& heap, const std::string& name) {
 void add_heap_routes(HttpServer& server, HeapSource& heap) {
   heap_route(server, heap, "heap");
   heap_route(server, heap, "allocs");
+  contention_route(server, heap, ContentionKind::kBlock);
+  contention_route(server, heap, ContentionKind::kMutex);
 }
 
 }  // namespace goscry

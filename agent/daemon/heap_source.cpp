@@ -6,6 +6,7 @@
 
 #include "agent/base/log.h"
 #include "agent/daemon/proc_target.h"
+#include "agent/daemon/target_process.h"
 #include "agent/goruntime/heap_records.h"
 
 namespace goscry {
@@ -39,8 +40,8 @@ HeapSource::~HeapSource() {
 
 void HeapSource::stop() { stopping_ = true; }
 
-// Opened by the reading thread at the first read, as the leak source does: attach runs
-// under the agent's target lock, and opening a binary is the costly part.
+// Opened (target_process.h) by the reading thread at the first read, as the leak source
+// does: attach runs under the agent's target lock, and opening a binary is the costly part.
 Result<void> HeapSource::attach(const TargetInfo& info) {
   auto w = std::make_shared<Watched>();
   w->info = info;
@@ -80,16 +81,12 @@ Clock::time_point HeapSource::read_due() {
                     [this](Watched& w) { read_sites(w); });
 }
 
-// Under w.mu. Opens the target at its first read.
 Result<HeapProfile> HeapSource::read_now(Watched& w) {
-  if (!w.process) {
-    auto process = GoProcess::open(w.info.pid);
-    if (!process) return std::unexpected(process.error());
-    w.process = std::move(*process);
-  }
-  auto records = read_heap_records(*w.process);
+  auto t = w.info.process->get();
+  if (!t) return std::unexpected(t.error());
+  auto records = read_heap_records(**t);
   if (!records) return std::unexpected(records.error());
-  return heap_profile(*w.process, *records);
+  return heap_profile(**t, *records);
 }
 
 void HeapSource::read_sites(Watched& w) {
@@ -121,22 +118,25 @@ bool HeapSource::wait_window(const HeapRequest& r, const Watched& w) {
   return true;
 }
 
-std::expected<HeapAnswer, HeapRefusal> HeapSource::profile(const HeapRequest& r) {
+template <typename Profile, typename Read, typename Delta>
+std::expected<ProfileAnswer<Profile>, HeapRefusal> HeapSource::serve(const HeapRequest& r,
+                                                                     Read read_profile,
+                                                                     Delta delta) {
   auto w = find(r.pid);
   if (!w) return std::unexpected(HeapRefusal{404, who(r.pid) + " is not a target of this agent"});
   if (stopping_) return std::unexpected(HeapRefusal{503, "the agent is stopping"});
-  // One request per target at a time: a heap read costs the agent, never the target, but
-  // a flood of requests for one target must not queue reads without end.
+  // One request per target at a time: a read costs the agent, never the target, but a
+  // flood of requests for one target must not queue reads without end.
   if (w->serving.exchange(true))
     return std::unexpected(
-        HeapRefusal{429, who(r.pid) + ": a heap profile of this target is being read; retry"});
+        HeapRefusal{429, who(r.pid) + ": a profile of this target is being read; retry"});
   struct Release {
     std::atomic<bool>& flag;
     ~Release() { flag = false; }
   } release{w->serving};
-  auto read = [&]() -> std::expected<HeapProfile, HeapRefusal> {
+  auto read = [&]() -> std::expected<Profile, HeapRefusal> {
     std::lock_guard lock(w->mu);
-    auto p = read_now(*w);
+    auto p = read_profile(*w);
     if (!p) {
       const int status = p.error().kind == ErrorKind::TargetGone ||
                                  p.error().kind == ErrorKind::NotFound
@@ -153,11 +153,28 @@ std::expected<HeapAnswer, HeapRefusal> HeapSource::profile(const HeapRequest& r)
       return std::unexpected(HeapRefusal{503, who(r.pid) + ": the window was cut short"});
     auto second = read();
     if (!second) return std::unexpected(second.error());
-    *first = heap_delta(*first, *second);
+    *first = delta(*first, *second);
   }
-  first->allocs = r.allocs;
-  std::lock_guard lock(w->mu);
-  return HeapAnswer{std::move(*first), w->process};
+  // The read succeeded, so the handle is open.
+  return ProfileAnswer<Profile>{std::move(*first), *w->info.process->get()};
+}
+
+std::expected<HeapAnswer, HeapRefusal> HeapSource::profile(const HeapRequest& r) {
+  auto a = serve<HeapProfile>(r, [this](Watched& w) { return read_now(w); }, heap_delta);
+  if (a) a->profile.allocs = r.allocs;
+  return a;
+}
+
+std::expected<ContentionAnswer, HeapRefusal> HeapSource::contention(const HeapRequest& r,
+                                                                    ContentionKind kind) {
+  auto read = [kind](Watched& w) -> Result<ContentionProfile> {
+    auto t = w.info.process->get();
+    if (!t) return std::unexpected(t.error());
+    auto records = read_contention_records(**t, kind);
+    if (!records) return std::unexpected(records.error());
+    return contention_profile(**t, *records);
+  };
+  return serve<ContentionProfile>(r, read, contention_delta);
 }
 
 }  // namespace goscry

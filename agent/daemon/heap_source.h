@@ -1,15 +1,17 @@
-// The heap profiles of the agent's targets, read from their memory as `goscry heap` reads
-// them (agent/goruntime/heap_records.h, heap_profile.h): nothing is written to a target and
-// no target code runs. As a TargetSource it exports goscry_alloc_bytes_total{site} (the
-// allocated bytes per allocating function since the target started, unsampled as
-// runtime/pprof does, as of the last completed GC); the routes (agent/daemon/heap_routes.h)
-// answer /debug/pprof/heap and /debug/pprof/allocs through it.
+// The memory-read profiles of the agent's targets: heap and allocs as `goscry heap` reads
+// them (agent/goruntime/heap_records.h, heap_profile.h), block and mutex as `goscry block`
+// and `goscry mutex` (contention_records.h): nothing is written to a target and no target
+// code runs. As a TargetSource it exports goscry_alloc_bytes_total{site} (the allocated
+// bytes per allocating function since the target started, unsampled as runtime/pprof does,
+// as of the last completed GC); the routes (agent/daemon/heap_routes.h) answer
+// /debug/pprof/{heap,allocs,block,mutex} through it.
 //
 // Cost, bounded on purpose (docs/agent.md "Heap profiles"): one thread reads the records,
 // one target at a time, each target at most every `interval` (10 s); after a read that took
 // d it rests at least d x (1/max_duty - 1), so the periodic reads use at most 5 % of one
 // core whatever the targets. A route's read is one at a time per target (a second request
-// for the same target is refused, 429), and an allocs window is at most kMaxAllocsSeconds.
+// for the same target is refused, 429, whichever profile it asks), and a window is at most
+// kMaxAllocsSeconds.
 #pragma once
 
 #include <sys/types.h>
@@ -28,6 +30,7 @@
 #include "agent/daemon/duty_cycle.h"
 #include "agent/daemon/target_source.h"
 #include "agent/daemon/watched_targets.h"
+#include "agent/goruntime/contention_profile.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/heap_profile.h"
 
@@ -61,10 +64,13 @@ struct HeapRequest {
 };
 
 // A profile and the process it was read from (to encode it: the mapping, the pid).
-struct HeapAnswer {
-  HeapProfile profile;
+template <typename Profile>
+struct ProfileAnswer {
+  Profile profile;
   std::shared_ptr<const GoProcess> process;
 };
+using HeapAnswer = ProfileAnswer<HeapProfile>;
+using ContentionAnswer = ProfileAnswer<ContentionProfile>;
 
 class HeapSource : public TargetSource {
  public:
@@ -78,16 +84,18 @@ class HeapSource : public TargetSource {
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
 
-  // For the routes.
+  // For the routes. A block or mutex profile of a program that never set its rate is
+  // empty, as net/http/pprof answers it; the agent never writes the rate.
   std::expected<HeapAnswer, HeapRefusal> profile(const HeapRequest& request);
+  std::expected<ContentionAnswer, HeapRefusal> contention(const HeapRequest& request,
+                                                          ContentionKind kind);
   // The agent is stopping: windows in progress end at once (503), no new one starts.
   void stop();
 
  private:
   struct Watched {
     TargetInfo info;
-    std::mutex mu;                            // process; one read of the target at a time
-    std::shared_ptr<const GoProcess> process;  // opened at the first read
+    std::mutex mu;                     // one read of the target at a time
     std::atomic<bool> serving{false};         // a route's request is in progress
     std::chrono::steady_clock::time_point due;
     bool off = false;  // not a target goscry can read the heap of (logged once)
@@ -99,6 +107,10 @@ class HeapSource : public TargetSource {
   std::chrono::steady_clock::time_point read_due();
   void read_sites(Watched& w);
   Result<HeapProfile> read_now(Watched& w);
+  // One route request: the first read, the window's second read and their delta.
+  template <typename Profile, typename Read, typename Delta>
+  std::expected<ProfileAnswer<Profile>, HeapRefusal> serve(const HeapRequest& r, Read read,
+                                                           Delta delta);
   // Sleeps until `seconds` passed, the request is cancelled or the agent stops; false for
   // the last two.
   bool wait_window(const HeapRequest& request, const Watched& w);

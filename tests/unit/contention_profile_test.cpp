@@ -11,14 +11,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/processes.h"
 
 namespace goscry {
 namespace {
@@ -130,14 +134,20 @@ std::string temp_file(const std::string& name) {
   return ::testing::TempDir() + "/" + std::to_string(getpid()) + "-" + name;
 }
 
-// goscry's profile and the program's own, taken one after the other at a quiescent point.
-void expect_same_profile(LiveProcess& proc, const std::string& kind, const std::string& main_fn) {
+// goscry's profile (by `goscry KIND -o FILE`, or `write` for another way to FILE) and the
+// program's own, taken one after the other at a quiescent point.
+void expect_same_profile(LiveProcess& proc, const std::string& kind, const std::string& main_fn,
+                         std::function<bool(const std::string&)> write = nullptr) {
   SCOPED_TRACE(kind);
   const std::string ours = temp_file("goscry-" + kind + ".pb.gz");
   const std::string theirs = temp_file("own-" + kind + ".pb.gz");
-  auto r = run_command(
-      {testing::goscry_binary(), kind, "--pid", std::to_string(proc.pid()), "-o", ours});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  if (write) {
+    ASSERT_TRUE(write(ours));
+  } else {
+    auto r = run_command(
+        {testing::goscry_binary(), kind, "--pid", std::to_string(proc.pid()), "-o", ours});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
   proc.send(kind + " " + theirs + "\n");
   auto written = proc.wait_for_prefix("written", 60s);
   ASSERT_TRUE(written) << written.error().message;
@@ -248,6 +258,97 @@ TEST(ContentionProfile, TextAndJsonNameTheContendingFunctions) {
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_NE(json.out.find("\"function\": \"main.holdMutex\""), std::string::npos) << json.out;
   EXPECT_NE(json.out.find("\"mutex_profile_fraction\": 1"), std::string::npos) << json.out;
+}
+
+// A target that exits during a window: exit status 5 and one sentence naming the exit;
+// a process that is not Go: exit status 6 and one sentence.
+TEST(ContentionProfile, TargetThatExitsOrIsNotGoIsOneSentence) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty());
+  for (const std::string kind : {"block", "mutex"}) {
+    SCOPED_TRACE(kind);
+    auto proc = LiveProcess::start({fixtures.front().path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    testing::ChildProcess verb({testing::goscry_binary(), kind, "--pid",
+                                std::to_string((*proc)->pid()), "--seconds", "60"});
+    auto first = verb.read_err_line();
+    ASSERT_TRUE(first && first->find("stacks read") != std::string::npos) << first.value_or("");
+    (*proc)->close_stdin();  // the fixture exits on EOF
+    ASSERT_TRUE((*proc)->wait_exit(60s));
+    EXPECT_EQ(verb.wait(), 5);  // the target exited (README.md "Exit status")
+    const std::string err = verb.rest_of_stderr();
+    EXPECT_NE(err.find("exited"), std::string::npos) << err;
+    EXPECT_EQ(split_lines(err).size(), 1u) << err;
+  }
+  auto sh = LiveProcess::start({"sh", "-c", "echo ready; exec cat"});
+  ASSERT_TRUE(sh) << sh.error().message;
+  for (const std::string kind : {"block", "mutex"}) {
+    auto r = run_command({testing::goscry_binary(), kind, "--pid", std::to_string((*sh)->pid())});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("not a Go binary"), std::string::npos) << r.err;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << r.err;
+  }
+}
+
+// The agent's /debug/pprof/block and /debug/pprof/mutex equal the program's own profiles
+// (the oracle of the verbs above, through the agent), with Go's text, windows and refusals;
+// a program that never set its rates gets the empty profiles Go's own endpoint answers.
+TEST(ContentionProfile, AgentRoutesEqualTheTargetsOwnProfiles) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  auto off = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(off) << off.error().message;
+  const std::string pid = std::to_string((*proc)->pid());
+  enable(**proc, "block", "1000", "runtime.blockprofilerate", "");
+  enable(**proc, "mutex", "2", "runtime.mutexprofilerate", "2");
+  (*proc)->send("work\n");
+  ASSERT_TRUE((*proc)->wait_for_prefix("done", 120s));
+  testing::AgentProcess agent({"--no-bpf", "--no-leaks", "--profile-hz", "0", "--pid", pid,
+                               "--pid", std::to_string((*off)->pid())});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  auto route = [&](const std::string& kind, const std::string& query) {
+    return testing::http_get(agent.url("/debug/pprof/" + kind + "?" + query));
+  };
+  for (const std::string kind : {"block", "mutex"}) {
+    expect_same_profile(**proc, kind, kind == "block" ? "main.recvLate" : "main.holdMutex",
+                        [&](const std::string& path) {
+                          auto r = route(kind, "pid=" + pid);
+                          EXPECT_EQ(r.status, 200) << r.body << r.error;
+                          EXPECT_EQ(r.content_type, "application/octet-stream");
+                          std::ofstream(path, std::ios::binary) << r.body;
+                          return r.status == 200;
+                        });
+    auto text = route(kind, "pid=" + pid + "&debug=1");
+    EXPECT_EQ(text.status, 200);
+    // runtime/pprof names the block profile's text "contention".
+    const std::string header = kind == "block" ? "contention" : "mutex";
+    EXPECT_TRUE(text.body.starts_with("--- " + header + ":\ncycles/second=")) << text.body;
+    // A window over the quiet fixture: a delta with none of its stacks in it.
+    auto window = route(kind, "pid=" + pid + "&seconds=1");
+    ASSERT_EQ(window.status, 200) << window.body;
+    const std::string delta = temp_file("agent-" + kind + "-delta.pb.gz");
+    std::ofstream(delta, std::ios::binary) << window.body;
+    EXPECT_TRUE(program_stacks(raw_profile(delta)).empty()) << raw_profile(delta).text;
+    auto never = route(kind, "pid=" + std::to_string((*off)->pid()));
+    ASSERT_EQ(never.status, 200) << never.body;
+    const std::string empty = temp_file("agent-" + kind + "-off.pb.gz");
+    std::ofstream(empty, std::ios::binary) << never.body;
+    EXPECT_TRUE(raw_profile(empty).samples.empty()) << raw_profile(empty).text;
+    // One sentence for each bad request, never a profile.
+    for (const std::string& q : std::vector<std::string>{"", "pid=abc", "pid=" + pid + "&debug=2",
+                                "pid=" + pid + "&seconds=0", "pid=" + pid + "&seconds=301",
+                                "pid=" + pid + "&seconds=1&debug=1"})
+      EXPECT_EQ(route(kind, q).status, 400) << q;
+    EXPECT_EQ(route(kind, "pid=1").status, 404);
+  }
+  // The agent wrote nothing: the rates are those goscry's verbs set, and still 0 in the
+  // other program.
+  (*off)->send("rates\n");
+  auto rates = (*off)->wait_for_prefix("rates ", 60s);
+  ASSERT_TRUE(rates) << rates.error().message;
+  EXPECT_EQ(*rates, "rates 0 524288");
 }
 
 }  // namespace
