@@ -114,6 +114,53 @@ TEST(TargetSafety, SigkilledGoscryLeavesNoBreakpointAndTheTargetRunsOn) {
   }
 }
 
+// goscry's only writes to a target, the profiling rates of --enable-sampling, at their most
+// costly (every allocation sampled, every blocking event and mutex contention recorded),
+// then the three profiles read again and again while the torture runs: the target's output
+// is the same as alone, and every read is a profile or one sentence, never a crash.
+TEST(TargetSafety, TortureRunsUnharmedWithEverySamplingRateWrittenByGoscry) {
+  SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
+  for (const auto& f : all_fixtures("torture")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    const std::string expected = torture_alone(f.path);
+    ChildProcess t({f.path}, {"TORTURE_SECONDS=10"});
+    ASSERT_EQ(t.read_line(), "ready");
+    const std::string pid = std::to_string(t.pid());
+    for (const char* kind : {"heap", "block", "mutex"}) {
+      auto r = run_command({goscry_binary(), kind, "--pid", pid, "--enable-sampling=1",
+                            "--seconds", "1", "--format", "json"});
+      // The torture never links runtime.MemProfile: from Go 1.25 a written MemProfileRate
+      // would sample nothing, and goscry refuses to write it (exit 6, one sentence).
+      if (std::string(kind) == "heap" && r.exit_code == 6 &&
+          r.err.find("goscry writes nothing") != std::string::npos)
+        continue;
+      EXPECT_EQ(r.exit_code, 0) << kind << ": " << r.err;
+      EXPECT_NE(r.err.find("wrote runtime."), std::string::npos) << r.err;
+    }
+    int profiles = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+    while (std::chrono::steady_clock::now() < until) {
+      for (const char* kind : {"heap", "block", "mutex"}) {
+        auto r = run_command({goscry_binary(), kind, "--pid", pid});
+        if (r.exit_code == 0) {
+          ++profiles;
+          continue;
+        }
+        // The target may end between reads: that, or a bucket list that kept changing,
+        // is one sentence.
+        EXPECT_EQ(testing::split_lines(r.err).size(), 1u) << kind << ": " << r.err;
+      }
+    }
+    EXPECT_GT(profiles, 0);
+    std::string out = "ready\n" + t.rest_of_stdout();
+    std::string err = t.rest_of_stderr();
+    EXPECT_EQ(t.wait(), 0) << err;
+    EXPECT_EQ(out, expected);
+    EXPECT_EQ(err.find("fatal error"), std::string::npos) << err;
+  }
+}
+
 // A PID no process has: one that existed and was reaped.
 int vanished_pid() {
   pid_t p = fork();
