@@ -35,8 +35,9 @@ PACKAGES=(
   # the container image (scripts/build-image.sh, opt-in test label `image`)
   buildah debootstrap
   # the kernel matrix (scripts/test-kernels.sh): QEMU, the venv virtme-ng is installed in,
-  # and what unpacks Debian's kernel packages and what virtme-ng reads kernels with
-  qemu-system-x86 python3-venv xz-utils zstd kmod file binutils
+  # what unpacks Debian's kernel packages and what virtme-ng reads kernels with, and the
+  # busybox its initramfs is made of (without it no guest starts: "no busybox was found")
+  qemu-system-x86 python3-venv xz-utils zstd kmod file binutils busybox-static
 )
 
 missing=()
