@@ -38,35 +38,11 @@ cmake -S "$root" -B "$build" -G Ninja \
 log "building goscry (arm64)"
 cmake --build "$build" --target goscry
 
-# The bundle: what an arm64 root without Debian's libraries needs to run goscry. Every
-# NEEDED library, followed transitively in the multiarch dirs, and the dynamic loader at
-# the path the binary names (PT_INTERP).
+# The bundle: what an arm64 root without Debian's libraries needs to run goscry.
+# shellcheck source=lib/bundle.sh
+. "$root/scripts/lib/bundle.sh"
 bundle=$build/bundle
-rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib/aarch64-linux-gnu" "$bundle/bpf"
-aarch64-linux-gnu-strip -o "$bundle/bin/goscry" "$build/agent/goscry"
-cp "$build"/bpf/*.bpf.o "$bundle/bpf/"
-needed() { aarch64-linux-gnu-readelf -d "$1" | sed -nE 's/.*\(NEEDED\).*\[(.*)\]/\1/p'; }
-find_lib() {
-  local d
-  for d in "$multiarch" /lib/aarch64-linux-gnu; do
-    [ -e "$d/$1" ] && { echo "$d/$1"; return 0; }
-  done
-  return 1
-}
-queue=("$bundle/bin/goscry") seen=" "
-while [ ${#queue[@]} -gt 0 ]; do
-  f=${queue[0]} queue=("${queue[@]:1}")
-  for lib in $(needed "$f"); do
-    case "$seen" in *" $lib "*) continue ;; esac
-    seen="$seen$lib "
-    path=$(find_lib "$lib") || { log "no arm64 $lib (needed by $(basename "$f"))"; exit 2; }
-    cp -L "$path" "$bundle/lib/aarch64-linux-gnu/$lib"
-    queue+=("$bundle/lib/aarch64-linux-gnu/$lib")
-  done
-done
-interp=$(aarch64-linux-gnu-readelf -l "$build/agent/goscry" | sed -nE 's/.*interpreter: (.*)\]/\1/p')
-mkdir -p "$bundle$(dirname "$interp")"
-cp -L "$(find_lib "$(basename "$interp")")" "$bundle$interp"
+nlibs=$(bundle_goscry "$build" aarch64-linux-gnu "$bundle")
 
-log "$(file -b "$build/agent/goscry" | cut -d, -f1-2): $(du -h "$build/agent/goscry" | cut -f1) (stripped in the bundle: $(du -h "$bundle/bin/goscry" | cut -f1)), $(echo "$seen" | wc -w) libraries, bundle $(du -sh "$bundle" | cut -f1)"
+log "$(file -b "$build/agent/goscry" | cut -d, -f1-2): $(du -h "$build/agent/goscry" | cut -f1) (stripped in the bundle: $(du -h "$bundle/bin/goscry" | cut -f1)), $nlibs libraries, bundle $(du -sh "$bundle" | cut -f1)"
 echo "$bundle"
