@@ -33,13 +33,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   $SUDO apt-get update -qq
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup-arm64: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=lib/apt-install.sh
+. "$(dirname "$0")/lib/apt-install.sh"
+install_missing setup-arm64 "${PACKAGES[@]}"
 echo "setup-arm64: done ($(aarch64-linux-gnu-g++ --version | head -n1))"
