@@ -148,6 +148,7 @@ trap 'exit 130' INT TERM
 run_kernel() {
   local kver=$1 out=$work/kernels/$1 t0 t_started="" passed failed
   mkdir -p "$out"
+  rm -f "$out/console.log"  # the last run's would say "started" before this guest did
   t0=$(date +%s)
   timeout --kill-after=30 "${GOSCRY_ARM64_TIMEOUT:-1800}" \
     "${qemu[@]}" -smp 2 -m 3G -nographic -no-reboot \

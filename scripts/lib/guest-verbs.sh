@@ -96,20 +96,36 @@ check_gc() {
 # "goroutine N [state" of every goroutine of a traceback, sorted, the running one left out.
 headers() { grep -E '^goroutine [0-9]+ \[' | grep -v '\[running' | sed -E 's/^(goroutine [0-9]+ \[[^],]*).*/\1/' | sort; }
 
-# dump against quiescent's own runtime.Stack(all): the same goroutines in the same states.
+# "N: f1 f2 ... created by F" per goroutine of a traceback: its id and the functions of its
+# frames, innermost first (arguments, files and the running goroutine left out), sorted.
+frames() {
+  awk 'function out() { if (id != "" && !run) print id ":" fr }
+       /^goroutine [0-9]+ \[/ { out(); id = $2; run = ($0 ~ /\[running/); fr = ""; next }
+       /^$/ || /^(begin|end) traceback/ { out(); id = ""; next }
+       /^\t/ || id == "" { next }
+       { f = $0; sub(/\(.*$/, "", f); sub(/ in goroutine [0-9]+$/, "", f); fr = fr " " f }
+       END { out() }' | sort
+}
+
+# dump against quiescent's own runtime.Stack(all): the same goroutines in the same states,
+# with the same frames.
 check_dump() {
   start quiescent
   wait_for $T/quiescent.out '^ready' 120 || { result dump FAIL "quiescent not ready"; finish; return; }
-  sed -n '/^begin traceback/,/^end traceback/p' $T/quiescent.out | headers > $T/oracle.h
+  sed -n '/^begin traceback/,/^end traceback/p' $T/quiescent.out > $T/oracle.txt
+  headers < $T/oracle.txt > $T/oracle.h
+  frames < $T/oracle.txt > $T/oracle.f
   goscry dump --pid $pid > $T/dump.txt 2> $T/dump.err; code=$?
   headers < $T/dump.txt > $T/dump.h
+  frames < $T/dump.txt > $T/dump.f
   finish
   # busybox has no comm: the oracle's lines that are not lines of the dump's.
   grep -vxF -f $T/dump.h $T/oracle.h > $T/missing.h
-  missing=$(wc -l < $T/missing.h)
-  detail="$(wc -l < $T/oracle.h) goroutines in runtime.Stack, $(wc -l < $T/dump.h) in dump, $missing missing or in another state, exit $code"
-  [ "$missing" = 0 ] && [ -s $T/oracle.h ] && [ $code = 0 ] && result dump PASS $detail ||
-    { result dump FAIL $detail; head -n 5 $T/missing.h; tail -n 5 $T/dump.err; }
+  grep -vxF -f $T/dump.f $T/oracle.f > $T/missing.f
+  missing=$(wc -l < $T/missing.h) other=$(wc -l < $T/missing.f)
+  detail="$(wc -l < $T/oracle.h) goroutines in runtime.Stack, $(wc -l < $T/dump.h) in dump, $missing missing or in another state, $other with other frames, exit $code"
+  [ "$missing" = 0 ] && [ "$other" = 0 ] && [ -s $T/oracle.h ] && [ $code = 0 ] && result dump PASS $detail ||
+    { result dump FAIL $detail; head -n 5 $T/missing.h $T/missing.f; grep -F -f $T/missing.f $T/dump.f 2>/dev/null | head -n 3; tail -n 5 $T/dump.err; }
 }
 
 # dump of DUMP_N parked goroutines: all read, and how long it took (the figure of the note).
