@@ -92,12 +92,15 @@ series_pattern() {
 }
 
 # Prints the kernel release (uname -r) of the series' newest package in the archive.
+# Prints the kernel releases of the series' packages in the archive, newest first, at most 16:
+# an index can name a package its pool does not serve (bullseye-security's arm64 5.10
+# images answered 404 on 2026-12-05), and kernel_of_series then takes the next.
 resolve_newest() {
-  local pattern pkg
+  local pattern pkgs
   pattern=$(series_pattern "$1")
-  pkg=$(apt-cache "${APT[@]}" pkgnames linux- | grep -E "$pattern" | sort -V | tail -n1)
-  [ -n "$pkg" ] || die "no package matching $pattern in the archive for kernel $1"
-  echo "$pkg" | sed -E 's/^linux-(image|binary)-//'
+  pkgs=$(apt-cache "${APT[@]}" pkgnames linux- | grep -E "$pattern" | sort -rV | head -n16)
+  [ -n "$pkgs" ] || die "no package matching $pattern in the archive for kernel $1"
+  echo "$pkgs" | sed -E 's/^linux-(image|binary)-//'
 }
 
 packages_of() {
@@ -129,7 +132,7 @@ fetch_kernel() {
   log "downloading $(packages_of "$kver")"
   # shellcheck disable=SC2046
   (cd "$tmp" && apt-get "${APT[@]}" -qq download $(packages_of "$kver")) ||
-    die "apt-get download $(packages_of "$kver") failed"
+    { log "apt-get download $(packages_of "$kver") failed"; rm -rf "$tmp"; return 1; }
   mkdir "$tmp/root"
   for deb in "$tmp"/*.deb; do
     # tar exits 2 when a pattern matches nothing in this package; the checks below decide.
@@ -160,8 +163,13 @@ kernel_of_series() {
   [ "$refresh" = 0 ] && [ -f "$link" ] && kver=$(cat "$link")
   if [ -n "$kver" ] && [ -f "$cache/$kver/boot/vmlinuz-$kver" ]; then return 0; fi
   private_apt_update
-  kver=$(resolve_newest "$s")
-  [ -f "$cache/$kver/boot/vmlinuz-$kver" ] || fetch_kernel "$kver"
+  local k
+  kver=""
+  for k in $(resolve_newest "$s"); do
+    if [ -f "$cache/$k/boot/vmlinuz-$k" ] || fetch_kernel "$k"; then kver=$k; break; fi
+    log "kernel $k: not served by the archive, trying the series' next newest"
+  done
+  [ -n "$kver" ] || die "no kernel of series $s could be downloaded"
   echo "$kver" > "$link"
 }
 
