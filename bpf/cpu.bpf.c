@@ -21,7 +21,9 @@
  * labels from target memory), its goid on request, and the return address of a frameless
  * leaf. The g comes from TLS (fsbase + tls_g, fsbase from task->thread.fsbase, CO-RE):
  * the runtime stores it there on every g switch (gogo, mcall, systemstack) next to R14,
- * and unlike R14 it is also right while the thread runs C, assembly or the kernel.
+ * and unlike R14 it is also right while the thread runs C, assembly or the kernel. arm64
+ * Go stores g in TLS only with cgo, so there it is R28 of the user registers (tls_g only
+ * says "a Go target"; go_abi.h).
  *
  * A sample on the system stack (g0, under runtime.systemstack or runtime.morestack) also
  * carries where m.curg's stack was left (curg.sched): the frame pointer walk skips the
@@ -34,6 +36,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "cpu.h"
+#include "go_abi.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -108,29 +111,29 @@ static __always_inline void read_switch(const struct goscry_cpu_target *t, __u64
   s->sched_ret = in_go_text(t, ret) ? ret : 0;
 }
 
-/* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
- * curg) leaves both 0; an unreadable chain is counted. */
-static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
-                                           struct task_struct *task,
-                                           struct goscry_cpu_sample *s) {
-  __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-  __u64 g = 0, m = 0, curg = 0;
-  if (fsbase == 0 || read_u64(fsbase + t->tls_g, &g) || g == 0 || read_u64(g + t->g_m, &m) ||
-      m == 0 || read_u64(m + t->m_curg, &curg)) {
-    count(GOSCRY_CPU_G_UNREADABLE);
-    return;
-  }
-  if (curg == 0) return;
-  if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &s->goid);
-  read_u64(curg + t->g_labels, &s->labels);
-  if (g != curg) read_switch(t, g, m, curg, s);
-}
-
 /* The user registers saved on entry to the kernel: bpf_task_pt_regs (5.15+), else where
- * x86-64's task_pt_regs puts them, at the top of the task's kernel stack (THREAD_SIZE
- * 16 KiB, 32 KiB with KASAN). The fallback is checked: the saved CS must be the 64-bit
- * user code segment, else the registers are counted unknown. */
+ * task_pt_regs puts them, at the top of the task's kernel stack (THREAD_SIZE 16 KiB, 32 KiB
+ * with KASAN, on x86-64 and arm64 alike). The fallback is checked: the saved registers
+ * must be a 64-bit user mode's (x86-64: CS the user code segment; arm64: PSTATE's mode
+ * bits EL0t, AArch64), else the registers are counted unknown. */
+#if defined(__TARGET_ARCH_arm64)
+static __always_inline int saved_in_user_mode(struct pt_regs *regs) {
+  __u64 pstate = ~0ULL;
+  bpf_probe_read_kernel(&pstate, sizeof pstate, &GOSCRY_UREGS(regs)->pstate);
+  return (pstate & 0x1f) == 0; /* PSR_MODE_EL0t, and not PSR_MODE32_BIT */
+}
+/* A word of the saved user registers (they are kernel memory). */
+static __always_inline __u64 saved_reg(struct pt_regs *regs, int n) {
+  __u64 v = 0;
+  bpf_probe_read_kernel(&v, sizeof v, &GOSCRY_UREGS(regs)->regs[n]);
+  return v;
+}
+#else
 #define GOSCRY_USER_CS 0x33
+static __always_inline int saved_in_user_mode(struct pt_regs *regs) {
+  return BPF_CORE_READ(regs, cs) == GOSCRY_USER_CS;
+}
+#endif
 static __always_inline struct pt_regs *user_regs(struct task_struct *task) {
   if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
     return (struct pt_regs *)bpf_task_pt_regs(task);
@@ -139,7 +142,7 @@ static __always_inline struct pt_regs *user_regs(struct task_struct *task) {
   for (__u64 size = 16384; size <= 32768; size *= 2) {
     struct pt_regs *regs =
         (struct pt_regs *)(stack + size - bpf_core_type_size(struct pt_regs));
-    if (BPF_CORE_READ(regs, cs) == GOSCRY_USER_CS) return regs;
+    if (saved_in_user_mode(regs)) return regs;
   }
   count(GOSCRY_CPU_REGS_UNKNOWN);
   return 0;
@@ -153,6 +156,53 @@ static __always_inline struct task_struct *current_task(void) {
   return (struct task_struct *)bpf_get_current_task();
 }
 
+/* Did the sample interrupt user mode? Its IP is then a user address, below the split
+ * (GOSCRY_USER_ADDR_END); the context allows only whole-word reads, so x86's regs.cs (a
+ * u16 in this kernel's pt_regs) cannot say. */
+static __always_inline int in_user(struct bpf_perf_event_data *ctx) {
+  return GO_PC(&ctx->regs) < GOSCRY_USER_ADDR_END;
+}
+
+#if defined(__TARGET_ARCH_arm64)
+/* arm64: the current g is in R28 (Go keeps it in TLS only with cgo), from the sample's
+ * registers in user mode, else from those saved on entry to the kernel. */
+static __always_inline int current_g(const struct goscry_cpu_target *t,
+                                     struct bpf_perf_event_data *ctx,
+                                     struct task_struct *task, __u64 *g) {
+  if (in_user(ctx)) {
+    *g = GO_G(&ctx->regs);
+    return 0;
+  }
+  struct pt_regs *regs = user_regs(task);
+  if (!regs) return -1;
+  *g = saved_reg(regs, 28);
+  return 0;
+}
+
+/* A frameless leaf's return address (see goscry_cpu_key.sp_ret): on arm64 BL leaves it in
+ * the link register R30, never on the stack; kept when it points into Go text. */
+static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
+                                     struct bpf_perf_event_data *ctx,
+                                     struct task_struct *task) {
+  __u64 word = 0;
+  if (in_user(ctx)) {
+    word = GOSCRY_UREGS(&ctx->regs)->regs[30];
+  } else {
+    struct pt_regs *regs = user_regs(task);
+    if (!regs) return 0;
+    word = saved_reg(regs, 30);
+  }
+  return in_go_text(t, word) ? word : 0;
+}
+#else
+/* The current g, from TLS: fsbase + tls_g. */
+static __always_inline int current_g(const struct goscry_cpu_target *t,
+                                     struct bpf_perf_event_data *ctx,
+                                     struct task_struct *task, __u64 *g) {
+  __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+  return fsbase == 0 || read_u64(fsbase + t->tls_g, g);
+}
+
 /* The word at the user SP when it points into Go text (see goscry_cpu_key.sp_ret). The
  * user registers: the sample's own when it hit user mode, else those saved on entry to the
  * kernel. */
@@ -160,9 +210,7 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
                                      struct bpf_perf_event_data *ctx,
                                      struct task_struct *task) {
   __u64 sp = 0, word = 0;
-  /* A user-mode sample has a user IP (below the canonical-address hole); the context
-   * allows only whole-word reads, so regs.cs (a u16 in this kernel's pt_regs) cannot say. */
-  if (ctx->regs.ip < (1ULL << 47)) {
+  if (in_user(ctx)) {
     sp = ctx->regs.sp;
   } else {
     struct pt_regs *regs = user_regs(task);
@@ -172,11 +220,24 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   if (sp == 0 || read_u64(sp, &word)) return 0;
   return in_go_text(t, word) ? word : 0;
 }
+#endif
 
-/* The kernel stack of a kernel-mode sample (the interrupted IP is a kernel address, above
- * the canonical-address hole); a user-mode sample has none and bpf_get_stack gives 0. */
-static __always_inline int in_kernel(struct bpf_perf_event_data *ctx) {
-  return ctx->regs.ip >= (1ULL << 47);
+/* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
+ * curg) leaves both 0; an unreadable chain is counted. */
+static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
+                                           struct bpf_perf_event_data *ctx,
+                                           struct task_struct *task,
+                                           struct goscry_cpu_sample *s) {
+  __u64 g = 0, m = 0, curg = 0;
+  if (current_g(t, ctx, task, &g) || g == 0 || read_u64(g + t->g_m, &m) || m == 0 ||
+      read_u64(m + t->m_curg, &curg)) {
+    count(GOSCRY_CPU_G_UNREADABLE);
+    return;
+  }
+  if (curg == 0) return;
+  if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &s->goid);
+  read_u64(curg + t->g_labels, &s->labels);
+  if (g != curg) read_switch(t, g, m, curg, s);
 }
 
 /* Frames from bpf_get_stack's result: its byte count / 8 (at most GOSCRY_CPU_MAX_FRAMES, said
@@ -205,7 +266,7 @@ int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
   s->goid = s->labels = s->sp_ret = s->sched_pc = s->sched_ret = 0;
   if (t->tls_g != 0) {
     struct task_struct *task = current_task();
-    read_goroutine(t, task, s);
+    read_goroutine(t, ctx, task, s);
     s->sp_ret = sp_word(t, ctx, task);
   }
 
@@ -218,7 +279,7 @@ int goscry_cpu_sample(struct bpf_perf_event_data *ctx) {
     count(GOSCRY_CPU_USER_OTHER);
   got = bpf_get_stack(ctx, &s->ips[user], stack_bytes, 0);
   __u32 kernel = 0;
-  if (in_kernel(ctx)) {
+  if (!in_user(ctx)) {
     kernel = frames_of(got, &s->kernel_error);
     if (s->kernel_error != 0) count(GOSCRY_CPU_KERNEL_LOST);
   }

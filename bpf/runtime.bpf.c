@@ -28,7 +28,8 @@
  * for a trace. The same object
  * serves every Go version: what differs (offsets, register conventions) comes from the
  * settings map the agent fills per tgid. Go's ABIInternal is used as is: arguments and
- * results in RAX, RBX, RCX, ...; the current g in R14. */
+ * results in RAX, RBX, RCX, ... (arm64: R0, R1, R2, ...); the current g in R14 (arm64:
+ * R28), named through go_abi.h. The comments below say amd64's names. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -36,6 +37,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "runtime.h"
+#include "go_abi.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -356,6 +358,22 @@ static __always_inline int probe_register(struct pt_regs *ctx, __u32 tgid, __u64
   return 0;
 }
 
+#if defined(__TARGET_ARCH_arm64)
+/* arm64: the cookie is the register's number, Rn = regs[n] (R0-R26: what Go allocates). */
+#define GOSCRY_XREG(n) \
+  case n: return GOSCRY_REG(regs[n])
+static __always_inline __u64 register_value(struct pt_regs *pt, __u64 reg) {
+  const struct user_pt_regs *ctx = GOSCRY_UREGS(pt);
+  switch (reg) {
+    GOSCRY_XREG(1); GOSCRY_XREG(2); GOSCRY_XREG(3); GOSCRY_XREG(4); GOSCRY_XREG(5);
+    GOSCRY_XREG(6); GOSCRY_XREG(7); GOSCRY_XREG(8); GOSCRY_XREG(9); GOSCRY_XREG(10);
+    GOSCRY_XREG(11); GOSCRY_XREG(12); GOSCRY_XREG(13); GOSCRY_XREG(14); GOSCRY_XREG(15);
+    GOSCRY_XREG(16); GOSCRY_XREG(17); GOSCRY_XREG(19); GOSCRY_XREG(20); GOSCRY_XREG(21);
+    GOSCRY_XREG(22); GOSCRY_XREG(23); GOSCRY_XREG(24); GOSCRY_XREG(25); GOSCRY_XREG(26);
+    default: return GOSCRY_REG(regs[0]);
+  }
+}
+#else
 static __always_inline __u64 register_value(struct pt_regs *ctx, __u64 reg) {
   switch (reg) {
     case GOSCRY_REG_BX: return GOSCRY_REG(bx);
@@ -373,6 +391,7 @@ static __always_inline __u64 register_value(struct pt_regs *ctx, __u64 reg) {
     default: return GOSCRY_REG(ax);
   }
 }
+#endif
 
 /* A new goroutine, just made by runtime.newproc1 (all of 1.19-1.27): either at a RET of
  * newproc1 (RAX = newg, cookie GOSCRY_REG_AX), or — cheaper, see
@@ -416,7 +435,7 @@ int goscry_goroutine_exit(struct pt_regs *ctx) {
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct g_fields f;
-  if (read_g(s, ctx->ax, &f)) return 0;
+  if (read_g(s, GO_ARG0(ctx), &f)) return 0;
   if (f.goid <= s->event_goid_max) {
     window_exited(s, tgid, &f);
     if (s->flags & GOSCRY_TRACE_GOROUTINES) emit_goroutine(GOSCRY_EV_GO_EXIT, tgid, 0, &f, 0);
@@ -454,11 +473,11 @@ int goscry_gc_start(struct pt_regs *ctx) {
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct goscry_gc_trigger_seen t = {};
-  t.trigger = (__u32)ctx->ax + 1;
-  t.trigger_n = (__u32)ctx->cx;
+  t.trigger = (__u32)GO_ARG0(ctx) + 1;
+  t.trigger_n = (__u32)GO_ARG2(ctx);
   if (read_work_cycles(s, &t.cycles) == 0) t.has_cycles = 1;
-  __u64 fp = ctx->bp;
-  if (bpf_probe_read_user(&t.caller_pcs[0], 8, (const void *)ctx->sp) == 0) {
+  __u64 fp = GO_FP(ctx);
+  if (go_entry_return_address(ctx, &t.caller_pcs[0]) == 0) {
 #pragma unroll
     for (int i = 1; i < GOSCRY_GC_CALLER_PCS; ++i) {
       if (!fp || bpf_probe_read_user(&t.caller_pcs[i], 8, (const void *)(fp + 8)) != 0 ||
@@ -466,7 +485,7 @@ int goscry_gc_start(struct pt_regs *ctx) {
         break;
     }
   }
-  struct goscry_gc_trigger_key key = {.tgid = tgid, .g = ctx->r14};
+  struct goscry_gc_trigger_key key = {.tgid = tgid, .g = GO_G(ctx)};
   bpf_map_update_elem(&gc_triggers, &key, &t, BPF_ANY);
   return 0;
 }
@@ -477,7 +496,7 @@ static __always_inline void take_trigger(struct pt_regs *ctx, struct goscry_sett
                                          __u32 tgid, struct goscry_stw_inflight *w) {
   if (s->m_curg == GOSCRY_NO_OFFSET) return;
   __u64 m = 0, curg = 0;
-  if (read_u64(ctx->r14 + s->g_m, &m) || read_u64(m + s->m_curg, &curg)) return;
+  if (read_u64(GO_G(ctx) + s->g_m, &m) || read_u64(m + s->m_curg, &curg)) return;
   struct goscry_gc_trigger_key key = {.tgid = tgid, .g = curg};
   struct goscry_gc_trigger_seen *t = bpf_map_lookup_elem(&gc_triggers, &key);
   if (!t) return;
@@ -532,7 +551,7 @@ static __always_inline void save_stop(__u32 tgid, struct goscry_stw_inflight *w)
 static __always_inline void reason_from_preemptoff(struct pt_regs *ctx, struct goscry_settings *s,
                                                    struct goscry_stw_inflight *w) {
   __u64 m = 0, ptr = 0, len = 0;
-  if (read_u64(ctx->r14 + s->g_m, &m) || read_u64(m + s->m_preemptoff, &ptr) ||
+  if (read_u64(GO_G(ctx) + s->g_m, &m) || read_u64(m + s->m_preemptoff, &ptr) ||
       read_u64(m + s->m_preemptoff + 8, &len))
     return;
   if (len == 0) {
@@ -559,7 +578,7 @@ int goscry_stw_stop_entry(struct pt_regs *ctx) {
   if (!s) return 0;
   struct goscry_stw_inflight w = {.start_ns = bpf_ktime_get_ns()};
   if (s->stw_abi == GOSCRY_STW_REASON_ARG)
-    w.reason = (__u8)ctx->ax;
+    w.reason = (__u8)GO_ARG0(ctx);
   else
     reason_from_preemptoff(ctx, s, &w);
   if (w.reason == GOSCRY_STW_GC_SWEEP_TERM) take_trigger(ctx, s, tgid, &w);
@@ -575,7 +594,7 @@ int goscry_stw_stop_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
-  struct goscry_stw_inflight w = {.start_ns = ctx->bx, .reason = (__u8)ctx->ax};
+  struct goscry_stw_inflight w = {.start_ns = GO_ARG1(ctx), .reason = (__u8)GO_ARG0(ctx)};
   if (w.reason == GOSCRY_STW_GC_SWEEP_TERM) take_trigger(ctx, s, tgid, &w);
   save_stop(tgid, &w);
   return 0;
@@ -616,12 +635,12 @@ int goscry_stw_start_entry(struct pt_regs *ctx) {
   if (!settings_for(tgid)) return 0;
   struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
   if (w) {
-    w->start_ns = ctx->cx;
-    w->reason = (__u8)ctx->bx;
+    w->start_ns = GO_ARG2(ctx);
+    w->reason = (__u8)GO_ARG1(ctx);
     return 0;
   }
   /* Attached while the world was stopped: the entry alone has what we need. */
-  struct goscry_stw_inflight fresh = {.start_ns = ctx->cx, .reason = (__u8)ctx->bx};
+  struct goscry_stw_inflight fresh = {.start_ns = GO_ARG2(ctx), .reason = (__u8)GO_ARG1(ctx)};
   save_stop(tgid, &fresh);
   return 0;
 }
@@ -666,10 +685,10 @@ int goscry_stw_start_ret(struct pt_regs *ctx) {
     count(GOSCRY_CNT_STW_UNMATCHED);
     return 0;
   }
-  __u64 start = w->start_ns, end = w->end_ns ? w->end_ns : ctx->ax;
+  __u64 start = w->start_ns, end = w->end_ns ? w->end_ns : GO_ARG0(ctx);
   struct goscry_settings *s = bpf_map_lookup_elem(&settings, &tgid);
   if (s && s->stw_abi != GOSCRY_STW_WORLDSTOP && s->work_addr && s->work_pause_start)
-    runtime_gc_clock(s, w, ctx->ax, &start, &end);
+    runtime_gc_clock(s, w, GO_ARG0(ctx), &start, &end);
   const __u32 cycle = s ? gc_cycle_number(s, w) : 0;
   struct goscry_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {

@@ -66,7 +66,9 @@ enum goscry_settings_flags {
 
 /* The register a creation probe reads the new g from, passed as the probe's BPF cookie:
  * RAX at a RET of newproc1, whichever register holds it at the cheaper probe after a CALL
- * of newproc1 (symbolizer/emulated_probes.h, same numbering as GpReg). R14 is Go's g. */
+ * of newproc1 (symbolizer/emulated_probes.h, same numbering as GpReg). R14 is Go's g.
+ * arm64 objects read the cookie as the register's number instead (Rn: 0 = R0, the result
+ * at a RET, as GOSCRY_REG_AX is on amd64; runtime.bpf.c register_value). */
 enum goscry_reg {
   GOSCRY_REG_AX = 0,
   GOSCRY_REG_BX,

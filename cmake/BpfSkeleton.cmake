@@ -7,7 +7,15 @@ find_program(GOSCRY_BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(GOSCRY_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)
 
-set(GOSCRY_BPF_ARCH x86)  # the only vmlinux.h checked in so far is x86_64's
+# The objects read Go's registers by the target's ABI (bpf/go_abi.h), so they are built for
+# the architecture goscry is built for (cmake/aarch64-linux-gnu.cmake cross-builds arm64).
+# Kernel types still come from the one vmlinux.h, x86_64's: CO-RE relocates them by name on
+# any kernel, and arm64's registers are the fixed UAPI user_pt_regs (go_abi.h).
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+  set(GOSCRY_BPF_ARCH arm64)
+else()
+  set(GOSCRY_BPF_ARCH x86)
+endif()
 
 function(goscry_bpf_skeleton name)
   set(src ${PROJECT_SOURCE_DIR}/bpf/${name}.bpf.c)

@@ -5,9 +5,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -40,15 +37,9 @@ PACKAGES=(
   qemu-system-x86 python3-venv xz-utils zstd kmod file binutils busybox-static
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=lib/apt-install.sh
+. "$here/lib/apt-install.sh"
+install_missing setup "${PACKAGES[@]}"
 
 # virtme-ng boots the kernel matrix's guests; Debian 12 does not package it, so it comes from
 # PyPI, pinned, into a venv of its own (the one scripts/test-kernels.sh runs).

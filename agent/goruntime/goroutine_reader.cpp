@@ -237,6 +237,11 @@ class Unwinder {
   // frame size at sched.pc (pcsp) says where the return address is, as Go's unwinder
   // reads it; that pc is added. False when the walk ends here.
   bool caller_without_record(Goroutine& g) {
+    // arm64: Go's prologue saves LR at 0(SP) and the frame record {caller's R29, that LR}
+    // at SP-8, so a function's record sits below its frame, not at its top; g.sched.bp is
+    // that record whenever the prologue has run, and the walk from it finds every caller.
+    // (A prologue's caller is in LR, which g.sched does not keep: not added.)
+    if (t_.binary().isa() == Isa::Arm64) return true;
     const std::int32_t delta = facts_.sp_delta(g.sched_pc);
     if (delta < 0) return true;
     const std::uint64_t ret_at = g.sched_sp + std::uint64_t(delta);
@@ -350,9 +355,11 @@ Result<std::vector<Walk>> unwind_windows(const GoProcess& t, Unwinder& u, std::v
     std::size_t used = 0, end = first;
     for (; end < walks.size(); ++end) {
       const Goroutine& g = *walks[end].g;
-      const std::size_t len = std::min<std::uint64_t>(g.stack_hi - g.sched_sp, kStackWindow);
+      // From sched.sp, or from the first record when it lies below (arm64: sched.sp - 8).
+      const std::uint64_t from = std::min(g.sched_sp, walks[end].bp);
+      const std::size_t len = std::min<std::uint64_t>(g.stack_hi - from, kStackWindow);
       if (used + len > kStackBuffer) break;
-      reads.push_back({g.sched_sp, len, buf.get() + used});
+      reads.push_back({from, len, buf.get() + used});
       used += len;
     }
     auto n = t.process().read_batch(reads, kMergeGap);
@@ -400,7 +407,10 @@ Result<void> unwind_all(const GoProcess& t, PcFacts& facts, std::vector<Goroutin
   for (auto& g : gs) {
     const std::uint64_t bp = u.start(g);
     if (bp == 0) continue;
-    if (!Unwinder::on_stack(g, bp))
+    // arm64's first record is the innermost frame's, just below sched.sp
+    // (caller_without_record); every later one is above it, as on amd64.
+    const bool arm64_first = t.binary().isa() == Isa::Arm64 && bp + 8 == g.sched_sp;
+    if (!Unwinder::on_stack(g, arm64_first ? g.sched_sp : bp))
       g.stack_truncated = true;
     else
       walks.push_back({&g, bp});

@@ -46,7 +46,7 @@ class PlanBuilder {
     if (!f) return std::unexpected(f.error());
     auto code = elf_.read_vaddr(f->entry, f->end - f->entry);
     if (!code) return context(code.error(), elf_.path() + ": " + std::string(function));
-    auto jcc = stack_check_branch(code->bytes(), f->entry);
+    auto jcc = stack_check_branch(sym_.isa(), code->bytes(), f->entry);
     return add(program, jcc.value_or(f->entry), function);
   }
 
@@ -91,6 +91,9 @@ class PlanBuilder {
   // One probe per call site of newproc1; nullopt when there is none or one has no usable
   // place (then the RETs, which are always right, serve every call).
   std::optional<std::vector<ValueProbe>> handoff_sites(std::uint64_t newproc1) {
+    // result_after_call follows amd64's registers only (docs/go-runtime.md "arm64"); the
+    // RETs of newproc1 hold newg in R0, cookie 0, as RAX is on amd64.
+    if (sym_.isa() != Isa::X86_64) return std::nullopt;
     auto calls = runtime_calls_to(sym_, newproc1);
     if (!calls || calls->empty()) return std::nullopt;
     std::vector<ValueProbe> out;
