@@ -21,6 +21,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/go_oracles.h"
 #include "tests/support/live_process.h"
+#include "tests/support/pprof_raw.h"
 #include "tests/support/recording.h"
 
 namespace goscry {
@@ -400,6 +401,18 @@ TEST(RecordOracles, StacksContinueFromTheSystemStackIntoTheGoroutine) {
   }
 }
 
+// The share (%) of a profile's samples whose whole stack is `function` alone.
+double own_orphan_share(const std::string& profile, const std::string& function) {
+  long long all = 0, alone = 0;
+  for (const auto& sample : testing::read_raw_pprof(profile).samples) {
+    if (sample.values.empty()) continue;
+    all += sample.values[0];
+    if (sample.stack.size() == 1 && sample.stack[0].starts_with(function + " "))
+      alone += sample.values[0];
+  }
+  return all ? 100.0 * double(alone) / double(all) : 0;
+}
+
 // Every toolchain (plain build), ~5 s each. The fixture's goroutine calls time.Now in a
 // loop: most samples fall in the vDSO's clock read, which runtime/pprof charges to the Go
 // function that called the runtime's vDSO entry (its m.vdsoPC; docs/verbs/record.md
@@ -434,11 +447,15 @@ TEST(RecordOracles, SamplesInTheVdsoGoToItsCallerLikeRuntimePprof) {
     EXPECT_EQ(cmp.disagreements, "") << cmp.table << raw_mine;
     EXPECT_EQ(cmp.table.find("0x"), std::string::npos) << cmp.table;
     EXPECT_EQ(cmp.table.find("[vdso]"), std::string::npos) << cmp.table;
-    const double p = cum_theirs["main.clockLoop"] / 100;
+    // Go's own traceback from m.vdsoPC keeps only time.now for some of these samples, its
+    // caller lost (measured: 6-12 % on 1.19, about 2 % on 1.26 and 1.27): they were
+    // clockLoop's, the only goroutine calling time.Now, and goscry's stacks keep the caller.
+    const double orphans = own_orphan_share(own, "time.now");
+    const double want = cum_theirs["main.clockLoop"] + orphans;
+    const double p = want / 100;
     const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
-    EXPECT_NEAR(cum_mine["main.clockLoop"], cum_theirs["main.clockLoop"],
-                std::max(5.0, 3 * sigma))
-        << raw_mine;
+    EXPECT_NEAR(cum_mine["main.clockLoop"], want, std::max(5.0, 3 * sigma))
+        << "own orphans " << orphans << " %\n" << raw_mine;
   }
 }
 
