@@ -14,6 +14,7 @@
 
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/pprof_raw.h"
 
 namespace goscry::testing {
 
@@ -161,39 +162,12 @@ FlatComparison compare_flat_shares(const std::map<std::string, double>& theirs, 
   return out;
 }
 
-// -raw prints "Samples:", a header line, then per sample "  COUNT  VALUE: LOC LOC ..."
-// optionally followed by one indented line of labels "key:[value] key:[value]".
 std::vector<RawSample> raw_samples(const std::string& profile, std::string* raw) {
-  auto r = run_command({go_command(), "tool", "pprof", "-raw", profile});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  if (raw) *raw = r.out + r.err;
+  RawPprof p = read_raw_pprof(profile);
+  if (raw) *raw = p.text;
   std::vector<RawSample> out;
-  bool in_samples = false;
-  for (const auto& line : split_lines(r.out)) {
-    if (line == "Samples:") {
-      in_samples = true;
-      continue;
-    }
-    if (!in_samples) continue;
-    if (line == "Locations" || line.starts_with("Locations")) break;
-    if (line.find("samples/count") != std::string::npos) continue;
-    if (line.find("]") != std::string::npos && line.find(":[") != std::string::npos) {
-      if (out.empty()) continue;
-      for (std::size_t at = 0;;) {
-        auto open = line.find(":[", at);
-        if (open == std::string::npos) break;
-        auto start = line.rfind(' ', open);
-        start = start == std::string::npos ? 0 : start + 1;
-        auto close = line.find(']', open);
-        out.back().labels[line.substr(start, open - start)] = line.substr(open + 2, close - open - 2);
-        at = close + 1;
-      }
-      continue;
-    }
-    std::istringstream in(line);
-    long count = 0;
-    if (in >> count) out.push_back({count, {}});
-  }
+  for (auto& s : p.samples)
+    if (!s.values.empty()) out.push_back({long(s.values[0]), std::move(s.labels)});
   return out;
 }
 

@@ -14,14 +14,13 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/pprof_raw.h"
 #include "tests/support/processes.h"
 
 namespace goscry {
@@ -43,48 +42,17 @@ struct RawProfile {
   std::string text;
 };
 
-// Parses `go tool pprof -raw`: the samples ("count delay: loc loc ...") and the locations
-// ("id: 0xaddr M=n func file:line:col s=n", then one line per inlined caller).
+// The profile as `go tool pprof -raw` reads it, summed per stack.
 RawProfile raw_profile(const std::string& path) {
+  testing::RawPprof raw = testing::read_raw_pprof(path);
   RawProfile p;
-  auto r = run_command({testing::go_command(), "tool", "pprof", "-raw", path});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  p.text = r.out;
-  static const std::regex sample(R"(^\s*(-?\d+)\s+(-?\d+):((?: \d+)*)\s*$)");
-  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S+):(\d+):\d+ s=\d+$)");
-  static const std::regex inlined(R"(^\s+(\S+) (\S+):(\d+):\d+ s=\d+$)");
-  std::vector<std::pair<Values, std::vector<int>>> raws;
-  std::map<int, std::vector<std::string>> lines;
-  int current = -1;
-  std::string section;
-  for (const auto& line : split_lines(r.out)) {
-    std::smatch m;
-    if (line == "Samples:" || line == "Locations" || line == "Mappings") {
-      section = line;
-      continue;
-    }
-    if (section == "Samples:" && std::regex_match(line, m, sample)) {
-      std::vector<int> locs;
-      std::istringstream ids(m[3].str());
-      for (int id; ids >> id;) locs.push_back(id);
-      raws.push_back({{std::stoll(m[1]), std::stoll(m[2])}, locs});
-    } else if (section == "Locations" && std::regex_match(line, m, location)) {
-      current = std::stoi(m[1]);
-      lines[current].push_back(m[2].str() + " " + m[3].str() + ":" + m[4].str());
-    } else if (section == "Locations" && std::regex_match(line, m, inlined) && current >= 0) {
-      lines[current].push_back(m[1].str() + " " + m[2].str() + ":" + m[3].str());
-    }
-  }
-  for (const auto& [v, locs] : raws) {
-    std::vector<std::string> key;
-    for (int id : locs) {
-      std::string loc;
-      for (const auto& l : lines[id]) loc += (loc.empty() ? "" : " | ") + l;
-      key.push_back(loc);
-    }
-    auto& sum = p.samples[key];
-    sum.contentions += v.contentions;
-    sum.delay += v.delay;
+  p.text = std::move(raw.text);
+  for (const auto& s : raw.samples) {
+    EXPECT_EQ(s.values.size(), 2u) << p.text;
+    if (s.values.size() != 2) continue;
+    auto& sum = p.samples[s.stack];
+    sum.contentions += s.values[0];
+    sum.delay += s.values[1];
   }
   return p;
 }

@@ -12,8 +12,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +21,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
+#include "tests/support/pprof_raw.h"
 #include "tests/support/processes.h"
 
 namespace goscry {
@@ -45,62 +44,19 @@ struct RawProfile {
   std::string text;
 };
 
-// Parses `go tool pprof -raw`: the samples ("v v v v: loc loc ..." then label lines) and
-// the locations ("id: 0xaddr M=n func file:line:col s=n", then one line per inlined caller).
+// The profile as `go tool pprof -raw` reads it, summed per stack and "bytes" label.
 RawProfile raw_profile(const std::string& path) {
+  testing::RawPprof raw = testing::read_raw_pprof(path);
   RawProfile p;
-  auto r = run_command({testing::go_command(), "tool", "pprof", "-raw", path});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  p.text = r.out;
-  static const std::regex sample(R"(^\s*(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+):((?: \d+)*)\s*$)");
-  static const std::regex label(R"(^\s+bytes:\[(\d+)\]\s*$)");
-  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S+):(\d+):\d+ s=\d+$)");
-  static const std::regex inlined(R"(^\s+(\S+) (\S+):(\d+):\d+ s=\d+$)");
-  static const std::regex period(R"(^Period: (\d+)$)");
-  struct Raw {
-    Values values;
-    std::vector<int> locs;
-    long long bytes = 0;
-  };
-  std::vector<Raw> raws;
-  std::map<int, std::vector<std::string>> lines;
-  int current = -1;
-  std::string section;
-  for (const auto& line : split_lines(r.out)) {
-    std::smatch m;
-    if (line == "Samples:" || line == "Locations" || line == "Mappings") {
-      section = line;
-      continue;
-    }
-    if (std::regex_match(line, m, period)) p.period = std::stoll(m[1]);
-    if (section == "Samples:" && std::regex_match(line, m, sample)) {
-      Raw s;
-      for (int i = 1; i <= 4; ++i) s.values.push_back(std::stoll(m[i]));
-      std::istringstream ids(m[5].str());
-      for (int id; ids >> id;) s.locs.push_back(id);
-      raws.push_back(s);
-    } else if (section == "Samples:" && std::regex_match(line, m, label) && !raws.empty()) {
-      raws.back().bytes = std::stoll(m[1]);
-    } else if (section == "Locations" && std::regex_match(line, m, location)) {
-      current = std::stoi(m[1]);
-      lines[current].push_back(m[2].str() + " " + m[3].str() + ":" + m[4].str());
-    } else if (section == "Locations" && std::regex_match(line, m, inlined) && current >= 0) {
-      lines[current].push_back(m[1].str() + " " + m[2].str() + ":" + m[3].str());
-    }
-  }
-  for (const auto& s : raws) {
+  p.period = raw.period;
+  p.text = std::move(raw.text);
+  for (const auto& s : raw.samples) {
     if (s.values == Values{0, 0, 0, 0}) continue;
-    // One entry per location, its lines joined: the inlined calls must be folded into the
-    // same locations as Go folds them.
-    StackKey key{{}, s.bytes};
-    for (int id : s.locs) {
-      std::string loc;
-      for (const auto& l : lines[id]) loc += (loc.empty() ? "" : " | ") + l;
-      key.first.push_back(loc);
-    }
+    auto bytes = s.labels.find("bytes");
+    StackKey key{s.stack, bytes == s.labels.end() ? 0 : std::stoll(bytes->second)};
     auto& v = p.samples[key];
     v.resize(4);
-    for (int i = 0; i < 4; ++i) v[i] += s.values[i];
+    for (std::size_t i = 0; i < 4 && i < s.values.size(); ++i) v[i] += s.values[i];
   }
   return p;
 }
