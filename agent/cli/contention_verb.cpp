@@ -30,12 +30,8 @@ namespace {
 // program a stack walk per recorded event, not per event.
 constexpr std::int64_t kDefaultBlockRateNs = 10'000;
 constexpr std::int64_t kDefaultMutexFraction = 10;
-struct ContentionOptions {
+struct ContentionOptions : ProfileVerbOptions {
   ContentionKind kind = ContentionKind::kBlock;
-  TargetOptions target;
-  std::string format;
-  std::string output;
-  int seconds = 0;
   bool enable_sampling = false;
   std::string sampling_rate;  // empty: the default rate
 };
@@ -176,16 +172,9 @@ void add_contention_verb(CLI::App& app, VerbRun& run, ContentionKind kind,
   auto o = std::make_shared<ContentionOptions>();
   o->kind = kind;
   auto* cmd = app.add_subcommand(contention_name(kind), what);
-  add_target_options(*cmd, o->target, false);
-  cmd->get_option("--pid")->required();
-  add_format_option(*cmd, o->format, kFormats.names(),
-                    "pprof (profile.proto, gzipped), text (Go's debug=1) or json; default pprof "
-                    "with -o, text on stdout");
-  cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
-  cmd->add_option("--seconds", o->seconds,
-                  "the events of the next N seconds (a delta, as /debug/pprof/" +
-                      std::string(contention_name(kind)) + "?seconds=N)")
-      ->check(CLI::Range(1, 86400));
+  add_profile_verb_options(*cmd, *o, kFormats.names(),
+                           "the events of the next N seconds (a delta, as /debug/pprof/" +
+                               std::string(contention_name(kind)) + "?seconds=N)");
   cmd->add_option("--enable-sampling", o->sampling_rate, rate_help)->expected(0, 1);
   cmd->callback([o, cmd, &run] {
     o->enable_sampling = cmd->count("--enable-sampling") > 0;

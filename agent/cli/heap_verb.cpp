@@ -25,11 +25,7 @@ namespace goscry {
 
 namespace {
 
-struct HeapOptions {
-  TargetOptions target;
-  std::string format;  // pprof | text | json; default pprof with -o, text on stdout
-  std::string output;
-  int seconds = 0;
+struct HeapOptions : ProfileVerbOptions {
   bool enable_sampling = false;
   std::int64_t sampling_rate = 512 * 1024;  // Go's default MemProfileRate
 };
@@ -143,16 +139,9 @@ void add_heap_verb(CLI::App& app, VerbRun& run) {
   auto o = std::make_shared<HeapOptions>();
   auto* cmd = app.add_subcommand(
       "heap", "the heap profile from the target's memory (in-use and allocated, by stack)");
-  add_target_options(*cmd, o->target, false);
-  cmd->get_option("--pid")->required();
-  add_format_option(*cmd, o->format, kFormats.names(),
-                    "pprof (profile.proto, gzipped), text (Go's debug=1) or json; default pprof "
-                    "with -o, text on stdout");
-  cmd->add_option("-o,--output", o->output, "write to FILE instead of stdout");
-  cmd->add_option("--seconds", o->seconds,
-                  "the allocations of the next N seconds (a delta, as "
-                  "/debug/pprof/allocs?seconds=N)")
-      ->check(CLI::Range(1, 86400));
+  add_profile_verb_options(
+      *cmd, *o, kFormats.names(),
+      "the allocations of the next N seconds (a delta, as /debug/pprof/allocs?seconds=N)");
   cmd->add_option("--enable-sampling", o->sampling_rate,
                   "write runtime.MemProfileRate in the target first (RATE bytes, default "
                   "524288), goscry's only write to a target, then show the allocations from "
