@@ -578,7 +578,7 @@ Result<GoroutineList> read_goroutines(const GoProcess& t, const ReadOptions& opt
     return fail(ErrorKind::Unsupported,
                 "pid " + std::to_string(t.pid()) + ": runtime.g offsets are missing");
   GoroutineList out;
-  out.pc_facts = std::make_shared<PcFacts>(t);
+  out.pc_facts = opt.facts ? opt.facts : std::make_shared<PcFacts>(t);
   const auto syscalls0 = t.process().syscalls();
   for (out.attempts = 1;; ++out.attempts) {
     const auto start = monotonic_ns();

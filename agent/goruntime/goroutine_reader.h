@@ -113,6 +113,9 @@ struct ReadOptions {
   // Read the words each frame's arguments print from (Goroutine::arg_words), for formats
   // that print them as Go's traceback does.
   bool args = false;
+  // An earlier read's pc_facts of the same target, kept: this read looks up only the pcs
+  // that one did not (goroutine_memo.h). Null: fresh ones.
+  std::shared_ptr<PcFacts> facts = nullptr;
 };
 
 // Neighbouring reads closer than this are read as one range (Process::read_batch): g structs

@@ -37,6 +37,10 @@ SharedFrames StackSymbolizer::stack(const std::vector<std::uint64_t>& pcs, bool 
   return stacks_.emplace(pcs, SharedFrames(std::move(out))).first->second;
 }
 
+std::size_t StackSymbolizer::remembered() const {
+  return cache_.size() + stacks_.size() + creators_.size() + system_.size() + facts_->size();
+}
+
 bool StackSymbolizer::injected_call(std::uint64_t pc) {
   // runtime/traceback.go: the frame under sigpanic is looked up at its pc in every
   // release; under asyncPreempt and debugCallV2 from Go 1.21 (the unwinder's unwindTrap),
@@ -102,6 +106,12 @@ std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<
                                                 std::int64_t read_at,
                                                 std::shared_ptr<PcFacts> facts) {
   StackSymbolizer sym(t, std::move(facts));
+  return symbolize_goroutines(sym, std::move(gs), read_at);
+}
+
+std::vector<GoroutineView> symbolize_goroutines(StackSymbolizer& sym, std::vector<Goroutine> gs,
+                                                std::int64_t read_at) {
+  const GoProcess& t = sym.target();
   std::vector<GoroutineView> out;
   out.reserve(gs.size());
   for (auto& g_read : gs) {

@@ -109,6 +109,13 @@ class StackSymbolizer {
   // The frame of runtime.goexit at the return address every goroutine stack ends with.
   const std::shared_ptr<const BottomFrame>& goexit();
 
+  const GoProcess& target() const { return target_; }
+  const std::shared_ptr<PcFacts>& facts() const { return facts_; }
+  // How many pcs, stacks, creators and start functions it remembers, its PcFacts' pcs
+  // included: what a holder that keeps it from one read to the next bounds
+  // (goroutine_memo.h).
+  std::size_t remembered() const;
+
  private:
   // The frame at pc is a call the runtime injected (a signal handler made it look called
   // from the interrupted pc), so the frame under it is symbolized at its pc.
@@ -132,6 +139,9 @@ class StackSymbolizer {
 std::vector<GoroutineView> symbolize_goroutines(const GoProcess& t, std::vector<Goroutine> gs,
                                                 std::int64_t read_at,
                                                 std::shared_ptr<PcFacts> facts = nullptr);
+// The same with a symbolizer that may know the pcs from earlier reads.
+std::vector<GoroutineView> symbolize_goroutines(StackSymbolizer& sym, std::vector<Goroutine> gs,
+                                                std::int64_t read_at);
 
 // Go's showframe at GOTRACEBACK=all: frames of unexported runtime functions are hidden.
 bool shown_in_traceback(const std::string& function);

@@ -31,6 +31,8 @@ class PcFacts {
   // where the frame was stopped rather than called from (`exact`: a thread's registers, the
   // frame interrupted by an asynchronous preemption) or at a function's entry.
   const std::shared_ptr<const FrameArgs>& args(std::uint64_t pc, bool exact);
+  // The pcs looked up so far.
+  std::size_t size() const { return by_pc_.size(); }
 
  private:
   struct Fact {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "agent/goruntime/goroutine_reader.h"
+#include "agent/goruntime/goroutine_memo.h"
 
 namespace goscry {
 
@@ -20,14 +20,14 @@ LeakWatch watch_for_leaks(const GoProcess& t, const LeakWatchSettings& settings,
   LeakWatch w;
   const auto start = Clock::now();
   const auto end = start + settings.duration;
+  GoroutineMemo memo(t);
   for (auto next = start; !stop() && Clock::now() < end; next += settings.interval) {
-    auto list = read_goroutines(t);
+    auto list = memo.read();
     if (!list) {
       w.ended_by = list.error();
       break;
     }
-    auto views =
-        symbolize_goroutines(t, std::move(list->goroutines), list->read_at, list->pc_facts);
+    auto views = memo.symbolize(std::move(list->goroutines), list->read_at);
     const auto counts = sites();
     for (const auto& s : w.detector.observe(views, list->read_at, counts ? &*counts : nullptr, &t))
       on_suspect(s);
