@@ -92,13 +92,7 @@ const char* contention_name(ContentionKind kind) {
 }
 
 Result<ContentionProfileAddresses> contention_globals(const GoProcess& t) {
-  HeapProfileCode heap{function_code(t, "runtime.mProf_FlushLocked"), function_code(t, "runtime.mProf_Free"),
-                       function_code(t, "runtime.profilealloc")};
-  auto h = find_heap_profile(t.binary().elf(), heap);
-  if (!h) return context(h.error(), who(t));
-  ContentionProfileCode code{function_code(t, "runtime.stkbucket"), function_code(t, "runtime.semacquire1"),
-                             h->mbuckets};
-  auto a = find_contention_profile(t.binary().elf(), code);
+  auto a = t.facts()->contention_profile;
   if (!a) return context(a.error(), who(t));
   a->bbuckets += t.bias();
   a->xbuckets += t.bias();

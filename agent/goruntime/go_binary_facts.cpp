@@ -7,12 +7,27 @@ namespace goscry {
 
 namespace {
 
+Result<ContentionProfileAddresses> contention_addresses(
+    const GoBinary& b, const Result<HeapProfileAddresses>& heap) {
+  if (!heap) return std::unexpected(heap.error());
+  return find_contention_profile(
+      b.elf(), {function_code(b, "runtime.stkbucket"), function_code(b, "runtime.semacquire1"),
+                heap->mbuckets});
+}
+
 GoBinaryFacts compute_facts(std::shared_ptr<const GoBinary> binary) {
-  const ElfFile& elf = binary->elf();
-  std::optional<CodeRange> fegr;
-  if (auto f = binary->find_function("runtime.forEachGRace")) fegr = CodeRange{f->entry, f->end};
-  return GoBinaryFacts{binary, runtime_layout(elf, binary->go_version()), find_allg(elf, fegr),
-                       binary->find_function("runtime.goexit")};
+  const GoBinary& b = *binary;
+  const ElfFile& elf = b.elf();
+  auto heap = find_heap_profile(
+      elf, {function_code(b, "runtime.mProf_FlushLocked"), function_code(b, "runtime.mProf_Free"),
+            function_code(b, "runtime.profilealloc")});
+  auto contention = contention_addresses(b, heap);
+  return GoBinaryFacts{binary,
+                       runtime_layout(elf, b.go_version()),
+                       find_allg(elf, function_code(b, "runtime.forEachGRace")),
+                       b.find_function("runtime.goexit"),
+                       std::move(heap),
+                       std::move(contention)};
 }
 
 // Keyed by the binary's address: the facts hold their binary, so while an entry is alive its
@@ -28,6 +43,12 @@ FactsRegistry& registry() {
 }
 
 }  // namespace
+
+std::optional<CodeRange> function_code(const GoBinary& binary, std::string_view name) {
+  auto f = binary.find_function(name);
+  if (!f) return std::nullopt;
+  return CodeRange{f->entry, f->end};
+}
 
 std::shared_ptr<const GoBinaryFacts> go_binary_facts(std::shared_ptr<const GoBinary> binary) {
   FactsRegistry& r = registry();

@@ -1,6 +1,7 @@
 // What goscry knows of one Go binary, whichever process runs it: its function index
 // (.gopclntab), the runtime's struct layout for its Go version, where runtime.allglen and
-// runtime.allgptr are, and the bounds of runtime.goexit. Computed once per binary (per
+// runtime.allgptr are, where the heap, block and mutex profiles' globals are, and the
+// bounds of runtime.goexit. Computed once per binary (per
 // build-id, through the module cache) and shared, read-only, by every process that runs it:
 // a node running one binary in ten containers indexes it once, not thirty times (the BPF
 // watch, the leak detector and the CPU profiler each used to open their own copy).
@@ -25,7 +26,16 @@ struct GoBinaryFacts {
   Result<RuntimeLayout> layout;
   Result<AllgAddresses> allgs;  // link-time addresses
   std::optional<FuncBounds> goexit;
+  // Link-time addresses too. Found here once, not at each read of a profile: in a stripped
+  // binary that means decoding runtime code, which was a third of the agent's periodic heap
+  // reads (100 targets, scripts/bench-fleet.sh).
+  Result<HeapProfileAddresses> heap_profile;
+  Result<ContentionProfileAddresses> contention_profile;
 };
+
+// A function's code in `binary` (file addresses), for the pattern searches that find the
+// runtime's globals in stripped builds.
+std::optional<CodeRange> function_code(const GoBinary& binary, std::string_view name);
 
 // The facts of `binary`, computed on the first call for it and shared while anyone holds
 // them. Thread-safe; two threads may compute the same facts once each, one copy is kept.

@@ -31,9 +31,7 @@ struct HeapGlobals {
 };
 
 Result<HeapGlobals> heap_globals(const GoProcess& t) {
-  HeapProfileCode code{function_code(t, "runtime.mProf_FlushLocked"), function_code(t, "runtime.mProf_Free"),
-                       function_code(t, "runtime.profilealloc")};
-  auto a = find_heap_profile(t.binary().elf(), code);
+  const auto& a = t.facts()->heap_profile;
   if (!a) return context(a.error(), who(t));
   return HeapGlobals{a->mbuckets + t.bias(), a->mem_profile_rate + t.bias(),
                      a->mprof_cycle + t.bias(), a->source};

@@ -106,10 +106,4 @@ Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t he
   return out;
 }
 
-std::optional<CodeRange> function_code(const GoProcess& t, std::string_view name) {
-  auto f = t.binary().find_function(name);
-  if (!f) return std::nullopt;
-  return CodeRange{f->entry, f->end};
-}
-
 }  // namespace goscry

@@ -43,8 +43,4 @@ Result<void> check_bucket_layout(const GoProcess& t);
 Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t head,
                                             const BucketWalk& w);
 
-// A function's code in the target's binary (file addresses), for the pattern searches that
-// find the lists in stripped builds.
-std::optional<CodeRange> function_code(const GoProcess& t, std::string_view name);
-
 }  // namespace goscry
