@@ -48,6 +48,9 @@ std::unique_ptr<LeakSource> plug_leaks(DaemonHooks& hooks, BpfTargetSource* bpf)
   }
   auto leaks = std::make_unique<LeakSource>(LeakWatchOptions{}, sites, status);
   hooks.sources.push_back(leaks.get());
+  chain_hook<const AgentConfig&>(hooks.on_config, [l = leaks.get()](const AgentConfig& c) {
+    l->set_tier_rule([c](const TargetInfo& t) { return goroutine_tier(c, t); });
+  });
   chain_hook<HttpServer&>(hooks.add_routes, [l = leaks.get()](HttpServer& server) {
     add_goroutine_routes(server, *l);
   });
@@ -55,9 +58,8 @@ std::unique_ptr<LeakSource> plug_leaks(DaemonHooks& hooks, BpfTargetSource* bpf)
   return leaks;
 }
 
-// The heap profiles: a source (goscry_alloc_bytes_total{site}) and the heap and allocs
-// routes. /debug/pprof/block and /debug/pprof/mutex are to join them here, from the block
-// and mutex readers of `goscry block` / `goscry mutex`.
+// The memory-read profiles: a source (goscry_alloc_bytes_total{site}) and the heap,
+// allocs, block and mutex routes.
 std::unique_ptr<HeapSource> plug_heap(DaemonHooks& hooks) {
   auto heap = std::make_unique<HeapSource>();
   hooks.sources.push_back(heap.get());
@@ -67,6 +69,8 @@ std::unique_ptr<HeapSource> plug_heap(DaemonHooks& hooks) {
   hooks.links.push_back({"/debug/pprof/heap?pid=P", "heap profile of target P, as Go's"});
   hooks.links.push_back(
       {"/debug/pprof/allocs?pid=P&seconds=N", "allocations of target P over the next N s"});
+  hooks.links.push_back({"/debug/pprof/block?pid=P", "blocking profile of target P, as Go's"});
+  hooks.links.push_back({"/debug/pprof/mutex?pid=P", "mutex contention of target P, as Go's"});
   return heap;
 }
 

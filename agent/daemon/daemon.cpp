@@ -275,6 +275,7 @@ void announce(const std::string& bound, const HttpServer& server, const WebConfi
 
 int run_daemon(const ConfigFlags& flags, const DaemonHooks& hooks) {
   int sfd = signal_fd();  // before any thread starts, so they all inherit the mask
+  bound_allocator_caches();
   auto config = load_agent_config(flags);
   if (!config) {
     log::error("bad configuration: " + config.error().message);

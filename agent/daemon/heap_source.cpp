@@ -77,8 +77,8 @@ std::shared_ptr<HeapSource::Watched> HeapSource::due_first() const {
 }
 
 Clock::time_point HeapSource::read_due() {
-  return duty_.step(options_.interval, options_.max_duty, [this] { return due_first(); },
-                    [this](Watched& w) { read_sites(w); });
+  return duty_.step([this](const Watched&) { return options_.interval; }, options_.max_duty,
+                    [this] { return due_first(); }, [this](Watched& w) { read_sites(w); });
 }
 
 Result<HeapProfile> HeapSource::read_now(Watched& w) {
@@ -86,7 +86,9 @@ Result<HeapProfile> HeapSource::read_now(Watched& w) {
   if (!t) return std::unexpected(t.error());
   auto records = read_heap_records(**t);
   if (!records) return std::unexpected(records.error());
-  return heap_profile(**t, *records);
+  auto profile = heap_profile(**t, *records);
+  release_binary_pages(**t);
+  return profile;
 }
 
 void HeapSource::read_sites(Watched& w) {

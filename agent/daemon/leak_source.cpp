@@ -59,6 +59,8 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   w->due = Clock::now() + options_.first_after;
   {
     std::lock_guard lock(mu_);
+    const bool traced = !tier_rule_ || tier_rule_(info) == GoroutineTier::kTrace;
+    w->interval = traced ? options_.interval : options_.watch_interval;
     targets_[info.pid] = w;
   }
   // Started by the daemon's thread, after it blocked the signals it takes from a signalfd:
@@ -66,6 +68,11 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   worker_.start();
   worker_.wake();  // the worker looks at the new due time
   return {};
+}
+
+void LeakSource::set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule) {
+  std::lock_guard lock(mu_);
+  tier_rule_ = std::move(rule);
 }
 
 void LeakSource::detach(const TargetInfo& info) { forget_target(mu_, targets_, info); }
@@ -94,8 +101,8 @@ std::shared_ptr<LeakSource::Watched> LeakSource::due_first() const {
 }
 
 Clock::time_point LeakSource::snapshot_due() {
-  return duty_.step(options_.interval, options_.max_duty, [this] { return due_first(); },
-                    [this](Watched& w) { snapshot(w); });
+  return duty_.step([](const Watched& w) { return w.interval; }, options_.max_duty,
+                    [this] { return due_first(); }, [this](Watched& w) { snapshot(w); });
 }
 
 void LeakSource::snapshot(Watched& w) {
@@ -114,9 +121,10 @@ void LeakSource::snapshot(Watched& w) {
       return;
     }
     w.process = std::move(*process);
+    w.memo.emplace(*w.process);
     w.started_ns = monotonic_ns();
   }
-  auto list = read_goroutines(*w.process);
+  auto list = w.memo->read();
   if (!list) {
     // Gone, most likely: the agent notices at its next scan; keep the last figures.
     w.gone = true;
@@ -128,6 +136,7 @@ void LeakSource::snapshot(Watched& w) {
     // Symbolized views cost ~1 KB per goroutine and the detector keeps every goid: past
     // the cap the memory would follow the target, so this target is left out.
     w.gone = true;
+    w.memo.reset();
     w.process.reset();
     log::warn("leak detection off for this target: too many goroutines",
               {{"pid", std::to_string(w.info.pid)},
@@ -137,8 +146,8 @@ void LeakSource::snapshot(Watched& w) {
     malloc_trim(0);
     return;
   }
-  auto views =
-      symbolize_goroutines(*w.process, std::move(list->goroutines), list->read_at, list->pc_facts);
+  auto views = w.memo->symbolize(std::move(list->goroutines), list->read_at);
+  release_binary_pages(*w.process);
   const auto sites = sites_ ? sites_(w.info.pid) : std::nullopt;
   for (const auto& s :
        w.detector.observe(views, list->read_at, sites ? &*sites : nullptr, w.process.get()))

@@ -5,7 +5,11 @@
 // detectors and the targets' memory through it.
 //
 // Cost, bounded on purpose: one thread takes the snapshots, one target at a time, each
-// target at most every `interval` (1 s, the leaks verb's default). After a snapshot that
+// target at most every `interval` (1 s, the leaks verb's default) when it is traced (named
+// by --pid, `targets` or a `trace:` selector), every `watch_interval` (10 s) when it is only
+// watched (found by --all): a node's 100 idle processes then cost a snapshot a second in
+// all, and a snapshot of an unchanged target decodes nothing again (goroutine_memo.h).
+// After a snapshot that
 // took d, the thread rests at least d x (1/max_duty - 1) before the next one, so reading
 // goroutines uses at most max_duty (5 %) of one core whatever the number and size of the
 // targets: with many or large targets each one is simply read less often. Memory: the
@@ -28,12 +32,15 @@
 #include "agent/daemon/target_source.h"
 #include "agent/daemon/watched_targets.h"
 #include "agent/goruntime/go_process.h"
+#include "agent/goruntime/goroutine_memo.h"
 #include "agent/leaks/leak_detector.h"
+#include "agent/probes/attacher.h"
 
 namespace goscry {
 
 struct LeakWatchOptions {
-  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds interval{1000};         // traced targets
+  std::chrono::milliseconds watch_interval{10000};  // watched ones
   // No snapshot of a target younger than this (for the agent): a leak needs 15 s of
   // history to be reported anyway, and targets that come and go in seconds (jobs, CLI
   // tools under --all) are then never opened.
@@ -58,6 +65,9 @@ class LeakSource : public TargetSource {
   LeakSource& operator=(const LeakSource&) = delete;
 
   std::string_view name() const override { return "leaks"; }
+  // Which tier a target is in (goroutine_tier.h), for its snapshot interval; targets
+  // attached before it is set are traced.
+  void set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule);
   Result<void> attach(const TargetInfo& target) override;
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
@@ -78,11 +88,14 @@ class LeakSource : public TargetSource {
     TargetInfo info;
     // The target's shared handle (target_process.h), held from the first snapshot.
     std::shared_ptr<const GoProcess> process;
+    // Its reads' lookups kept from one snapshot to the next (after `process`: it borrows it).
+    std::optional<GoroutineMemo> memo;
     LeakDetector detector;
     std::vector<GoroutineView> suspect_views;
     std::int64_t started_ns = 0;
     std::int64_t last_ns = 0;
     std::chrono::steady_clock::time_point due;
+    std::chrono::milliseconds interval{0};  // by its tier
     bool gone = false;
     // What read() copies, under a lock of its own: a scrape never waits for a snapshot.
     std::mutex figures_mu;
@@ -100,6 +113,7 @@ class LeakSource : public TargetSource {
   static nlohmann::ordered_json report(Watched& w, const std::string& bpf);
 
   LeakWatchOptions options_;
+  std::function<GoroutineTier(const TargetInfo&)> tier_rule_;  // under mu_
   SiteCounters sites_;
   BpfStatus status_;
   mutable std::mutex mu_;  // targets_

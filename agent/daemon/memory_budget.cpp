@@ -11,6 +11,11 @@
 
 namespace goscry {
 
+void bound_allocator_caches() {
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
+}
+
 Result<ResidentMemory> own_resident_memory() {
   std::ifstream in("/proc/self/statm");
   std::uint64_t size = 0, resident = 0, shared = 0;

@@ -16,4 +16,6 @@ Result<std::shared_ptr<const GoProcess>> TargetProcess::get() {
   return *opened_;
 }
 
+void release_binary_pages(const GoProcess& t) { t.binary().elf().release_resident_pages(); }
+
 }  // namespace goscry
