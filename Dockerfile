@@ -6,7 +6,9 @@
 # The build stage always runs on the build machine's own architecture ($BUILDPLATFORM) and
 # cross-compiles when the target differs, so an arm64 image needs no emulator: amd64 builds
 # natively, arm64 from amd64 through scripts/build-arm64.sh (cmake/aarch64-linux-gnu.cmake,
-# Debian's multiarch arm64 libraries). The runtime stage is the target's.
+# Debian's multiarch arm64 libraries). The build machine must be amd64 (the only cross build
+# the scripts know); scripts/lib/image-rootfs.sh says so otherwise. The runtime stage is the
+# target's.
 #
 # Build with Docker (`docker buildx build --platform linux/amd64,linux/arm64 -t goscry .`) or,
 # where no Docker daemon runs, with scripts/build-image.sh (buildah: a manifest list with both
