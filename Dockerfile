@@ -1,31 +1,33 @@
-# goscry agent image. Two stages: a Debian 12 build stage that compiles only the `goscry`
-# binary, and a runtime stage that holds nothing but that binary and the shared libraries
-# it loads (found with ldd), so the image has no shell, no package manager, no libc tools.
+# goscry agent image, for linux/amd64 and linux/arm64. Two stages: a Debian 12 build stage
+# that compiles only the `goscry` binary, and a runtime stage that holds nothing but that
+# binary, the shared libraries it loads and the loader, so the image has no shell, no package
+# manager, no libc tools.
 #
-# Build with Docker (`docker build -t goscry .`) or, where no Docker daemon runs, with
-# scripts/build-image.sh (buildah; it makes the Debian base with debootstrap when no
-# container registry is reachable and passes it as BASE).
+# The build stage always runs on the build machine's own architecture ($BUILDPLATFORM) and
+# cross-compiles when the target differs, so an arm64 image needs no emulator: amd64 builds
+# natively, arm64 from amd64 through scripts/build-arm64.sh (cmake/aarch64-linux-gnu.cmake,
+# Debian's multiarch arm64 libraries). The build machine must be amd64 (the only cross build
+# the scripts know); scripts/lib/image-rootfs.sh says so otherwise. The runtime stage is the
+# target's.
+#
+# Build with Docker (`docker buildx build --platform linux/amd64,linux/arm64 -t goscry .`) or,
+# where no Docker daemon runs, with scripts/build-image.sh (buildah: a manifest list with both
+# architectures; it makes the Debian base with debootstrap when no container registry is
+# reachable and passes it as BASE).
 ARG BASE=debian:12-slim
 
-FROM ${BASE} AS build
-# The build half of scripts/setup.sh's PACKAGES: keep the two in step.
-RUN apt-get update -qq && \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      build-essential cmake ninja-build pkg-config ca-certificates \
-      libelf-dev libdw-dev zlib1g-dev libzydis-dev \
-      clang llvm libbpf-dev bpftool \
-      libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev \
-      libyaml-cpp-dev libcpp-httplib-dev libboost1.74-dev libssl-dev libcrypt-dev >/dev/null && \
-    rm -rf /var/lib/apt/lists/*
+FROM --platform=$BUILDPLATFORM ${BASE} AS build
+ARG BUILDARCH
+ARG TARGETARCH
+# The packages come from the setup scripts themselves (setup.sh --build: the build half of
+# its list; setup-arm64.sh --build: the cross compiler and arm64 libraries), so the lists
+# live in one place. Copied before the rest of the tree so Docker caches this layer.
+COPY scripts/setup.sh scripts/setup-arm64.sh /src/scripts/
+COPY scripts/lib/apt-install.sh /src/scripts/lib/
+RUN /src/scripts/setup.sh --build && \
+    if [ "$TARGETARCH" != "$BUILDARCH" ]; then /src/scripts/setup-arm64.sh --build; fi
 COPY . /src
-RUN cmake -S /src -B /build -G Ninja -DGOSCRY_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null && \
-    cmake --build /build --target goscry -j"$(nproc)" && \
-    strip /build/agent/goscry
-# The runtime tree: the binary, every library ldd resolves (with its directory), the loader.
-RUN mkdir -p /rootfs/usr/bin /rootfs/tmp && cp /build/agent/goscry /rootfs/usr/bin/goscry && \
-    ldd /build/agent/goscry | grep -o '/[^ ]*' | sort -u | \
-      xargs -I{} cp -L --parents {} /rootfs/ && \
-    chroot /rootfs /usr/bin/goscry --version
+RUN /src/scripts/lib/image-rootfs.sh "$BUILDARCH" "$TARGETARCH" /build /rootfs
 
 FROM scratch
 COPY --from=build /rootfs/ /

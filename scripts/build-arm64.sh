@@ -8,14 +8,14 @@
 #                                    into any arm64 root (scripts/test-arm64.sh's initramfs)
 #
 # GOSCRY_ARM64_BUILD_DIR moves build-arm64/. Installs what it needs through
-# scripts/setup-arm64.sh. Tests are not built (they run on the host, or in
+# scripts/setup-arm64.sh --build. Tests are not built (they run on the host, or in
 # scripts/test-arm64.sh against this binary).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${GOSCRY_ARM64_BUILD_DIR:-$root/build-arm64}")
 log() { echo "build-arm64: $*" >&2; }
 
-"$root/scripts/setup-arm64.sh" >&2
+"$root/scripts/setup-arm64.sh" --build >&2
 
 # yaml-cpp's -dev package is not Multi-Arch: same in Debian 12 (installing the arm64 one
 # would remove the host's): its arm64 .deb is unpacked here instead, and its CMake package
@@ -44,5 +44,6 @@ cmake --build "$build" --target goscry
 bundle=$build/bundle
 nlibs=$(bundle_goscry "$build" aarch64-linux-gnu "$bundle")
 
-log "$(file -b "$build/agent/goscry" | cut -d, -f1-2): $(du -h "$build/agent/goscry" | cut -f1) (stripped in the bundle: $(du -h "$bundle/bin/goscry" | cut -f1)), $nlibs libraries, bundle $(du -sh "$bundle" | cut -f1)"
+# readelf, not file(1): the Dockerfile's build stage has binutils but no file.
+log "$(readelf -h "$build/agent/goscry" | sed -nE 's/^ *Machine: *//p'): $(du -h "$build/agent/goscry" | cut -f1) (stripped in the bundle: $(du -h "$bundle/bin/goscry" | cut -f1)), $nlibs libraries, bundle $(du -sh "$bundle" | cut -f1)"
 echo "$bundle"

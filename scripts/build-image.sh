@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Builds the goscry agent image from the Dockerfile with buildah, for machines where no
-# Docker daemon runs. When no container registry is reachable, the Debian 12 base image is
-# made with debootstrap from the Debian mirror apt already uses, and imported into buildah.
+# Docker daemon runs: a manifest list IMAGE_NAME with one image per platform. When no
+# container registry is reachable, the Debian 12 base image is made with debootstrap from the
+# Debian mirror apt already uses, and imported into buildah.
 #
-#   scripts/build-image.sh [IMAGE_NAME]        (default localhost/goscry:latest)
+#   scripts/build-image.sh [--platforms LIST] [IMAGE_NAME]
+#       LIST        default linux/amd64,linux/arm64 (the only two the Dockerfile builds)
+#       IMAGE_NAME  default localhost/goscry:latest; replaced if it exists
+#
+# The build stage runs on this (amd64) machine for every platform and cross-compiles for
+# arm64, so no emulator is needed. Push both with
+# `buildah --storage-driver vfs manifest push --all IMAGE_NAME docker://REGISTRY/goscry:TAG`.
 #
 # Storage is vfs and isolation chroot, which work inside unprivileged or nested containers
 # (no overlay mounts, no user namespaces needed). Needs root, buildah and debootstrap
 # (Debian packages of the same names).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+platforms=linux/amd64,linux/arm64
+if [ "${1:-}" = --platforms ]; then
+  platforms=${2:?--platforms needs a list, e.g. linux/amd64,linux/arm64}
+  shift 2
+fi
 image=${1:-localhost/goscry:latest}
 base=localhost/goscry-debian:12
 export BUILDAH_ISOLATION=chroot
@@ -58,8 +70,30 @@ make_base() {
   log "base $base made"
 }
 
+# A previous build of the same name goes first: --manifest adds to an existing list (a
+# rebuild would keep the old images beside the new), and `manifest rm` leaves the images
+# the list held, found here by their manifest digests. Before multi-arch, it was one image.
+remove_previous() {
+  local digests
+  if "${bh[@]}" manifest exists "$image"; then
+    digests=$("${bh[@]}" manifest inspect "$image" | sed -nE 's/.*"digest": "(sha256:[0-9a-f]+)".*/\1/p')
+    "${bh[@]}" manifest rm "$image" >/dev/null
+    [ -z "$digests" ] ||
+      "${bh[@]}" images --digests --format '{{.ID}} {{.Digest}}' | grep -F "$digests" |
+        awk '{print $1}' | xargs -r "${bh[@]}" rmi >/dev/null
+  elif "${bh[@]}" inspect --type image "$image" >/dev/null 2>&1; then
+    "${bh[@]}" rmi "$image" >/dev/null
+  fi
+}
+
 make_base
-log "building $image"
+remove_previous
+# BuildKit sets BUILDPLATFORM and BUILDARCH itself; buildah 1.28 (Debian 12) does not, and
+# without them `FROM --platform=$BUILDPLATFORM` would look for an arm64 base.
+buildarch=$(dpkg --print-architecture)
+log "building $image for $platforms on $buildarch"
 "${bh[@]}" bud --pull=never --isolation chroot --layers=false \
-  --build-arg BASE="$base" -t "$image" -f "$root/Dockerfile" "$root"
+  --platform "$platforms" --manifest "$image" \
+  --build-arg BUILDPLATFORM="linux/$buildarch" --build-arg BUILDARCH="$buildarch" \
+  --build-arg BASE="$base" -f "$root/Dockerfile" "$root"
 log "done: $image"

@@ -4,6 +4,10 @@
 # multiarch), and the arm64 system emulator. Opt-in and apart from setup.sh, so the default
 # set-up that CI runs costs nothing more. Idempotent; run as root (or with sudo).
 #
+#   scripts/setup-arm64.sh            the cross build and the QEMU guests
+#   scripts/setup-arm64.sh --build    the cross build alone (scripts/build-arm64.sh, and so
+#                                     the Dockerfile's build stage for linux/arm64)
+#
 # Used by scripts/build-arm64.sh and scripts/test-arm64.sh, which call it themselves.
 set -euo pipefail
 
@@ -19,13 +23,11 @@ ARM64_LIBS=(
   libelf-dev libdw-dev zlib1g-dev libzydis-dev libbpf-dev libboost1.74-dev
   libprotobuf-dev libyaml-cpp0.7 libcpp-httplib-dev libssl-dev libcrypt-dev
 )
-PACKAGES=(
-  g++-aarch64-linux-gnu binutils-aarch64-linux-gnu
-  # the guests of scripts/test-arm64.sh: the emulator and its firmware-less -kernel boot,
-  # cpio for their initramfs
-  qemu-system-arm cpio
-)
+PACKAGES=(g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)
 for p in "${ARM64_LIBS[@]}"; do PACKAGES+=("$p:arm64"); done
+# The guests of scripts/test-arm64.sh: the emulator and its firmware-less -kernel boot, cpio
+# for their initramfs.
+[ "${1:-}" = --build ] || PACKAGES+=(qemu-system-arm cpio)
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   echo "setup-arm64: adding the arm64 architecture to dpkg"

@@ -2,12 +2,16 @@
 # Installs everything goscry's build, tests and demo need on a fresh Debian 12 machine.
 # Idempotent: packages already present are skipped by apt, a Go toolchain already
 # present is reused. Run as root (or with sudo available).
+#
+#   scripts/setup.sh            everything
+#   scripts/setup.sh --build    only what compiles the `goscry` binary (the Dockerfile's
+#                               build stage runs this, so the list lives here alone)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-PACKAGES=(
+BUILD_PACKAGES=(
   # build
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config ca-certificates
   # symbolizer
   libelf-dev libdw-dev zlib1g-dev libzydis-dev
   # BPF
@@ -15,6 +19,10 @@ PACKAGES=(
   # agent and exporters
   libcli11-dev nlohmann-json3-dev protobuf-compiler libprotobuf-dev
   libyaml-cpp-dev libcpp-httplib-dev libboost1.74-dev libssl-dev libcrypt-dev
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
+  git
   # tests, fuzzing, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   # fuzzing (scripts/fuzz.sh): clang 14 cannot compile libstdc++ 12's <expected>; clang 16
@@ -39,6 +47,10 @@ PACKAGES=(
 
 # shellcheck source=lib/apt-install.sh
 . "$here/lib/apt-install.sh"
+if [ "${1:-}" = --build ]; then
+  install_missing setup "${BUILD_PACKAGES[@]}"
+  exit 0
+fi
 install_missing setup "${PACKAGES[@]}"
 
 # virtme-ng boots the kernel matrix's guests; Debian 12 does not package it, so it comes from
