@@ -7,8 +7,7 @@
 #   scripts/lib/image-rootfs.sh BUILDARCH TARGETARCH BUILD_DIR ROOTFS
 #
 # The build type is the project's default (RelWithDebInfo, -O2), the one the tests run, and
-# the binary is stripped; at -O3 (Release) GCC 12 stops on a false -Wrestrict in
-# agent/base/duration.cpp. amd64 builds natively; arm64 is cross-built on amd64 by
+# the binary is stripped. amd64 builds natively; arm64 is cross-built on amd64 by
 # scripts/build-arm64.sh (no emulator needed). Both go through bundle_goscry, which finds the
 # libraries with readelf: unlike ldd, it reads a foreign binary too. The packages come from
 # setup.sh --build (and setup-arm64.sh --build), which the Dockerfile runs before it copies
