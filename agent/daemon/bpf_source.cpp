@@ -80,6 +80,7 @@ Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   auto go = info.process->get();
   if (!go) return std::unexpected(go.error());
   auto watch = TargetWatch::open(*go, loader_.get(), tier);
+  release_binary_pages(**go);  // the probe sites were looked up in its code
   if (!watch) return std::unexpected(watch.error());
   // Started here, not in the constructor: a thread made by the daemon's thread after it
   // blocked SIGINT/SIGTERM/SIGHUP (daemon.cpp) inherits the mask, so a signal can only be
