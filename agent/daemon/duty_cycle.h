@@ -1,7 +1,7 @@
 // How the agent's periodic reads of target memory (goroutine snapshots, heap records) are
-// paced: one target at a time, the one due first, each at most every interval (its own), and at
-// most `max_duty` of one core in all: after a read that took d the worker rests at least
-// d x (1/max_duty - 1), whatever the number and size of the targets.
+// paced: one target at a time, the one due first, each at most every interval (its own),
+// and at most `max_duty` of one core in all: after a read that took d the worker rests at
+// least d x (1/max_duty - 1), whatever the number and size of the targets.
 #pragma once
 
 #include <algorithm>

@@ -9,12 +9,11 @@
 // by --pid, `targets` or a `trace:` selector), every `watch_interval` (10 s) when it is only
 // watched (found by --all): a node's 100 idle processes then cost a snapshot a second in
 // all, and a snapshot of an unchanged target decodes nothing again (goroutine_memo.h).
-// After a snapshot that
-// took d, the thread rests at least d x (1/max_duty - 1) before the next one, so reading
-// goroutines uses at most max_duty (5 %) of one core whatever the number and size of the
-// targets: with many or large targets each one is simply read less often. Memory: the
-// detector's groups, plus the goroutines of the current suspects (for the goroutineleak
-// profile) — not the whole last snapshot.
+// After a snapshot that took d, the thread rests at least d x (1/max_duty - 1) before the
+// next one, so reading goroutines uses at most max_duty (5 %) of one core whatever the
+// number and size of the targets: with many or large targets each one is simply read less
+// often. Memory: the detector's groups, plus the goroutines of the current suspects (for
+// the goroutineleak profile) — not the whole last snapshot.
 #pragma once
 
 #include <sys/types.h>

@@ -39,10 +39,11 @@ class TargetProcess {
 };
 
 // Gives back the pages of the target's binary that opening it, attaching its probes or a
-// periodic read (a leak snapshot, a heap read) touched (ElfFile::release_resident_pages): the next read finds them in the
-// page cache again, and between reads they are not in the agent's RSS. Without it, 100
-// targets of 35 binaries kept 60-140 MiB of them resident, released only when the memory
-// budget's share was exceeded (docs/agent.md "Memory budget").
+// periodic read (a leak snapshot, a heap read) touched (ElfFile::release_resident_pages):
+// the next read finds them in the page cache again, and between reads they are not in the
+// agent's RSS. Without it, 100 targets of 35 binaries kept 60-140 MiB of them resident,
+// released only when the memory budget's share was exceeded (docs/agent.md "Memory
+// budget").
 void release_binary_pages(const GoProcess& t);
 
 }  // namespace goscry
