@@ -1,10 +1,10 @@
 // What goscry knows of one Go binary, whichever process runs it: its function index
 // (.gopclntab), the runtime's struct layout for its Go version, where runtime.allglen and
 // runtime.allgptr are, where the heap, block and mutex profiles' globals are, and the
-// bounds of runtime.goexit. Computed once per binary (per
-// build-id, through the module cache) and shared, read-only, by every process that runs it:
-// a node running one binary in ten containers indexes it once, not thirty times (the BPF
-// watch, the leak detector and the CPU profiler each used to open their own copy).
+// bounds of runtime.goexit. Computed once per binary (per build-id, through the module
+// cache) and shared, read-only, by every process that runs it: a node running one binary
+// in ten containers indexes it once, not thirty times (the BPF watch, the leak detector and
+// the CPU profiler each used to open their own copy).
 // A process adds only its load bias (GoProcess). docs/architecture.md "goruntime/".
 #pragma once
 

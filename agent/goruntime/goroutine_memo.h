@@ -3,9 +3,9 @@
 // what symbolizing found (StackSymbolizer) is kept for the next read, so that it decodes
 // only the pcs it has not seen. A target mostly shows the same stacks from one read to the
 // next (an idle one, exactly the same), so a snapshot then costs the memory reads alone
-// and touches none of the binary's pages (docs/agent.md "Leak detection"). Past `max_remembered`
-// entries it starts over at the next read, which bounds its memory whatever the target
-// runs.
+// and touches none of the binary's pages (docs/agent.md "Leak detection"). Past
+// `max_remembered` entries it starts over at the next read, which bounds its memory
+// whatever the target runs.
 //
 // Not thread-safe: one reader at a time, like the target's GoProcess it borrows.
 #pragma once
