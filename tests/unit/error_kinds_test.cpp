@@ -102,7 +102,9 @@ TEST(ErrorKinds, APidThatIsNoProcessIsNotFoundAndAKernelThreadUnsupported) {
 }
 
 TEST(ErrorKinds, ReadsOfAProcessThatExitedAreTargetGone) {
-  auto live = LiveProcess::start({"sh", "-c", "echo ready; exec sleep 600"});
+  // sh itself waits on its stdin: after an `exec` the ready line could come before the new
+  // image is mapped, and /proc/PID/maps read in between is empty (CI saw it).
+  auto live = LiveProcess::start({"sh", "-c", "echo ready; read line"});
   ASSERT_TRUE(live) << live.error().message;
   const pid_t pid = (*live)->pid();
   auto proc = Process::attach_readonly(pid);
