@@ -7,7 +7,6 @@
 #include "agent/base/log.h"
 #include "agent/daemon/proc_target.h"
 #include "agent/daemon/target_process.h"
-#include "agent/goruntime/heap_records.h"
 
 namespace goscry {
 namespace {
@@ -81,19 +80,33 @@ Clock::time_point HeapSource::read_due() {
                     [this] { return due_first(); }, [this](Watched& w) { read_sites(w); });
 }
 
-Result<HeapProfile> HeapSource::read_now(Watched& w) {
+Result<HeapProfile> HeapSource::read_now(Watched& w, std::optional<HeapStamp>* settled) {
   auto t = w.info.process->get();
   if (!t) return std::unexpected(t.error());
   auto records = read_heap_records(**t);
   if (!records) return std::unexpected(records.error());
+  if (settled && records->settled && records->consistent) *settled = records->stamp;
   auto profile = heap_profile(**t, *records);
   release_binary_pages(**t);
   return profile;
 }
 
+// Most of a node's processes sit between the GCs that publish heap counts (an idle one
+// runs one every 2 minutes): for them a periodic read is two words, not a walk of every
+// bucket and a symbolization of their stacks.
+bool HeapSource::unchanged_since_last_read(Watched& w) {
+  if (!w.read_at) return false;
+  auto t = w.info.process->get();
+  if (!t) return false;  // the full read says why
+  auto now = read_heap_stamp(**t);
+  return now && *now == *w.read_at;
+}
+
 void HeapSource::read_sites(Watched& w) {
   std::unique_lock lock(w.mu);
-  auto p = read_now(w);
+  if (unchanged_since_last_read(w)) return;
+  w.read_at.reset();
+  auto p = read_now(w, &w.read_at);
   if (!p) {
     // A target that exited is no news; one that lives on without heap figures (memory
     // profiling off, a layout goscry cannot read) is, once.

@@ -7,7 +7,8 @@
 // /debug/pprof/{heap,allocs,block,mutex} through it.
 //
 // Cost, bounded on purpose (docs/agent.md "Heap profiles"): one thread reads the records,
-// one target at a time, each target at most every `interval` (10 s); after a read that took
+// one target at a time, each target at most every `interval` (10 s), and only when a GC
+// published new counts since its last read (two words say so); after a read that took
 // d it rests at least d x (1/max_duty - 1), so the periodic reads use at most 5 % of one
 // core whatever the targets. A route's read is one at a time per target (a second request
 // for the same target is refused, 429, whichever profile it asks), and a window is at most
@@ -33,6 +34,7 @@
 #include "agent/goruntime/contention_profile.h"
 #include "agent/goruntime/go_process.h"
 #include "agent/goruntime/heap_profile.h"
+#include "agent/goruntime/heap_records.h"
 
 namespace goscry {
 
@@ -101,12 +103,16 @@ class HeapSource : public TargetSource {
     bool off = false;  // not a target goscry can read the heap of (logged once)
     std::mutex figures_mu;
     std::optional<std::vector<prometheus::Ranked>> alloc_by_site;
+    // The stamp of the read behind alloc_by_site, once it is settled (heap_records.h).
+    std::optional<HeapStamp> read_at;
   };
   std::shared_ptr<Watched> find(pid_t pid) const;
   std::shared_ptr<Watched> due_first() const;
   std::chrono::steady_clock::time_point read_due();
   void read_sites(Watched& w);
-  Result<HeapProfile> read_now(Watched& w);
+  bool unchanged_since_last_read(Watched& w);
+  // `settled`, when given, gets the read's stamp if it is settled.
+  Result<HeapProfile> read_now(Watched& w, std::optional<HeapStamp>* settled = nullptr);
   // One route request: the first read, the window's second read and their delta.
   template <typename Profile, typename Read, typename Delta>
   std::expected<ProfileAnswer<Profile>, HeapRefusal> serve(const HeapRequest& r, Read read,

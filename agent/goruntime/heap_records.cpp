@@ -192,16 +192,21 @@ Result<Snapshot> read_snapshot(const GoProcess& t, const HeapGlobals& g,
   return s;
 }
 
-// The records of memProfileInternal(inuseZero=true): every bucket, with its published
-// counts; when none has any (no GC completed yet), every future cycle counts.
-std::vector<HeapRecord> records_of(const RuntimeLayout& l, const Snapshot& s) {
+// No bucket has published counts: no GC completed yet, or none flushed a sample.
+bool none_published(const RuntimeLayout& l, const Snapshot& s) {
   const std::uint32_t c = s.cycle >> 1;
-  bool clear = true;
-  for (std::size_t i = 0; i < s.buckets.size() && clear; ++i) {
+  for (std::size_t i = 0; i < s.buckets.size(); ++i) {
     const auto& b = s.buckets[i];
     Cycle p = published(l, record_of(s.first, i, b, true), b.size, c, false);
-    clear = p.allocs == 0 && p.frees == 0;
+    if (p.allocs != 0 || p.frees != 0) return false;
   }
+  return true;
+}
+
+// The records of memProfileInternal(inuseZero=true): every bucket, with its published
+// counts; when none has any (`clear`), every future cycle counts.
+std::vector<HeapRecord> records_of(const RuntimeLayout& l, const Snapshot& s, bool clear) {
+  const std::uint32_t c = s.cycle >> 1;
   std::vector<HeapRecord> out;
   out.reserve(s.buckets.size());
   for (std::size_t i = 0; i < s.buckets.size(); ++i) {
@@ -229,6 +234,16 @@ Result<std::uint64_t> mem_profile_rate_address(const GoProcess& t) {
   return g->rate;
 }
 
+Result<HeapStamp> read_heap_stamp(const GoProcess& t) {
+  auto g = heap_globals(t);
+  if (!g) return std::unexpected(g.error());
+  auto rate = t.process().read_u64(g->rate);
+  if (!rate) return context(rate.error(), who(t) + ": runtime.MemProfileRate");
+  auto cycle = t.process().read_u32(g->cycle);
+  if (!cycle) return context(cycle.error(), who(t) + ": runtime.mProfCycle");
+  return HeapStamp{*rate, *cycle};
+}
+
 Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions& opt) {
   const auto start = std::chrono::steady_clock::now();
   if (auto ok = check_layout(t); !ok) return std::unexpected(ok.error());
@@ -254,7 +269,9 @@ Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions&
     if (s.consistent || out.attempts >= opt.max_attempts) break;
   }
   out.consistent = s.consistent;
-  out.records = records_of(t.layout(), s);
+  out.stamp = {*rate, s.cycle};
+  out.settled = !none_published(t.layout(), s);
+  out.records = records_of(t.layout(), s, !out.settled);
   out.read_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::steady_clock::now() - start)
                     .count();

@@ -29,6 +29,15 @@ struct HeapRecord {
   std::int64_t inuse_bytes() const { return alloc_bytes - free_bytes; }
 };
 
+// The two words the published counts depend on besides the buckets. Between GCs mallocs
+// and frees go to future cycles only, so while neither word moves a read returns the
+// counts the last one did, once a GC has published some (HeapRecords::settled).
+struct HeapStamp {
+  std::uint64_t rate = 0;   // runtime.MemProfileRate
+  std::uint32_t cycle = 0;  // runtime.mProfCycle: a GC, or MemProfile in the target, moves it
+  bool operator==(const HeapStamp&) const = default;
+};
+
 struct HeapRecords {
   std::int64_t rate = 0;            // runtime.MemProfileRate at the read
   std::vector<HeapRecord> records;  // newest bucket first, the order of MemProfile
@@ -38,6 +47,10 @@ struct HeapRecords {
   int attempts = 0;
   std::int64_t read_ns = 0;
   std::string source;  // where the globals were found: ".symtab" or "runtime code"
+  HeapStamp stamp;
+  // Some bucket had published counts. Until then the runtime shows every future cycle
+  // instead, which each malloc changes, so an equal stamp says nothing.
+  bool settled = false;
 };
 
 struct HeapReadOptions {
@@ -50,6 +63,10 @@ struct HeapReadOptions {
 
 // The run-time address of runtime.MemProfileRate in `t` (what --enable-sampling writes).
 Result<std::uint64_t> mem_profile_rate_address(const GoProcess& t);
+
+// The stamp now: two words, for a periodic reader to skip a read that would return the
+// same counts.
+Result<HeapStamp> read_heap_stamp(const GoProcess& t);
 
 // Fails with one sentence naming the pid and the cause: the target exited, the globals are
 // not found, MemProfileRate is 0 (memory profiling off), a bucket list beyond the bounds.

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/goruntime/go_process.h"
+#include "agent/goruntime/heap_records.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/live_process.h"
@@ -171,6 +173,69 @@ TEST(HeapProfile, AllocsDeltaNamesTheSitesInTheirProportions) {
     // Sites that allocated only before the window are not in the delta.
     EXPECT_EQ(sum_with(p, "main.liveSmall", 1), 0) << p.text;
     EXPECT_EQ(sum_with(p, "main.garbage", 1), 0) << p.text;
+  }
+}
+
+// The published counts of every stack, summed: what MemProfile would return.
+std::map<std::vector<std::uint64_t>, Values> counts(const HeapRecords& r) {
+  std::map<std::vector<std::uint64_t>, Values> out;
+  for (const auto& h : r.records) {
+    if (h.alloc_objects == 0 && h.free_objects == 0) continue;  // a bucket of the next cycle
+    auto& v = out[h.stack];
+    v.resize(4);
+    v[0] += h.alloc_objects, v[1] += h.alloc_bytes, v[2] += h.free_objects, v[3] += h.free_bytes;
+  }
+  return out;
+}
+
+long long alloc_objects(const HeapRecords& r) {
+  long long n = 0;
+  for (const auto& h : r.records) n += h.alloc_objects;
+  return n;
+}
+
+// Between GCs a malloc goes to a future cycle of its record: the stamp (MemProfileRate,
+// mProfCycle) stays and a read returns the same counts, which lets the agent skip the read
+// (agent/daemon/heap_source.cpp); a GC moves the stamp and publishes the mallocs. With
+// -rate 1 each of the fixture's 100 mallocs is sampled, so a count that took them in early
+// shows.
+TEST(HeapProfile, MallocsBetweenGcsLeaveTheStampAndTheCountsAndAGcMovesBoth) {
+  auto fixtures = all_fixtures("heapsites");
+  ASSERT_FALSE(fixtures.empty());
+  for (const auto& f : fixtures) {
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path, "-rate", "1"});
+    ASSERT_TRUE(proc) << proc.error().message;
+    auto go = GoProcess::open((*proc)->pid());
+    ASSERT_TRUE(go) << go.error().message;
+    bool compared = false;
+    // A GC of the runtime's own between "quiet" and "allocated" spoils the round.
+    for (int round = 0; round < 5 && !compared; ++round) {
+      (*proc)->send("gc\n");
+      const long before = numgc_after(**proc, "quiet ");
+      auto first = read_heap_records(**go);
+      ASSERT_TRUE(first) << first.error().message;
+      (*proc)->send("alloc\n");
+      const long mid = numgc_after(**proc, "allocated ");
+      auto stamp = read_heap_stamp(**go);
+      ASSERT_TRUE(stamp) << stamp.error().message;
+      auto second = read_heap_records(**go);
+      ASSERT_TRUE(second) << second.error().message;
+      if (mid != before) continue;
+      compared = true;
+      EXPECT_TRUE(first->settled);
+      EXPECT_TRUE(first->consistent && second->consistent);
+      EXPECT_EQ(first->stamp, *stamp);
+      EXPECT_EQ(second->stamp, *stamp);
+      EXPECT_EQ(counts(*first), counts(*second));
+      (*proc)->send("gc\n");
+      numgc_after(**proc, "quiet ");
+      auto third = read_heap_records(**go);
+      ASSERT_TRUE(third) << third.error().message;
+      EXPECT_NE(third->stamp, *stamp);
+      EXPECT_GE(alloc_objects(*third) - alloc_objects(*first), 100);
+    }
+    EXPECT_TRUE(compared) << "the fixture kept running GCs of its own";
   }
 }
 
