@@ -7,7 +7,6 @@
 #include "agent/daemon/goroutine_routes.h"
 #include "agent/daemon/heap_routes.h"
 #include "agent/daemon/heap_source.h"
-#include "agent/daemon/goroutine_tier.h"
 #include "agent/daemon/leak_source.h"
 #include "agent/probes/bpf_map_metrics.h"
 
@@ -20,9 +19,6 @@ namespace {
 std::unique_ptr<BpfTargetSource> plug_bpf(DaemonHooks& hooks) {
   auto bpf = std::make_unique<BpfTargetSource>();
   hooks.sources.push_back(bpf.get());
-  chain_hook<const AgentConfig&>(hooks.on_config, [b = bpf.get()](const AgentConfig& c) {
-    b->set_tier_rule([c](const TargetInfo& t) { return goroutine_tier(c, t); });
-  });
   chain_hook<prometheus::Registry&>(hooks.add_metrics, [b = bpf.get()](prometheus::Registry& r) {
     auto& lost = r.counter("goscry_events_lost_total",
                            "Events and counts the BPF probes lost (ring buffer full, failed "
@@ -48,9 +44,6 @@ std::unique_ptr<LeakSource> plug_leaks(DaemonHooks& hooks, BpfTargetSource* bpf)
   }
   auto leaks = std::make_unique<LeakSource>(LeakWatchOptions{}, sites, status);
   hooks.sources.push_back(leaks.get());
-  chain_hook<const AgentConfig&>(hooks.on_config, [l = leaks.get()](const AgentConfig& c) {
-    l->set_tier_rule([c](const TargetInfo& t) { return goroutine_tier(c, t); });
-  });
   chain_hook<HttpServer&>(hooks.add_routes, [l = leaks.get()](HttpServer& server) {
     add_goroutine_routes(server, *l);
   });

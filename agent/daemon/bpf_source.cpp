@@ -75,11 +75,10 @@ BpfTargetSource::~BpfTargetSource() {
 Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   std::lock_guard lock(loader_mu_);
   if (!loader_) return std::unexpected(*loader_error_);
-  const GoroutineTier tier = tier_rule_ ? tier_rule_(info) : GoroutineTier::kTrace;
   // The target's shared handle: the leak, heap and CPU sources read through the same one.
   auto go = info.process->get();
   if (!go) return std::unexpected(go.error());
-  auto watch = TargetWatch::open(*go, loader_.get(), tier);
+  auto watch = TargetWatch::open(*go, loader_.get(), info.tier);
   release_binary_pages(**go);  // the probe sites were looked up in its code
   if (!watch) return std::unexpected(watch.error());
   // Started here, not in the constructor: a thread made by the daemon's thread after it
@@ -94,17 +93,12 @@ Result<void> BpfTargetSource::attach(const TargetInfo& info) {
   t.mark_phase.buckets.assign(kMarkPhaseBucketsSeconds.size() + 1, 0);
   log::info("BPF probes attached", {{"pid", std::to_string(info.pid)},
                                     {"go_version", info.go_version},
-                                    {"tier", tier_name(tier)}});
+                                    {"tier", tier_name(info.tier)}});
   Published p = publish(t);
   targets_[info.pid] = std::move(t);
   std::lock_guard figures(figures_mu_);
   published_[info.pid] = std::move(p);
   return {};
-}
-
-void BpfTargetSource::set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule) {
-  std::lock_guard lock(loader_mu_);
-  tier_rule_ = std::move(rule);
 }
 
 void BpfTargetSource::detach(const TargetInfo& info) {

@@ -41,10 +41,7 @@ class BpfTargetSource : public TargetSource {
   BpfTargetSource& operator=(const BpfTargetSource&) = delete;
 
   std::string_view name() const override { return "bpf"; }
-  // The tier a new target gets (daemon/goroutine_tier.h); set from the config at start and
-  // at each reload, it applies to targets attached from then on. Unset: every target is
-  // traced.
-  void set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule);
+  // Probes in the target's tier (TargetInfo::tier).
   Result<void> attach(const TargetInfo& target) override;
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
@@ -90,7 +87,6 @@ class BpfTargetSource : public TargetSource {
   std::unique_ptr<BpfLoader> loader_;
   std::optional<Error> loader_error_;
   std::map<pid_t, Target> targets_;
-  std::function<GoroutineTier(const TargetInfo&)> tier_rule_;
   std::atomic<std::uint64_t> lost_{0};
 
   mutable std::mutex figures_mu_;

@@ -30,7 +30,7 @@ double unix_now() {
 }
 
 TargetSettings target_settings(const AgentConfig& c) {
-  return TargetSettings{c.targets, c.all, c.max_targets, c.grace_period, c.selection};
+  return TargetSettings{c.targets, c.all, c.max_targets, c.grace_period, c.selection, c.trace};
 }
 
 std::string env_or_empty(const char* name) {

@@ -4,11 +4,12 @@
 
 namespace goscry {
 
-GoroutineTier goroutine_tier(const AgentConfig& c, const TargetInfo& t) {
-  const bool named = std::ranges::find(c.targets, t.pid) != c.targets.end();
-  const bool selected = std::ranges::any_of(
-      c.trace, [&](const TargetSelector& s) { return selector_matches(s, t); });
-  return named || selected ? GoroutineTier::kTrace : GoroutineTier::kWatch;
+GoroutineTier goroutine_tier(std::span<const pid_t> named, std::span<const TargetSelector> trace,
+                             const TargetInfo& t) {
+  const bool listed = std::ranges::find(named, t.pid) != named.end();
+  const bool selected =
+      std::ranges::any_of(trace, [&](const TargetSelector& s) { return selector_matches(s, t); });
+  return listed || selected ? GoroutineTier::kTrace : GoroutineTier::kWatch;
 }
 
 }  // namespace goscry

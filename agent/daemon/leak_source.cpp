@@ -59,8 +59,8 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   w->due = Clock::now() + options_.first_after;
   {
     std::lock_guard lock(mu_);
-    const bool traced = !tier_rule_ || tier_rule_(info) == GoroutineTier::kTrace;
-    w->interval = traced ? options_.interval : options_.watch_interval;
+    w->interval =
+        info.tier == GoroutineTier::kTrace ? options_.interval : options_.watch_interval;
     targets_[info.pid] = w;
   }
   // Started by the daemon's thread, after it blocked the signals it takes from a signalfd:
@@ -68,11 +68,6 @@ Result<void> LeakSource::attach(const TargetInfo& info) {
   worker_.start();
   worker_.wake();  // the worker looks at the new due time
   return {};
-}
-
-void LeakSource::set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule) {
-  std::lock_guard lock(mu_);
-  tier_rule_ = std::move(rule);
 }
 
 void LeakSource::detach(const TargetInfo& info) { forget_target(mu_, targets_, info); }

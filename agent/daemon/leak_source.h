@@ -64,9 +64,7 @@ class LeakSource : public TargetSource {
   LeakSource& operator=(const LeakSource&) = delete;
 
   std::string_view name() const override { return "leaks"; }
-  // Which tier a target is in (goroutine_tier.h), for its snapshot interval; targets
-  // attached before it is set are traced.
-  void set_tier_rule(std::function<GoroutineTier(const TargetInfo&)> rule);
+  // Snapshots at its tier's interval (TargetInfo::tier).
   Result<void> attach(const TargetInfo& target) override;
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
@@ -112,7 +110,6 @@ class LeakSource : public TargetSource {
   static nlohmann::ordered_json report(Watched& w, const std::string& bpf);
 
   LeakWatchOptions options_;
-  std::function<GoroutineTier(const TargetInfo&)> tier_rule_;  // under mu_
   SiteCounters sites_;
   BpfStatus status_;
   mutable std::mutex mu_;  // targets_

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/probes/attacher.h"
 #include "exporters/cardinality_cap.h"
 #include "symbolizer/error.h"
 
@@ -44,6 +45,9 @@ struct TargetInfo {
   // The one Go process handle of this target, opened by the first source that reads it
   // (identify_target makes it; copies of the info share it).
   std::shared_ptr<TargetProcess> process{};
+  // Decided once, when the agent starts tracking the target (agent/daemon/goroutine_tier.h);
+  // every source follows it.
+  GoroutineTier tier = GoroutineTier::kTrace;
 };
 
 // Upper bounds (seconds) of the STW pause histogram, the +Inf bucket implied. From 1 µs to

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "agent/base/log.h"
+#include "agent/daemon/goroutine_tier.h"
 #include "agent/daemon/proc_target.h"
 #include "agent/goruntime/go_plugins.h"
 
@@ -200,7 +201,9 @@ void TargetSet::skip(const ProcessKey& key, bool listed, const std::string& why)
   log::warn("cannot track target", {{"pid", std::to_string(key.first)}, {"error", why}});
 }
 
-void TargetSet::add(const TargetInfo& info) {
+void TargetSet::add(const TargetInfo& found) {
+  TargetInfo info = found;
+  info.tier = goroutine_tier(settings_.pids, settings_.trace, info);
   Tracked t{info, {}, std::nullopt, {}};
   for (TargetSource* s : sources_) {
     if (auto r = s->attach(info); !r) {

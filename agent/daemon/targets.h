@@ -30,6 +30,7 @@ struct TargetSettings {
   size_t max_targets = 500;
   std::chrono::milliseconds grace_period{30000};
   TargetSelection selection;  // which of --all's processes; listed pids always
+  std::vector<TargetSelector> trace;  // traced besides the pids (goroutine_tier.h)
 };
 
 // Completes a target's identity from elsewhere than /proc (the Kubernetes pod list,

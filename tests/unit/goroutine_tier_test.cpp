@@ -19,21 +19,21 @@ TEST(GoroutineTier, TraceSelectorsPickTargetsByExeGlobAndPid) {
   EXPECT_EQ(c->trace[0].exe, "payments-*");
   EXPECT_EQ(c->trace[2].pid, 4242);  // the same selectors as include/exclude
   using enum GoroutineTier;
-  EXPECT_EQ(goroutine_tier(*c, target(1, "/usr/bin/payments-eu")), kTrace);  // base name
-  EXPECT_EQ(goroutine_tier(*c, target(2, "/opt/api/bin/server")), kTrace);   // whole path
-  EXPECT_EQ(goroutine_tier(*c, target(3, "/srv/opt/api/bin/server")), kWatch);
-  EXPECT_EQ(goroutine_tier(*c, target(4242, "/usr/bin/anything")), kTrace);
-  EXPECT_EQ(goroutine_tier(*c, target(17, "/usr/bin/worker")), kTrace);
-  EXPECT_EQ(goroutine_tier(*c, target(18, "/usr/bin/worker")), kWatch);  // both must match
-  EXPECT_EQ(goroutine_tier(*c, target(17, "/usr/bin/other")), kWatch);
-  EXPECT_EQ(goroutine_tier(*c, target(5, "/usr/bin/kubelet")), kWatch);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(1, "/usr/bin/payments-eu")), kTrace);  // base name
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(2, "/opt/api/bin/server")), kTrace);   // whole path
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(3, "/srv/opt/api/bin/server")), kWatch);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(4242, "/usr/bin/anything")), kTrace);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(17, "/usr/bin/worker")), kTrace);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(18, "/usr/bin/worker")), kWatch);  // both must match
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(17, "/usr/bin/other")), kWatch);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(5, "/usr/bin/kubelet")), kWatch);
 }
 
 TEST(GoroutineTier, NamedPidsAreTracedAndEverythingElseWatched) {
   auto c = parse_agent_config("targets: [99]\nall: true\n");
   ASSERT_TRUE(c);
-  EXPECT_EQ(goroutine_tier(*c, target(99, "/usr/bin/x")), GoroutineTier::kTrace);
-  EXPECT_EQ(goroutine_tier(*c, target(100, "/usr/bin/x")), GoroutineTier::kWatch);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(99, "/usr/bin/x")), GoroutineTier::kTrace);
+  EXPECT_EQ(goroutine_tier(c->targets, c->trace, target(100, "/usr/bin/x")), GoroutineTier::kWatch);
 }
 
 TEST(GoroutineTier, BadSelectorsAreRejectedByName) {
