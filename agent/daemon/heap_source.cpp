@@ -85,7 +85,7 @@ Result<HeapProfile> HeapSource::read_now(Watched& w, std::optional<HeapStamp>* s
   if (!t) return std::unexpected(t.error());
   auto records = read_heap_records(**t);
   if (!records) return std::unexpected(records.error());
-  if (settled && records->settled && records->consistent) *settled = records->stamp;
+  if (settled && records->settled && records->consistent) *settled = records->stamp();
   auto profile = heap_profile(**t, *records);
   release_binary_pages(**t);
   return profile;

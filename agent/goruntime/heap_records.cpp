@@ -234,11 +234,21 @@ Result<std::uint64_t> mem_profile_rate_address(const GoProcess& t) {
   return g->rate;
 }
 
+namespace {
+
+Result<std::uint64_t> read_rate(const GoProcess& t, const HeapGlobals& g) {
+  auto rate = t.process().read_u64(g.rate);
+  if (!rate) return context(rate.error(), who(t) + ": runtime.MemProfileRate");
+  return rate;
+}
+
+}  // namespace
+
 Result<HeapStamp> read_heap_stamp(const GoProcess& t) {
   auto g = heap_globals(t);
   if (!g) return std::unexpected(g.error());
-  auto rate = t.process().read_u64(g->rate);
-  if (!rate) return context(rate.error(), who(t) + ": runtime.MemProfileRate");
+  auto rate = read_rate(t, *g);
+  if (!rate) return std::unexpected(rate.error());
   auto cycle = t.process().read_u32(g->cycle);
   if (!cycle) return context(cycle.error(), who(t) + ": runtime.mProfCycle");
   return HeapStamp{*rate, *cycle};
@@ -249,8 +259,8 @@ Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions&
   if (auto ok = check_layout(t); !ok) return std::unexpected(ok.error());
   auto g = heap_globals(t);
   if (!g) return std::unexpected(g.error());
-  auto rate = t.process().read_u64(g->rate);
-  if (!rate) return context(rate.error(), who(t) + ": runtime.MemProfileRate");
+  auto rate = read_rate(t, *g);
+  if (!rate) return std::unexpected(rate.error());
   if (*rate == 0)
     return fail(
         ErrorKind::Unsupported,
@@ -269,7 +279,7 @@ Result<HeapRecords> read_heap_records(const GoProcess& t, const HeapReadOptions&
     if (s.consistent || out.attempts >= opt.max_attempts) break;
   }
   out.consistent = s.consistent;
-  out.stamp = {*rate, s.cycle};
+  out.cycle = s.cycle;
   out.settled = !none_published(t.layout(), s);
   out.records = records_of(t.layout(), s, !out.settled);
   out.read_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -47,10 +47,12 @@ struct HeapRecords {
   int attempts = 0;
   std::int64_t read_ns = 0;
   std::string source;  // where the globals were found: ".symtab" or "runtime code"
-  HeapStamp stamp;
+  std::uint32_t cycle = 0;  // runtime.mProfCycle at the read
   // Some bucket had published counts. Until then the runtime shows every future cycle
   // instead, which each malloc changes, so an equal stamp says nothing.
   bool settled = false;
+
+  HeapStamp stamp() const { return {std::uint64_t(rate), cycle}; }
 };
 
 struct HeapReadOptions {

@@ -225,14 +225,14 @@ TEST(HeapProfile, MallocsBetweenGcsLeaveTheStampAndTheCountsAndAGcMovesBoth) {
       compared = true;
       EXPECT_TRUE(first->settled);
       EXPECT_TRUE(first->consistent && second->consistent);
-      EXPECT_EQ(first->stamp, *stamp);
-      EXPECT_EQ(second->stamp, *stamp);
+      EXPECT_EQ(first->stamp(), *stamp);
+      EXPECT_EQ(second->stamp(), *stamp);
       EXPECT_EQ(counts(*first), counts(*second));
       (*proc)->send("gc\n");
       numgc_after(**proc, "quiet ");
       auto third = read_heap_records(**go);
       ASSERT_TRUE(third) << third.error().message;
-      EXPECT_NE(third->stamp, *stamp);
+      EXPECT_NE(third->stamp(), *stamp);
       EXPECT_GE(alloc_objects(*third) - alloc_objects(*first), 100);
     }
     EXPECT_TRUE(compared) << "the fixture kept running GCs of its own";
