@@ -260,7 +260,7 @@ TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
     for (const auto& name : big_theirs) {
       const double p = theirs[name] / 100;
       const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
-      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 3 * sigma)) << name << "\n" << table;
+      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 4 * sigma)) << name << "\n" << table;
     }
   }
 }
@@ -359,7 +359,9 @@ std::map<std::string, double> cum_shares(const std::string& profile, long* sampl
 // the goroutine's stack there; goscry's frame pointer walk skipped the goroutine's frame
 // that switched (gcBgMarkWorker at 0 %, 13 % in hugo's own profile). Oracle: the target's
 // own runtime/pprof profile of the same kind of window: both functions' cumulative shares
-// within 5 points or 3 binomial sigmas; and no stack rooted at runtime.goexit, which
+// within 5 points or 4 binomial sigmas (3 sigmas, six times a run, fail ~1 run in 60 by
+// chance alone: a fresh-clone run saw 6.6 points against 6.5); and no stack rooted at
+// runtime.goexit, which
 // runtime/pprof leaves out (its proto.go, allFrames), in either profile.
 TEST(RecordOracles, StacksContinueFromTheSystemStackIntoTheGoroutine) {
   SKIP_OR_FAIL_WITHOUT_BPF();
@@ -393,7 +395,7 @@ TEST(RecordOracles, StacksContinueFromTheSystemStackIntoTheGoroutine) {
     for (const char* name : {"runtime.gcBgMarkWorker", "main.gcLoop"}) {
       const double p = std::max(theirs[name], 1.0) / 100;
       const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
-      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 3 * sigma))
+      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 4 * sigma))
           << name << "\n" << table << raw_mine;
     }
     EXPECT_EQ(theirs.count("runtime.goexit"), 0u) << raw_theirs;
