@@ -303,10 +303,12 @@ bool may_be_go_wrapper(const std::string& function, const std::string& created_b
 // One goroutine of a SIGQUIT traceback (level 2) as level 1 prints it — what Go's
 // runtime.Stack(all) and goscry dump print: frame pointers dropped, the runtime's own
 // frames and the wrappers hidden. `block` is empty when nothing is left (a goroutine of the
-// runtime's own, which level 1 leaves out); `without_go_wrapper` the same without its bottom
-// frame when that may be the `go` statement's wrapper (else equal to `block`).
+// runtime's own, which level 1 leaves out); `if_go_wrapper` what level 1 prints when its
+// bottom frame is the `go` statement's wrapper (else equal to `block`): the same without
+// that frame, or — when the wrapper is all that is shown, a goroutine not started yet — every
+// frame down to runtime.goexit, as traceback1 prints when hiding would leave none.
 struct Level1 {
-  std::string block, without_go_wrapper;
+  std::string block, if_go_wrapper;
 };
 Level1 as_level1(const std::string& level2) {
   auto lines = testing::split_lines(level2);
@@ -336,17 +338,16 @@ Level1 as_level1(const std::string& level2) {
       shown.push_back(frames[i]);
   }
   if (shown.empty()) return {};
-  auto render = [&](std::size_t n) {
+  auto render = [&](const std::vector<Frame>& fs, std::size_t n) {
     std::string out = lines[0] + "\n";
-    for (std::size_t i = 0; i < n; ++i)
-      out += shown[i].function_line + "\n" + shown[i].location + "\n";
+    for (std::size_t i = 0; i < n; ++i) out += fs[i].function_line + "\n" + fs[i].location + "\n";
     for (const auto& t : tail) out += t + "\n";
     return out.substr(0, out.size() - 1);
   };
-  Level1 out{render(shown.size()), render(shown.size())};
-  if (tail.size() == 2 && shown.size() > 1 &&
-      may_be_go_wrapper(shown.back().function, tail[0].substr(11)))
-    out.without_go_wrapper = render(shown.size() - 1);
+  Level1 out{render(shown, shown.size()), render(shown, shown.size())};
+  if (tail.size() == 2 && may_be_go_wrapper(shown.back().function, tail[0].substr(11)))
+    out.if_go_wrapper =
+        shown.size() > 1 ? render(shown, shown.size() - 1) : render(frames, frames.size());
   return out;
 }
 
@@ -427,13 +428,13 @@ TEST(RealworldHugo, DumpOfABuildAgreesWithItsOwnSigquitTraceback) {
     const std::string header = testing::split_lines(g.block)[0];
     const auto parsed = testing::parse_traceback(it->second);
     frames += parsed.empty() ? 0 : parsed.begin()->second.frames.size();
-    if (it->second == g.block || it->second == g.without_go_wrapper)
+    if (it->second == g.block || it->second == g.if_go_wrapper)
       ++byte_identical;
     else
       argument_differences += first_different_line(g.block, it->second);
     const std::string ours_frames = without_arguments(header, it->second);
     if (ours_frames == without_arguments(header, g.block) ||
-        ours_frames == without_arguments(header, g.without_go_wrapper))
+        ours_frames == without_arguments(header, g.if_go_wrapper))
       ++same_frames;
     else
       differences += "its own:\n" + g.block + "\ngoscry's:\n" + it->second + "\n\n";

@@ -2,11 +2,12 @@
 
 namespace goscry::testing {
 
-::testing::AssertionResult attached(ChildProcess& goscry) {
-  auto line = goscry.read_err_line();
+::testing::AssertionResult attached(ChildProcess& goscry, int timeout_ms) {
+  auto line = goscry.read_err_line(timeout_ms);
   if (line && line->find("watching pid") != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "goscry did not attach: " << line.value_or("(nothing)") << "\n"
+         << "goscry did not attach: "
+         << line.value_or("(nothing in " + std::to_string(timeout_ms / 1000) + " s)") << "\n"
          << goscry.rest_of_stderr();
 }
 

@@ -24,8 +24,8 @@
 namespace goscry::testing {
 
 // Waits for a goscry verb's "watching pid ..." line on stderr: from then on its probes are
-// in. The failure carries what goscry said instead.
-::testing::AssertionResult attached(ChildProcess& goscry);
+// in. The failure carries what goscry said instead, or that it said nothing in `timeout_ms`.
+::testing::AssertionResult attached(ChildProcess& goscry, int timeout_ms = 60000);
 
 // For each churn fixture build `pick` accepts, under a SCOPED_TRACE of its label: starts it,
 // starts `goscry <verb> --pid <its pid> <flags...>`, and once that is attached calls
