@@ -126,6 +126,12 @@ void frames(std::string& out, const GoroutineView& v) {
     out += "\tgoroutine running on other thread; stack unavailable\n";
     return;
   }
+  if (v.g.status == kGcopystack) {
+    // The runtime is moving its stack: the frame records are rewritten one by one, some
+    // pointing into the old stack, some into the new (runtime/stack.go: copystack).
+    out += "\tgoroutine moving its stack; stack unavailable\n";
+    return;
+  }
   if (v.g.torn) {
     // Go's own wording for a stack it cannot show; the state above is the last one read.
     out += "\tgoroutine kept running while goscry read it; stack unavailable\n";
