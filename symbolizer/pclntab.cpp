@@ -634,6 +634,7 @@ void Pclntab::append_frames(std::size_t idx, const FuncRecord& rec, const Inline
     PclntabFrame fr;
     fr.file = decoded ? decoded->file_name(*this, rec, file) : file_name(rec, file);
     fr.line = line;
+    fr.pc_offset = off;
     if (ix >= 0 && ix < last_ix && ctx_.read_image) {
       last_ix = ix;
       auto r = ctx_.read_image(inl.tree + std::uint64_t(ix) * rec_size, rec_size);

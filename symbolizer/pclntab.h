@@ -66,6 +66,9 @@ struct PclntabFrame {
   // The runtime's funcID of the frame's function (_func.funcID, or the inline tree's
   // record's for an inlined call): the traceback elides frames of the wrapper funcID.
   std::uint8_t func_id = 0;
+  // The pc offset from the physical function's entry where this frame's file:line was read:
+  // the pc's own, or for a caller of inlined code the call site (inline tree parentPc).
+  std::uint32_t pc_offset = 0;
 };
 
 // What the runtime's printArgs reads for a function at a pc (runtime/traceback.go;

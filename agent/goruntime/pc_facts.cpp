@@ -28,7 +28,14 @@ const std::shared_ptr<const FrameArgs>& PcFacts::args(std::uint64_t pc, bool exa
   auto idx = table.function_index(rel);
   if (f.code < 0) f.code = idx.has_value();
   if (!idx) return out;
-  const std::uint64_t lookup = !exact && rel > table.entry(*idx) ? rel - 1 : rel;
+  std::uint64_t lookup = !exact && rel > table.entry(*idx) ? rel - 1 : rel;
+  // Up to Go 1.20 the traceback read the arguments' liveness where it had moved its pc to
+  // print the inlined frames: the call site of the outermost inlined call open there
+  // (gentraceback's tracepc); from 1.21 at the pc itself (docs/go-runtime.md).
+  if (target_.binary().go_minor() < 21) {
+    const auto frames = table.frames(lookup);
+    if (!frames.empty()) lookup = table.entry(*idx) + frames.back().pc_offset;
+  }
   out = std::make_shared<const FrameArgs>(decode_frame_args(table.arg_info(*idx, lookup)));
   return out;
 }

@@ -491,11 +491,10 @@ TEST(RealworldHugo, DumpOfABuildAgreesWithItsOwnSigquitTraceback) {
       "hugo: %zu goroutines compared (ids, states, %zu frames, creators), %zu with the same "
       "frames, %zu byte-identical with their arguments\n",
       compared, frames, same_frames, byte_identical);
-  // Arguments are printed from the stack and spill slots as the runtime prints them; where
-  // a byte differs it is shown, not failed: the frames above are the oracle's claim.
-  if (!argument_differences.empty())
-    std::printf("hugo: arguments that differ (its own / goscry's):\n%s",
-                argument_differences.c_str());
+  // Arguments too, from the stack and spill slots, with Go 1.19's `?` marks (read at the
+  // outermost inlined call's site: docs/go-runtime.md): every thread is held, so the words
+  // the runtime prints are the ones goscry read. 26 runs of 26 alike when this was made.
+  EXPECT_EQ(argument_differences, "") << "arguments that differ (its own / goscry's)";
 }
 
 // Samples per function from `go tool pprof -top` (sample index "samples"), each function's
