@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/prometheus_server.h"
@@ -146,8 +147,21 @@ class NatsSuite : public SuiteServer {
   Result<void> start(const std::string& binary) {
     server_.start({binary, "-a", "127.0.0.1", "-p", std::to_string(port_), "-profile",
                    std::to_string(profile_), "-js", "-sd", (server_.dir() / "jetstream").string()});
-    return wait_answering("nats-server", profile_, "/debug/pprof/goroutine?debug=2",
-                          server_.output());
+    if (auto up = wait_answering("nats-server", profile_, "/debug/pprof/goroutine?debug=2",
+                                 server_.output());
+        !up)
+      return up;
+    // Its profiler listens first, its clients' port once JetStream is up: a client 18 ms
+    // after the profiler answered was refused once in CI. Each client is greeted by INFO.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      RawConnection c(port_);
+      if (c.ok() && c.read_until("INFO ", std::chrono::seconds(5))) return {};
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return fail(ErrorKind::Io, "nats-server did not greet a client on port " +
+                                   std::to_string(port_) + " within 30 s:\n" + server_.output());
   }
   std::string name() const override { return "nats-server"; }
   pid_t pid() const override { return server_.pid(); }
