@@ -13,9 +13,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/processes.h"
 #include "tests/support/prometheus_server.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/traceback_sandwich.h"
@@ -153,13 +153,11 @@ class NatsSuite : public SuiteServer {
       return up;
     // Its profiler listens first, its clients' port once JetStream is up: a client 18 ms
     // after the profiler answered was refused once in CI. Each client is greeted by INFO.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
+    const bool greeted = poll_until([&] {
       RawConnection c(port_);
-      if (c.ok() && c.read_until("INFO ", std::chrono::seconds(5))) return {};
-      if (std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+      return c.ok() && c.read_until("INFO ", std::chrono::seconds(5));
+    });
+    if (greeted) return {};
     return fail(ErrorKind::Io, "nats-server did not greet a client on port " +
                                    std::to_string(port_) + " within 30 s:\n" + server_.output());
   }
@@ -341,7 +339,7 @@ void expect_goscry_agrees_with_own_runtime(const std::string& name, pid_t pid, i
                                            const std::string& debug2_path,
                                            std::size_t min_compared) {
   const std::string url = "http://127.0.0.1:" + std::to_string(debug2_port) + debug2_path;
-  auto sandwich = dump_between_own_tracebacks(pid, [&] { return http_get(url); });
+  auto sandwich = dump_between_own_tracebacks(pid, [&] { return http_body(url); });
   EXPECT_GE(sandwich.compared, min_compared) << name << ": too few goroutines held still";
   EXPECT_EQ(sandwich.differences, "") << name << ": " << sandwich.compared << " compared";
   std::printf("%s: %zu goroutines compared, %zu byte-identical\n", name.c_str(), sandwich.compared,

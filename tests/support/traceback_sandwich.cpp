@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/processes.h"
 
 namespace goscry::testing {
 
@@ -68,18 +68,15 @@ SandwichResult dump_between_own_tracebacks(pid_t pid,
   return r;
 }
 
-std::string http_get(const std::string& url) {
-  auto r = run_command({"curl", "-sf", "--max-time", "10", url});
-  return r.exit_code == 0 ? r.out : "";
+std::string http_body(const std::string& url) {
+  const HttpReply r = http_get(url);
+  return r.status >= 200 && r.status < 300 ? r.body : "";
 }
 
 std::string wait_for_http(const std::string& url, int timeout_s) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  for (;;) {
-    std::string body = http_get(url);
-    if (!body.empty() || std::chrono::steady_clock::now() > deadline) return body;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // poll interval
-  }
+  std::string body;
+  poll_until([&] { return !(body = http_body(url)).empty(); }, std::chrono::seconds(timeout_s));
+  return body;
 }
 
 }  // namespace goscry::testing

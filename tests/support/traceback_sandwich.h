@@ -39,8 +39,8 @@ SandwichResult dump_between_own_tracebacks(pid_t pid,
                                            const std::function<std::string()>& own_debug2,
                                            int attempts = 3);
 
-// GET url with curl (10 s at most); the body, or empty when it failed.
-std::string http_get(const std::string& url);
+// GET url (processes.h's http_get, 10 s at most): the body of a 2xx answer, else empty.
+std::string http_body(const std::string& url);
 
 // Polls `url` until it answers (or `timeout_s` passes): its body, or empty.
 std::string wait_for_http(const std::string& url, int timeout_s);
