@@ -28,12 +28,14 @@ struct goscry_cpu_target {
   __u16 pad;
   __u64 text_lo;   /* run-time range of Go code: a word at the user SP inside it may be */
   __u64 text_hi;   /* a frameless leaf's return address (sp_ret) */
-  /* Run-time [lo, hi) of runtime.systemstack, runtime.morestack, runtime.mcall and
-   * runtime.goexit, read by the agent only (CpuSampler::count_sample): where a stack on g0
-   * continues on the goroutine's or ends, and the frame runtime/pprof leaves out. 0: none. */
+  /* Run-time [lo, hi) of runtime.systemstack, runtime.morestack, runtime.mcall,
+   * runtime.mstart and runtime.goexit, read by the agent only (CpuSampler::count_sample):
+   * where a stack on g0 continues on the goroutine's or ends, and the frame runtime/pprof
+   * leaves out. 0: none. */
   __u64 systemstack_lo, systemstack_hi;
   __u64 morestack_lo, morestack_hi;
   __u64 mcall_lo, mcall_hi;
+  __u64 mstart_lo, mstart_hi;
   __u64 goexit_lo, goexit_hi;
 };
 

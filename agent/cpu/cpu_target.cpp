@@ -33,6 +33,7 @@ void set_stack_switch(const GoProcess& target, goscry_cpu_target& t) {
   range("runtime.systemstack", t.systemstack_lo, t.systemstack_hi);
   range("runtime.morestack", t.morestack_lo, t.morestack_hi);
   range("runtime.mcall", t.mcall_lo, t.mcall_hi);
+  range("runtime.mstart", t.mstart_lo, t.mstart_hi);
   t.goexit_lo = target.goexit_entry();
   t.goexit_hi = target.goexit_end();
   if (l.m_g0 < 0 || l.g_sched_sp < 0 || l.g_sched_pc < 0) return;

@@ -40,7 +40,10 @@ std::vector<__u64> goroutine_user_stack(std::span<const __u64> pcs, __u64 sched_
       continue;
     }
     out.push_back(pc);
-    if (within(pc, t.mcall_lo, t.mcall_hi)) break;
+    // mcall writes SP; mstart is the root of an M's own stack (a thread's first Go
+    // function): past either the frame pointer chain is not Go's, and the runtime's
+    // traceback stops there (docs/go-runtime.md, "CPU samples on the system stack").
+    if (within(pc, t.mcall_lo, t.mcall_hi) || within(pc, t.mstart_lo, t.mstart_hi)) break;
   }
   return out;
 }

@@ -19,6 +19,7 @@ goscry_cpu_target runtime_ranges() {
   t.systemstack_lo = 0x1000, t.systemstack_hi = 0x1080;
   t.morestack_lo = 0x2000, t.morestack_hi = 0x2080;
   t.mcall_lo = 0x2800, t.mcall_hi = 0x2880;
+  t.mstart_lo = 0x2900, t.mstart_hi = 0x2940;
   t.goexit_lo = 0x3000, t.goexit_hi = 0x3008;
   return t;
 }
@@ -74,6 +75,15 @@ TEST(CpuStackSwitch, McallEndsTheStack) {
   const Stack walk = {0x5010, 0x5120, 0x2840, 0x7040, 0x3001};
   EXPECT_EQ(goroutine_user_stack(walk, 0, 0, runtime_ranges()),
             (Stack{0x5010, 0x5120, 0x2840}));
+}
+
+// sysmon <- mstart1 <- mstart0 <- mstart on an M's own stack: the thread began at mstart
+// with whatever BP clone left it, so the walk past mstart reads words that are not return
+// addresses (a heap pointer, seen under the `profiled` fixture); the runtime's traceback
+// stops at mstart, its top frame.
+TEST(CpuStackSwitch, MstartEndsTheStack) {
+  const Stack walk = {0x5010, 0x5120, 0x2910, 0xc00009e1a0};
+  EXPECT_EQ(goroutine_user_stack(walk, 0, 0, runtime_ranges()), (Stack{0x5010, 0x5120, 0x2910}));
 }
 
 }  // namespace
