@@ -121,20 +121,23 @@ class FrameLines {
   std::string args_;
 };
 
+// Why a goroutine's stack is not shown, in the words of Go's "goroutine running on other
+// thread; stack unavailable"; empty when it is shown.
+std::string_view why_stack_unavailable(const GoroutineView& v) {
+  if (v.g.status == kGrunning && !v.g.from_registers) return "running on other thread";
+  // The runtime is moving its stack: the frame records are rewritten one by one, some
+  // pointing into the old stack, some into the new (runtime/stack.go: copystack).
+  if (v.g.status == kGcopystack) return "moving its stack";
+  // The state shown is the last one read.
+  if (v.g.torn) return "kept running while goscry read it";
+  return {};
+}
+
 void frames(std::string& out, const GoroutineView& v) {
-  if (v.g.status == kGrunning && !v.g.from_registers) {
-    out += "\tgoroutine running on other thread; stack unavailable\n";
-    return;
-  }
-  if (v.g.status == kGcopystack) {
-    // The runtime is moving its stack: the frame records are rewritten one by one, some
-    // pointing into the old stack, some into the new (runtime/stack.go: copystack).
-    out += "\tgoroutine moving its stack; stack unavailable\n";
-    return;
-  }
-  if (v.g.torn) {
-    // Go's own wording for a stack it cannot show; the state above is the last one read.
-    out += "\tgoroutine kept running while goscry read it; stack unavailable\n";
+  if (auto why = why_stack_unavailable(v); !why.empty()) {
+    out += "\tgoroutine ";
+    out += why;
+    out += "; stack unavailable\n";
     return;
   }
   bool any = false;
@@ -328,6 +331,10 @@ nlohmann::ordered_json goroutine_json(const GoProcess& t, const GoroutineView& v
   g["stack_truncated"] = v.g.stack_truncated;
   // false: the goroutine changed under every read of it; no stack is given.
   g["consistent"] = !v.g.torn;
+  if (auto why = why_stack_unavailable(v); !why.empty())
+    g["stack_unavailable"] = why;
+  else
+    g["stack_unavailable"] = nullptr;
   if (v.created_by)
     g["created_by"] = {{"function", v.created_by->function}, {"file", v.created_by->file},
                        {"line", v.created_by->line},

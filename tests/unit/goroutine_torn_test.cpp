@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,39 @@ TEST(TornStacks, NoStackAGoroutineCannotHaveIsReportedConsistent) {
     // 20 sleepers x 100 dumps; they sleep most of the time: nearly all are shown.
     EXPECT_GT(fig.shown, 20 * kDumps * 8 / 10)
         << fig.torn << " torn and " << fig.running << " running of " << 20 * kDumps;
+  }
+}
+
+// JSON says why a stack is missing, as the text does in its place: every goroutine without
+// frames has a reason, every goroutine with frames has none; a torn one (consistent false)
+// says so, and a running one says it runs. The sleepers run a third of the time on fewer
+// CPUs than there are sleepers: 20 dumps catch some running, on every toolchain.
+TEST(TornStacks, JsonSaysWhyAStackIsMissing) {
+  for (const auto& f : all_fixtures("waker")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    auto proc = LiveProcess::start({f.path});
+    ASSERT_TRUE(proc) << proc.error().message;
+    int running = 0, torn = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto r = run_command({testing::goscry_binary(), "dump", "--format", "json", "--pid",
+                            std::to_string((*proc)->pid())});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const auto j = nlohmann::json::parse(r.out);
+      for (const auto& g : j.at("goroutines")) {
+        const auto& why = g.at("stack_unavailable");
+        EXPECT_EQ(g.at("frames").empty(), !why.is_null()) << g.dump();
+        if (!g.at("consistent").get<bool>()) {
+          ++torn;
+          EXPECT_EQ(why, "kept running while goscry read it") << g.dump();
+        } else if (g.at("status") == "running") {
+          ++running;
+          EXPECT_EQ(why, "running on other thread") << g.dump();
+        }
+      }
+    }
+    std::printf("%s: 20 JSON dumps, %d running, %d torn\n", f.label().c_str(), running, torn);
+    EXPECT_GT(running, 0);
   }
 }
 
