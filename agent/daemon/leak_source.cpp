@@ -89,6 +89,11 @@ std::shared_ptr<LeakSource::Watched> LeakSource::find(pid_t pid) const {
 
 bool LeakSource::tracks(pid_t pid) const { return find(pid) != nullptr; }
 
+Result<std::shared_ptr<LeakSource::Watched>> LeakSource::route_target(pid_t pid) const {
+  if (auto w = find(pid)) return w;
+  return fail(ErrorKind::NotFound, "pid " + std::to_string(pid) + " is not a target of this agent");
+}
+
 // The target read longest ago, among those not gone.
 std::shared_ptr<LeakSource::Watched> LeakSource::due_first() const {
   std::lock_guard lock(mu_);
@@ -162,25 +167,22 @@ void LeakSource::snapshot(Watched& w) {
 }
 
 Result<GoroutineAnswer> LeakSource::goroutine_profile(pid_t pid, int debug) {
-  auto w = find(pid);
-  if (!w)
-    return fail(ErrorKind::NotFound,
-                "pid " + std::to_string(pid) + " is not a target of this agent");
-  std::lock_guard lock(w->mu);
-  auto process = w->info.process->get();  // before the first snapshot too
+  auto w = route_target(pid);
+  if (!w) return std::unexpected(w.error());
+  std::lock_guard lock((*w)->mu);
+  auto process = (*w)->info.process->get();  // before the first snapshot too
   if (!process) return std::unexpected(process.error());
   return goscry::goroutine_profile(**process, debug);
 }
 
 Result<GoroutineAnswer> LeakSource::leak_profile(pid_t pid, int debug) {
-  auto w = find(pid);
-  if (!w)
-    return fail(ErrorKind::NotFound,
-                "pid " + std::to_string(pid) + " is not a target of this agent");
-  std::lock_guard lock(w->mu);
-  if (!w->process)
+  auto found = route_target(pid);
+  if (!found) return std::unexpected(found.error());
+  Watched& w = **found;
+  std::lock_guard lock(w.mu);
+  if (!w.process)
     return fail(ErrorKind::NotFound, "pid " + std::to_string(pid) + ": no snapshot taken yet");
-  return goroutine_leak_profile(*w->process, w->detector, w->suspect_views, debug);
+  return goroutine_leak_profile(*w.process, w.detector, w.suspect_views, debug);
 }
 
 nlohmann::ordered_json LeakSource::report(Watched& w, const std::string& bpf) {

@@ -102,6 +102,8 @@ class LeakSource : public TargetSource {
     std::optional<std::vector<prometheus::Ranked>> live_by_site;
   };
   std::shared_ptr<Watched> find(pid_t pid) const;
+  // find() for a route: an unknown pid is a NotFound error, in the routes' words.
+  Result<std::shared_ptr<Watched>> route_target(pid_t pid) const;
   // The worker's job: a snapshot of the target due first, if it is due; returns when the
   // next one is.
   std::chrono::steady_clock::time_point snapshot_due();

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "agent/goruntime/pprof_mapping.h"
+#include "agent/goruntime/profile_buckets.h"  // distinct_pcs
 #include "exporters/json_report.h"
 #include "exporters/pprof.h"
 #include "symbolizer/buildinfo.h"  // go_minor_version
@@ -20,11 +21,7 @@ namespace {
 using FrameTable = std::unordered_map<std::uint64_t, std::vector<Frame>>;
 
 FrameTable frame_table(const GoProcess& t, const ContentionRecords& records) {
-  std::vector<std::uint64_t> pcs;
-  for (const auto& r : records.records)
-    for (auto pc : r.stack) pcs.push_back(pc);
-  std::sort(pcs.begin(), pcs.end());
-  pcs.erase(std::unique(pcs.begin(), pcs.end()), pcs.end());
+  const auto pcs = distinct_pcs(records);
   std::vector<std::uint64_t> query;
   for (auto pc : pcs) query.push_back(pc - 1 - t.bias());
   auto frames = t.binary().frames_batch(query);

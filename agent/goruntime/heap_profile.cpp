@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "agent/goruntime/pprof_mapping.h"
+#include "agent/goruntime/profile_buckets.h"  // distinct_pcs
 #include "exporters/json_report.h"
 #include "exporters/pprof.h"
 #include "symbolizer/buildinfo.h"  // go_minor_version
@@ -26,11 +27,7 @@ struct PcInfo {
 class PcTable {
  public:
   PcTable(const GoProcess& t, const HeapRecords& records) {
-    std::vector<std::uint64_t> pcs;
-    for (const auto& r : records.records)
-      for (auto pc : r.stack) pcs.push_back(pc);
-    std::sort(pcs.begin(), pcs.end());
-    pcs.erase(std::unique(pcs.begin(), pcs.end()), pcs.end());
+    const auto pcs = distinct_pcs(records);
     // Link-time addresses, both pc and pc-1, symbolized in one pass per function.
     std::vector<std::uint64_t> query;
     for (auto pc : pcs) {

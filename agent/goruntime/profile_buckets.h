@@ -5,6 +5,7 @@
 // profiles"). Walked the same way for all three.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -42,5 +43,16 @@ Result<void> check_bucket_layout(const GoProcess& t);
 // at the head, so the list from one head is a fixed set however the target runs on.
 Result<std::vector<BucketRef>> walk_buckets(const GoProcess& t, std::uint64_t head,
                                             const BucketWalk& w);
+
+// The distinct pcs of the stacks of a profile's records (heap, block, mutex), sorted: each
+// is symbolized once however many stacks hold it.
+template <typename Records>
+std::vector<std::uint64_t> distinct_pcs(const Records& records) {
+  std::vector<std::uint64_t> pcs;
+  for (const auto& r : records.records) pcs.insert(pcs.end(), r.stack.begin(), r.stack.end());
+  std::sort(pcs.begin(), pcs.end());
+  pcs.erase(std::unique(pcs.begin(), pcs.end()), pcs.end());
+  return pcs;
+}
 
 }  // namespace goscry
