@@ -134,10 +134,10 @@ def main():
     all_lengths, long_runs = [], []
     print(f"{'room':<10} {'files':>5} {'lines':>6} {'funcs':>5} {'median':>6} {'p90':>4} {'max':>4}")
     totals = [0, 0]
-    for room in ROOMS:
+    # Before the rooms (0ceef95 and older) agent/ was one flat folder: one row for it.
+    rooms = [r for r in ROOMS if os.path.isdir(os.path.join(agent, r))] or ["."]
+    for room in rooms:
         d = os.path.join(agent, room)
-        if not os.path.isdir(d):
-            continue
         files = sorted(f for f in os.listdir(d) if f.endswith((".cpp", ".h")))
         lines, lengths = 0, []
         for f in files:
