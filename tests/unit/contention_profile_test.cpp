@@ -14,7 +14,9 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/child_process.h"
@@ -185,6 +187,50 @@ TEST(ContentionProfile, EqualsTheTargetsOwnProfilesWithRatesSetByGoscry) {
     ASSERT_TRUE((*proc)->wait_for_prefix("done", 120s));
     expect_same_profile(**proc, "block", "main.recvLate");
     expect_same_profile(**proc, "mutex", "main.holdMutex");
+  }
+}
+
+// The bucket lists grow under the reads (the fixture blocks and contends from a new stack
+// about every millisecond): the runtime pushes new buckets at the head and never frees or
+// relinks one, so a walk from the head read first is a fixed set, read whole with no retry
+// (profile_buckets.h). Each read succeeds; each holds every stack of the read before it,
+// none with fewer events; and the lists did grow between the first read and the last.
+TEST(ContentionProfile, AListGrowingUnderTheReadsIsReadWholeEachTime) {
+  auto fixtures = all_fixtures("contention");
+  ASSERT_FALSE(fixtures.empty());
+  auto proc = LiveProcess::start({fixtures.back().path});
+  ASSERT_TRUE(proc) << proc.error().message;
+  enable(**proc, "block", "1000", "runtime.blockprofilerate", "");
+  enable(**proc, "mutex", "1", "runtime.mutexprofilerate", "1");
+  (*proc)->send("grow\n");
+  ASSERT_TRUE((*proc)->wait_for_prefix("growing", 60s));
+  for (const std::string kind : {"block", "mutex"}) {
+    SCOPED_TRACE(kind);
+    std::map<std::string, long long> before;  // events per stack (its pcs) at the last read
+    std::size_t first = 0;
+    for (int i = 0; i < 8; ++i) {
+      auto r = run_command({testing::goscry_binary(), kind, "--pid",
+                            std::to_string((*proc)->pid()), "--format", "json"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      std::map<std::string, long long> now;
+      const auto report = nlohmann::json::parse(r.out);
+      for (const auto& s : report.at("samples")) {
+        std::string key;
+        for (const auto& f : s.at("stack")) key += f.at("pc").get<std::string>() + " ";
+        now[key] += s.at("recorded").at("count").get<long long>();
+      }
+      for (const auto& [stack, count] : before) {
+        auto it = now.find(stack);
+        ASSERT_NE(it, now.end()) << "read " << i << " lost a stack: " << stack;
+        EXPECT_GE(it->second, count) << "read " << i << ": fewer events on " << stack;
+      }
+      if (i == 0) first = now.size();
+      before = std::move(now);
+      std::this_thread::sleep_for(100ms);
+    }
+    std::printf("%s: %zu stacks at the first read, %zu at the last\n", kind.c_str(), first,
+                before.size());
+    EXPECT_GT(before.size(), first) << "the list did not grow under the reads";
   }
 }
 
