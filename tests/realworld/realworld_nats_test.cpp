@@ -44,10 +44,13 @@ TEST(RealworldNats, DumpAndTopAgreeWithItsOwnRuntime) {
 // Its CPU profile is not compared. On an idle machine the two agree (4 runs of 4, largest
 // difference 1.8-5.6 points, both ways, within the comparison's noise; Syscall6's old
 // 25.7 % against 16 % was the comparison dropping pprof's small nodes, fixed in
-// recording.cpp). Beside
-// other work (4 busy loops, as ctest -j2 is) they do not: 1 run in 3 failed, and in every
-// run Go's own profile charged 19-25 % to runtime.lock2 + unlock2 where goscry charged
-// 9-12 %, and 6-7 % to Syscall6 where goscry charged 9-11 %. Why is not known yet.
+// recording.cpp). Beside other work (4 busy loops, as under ctest -j2) they do not: 1 run
+// in 3 failed, and in every run Go's own profile charged 19-25 % to runtime.lock2 + unlock2
+// where goscry charged 9-12 %, and 6-12 % to Syscall6 where goscry charged 9-11 %. A third
+// profiler beside both, `perf record -e task-clock` (per-thread CPU time, hrtimer), sided
+// with goscry on the locks in 3 runs of 3 (lock2 + unlock2 9-14 %, against goscry's 9-11 %
+// and Go's own 18-22 %), so the gap looks like runtime/pprof's under load, not goscry's;
+// but its mechanism is not known, and until it is this comparison is not asserted.
 TEST(RealworldNats, GcAndAgentAgreeWithItsOwnUnderLoad) {
   SKIP_OR_FAIL_WITHOUT_PRIVILEGES();
   START_SUITE_SERVER(server, testing::start_nats);

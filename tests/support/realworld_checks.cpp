@@ -209,10 +209,10 @@ void expect_cycles_match(const std::string& name, const std::map<std::uint64_t, 
 // "What runtime/pprof does not see"): -ignore drops sysmon's samples from both.
 void expect_profiles_match(const std::string& name, const std::string& own,
                            const std::string& ours) {
-  const std::vector<std::string> hide = {"-hide=^runtime\\.asyncPreempt$",
-                                         "-ignore=^runtime\\.sysmon$"};
+  const std::vector<std::string> options = {"-hide=^runtime\\.asyncPreempt$",
+                                            "-ignore=^runtime\\.sysmon$"};
   long n_theirs = 0, n_mine = 0;
-  auto theirs = flat_shares(own, &n_theirs, hide), mine = flat_shares(ours, &n_mine, hide);
+  auto theirs = flat_shares(own, &n_theirs, options), mine = flat_shares(ours, &n_mine, options);
   auto cmp = compare_flat_shares(theirs, n_theirs, mine, n_mine);
   std::printf(
       "%s: CPU profile: its own %ld samples, goscry %ld; %zu functions above 2 %%, "

@@ -81,9 +81,8 @@ std::map<std::string, long> flat_samples(const std::string& profile, std::string
   // -nodefraction=0: pprof otherwise drops the functions under 0.5 % of the samples from
   // the table, and shares of what is left would be inflated by what it dropped (a profile
   // with more small functions, more so).
-  std::vector<std::string> argv = {go_command(),      "tool",           "pprof",
-                                   "-top",            "-nodecount=100000", "-nodefraction=0",
-                                   "-sample_index=samples"};
+  std::vector<std::string> argv = {go_command(), "tool", "pprof", "-top", "-nodecount=100000",
+                                   "-nodefraction=0", "-sample_index=samples"};
   argv.insert(argv.end(), options.begin(), options.end());
   argv.push_back(profile);
   auto r = run_command(argv);
