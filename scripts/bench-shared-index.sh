@@ -72,7 +72,7 @@ run_agent() {
   agent=
   awk -v n="$1" -v p="$peak" -v f="$peak_file" -v a="$peak_anon" -v e="$end_rss" 'BEGIN {
     printf "%3d target(s): peak RSS %6.1f MiB (%.1f file-backed, %.1f anonymous), at the end %6.1f MiB\n",
-      n, p / 1024, f / 1024, a / 1024, e / 1024 }' 
+      n, p / 1024, f / 1024, a / 1024, e / 1024 }'
 }
 
 echo "goscry: $goscry; $n x $prometheus; ${duration} s per agent run"

@@ -4,8 +4,8 @@
 // and encoding the pprof; wall and CPU, over several runs. The target is never stopped:
 // the reads are process_vm_readv, no ptrace stop, no signal. Then the target's throughput
 // (allocations from two sites at Go's default rate, its `work` command) while its heap
-// profile is taken every 10 s, against the same alone, in interleaved rounds of 20 s
-// (goal >= 0.995).
+// profile is taken every 10 s, against the same alone: rounds of 10 s, each read round
+// between two alone ones (goal >= 0.995).
 // usage: heap_bench   (scripts/bench-heap.sh builds and runs it)
 #include <time.h>
 
@@ -135,8 +135,8 @@ int main() {
       "heap profile of %zu stacks: median %.1f ms wall (open %.1f, read %.1f [%d attempt], "
       "symbolize+unsample %.1f, encode %.1f), %.1f ms CPU; best %.1f ms, worst %.1f ms "
       "(%zu runs); target pause: none (no ptrace stop, no signal)\n",
-      mid.stacks, mid.total, mid.open, mid.read, mid.attempts, mid.profile,
-      mid.encode, mid.cpu, runs.front().total, runs.back().total, runs.size());
+      mid.stacks, mid.total, mid.open, mid.read, mid.attempts, mid.profile, mid.encode, mid.cpu,
+      runs.front().total, runs.back().total, runs.size());
   std::fflush(stdout);
   return throughput_rounds(**proc) ? 0 : 1;
 }
