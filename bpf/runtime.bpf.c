@@ -168,6 +168,26 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+/* Never filled, never called: each uprobe program below holds a tail call into it, which
+ * the verifier must keep (it cannot know the branch is never taken: no uprobe fires in the
+ * idle task, tgid 0). A program with a tail call gets no "private stack": from Linux 6.14 a
+ * kprobe-type program whose frame reaches 64 bytes runs it on one per-CPU stack instead of
+ * the thread's, which assumes the program never runs twice at once on a CPU. Uprobe
+ * programs run preemptible (only migration is disabled, and 7.x kernels preempt), so two
+ * threads of a target probed on one CPU wrote the same frame: on Debian's 7.2, events
+ * carrying one goroutine's goid and another's gopc (docs/kernels.md). An untaken branch
+ * costs nothing measurable; a taken (empty) tail call cost ~20 ns per run. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} no_programs SEC(".maps");
+
+static __always_inline void keep_frame_on_thread_stack(struct pt_regs *ctx, __u32 tgid) {
+  if (tgid == 0) bpf_tail_call(ctx, &no_programs, 0);
+}
+
 static __always_inline void count(__u32 which) {
   __u64 *v = bpf_map_lookup_elem(&counters, &which);
   if (v) __sync_fetch_and_add(v, 1);
@@ -402,6 +422,7 @@ static __always_inline __u64 register_value(struct pt_regs *ctx, __u64 reg) {
 SEC("uprobe")
 int goscry_newproc1_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   __u64 reg;
@@ -432,6 +453,7 @@ int goscry_newproc1_ret(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_goroutine_exit(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct g_fields f;
@@ -470,6 +492,7 @@ static __always_inline int read_work_cycles(struct goscry_settings *s, __u32 *n)
 SEC("uprobe")
 int goscry_gc_start(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct goscry_gc_trigger_seen t = {};
@@ -574,6 +597,7 @@ static __always_inline void reason_from_preemptoff(struct pt_regs *ctx, struct g
 SEC("uprobe")
 int goscry_stw_stop_entry(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct goscry_stw_inflight w = {.start_ns = bpf_ktime_get_ns()};
@@ -592,6 +616,7 @@ int goscry_stw_stop_entry(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_stw_stop_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_settings *s = settings_for(tgid);
   if (!s) return 0;
   struct goscry_stw_inflight w = {.start_ns = GO_ARG1(ctx), .reason = (__u8)GO_ARG0(ctx)};
@@ -606,6 +631,7 @@ int goscry_stw_stop_ret(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_gc_mark_termination(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
   if (!w) {
     count(GOSCRY_CNT_STW_UNMATCHED);
@@ -622,6 +648,7 @@ int goscry_gc_mark_termination(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_gc_pause_end(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
   if (w && (w->flags & GOSCRY_STW_CYCLE_DONE)) w->end_ns = bpf_ktime_get_ns();
   return 0;
@@ -632,6 +659,7 @@ int goscry_gc_pause_end(struct pt_regs *ctx) {
 SEC("uprobe")
 int goscry_stw_start_entry(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   if (!settings_for(tgid)) return 0;
   struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
   if (w) {
@@ -680,6 +708,7 @@ static __always_inline __u32 gc_cycle_number(struct goscry_settings *s,
 SEC("uprobe")
 int goscry_stw_start_ret(struct pt_regs *ctx) {
   __u32 tgid = current_tgid();
+  keep_frame_on_thread_stack(ctx, tgid);
   struct goscry_stw_inflight *w = bpf_map_lookup_elem(&stw_inflight, &tgid);
   if (!w) {
     count(GOSCRY_CNT_STW_UNMATCHED);

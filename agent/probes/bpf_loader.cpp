@@ -23,6 +23,10 @@ namespace goscry {
 
 namespace {
 
+// What on_record returns once a drain or poll has handed over as many records as the ring
+// holds (any negative value stops libbpf's loop; this one is not an errno it returns).
+constexpr int kHandedEnough = -1000;
+
 // libbpf's messages of this thread go to the LibbpfMessages alive in it (libbpf calls the
 // print function in the thread that called it), whole: a failed load's message holds the
 // verifier's entire log. Printed as well when GOSCRY_LIBBPF_DEBUG is set.
@@ -310,8 +314,11 @@ Result<std::unique_ptr<BpfLoader>> BpfLoader::open(std::uint32_t window_entries)
       std::memcpy(&e, data, sizeof e);
       self->on_event_(e);
     }
-    return 0;
+    // A negative return stops libbpf's loop after this record (it is consumed).
+    return ++self->handed_ < self->ring_records_ ? 0 : kHandedEnough;
   };
+  loader->ring_records_ =
+      bpf_map__max_entries(loader->skel_->maps.events) / (sizeof(goscry_event) + BPF_RINGBUF_HDR_SZ);
   loader->ring_ = ring_buffer__new(bpf_map__fd(loader->skel_->maps.events), on_record,
                                    loader.get(), nullptr);
   if (!loader->ring_)
@@ -500,19 +507,21 @@ Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> BpfLoader::counters() const {
 }
 
 Result<int> BpfLoader::drain(const std::function<void(const goscry_event&)>& on_event) {
-  on_event_ = on_event;
-  int n = ring_buffer__consume(ring_);
-  on_event_ = nullptr;
-  if (n < 0) return fail(ErrorKind::Io, "cannot read the BPF ring buffer: " + errno_text(n));
-  return n;
+  return hand_over(on_event, [this] { return ring_buffer__consume(ring_); });
 }
 
 Result<int> BpfLoader::poll(int timeout_ms,
                             const std::function<void(const goscry_event&)>& on_event) {
+  return hand_over(on_event, [&] { return ring_buffer__poll(ring_, timeout_ms); });
+}
+
+Result<int> BpfLoader::hand_over(const std::function<void(const goscry_event&)>& on_event,
+                                 const std::function<int()>& read_ring) {
   on_event_ = on_event;
-  int n = ring_buffer__poll(ring_, timeout_ms);
+  handed_ = 0;
+  int n = read_ring();
   on_event_ = nullptr;
-  if (n == -EINTR) return 0;
+  if (n == kHandedEnough || n == -EINTR) return int(handed_);
   if (n < 0) return fail(ErrorKind::Io, "cannot read the BPF ring buffer: " + errno_text(n));
   return n;
 }

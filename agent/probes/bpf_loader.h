@@ -166,10 +166,13 @@ class BpfLoader {
   Result<ProgramStats> program_stats(RuntimeProgram p) const;
   // Sums over CPUs of the drop / failed-read counters (enum goscry_counter).
   Result<std::array<std::uint64_t, GOSCRY_CNT_MAX>> counters() const;
-  // Hands every ring-buffer record waiting now to `on_event`; returns how many.
+  // Hands every ring-buffer record waiting now to `on_event`; returns how many. At most
+  // as many as the ring holds: records that keep coming while it hands them over wait for
+  // the next call, so a target writing faster than the caller reads cannot hold it (seen
+  // under emulation, where libbpf's loop never ran out of records).
   Result<int> drain(const std::function<void(const goscry_event&)>& on_event);
-  // Waits up to `timeout_ms` for records, then hands over every waiting one. EINTR (a
-  // signal to stop) returns 0.
+  // Waits up to `timeout_ms` for records, then hands over the waiting ones as drain does.
+  // EINTR (a signal to stop) returns 0.
   Result<int> poll(int timeout_ms, const std::function<void(const goscry_event&)>& on_event);
   // Every countable map of runtime.bpf.o, whatever maps the skeleton has. Reads every key
   // (~0.3 µs of CPU per entry in batches, ~40 ms for a full 131,072-entry map), so callers
@@ -183,11 +186,16 @@ class BpfLoader {
   void delete_keys_of(bpf_map* map, std::uint32_t tgid);
 
   Result<void> add_probe_register(const UprobeRequest& request);
+  // Runs `read_ring` (libbpf's consume or poll) with on_event_ set, counting what it hands.
+  Result<int> hand_over(const std::function<void(const goscry_event&)>& on_event,
+                        const std::function<int()>& read_ring);
 
   runtime_bpf* skel_ = nullptr;
   KernelFeatures features_;
   ring_buffer* ring_ = nullptr;
   std::function<void(const goscry_event&)> on_event_;
+  std::size_t handed_ = 0;         // records handed over by this drain or poll
+  std::size_t ring_records_ = 0;   // the most the ring holds
   std::vector<AttachRecord> attach_log_;
 };
 

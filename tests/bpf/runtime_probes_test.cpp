@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,16 +35,25 @@ namespace {
 
 using testing::all_fixtures;
 
-// A fixture run with its stdin and stdout on pipes, killed when the test ends.
+// A fixture run with its stdin and stdout on pipes, killed when the test ends; `env` is
+// added to its environment, and a `cpu` >= 0 is the only CPU it may run on.
 class Child {
  public:
-  explicit Child(const std::string& path) {
+  explicit Child(const std::string& path, const std::vector<std::string>& env = {},
+                 int cpu = -1) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) return;
     pid_ = fork();
     if (pid_ == 0) {
       dup2(in[0], 0);
       dup2(out[1], 1);
+      for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+      if (cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0) _exit(126);
+      }
       execl(path.c_str(), path.c_str(), nullptr);
       _exit(127);
     }
@@ -336,6 +347,52 @@ TEST(RuntimeProbes, TraceEventsDescribeEachGoroutine) {
     auto counters = (*loader)->counters();
     ASSERT_TRUE(counters);
     EXPECT_EQ((*counters)[GOSCRY_CNT_RINGBUF_FULL], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_READ_FAILED], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_SITE_MAP_FULL], 0u);
+    EXPECT_EQ((*counters)[GOSCRY_CNT_PROBE_REG_MISSING], 0u);
+  }
+}
+
+// Threads of one target on one CPU, each entering the probes while another is inside them
+// (uprobe programs run preemptible): every exit still names the goroutine its creation
+// named. Linux 6.14+ ran such a program's frame on one per-CPU stack shared by the threads
+// it preempted (bpf/runtime.bpf.c, keep_frame_on_thread_stack): exits then carried one
+// goroutine's goid with another's gopc or start function.
+TEST(RuntimeProbes, ThreadsSharingOneCpuNeverMixTheirEvents) {
+  auto loader = BpfLoader::open();
+  SKIP_OR_FAIL_WITHOUT_BPF(loader);
+  for (const auto& f : all_fixtures("churn")) {
+    if (f.variant != "plain") continue;
+    SCOPED_TRACE(f.label());
+    Child child(f.path, {"CHURN_MODE=busy", "GOMAXPROCS=4"}, /*cpu=*/0);
+    ASSERT_EQ(child.read_line(), "ready");
+    auto attached =
+        Attachment::attach(**loader, child.pid(), f.go_version, GOSCRY_TRACE_GOROUTINES);
+    ASSERT_TRUE(attached) << attached.error().message;
+    std::map<__u64, std::pair<__u64, __u64>> alive;  // goid -> gopc, startpc
+    std::uint64_t ended = 0, mixed = 0, created_twice = 0;
+    std::string example;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < until) {
+      auto polled = (*loader)->poll(100, [&](const goscry_event& e) {
+        if (e.tgid != std::uint32_t(child.pid())) return;
+        if (e.kind == GOSCRY_EV_GO_CREATE) {
+          created_twice += !alive.emplace(e.goid, std::pair{e.gopc, e.startpc}).second;
+        } else if (auto it = alive.find(e.goid); e.kind == GOSCRY_EV_GO_EXIT && it != alive.end()) {
+          ++ended;
+          if (it->second != std::pair{e.gopc, e.startpc} && ++mixed == 1)
+            example = "goroutine " + std::to_string(e.goid) + " created at " + std::to_string(it->second.first) +
+                      ", ended with gopc " + std::to_string(e.gopc);
+          alive.erase(it);
+        }
+      });
+      ASSERT_TRUE(polled) << polled.error().message;
+    }
+    EXPECT_EQ(mixed, 0u) << example;
+    EXPECT_EQ(created_twice, 0u);
+    EXPECT_GT(ended, 1000u);
+    std::printf("%s: %llu goroutines seen created and ended on one CPU, %llu mixed\n",
+                f.label().c_str(), (unsigned long long)ended, (unsigned long long)mixed);
   }
 }
 }  // namespace
