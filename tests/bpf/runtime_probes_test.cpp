@@ -376,15 +376,18 @@ TEST(RuntimeProbes, ThreadsSharingOneCpuNeverMixTheirEvents) {
     while (std::chrono::steady_clock::now() < until) {
       auto polled = (*loader)->poll(100, [&](const goscry_event& e) {
         if (e.tgid != std::uint32_t(child.pid())) return;
+        const std::pair site{e.gopc, e.startpc};
         if (e.kind == GOSCRY_EV_GO_CREATE) {
-          created_twice += !alive.emplace(e.goid, std::pair{e.gopc, e.startpc}).second;
-        } else if (auto it = alive.find(e.goid); e.kind == GOSCRY_EV_GO_EXIT && it != alive.end()) {
-          ++ended;
-          if (it->second != std::pair{e.gopc, e.startpc} && ++mixed == 1)
-            example = "goroutine " + std::to_string(e.goid) + " created at " + std::to_string(it->second.first) +
-                      ", ended with gopc " + std::to_string(e.gopc);
-          alive.erase(it);
+          created_twice += !alive.emplace(e.goid, site).second;
+          return;
         }
+        auto it = alive.find(e.goid);
+        if (e.kind != GOSCRY_EV_GO_EXIT || it == alive.end()) return;
+        ++ended;
+        if (it->second != site && ++mixed == 1)
+          example = "goroutine " + std::to_string(e.goid) + " created at gopc " +
+                    std::to_string(it->second.first) + ", ended at gopc " + std::to_string(e.gopc);
+        alive.erase(it);
       });
       ASSERT_TRUE(polled) << polled.error().message;
     }
