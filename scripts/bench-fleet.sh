@@ -105,10 +105,19 @@ ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$agent/stat"; }
 kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$agent/smaps_rollup"; }
 tracked() { curl -s "$url/metrics" | awk '/^goscry_targets /{print $2}'; }
+# One line per agent thread: its tid, its name (spaces made _), its utime + stime in ticks.
+thread_ticks() {
+  local t
+  for t in /proc/"$agent"/task/*; do
+    awk -v tid="${t##*/}" -v name="$(tr ' ' _ <"$t/comm" 2>/dev/null)" \
+      '{ sub(/.*\) /, ""); print tid, name, $12 + $13 }' "$t/stat" 2>/dev/null || true
+  done
+}
 
 # Sample once a second: the peak RSS with its split, fds at the peak.
 peak=0 peak_file=0 peak_anon=0 peak_fds=0 max_fds=0
 ticks0=$(cpu_ticks)
+thread_ticks >"$work/threads0"
 end=$(($(date +%s) + duration))
 while [ "$(date +%s)" -lt "$end" ]; do
   kill -0 "$agent" 2>/dev/null || { echo "agent exited:" >&2; cat "$work/agent.log" >&2; exit 1; }
@@ -121,6 +130,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   sleep 1
 done
 ticks1=$(cpu_ticks)
+thread_ticks >"$work/threads1"
 wall=$(echo "$(date +%s.%N) - $start" | bc)
 targets=$(tracked)
 
@@ -148,6 +158,12 @@ printf 'agent CPU:         %.2f %% of a core over %.0f s\n' \
   "$(echo "($ticks1 - $ticks0) * 100 / $ticks / $duration" | bc -l)" "$wall"
 printf '/metrics:          %.1f ms (median of 10), %d bytes\n' \
   "$(echo "$(cat "$work/render") * 1000" | bc -l)" "$(stat -c %s "$work/metrics.txt")"
+# Where the CPU went: each thread name's ticks over the run (threads started since count whole).
+echo "agent CPU by thread (% of a core over the run):"
+awk -v hz="$ticks" -v d="$duration" 'NR == FNR { before[$1] = $3; next }
+     { used[$2] += $3 - before[$1] }
+     END { for (n in used) printf "%8.2f %%  %s\n", used[n] * 100 / hz / d, n }' \
+  "$work/threads0" "$work/threads1" | sort -rn
 echo "file-backed pages by file (at the end):"
 cat "$work/files"
 grep -E '^goscry_(targets |symbolizer_cache|agent_)' "$work/metrics.txt" || true

@@ -1,11 +1,13 @@
 #include "agent/base/periodic_worker.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace goscry {
 
-PeriodicWorker::PeriodicWorker(Clock::duration first_after, Job job)
-    : first_after_(first_after), job_(std::move(job)) {}
+PeriodicWorker::PeriodicWorker(std::string name, Clock::duration first_after, Job job)
+    : name_(std::move(name)), first_after_(first_after), job_(std::move(job)) {}
 
 PeriodicWorker::Job PeriodicWorker::every(Clock::duration period, std::function<void()> work) {
   return [period, work = std::move(work)] {
@@ -48,6 +50,7 @@ void PeriodicWorker::stop() {
 }
 
 void PeriodicWorker::run() {
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
   Clock::time_point next = Clock::now() + first_after_;
   for (;;) {
     {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace goscry {
@@ -19,8 +20,9 @@ class PeriodicWorker {
   // The job; returns when it wants to run next.
   using Job = std::function<Clock::time_point()>;
 
-  // `job` runs on the worker's thread, first `first_after` after start().
-  PeriodicWorker(Clock::duration first_after, Job job);
+  // `job` runs on the worker's thread, first `first_after` after start(). The thread is
+  // named `name` (at most 15 bytes) so `top -H`, perf and /proc/PID/task tell it apart.
+  PeriodicWorker(std::string name, Clock::duration first_after, Job job);
   // A job that runs `period` after the end of its previous run.
   static Job every(Clock::duration period, std::function<void()> work);
 
@@ -40,6 +42,7 @@ class PeriodicWorker {
  private:
   void run();
 
+  const std::string name_;
   const Clock::duration first_after_;
   const Job job_;
   std::mutex mu_;

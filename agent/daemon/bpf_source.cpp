@@ -49,7 +49,7 @@ std::vector<prometheus::Ranked> live_sites(const GoroutineTracker& g, std::size_
 }  // namespace
 
 BpfTargetSource::BpfTargetSource()
-    : worker_(kPollPeriod, PeriodicWorker::every(kPollPeriod, [this] { poll(); })) {
+    : worker_("goscry-bpf", kPollPeriod, PeriodicWorker::every(kPollPeriod, [this] { poll(); })) {
   auto loader = BpfLoader::open();
   if (loader) {
     loader_ = std::move(*loader);

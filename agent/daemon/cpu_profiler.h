@@ -139,7 +139,7 @@ class CpuProfiler : public TargetSource {
   std::optional<CacheCounters> cache_counters_;
   // Last: it stops (in stop()) before anything its job uses goes.
   PeriodicWorker worker_{
-      std::chrono::seconds(1),
+      "goscry-cpu", std::chrono::seconds(1),
       PeriodicWorker::every(std::chrono::seconds(1), [this] { drain_and_push(); })};
 };
 

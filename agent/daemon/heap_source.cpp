@@ -30,7 +30,7 @@ void nap_200ms() {
 
 HeapSource::HeapSource(HeapWatchOptions options)
     : options_(options),
-      worker_(std::chrono::seconds(1), [this] { return read_due(); }) {}
+      worker_("goscry-heap", std::chrono::seconds(1), [this] { return read_due(); }) {}
 
 HeapSource::~HeapSource() {
   stop();

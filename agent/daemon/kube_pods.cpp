@@ -165,7 +165,7 @@ void KubePods::configure(std::optional<KubeEndpoint> endpoint, const KubeSetting
     }
   }
   if (!worker_) {
-    worker_ = std::make_unique<PeriodicWorker>(std::chrono::seconds(0), [this] {
+    worker_ = std::make_unique<PeriodicWorker>("goscry-kube", std::chrono::seconds(0), [this] {
       return list_pods();
     });
     worker_->start();

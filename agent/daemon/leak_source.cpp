@@ -43,7 +43,7 @@ LeakSource::LeakSource(LeakWatchOptions options, SiteCounters sites, BpfStatus s
     : options_(options),
       sites_(std::move(sites)),
       status_(std::move(status)),
-      worker_(std::chrono::seconds(1), [this] { return snapshot_due(); }) {}
+      worker_("goscry-leaks", std::chrono::seconds(1), [this] { return snapshot_due(); }) {}
 
 LeakSource::~LeakSource() { worker_.stop(); }
 

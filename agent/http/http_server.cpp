@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -659,10 +660,16 @@ void HttpServer::start() {
   impl_->started = true;
   for (auto& l : impl_->listeners) impl_->accept(*l);
   for (int i = 0; i < kIoThreads; ++i)
-    impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->io_threads.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "goscry-http");
+      impl_->ioc.run();
+    });
   for (auto& l : impl_->listeners)
     if (l->health) {
-      impl_->io_threads.emplace_back([this] { impl_->health_ioc.run(); });
+      impl_->io_threads.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "goscry-health");
+        impl_->health_ioc.run();
+      });
       break;
     }
 }

@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <mutex>
+#include <string>
 #include <thread>
 
 namespace goscry {
@@ -30,7 +33,7 @@ bool eventually(F done) {
 
 TEST(PeriodicWorker, RunsTheJobAgainAndAgain) {
   std::atomic<int> runs{0};
-  PeriodicWorker w(0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
+  PeriodicWorker w("test-worker", 0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
   w.start();
   EXPECT_TRUE(eventually([&] { return runs >= 5; }));
 }
@@ -38,7 +41,7 @@ TEST(PeriodicWorker, RunsTheJobAgainAndAgain) {
 TEST(PeriodicWorker, DoesNotRunBeforeStart) {
   std::atomic<int> runs{0};
   {
-    PeriodicWorker w(0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
+    PeriodicWorker w("test-worker", 0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
     w.wake();
   }
   EXPECT_EQ(runs, 0);
@@ -46,7 +49,7 @@ TEST(PeriodicWorker, DoesNotRunBeforeStart) {
 
 TEST(PeriodicWorker, StopEndsALongWaitAtOnce) {
   std::atomic<int> runs{0};
-  PeriodicWorker w(1h, PeriodicWorker::every(1h, [&] { ++runs; }));
+  PeriodicWorker w("test-worker", 1h, PeriodicWorker::every(1h, [&] { ++runs; }));
   w.start();
   const auto t0 = Clock::now();
   w.stop();
@@ -57,7 +60,7 @@ TEST(PeriodicWorker, StopEndsALongWaitAtOnce) {
 
 TEST(PeriodicWorker, WakeRunsTheJobNow) {
   std::atomic<int> runs{0};
-  PeriodicWorker w(1h, PeriodicWorker::every(1h, [&] { ++runs; }));
+  PeriodicWorker w("test-worker", 1h, PeriodicWorker::every(1h, [&] { ++runs; }));
   w.start();
   w.wake();
   EXPECT_TRUE(eventually([&] { return runs == 1; }));
@@ -68,7 +71,7 @@ TEST(PeriodicWorker, WakeRunsTheJobNow) {
 TEST(PeriodicWorker, TheJobChoosesItsNextRun) {
   std::atomic<int> runs{0};
   // Soon after the first run, then not for an hour: exactly two runs.
-  PeriodicWorker w(0s, [&] { return ++runs == 1 ? Clock::now() + 1ms : Clock::now() + 1h; });
+  PeriodicWorker w("test-worker", 0s, [&] { return ++runs == 1 ? Clock::now() + 1ms : Clock::now() + 1h; });
   w.start();
   EXPECT_TRUE(eventually([&] { return runs == 2; }));
   std::this_thread::sleep_for(50ms);  // would a third come: it must not
@@ -77,7 +80,7 @@ TEST(PeriodicWorker, TheJobChoosesItsNextRun) {
 
 TEST(PeriodicWorker, StopLetsAJobInProgressFinish) {
   std::atomic<bool> started{false}, finished{false}, release{false};
-  PeriodicWorker w(0s, PeriodicWorker::every(1h, [&] {
+  PeriodicWorker w("test-worker", 0s, PeriodicWorker::every(1h, [&] {
                      started = true;
                      while (!release) std::this_thread::sleep_for(1ms);
                      finished = true;
@@ -95,7 +98,7 @@ TEST(PeriodicWorker, StopLetsAJobInProgressFinish) {
 
 TEST(PeriodicWorker, NeverRunsTheJobTwiceAtOnce) {
   std::atomic<int> inside{0}, most{0}, runs{0};
-  PeriodicWorker w(0s, PeriodicWorker::every(0s, [&] {
+  PeriodicWorker w("test-worker", 0s, PeriodicWorker::every(0s, [&] {
                      const int n = ++inside;
                      most = std::max(most.load(), n);
                      std::this_thread::sleep_for(100us);
@@ -111,11 +114,31 @@ TEST(PeriodicWorker, NeverRunsTheJobTwiceAtOnce) {
 
 TEST(PeriodicWorker, StartAfterStopStartsNothing) {
   std::atomic<int> runs{0};
-  PeriodicWorker w(0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
+  PeriodicWorker w("test-worker", 0s, PeriodicWorker::every(1ms, [&] { ++runs; }));
   w.stop();
   w.start();
   std::this_thread::sleep_for(50ms);  // runs would come within 1 ms: none may
   EXPECT_EQ(runs, 0);
+}
+
+// The kernel's name of the job's thread, as `top -H` and the fleet bench's per-thread CPU
+// read it; a name over the kernel's 15 bytes is cut, not refused (the thread would keep
+// the agent's name).
+TEST(PeriodicWorker, NamesItsThread) {
+  std::mutex mu;
+  std::string seen;
+  PeriodicWorker w("goscry-a-long-name", 0s, PeriodicWorker::every(1h, [&] {
+    std::ifstream comm("/proc/thread-self/comm");
+    std::lock_guard lock(mu);
+    std::getline(comm, seen);
+  }));
+  w.start();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !seen.empty();
+  }));
+  w.stop();
+  EXPECT_EQ(seen, "goscry-a-long-n");
 }
 
 }  // namespace
