@@ -224,7 +224,7 @@ void expect_profiles_match(const std::string& name, const std::string& own,
 
 }  // namespace
 
-void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window, CpuProfileCheck cpu,
+void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window,
                               std::chrono::milliseconds pace) {
   GcWatch gc(server.pid());
   ASSERT_TRUE(gc.attach());
@@ -234,19 +234,13 @@ void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window, 
   BoundedLoad load(server, pace);
   const std::string seconds = std::to_string(window.count());
   CommandResult own_profile;
-  Recorded rec;
-  if (cpu == CpuProfileCheck::kCompare) {
-    std::thread profiler([&] {
-      own_profile =
-          run_command({"curl", "-sf", "--max-time", std::to_string(window.count() + 60), "-o", own,
-                       url_of(server.pprof_port(), "/debug/pprof/profile?seconds=" + seconds)});
-    });
-    rec = record(server.pid(), {"-d", seconds + "s", "-o", ours}, 199);
-    profiler.join();
-  } else {
-    // The window itself, not a wait for an event: the load runs through it.
-    std::this_thread::sleep_for(window);
-  }
+  std::thread profiler([&] {
+    own_profile =
+        run_command({"curl", "-sf", "--max-time", std::to_string(window.count() + 60), "-o", own,
+                     url_of(server.pprof_port(), "/debug/pprof/profile?seconds=" + seconds)});
+  });
+  const Recorded rec = record(server.pid(), {"-d", seconds + "s", "-o", ours}, 199);
+  profiler.join();
   const OwnGc after = own_gc(server);
   load.stop();
   json summary;
@@ -257,7 +251,6 @@ void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window, 
   ASSERT_TRUE(summary.is_object()) << server.name() << ": goscry gc wrote no summary";
   EXPECT_EQ(summary.value("lost", -1), 0) << summary.dump();
   expect_cycles_match(server.name(), cycles, before, after);
-  if (cpu == CpuProfileCheck::kSkip) return;
   ASSERT_EQ(rec.exit_code, 0) << rec.output;
   std::printf("%s: CPU while goscry sampled: %.2f s (schedstat %.2f s)\n", server.name().c_str(),
               rec.target_cpu, rec.target_run);

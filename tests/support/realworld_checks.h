@@ -52,15 +52,11 @@ struct OwnGc {
 // Reads it; a test failure when the server does not answer.
 OwnGc own_gc(const SuiteServer& server);
 
-// Whether expect_agrees_under_load compares CPU profiles too.
-enum class CpuProfileCheck { kCompare, kSkip };
-
 // Under the server's load, a step every `pace` (zero: back to back), for `window`: `goscry gc`
 // against its own cycle count and the pause of every cycle (its /debug/pprof/heap?debug=1 MemStats,
-// and its go_gc_duration_seconds where it has one); with kCompare also `goscry record` (199 Hz)
-// against its own /debug/pprof/profile?seconds=N over the same window: the functions above
+// and its go_gc_duration_seconds where it has one); `goscry record` (199 Hz) against its own /debug/pprof/profile?seconds=N over the same window: the functions above
 // 2 % of the flat samples are the same, their shares within 5 points. Prints the figures.
-void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window, CpuProfileCheck cpu,
+void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window,
                               std::chrono::milliseconds pace = std::chrono::milliseconds(0));
 
 // `goscry agent --pid` on the server, as its users run it: /metrics passes `promtool check
