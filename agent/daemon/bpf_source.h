@@ -77,7 +77,9 @@ class BpfTargetSource : public TargetSource {
   };
 
   void poll();  // the worker's job, every 200 ms
-  void poll_once(bool read_sites);
+  // Drains the ring; in a site round (every 5th poll, numbered), also reads and publishes
+  // the traced targets' figures, and a fifth of the watched ones'.
+  void poll_once(std::optional<int> site_round);
   void count_map_entries();
   void on_event(const goscry_event& e);
   Published publish(const Target& t) const;
