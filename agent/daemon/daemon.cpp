@@ -168,6 +168,23 @@ class Daemon {
   void scan() {
     targets_.refresh();
     memory_.enforce();
+    shed_if_over_budget();
+  }
+
+  // Still over the budget once pages are released and the heap trimmed: one target's
+  // leak snapshots go, the largest first, one per scan, so the agent shrinks a step at a
+  // time rather than being OOM-killed (docs/agent.md "Memory budget").
+  void shed_if_over_budget() {
+    auto view = memory_.view();
+    if (!view || !view->over_budget) return;
+    const std::string shed = targets_.shed_one_target();
+    if (shed.empty()) return;
+    memory_.count_shed_target();
+    log::warn("over the memory budget: a target's watch given up",
+              {{"source_pid", shed},
+               {"resident_mib",
+                std::to_string((view->resident.file_bytes + view->resident.anon_bytes) >> 20)},
+               {"budget_mib", std::to_string(view->budget_bytes >> 20)}});
   }
 
   void configure_memory() {

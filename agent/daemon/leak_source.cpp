@@ -105,8 +105,36 @@ Clock::time_point LeakSource::snapshot_due() {
                     [this] { return due_first(); }, [this](Watched& w) { snapshot(w); });
 }
 
+std::optional<pid_t> LeakSource::shed_one_target() {
+  std::shared_ptr<Watched> largest;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [pid, w] : targets_)
+      if (!w->gone && !w->shed && (!largest || w->goroutines > largest->goroutines)) largest = w;
+    if (!largest) return std::nullopt;
+    largest->shed = true;
+    largest->due = Clock::now();
+  }
+  worker_.wake();
+  return largest->info.pid;
+}
+
 void LeakSource::snapshot(Watched& w) {
   std::lock_guard lock(w.mu);
+  if (w.shed) {
+    w.gone = true;
+    w.memo.reset();
+    w.process.reset();
+    w.suspect_views = {};
+    w.detector = LeakDetector(options_.detector);
+    {
+      std::lock_guard figures(w.figures_mu);
+      w.by_site.reset();
+      w.live_by_site.reset();
+    }
+    malloc_trim(0);
+    return;
+  }
   if (!w.process) {
     auto process = w.info.process->get();
     if (!process) {
@@ -132,6 +160,7 @@ void LeakSource::snapshot(Watched& w) {
                {{"pid", std::to_string(w.info.pid)}, {"error", list.error().message}});
     return;
   }
+  w.goroutines = list->goroutines.size();
   if (list->goroutines.size() > options_.max_goroutines) {
     // Symbolized views cost ~1 KB per goroutine and the detector keeps every goid: past
     // the cap the memory would follow the target, so this target is left out.
@@ -191,6 +220,7 @@ nlohmann::ordered_json LeakSource::report(Watched& w, const std::string& bpf) {
   auto j = leaks_report_json(w.info.pid, w.info.go_version, std::max(watched, 0.0),
                              w.detector.suspects(), bpf);
   j["exe"] = w.info.exe;
+  if (w.shed) j["off"] = "leak snapshots given up: the agent was over its memory budget";
   return j;
 }
 

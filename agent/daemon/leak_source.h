@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -68,6 +69,10 @@ class LeakSource : public TargetSource {
   Result<void> attach(const TargetInfo& target) override;
   void detach(const TargetInfo& target) override;
   void read(const TargetInfo& target, TargetFigures& figures) override;
+  // Gives up the snapshots of the target with the most goroutines at its last read (its
+  // detector, views and lookups are freed by the snapshot thread at once); its report
+  // then says why it has no leak figures.
+  std::optional<pid_t> shed_one_target() override;
 
   // For the routes. Errors: "pid 42 is not a target of this agent" (is_unknown() true).
   bool tracks(pid_t pid) const;
@@ -94,6 +99,8 @@ class LeakSource : public TargetSource {
     std::chrono::steady_clock::time_point due;
     std::chrono::milliseconds interval{0};  // by its tier
     bool gone = false;
+    std::atomic<bool> shed{false};            // given up for the memory budget
+    std::atomic<std::size_t> goroutines{0};  // at the last read
     // What read() copies, under a lock of its own: a scrape never waits for a snapshot.
     std::mutex figures_mu;
     std::optional<std::vector<prometheus::Ranked>> by_site;  // suspects, per creation site

@@ -37,7 +37,8 @@ MemoryBudget::Measured register_measured(prometheus::Registry& registry) {
       "goscry_agent_memory_degradations_total",
       "What the agent gave up to stay within its memory budget, by action: "
       "release_binary_pages (mapped binaries' pages dropped, read again when next needed), "
-      "trim_heap (free heap pages returned to the kernel).",
+      "trim_heap (free heap pages returned to the kernel), shed_target (still over the budget "
+      "after those: one target's leak snapshots given up, the largest first).",
       {"action"});
   return MemoryBudget::Measured{
       &registry
@@ -46,7 +47,8 @@ MemoryBudget::Measured register_measured(prometheus::Registry& registry) {
                   "after releasing what it could.")
            .with({}),
       &resident.with({"file"}), &resident.with({"anon"}),
-      &degradations.with({"release_binary_pages"}), &degradations.with({"trim_heap"})};
+      &degradations.with({"release_binary_pages"}), &degradations.with({"trim_heap"}),
+      &degradations.with({"shed_target"})};
 }
 
 }  // namespace
@@ -106,6 +108,13 @@ void MemoryBudget::publish_locked() {
   measured_->anon->set(double(view_.resident.anon_bytes));
   measured_->releases->set(double(view_.releases));
   measured_->heap_trims->set(double(view_.heap_trims));
+  measured_->shed_targets->set(double(view_.shed_targets));
+}
+
+void MemoryBudget::count_shed_target() {
+  std::lock_guard lock(mu_);
+  ++view_.shed_targets;
+  publish_locked();
 }
 
 std::optional<MemoryView> MemoryBudget::view() const {

@@ -42,6 +42,7 @@ struct MemoryView {
   ResidentMemory resident;
   std::uint64_t releases = 0;
   std::uint64_t heap_trims = 0;
+  std::uint64_t shed_targets = 0;  // targets a source gave up (TargetSource::shed_one_target)
   bool over_budget = false;
 };
 
@@ -55,6 +56,7 @@ class MemoryBudget {
     prometheus::Gauge* anon;
     prometheus::Counter* releases;
     prometheus::Counter* heap_trims;
+    prometheus::Counter* shed_targets;
   };
 
   explicit MemoryBudget(prometheus::Registry& registry);
@@ -63,6 +65,8 @@ class MemoryBudget {
   // Measures, and releases the mapped binaries' pages when over (see the file comment).
   void enforce();
   std::optional<MemoryView> view() const;
+  // One target's watch was given up to shrink (TargetSource::shed_one_target).
+  void count_shed_target();
 
  private:
   void publish_locked();

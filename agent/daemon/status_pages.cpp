@@ -90,6 +90,9 @@ std::string memory_paragraph(const MemoryView& m) {
                   " times to keep file-backed pages under " + mib(m.symbol_share_bytes) +
                   " more than the agent's own, free heap returned " +
                   std::to_string(m.heap_trims) + " times.";
+  if (m.shed_targets > 0)
+    h += " Leak snapshots given up for " + std::to_string(m.shed_targets) +
+         " targets to shrink (the largest first).";
   if (m.over_budget) h += " <strong>Over budget.</strong>";
   return h + "</p>\n";
 }

@@ -121,6 +121,10 @@ class TargetSource {
   // Current figures. Called from the refresh loop and from scrapes, so it must be cheap
   // and thread-safe. Fills only what this source measures.
   virtual void read(const TargetInfo& target, TargetFigures& figures) = 0;
+  // The agent is still over its memory budget after giving back what it could
+  // (memory_budget.h): give up this source's watch of one target, the costliest first, to
+  // shrink. Returns the pid given up, or nothing when this source holds nothing to give.
+  virtual std::optional<pid_t> shed_one_target() { return std::nullopt; }
 };
 
 }  // namespace goscry

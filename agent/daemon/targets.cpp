@@ -246,6 +246,12 @@ void TargetSet::drop_expired(Clock::time_point now) {
   }
 }
 
+std::string TargetSet::shed_one_target() {
+  for (auto* s : sources_)
+    if (auto pid = s->shed_one_target()) return std::string(s->name()) + " " + std::to_string(*pid);
+  return {};
+}
+
 void TargetSet::publish(Clock::time_point now) {
   std::lock_guard publishing(publish_mu_);
   if (now - last_publish_ < std::chrono::milliseconds(100)) return;

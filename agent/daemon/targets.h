@@ -61,6 +61,9 @@ class TargetSet {
   // scrapes share one read.
   void publish(Clock::time_point now = Clock::now());
   std::vector<TargetView> snapshot() const;
+  // Asks the sources in order to give up one target's watch (TargetSource::shed_one_target);
+  // "source pid", or "" when none had one to give.
+  std::string shed_one_target();
   size_t live_count() const;
 
  private:

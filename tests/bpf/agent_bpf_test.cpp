@@ -337,5 +337,65 @@ TEST(AgentBpf, GoroutineRoutesAndLeaksOfALeakingFixture) {
   std::filesystem::remove(leak_pb);
 }
 
+// Over its memory budget with nothing left to release, the agent degrades one target per
+// scan, the one with the most goroutines first: that target's leak snapshots go (counted,
+// logged with its pid, its report says why), its other figures stay. Two leaking fixtures,
+// one leaking 20 times faster; the budget is cut below the agent's RSS by a reload once
+// both were snapshotted, so the detector knows which is larger.
+TEST(AgentMemoryBudget, OverBudgetTheLargestTargetsLeakSnapshotsGoFirst) {
+  SKIP_OR_FAIL_WITHOUT_ROOT();
+  const std::string path = newest_plain("leaks");
+  ASSERT_FALSE(path.empty()) << "no leaks fixture was built";
+  auto small = LiveProcess::start({path, "-rate", "1", "recv"});
+  auto large = LiveProcess::start({path, "-rate", "20", "recv"});
+  ASSERT_TRUE(small && large);
+  const std::string small_pid = std::to_string((*small)->pid()),
+                    large_pid = std::to_string((*large)->pid());
+  const auto config = temp_file("budget.yml");
+  std::ofstream(config) << "scan_interval: 1s\n";
+  AgentProcess agent({"--pid", small_pid, "--pid", large_pid, "--config", config.string(),
+                      "--profile-hz", "0"});
+  ASSERT_TRUE(agent.wait_listening()) << agent.log();
+  auto watched = [&](const std::string& pid) {
+    json j = leaks_of(agent, pid);
+    return j.is_object() && j.value("watched_seconds", 0.0) > 0;
+  };
+  ASSERT_TRUE(poll_until([&] { return watched(small_pid) && watched(large_pid); })) << agent.log();
+  std::ofstream(config) << "scan_interval: 1s\nmemory_budget_mib: 1\n";
+  agent.signal(SIGHUP);
+
+  auto shed = [&] {
+    const std::string m = metrics_of(agent);
+    auto at = m.find("goscry_agent_memory_degradations_total{action=\"shed_target\"} ");
+    return at == std::string::npos ? -1 : std::stoi(m.substr(m.find('}', at) + 2));
+  };
+  ASSERT_TRUE(poll_until([&] { return shed() == 2; }, 60s)) << shed() << "\n" << agent.log();
+  // The order, from the agent's warnings: the larger target first.
+  const std::string log = agent.log();
+  const auto first = log.find("a target's watch given up");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_NE(log.find("leaks " + large_pid, first), std::string::npos) << log;
+  EXPECT_LT(log.find("leaks " + large_pid, first), log.find("leaks " + small_pid, first)) << log;
+  for (const auto& pid : {small_pid, large_pid}) {
+    SCOPED_TRACE(pid);
+    json j = leaks_of(agent, pid);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j.value("off", ""), "leak snapshots given up: the agent was over its memory budget");
+    EXPECT_TRUE(j["suspects"].empty()) << j.dump();
+  }
+  // Degraded, not dropped: the probes' figures of both targets are still served, and no
+  // leak figure of either is left behind.
+  ASSERT_TRUE(poll_until([&] {
+    return metrics_of(agent).find("goscry_goroutine_leak_suspects{") == std::string::npos;
+  })) << metrics_of(agent);
+  const std::string m = metrics_of(agent);
+  for (const auto& pid : {small_pid, large_pid})
+    EXPECT_NE(m.find("goscry_goroutines{pid=\"" + pid + "\""), std::string::npos) << pid << "\n" << m;
+  EXPECT_NE(m.find("\ngoscry_agent_memory_over_budget 1\n"), std::string::npos);
+  EXPECT_NE(http_get(agent.url("/")).body.find("Leak snapshots given up for 2 targets"),
+            std::string::npos);
+  std::filesystem::remove(config);
+}
+
 }  // namespace
 }  // namespace goscry::testing
