@@ -173,4 +173,32 @@ check_leaks() {
     { result leaks FAIL $detail; echo "$c" | grep -o '"[a-z]*_site":{[^}]*}' | head -n 2; echo "$c" | grep -o '"example_stack":"[^"]*"' | head -n 1; tail -n 5 $T/leaks.err; }
 }
 
-for c in ${CHECKS:-top gc dump record leaks dump_many}; do check_$c; done
+# The agent's watch tier (--all): no per-goroutine probe, goscry_goroutines read from the
+# runtime's memory, equal to churn's own runtime.NumGoroutine at two of its phases.
+check_watch() {
+  ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
+  start churn
+  wait_for $T/churn.out '^ready' 120 || { result watch FAIL "churn not ready"; finish; return; }
+  printf 'scan_interval: 1s\n' > $T/agent.yml
+  goscry agent --all --listen 127.0.0.1:19464 --config $T/agent.yml --profile-hz 0 > $T/agent.out 2> $T/agent.err &
+  apid=$!
+  metric() { wget -q -O - http://127.0.0.1:19464/metrics 2>/dev/null | grep "^goscry_goroutines{pid=\"$pid\"" | awk '{ print $NF }'; }
+  ok=1 detail=""
+  for phase in 1 2; do
+    next_phase
+    wait_states $T/churn.out $phase || { ok=0; detail="no state $phase"; break; }
+    want=$(grep '^state' $T/churn.out | sed -n "${phase}p" | awk '{ print $4 }')
+    i=0 got=$(metric)
+    while [ "$got" != "$want" ] && [ $i -lt 180 ]; do sleep 0.5; i=$((i + 1)); got=$(metric); done
+    detail="$detail phase$phase: goscry_goroutines $got, NumGoroutine $want;"
+    [ "$got" = "$want" ] || ok=0
+  done
+  tier=$(wget -q -O - "http://127.0.0.1:19464/api/v1/leaks?pid=$pid" 2>/dev/null | grep -o '[0-9]* probes, watch tier' | head -n 1)
+  detail="$detail probes: ${tier:-no watch tier}"
+  [ -n "$tier" ] || ok=0
+  kill $apid; wait $apid
+  finish
+  [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
+}
+
+for c in ${CHECKS:-top gc dump record leaks watch dump_many}; do check_$c; done
