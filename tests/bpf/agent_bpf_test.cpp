@@ -390,7 +390,8 @@ TEST(AgentMemoryBudget, OverBudgetTheLargestTargetsLeakSnapshotsGoFirst) {
   })) << metrics_of(agent);
   const std::string m = metrics_of(agent);
   for (const auto& pid : {small_pid, large_pid})
-    EXPECT_NE(m.find("goscry_goroutines{pid=\"" + pid + "\""), std::string::npos) << pid << "\n" << m;
+    EXPECT_NE(m.find("goscry_goroutines{pid=\"" + pid + "\""), std::string::npos)
+        << pid << "\n" << m;
   EXPECT_NE(m.find("\ngoscry_agent_memory_over_budget 1\n"), std::string::npos);
   EXPECT_NE(http_get(agent.url("/")).body.find("Leak snapshots given up for 2 targets"),
             std::string::npos);

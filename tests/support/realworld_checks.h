@@ -54,8 +54,9 @@ OwnGc own_gc(const SuiteServer& server);
 
 // Under the server's load, a step every `pace` (zero: back to back), for `window`: `goscry gc`
 // against its own cycle count and the pause of every cycle (its /debug/pprof/heap?debug=1 MemStats,
-// and its go_gc_duration_seconds where it has one); `goscry record` (199 Hz) against its own /debug/pprof/profile?seconds=N over the same window: the functions above
-// 2 % of the flat samples are the same, their shares within 5 points. Prints the figures.
+// and its go_gc_duration_seconds where it has one); `goscry record` (199 Hz) against its own
+// /debug/pprof/profile?seconds=N over the same window: the functions above 2 % of the flat
+// samples are the same, their shares within 5 points. Prints the figures.
 void expect_agrees_under_load(SuiteServer& server, std::chrono::seconds window,
                               std::chrono::milliseconds pace = std::chrono::milliseconds(0));
 

@@ -147,8 +147,9 @@ class NatsSuite : public SuiteServer {
  public:
   NatsSuite() : server_("nats"), port_(free_port()), profile_(free_port()) {}
   Result<void> start(const std::string& binary) {
-    server_.start({"nice", "-n", "-10", binary, "-a", "127.0.0.1", "-p", std::to_string(port_), "-profile",
-                   std::to_string(profile_), "-js", "-sd", (server_.dir() / "jetstream").string()});
+    server_.start({"nice", "-n", "-10", binary, "-a", "127.0.0.1", "-p", std::to_string(port_),
+                   "-profile", std::to_string(profile_), "-js", "-sd",
+                   (server_.dir() / "jetstream").string()});
     if (auto up = wait_answering("nats-server", profile_, "/debug/pprof/goroutine?debug=2",
                                  server_.output());
         !up)

@@ -71,7 +71,8 @@ TEST(PeriodicWorker, WakeRunsTheJobNow) {
 TEST(PeriodicWorker, TheJobChoosesItsNextRun) {
   std::atomic<int> runs{0};
   // Soon after the first run, then not for an hour: exactly two runs.
-  PeriodicWorker w("test-worker", 0s, [&] { return ++runs == 1 ? Clock::now() + 1ms : Clock::now() + 1h; });
+  PeriodicWorker w("test-worker", 0s,
+                   [&] { return ++runs == 1 ? Clock::now() + 1ms : Clock::now() + 1h; });
   w.start();
   EXPECT_TRUE(eventually([&] { return runs == 2; }));
   std::this_thread::sleep_for(50ms);  // would a third come: it must not
