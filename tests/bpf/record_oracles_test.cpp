@@ -201,14 +201,15 @@ std::map<std::string, double> user_leaf_shares(const std::string& folded, long* 
 // Every toolchain (plain build), ~5 s each. The fixture profiles itself with runtime/pprof
 // for its first 5 s and goscry records it for 4 s from when it attaches: the fixture's
 // shares do not change over time, so the two windows need not coincide (in a guest, goscry
-// attaches after the target's own profile has ended). The issue's "top 10 flat functions are the same set" is checked
-// as "the functions above 2% are the same set": the fixture's six functions take 40, 24,
-// 15, 10, 6 and 5% of its CPU and everything else (scheduler, timers, GC, the profilers'
-// own signal handling, which only goscry sees) shares the last percent or two, so ranks
-// 7-10 are a draw among noise functions of a few samples each that differs from run to
-// run even between two runtime/pprof profiles. Shares must agree within 5 points (or 3
-// binomial sigmas of the difference, when a loaded machine gave the target so little CPU
-// that 5 points is within the noise of runtime/pprof's 100 Hz).
+// attaches after the target's own profile has ended). The issue's "top 10 flat functions
+// are the same set" is checked as "the functions above 2% are the same set"
+// (compare_flat_shares): the fixture's six functions take 40, 24, 15, 10, 6 and 5% of its
+// CPU and everything else (scheduler, timers, GC, the profilers' own signal handling, which
+// only goscry sees) shares the last percent or two, so ranks 7-10 are a draw among noise
+// functions of a few samples each that differs from run to run even between two
+// runtime/pprof profiles. Shares must agree within 5 points (or 3 binomial sigmas of the
+// difference, when a loaded machine gave the target so little CPU that 5 points is within
+// the noise of runtime/pprof's 100 Hz).
 //
 // The target runs with GODEBUG=asyncpreemptoff=1: on a loaded machine runtime/pprof charges
 // up to half of its samples to runtime.asyncPreempt (a SIGPROF delivered right after the
@@ -231,36 +232,19 @@ TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
     ASSERT_TRUE(done) << done.error().message;
     long n_theirs = 0, n_mine = 0;
     auto theirs = flat_shares(own, &n_theirs), mine = user_leaf_shares(ours, &n_mine);
-    std::set<std::string> big_theirs, big_mine;
-    for (const auto& [name, share] : theirs)
-      if (share >= 2.0) big_theirs.insert(name);
-    for (const auto& [name, share] : mine)
-      if (share >= 2.0) big_mine.insert(name);
-    std::string table;
-    for (const auto& name : big_theirs) {
-      char line[200];
-      std::snprintf(line, sizeof line, "  %-20s runtime/pprof %5.1f%%  goscry %5.1f%%\n",
-                    name.c_str(), theirs[name], mine[name]);
-      table += line;
-    }
+    const auto cmp = testing::compare_flat_shares(theirs, n_theirs, mine, n_mine);
     std::printf("%s: runtime/pprof %ld samples, goscry %ld\n%s", f.label().c_str(), n_theirs,
-                n_mine, table.c_str());
+                n_mine, cmp.table.c_str());
     ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
-    // Every function runtime/pprof puts above 2 % is above 2 % in goscry's too; goscry may add
-    // one that only it sees (a thread runtime/pprof hardly samples: sysmon's runtime.usleep
-    // reached 2.x % in a 6.1 guest under TCG, the host suite running beside it), but not
-    // above 3 %.
-    for (const auto& name : big_theirs)
-      EXPECT_TRUE(big_mine.contains(name)) << name << "\n" << table;
-    for (const auto& name : big_mine) {
-      if (big_theirs.contains(name)) continue;
-      EXPECT_LT(mine[name], 3.0) << name << "\n" << table;
-    }
-    EXPECT_EQ(big_theirs.size(), 6u) << table;
-    for (const auto& name : big_theirs) {
-      const double p = theirs[name] / 100;
-      const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
-      EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 4 * sigma)) << name << "\n" << table;
+    // A function near 2 % (runtime.procyieldAsm: 2.3 % in Go's own, 1.5 % in goscry's on a
+    // 6.12 guest; sysmon's runtime.usleep, which only goscry samples well, 2.x % in a 6.1
+    // guest) may fall on either side of it: the comparison's 3 sigmas tell that from a
+    // disagreement. The six functions the fixture runs are above it in both.
+    EXPECT_EQ(cmp.disagreements, "") << cmp.table;
+    for (const char* name : {"main.share40", "main.share24", "main.share15", "main.share10",
+                             "main.share6", "main.share5"}) {
+      EXPECT_GE(theirs[name], 2.0) << name << "\n" << cmp.table;
+      EXPECT_GE(mine[name], 2.0) << name << "\n" << cmp.table;
     }
   }
 }
