@@ -119,20 +119,28 @@ std::optional<pid_t> LeakSource::shed_one_target() {
   return largest->info.pid;
 }
 
+// Stops snapshots of a target and frees what they held (w.mu held): its handle, lookups,
+// views and detector, and its figures, which would otherwise be served stale; its report
+// says why (`off`).
+void LeakSource::give_up(Watched& w, std::string why) {
+  w.gone = true;
+  w.off = std::move(why);
+  w.memo.reset();
+  w.process.reset();
+  w.suspect_views = {};
+  w.detector = LeakDetector(options_.detector);
+  {
+    std::lock_guard figures(w.figures_mu);
+    w.by_site.reset();
+    w.live_by_site.reset();
+  }
+  malloc_trim(0);
+}
+
 void LeakSource::snapshot(Watched& w) {
   std::lock_guard lock(w.mu);
   if (w.shed) {
-    w.gone = true;
-    w.memo.reset();
-    w.process.reset();
-    w.suspect_views = {};
-    w.detector = LeakDetector(options_.detector);
-    {
-      std::lock_guard figures(w.figures_mu);
-      w.by_site.reset();
-      w.live_by_site.reset();
-    }
-    malloc_trim(0);
+    give_up(w, "leak snapshots given up: the agent was over its memory budget");
     return;
   }
   if (!w.process) {
@@ -164,15 +172,14 @@ void LeakSource::snapshot(Watched& w) {
   if (list->goroutines.size() > options_.max_goroutines) {
     // Symbolized views cost ~1 KB per goroutine and the detector keeps every goid: past
     // the cap the memory would follow the target, so this target is left out.
-    w.gone = true;
-    w.memo.reset();
-    w.process.reset();
     log::warn("leak detection off for this target: too many goroutines",
               {{"pid", std::to_string(w.info.pid)},
                {"goroutines", std::to_string(list->goroutines.size())},
                {"max", std::to_string(options_.max_goroutines)}});
+    give_up(w, "leak snapshots given up: " + std::to_string(list->goroutines.size()) +
+                   " goroutines, more than the " + std::to_string(options_.max_goroutines) +
+                   " a snapshot may hold");
     list = {};
-    malloc_trim(0);
     return;
   }
   auto views = w.memo->symbolize(std::move(list->goroutines), list->read_at);
@@ -220,7 +227,7 @@ nlohmann::ordered_json LeakSource::report(Watched& w, const std::string& bpf) {
   auto j = leaks_report_json(w.info.pid, w.info.go_version, std::max(watched, 0.0),
                              w.detector.suspects(), bpf);
   j["exe"] = w.info.exe;
-  if (w.shed) j["off"] = "leak snapshots given up: the agent was over its memory budget";
+  if (!w.off.empty()) j["off"] = w.off;
   return j;
 }
 

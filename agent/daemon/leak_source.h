@@ -99,6 +99,7 @@ class LeakSource : public TargetSource {
     std::chrono::steady_clock::time_point due;
     std::chrono::milliseconds interval{0};  // by its tier
     bool gone = false;
+    std::string off;                          // why snapshots were given up (w.mu)
     std::atomic<bool> shed{false};            // given up for the memory budget
     std::atomic<std::size_t> goroutines{0};  // at the last read
     // What read() copies, under a lock of its own: a scrape never waits for a snapshot.
@@ -116,6 +117,7 @@ class LeakSource : public TargetSource {
   std::chrono::steady_clock::time_point snapshot_due();
   std::shared_ptr<Watched> due_first() const;
   void snapshot(Watched& w);
+  void give_up(Watched& w, std::string why);
   static nlohmann::ordered_json report(Watched& w, const std::string& bpf);
 
   LeakWatchOptions options_;
