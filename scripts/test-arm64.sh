@@ -7,16 +7,18 @@
 #   scripts/test-arm64.sh --kernels "5.10 6.1 6.12 7"
 #   scripts/test-arm64.sh --dump-n 10000      also time `goscry dump` of 10,000 goroutines
 #   scripts/test-arm64.sh --refresh           resolve the newest kernel of each series again
-#   scripts/test-arm64.sh --checks "dump leaks"  only these (top gc dump record leaks watch dump_many)
+#   scripts/test-arm64.sh --checks "dump leaks"  only these (top gc dump prologue record
+#                                             leaks watch dump_many)
 #   scripts/test-arm64.sh --arch amd64 ...    the same guests on Debian's amd64 kernels under
 #                                             qemu-system-x86_64 (TCG), goscry from build/
 #                                             (GOSCRY_BUILD_DIR): the reference of the
 #                                             emulation ratios (docs/kernels.md "arm64")
 #
-# In each guest, scripts/lib/guest-verbs.sh runs `top --once`, `gc`, `dump`, `record`,
-# `leaks` and the agent's watch tier (`agent --all`), each checked against the fixture's
-# own answer (runtime.NumGoroutine, runtime/metrics' GC count, runtime.Stack, cpuburn's
-# 2:1 CPU split, the leak's marked lines, NumGoroutine again). Prints one line per kernel,
+# In each guest, scripts/lib/guest-verbs.sh runs `top --once`, `gc`, `dump` (of parked
+# goroutines and of goroutines preempted in a prologue), `record`, `leaks` and the agent's
+# watch tier (`agent --all`), each checked against the fixture's own answer
+# (runtime.NumGoroutine, runtime/metrics' GC count, runtime.Stack, cpuburn's 2:1 CPU split,
+# the leak's marked lines, NumGoroutine again). Prints one line per kernel,
 #
 #   arm64 kernel K: N passed, N failed (boot Ns, tests Ns)
 #
@@ -29,7 +31,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${GOSCRY_ARM64_BUILD_DIR:-$root/build-arm64}")
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
-refresh=0 series_wanted="6.1 7" dump_n=0 checks="top gc dump record leaks watch dump_many" arch=arm64
+refresh=0 series_wanted="6.1 7" dump_n=0 arch=arm64
+checks="top gc dump prologue record leaks watch dump_many"
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) series_wanted=$2; shift ;;
@@ -82,7 +85,7 @@ fi
 # --- What every guest's initramfs holds -----------------------------------------------------
 
 # The fixtures the checks run, built by the newest Go for the guest (static: CGO_ENABLED=0).
-FIXTURES=(churn quiescent cpuburn leaks)
+FIXTURES=(churn quiescent cpuburn leaks preempted)
 fx=$work/fixtures-$arch
 go=$("$root/scripts/go-env.sh" --print-go)
 mkdir -p "$fx"

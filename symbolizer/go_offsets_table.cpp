@@ -16,6 +16,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -106,6 +107,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -198,6 +200,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -290,6 +293,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -384,6 +388,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 152;
          l.g_goid = 160;
          l.g_waitsince = 176;
@@ -478,6 +483,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 104;
+         l.g_sched_lr = 96;
          l.g_atomicstatus = 152;
          l.g_goid = 160;
          l.g_waitsince = 176;
@@ -574,6 +580,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 96;
+         l.g_sched_lr = 88;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -671,6 +678,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 96;
+         l.g_sched_lr = 88;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;
@@ -768,6 +776,7 @@ const std::vector<GoOffsetsEntry>& go_offsets_table() {
          l.g_sched_sp = 56;
          l.g_sched_pc = 64;
          l.g_sched_bp = 96;
+         l.g_sched_lr = 88;
          l.g_atomicstatus = 144;
          l.g_goid = 152;
          l.g_waitsince = 168;

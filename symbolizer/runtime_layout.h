@@ -46,6 +46,7 @@ namespace goscry {
   X(g_sched_sp, "runtime.g", "sched.sp")                    \
   X(g_sched_pc, "runtime.g", "sched.pc")                    \
   X(g_sched_bp, "runtime.g", "sched.bp")                    \
+  X(g_sched_lr, "runtime.g", "sched.lr")                    \
   X(g_atomicstatus, "runtime.g", "atomicstatus")            \
   X(g_goid, "runtime.g", "goid")                            \
   X(g_waitsince, "runtime.g", "waitsince")                  \

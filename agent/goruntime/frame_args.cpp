@@ -114,33 +114,47 @@ constexpr std::uint64_t kMaxArgsRange = 256 << 10;
 
 }  // namespace
 
-ArgsPlan plan_frame_args(PcFacts& facts, const Goroutine& g) {
-  ArgsPlan p{{}, {}, g.sched_sp};
+// One frame's places, from its sp and frame size (runtime/traceback.go). amd64's CALL
+// pushes the return address at the top of the frame: the caller's sp is sp + size + 8 and
+// the arguments start there. arm64's BL leaves it in LR, which the prologue saves at 0(SP):
+// the caller's sp is sp + size, and the arguments start 8 bytes above it, past the
+// caller's own saved LR (sys.MinFrameSize). docs/go-runtime.md "Processes on arm64".
+struct FramePlaces {
+  std::uint64_t caller_sp, argp, ret;
+};
+FramePlaces frame_places(Isa isa, std::uint64_t sp, std::uint32_t size) {
+  if (isa == Isa::Arm64) return {sp + size, sp + size + 8, sp};
+  return {sp + size + 8, sp + size + 8, sp + size};
+}
+
+ArgsPlan plan_frame_args(const GoProcess& t, PcFacts& facts, const Goroutine& g) {
+  ArgsPlan p{{}, {}, {}, g.sched_sp};
   std::uint64_t sp = g.sched_sp;
   for (auto pc : g.pcs) {
     // The offsets do not depend on the pc's liveness: the layout of a return address serves.
     const auto& a = facts.args(pc, false);
     const std::int32_t d = facts.sp_delta(pc);
     if (!a || d < 0) break;
-    const std::uint64_t fp = sp + std::uint64_t(d) + 8;  // past the return address
-    const std::uint64_t top = std::max(p.top, fp + a->extent());
+    const FramePlaces f = frame_places(t.binary().isa(), sp, std::uint32_t(d));
+    const std::uint64_t top = std::max(p.top, f.argp + a->extent());
     if (top - g.sched_sp > kMaxArgsRange) break;
-    p.argps.push_back(fp);
+    p.argps.push_back(f.argp);
+    p.rets.push_back(f.ret);
     p.args.push_back(a.get());
     p.top = top;
-    sp = fp;
+    sp = f.caller_sp;
   }
   return p;
 }
 
 void take_frame_args(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* stack,
-                     Goroutine& g) {
+                     std::uint64_t stack_addr, Goroutine& g) {
   g.arg_words.clear();
   g.arg_frames = 0;
-  auto at = [&](std::uint64_t addr) { return stack + (addr - g.sched_sp); };
+  auto at = [&](std::uint64_t addr) { return stack + (addr - stack_addr); };
   for (std::size_t k = 0; k < p.argps.size(); ++k) {
     std::uint64_t ret;
-    std::memcpy(&ret, at(p.argps[k] - 8), 8);
+    std::memcpy(&ret, at(p.rets[k]), 8);
     const bool last = k + 1 == g.pcs.size();
     const bool placed = last ? !g.stack_truncated && ret >= t.goexit_entry() &&
                                    ret < t.goexit_end()
@@ -164,7 +178,7 @@ Result<void> read_frame_args(const GoProcess& t, PcFacts& facts, std::span<Gorou
     for (std::size_t i = 0; i < plans.size(); ++i)
       if (reads[i].ok)
         take_frame_args(t, plans[i].second, static_cast<const std::uint8_t*>(reads[i].dest),
-                        *plans[i].first);
+                        reads[i].addr, *plans[i].first);
     plans.clear();
     reads.clear();
     used = 0;
@@ -174,7 +188,7 @@ Result<void> read_frame_args(const GoProcess& t, PcFacts& facts, std::span<Gorou
     g->arg_words.clear();
     g->arg_frames = 0;
     if (g->pcs.empty() || g->torn) continue;
-    ArgsPlan p = plan_frame_args(facts, *g);
+    ArgsPlan p = plan_frame_args(t, facts, *g);
     if (p.argps.empty()) continue;
     const std::size_t len = p.top - g->sched_sp;
     if (used + len > kArgsBuffer)

@@ -40,23 +40,22 @@ class PcFacts;
 struct Goroutine;
 
 // Where the words of a goroutine's frames lie, innermost frame first: each frame's
-// argument pointer, found as the runtime's unwinder finds it (from sched.sp and each
-// function's frame size, pcsp), as many frames as could be placed, and the end of the
-// range [sched.sp, top) their words lie in.
+// argument pointer and the place of its return address, found as the runtime's unwinder
+// finds them (from sched.sp and each function's frame size, pcsp, by the binary's ISA), as
+// many frames as could be placed, and the end of the range [sched.sp, top) they lie in.
 struct ArgsPlan {
   std::vector<std::uint64_t> argps;
+  std::vector<std::uint64_t> rets;
   std::vector<const FrameArgs*> args;
   std::uint64_t top = 0;
 };
-ArgsPlan plan_frame_args(PcFacts& facts, const Goroutine& g);
-
+ArgsPlan plan_frame_args(const GoProcess& t, PcFacts& facts, const Goroutine& g);
 // Takes the words of each planned frame (Goroutine::arg_words, arg_frames) from `stack`,
-// the target's bytes from g.sched_sp on (at least up to p.top), as long as each frame's
-// return address is where its argument pointer puts it: the word below it must be the
-// next frame's return address (runtime.goexit+1 for the last).
+// the target's bytes from `stack_addr` (at most g.sched_sp) up to at least p.top, as long
+// as each frame's return address is where the plan puts it: the next frame's pc
+// (runtime.goexit + one instruction for the last).
 void take_frame_args(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* stack,
-                     Goroutine& g);
-
+                     std::uint64_t stack_addr, Goroutine& g);
 // Reads the words of goroutines whose stack bytes were not at hand when their walk ended
 // (a stack deeper than the reader's window, a goroutine without a frame record to walk):
 // [sched.sp, top) of each, batched.

@@ -72,6 +72,7 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
   g.sched_pc = field<std::uint64_t>(b, l.g_sched_pc);
   g.sched_sp = field<std::uint64_t>(b, l.g_sched_sp);
   g.sched_bp = field<std::uint64_t>(b, l.g_sched_bp);
+  g.sched_lr = field<std::uint64_t>(b, l.g_sched_lr);
   g.stack_lo = field<std::uint64_t>(b, l.g_stack_lo);
   g.stack_hi = field<std::uint64_t>(b, l.g_stack_hi);
   g.locked_to_thread = field<std::uint64_t>(b, l.g_lockedm) != 0;
@@ -84,7 +85,7 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
 std::size_t g_prefix(const RuntimeLayout& l) {
   int end = 0;
   for (int off : {l.g_stack_lo, l.g_stack_hi, l.g_sched_sp, l.g_sched_pc, l.g_sched_bp,
-                  l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc, l.g_lockedm})
+                  l.g_sched_lr, l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc, l.g_lockedm})
     end = std::max(end, off + 8);
   end = std::max({end, l.g_atomicstatus + 4, l.g_waitreason + 1, l.g_tracking_seq + 1});
   return std::size_t(std::min(end, l.g_size));
@@ -237,16 +238,28 @@ class Unwinder {
   // frame size at sched.pc (pcsp) says where the return address is, as Go's unwinder
   // reads it; that pc is added. False when the walk ends here.
   bool caller_without_record(Goroutine& g) {
-    // arm64: Go's prologue saves LR at 0(SP) and the frame record {caller's R29, that LR}
-    // at SP-8, so a function's record sits below its frame, not at its top; g.sched.bp is
-    // that record whenever the prologue has run, and the walk from it finds every caller.
-    // (A prologue's caller is in LR, which g.sched does not keep: not added.)
-    if (t_.binary().isa() == Isa::Arm64) return true;
     const std::int32_t delta = facts_.sp_delta(g.sched_pc);
     if (delta < 0) return true;
+    if (t_.binary().isa() == Isa::Arm64) return arm64_caller_without_record(g, delta);
     const std::uint64_t ret_at = g.sched_sp + std::uint64_t(delta);
     if (g.sched_bp == ret_at - 8) return true;  // the usual case: its record is in place
-    auto caller = t_.process().read_u64(ret_at);
+    return add_caller(g, t_.process().read_u64(ret_at));
+  }
+
+  // arm64: Go's prologue saves LR at 0(SP) and the frame record {caller's R29, that LR} at
+  // SP-8, so a function's record sits below its frame, not at its top (docs/go-runtime.md
+  // "Processes on arm64"). Before the prologue has made the frame (size 0 at the pc), the
+  // caller is in LR: g.sched.lr, which morestack saves, or the thread's LR (--pause); R29
+  // is still the caller's, whose record then also sits at SP-8.
+  bool arm64_caller_without_record(Goroutine& g, std::int32_t delta) {
+    if (delta == 0) return g.sched_lr == 0 || add_caller(g, g.sched_lr);
+    if (g.sched_bp + 8 == g.sched_sp) return true;  // the usual case: its record is in place
+    return add_caller(g, t_.process().read_u64(g.sched_sp));
+  }
+
+  // Adds the caller's pc found outside a frame record; false when the walk ends there (at
+  // runtime.goexit, or truncated).
+  bool add_caller(Goroutine& g, Result<std::uint64_t> caller) {
     if (!caller || *caller == 0 || in_goexit(t_, *caller)) {
       if (!caller) g.stack_truncated = true;
       return false;
@@ -398,9 +411,9 @@ Result<void> unwind_all(const GoProcess& t, PcFacts& facts, std::vector<Goroutin
   std::vector<char> args_taken(gs.size(), 0);
   auto take_args = [&](Goroutine& g, const RemoteRead& window) {
     if (!opt.args) return;
-    const ArgsPlan p = plan_frame_args(facts, g);
+    const ArgsPlan p = plan_frame_args(t, facts, g);
     if (p.top > window.addr + window.len) return;  // beyond the window: read below
-    take_frame_args(t, p, static_cast<const std::uint8_t*>(window.dest), g);
+    take_frame_args(t, p, static_cast<const std::uint8_t*>(window.dest), window.addr, g);
     args_taken[std::size_t(&g - gs.data())] = 1;
   };
   std::vector<Walk> walks;
@@ -547,6 +560,7 @@ void place_running(const std::vector<ThreadRegisters>& threads, std::vector<Goro
       g.sched_pc = r.pc;
       g.sched_sp = r.sp;
       g.sched_bp = r.bp;
+      g.sched_lr = r.lr;
       g.from_registers = true;
       break;
     }

@@ -55,6 +55,7 @@ struct Goroutine {
   std::uint64_t gopc = 0;         // run-time pc of the `go` statement
   std::uint64_t startpc = 0;      // run-time entry of the goroutine's function
   std::uint64_t sched_pc = 0, sched_sp = 0, sched_bp = 0;
+  std::uint64_t sched_lr = 0;  // arm64: the caller of a function whose frame is not set up
   std::uint64_t stack_lo = 0, stack_hi = 0;
   bool locked_to_thread = false;  // g.lockedm set: runtime.LockOSThread wired it to its M
   // g.trackingSeq: the runtime adds one each time the goroutine stops running (wrapping at

@@ -196,9 +196,9 @@ std::vector<ThreadRegisters> SeizedThreads::registers() const {
     iovec io{&r, sizeof r};
     if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &io) != 0) continue;
 #if defined(__x86_64__)
-    out.push_back({tid, r.rip, r.rsp, r.rbp, r.r14});
+    out.push_back({tid, r.rip, r.rsp, r.rbp, r.r14, 0});
 #elif defined(__aarch64__)
-    out.push_back({tid, r.pc, r.sp, r.regs[29], r.regs[28]});
+    out.push_back({tid, r.pc, r.sp, r.regs[29], r.regs[28], r.regs[30]});
 #endif
   }
   return out;

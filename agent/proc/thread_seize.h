@@ -28,6 +28,7 @@ namespace goscry {
 struct ThreadRegisters {
   pid_t tid = 0;
   std::uint64_t pc = 0, sp = 0, bp = 0, g = 0;
+  std::uint64_t lr = 0;  // arm64's link register (0 on amd64, whose CALL pushes it)
 };
 
 class SeizedThreads {

@@ -96,19 +96,20 @@ check_gc() {
 # "goroutine N [state" of every goroutine of a traceback, sorted, the running one left out.
 headers() { grep -E '^goroutine [0-9]+ \[' | grep -v '\[running' | sed -E 's/^(goroutine [0-9]+ \[[^],]*).*/\1/' | sort; }
 
-# "N: f1 f2 ... created by F" per goroutine of a traceback: its id and the functions of its
-# frames, innermost first (arguments, files and the running goroutine left out), sorted.
+# "N: f1(args) f2(args) ... created by F" per goroutine of a traceback: its id and the
+# function lines of its frames with their arguments' words, innermost first (files and
+# the running goroutine left out), sorted.
 frames() {
   awk 'function out() { if (id != "" && !run) print id ":" fr }
        /^goroutine [0-9]+ \[/ { out(); id = $2; run = ($0 ~ /\[running/); fr = ""; next }
        /^$/ || /^(begin|end) traceback/ { out(); id = ""; next }
        /^\t/ || id == "" { next }
-       { f = $0; sub(/\(.*$/, "", f); sub(/ in goroutine [0-9]+$/, "", f); fr = fr " " f }
+       { f = $0; sub(/ in goroutine [0-9]+$/, "", f); gsub(/ /, "", f); fr = fr " " f }
        END { out() }' | sort
 }
 
 # dump against quiescent's own runtime.Stack(all): the same goroutines in the same states,
-# with the same frames.
+# with the same frames and the same words of their arguments (the fixture holds still).
 check_dump() {
   start quiescent
   wait_for $T/quiescent.out '^ready' 120 || { result dump FAIL "quiescent not ready"; finish; return; }
@@ -123,9 +124,37 @@ check_dump() {
   grep -vxF -f $T/dump.h $T/oracle.h > $T/missing.h
   grep -vxF -f $T/dump.f $T/oracle.f > $T/missing.f
   missing=$(wc -l < $T/missing.h) other=$(wc -l < $T/missing.f)
-  detail="$(wc -l < $T/oracle.h) goroutines in runtime.Stack, $(wc -l < $T/dump.h) in dump, $missing missing or in another state, $other with other frames, exit $code"
+  detail="$(wc -l < $T/oracle.h) goroutines in runtime.Stack, $(wc -l < $T/dump.h) in dump, $missing missing or in another state, $other with other frames or arguments, exit $code"
   [ "$missing" = 0 ] && [ "$other" = 0 ] && [ -s $T/oracle.h ] && [ $code = 0 ] && result dump PASS $detail ||
     { result dump FAIL $detail; head -n 5 $T/missing.h $T/missing.f; grep -F -f $T/missing.f $T/dump.f 2>/dev/null | head -n 3; tail -n 5 $T/dump.err; }
+}
+
+# "f1 f2 ..." per runnable goroutine of a traceback: its functions, innermost first.
+runnable_functions() {
+  awk 'function out() { if (run) print fr; run = 0 }
+       /^goroutine [0-9]+ \[/ { out(); run = ($0 ~ /\[runnable/); fr = ""; next }
+       /^$/ || /^(begin|end) traceback/ { out(); next }
+       /^\t/ || /^created by/ || !run { next }
+       { f = $0; sub(/\(.*$/, "", f); fr = fr (fr == "" ? "" : " ") f }
+       END { out() }' | sort -u
+}
+
+# A goroutine preempted in a prologue (preempted prologue: main.step's stack check, where
+# step has no frame yet and its caller is only in g.sched.lr): every runnable goroutine of
+# goscry's dump has the functions the fixture's own runtime.Stack gave such a goroutine.
+check_prologue() {
+  export GODEBUG=asyncpreemptoff=1
+  start preempted prologue
+  unset GODEBUG
+  wait_for $T/preempted.out '^ready' 120 || { result prologue FAIL "preempted not ready"; finish; return; }
+  want=$(sed -n '/^begin traceback/,/^end traceback/p' $T/preempted.out | runnable_functions)
+  goscry dump --pid $pid > $T/prologue.txt 2> $T/prologue.err; code=$?
+  finish
+  runnable_functions < $T/prologue.txt > $T/prologue.got
+  n=$(wc -l < $T/prologue.got) other=$(grep -vxF "$want" $T/prologue.got | wc -l)
+  detail="runtime.Stack: '$want'; dump: $n distinct runnable stacks, $other of them other, exit $code"
+  [ "$want" = "main.step main.spinCalls" ] && [ "$n" -gt 0 ] && [ "$other" = 0 ] && [ $code = 0 ] &&
+    result prologue PASS $detail || { result prologue FAIL $detail; head -n 3 $T/prologue.got; tail -n 5 $T/prologue.err; }
 }
 
 # dump of DUMP_N parked goroutines: all read, and how long it took (the figure of the note).
@@ -201,4 +230,4 @@ check_watch() {
   [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
 }
 
-for c in ${CHECKS:-top gc dump record leaks watch dump_many}; do check_$c; done
+for c in ${CHECKS:-top gc dump prologue record leaks watch dump_many}; do check_$c; done

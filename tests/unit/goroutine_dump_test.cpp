@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -210,6 +211,40 @@ TEST(GoroutineDump, AFrameInterruptedByAsyncPreemptionIsSymbolizedAsGoDoes) {
       }
     }
     EXPECT_GT(telling, 0) << "no preempted frame where pc and pc - 1 differ in 20 dumps";
+  }
+}
+
+// The preempted fixture's "prologue" spinners wait their turn stopped in main.step's
+// prologue (a synchronous preemption: morestack saved g.sched there), where step has no
+// frame record yet and its caller would be skipped by a frame-pointer walk. Oracle: the
+// fixture's own runtime.Stack of such a moment; every runnable goroutine of the dumps
+// (taken later: the spinners keep running) has its functions, main.spinCalls included.
+TEST(GoroutineDump, AGoroutinePreemptedInAPrologueKeepsItsCaller) {
+  auto fixtures = all_fixtures("preempted");
+  ASSERT_FALSE(fixtures.empty()) << "no preempted fixtures were built";
+  for (const auto& f : fixtures) {
+    SCOPED_TRACE(f.label());
+    setenv("GODEBUG", "asyncpreemptoff=1", 1);
+    auto proc = LiveProcess::start({f.path, "prologue"});
+    unsetenv("GODEBUG");
+    ASSERT_TRUE(proc) << proc.error().message;
+    std::set<std::vector<std::string>> want;
+    for (const auto& [id, g] : parse_traceback(oracle_traceback((*proc)->output())))
+      if (g.state == "runnable") want.insert(g.functions);
+    ASSERT_EQ(want, (std::set<std::vector<std::string>>{{"main.step", "main.spinCalls"}}))
+        << (*proc)->output();
+    int seen = 0;
+    for (int round = 0; round < 5; ++round) {
+      auto r = run_command({testing::goscry_binary(), "dump", "--pid",
+                            std::to_string((*proc)->pid())});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      for (const auto& [id, g] : parse_traceback(r.out)) {
+        if (g.state != "runnable") continue;
+        EXPECT_TRUE(want.contains(g.functions)) << r.out;
+        ++seen;
+      }
+    }
+    EXPECT_GT(seen, 0) << "no runnable goroutine in 5 dumps";
   }
 }
 
