@@ -6,9 +6,12 @@
 #   scripts/test-arm64.sh                     kernels 6.1 and the newest 7.x
 #   scripts/test-arm64.sh --kernels "5.10 6.1 6.12 7"
 #   scripts/test-arm64.sh --dump-n 10000      also time `goscry dump` of 10,000 goroutines
+#   scripts/test-arm64.sh --record-cost 10    also measure what `goscry record` at 99 Hz costs
+#                                             a CPU-bound target (2 runs of 10 s each way)
+#   scripts/test-arm64.sh --smp 1 ...         guests with one vCPU (default 2)
 #   scripts/test-arm64.sh --refresh           resolve the newest kernel of each series again
 #   scripts/test-arm64.sh --checks "dump leaks"  only these (top gc dump prologue record
-#                                             leaks watch dump_many)
+#                                             leaks watch dump_many record_cost)
 #   scripts/test-arm64.sh --arch amd64 ...    the same guests on Debian's amd64 kernels under
 #                                             qemu-system-x86_64 (TCG), goscry from build/
 #                                             (GOSCRY_BUILD_DIR): the reference of the
@@ -31,12 +34,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${GOSCRY_ARM64_BUILD_DIR:-$root/build-arm64}")
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
-refresh=0 series_wanted="6.1 7" dump_n=0 arch=arm64
-checks="top gc dump prologue record leaks watch dump_many"
+refresh=0 series_wanted="6.1 7" dump_n=0 record_cost=0 smp=2 arch=arm64
+checks="top gc dump prologue record leaks watch dump_many record_cost"
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) series_wanted=$2; shift ;;
     --dump-n) dump_n=$2; shift ;;
+    --record-cost) record_cost=$2; shift ;;
+    --smp) smp=$2; shift ;;
     --checks) checks=$2; shift ;;
     --arch) arch=$2; shift ;;
     --refresh) refresh=1 ;;
@@ -85,7 +90,7 @@ fi
 # --- What every guest's initramfs holds -----------------------------------------------------
 
 # The fixtures the checks run, built by the newest Go for the guest (static: CGO_ENABLED=0).
-FIXTURES=(churn quiescent cpuburn leaks preempted)
+FIXTURES=(churn quiescent cpuburn leaks preempted profiled)
 fx=$work/fixtures-$arch
 go=$("$root/scripts/go-env.sh" --print-go)
 mkdir -p "$fx"
@@ -120,7 +125,7 @@ make_initramfs() {
   cat > "$r/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin HOME=/tmp FX=/fx DUMP_N=$dump_n CHECKS="$checks"
+export PATH=/bin:/sbin HOME=/tmp FX=/fx DUMP_N=$dump_n RECORD_COST=$record_cost CHECKS="$checks"
 export LEAK_CREATION=$(marker_line 'creation:recv') LEAK_BLOCKS=$(marker_line 'blocks:recv')
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -154,7 +159,7 @@ run_kernel() {
   rm -f "$out/console.log"  # the last run's would say "started" before this guest did
   t0=$(date +%s)
   timeout --kill-after=30 "${GOSCRY_ARM64_TIMEOUT:-1800}" \
-    "${qemu[@]}" -smp 2 -m 3G -nographic -no-reboot \
+    "${qemu[@]}" -smp "$smp" -m 3G -nographic -no-reboot \
       -kernel "$cache/$kver/boot/vmlinuz-$kver" -initrd "$initramfs" \
       -append "$append panic=-1 rdinit=/init" > "$out/console.log" 2>&1 < /dev/null &
   guest_pid=$!

@@ -6,7 +6,8 @@
 #
 # Set by the guest's /init: FX (the fixtures' dir), LEAK_CREATION / LEAK_BLOCKS (the lines
 # of leaks/main.go's "creation:recv" / "blocks:recv" markers), DUMP_N (goroutines of the
-# timed dump, 0: none), CHECKS (which of them, default all).
+# timed dump, 0: none), RECORD_COST (seconds of each run of the record-cost figure, 0: none),
+# CHECKS (which of them, default all).
 
 T=/tmp/t
 mkdir -p $T
@@ -172,6 +173,32 @@ check_dump_many() {
     { result dump$DUMP_N FAIL $detail; tail -n 5 $T/dumpn.err; }
 }
 
+# What `goscry record` at 99 Hz costs a CPU-bound target (the note's figure, as
+# scripts/bench-record.sh measures it on the host): the work `profiled throughput` does per
+# CPU second of its thread, with goscry recording it against alone, twice each, alternated.
+check_record_cost() {
+  [ "${RECORD_COST:-0}" -gt 0 ] || return 0
+  ok=1 detail=""
+  for round in 1 2; do
+    for mode in alone record; do
+      start profiled throughput ${RECORD_COST}s
+      wait_for $T/profiled.out '^ready' 120 || { ok=0; detail="$detail profiled not ready;"; finish; continue; }
+      [ $mode = alone ] || goscry record --pid $pid --hz 99 -d $((RECORD_COST + 60))s -o $T/cost.pb.gz 2> $T/cost.err &
+      wait_for $T/profiled.out '^work_per_cpu_s' $((RECORD_COST + 120)) || ok=0
+      [ $mode = alone ] || wait
+      finish
+      rate=$(sed -n 's/^work_per_cpu_s \([0-9.]*\).*/\1/p' $T/profiled.out)
+      eval "${mode}_$round=${rate:-0}"
+      detail="$detail $mode ${rate:-none};"
+    done
+  done
+  ratio=$(awk -v a1="$alone_1" -v a2="$alone_2" -v r1="$record_1" -v r2="$record_2" \
+    'BEGIN { a = a1 + a2; if (a > 0 && r1 > 0 && r2 > 0) printf "%.3f", (r1 + r2) / a }')
+  detail="work per CPU second with record at 99 Hz / alone: ${ratio:-none} ($detail )"
+  [ $ok = 1 ] && [ -n "$ratio" ] && result record_cost PASS $detail ||
+    { result record_cost FAIL $detail; tail -n 5 $T/cost.err; }
+}
+
 # record: cpuburn's burnTwice does twice burnOnce's work; the profile must say about 2:1.
 check_record() {
   start cpuburn 600s
@@ -230,4 +257,4 @@ check_watch() {
   [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
 }
 
-for c in ${CHECKS:-top gc dump prologue record leaks watch dump_many}; do check_$c; done
+for c in ${CHECKS:-top gc dump prologue record leaks watch dump_many record_cost}; do check_$c; done
