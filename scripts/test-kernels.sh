@@ -19,6 +19,7 @@
 # read-only over 9p, so the built tests, fixtures and Go toolchains run unchanged; the build
 # dir is an overlay (the guest's writes stay in the guest). QEMU emulates the CPU (TCG): this machine's KVM cannot run stock kernels.
 #
+# Boots two guests at a time (GOSCRY_KERNEL_LANES; each emulator uses one host thread).
 # Prints one line per kernel, `kernel K: N passed, N failed, N skipped (boot Ns, tests Ns)`;
 # a test skipped inside a guest counts as a failure. Exit status 1 when any kernel fails.
 # Guest console and ctest output: $GOSCRY_BUILD_DIR/kernels/<kernel>/.
@@ -221,6 +222,28 @@ kernel_timeout=${GOSCRY_KERNEL_TIMEOUT:-$([ "$full" = 1 ] && echo 7200 || echo 9
 budget=${GOSCRY_KERNEL_BUDGET:-$([ "$full" = 1 ] && echo 28800 || echo 2400)}
 deadline=$(( $(date +%s) + budget ))
 
+# Two guests at a time: each emulator is one host thread (thread=single), so one guest
+# leaves a core of this two-core machine idle. Lane L boots kernels L, L+lanes, ... in
+# turn; each lane's lines are printed when it ends, in the kernels' order.
+lanes=${GOSCRY_KERNEL_LANES:-2}
+run_lane() {
+  local lane=$1 i status=0
+  trap '[ -z "$guest_pid" ] || kill "$guest_pid" 2>/dev/null' EXIT
+  trap 'exit 143' TERM
+  for (( i = lane; i < ${#kvers[@]}; i += lanes )); do
+    log "kernel ${kvers[$i]}: booting (lane $lane)"
+    run_kernel "${kvers[$i]}" "$sel" "$go" > "$build/kernels/result-$i.txt" 2>&1 || status=1
+  done
+  return "$status"
+}
+mkdir -p "$build/kernels"
+rm -f "$build"/kernels/result-*.txt
+lane_pids=()
+for (( lane = 0; lane < lanes && lane < ${#kvers[@]}; lane++ )); do
+  run_lane "$lane" & lane_pids+=($!)
+done
+trap 'kill "${lane_pids[@]}" 2>/dev/null' EXIT
 status=0
-for k in "${kvers[@]}"; do run_kernel "$k" "$sel" "$go" || status=1; done
+for pid in "${lane_pids[@]}"; do wait "$pid" || status=1; done
+for (( i = 0; i < ${#kvers[@]}; i++ )); do cat "$build/kernels/result-$i.txt"; done
 exit "$status"

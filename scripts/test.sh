@@ -24,8 +24,9 @@ if [ "${CI:-}" = true ] || [ "${GOSCRY_FUZZ_SMOKE:-}" = 1 ]; then
   "$root/scripts/fuzz.sh" --smoke || fuzz_status=$?
 fi
 # In CI and on request, the covering subset of the bpf label inside each kernel of the
-# matrix (QEMU without KVM: about 11 min for the four on an idle machine, at most 40 by its
-# budget; docs/kernels.md); before the host's ctest for the same reason as the fuzz run.
+# matrix (QEMU without KVM, two guests at a time: about 14 min for the four on an idle
+# machine, at most 40 by its budget; docs/kernels.md); before the host's ctest for the same
+# reason as the fuzz run.
 kernels_status=0
 if [ "${CI:-}" = true ] || [ "${GOSCRY_KERNEL_MATRIX:-}" = 1 ]; then
   GOSCRY_BUILD_DIR="$build" "$root/scripts/test-kernels.sh" || kernels_status=$?
