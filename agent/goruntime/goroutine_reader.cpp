@@ -280,20 +280,21 @@ class Unwinder {
            g.pcs.back() < async_preempt_.second;
   }
 
-  // asyncPreempt's record {bp at the interrupt, interrupted pc} at bp: the interrupted
-  // function's sp was bp + 16. Its frame size at that pc (pcsp) says where its return
-  // address is; when its frame record is not where that frame would put it, the caller's
-  // pc is read from there and the walk goes on from the bp of the interrupt (the caller's
-  // record), as Go's own unwinder, which uses pcsp everywhere, does.
+  // asyncPreempt's record {bp at the interrupt, interrupted pc} at bp. The interrupted
+  // function's frame size at that pc (pcsp) says where its caller's pc is; when its frame
+  // record is not where that frame would put it, the caller's pc is read from there and
+  // the walk goes on from the bp of the interrupt (the caller's record), as Go's own
+  // unwinder, which uses pcsp everywhere, does.
   std::uint64_t follow_preempted(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
-    const std::uint64_t pc = record[1], sp = bp + 16;
-    if (!in_code(pc) || facts_.sp_delta(pc) < 0) {
+    const std::uint64_t pc = record[1];
+    const std::int32_t delta = facts_.sp_delta(pc);
+    const auto caller_at = delta < 0 ? std::nullopt : interrupted_caller_at(g, bp, record, delta);
+    if (!in_code(pc) || !caller_at) {
       g.stack_truncated = true;
       return 0;
     }
     g.pcs.push_back(pc);
-    const std::uint64_t ret_at = sp + std::uint64_t(facts_.sp_delta(pc));
-    if (record[0] == ret_at - 8 || g.pcs.size() >= max_depth_) {
+    if (*caller_at == 0 || g.pcs.size() >= max_depth_) {
       // The frame record is in place: the usual walk from it.
       if (g.pcs.size() >= max_depth_ || record[0] <= bp || !on_stack(g, record[0])) {
         g.stack_truncated = true;
@@ -301,7 +302,7 @@ class Unwinder {
       }
       return record[0];
     }
-    auto caller = t_.process().read_u64(ret_at);
+    auto caller = t_.process().read_u64(*caller_at);
     if (caller && in_goexit(t_, *caller)) return 0;
     if (!caller || !in_code(*caller) || record[0] <= bp || !on_stack(g, record[0])) {
       g.stack_truncated = true;
@@ -309,6 +310,28 @@ class Unwinder {
     }
     g.pcs.push_back(*caller);
     return record[0];
+  }
+
+  // Where the caller's pc of a function interrupted with a frame of `delta` bytes lies; 0
+  // when its frame record is in place. amd64: the signal handler pushed the interrupted pc
+  // and asyncPreempt's record sits right below it, so the function's sp was bp + 16 and its
+  // return address is at sp + delta. arm64: the handler pushed the interrupted LR 16 bytes
+  // below the sp and made the pc asyncPreempt's LR, which its prologue saved at 0(SP) of
+  // its frame, its record at SP-8 (runtime/preempt_arm64.s; the frame's size changes
+  // between releases, so it is read from pcsp): sp = bp + 8 + that frame + 16. There the caller's pc is that pushed LR when the function had no frame yet, else
+  // the LR its own prologue saved at 0(sp).
+  std::optional<std::uint64_t> interrupted_caller_at(const Goroutine& g, std::uint64_t bp,
+                                                     const std::uint64_t record[2],
+                                                     std::int32_t delta) {
+    if (t_.binary().isa() != Isa::Arm64) {
+      const std::uint64_t ret_at = bp + 16 + std::uint64_t(delta);
+      return record[0] == ret_at - 8 ? 0 : ret_at;
+    }
+    const std::int32_t frame = facts_.sp_delta(g.pcs.back());  // asyncPreempt's, at its call
+    if (frame <= 0) return std::nullopt;
+    const std::uint64_t sp = bp + 8 + std::uint64_t(frame) + 16;
+    if (delta == 0) return sp - 16;
+    return record[0] + 8 == sp ? 0 : sp;
   }
 
   // A frame record lies on the goroutine's own stack, above the saved sp.

@@ -140,23 +140,31 @@ runnable_functions() {
        END { out() }' | sort -u
 }
 
-# A goroutine preempted in a prologue (preempted prologue: main.step's stack check, where
-# step has no frame yet and its caller is only in g.sched.lr): every runnable goroutine of
-# goscry's dump has the functions the fixture's own runtime.Stack gave such a goroutine.
+# Goroutines preempted where their innermost frame has no frame record: asynchronously,
+# by a signal, anywhere in spin (preempted; under runtime.asyncPreempt, whose frame holds
+# the interrupted pc and LR), or synchronously, in main.step's prologue (preempted prologue,
+# under GODEBUG=asyncpreemptoff=1: the caller only in g.sched.lr). Every runnable goroutine
+# of goscry's dump has the functions the fixture's own runtime.Stack gave such a goroutine.
+check_preempted_as() { # check-name "stack|stack..." mode...
+  check=$1 expect=$2; shift 2
+  start preempted "$@"
+  wait_for $T/preempted.out '^ready' 120 || { result $check FAIL "preempted not ready"; finish; return; }
+  want=$(sed -n '/^begin traceback/,/^end traceback/p' $T/preempted.out | runnable_functions)
+  expect=$(printf '%s\n' "$expect" | tr '|' '\n' | sort)
+  goscry dump --pid $pid > $T/$check.txt 2> $T/$check.err; code=$?
+  finish
+  runnable_functions < $T/$check.txt > $T/$check.got
+  n=$(wc -l < $T/$check.got) other=$(grep -vxF "$want" $T/$check.got | wc -l)
+  detail="runtime.Stack: '$(printf '%s' "$want" | tr '\n' '|')'; dump: $n distinct runnable stacks, $other of them other, exit $code"
+  [ "$want" = "$expect" ] && [ "$n" -gt 0 ] && [ "$other" = 0 ] && [ $code = 0 ] &&
+    result $check PASS $detail || { result $check FAIL $detail; head -n 3 $T/$check.got; tail -n 5 $T/$check.err; }
+}
 check_prologue() {
   export GODEBUG=asyncpreemptoff=1
-  start preempted prologue
+  check_preempted_as prologue "main.step main.spinCalls" prologue
   unset GODEBUG
-  wait_for $T/preempted.out '^ready' 120 || { result prologue FAIL "preempted not ready"; finish; return; }
-  want=$(sed -n '/^begin traceback/,/^end traceback/p' $T/preempted.out | runnable_functions)
-  goscry dump --pid $pid > $T/prologue.txt 2> $T/prologue.err; code=$?
-  finish
-  runnable_functions < $T/prologue.txt > $T/prologue.got
-  n=$(wc -l < $T/prologue.got) other=$(grep -vxF "$want" $T/prologue.got | wc -l)
-  detail="runtime.Stack: '$want'; dump: $n distinct runnable stacks, $other of them other, exit $code"
-  [ "$want" = "main.step main.spinCalls" ] && [ "$n" -gt 0 ] && [ "$other" = 0 ] && [ $code = 0 ] &&
-    result prologue PASS $detail || { result prologue FAIL $detail; head -n 3 $T/prologue.got; tail -n 5 $T/prologue.err; }
 }
+check_async() { check_preempted_as async "main.spin main.spinner|main.spinFramed"; }
 
 # dump of DUMP_N parked goroutines: all read, and how long it took (the figure of the note).
 check_dump_many() {
@@ -257,4 +265,4 @@ check_watch() {
   [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
 }
 
-for c in ${CHECKS:-top gc dump prologue record leaks watch dump_many record_cost}; do check_$c; done
+for c in ${CHECKS:-top gc dump prologue async record leaks watch dump_many record_cost}; do check_$c; done
