@@ -50,12 +50,14 @@ struct ArgsPlan {
   std::uint64_t top = 0;
 };
 ArgsPlan plan_frame_args(const GoProcess& t, PcFacts& facts, const Goroutine& g);
+
 // Takes the words of each planned frame (Goroutine::arg_words, arg_frames) from `stack`,
 // the target's bytes from `stack_addr` (at most g.sched_sp) up to at least p.top, as long
 // as each frame's return address is where the plan puts it: the next frame's pc
 // (runtime.goexit + one instruction for the last).
 void take_frame_args(const GoProcess& t, const ArgsPlan& p, const std::uint8_t* stack,
                      std::uint64_t stack_addr, Goroutine& g);
+
 // Reads the words of goroutines whose stack bytes were not at hand when their walk ended
 // (a stack deeper than the reader's window, a goroutine without a frame record to walk):
 // [sched.sp, top) of each, batched.

@@ -85,7 +85,8 @@ Goroutine decode_g(const std::uint8_t* b, std::uint64_t addr, const RuntimeLayou
 std::size_t g_prefix(const RuntimeLayout& l) {
   int end = 0;
   for (int off : {l.g_stack_lo, l.g_stack_hi, l.g_sched_sp, l.g_sched_pc, l.g_sched_bp,
-                  l.g_sched_lr, l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc, l.g_startpc, l.g_lockedm})
+                  l.g_sched_lr, l.g_goid, l.g_waitsince, l.g_parent_goid, l.g_gopc,
+                  l.g_startpc, l.g_lockedm})
     end = std::max(end, off + 8);
   end = std::max({end, l.g_atomicstatus + 4, l.g_waitreason + 1, l.g_tracking_seq + 1});
   return std::size_t(std::min(end, l.g_size));
@@ -318,8 +319,9 @@ class Unwinder {
   // return address is at sp + delta. arm64: the handler pushed the interrupted LR 16 bytes
   // below the sp and made the pc asyncPreempt's LR, which its prologue saved at 0(SP) of
   // its frame, its record at SP-8 (runtime/preempt_arm64.s; the frame's size changes
-  // between releases, so it is read from pcsp): sp = bp + 8 + that frame + 16. There the caller's pc is that pushed LR when the function had no frame yet, else
-  // the LR its own prologue saved at 0(sp).
+  // between releases, so it is read from pcsp): sp = bp + 8 + that frame + 16. There the
+  // caller's pc is that pushed LR when the function had no frame yet, else the LR its own
+  // prologue saved at 0(sp).
   std::optional<std::uint64_t> interrupted_caller_at(const Goroutine& g, std::uint64_t bp,
                                                      const std::uint64_t record[2],
                                                      std::int32_t delta) {
