@@ -228,7 +228,7 @@ deadline=$(( $(date +%s) + budget ))
 lanes=${GOSCRY_KERNEL_LANES:-2}
 run_lane() {
   local lane=$1 i status=0
-  trap '[ -z "$guest_pid" ] || kill "$guest_pid" 2>/dev/null' EXIT
+  trap '[ -z "$guest_pid" ] || kill "$guest_pid" 2>/dev/null || true' EXIT
   trap 'exit 143' TERM
   for (( i = lane; i < ${#kvers[@]}; i += lanes )); do
     log "kernel ${kvers[$i]}: booting (lane $lane)"
@@ -242,7 +242,9 @@ lane_pids=()
 for (( lane = 0; lane < lanes && lane < ${#kvers[@]}; lane++ )); do
   run_lane "$lane" & lane_pids+=($!)
 done
-trap 'kill "${lane_pids[@]}" 2>/dev/null' EXIT
+# `|| true`: under set -e a failing command in an EXIT trap becomes the script's status,
+# and the lanes have usually ended by then.
+trap 'kill "${lane_pids[@]}" 2>/dev/null || true' EXIT
 status=0
 for pid in "${lane_pids[@]}"; do wait "$pid" || status=1; done
 for (( i = 0; i < ${#kvers[@]}; i++ )); do cat "$build/kernels/result-$i.txt"; done
