@@ -224,7 +224,7 @@ deadline=$(( $(date +%s) + budget ))
 
 # Two guests at a time: each emulator is one host thread (thread=single), so one guest
 # leaves a core of this two-core machine idle. Lane L boots kernels L, L+lanes, ... in
-# turn; each lane's lines are printed when it ends, in the kernels' order.
+# turn; the kernels' lines are printed in their order when every lane has ended.
 lanes=${GOSCRY_KERNEL_LANES:-2}
 run_lane() {
   local lane=$1 i status=0

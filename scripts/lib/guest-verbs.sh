@@ -130,12 +130,14 @@ check_dump() {
     { result dump FAIL $detail; head -n 5 $T/missing.h $T/missing.f; grep -F -f $T/missing.f $T/dump.f 2>/dev/null | head -n 3; tail -n 5 $T/dump.err; }
 }
 
-# "f1 f2 ..." per runnable goroutine of a traceback: its functions, innermost first.
+# "f1 f2 ..." per runnable goroutine of a traceback that has a creator (not main.main,
+# which may be runnable back from a write): its functions, innermost first.
 runnable_functions() {
-  awk 'function out() { if (run) print fr; run = 0 }
-       /^goroutine [0-9]+ \[/ { out(); run = ($0 ~ /\[runnable/); fr = ""; next }
+  awk 'function out() { if (run && made) print fr; run = 0 }
+       /^goroutine [0-9]+ \[/ { out(); run = ($0 ~ /\[runnable/); made = 0; fr = ""; next }
        /^$/ || /^(begin|end) traceback/ { out(); next }
-       /^\t/ || /^created by/ || !run { next }
+       /^created by/ { made = 1; next }
+       /^\t/ || !run { next }
        { f = $0; sub(/\(.*$/, "", f); fr = fr (fr == "" ? "" : " ") f }
        END { out() }' | sort -u
 }

@@ -214,38 +214,55 @@ TEST(GoroutineDump, AFrameInterruptedByAsyncPreemptionIsSymbolizedAsGoDoes) {
   }
 }
 
-// The preempted fixture's "prologue" spinners wait their turn stopped in main.step's
-// prologue (a synchronous preemption: morestack saved g.sched there), where step has no
-// frame record yet and its caller would be skipped by a frame-pointer walk. Oracle: the
-// fixture's own runtime.Stack of such a moment; every runnable goroutine of the dumps
-// (taken later: the spinners keep running) has its functions, main.spinCalls included.
-TEST(GoroutineDump, AGoroutinePreemptedInAPrologueKeepsItsCaller) {
+// Every runnable spinner of five dumps of preempted (run with `args`, GODEBUG=`godebug`)
+// has the functions of one of the runnable goroutines of the fixture's own runtime.Stack,
+// which must be `want`: the spinners keep running, so the dumps are of later moments.
+void expect_preempted_stacks_as_its_own(const std::vector<std::string>& args,
+                                        const char* godebug,
+                                        const std::set<std::vector<std::string>>& want) {
   auto fixtures = all_fixtures("preempted");
   ASSERT_FALSE(fixtures.empty()) << "no preempted fixtures were built";
   for (const auto& f : fixtures) {
     SCOPED_TRACE(f.label());
-    setenv("GODEBUG", "asyncpreemptoff=1", 1);
-    auto proc = LiveProcess::start({f.path, "prologue"});
+    std::vector<std::string> argv{f.path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    setenv("GODEBUG", godebug, 1);
+    auto proc = LiveProcess::start(argv);
     unsetenv("GODEBUG");
     ASSERT_TRUE(proc) << proc.error().message;
-    std::set<std::vector<std::string>> want;
+    std::set<std::vector<std::string>> own;
     for (const auto& [id, g] : parse_traceback(oracle_traceback((*proc)->output())))
-      if (g.state == "runnable") want.insert(g.functions);
-    ASSERT_EQ(want, (std::set<std::vector<std::string>>{{"main.step", "main.spinCalls"}}))
-        << (*proc)->output();
+      if (g.state == "runnable") own.insert(g.functions);
+    ASSERT_EQ(own, want) << (*proc)->output();
     int seen = 0;
     for (int round = 0; round < 5; ++round) {
       auto r = run_command({testing::goscry_binary(), "dump", "--pid",
                             std::to_string((*proc)->pid())});
       ASSERT_EQ(r.exit_code, 0) << r.err;
       for (const auto& [id, g] : parse_traceback(r.out)) {
-        if (g.state != "runnable") continue;
-        EXPECT_TRUE(want.contains(g.functions)) << r.out;
+        // The spinners (main.main may be runnable too, back from writing "ready").
+        if (g.state != "runnable" || g.created_by.empty()) continue;
+        EXPECT_TRUE(own.contains(g.functions)) << r.out;
         ++seen;
       }
     }
     EXPECT_GT(seen, 0) << "no runnable goroutine in 5 dumps";
   }
+}
+
+// "prologue" spinners wait their turn stopped in main.step's prologue (a synchronous
+// preemption: morestack saved g.sched there), where step has no frame record yet and its
+// caller would be skipped by a frame-pointer walk.
+TEST(GoroutineDump, AGoroutinePreemptedInAPrologueKeepsItsCaller) {
+  expect_preempted_stacks_as_its_own({"prologue"}, "asyncpreemptoff=1",
+                                     {{"main.step", "main.spinCalls"}});
+}
+
+// The spinners wait under runtime.asyncPreempt, interrupted where main.spin has no frame
+// and where main.spinFramed's record is in place: the walk past the signal finds their
+// callers as Go's does.
+TEST(GoroutineDump, AGoroutinePreemptedByASignalKeepsItsCallers) {
+  expect_preempted_stacks_as_its_own({}, "", {{"main.spin", "main.spinner"}, {"main.spinFramed"}});
 }
 
 TEST(GoroutineDump, PauseResumesTheTargetAndReportsHowLong) {
