@@ -236,26 +236,36 @@ class Unwinder {
   // A goroutine stopped where its innermost function has no frame record (yet): morestack
   // in a prologue saves g.sched there when a preemption request makes it yield, and the
   // record at sched.bp is then the caller's, whose own pc would be skipped. The function's
-  // frame size at sched.pc (pcsp) says where the return address is, as Go's unwinder
-  // reads it; that pc is added. False when the walk ends here.
+  // frame size at sched.pc (pcsp) says where the caller's pc is, as Go's unwinder reads
+  // it; that pc is added. False when the walk ends here.
   bool caller_without_record(Goroutine& g) {
     const std::int32_t delta = facts_.sp_delta(g.sched_pc);
     if (delta < 0) return true;
-    if (t_.binary().isa() == Isa::Arm64) return arm64_caller_without_record(g, delta);
-    const std::uint64_t ret_at = g.sched_sp + std::uint64_t(delta);
-    if (g.sched_bp == ret_at - 8) return true;  // the usual case: its record is in place
-    return add_caller(g, t_.process().read_u64(ret_at));
+    const auto slot = caller_slot(g.sched_sp, delta, g.sched_bp);
+    if (!slot) return true;  // the usual case: its record is in place
+    // In LR (arm64, no frame yet): g.sched.lr, which morestack saves, or the thread's LR
+    // (--pause).
+    if (*slot == 0) return g.sched_lr == 0 || add_caller(g, g.sched_lr);
+    return add_caller(g, t_.process().read_u64(*slot));
   }
 
-  // arm64: Go's prologue saves LR at 0(SP) and the frame record {caller's R29, that LR} at
-  // SP-8, so a function's record sits below its frame, not at its top (docs/go-runtime.md
-  // "Processes on arm64"). Before the prologue has made the frame (size 0 at the pc), the
-  // caller is in LR: g.sched.lr, which morestack saves, or the thread's LR (--pause); R29
-  // is still the caller's, whose record then also sits at SP-8.
-  bool arm64_caller_without_record(Goroutine& g, std::int32_t delta) {
-    if (delta == 0) return g.sched_lr == 0 || add_caller(g, g.sched_lr);
-    if (g.sched_bp + 8 == g.sched_sp) return true;  // the usual case: its record is in place
-    return add_caller(g, t_.process().read_u64(g.sched_sp));
+  // Where the caller's pc of a function stopped with `delta` bytes of frame at sp `sp`,
+  // its frame pointer register holding `bp`, is: nothing when its frame record is in place
+  // (the walk goes on from bp), 0 when it is in LR, else the address it was saved at.
+  // amd64: CALL pushed it at the top of the frame, sp + delta, with the record right
+  // below. arm64 (docs/go-runtime.md "Processes on arm64"): BL leaves it in LR, which the
+  // prologue saves at 0(SP) before it stores the record {caller's R29, that LR} at SP-8, so
+  // with no frame yet (delta 0) it is in LR and R29 is still the caller's.
+  std::optional<std::uint64_t> caller_slot(std::uint64_t sp, std::int32_t delta,
+                                           std::uint64_t bp) const {
+    if (t_.binary().isa() == Isa::Arm64) {
+      if (delta == 0) return 0;
+      if (bp + 8 == sp) return std::nullopt;
+      return sp;
+    }
+    const std::uint64_t ret_at = sp + std::uint64_t(delta);
+    if (bp == ret_at - 8) return std::nullopt;
+    return ret_at;
   }
 
   // Adds the caller's pc found outside a frame record; false when the walk ends there (at
@@ -282,20 +292,21 @@ class Unwinder {
   }
 
   // asyncPreempt's record {bp at the interrupt, interrupted pc} at bp. The interrupted
-  // function's frame size at that pc (pcsp) says where its caller's pc is; when its frame
-  // record is not where that frame would put it, the caller's pc is read from there and
-  // the walk goes on from the bp of the interrupt (the caller's record), as Go's own
-  // unwinder, which uses pcsp everywhere, does.
+  // function's frame size at that pc (pcsp) says where its caller's pc is (caller_slot);
+  // when its frame record is not in place, the caller's pc is read from there and the walk
+  // goes on from the bp of the interrupt (the caller's record), as Go's own unwinder, which
+  // uses pcsp everywhere, does.
   std::uint64_t follow_preempted(Goroutine& g, std::uint64_t bp, const std::uint64_t record[2]) {
     const std::uint64_t pc = record[1];
     const std::int32_t delta = facts_.sp_delta(pc);
-    const auto caller_at = delta < 0 ? std::nullopt : interrupted_caller_at(g, bp, record, delta);
-    if (!in_code(pc) || !caller_at) {
+    const std::uint64_t sp = interrupted_sp(g, bp);
+    if (!in_code(pc) || delta < 0 || sp == 0) {
       g.stack_truncated = true;
       return 0;
     }
     g.pcs.push_back(pc);
-    if (*caller_at == 0 || g.pcs.size() >= max_depth_) {
+    auto slot = caller_slot(sp, delta, record[0]);
+    if (!slot || g.pcs.size() >= max_depth_) {
       // The frame record is in place: the usual walk from it.
       if (g.pcs.size() >= max_depth_ || record[0] <= bp || !on_stack(g, record[0])) {
         g.stack_truncated = true;
@@ -303,7 +314,8 @@ class Unwinder {
       }
       return record[0];
     }
-    auto caller = t_.process().read_u64(*caller_at);
+    if (*slot == 0) slot = sp - 16;  // arm64: the handler pushed the LR there
+    auto caller = t_.process().read_u64(*slot);
     if (caller && in_goexit(t_, *caller)) return 0;
     if (!caller || !in_code(*caller) || record[0] <= bp || !on_stack(g, record[0])) {
       g.stack_truncated = true;
@@ -313,27 +325,16 @@ class Unwinder {
     return record[0];
   }
 
-  // Where the caller's pc of a function interrupted with a frame of `delta` bytes lies; 0
-  // when its frame record is in place. amd64: the signal handler pushed the interrupted pc
-  // and asyncPreempt's record sits right below it, so the function's sp was bp + 16 and its
-  // return address is at sp + delta. arm64: the handler pushed the interrupted LR 16 bytes
-  // below the sp and made the pc asyncPreempt's LR, which its prologue saved at 0(SP) of
-  // its frame, its record at SP-8 (runtime/preempt_arm64.s; the frame's size changes
-  // between releases, so it is read from pcsp): sp = bp + 8 + that frame + 16. There the
-  // caller's pc is that pushed LR when the function had no frame yet, else the LR its own
-  // prologue saved at 0(sp).
-  std::optional<std::uint64_t> interrupted_caller_at(const Goroutine& g, std::uint64_t bp,
-                                                     const std::uint64_t record[2],
-                                                     std::int32_t delta) {
-    if (t_.binary().isa() != Isa::Arm64) {
-      const std::uint64_t ret_at = bp + 16 + std::uint64_t(delta);
-      return record[0] == ret_at - 8 ? 0 : ret_at;
-    }
-    const std::int32_t frame = facts_.sp_delta(g.pcs.back());  // asyncPreempt's, at its call
-    if (frame <= 0) return std::nullopt;
-    const std::uint64_t sp = bp + 8 + std::uint64_t(frame) + 16;
-    if (delta == 0) return sp - 16;
-    return record[0] + 8 == sp ? 0 : sp;
+  // The interrupted function's sp, from asyncPreempt's record at bp; 0 when unknown.
+  // amd64: the signal handler pushed the interrupted pc and asyncPreempt's record sits
+  // right below it: bp + 16. arm64: the handler pushed the interrupted LR 16 bytes below
+  // the sp and made the pc asyncPreempt's LR, which its prologue saved at 0(SP) of its
+  // frame, its record at SP-8 (runtime/preempt_arm64.s; the frame's size changes between
+  // releases, so it is read from pcsp at its call): bp + 8 + that frame + 16.
+  std::uint64_t interrupted_sp(const Goroutine& g, std::uint64_t bp) {
+    if (t_.binary().isa() != Isa::Arm64) return bp + 16;
+    const std::int32_t frame = facts_.sp_delta(g.pcs.back());
+    return frame <= 0 ? 0 : bp + 8 + std::uint64_t(frame) + 16;
   }
 
   // A frame record lies on the goroutine's own stack, above the saved sp.
