@@ -207,7 +207,7 @@ std::map<std::string, double> user_leaf_shares(const std::string& folded, long* 
 // CPU and everything else (scheduler, timers, GC, the profilers' own signal handling, which
 // only goscry sees) shares the last percent or two, so ranks 7-10 are a draw among noise
 // functions of a few samples each that differs from run to run even between two
-// runtime/pprof profiles. Shares must agree within 5 points (or 3 binomial sigmas of the
+// runtime/pprof profiles. Shares must agree within 5 points (or 4 binomial sigmas of the
 // difference, when a loaded machine gave the target so little CPU that 5 points is within
 // the noise of runtime/pprof's 100 Hz).
 //
@@ -238,7 +238,7 @@ TEST(RecordOracles, FlatProfileMatchesTheTargetsOwnRuntimePprof) {
     ASSERT_GT(n_theirs, 50) << "the target got almost no CPU";
     // A function near 2 % (runtime.procyieldAsm: 2.3 % in Go's own, 1.5 % in goscry's on a
     // 6.12 guest; sysmon's runtime.usleep, which only goscry samples well, 2.x % in a 6.1
-    // guest) may fall on either side of it: the comparison's 3 sigmas tell that from a
+    // guest) may fall on either side of it: the comparison's 4 sigmas tell that from a
     // disagreement. The six functions the fixture runs are above it in both.
     EXPECT_EQ(cmp.disagreements, "") << cmp.table;
     for (const char* name : {"main.share40", "main.share24", "main.share15", "main.share10",
@@ -377,8 +377,7 @@ TEST(RecordOracles, StacksContinueFromTheSystemStackIntoTheGoroutine) {
     // The fixture does what it is for: most of its time is mark work under the two.
     ASSERT_GT(theirs["runtime.gcBgMarkWorker"] + theirs["main.gcLoop"], 50.0) << raw_theirs;
     for (const char* name : {"runtime.gcBgMarkWorker", "main.gcLoop"}) {
-      const double p = std::max(theirs[name], 1.0) / 100;
-      const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
+      const double sigma = testing::share_sigma(std::max(theirs[name], 1.0), n_theirs, n_mine);
       EXPECT_NEAR(mine[name], theirs[name], std::max(5.0, 4 * sigma))
           << name << "\n" << table << raw_mine;
     }
@@ -403,7 +402,7 @@ double own_orphan_share(const std::string& profile, const std::string& function)
 // loop: most samples fall in the vDSO's clock read, which runtime/pprof charges to the Go
 // function that called the runtime's vDSO entry (its m.vdsoPC; docs/verbs/record.md
 // "Samples in the vDSO"). Oracle: the target's own profile: goscry's default (Go) view has
-// the same functions above 2 % of the flat samples, shares within 5 points or 3 sigmas,
+// the same functions above 2 % of the flat samples, shares within 5 points or 4 sigmas,
 // no bare address or [vdso] among them, and main.clockLoop's cumulative share likewise.
 TEST(RecordOracles, SamplesInTheVdsoGoToItsCallerLikeRuntimePprof) {
   SKIP_OR_FAIL_WITHOUT_BPF();
@@ -438,9 +437,8 @@ TEST(RecordOracles, SamplesInTheVdsoGoToItsCallerLikeRuntimePprof) {
     // clockLoop's, the only goroutine calling time.Now, and goscry's stacks keep the caller.
     const double orphans = own_orphan_share(own, "time.now");
     const double want = cum_theirs["main.clockLoop"] + orphans;
-    const double p = want / 100;
-    const double sigma = 100 * std::sqrt(p * (1 - p) / n_theirs + p * (1 - p) / n_mine);
-    EXPECT_NEAR(cum_mine["main.clockLoop"], want, std::max(5.0, 3 * sigma))
+    const double sigma = testing::share_sigma(want, n_theirs, n_mine);
+    EXPECT_NEAR(cum_mine["main.clockLoop"], want, std::max(5.0, 4 * sigma))
         << "own orphans " << orphans << " %\n" << raw_mine;
   }
 }

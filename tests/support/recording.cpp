@@ -124,21 +124,15 @@ std::map<std::string, double> flat_shares(const std::string& profile, long* samp
   return out;
 }
 
-namespace {
-
-// 3 binomial sigmas, in points, of the difference of two shares around `share` (percent)
-// measured over n and m samples.
-double three_sigmas(double share, long n, long m) {
+double share_sigma(double share, long n, long m) {
   const double p = share / 100;
-  return 300 *
+  return 100 *
          std::sqrt(p * (1 - p) / double(std::max(n, 1L)) + p * (1 - p) / double(std::max(m, 1L)));
 }
 
-}  // namespace
-
 FlatComparison compare_flat_shares(const std::map<std::string, double>& theirs, long n_theirs,
                                    const std::map<std::string, double>& mine, long n_mine) {
-  constexpr double kThreshold = 2.0, kPoints = 5.0;
+  constexpr double kThreshold = 2.0, kPoints = 5.0, kSigmas = 4.0;
   std::set<std::string> big;
   for (const auto* shares : {&theirs, &mine})
     for (const auto& [name, share] : *shares)
@@ -151,7 +145,7 @@ FlatComparison compare_flat_shares(const std::map<std::string, double>& theirs, 
   out.compared = big.size();
   for (const auto& name : big) {
     const double a = share_in(theirs, name), b = share_in(mine, name);
-    const double diff = std::fabs(a - b), noise = three_sigmas(std::max(a, b), n_theirs, n_mine);
+    const double diff = std::fabs(a - b), noise = kSigmas * share_sigma(std::max(a, b), n_theirs, n_mine);
     out.max_difference = std::max(out.max_difference, diff);
     char line[400];
     std::snprintf(line, sizeof line, "  %-60s own %5.1f%%  goscry %5.1f%%\n", name.c_str(), a, b);

@@ -51,11 +51,18 @@ long total(const std::map<std::string, long>& flat);
 std::map<std::string, double> flat_shares(const std::string& profile, long* samples,
                                           const std::vector<std::string>& options = {});
 
+// One binomial sigma, in percentage points, of the difference of two shares around `share`
+// (percent) measured over n and m samples.
+double share_sigma(double share, long n, long m);
+
 // Two CPU profiles of one program over one window compared by flat share per function: the
 // functions at or above 2 % in one must be so in the other, their shares within 5 points or
-// 3 binomial sigmas of the difference, whichever is more (a profile of few samples is
+// 4 binomial sigmas of the difference, whichever is more (a profile of few samples is
 // noisier than 5 points). A function on either side of 2 % is the same in both when its two
-// shares are within those 3 sigmas of each other: sampling noise, not a disagreement.
+// shares are within those 4 sigmas of each other: sampling noise, not a disagreement.
+// 4, not 3: a CI run compares some 200 shares, and at 3 sigmas (0.27 % each) several runs in
+// ten would fail on noise alone (one did: 6.1 against 11.5 % at 473 and 944 samples, where
+// four reruns of the same test gave 10-13 % on both sides).
 struct FlatComparison {
   std::size_t compared = 0;   // functions at or above 2 % in either
   double max_difference = 0;  // percentage points, over those
