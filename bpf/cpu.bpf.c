@@ -194,6 +194,17 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   }
   return in_go_text(t, word) ? word : 0;
 }
+
+/* R28 is Go's g only while Go code runs: C code called through cgo may keep anything there
+ * (it is callee-saved in the C ABI), and a g read through it would give a plausible wrong
+ * goid and labels. Taken only when its m names it back as m.curg or m.g0 (m's first field:
+ * t->m_g0 is 0 even where the layout has no sched offsets); a signal
+ * handler's gsignal is not named so and loses its goroutine too (counted unreadable). */
+static __always_inline int g_is_ms(const struct goscry_cpu_target *t, __u64 g, __u64 m,
+                                   __u64 curg) {
+  __u64 g0 = 0;
+  return g == curg || (read_u64(m + t->m_g0, &g0) == 0 && g0 == g);
+}
 #else
 /* The current g, from TLS: fsbase + tls_g. */
 static __always_inline int current_g(const struct goscry_cpu_target *t,
@@ -220,6 +231,12 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   if (sp == 0 || read_u64(sp, &word)) return 0;
   return in_go_text(t, word) ? word : 0;
 }
+
+/* TLS's g is the runtime's own, whatever code the thread runs. */
+static __always_inline int g_is_ms(const struct goscry_cpu_target *t, __u64 g, __u64 m,
+                                   __u64 curg) {
+  return 1;
+}
 #endif
 
 /* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
@@ -230,7 +247,7 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
                                            struct goscry_cpu_sample *s) {
   __u64 g = 0, m = 0, curg = 0;
   if (current_g(t, ctx, task, &g) || g == 0 || read_u64(g + t->g_m, &m) || m == 0 ||
-      read_u64(m + t->m_curg, &curg)) {
+      read_u64(m + t->m_curg, &curg) || !g_is_ms(t, g, m, curg)) {
     count(GOSCRY_CPU_G_UNREADABLE);
     return;
   }

@@ -11,17 +11,19 @@
 #   scripts/test-arm64.sh --smp 1 ...         guests with one vCPU (default 2)
 #   scripts/test-arm64.sh --refresh           resolve the newest kernel of each series again
 #   scripts/test-arm64.sh --checks "dump leaks"  only these (top gc dump prologue async
-#                                             record leaks watch dump_many record_cost)
+#                                             record foreign_g leaks watch dump_many
+#                                             record_cost)
 #   scripts/test-arm64.sh --arch amd64 ...    the same guests on Debian's amd64 kernels under
 #                                             qemu-system-x86_64 (TCG), goscry from build/
 #                                             (GOSCRY_BUILD_DIR): the reference of the
 #                                             emulation ratios (docs/kernels.md "arm64")
 #
 # In each guest, scripts/lib/guest-verbs.sh runs `top --once`, `gc`, `dump` (of parked
-# goroutines and of goroutines preempted in a prologue or by a signal), `record`, `leaks` and the agent's
-# watch tier (`agent --all`), each checked against the fixture's own answer
-# (runtime.NumGoroutine, runtime/metrics' GC count, runtime.Stack, cpuburn's 2:1 CPU split,
-# the leak's marked lines, NumGoroutine again). Prints one line per kernel,
+# goroutines and of goroutines preempted in a prologue or by a signal), `record` (and its
+# goroutine attribution while the g register holds a decoy), `leaks` and the agent's watch
+# tier (`agent --all`), each checked against the fixture's own answer (runtime.NumGoroutine,
+# runtime/metrics' GC count, runtime.Stack, cpuburn's 2:1 CPU split, the decoy's goid, the
+# leak's marked lines, NumGoroutine again). Prints one line per kernel,
 #
 #   arm64 kernel K: N passed, N failed (boot Ns, tests Ns)
 #
@@ -35,7 +37,7 @@ build=$(realpath -m "${GOSCRY_ARM64_BUILD_DIR:-$root/build-arm64}")
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 refresh=0 series_wanted="6.1 7" dump_n=0 record_cost=0 smp=2 arch=arm64
-checks="top gc dump prologue async record leaks watch dump_many record_cost"
+checks="top gc dump prologue async record foreign_g leaks watch dump_many record_cost"
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) series_wanted=$2; shift ;;

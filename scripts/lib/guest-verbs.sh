@@ -224,6 +224,30 @@ check_record() {
     { result record FAIL $detail; tail -n 5 $T/rec.err; }
 }
 
+# foreign_g: cpuburn spins with the g register holding a decoy whose m.curg has goid
+# 7777777777 (what C code called through cgo may leave there). No sample may carry that
+# goid: arm64 reads g from R28 and must count those samples as without a goroutine;
+# amd64 reads g from TLS, right all along.
+check_foreign_g() {
+  GODEBUG=asyncpreemptoff=1 start cpuburn foreign-g
+  wait_for $T/cpuburn.out '^ready' 120 || { result foreign_g FAIL "cpuburn not ready"; finish; return; }
+  goscry record --pid $pid -d 5s --goid-labels -o $T/fg.pb.gz > $T/fg.out 2> $T/fg.err; code=$?
+  finish
+  samples=$(sed -n 's/.*record: \([0-9]*\) samples in.*/\1/p' $T/fg.err)
+  unreadable=$(sed -n 's/.* \([0-9]*\) samples without a readable goroutine.*/\1/p' $T/fg.err)
+  decoy=0; gunzip -c $T/fg.pb.gz | grep -q 7777777777 && decoy=1
+  if [ "$(uname -m)" = aarch64 ]; then
+    want="most without a goroutine"
+    ok=$(awk -v s="${samples:-0}" -v u="${unreadable:-0}" 'BEGIN { print (s > 50 && u * 2 > s) ? 1 : 0 }')
+  else
+    want="all with theirs (TLS)"
+    ok=$([ "${samples:-0}" -gt 50 ] && [ -z "$unreadable" ] && echo 1 || echo 0)
+  fi
+  detail="${samples:-no} samples, ${unreadable:-0} without a goroutine ($want), decoy goid $([ $decoy = 1 ] && echo present || echo absent), exit $code"
+  [ "$ok" = 1 ] && [ $decoy = 0 ] && [ $code = 0 ] && result foreign_g PASS $detail ||
+    { result foreign_g FAIL $detail; tail -n 5 $T/fg.err; }
+}
+
 # leaks: the recv leak reported at the lines its markers name (exit status 3: leaks found).
 check_leaks() {
   start leaks recv
@@ -267,4 +291,4 @@ check_watch() {
   [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
 }
 
-for c in ${CHECKS:-top gc dump prologue async record leaks watch dump_many record_cost}; do check_$c; done
+for c in ${CHECKS:-top gc dump prologue async record foreign_g leaks watch dump_many record_cost}; do check_$c; done
