@@ -22,8 +22,8 @@
  * leaf. The g comes from TLS (fsbase + tls_g, fsbase from task->thread.fsbase, CO-RE):
  * the runtime stores it there on every g switch (gogo, mcall, systemstack) next to R14,
  * and unlike R14 it is also right while the thread runs C, assembly or the kernel. arm64
- * Go stores g in TLS only with cgo, so there it is R28 of the user registers (tls_g only
- * says "a Go target"; go_abi.h).
+ * Go stores g in TLS only with cgo (TPIDR_EL0 + tls_g); without, it is R28 of the user
+ * registers (tls_g only says "a Go target"; go_abi.h), checked against its m.
  *
  * A sample on the system stack (g0, under runtime.systemstack or runtime.morestack) also
  * carries where m.curg's stack was left (curg.sched): the frame pointer walk skips the
@@ -164,11 +164,30 @@ static __always_inline int in_user(struct bpf_perf_event_data *ctx) {
 }
 
 #if defined(__TARGET_ARCH_arm64)
-/* arm64: the current g is in R28 (Go keeps it in TLS only with cgo), from the sample's
- * registers in user mode, else from those saved on entry to the kernel. */
+/* arm64's thread pointer: TPIDR_EL0 as the kernel saved it for the task (thread.uw.tp_value,
+ * set at clone by CLONE_SETTLS and at every switch out; 0 in a main thread that has not
+ * been switched out since its C library set the register itself). The types are arm64's,
+ * which the x86 vmlinux.h lacks: these ___arm64 flavors are matched by name in the running
+ * kernel's BTF (CO-RE). */
+struct thread_struct___arm64 {
+  struct {
+    unsigned long tp_value;
+  } uw;
+} __attribute__((preserve_access_index));
+struct task_struct___arm64 {
+  struct thread_struct___arm64 thread;
+} __attribute__((preserve_access_index));
+
+/* arm64: the current g is in TLS in a cgo binary (TPIDR_EL0 + tls_g, GOSCRY_CPU_F_TLS_G),
+ * right while C code runs too; else in R28, from the sample's registers in user mode, else
+ * from those saved on entry to the kernel (g_named_by_m checks either). */
 static __always_inline int current_g(const struct goscry_cpu_target *t,
                                      struct bpf_perf_event_data *ctx,
                                      struct task_struct *task, __u64 *g) {
+  if (t->flags & GOSCRY_CPU_F_TLS_G) {
+    __u64 tp = BPF_CORE_READ((struct task_struct___arm64 *)task, thread.uw.tp_value);
+    return tp == 0 || read_u64(tp + t->tls_g, g);
+  }
   if (in_user(ctx)) {
     *g = GO_G(&ctx->regs);
     return 0;
@@ -195,13 +214,14 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   return in_go_text(t, word) ? word : 0;
 }
 
-/* R28 is Go's g only while Go code runs: C code called through cgo may keep anything there
- * (it is callee-saved in the C ABI), and a g read through it would give a plausible wrong
- * goid and labels. Taken only when its m names it back as m.curg or m.g0 (m's first field:
- * t->m_g0 is 0 even where the layout has no sched offsets); a signal
- * handler's gsignal is not named so and loses its goroutine too (counted unreadable). */
-static __always_inline int g_is_ms(const struct goscry_cpu_target *t, __u64 g, __u64 m,
-                                   __u64 curg) {
+/* R28 is Go's g only while Go code runs: C code or assembly may keep anything there (it is
+ * callee-saved in the C ABI), and a g read through it would give a plausible wrong goid and
+ * labels. Taken only when its m names it back as m.curg or m.g0 (m's first field: t->m_g0
+ * is 0 even where the layout has no sched offsets); a signal handler's gsignal is not named
+ * so and loses its goroutine too (counted unreadable). TLS's g is checked the same way: its
+ * offset is computed, not read from the code that uses it. */
+static __always_inline int g_named_by_m(const struct goscry_cpu_target *t, __u64 g,
+                                        __u64 m, __u64 curg) {
   __u64 g0 = 0;
   return g == curg || (read_u64(m + t->m_g0, &g0) == 0 && g0 == g);
 }
@@ -233,8 +253,8 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
 }
 
 /* TLS's g is the runtime's own, whatever code the thread runs. */
-static __always_inline int g_is_ms(const struct goscry_cpu_target *t, __u64 g, __u64 m,
-                                   __u64 curg) {
+static __always_inline int g_named_by_m(const struct goscry_cpu_target *t, __u64 g,
+                                        __u64 m, __u64 curg) {
   return 1;
 }
 #endif
@@ -247,7 +267,7 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
                                            struct goscry_cpu_sample *s) {
   __u64 g = 0, m = 0, curg = 0;
   if (current_g(t, ctx, task, &g) || g == 0 || read_u64(g + t->g_m, &m) || m == 0 ||
-      read_u64(m + t->m_curg, &curg) || !g_is_ms(t, g, m, curg)) {
+      read_u64(m + t->m_curg, &curg) || !g_named_by_m(t, g, m, curg)) {
     count(GOSCRY_CPU_G_UNREADABLE);
     return;
   }

@@ -16,7 +16,8 @@
 /* What the sampler reads of a target beyond its stacks (cpu_targets map value). A zero
  * tls_g means "not a Go program we know": no goroutine, labels nor return address. */
 struct goscry_cpu_target {
-  __s64 tls_g;     /* the current g is at fsbase + tls_g (-8 for most Go binaries) */
+  __s64 tls_g;     /* the current g is at fsbase + tls_g (-8 for most Go binaries); arm64:
+                    * TPIDR_EL0 + tls_g with GOSCRY_CPU_F_TLS_G */
   __u16 g_m;       /* offsets in runtime.g / runtime.m (symbolizer/runtime_layout.h) */
   __u16 g_goid;
   __u16 g_labels;
@@ -40,6 +41,8 @@ struct goscry_cpu_target {
 };
 
 #define GOSCRY_CPU_F_GOID 1u /* key samples by goroutine id too (--goid-labels) */
+/* arm64: g is at TPIDR_EL0 + tls_g (a cgo binary, where Go keeps it in TLS too), else R28 */
+#define GOSCRY_CPU_F_TLS_G 2u
 
 /* One sample as the `samples` ring carries it: this header, then `user_frames` user return
  * addresses (leaf first), then `kernel_frames` kernel ones. The record is cut after the last

@@ -11,8 +11,8 @@
 #   scripts/test-arm64.sh --smp 1 ...         guests with one vCPU (default 2)
 #   scripts/test-arm64.sh --refresh           resolve the newest kernel of each series again
 #   scripts/test-arm64.sh --checks "dump leaks"  only these (top gc dump prologue async
-#                                             record foreign_g leaks watch dump_many
-#                                             record_cost)
+#                                             record foreign_g cgo_g leaks watch
+#                                             dump_many record_cost)
 #   scripts/test-arm64.sh --arch amd64 ...    the same guests on Debian's amd64 kernels under
 #                                             qemu-system-x86_64 (TCG), goscry from build/
 #                                             (GOSCRY_BUILD_DIR): the reference of the
@@ -20,7 +20,8 @@
 #
 # In each guest, scripts/lib/guest-verbs.sh runs `top --once`, `gc`, `dump` (of parked
 # goroutines and of goroutines preempted in a prologue or by a signal), `record` (and its
-# goroutine attribution while the g register holds a decoy), `leaks` and the agent's watch
+# goroutine attribution while Go assembly or C code holds a decoy in the g register),
+# `leaks` and the agent's watch
 # tier (`agent --all`), each checked against the fixture's own answer (runtime.NumGoroutine,
 # runtime/metrics' GC count, runtime.Stack, cpuburn's 2:1 CPU split, the decoy's goid, the
 # leak's marked lines, NumGoroutine again). Prints one line per kernel,
@@ -37,7 +38,7 @@ build=$(realpath -m "${GOSCRY_ARM64_BUILD_DIR:-$root/build-arm64}")
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 refresh=0 series_wanted="6.1 7" dump_n=0 record_cost=0 smp=2 arch=arm64
-checks="top gc dump prologue async record foreign_g leaks watch dump_many record_cost"
+checks="top gc dump prologue async record foreign_g cgo_g leaks watch dump_many record_cost"
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) series_wanted=$2; shift ;;
@@ -100,6 +101,11 @@ for f in "${FIXTURES[@]}"; do
   (cd "$root/tests/fixtures" && GOARCH=$arch CGO_ENABLED=0 "$go" build -o "$fx/$f" "./$f") ||
     die "go build of fixture $f for $arch failed"
 done
+# And profiled with cgo (its C burner), linked against the C library the bundle carries.
+cc=gcc
+[ "$arch" = amd64 ] || cc=aarch64-linux-gnu-gcc
+(cd "$root/tests/fixtures" && GOARCH=$arch CGO_ENABLED=1 CC=$cc "$go" build -o "$fx/profiled-cgo" ./profiled) ||
+  die "go build of fixture profiled (cgo) for $arch failed"
 
 # busybox-static's binary for the guest, from its Debian package
 # (/bin/busybox in older packages, /usr/bin/busybox in newer ones).

@@ -4,16 +4,20 @@
 
 namespace goscry {
 
-std::int64_t go_tls_g_offset(const ElfFile& elf) {
+std::optional<std::int64_t> go_tls_g_offset(const ElfFile& elf, Isa isa) {
+  auto tls_symbol = [&](const char* name) {
+    for (const auto& s : elf.symbols())
+      if (s.type == STT_TLS && s.name == name) return static_cast<std::int64_t>(s.value);
+    return std::int64_t{0};
+  };
   for (const auto& seg : elf.segments()) {
     if (seg.type != PT_TLS) continue;
-    const std::uint64_t align = seg.align ? seg.align : 1;
-    const std::int64_t block = static_cast<std::int64_t>((seg.memsz + align - 1) / align * align);
-    std::int64_t at = 0;
-    for (const auto& s : elf.symbols())
-      if (s.type == STT_TLS && s.name == "runtime.tlsg") at = static_cast<std::int64_t>(s.value);
-    return at - block;
+    const std::int64_t align = seg.align ? static_cast<std::int64_t>(seg.align) : 1;
+    auto align_up = [&](std::int64_t n) { return (n + align - 1) / align * align; };
+    if (isa == Isa::Arm64) return align_up(16) + tls_symbol("runtime.tls_g");
+    return tls_symbol("runtime.tlsg") - align_up(static_cast<std::int64_t>(seg.memsz));
   }
+  if (isa == Isa::Arm64) return std::nullopt;
   return -8;
 }
 
@@ -48,12 +52,16 @@ goscry_cpu_target go_cpu_target(const GoProcess& target, bool goid) {
   goscry_cpu_target t{};
   const auto& l = target.layout();
   if (l.g_m < 0 || l.m_curg < 0 || l.g_goid < 0 || l.g_labels < 0) return t;
-  t.tls_g = go_tls_g_offset(target.binary().elf());
+  // A zero tls_g says "not a Go target" (bpf/cpu.h): arm64 without cgo reads g from R28 and
+  // keeps -8 there as that flag only.
+  const auto tls_g = go_tls_g_offset(target.binary().elf(), target.binary().isa());
+  t.tls_g = tls_g.value_or(-8);
   t.g_m = static_cast<__u16>(l.g_m);
   t.m_curg = static_cast<__u16>(l.m_curg);
   t.g_goid = static_cast<__u16>(l.g_goid);
   t.g_labels = static_cast<__u16>(l.g_labels);
   t.flags = goid ? GOSCRY_CPU_F_GOID : 0;
+  if (tls_g && target.binary().isa() == Isa::Arm64) t.flags |= GOSCRY_CPU_F_TLS_G;
   set_stack_switch(target, t);
   const auto& tab = target.binary().pclntab();
   if (tab.num_functions() > 0) {

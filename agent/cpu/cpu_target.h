@@ -5,11 +5,14 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/goruntime/go_process.h"
 #include "bpf/cpu.h"
+#include "symbolizer/machine_code.h"
 #include "symbolizer/process_symbolizer.h"
 
 namespace goscry {
@@ -38,11 +41,16 @@ Result<CpuTarget> open_cpu_target(pid_t pid, bool goid,
 // layout without g.m, m.curg, g.goid or g.labels gives all zeros (stacks only).
 goscry_cpu_target go_cpu_target(const GoProcess& target, bool goid);
 
-// The offset of runtime.tlsg from the thread pointer (fsbase) on amd64: the executable's
-// TLS block sits just below it (variant II), so tlsg is at its offset in PT_TLS minus the
-// block's size rounded up to its alignment. -8 for every Go binary seen so far (internal
-// linking has no PT_TLS and hard-codes FS:-8); computed for cgo builds whose C code adds
-// TLS of its own. Stripped binaries have no runtime.tlsg symbol: it is assumed first.
-std::int64_t go_tls_g_offset(const ElfFile& elf);
+// Where the current g is in TLS, as an offset from the thread pointer.
+// amd64 (fsbase): runtime.tlsg. The executable's TLS block sits just below the pointer
+// (variant II), so tlsg is at its offset in PT_TLS minus the block's size rounded up to its
+// alignment. -8 for every Go binary seen so far (internal linking has no PT_TLS and
+// hard-codes FS:-8); computed for cgo builds whose C code adds TLS of its own. Stripped
+// binaries have no runtime.tlsg symbol: it is assumed first.
+// arm64 (TPIDR_EL0): runtime.tls_g, which load_g reads only in cgo binaries. The block
+// sits above a 16-byte TCB (variant I): at 16 rounded up to the block's alignment, plus
+// tls_g's offset in it (0 in every cgo build seen, assumed so when stripped). Without
+// PT_TLS (no cgo) Go keeps g in R28 only: nullopt.
+std::optional<std::int64_t> go_tls_g_offset(const ElfFile& elf, Isa isa);
 
 }  // namespace goscry

@@ -224,28 +224,46 @@ check_record() {
     { result record FAIL $detail; tail -n 5 $T/rec.err; }
 }
 
-# foreign_g: cpuburn spins with the g register holding a decoy whose m.curg has goid
-# 7777777777 (what C code called through cgo may leave there). No sample may carry that
-# goid: arm64 reads g from R28 and must count those samples as without a goroutine;
+# record_decoy NAME FIXTURE MODE: records FIXTURE MODE 5 s with --goid-labels while it burns
+# with the g register holding decoyg's decoy, whose g.m.curg has goid 7777777777; sets
+# $samples, $unreadable (samples without a goroutine), $decoy (1: a sample has its goid),
+# $worker (1: some sample carries the fixture's pprof label) and $code.
+record_decoy() {
+  export GODEBUG=asyncpreemptoff=1
+  start $2 $3
+  unset GODEBUG
+  wait_for $T/$2.out '^ready' 120 || { result $1 FAIL "$2 $3 not ready"; finish; return 1; }
+  goscry record --pid $pid -d 5s --goid-labels -o $T/$1.pb.gz > /dev/null 2> $T/$1.err; code=$?
+  finish
+  samples=$(sed -n 's/.*record: \([0-9]*\) samples in.*/\1/p' $T/$1.err)
+  unreadable=$(sed -n 's/.* \([0-9]*\) samples without a readable goroutine.*/\1/p' $T/$1.err)
+  decoy=0 worker=0
+  gunzip -c $T/$1.pb.gz | grep -q 7777777777 && decoy=1
+  gunzip -c $T/$1.pb.gz | grep -q worker && worker=1
+  detail="${samples:-no} samples, ${unreadable:-0} without a goroutine, decoy goid $([ $decoy = 1 ] && echo present || echo absent), labels $([ $worker = 1 ] && echo present || echo absent), exit $code"
+}
+
+# foreign_g: profiled spins in Go assembly with the decoy in g. No sample may carry its
+# goid: arm64 reads g from R28 there and must count those samples as without a goroutine;
 # amd64 reads g from TLS, right all along.
 check_foreign_g() {
-  GODEBUG=asyncpreemptoff=1 start cpuburn foreign-g
-  wait_for $T/cpuburn.out '^ready' 120 || { result foreign_g FAIL "cpuburn not ready"; finish; return; }
-  goscry record --pid $pid -d 5s --goid-labels -o $T/fg.pb.gz > $T/fg.out 2> $T/fg.err; code=$?
-  finish
-  samples=$(sed -n 's/.*record: \([0-9]*\) samples in.*/\1/p' $T/fg.err)
-  unreadable=$(sed -n 's/.* \([0-9]*\) samples without a readable goroutine.*/\1/p' $T/fg.err)
-  decoy=0; gunzip -c $T/fg.pb.gz | grep -q 7777777777 && decoy=1
+  record_decoy foreign_g profiled foreign-g || return
   if [ "$(uname -m)" = aarch64 ]; then
-    want="most without a goroutine"
     ok=$(awk -v s="${samples:-0}" -v u="${unreadable:-0}" 'BEGIN { print (s > 50 && u * 2 > s) ? 1 : 0 }')
   else
-    want="all with theirs (TLS)"
-    ok=$([ "${samples:-0}" -gt 50 ] && [ -z "$unreadable" ] && echo 1 || echo 0)
+    ok=$([ "${samples:-0}" -gt 50 ] && [ -z "$unreadable" ] && [ $worker = 1 ] && echo 1 || echo 0)
   fi
-  detail="${samples:-no} samples, ${unreadable:-0} without a goroutine ($want), decoy goid $([ $decoy = 1 ] && echo present || echo absent), exit $code"
   [ "$ok" = 1 ] && [ $decoy = 0 ] && [ $code = 0 ] && result foreign_g PASS $detail ||
-    { result foreign_g FAIL $detail; tail -n 5 $T/fg.err; }
+    { result foreign_g FAIL $detail; tail -n 5 $T/foreign_g.err; }
+}
+
+# cgo_g: profiled's cgo build burns in C with the decoy in g. Go keeps g in TLS in a cgo
+# binary, so (almost) every sample keeps its goroutine and the label worker=c, on both.
+check_cgo_g() {
+  record_decoy cgo_g profiled-cgo cburn || return
+  ok=$(awk -v s="${samples:-0}" -v u="${unreadable:-0}" 'BEGIN { print (s > 50 && u * 10 < s) ? 1 : 0 }')
+  [ "$ok" = 1 ] && [ $worker = 1 ] && [ $decoy = 0 ] && [ $code = 0 ] && result cgo_g PASS $detail ||
+    { result cgo_g FAIL $detail; tail -n 5 $T/cgo_g.err; }
 }
 
 # leaks: the recv leak reported at the lines its markers name (exit status 3: leaks found).
@@ -291,4 +309,4 @@ check_watch() {
   [ $ok = 1 ] && result watch PASS $detail || { result watch FAIL $detail; tail -n 5 $T/agent.err; }
 }
 
-for c in ${CHECKS:-top gc dump prologue async record foreign_g leaks watch dump_many record_cost}; do check_$c; done
+for c in ${CHECKS:-top gc dump prologue async record foreign_g cgo_g leaks watch dump_many record_cost}; do check_$c; done

@@ -679,22 +679,83 @@ TEST(RecordOracles, EverySampleOfManyDistinctStacksKeepsItsStack) {
   }
 }
 
+// Starts `profiled MODE`, learns the goroutine id it prints, records it for 2 s at 199 Hz
+// with --goid-labels and returns the profile.
+testing::RawPprof record_goid_labels(const testing::Fixture& f, const std::string& mode,
+                                     std::string& goid) {
+  auto target = LiveProcess::start({f.path, mode});
+  EXPECT_TRUE(target) << target.error().message;
+  if (!target) return {};
+  for (const auto& line : split_lines((*target)->output()))
+    if (line.starts_with("goid ")) goid = line.substr(5);
+  EXPECT_FALSE(goid.empty()) << (*target)->output();
+  const std::string profile = temp_path(mode + ".pb.gz");
+  auto rec = record((*target)->pid(), {"-d", "2s", "--goid-labels", "-o", profile}, 199);
+  EXPECT_EQ(rec.exit_code, 0) << rec.output;
+  return testing::read_raw_pprof(profile);
+}
+
+// The samples of `p` whose leaf is `function`, and how many of them carry goroutine `goid`
+// and the label worker=`worker`. No sample may carry the decoy g's goid (decoyg.Goid).
+std::pair<long, long> leaf_samples_of(const testing::RawPprof& p, const std::string& function,
+                                      const std::string& goid, const std::string& worker) {
+  long all = 0, theirs = 0;
+  for (const auto& s : p.samples) {
+    if (s.values.empty()) continue;
+    auto label = [&](const char* key) {
+      auto it = s.labels.find(key);
+      return it == s.labels.end() ? std::string() : it->second;
+    };
+    EXPECT_NE(label("goid"), "7777777777") << p.text;
+    if (s.stack.empty() || !s.stack[0].starts_with(function + " ")) continue;
+    all += s.values[0];
+    if (label("goid") == goid && label("worker") == worker) theirs += s.values[0];
+  }
+  return {all, theirs};
+}
+
 // Every toolchain's cgo build, 2 s each: CPU burnt in a C function of the binary is named
-// after its ELF symbol (nm is the oracle that the name is the binary's).
-TEST(RecordOracles, CgoFramesAreNamedFromElfSymbols) {
+// after its ELF symbol (nm is the oracle that the name is the binary's), and charged to the
+// goroutine that called C, with its id and labels, though the C code holds a decoy in g's
+// register (r14; arm64's x28: scripts/lib/guest-verbs.sh check_cgo_g): goscry reads g from
+// TLS.
+TEST(RecordOracles, CgoFramesAreNamedFromElfSymbolsAndChargedToTheirGoroutine) {
   SKIP_OR_FAIL_WITHOUT_BPF();
   for (const auto& f : profiled("cgo")) {
     SCOPED_TRACE(f.label());
     auto nm = run_command({"nm", f.path});
     ASSERT_NE(nm.out.find(" T goscry_c_burn\n"), std::string::npos) << "nm has no goscry_c_burn";
-    auto target = LiveProcess::start({f.path, "cburn"});
-    ASSERT_TRUE(target) << target.error().message;
-    const std::string profile = temp_path("cburn.pb.gz");
-    auto rec = record((*target)->pid(), {"-d", "2s", "-o", profile});
-    ASSERT_EQ(rec.exit_code, 0) << rec.output;
-    std::string raw;
-    auto flat = flat_samples(profile, &raw);
-    EXPECT_GT(flat["goscry_c_burn"], testing::total(flat) * 8 / 10) << raw;
+    std::string goid;
+    const auto p = record_goid_labels(f, "cburn", goid);
+    const auto [in_c, theirs] = leaf_samples_of(p, "goscry_c_burn", goid, "c");
+    long all = 0;
+    for (const auto& s : p.samples) all += s.values.empty() ? 0 : s.values[0];
+    std::printf("%s: %ld samples, %ld in goscry_c_burn, %ld of them with goid %s and worker=c\n",
+                f.label().c_str(), all, in_c, theirs, goid.c_str());
+    EXPECT_GT(in_c, all * 8 / 10) << p.text;
+    EXPECT_EQ(theirs, in_c) << p.text;
+  }
+}
+
+// Every toolchain's plain build, 2 s each: `profiled foreign-g` spins in Go assembly with
+// g's register (R14) holding the decoy. goscry takes g from TLS on amd64, which the runtime
+// keeps right: every sample there carries the goroutine's id and its label worker=foreign
+// (arm64, which reads g from R28 in a binary without cgo, checks it instead and counts the
+// samples without a goroutine: scripts/lib/guest-verbs.sh check_foreign_g).
+TEST(RecordOracles, AGoroutineWhoseGRegisterHoldsADecoyKeepsItsIdAndLabels) {
+  SKIP_OR_FAIL_WITHOUT_BPF();
+  for (const auto& f : profiled("plain")) {
+    SCOPED_TRACE(f.label());
+    std::string goid;
+    setenv("GODEBUG", "asyncpreemptoff=1", 1);  // the fixture refuses to run without it
+    const auto p = record_goid_labels(f, "foreign-g", goid);
+    unsetenv("GODEBUG");
+    const auto [spinning, theirs] =
+        leaf_samples_of(p, "goscry.dev/fixtures/decoyg.Spin", goid, "foreign");
+    std::printf("%s: %ld samples in decoyg.Spin, %ld with goid %s and worker=foreign\n",
+                f.label().c_str(), spinning, theirs, goid.c_str());
+    EXPECT_GT(spinning, 20) << "the target got almost no CPU\n" << p.text;
+    EXPECT_EQ(theirs, spinning) << p.text;
   }
 }
 

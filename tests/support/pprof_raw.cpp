@@ -36,7 +36,8 @@ RawPprof read_raw_pprof(const std::string& path) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   p.text = r.out;
   static const std::regex sample(R"(^\s*((?:-?\d+\s+)*-?\d+):((?: \d+)*)\s*$)");
-  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S+):(\d+):\d+ s=\d+$)");
+  // A C function's location has no file: "goscry_c_burn :0:0".
+  static const std::regex location(R"(^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+) (\S*):(\d+):\d+ s=\d+$)");
   static const std::regex inlined(R"(^\s+(\S+) (\S+):(\d+):\d+ s=\d+$)");
   static const std::regex period(R"(^Period: (\d+)$)");
   std::vector<std::vector<int>> location_ids;  // per sample
