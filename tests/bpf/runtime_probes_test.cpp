@@ -181,6 +181,7 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
   SKIP_OR_FAIL_WITHOUT_BPF(loader);
   auto fixtures = all_fixtures("churn");
   ASSERT_FALSE(fixtures.empty());
+  std::uint64_t read_failed_before = 0;
   for (const auto& f : fixtures) {
     if (f.variant != "plain" && f.variant != "pie") continue;
     SCOPED_TRACE(f.label());
@@ -206,6 +207,7 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
     ASSERT_TRUE(bias) << bias.error().message;
     child.send_line();
 
+    std::uint64_t short_by = 0, events = 0;  // events the probes missed, and all of them
     std::vector<Pause> pauses;  // GC pauses seen by the probes since attach
     std::uint64_t cycles = 0;
     GcCycles tracker;
@@ -228,11 +230,20 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
       }
       // Since attach (the begin state): spawnEarly's goroutines predate the probes, so
       // their exits count at a site that created none since (the top test checks those).
+      // Exact, but for an event whose g the kernel could not read without a page fault
+      // (read_failed below): never more than the program counted.
+      short_by = events = 0;
+      auto expect_counted = [&](const std::string& name, std::uint64_t ours,
+                                std::uint64_t theirs) {
+        EXPECT_LE(ours, theirs) << name;
+        short_by += theirs > ours ? theirs - ours : 0;
+      };
       for (const auto& [name, truth] : st.sites) {
-        EXPECT_EQ(seen[name].created, truth.created - begin.sites[name].created) << name;
+        expect_counted(name, seen[name].created, truth.created - begin.sites[name].created);
         if (name != "main.spawnEarly") {
-          EXPECT_EQ(seen[name].exited, truth.exited - begin.sites[name].exited) << name;
+          expect_counted(name, seen[name].exited, truth.exited - begin.sites[name].exited);
         }
+        events += truth.created - begin.sites[name].created;
       }
 
       // GC: completed cycles, and the GC pauses bucketed like the runtime's histogram.
@@ -277,7 +288,16 @@ TEST(RuntimeProbes, CountGoroutinesPerSiteAndGcCyclesLikeTheRuntime) {
 
     auto counters = (*loader)->counters();
     ASSERT_TRUE(counters);
-    EXPECT_EQ((*counters)[GOSCRY_CNT_READ_FAILED], 0u);
+    // A read the kernel cannot serve without a fault (bpf_probe_read_user never faults: a
+    // page being migrated or collapsed into a huge page at that instant) loses its event:
+    // counted, served as goscry_events_lost_total, never guessed. Seen once: 279 of 280
+    // creations on a 6.12 guest, with one read failed. Each miss above is such a read, and
+    // they stay rare (a probe reading the wrong register would fail every time). A failed
+    // read before the fixture's first state is counted but misses nothing compared: <=.
+    const std::uint64_t read_failed = (*counters)[GOSCRY_CNT_READ_FAILED] - read_failed_before;
+    read_failed_before = (*counters)[GOSCRY_CNT_READ_FAILED];
+    EXPECT_LE(short_by, read_failed);
+    EXPECT_LE(read_failed, 1 + events / 1000) << events << " creations";
     EXPECT_EQ((*counters)[GOSCRY_CNT_RINGBUF_FULL], 0u);
     EXPECT_EQ((*counters)[GOSCRY_CNT_SITE_MAP_FULL], 0u);
     EXPECT_EQ((*counters)[GOSCRY_CNT_STW_MAP_FULL], 0u);
