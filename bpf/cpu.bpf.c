@@ -99,11 +99,10 @@ static __always_inline int in_go_text(const struct goscry_cpu_target *t, __u64 p
  * own stack stops, as the runtime's traceback jumps there (unwindJumpStack, docs/go-runtime.md
  * "CPU samples on the system stack"): curg.sched.pc and the return address at curg.sched.sp.
  * Checked as the runtime checks (curg.m == m); a zero sched.sp (no switch saved) reads nothing. */
-static __always_inline void read_switch(const struct goscry_cpu_target *t, __u64 g, __u64 m,
+static __always_inline void read_switch(const struct goscry_cpu_target *t, __u64 m,
                                         __u64 curg, struct goscry_cpu_sample *s) {
-  __u64 g0 = 0, curg_m = 0, sp = 0, pc = 0, ret = 0;
-  if (t->g_sched_sp == 0 || read_u64(m + t->m_g0, &g0) || g0 != g ||
-      read_u64(curg + t->g_m, &curg_m) || curg_m != m ||
+  __u64 curg_m = 0, sp = 0, pc = 0, ret = 0;
+  if (t->g_sched_sp == 0 || read_u64(curg + t->g_m, &curg_m) || curg_m != m ||
       read_u64(curg + t->g_sched_sp, &sp) || sp == 0 || read_u64(curg + t->g_sched_pc, &pc) ||
       read_u64(sp, &ret))
     return;
@@ -180,7 +179,7 @@ struct task_struct___arm64 {
 
 /* arm64: the current g is in TLS in a cgo binary (TPIDR_EL0 + tls_g, GOSCRY_CPU_F_TLS_G),
  * right while C code runs too; else in R28, from the sample's registers in user mode, else
- * from those saved on entry to the kernel (g_named_by_m checks either). */
+ * from those saved on entry to the kernel (read_goroutine checks either against its m). */
 static __always_inline int current_g(const struct goscry_cpu_target *t,
                                      struct bpf_perf_event_data *ctx,
                                      struct task_struct *task, __u64 *g) {
@@ -216,15 +215,11 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
 
 /* R28 is Go's g only while Go code runs: C code or assembly may keep anything there (it is
  * callee-saved in the C ABI), and a g read through it would give a plausible wrong goid and
- * labels. Taken only when its m names it back as m.curg or m.g0 (m's first field: t->m_g0
- * is 0 even where the layout has no sched offsets); a signal handler's gsignal is not named
- * so and loses its goroutine too (counted unreadable). TLS's g is checked the same way: its
- * offset is computed, not read from the code that uses it. */
-static __always_inline int g_named_by_m(const struct goscry_cpu_target *t, __u64 g,
-                                        __u64 m, __u64 curg) {
-  __u64 g0 = 0;
-  return g == curg || (read_u64(m + t->m_g0, &g0) == 0 && g0 == g);
-}
+ * labels. It is taken only when its m names it back as m.curg or m.g0 (read_goroutine); a
+ * signal handler's gsignal is not named so and loses its goroutine too (counted
+ * unreadable). TLS's g is checked the same way: its offset is computed, not read from the
+ * code that uses it. */
+#define GOSCRY_G_CHECKED 1
 #else
 /* The current g, from TLS: fsbase + tls_g. */
 static __always_inline int current_g(const struct goscry_cpu_target *t,
@@ -252,11 +247,8 @@ static __always_inline __u64 sp_word(const struct goscry_cpu_target *t,
   return in_go_text(t, word) ? word : 0;
 }
 
-/* TLS's g is the runtime's own, whatever code the thread runs. */
-static __always_inline int g_named_by_m(const struct goscry_cpu_target *t, __u64 g,
-                                        __u64 m, __u64 curg) {
-  return 1;
-}
+/* TLS's g is the runtime's own, whatever code the thread runs: taken as it is. */
+#define GOSCRY_G_CHECKED 0
 #endif
 
 /* m.curg's goid and labels. A sample outside any goroutine (the scheduler on g0 with no
@@ -265,16 +257,18 @@ static __always_inline void read_goroutine(const struct goscry_cpu_target *t,
                                            struct bpf_perf_event_data *ctx,
                                            struct task_struct *task,
                                            struct goscry_cpu_sample *s) {
-  __u64 g = 0, m = 0, curg = 0;
+  __u64 g = 0, m = 0, curg = 0, g0 = 0;
+  /* m.g0 is m's first field: t->m_g0 is 0 even where the layout has no sched offsets. */
   if (current_g(t, ctx, task, &g) || g == 0 || read_u64(g + t->g_m, &m) || m == 0 ||
-      read_u64(m + t->m_curg, &curg) || !g_named_by_m(t, g, m, curg)) {
+      read_u64(m + t->m_curg, &curg) || (g != curg && read_u64(m + t->m_g0, &g0)) ||
+      (GOSCRY_G_CHECKED && g != curg && g != g0)) {
     count(GOSCRY_CPU_G_UNREADABLE);
     return;
   }
   if (curg == 0) return;
   if (t->flags & GOSCRY_CPU_F_GOID) read_u64(curg + t->g_goid, &s->goid);
   read_u64(curg + t->g_labels, &s->labels);
-  if (g != curg) read_switch(t, g, m, curg, s);
+  if (g == g0) read_switch(t, m, curg, s);
 }
 
 /* Frames from bpf_get_stack's result: its byte count / 8 (at most GOSCRY_CPU_MAX_FRAMES, said

@@ -62,11 +62,12 @@ std::map<std::string, long> folded_stacks(const std::string& path) {
   return out;
 }
 
-// Starts the fixture's labels mode, learns the goroutine id it prints, and records it for
-// `duration` at 199 Hz with --goid-labels into `profile`.
-void record_labels(const testing::Fixture& f, const std::string& duration, const std::string& profile,
-                   std::string& goid) {
-  auto target = LiveProcess::start({f.path, "labels"});
+// Starts the fixture in `mode` (one that prints its goroutine's id: labels, cburn,
+// foreign-g), learns that id, and records it for `duration` at 199 Hz with --goid-labels
+// into `profile`.
+void record_labels(const testing::Fixture& f, const std::string& mode,
+                   const std::string& duration, const std::string& profile, std::string& goid) {
+  auto target = LiveProcess::start({f.path, mode});
   ASSERT_TRUE(target) << target.error().message;
   for (const auto& line : split_lines((*target)->output()))
     if (line.starts_with("goid ")) goid = line.substr(5);
@@ -85,7 +86,7 @@ TEST(RecordOracles, SamplesCarryTheProgramsPprofLabelsAndGoroutineId) {
     SCOPED_TRACE(f.label());
     std::string goid;
     const std::string profile = temp_path("labels.pb.gz");
-    ASSERT_NO_FATAL_FAILURE(record_labels(f, "3s", profile, goid));
+    ASSERT_NO_FATAL_FAILURE(record_labels(f, "labels", "3s", profile, goid));
     ASSERT_FALSE(goid.empty());
     std::string raw;
     auto samples = testing::raw_samples(profile, &raw);
@@ -142,7 +143,7 @@ TEST(RecordOracles, LabelsAndGoidsInStrippedPieAndCgoBuilds) {
     SCOPED_TRACE(f.label());
     std::string goid;
     const std::string profile = temp_path("variant.pb.gz");
-    ASSERT_NO_FATAL_FAILURE(record_labels(f, "1s", profile, goid));
+    ASSERT_NO_FATAL_FAILURE(record_labels(f, "labels", "1s", profile, goid));
     std::string raw;
     std::map<std::string, long> by_worker;
     long in_goroutine = 0;
@@ -679,27 +680,18 @@ TEST(RecordOracles, EverySampleOfManyDistinctStacksKeepsItsStack) {
   }
 }
 
-// Starts `profiled MODE`, learns the goroutine id it prints, records it for 2 s at 199 Hz
-// with --goid-labels and returns the profile.
-testing::RawPprof record_goid_labels(const testing::Fixture& f, const std::string& mode,
-                                     std::string& goid) {
-  auto target = LiveProcess::start({f.path, mode});
-  EXPECT_TRUE(target) << target.error().message;
-  if (!target) return {};
-  for (const auto& line : split_lines((*target)->output()))
-    if (line.starts_with("goid ")) goid = line.substr(5);
-  EXPECT_FALSE(goid.empty()) << (*target)->output();
-  const std::string profile = temp_path(mode + ".pb.gz");
-  auto rec = record((*target)->pid(), {"-d", "2s", "--goid-labels", "-o", profile}, 199);
-  EXPECT_EQ(rec.exit_code, 0) << rec.output;
-  return testing::read_raw_pprof(profile);
-}
-
-// The samples of `p` whose leaf is `function`, and how many of them carry goroutine `goid`
-// and the label worker=`worker`. No sample may carry the decoy g's goid (decoyg.Goid).
-std::pair<long, long> leaf_samples_of(const testing::RawPprof& p, const std::string& function,
-                                      const std::string& goid, const std::string& worker) {
-  long all = 0, theirs = 0;
+// A profile of `profiled` recorded by record_labels: all its samples, those whose leaf is
+// `function`, and how many of these carry the goroutine id `goid` and the label
+// worker=`worker`. No sample may carry the decoy g's goid (decoyg.Goid).
+struct LeafSamples {
+  long all = 0, leaf = 0, theirs = 0;
+  std::string raw;
+};
+LeafSamples leaf_samples_of(const std::string& profile, const std::string& function,
+                            const std::string& goid, const std::string& worker) {
+  const auto p = testing::read_raw_pprof(profile);
+  LeafSamples out;
+  out.raw = p.text;
   for (const auto& s : p.samples) {
     if (s.values.empty()) continue;
     auto label = [&](const char* key) {
@@ -707,11 +699,12 @@ std::pair<long, long> leaf_samples_of(const testing::RawPprof& p, const std::str
       return it == s.labels.end() ? std::string() : it->second;
     };
     EXPECT_NE(label("goid"), "7777777777") << p.text;
+    out.all += s.values[0];
     if (s.stack.empty() || !s.stack[0].starts_with(function + " ")) continue;
-    all += s.values[0];
-    if (label("goid") == goid && label("worker") == worker) theirs += s.values[0];
+    out.leaf += s.values[0];
+    if (label("goid") == goid && label("worker") == worker) out.theirs += s.values[0];
   }
-  return {all, theirs};
+  return out;
 }
 
 // Every toolchain's cgo build, 2 s each: CPU burnt in a C function of the binary is named
@@ -726,14 +719,13 @@ TEST(RecordOracles, CgoFramesAreNamedFromElfSymbolsAndChargedToTheirGoroutine) {
     auto nm = run_command({"nm", f.path});
     ASSERT_NE(nm.out.find(" T goscry_c_burn\n"), std::string::npos) << "nm has no goscry_c_burn";
     std::string goid;
-    const auto p = record_goid_labels(f, "cburn", goid);
-    const auto [in_c, theirs] = leaf_samples_of(p, "goscry_c_burn", goid, "c");
-    long all = 0;
-    for (const auto& s : p.samples) all += s.values.empty() ? 0 : s.values[0];
+    const std::string profile = temp_path("cburn.pb.gz");
+    ASSERT_NO_FATAL_FAILURE(record_labels(f, "cburn", "2s", profile, goid));
+    const auto c = leaf_samples_of(profile, "goscry_c_burn", goid, "c");
     std::printf("%s: %ld samples, %ld in goscry_c_burn, %ld of them with goid %s and worker=c\n",
-                f.label().c_str(), all, in_c, theirs, goid.c_str());
-    EXPECT_GT(in_c, all * 8 / 10) << p.text;
-    EXPECT_EQ(theirs, in_c) << p.text;
+                f.label().c_str(), c.all, c.leaf, c.theirs, goid.c_str());
+    EXPECT_GT(c.leaf, c.all * 8 / 10) << c.raw;
+    EXPECT_EQ(c.theirs, c.leaf) << c.raw;
   }
 }
 
@@ -747,15 +739,16 @@ TEST(RecordOracles, AGoroutineWhoseGRegisterHoldsADecoyKeepsItsIdAndLabels) {
   for (const auto& f : profiled("plain")) {
     SCOPED_TRACE(f.label());
     std::string goid;
+    const std::string profile = temp_path("foreign-g.pb.gz");
     setenv("GODEBUG", "asyncpreemptoff=1", 1);  // the fixture refuses to run without it
-    const auto p = record_goid_labels(f, "foreign-g", goid);
+    record_labels(f, "foreign-g", "2s", profile, goid);
     unsetenv("GODEBUG");
-    const auto [spinning, theirs] =
-        leaf_samples_of(p, "goscry.dev/fixtures/decoyg.Spin", goid, "foreign");
+    if (HasFatalFailure()) return;
+    const auto c = leaf_samples_of(profile, "goscry.dev/fixtures/decoyg.Spin", goid, "foreign");
     std::printf("%s: %ld samples in decoyg.Spin, %ld with goid %s and worker=foreign\n",
-                f.label().c_str(), spinning, theirs, goid.c_str());
-    EXPECT_GT(spinning, 20) << "the target got almost no CPU\n" << p.text;
-    EXPECT_EQ(theirs, spinning) << p.text;
+                f.label().c_str(), c.leaf, c.theirs, goid.c_str());
+    EXPECT_GT(c.leaf, 20) << "the target got almost no CPU\n" << c.raw;
+    EXPECT_EQ(c.theirs, c.leaf) << c.raw;
   }
 }
 
